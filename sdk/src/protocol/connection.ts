@@ -1,0 +1,459 @@
+/**
+ * The sans-IO connection: bytes in through `receive()`, bytes out through `handler.send()`,
+ * messages and events through the handler. No sockets, timers or process state: the
+ * transport (sdk/src/session.ts) drives it. This file holds what both roles share once keys
+ * exist: fragmentation, batching, close, ping, key update and alerts.
+ */
+import type { PublicKey } from '@secsess/keys';
+import {
+  AlertCode,
+  CLOSE_NORMAL,
+  DEFAULT_MAX_FRAGMENT,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  FrameType,
+  MAX_CLOSE_REASON_BYTES,
+  MAX_FRAGMENT,
+  MAX_HANDSHAKE_FRAME,
+  RecordType,
+} from './constants.js';
+import { secureRandom } from './crypto.js';
+import type { RandomSource } from './crypto.js';
+import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import { FrameHeaderError, FrameReader } from './frame-reader.js';
+import { encodeAlertFrame } from './handshake-messages.js';
+import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
+import type { KeyBudget, RecordOpener, RecordSealer } from './record-layer.js';
+import type { Suite } from './suite.js';
+
+/** What the handshake established, given to `handler.established`. */
+export interface HandshakeInfo {
+  readonly suite: Suite;
+  /** The server's public key (the one the client used). */
+  readonly serverKey: PublicKey;
+  /** The client's public key, if the client authenticated; otherwise null. */
+  readonly clientKey: PublicKey | null;
+}
+
+/** The transport's side of a connection. Every callback is invoked synchronously. */
+export interface ConnectionHandler {
+  /** Bytes to transmit, in order. The buffer is not reused by the connection. */
+  send(data: Buffer): void;
+  /** The handshake completed; messages may flow. */
+  established(info: HandshakeInfo): void;
+  /** One whole application message, exactly as the peer wrote it. */
+  message(data: Buffer): void;
+  /** The peer closed with an authenticated close. The connection already answered with its own. */
+  peerClosed(code: number, reason: string): void;
+  /** A pong answering one of our pings arrived. */
+  pong?(payload: Buffer): void;
+}
+
+/** Options both roles share. */
+export interface ConnectionOptions {
+  /** Largest message accepted from the peer, in bytes. Default 64 MiB. */
+  readonly maxMessageSize?: number;
+  /** Largest record payload this side sends, 1–65536. Default 65536. */
+  readonly maxFragmentSize?: number;
+  /** @internal Key budget; tests lower it to exercise key updates. */
+  readonly keyBudget?: KeyBudget;
+  /** @internal A fixed random source, for test vectors only. */
+  readonly random?: RandomSource;
+}
+
+export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+const ALERT_FOR_CODE: Partial<Record<ErrorCode, AlertCode>> = {
+  [ErrorCode.UNSUPPORTED_VERSION]: AlertCode.UnsupportedVersion,
+  [ErrorCode.SUITE_MISMATCH]: AlertCode.SuiteMismatch,
+  [ErrorCode.SERVER_KEY_MISMATCH]: AlertCode.UnknownServerKey,
+  [ErrorCode.HANDSHAKE]: AlertCode.HandshakeFailed,
+  [ErrorCode.RECORD_AUTH]: AlertCode.RecordRejected,
+  [ErrorCode.RECORD_TOO_LARGE]: AlertCode.RecordRejected,
+  [ErrorCode.MESSAGE_TOO_LARGE]: AlertCode.MessageTooLarge,
+  [ErrorCode.PROTOCOL]: AlertCode.Protocol,
+  [ErrorCode.NOT_AUTHORIZED]: AlertCode.NotAuthorized,
+  [ErrorCode.KEY_EXHAUSTED]: AlertCode.KeyExhausted,
+  [ErrorCode.TIMEOUT]: AlertCode.Timeout,
+};
+
+const PEER_ALERT: Record<number, [ErrorCode, string]> = {
+  [AlertCode.UnsupportedVersion]: [
+    ErrorCode.UNSUPPORTED_VERSION,
+    'peer does not support this protocol version',
+  ],
+  [AlertCode.SuiteMismatch]: [ErrorCode.SUITE_MISMATCH, 'server does not accept this algorithm set'],
+  [AlertCode.UnknownServerKey]: [
+    ErrorCode.SERVER_KEY_MISMATCH,
+    'server does not hold the key the client trusts',
+  ],
+  [AlertCode.HandshakeFailed]: [ErrorCode.HANDSHAKE, 'peer reported a failed handshake'],
+  [AlertCode.RecordRejected]: [ErrorCode.RECORD_AUTH, 'peer rejected a record'],
+  [AlertCode.MessageTooLarge]: [ErrorCode.MESSAGE_TOO_LARGE, 'peer refused a message as too large'],
+  [AlertCode.Protocol]: [ErrorCode.PROTOCOL, 'peer reported a protocol violation'],
+  [AlertCode.NotAuthorized]: [ErrorCode.NOT_AUTHORIZED, 'server refused this client: not authorized'],
+  [AlertCode.KeyExhausted]: [ErrorCode.KEY_EXHAUSTED, 'peer reported a key budget exceeded'],
+  [AlertCode.Timeout]: [ErrorCode.TIMEOUT, 'peer timed out'],
+};
+
+/** The error a received alert code stands for. */
+export function errorForAlert(code: number): SessionError {
+  const [errCode, message] = PEER_ALERT[code] ?? [ErrorCode.PEER_ERROR, `peer failed (alert ${code})`];
+  return new SessionError(errCode, message);
+}
+
+function protocolError(what: string): SessionError {
+  return new SessionError(ErrorCode.PROTOCOL, `protocol: ${what}`);
+}
+
+export abstract class Connection {
+  protected readonly handler: ConnectionHandler;
+  protected readonly random: RandomSource;
+  protected readonly maxMessageSize: number;
+  protected readonly maxFragment: number;
+  protected readonly keyBudget: KeyBudget;
+  protected sealer: RecordSealer | null = null;
+  protected opener: RecordOpener | null = null;
+  protected suite: Suite | null = null;
+  /** Set once the peer has shown it holds the session keys; alerts may then be encrypted. */
+  protected peerHasKeys = false;
+  readonly #reader: FrameReader;
+  #state: ConnectionState = 'handshake';
+  #sentClose = false;
+  #reassembly: Buffer[] = [];
+  #reassembled = 0;
+
+  protected constructor(handler: ConnectionHandler, options: ConnectionOptions) {
+    this.handler = handler;
+    this.random = options.random ?? secureRandom;
+    this.maxMessageSize = checkSize(
+      'maxMessageSize',
+      options.maxMessageSize,
+      DEFAULT_MAX_MESSAGE_SIZE,
+      0x7fffffff,
+    );
+    this.maxFragment = checkSize(
+      'maxFragmentSize',
+      options.maxFragmentSize,
+      DEFAULT_MAX_FRAGMENT,
+      MAX_FRAGMENT,
+    );
+    this.keyBudget = options.keyBudget ?? DEFAULT_KEY_BUDGET;
+    this.#reader = new FrameReader((type) => this.#frameLimit(type));
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Bytes received but not yet part of a complete frame. */
+  get bufferedBytes(): number {
+    return this.#reader.buffered + this.#reassembled;
+  }
+
+  /**
+   * Feeds bytes from the peer. Throws a SessionError on any fatal condition; the caller then
+   * calls {@link fail} and ends the transport.
+   */
+  receive(chunk: Buffer): void {
+    if (this.#state === 'closed') return;
+    try {
+      this.#reader.push(chunk, (type, frame) => this.onFrame(type, frame));
+    } catch (err) {
+      if (err instanceof FrameHeaderError) throw this.#headerError(err);
+      throw err;
+    }
+  }
+
+  /** Sends one application message, fragmented into records as needed. */
+  write(message: Buffer): void {
+    this.#assertWritable();
+    const sealer = this.sealer!;
+    if (message.length <= this.maxFragment) {
+      this.#emit(sealer.seal(RecordType.Data, message));
+      return;
+    }
+    for (let at = 0; at < message.length; at += this.maxFragment) {
+      const end = Math.min(at + this.maxFragment, message.length);
+      const type = end === message.length ? RecordType.Data : RecordType.DataMore;
+      this.#emit(sealer.seal(type, message.subarray(at, end)));
+    }
+  }
+
+  /**
+   * Sends several messages, packing runs of small ones into shared records (a DataBatch
+   * record carries whole messages as u32 length ‖ bytes). The peer still receives each
+   * message separately and in order.
+   */
+  writeMany(messages: readonly Buffer[]): void {
+    this.#assertWritable();
+    let batch: Buffer[] = [];
+    let batchSize = 0;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      if (batch.length === 2) this.#emit(this.sealer!.seal(RecordType.Data, batch[1]!));
+      else this.#emit(this.sealer!.seal(RecordType.DataBatch, batch));
+      batch = [];
+      batchSize = 0;
+    };
+    for (const m of messages) {
+      if (4 + m.length > this.maxFragment) {
+        flush();
+        this.write(m);
+        continue;
+      }
+      if (batchSize + 4 + m.length > this.maxFragment) flush();
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32BE(m.length);
+      batch.push(len, m);
+      batchSize += 4 + m.length;
+    }
+    flush();
+  }
+
+  /** Sends a keepalive ping; the peer answers with a pong carrying the same payload (≤ 64 bytes). */
+  ping(payload: Buffer = Buffer.alloc(0)): void {
+    if (payload.length > 64) throw new RangeError('ping payload must be at most 64 bytes');
+    this.#assertWritable();
+    this.#emit(this.sealer!.seal(RecordType.Ping, payload));
+  }
+
+  /**
+   * Sends an authenticated close. Messages the peer sent before it saw ours are still
+   * delivered; the connection is closed when the peer's close arrives.
+   */
+  close(code: number = CLOSE_NORMAL, reason = ''): void {
+    if (!Number.isInteger(code) || code < 0 || code > 0xffff) {
+      throw new RangeError('close code must be an integer from 0 to 65535');
+    }
+    const reasonBytes = Buffer.from(reason, 'utf8');
+    if (reasonBytes.length > MAX_CLOSE_REASON_BYTES) {
+      throw new RangeError(`close reason must be at most ${MAX_CLOSE_REASON_BYTES} bytes of UTF-8`);
+    }
+    if (this.#sentClose || this.#state === 'closed') return;
+    if (this.#state === 'handshake' || !this.sealer) {
+      this.#finish();
+      return;
+    }
+    const body = Buffer.allocUnsafe(2 + reasonBytes.length);
+    body.writeUInt16BE(code);
+    reasonBytes.copy(body, 2);
+    this.#sentClose = true;
+    this.#state = 'closing';
+    this.#emit(this.sealer.seal(RecordType.Close, body));
+  }
+
+  /**
+   * Ends the connection because of `error`, sending the peer an alert when one is safe and
+   * useful: encrypted once keys exist, plaintext for version/suite/key failures before.
+   * Record authentication failures and failed key confirmation send nothing the attacker
+   * could learn from beyond the generic alert.
+   */
+  fail(error: unknown): void {
+    if (this.#state === 'closed') return;
+    const code = error instanceof SessionError ? ALERT_FOR_CODE[error.code] : AlertCode.Internal;
+    try {
+      if (code !== undefined && !this.#sentClose) {
+        if (this.sealer && this.peerHasKeys) {
+          const body = Buffer.allocUnsafe(2);
+          body.writeUInt16BE(code);
+          this.handler.send(this.sealer.seal(RecordType.Alert, body));
+        } else if (this.plaintextAlertAllowed(code)) {
+          this.handler.send(encodeAlertFrame(code));
+        }
+      }
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Whether a plaintext alert with this code may be sent during the handshake. */
+  protected abstract plaintextAlertAllowed(code: AlertCode): boolean;
+
+  /** Handles one frame during the handshake. */
+  protected abstract onHandshakeFrame(type: number, frame: Buffer): void;
+
+  /** Handles a handshake record (Server/ClientFinished). */
+  protected abstract onHandshakeRecord(type: number, payload: Buffer): void;
+
+  /** Called by subclasses when the handshake is complete. */
+  protected open(info: HandshakeInfo): void {
+    this.peerHasKeys = true;
+    this.#state = 'open';
+    this.handler.established(info);
+  }
+
+  protected get inHandshake(): boolean {
+    return this.#state === 'handshake';
+  }
+
+  protected onFrame(type: number, frame: Buffer): void {
+    if (this.#state === 'closed') return;
+    if (type === FrameType.Record && this.opener) {
+      this.#onRecord(frame);
+      return;
+    }
+    if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');
+    if (type === FrameType.Alert) {
+      throw errorForAlert(frame.length === 6 ? frame.readUInt16BE(4) : AlertCode.Internal);
+    }
+    this.onHandshakeFrame(type, frame);
+  }
+
+  #onRecord(frame: Buffer): void {
+    const { type, payload } = this.opener!.open(frame);
+    if (this.#state === 'handshake') {
+      this.onHandshakeRecord(type, payload);
+      return;
+    }
+    switch (type) {
+      case RecordType.Data:
+        this.#deliverFinal(payload);
+        return;
+      case RecordType.DataMore:
+        this.#appendFragment(payload);
+        return;
+      case RecordType.DataBatch:
+        this.#deliverBatch(payload);
+        return;
+      case RecordType.Close:
+        this.#onClose(payload);
+        return;
+      case RecordType.Ping:
+        if (payload.length > 64) throw protocolError('ping payload too large');
+        if (!this.#sentClose) this.#emit(this.sealer!.seal(RecordType.Pong, payload));
+        return;
+      case RecordType.Pong:
+        this.handler.pong?.(payload);
+        return;
+      case RecordType.KeyUpdate:
+        if (payload.length !== 0) throw protocolError('key update with a payload');
+        this.opener!.update();
+        return;
+      case RecordType.Alert:
+        throw errorForAlert(payload.length === 2 ? payload.readUInt16BE(0) : AlertCode.Internal);
+      default:
+        throw protocolError(`unexpected record type 0x${type.toString(16)}`);
+    }
+  }
+
+  #appendFragment(payload: Buffer): void {
+    if (this.#reassembled + payload.length > this.maxMessageSize) throw this.#tooLarge();
+    this.#reassembly.push(payload);
+    this.#reassembled += payload.length;
+  }
+
+  #deliverFinal(payload: Buffer): void {
+    if (this.#reassembly.length === 0) {
+      if (payload.length > this.maxMessageSize) throw this.#tooLarge();
+      this.handler.message(payload);
+      return;
+    }
+    this.#appendFragment(payload);
+    const message = Buffer.concat(this.#reassembly, this.#reassembled);
+    this.#reassembly = [];
+    this.#reassembled = 0;
+    this.handler.message(message);
+  }
+
+  #deliverBatch(payload: Buffer): void {
+    if (this.#reassembly.length !== 0 || payload.length === 0) throw protocolError('malformed batch');
+    let at = 0;
+    // Parse every length first so a malformed batch delivers nothing.
+    const bounds: number[] = [];
+    while (at < payload.length) {
+      if (payload.length - at < 4) throw protocolError('malformed batch');
+      const len = payload.readUInt32BE(at);
+      if (len > payload.length - at - 4) throw protocolError('malformed batch');
+      if (len > this.maxMessageSize) throw this.#tooLarge();
+      bounds.push(at + 4, at + 4 + len);
+      at += 4 + len;
+    }
+    for (let i = 0; i < bounds.length && this.#state !== 'closed'; i += 2) {
+      this.handler.message(payload.subarray(bounds[i], bounds[i + 1]));
+    }
+  }
+
+  #onClose(payload: Buffer): void {
+    if (payload.length < 2 || payload.length > 2 + MAX_CLOSE_REASON_BYTES) {
+      throw protocolError('malformed close');
+    }
+    const code = payload.readUInt16BE(0);
+    const reason = payload.toString('utf8', 2);
+    if (!this.#sentClose) {
+      this.#sentClose = true;
+      const echo = Buffer.allocUnsafe(2);
+      echo.writeUInt16BE(CLOSE_NORMAL);
+      this.handler.send(this.sealer!.seal(RecordType.Close, echo));
+    }
+    this.#finish();
+    this.handler.peerClosed(code, reason);
+  }
+
+  #emit(record: Buffer): void {
+    this.handler.send(record);
+    const sealer = this.sealer!;
+    if (sealer.needsUpdate) {
+      this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
+      sealer.update();
+    }
+  }
+
+  #assertWritable(): void {
+    if (this.#state === 'handshake') {
+      throw new SessionError(
+        ErrorCode.SESSION_CLOSED,
+        'session is not open yet: the handshake is not complete',
+      );
+    }
+    if (this.#state !== 'open' || this.#sentClose) {
+      throw new SessionError(ErrorCode.SESSION_CLOSED, 'session is closed');
+    }
+  }
+
+  #finish(): void {
+    this.#state = 'closed';
+    this.#reassembly = [];
+    this.#reassembled = 0;
+    this.sealer?.destroy();
+    this.opener?.destroy();
+  }
+
+  #tooLarge(): SessionError {
+    return new SessionError(
+      ErrorCode.MESSAGE_TOO_LARGE,
+      `message exceeds maxMessageSize (${this.maxMessageSize} bytes)`,
+    );
+  }
+
+  #frameLimit(type: number): number {
+    if (type === FrameType.Record) {
+      return this.suite ? maxRecordBody(this.suite, MAX_FRAGMENT) : -1;
+    }
+    if (this.#state !== 'handshake') return -1;
+    return type === FrameType.Alert ? 2 : MAX_HANDSHAKE_FRAME;
+  }
+
+  #headerError(err: FrameHeaderError): SessionError {
+    if (this.#state === 'handshake' && err.type !== FrameType.Record) {
+      return new HandshakeError(
+        ErrorCode.HANDSHAKE,
+        err.reason === 'type'
+          ? 'handshake: unexpected data from peer (not a secsess handshake message)'
+          : 'handshake: handshake message too large',
+      );
+    }
+    if (err.reason === 'type' && err.type !== FrameType.Record) {
+      return protocolError('unexpected frame type');
+    }
+    return new SessionError(ErrorCode.RECORD_TOO_LARGE, 'record length exceeds the limit');
+  }
+}
+
+function checkSize(name: string, value: number | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer`);
+  }
+  if (value < 1 || value > max) throw new RangeError(`${name} must be from 1 to ${max}`);
+  return value;
+}

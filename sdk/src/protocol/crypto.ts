@@ -1,0 +1,208 @@
+/**
+ * Every node:crypto operation of the protocol core goes through this module, so the
+ * primitives in use can be read (and audited) in one place.
+ */
+import {
+  constants as cryptoConstants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  randomFillSync,
+  sign,
+  timingSafeEqual,
+  verify,
+} from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { OAEP_LABEL, X25519_KEY_SIZE } from './constants.js';
+
+export type HashName = 'sha256' | 'sha384' | 'sha512';
+
+/** A source of random bytes. Production uses node:crypto; test vectors inject a fixed one. */
+export type RandomSource = (size: number) => Buffer;
+
+const POOL_SIZE = 4096;
+
+/**
+ * node:crypto randomness, pooled: one `randomFillSync` per 4 KiB instead of one call per IV
+ * (a call costs ~4 µs). Each returned buffer is a fresh copy, never handed out twice.
+ */
+export function createRandomPool(): RandomSource {
+  const pool = Buffer.allocUnsafe(POOL_SIZE);
+  let offset = POOL_SIZE;
+  return (size: number): Buffer => {
+    if (size > POOL_SIZE / 4) return randomBytes(size);
+    if (offset + size > POOL_SIZE) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    const out = Buffer.from(pool.subarray(offset, offset + size));
+    // Bytes handed out are wiped from the pool so a later memory read cannot recover an IV's source.
+    pool.fill(0, offset, offset + size);
+    offset += size;
+    return out;
+  };
+}
+
+/** The shared production random source. */
+export const secureRandom: RandomSource = createRandomPool();
+
+export function hash(name: HashName, ...parts: Buffer[]): Buffer {
+  const h = createHash(name);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+export function hashLength(name: HashName): number {
+  return name === 'sha256' ? 32 : name === 'sha384' ? 48 : 64;
+}
+
+/** HKDF (RFC 5869), extract-then-expand, as node:crypto implements it. */
+export function hkdf(name: HashName, ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer {
+  return Buffer.from(hkdfSync(name, ikm, salt, info, length));
+}
+
+export function secretKey(key: Buffer): KeyObject {
+  return createSecretKey(key);
+}
+
+export function hmac(name: HashName, key: KeyObject, ...parts: Buffer[]): Buffer {
+  const h = createHmac(name, key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/** Constant-time equality; unequal lengths compare unequal (length is public here). */
+export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type CbcCipher = 'aes-128-cbc' | 'aes-256-cbc';
+
+/** AES-CBC encryption with PKCS#7 padding, written into `out` at `offset`. Returns bytes written. */
+export function cbcEncryptInto(
+  cipher: CbcCipher,
+  key: KeyObject,
+  iv: Buffer,
+  parts: Buffer[],
+  out: Buffer,
+  offset: number,
+): number {
+  const c = createCipheriv(cipher, key, iv);
+  let at = offset;
+  for (const p of parts) at += c.update(p).copy(out, at);
+  at += c.final().copy(out, at);
+  return at - offset;
+}
+
+/** AES-CBC decryption with PKCS#7 padding. Throws on bad padding (callers map every throw to one error). */
+export function cbcDecrypt(cipher: CbcCipher, key: KeyObject, iv: Buffer, data: Buffer): Buffer {
+  const d = createDecipheriv(cipher, key, iv);
+  const head = d.update(data);
+  const tail = d.final();
+  return tail.length === 0 ? head : Buffer.concat([head, tail]);
+}
+
+/** An ephemeral X25519 key pair with its raw 32-byte public value. */
+export interface EphemeralKey {
+  readonly privateKey: KeyObject;
+  readonly publicRaw: Buffer;
+}
+
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+/** A fresh X25519 key; or, given 32 private bytes (test vectors only), that key. */
+export function x25519Key(privateRaw?: Buffer): EphemeralKey {
+  const privateKey = privateRaw
+    ? createPrivateKey({
+        key: Buffer.concat([X25519_PKCS8_PREFIX, privateRaw]),
+        format: 'der',
+        type: 'pkcs8',
+      })
+    : generateKeyPairSync('x25519').privateKey;
+  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+  return { privateKey, publicRaw: Buffer.from(spki.subarray(spki.length - X25519_KEY_SIZE)) };
+}
+
+/** X25519 shared secret with a peer's raw public value. Throws on an all-zero (low-order) result. */
+export function x25519Shared(own: KeyObject, peerRaw: Buffer): Buffer {
+  const peer = createPublicKey({
+    key: Buffer.concat([X25519_SPKI_PREFIX, peerRaw]),
+    format: 'der',
+    type: 'spki',
+  });
+  const shared = diffieHellman({ privateKey: own, publicKey: peer });
+  if (shared.every((b) => b === 0)) throw new Error('x25519: low-order point');
+  return shared;
+}
+
+/** RSA-OAEP (SHA-256, MGF1-SHA-256, fixed label) encryption of the pre-secret. */
+export function oaepEncrypt(publicKey: KeyObject, data: Buffer): Buffer {
+  return publicEncrypt(
+    {
+      key: publicKey,
+      padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: 'sha256',
+      oaepLabel: OAEP_LABEL,
+    },
+    data,
+  );
+}
+
+/** RSA-OAEP decryption. Returns null on any failure; the caller substitutes random key material. */
+export function oaepDecrypt(privateKey: KeyObject, data: Buffer): Buffer | null {
+  try {
+    return privateDecrypt(
+      {
+        key: privateKey,
+        padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+        oaepLabel: OAEP_LABEL,
+      },
+      data,
+    );
+  } catch {
+    return null;
+  }
+}
+
+/** RSA-PSS (SHA-256, MGF1-SHA-256, salt = 32) signature, for client authentication. */
+export function pssSign(privateKey: KeyObject, data: Buffer): Buffer {
+  return sign('sha256', data, {
+    key: privateKey,
+    padding: cryptoConstants.RSA_PKCS1_PSS_PADDING,
+    saltLength: 32,
+  });
+}
+
+export function pssVerify(publicKey: KeyObject, data: Buffer, signature: Buffer): boolean {
+  try {
+    return verify(
+      'sha256',
+      data,
+      { key: publicKey, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+      signature,
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Parse an SPKI DER public key; null if it is not one. */
+export function parseSpki(der: Buffer): KeyObject | null {
+  try {
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,126 @@
+import { FRAME_HEADER_SIZE } from './constants.js';
+
+/**
+ * Returns the largest body accepted for a frame type, or -1 if the type is not acceptable
+ * now. Called on the 4-byte header alone, before any body byte is buffered.
+ */
+export type FrameLimit = (type: number) => number;
+
+/** Why the reader refused a header. The caller turns this into its own coded error. */
+export class FrameHeaderError extends Error {
+  constructor(
+    readonly reason: 'type' | 'length',
+    readonly type: number,
+    readonly length: number,
+  ) {
+    super(`frame ${reason}`);
+  }
+}
+
+/**
+ * A resumable frame reader: push chunks of any size, get whole frames (header ‖ body,
+ * contiguous) in order. Partial frames are kept across pushes. A frame's length is
+ * checked against `limit` as soon as its header is complete, so a forged length never
+ * causes a large allocation or unbounded buffering.
+ */
+export class FrameReader {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Body length of the frame being assembled, or -1 while its header is incomplete. */
+  #need = -1;
+  readonly #limit: FrameLimit;
+
+  constructor(limit: FrameLimit) {
+    this.#limit = limit;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /**
+   * Adds a chunk and calls `onFrame(type, frame)` for every frame now complete. If
+   * `onFrame` throws, the reader stops and the error propagates; the reader must then be
+   * discarded (the session is over).
+   */
+  push(chunk: Buffer, onFrame: (type: number, frame: Buffer) => void): void {
+    if (chunk.length === 0) return;
+    // Fast path: nothing held and the chunk holds whole frames. Frames are zero-copy views.
+    if (this.#buffered === 0) {
+      let at = 0;
+      while (chunk.length - at >= FRAME_HEADER_SIZE) {
+        const body = this.#checkHeader(chunk, at);
+        const end = at + FRAME_HEADER_SIZE + body;
+        if (end > chunk.length) break;
+        onFrame(chunk[at]!, chunk.subarray(at, end));
+        at = end;
+      }
+      if (at === chunk.length) return;
+      chunk = chunk.subarray(at);
+    }
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    this.#drain(onFrame);
+  }
+
+  #drain(onFrame: (type: number, frame: Buffer) => void): void {
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < FRAME_HEADER_SIZE) return;
+        const header = this.#peek(FRAME_HEADER_SIZE);
+        this.#need = this.#checkHeader(header, 0);
+      }
+      const total = FRAME_HEADER_SIZE + this.#need;
+      if (this.#buffered < total) return;
+      const frame = this.#take(total);
+      this.#need = -1;
+      onFrame(frame[0]!, frame);
+    }
+  }
+
+  #checkHeader(buf: Buffer, at: number): number {
+    const type = buf[at]!;
+    const length = buf.readUIntBE(at + 1, 3);
+    const max = this.#limit(type);
+    if (max < 0) throw new FrameHeaderError('type', type, length);
+    if (length > max) throw new FrameHeaderError('length', type, length);
+    return length;
+  }
+
+  /** The first `n` buffered bytes without consuming them (n ≤ 4: copies at most 4 bytes). */
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.#chunks, n);
+  }
+
+  /** Consumes exactly `n` bytes as one contiguous buffer. */
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.#chunks[0]!;
+        const want = n - filled;
+        if (c.length <= want) {
+          c.copy(out, filled);
+          filled += c.length;
+          this.#chunks.shift();
+        } else {
+          c.copy(out, filled, 0, want);
+          this.#chunks[0] = c.subarray(want);
+          filled = n;
+        }
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}

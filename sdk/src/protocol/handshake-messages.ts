@@ -1,0 +1,178 @@
+/**
+ * Plaintext handshake frames: encoding and strict decoding. Layouts are in PROTOCOL.md
+ * "Handshake messages". Every decoder checks bounds before reading and rejects trailing bytes.
+ */
+import {
+  FRAME_HEADER_SIZE,
+  FrameType,
+  KEY_ID_SIZE,
+  MAGIC,
+  RANDOM_SIZE,
+  VERSION,
+  X25519_KEY_SIZE,
+} from './constants.js';
+import { ErrorCode, HandshakeError } from './errors.js';
+
+export interface ClientHello {
+  readonly suiteIds: readonly [number, number, number];
+  /** Bit 0: the client will authenticate with its own key. */
+  readonly flags: number;
+  readonly random: Buffer;
+  readonly ephemeral: Buffer;
+  readonly keyId: Buffer;
+  readonly encryptedSecret: Buffer;
+}
+
+export interface ServerHello {
+  readonly suiteIds: readonly [number, number, number];
+  readonly random: Buffer;
+  readonly ephemeral: Buffer;
+}
+
+export const FLAG_CLIENT_AUTH = 0x01;
+
+/** Wraps a body in a frame header: type (u8) ‖ length (u24 BE) ‖ body. */
+export function frame(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_SIZE + body.length);
+  out[0] = type;
+  out.writeUIntBE(body.length, 1, 3);
+  body.copy(out, FRAME_HEADER_SIZE);
+  return out;
+}
+
+function preamble(): Buffer {
+  return Buffer.concat([MAGIC, Buffer.of(VERSION)]);
+}
+
+export function encodeKeyRequest(): Buffer {
+  return frame(FrameType.KeyRequest, preamble());
+}
+
+export function encodeKeyResponse(spki: Buffer): Buffer {
+  const len = Buffer.allocUnsafe(2);
+  len.writeUInt16BE(spki.length);
+  return frame(FrameType.KeyResponse, Buffer.concat([preamble(), len, spki]));
+}
+
+export function encodeClientHello(h: ClientHello): Buffer {
+  const len = Buffer.allocUnsafe(2);
+  len.writeUInt16BE(h.encryptedSecret.length);
+  return frame(
+    FrameType.ClientHello,
+    Buffer.concat([
+      preamble(),
+      Buffer.from(h.suiteIds),
+      Buffer.of(h.flags),
+      h.random,
+      h.ephemeral,
+      h.keyId,
+      len,
+      h.encryptedSecret,
+    ]),
+  );
+}
+
+export function encodeServerHello(h: ServerHello): Buffer {
+  return frame(
+    FrameType.ServerHello,
+    Buffer.concat([preamble(), Buffer.from(h.suiteIds), h.random, h.ephemeral]),
+  );
+}
+
+export function encodeAlertFrame(code: number): Buffer {
+  const body = Buffer.allocUnsafe(2);
+  body.writeUInt16BE(code);
+  return frame(FrameType.Alert, body);
+}
+
+/** A bounds-checked reader over one frame body. */
+class Cursor {
+  #at = FRAME_HEADER_SIZE;
+  constructor(
+    readonly buf: Buffer,
+    readonly what: string,
+  ) {}
+
+  bytes(n: number): Buffer {
+    if (this.#at + n > this.buf.length) throw malformed(this.what);
+    const out = this.buf.subarray(this.#at, this.#at + n);
+    this.#at += n;
+    return out;
+  }
+
+  u8(): number {
+    return this.bytes(1)[0]!;
+  }
+
+  u16(): number {
+    return this.bytes(2).readUInt16BE(0);
+  }
+
+  end(): void {
+    if (this.#at !== this.buf.length) throw malformed(this.what);
+  }
+}
+
+function malformed(what: string): HandshakeError {
+  return new HandshakeError(ErrorCode.HANDSHAKE, `handshake: malformed ${what}`);
+}
+
+/** Checks magic and version; the first five body bytes of every hello and key message. */
+function readPreamble(c: Cursor): void {
+  const magic = c.bytes(MAGIC.length);
+  if (!magic.equals(MAGIC)) {
+    throw new HandshakeError(ErrorCode.UNSUPPORTED_VERSION, 'handshake: peer is not speaking secsess');
+  }
+  const version = c.u8();
+  if (version !== VERSION) {
+    throw new HandshakeError(
+      ErrorCode.UNSUPPORTED_VERSION,
+      `handshake: peer speaks protocol version ${version}, this implementation speaks ${VERSION}`,
+    );
+  }
+}
+
+export function decodeKeyRequest(f: Buffer): void {
+  const c = new Cursor(f, 'key request');
+  readPreamble(c);
+  c.end();
+}
+
+export function decodeKeyResponse(f: Buffer): Buffer {
+  const c = new Cursor(f, 'key response');
+  readPreamble(c);
+  const spki = c.bytes(c.u16());
+  c.end();
+  return spki;
+}
+
+export function decodeClientHello(f: Buffer): ClientHello {
+  const c = new Cursor(f, 'client hello');
+  readPreamble(c);
+  const suiteIds = [c.u8(), c.u8(), c.u8()] as const;
+  const flags = c.u8();
+  if ((flags & ~FLAG_CLIENT_AUTH) !== 0) throw malformed('client hello');
+  const random = c.bytes(RANDOM_SIZE);
+  const ephemeral = c.bytes(X25519_KEY_SIZE);
+  const keyId = c.bytes(KEY_ID_SIZE);
+  const encryptedSecret = c.bytes(c.u16());
+  c.end();
+  return { suiteIds, flags, random, ephemeral, keyId, encryptedSecret };
+}
+
+export function decodeServerHello(f: Buffer): ServerHello {
+  const c = new Cursor(f, 'server hello');
+  readPreamble(c);
+  const suiteIds = [c.u8(), c.u8(), c.u8()] as const;
+  const random = c.bytes(RANDOM_SIZE);
+  const ephemeral = c.bytes(X25519_KEY_SIZE);
+  c.end();
+  return { suiteIds, random, ephemeral };
+}
+
+export function decodeAlertFrame(f: Buffer): number {
+  const c = new Cursor(f, 'alert');
+  const code = c.u16();
+  c.end();
+  return code;
+}

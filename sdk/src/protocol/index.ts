@@ -1,0 +1,34 @@
+/**
+ * The sans-IO protocol core: handshake state machines, record layer, key schedule.
+ * No sockets, timers or process state; see sdk/src/session.ts for the driver.
+ */
+export { ClientConnection } from './client-connection.js';
+export type { ClientConnectionHandler, ClientConnectionOptions } from './client-connection.js';
+export { ServerConnection } from './server-connection.js';
+export type {
+  DecryptRequest,
+  ServerConnectionHandler,
+  ServerConnectionOptions,
+} from './server-connection.js';
+export { Connection, errorForAlert } from './connection.js';
+export type { ConnectionHandler, ConnectionOptions, ConnectionState, HandshakeInfo } from './connection.js';
+export {
+  ErrorCode,
+  HandshakeError,
+  PeerClosedError,
+  RecordError,
+  SessionError,
+  TimeoutError,
+} from './errors.js';
+export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
+export type { AlgorithmSet, Suite } from './suite.js';
+export { oaepDecrypt } from './crypto.js';
+export {
+  CLOSE_GOING_AWAY,
+  CLOSE_NORMAL,
+  DEFAULT_MAX_FRAGMENT,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  MAX_CLOSE_REASON_BYTES,
+  MAX_FRAGMENT,
+  VERSION,
+} from './constants.js';

@@ -1,0 +1,85 @@
+/**
+ * The key schedule (PROTOCOL.md "Key schedule"). Every key is HKDF output; labels give
+ * each key its own domain, so no two keys are ever equal even when their inputs are.
+ *
+ *   master    = HKDF(ikm = pre_secret ‖ x25519_shared, salt = client_random ‖ server_random,
+ *                    info = "secsess v1 master" ‖ transcript_hash, L = hash length)
+ *   c2s_0     = HKDF(master, salt = "", info = "secsess v1 c2s traffic", L)
+ *   s2c_0     = HKDF(master, salt = "", info = "secsess v1 s2c traffic", L)
+ *   cipher    = HKDF(traffic, "", "secsess v1 key", key length)
+ *   mac       = HKDF(traffic, "", "secsess v1 mac", L)
+ *   next      = HKDF(traffic, "", "secsess v1 update", L)
+ *   finished  = HKDF(master, "", "secsess v1 server finished", L)
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  LABEL_C2S,
+  LABEL_KEY,
+  LABEL_MAC,
+  LABEL_MASTER,
+  LABEL_S2C,
+  LABEL_SERVER_FINISHED,
+  LABEL_UPDATE,
+} from './constants.js';
+import { hkdf, secretKey } from './crypto.js';
+import type { Suite } from './suite.js';
+
+const EMPTY = Buffer.alloc(0);
+const label = (s: string): Buffer => Buffer.from(s, 'ascii');
+
+export interface MasterInputs {
+  readonly preSecret: Buffer;
+  readonly shared: Buffer;
+  readonly clientRandom: Buffer;
+  readonly serverRandom: Buffer;
+  readonly transcriptHash: Buffer;
+}
+
+export function deriveMaster(suite: Suite, i: MasterInputs): Buffer {
+  return hkdf(
+    suite.hashName,
+    Buffer.concat([i.preSecret, i.shared]),
+    Buffer.concat([i.clientRandom, i.serverRandom]),
+    Buffer.concat([label(LABEL_MASTER), i.transcriptHash]),
+    suite.macLength,
+  );
+}
+
+export type Direction = 'c2s' | 's2c';
+
+export function initialTrafficSecret(suite: Suite, master: Buffer, direction: Direction): Buffer {
+  return hkdf(
+    suite.hashName,
+    master,
+    EMPTY,
+    label(direction === 'c2s' ? LABEL_C2S : LABEL_S2C),
+    suite.macLength,
+  );
+}
+
+/** The next traffic secret after a key update. The caller wipes the old one. */
+export function nextTrafficSecret(suite: Suite, secret: Buffer): Buffer {
+  return hkdf(suite.hashName, secret, EMPTY, label(LABEL_UPDATE), suite.macLength);
+}
+
+export interface TrafficKeys {
+  readonly cipherKey: KeyObject;
+  readonly macKey: KeyObject;
+}
+
+export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
+  const cipherRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_KEY), suite.keyLength);
+  const macRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.macLength);
+  const keys = { cipherKey: secretKey(cipherRaw), macKey: secretKey(macRaw) };
+  // KeyObjects hold their own copies; the raw bytes are wiped at once.
+  cipherRaw.fill(0);
+  macRaw.fill(0);
+  return keys;
+}
+
+export function serverFinishedKey(suite: Suite, master: Buffer): KeyObject {
+  const raw = hkdf(suite.hashName, master, EMPTY, label(LABEL_SERVER_FINISHED), suite.macLength);
+  const key = secretKey(raw);
+  raw.fill(0);
+  return key;
+}

@@ -1,0 +1,285 @@
+/**
+ * The server's handshake (PROTOCOL.md "Server state machine"):
+ *
+ *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished} → {ClientFinished} → open
+ *
+ * The RSA private operation is the one step that may leave the event loop: if the handler
+ * has `decryptSecret`, the connection pauses until `completeDecrypt()` (frames arriving in
+ * the meantime are queued, bounded); otherwise it decrypts in place.
+ */
+import { PublicKey } from '@secsess/keys';
+import type { PrivateKey } from '@secsess/keys';
+import {
+  AlertCode,
+  CLIENT_AUTH_CONTEXT,
+  FrameType,
+  MAX_HANDSHAKE_FRAME,
+  PRE_SECRET_SIZE,
+  RANDOM_SIZE,
+  RecordType,
+} from './constants.js';
+import { Connection } from './connection.js';
+import type { ConnectionHandler, ConnectionOptions } from './connection.js';
+import { hash, hmac, oaepDecrypt, parseSpki, pssVerify, x25519Key, x25519Shared } from './crypto.js';
+import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import {
+  FLAG_CLIENT_AUTH,
+  decodeClientHello,
+  decodeKeyRequest,
+  encodeKeyResponse,
+  encodeServerHello,
+} from './handshake-messages.js';
+import type { ClientHello } from './handshake-messages.js';
+import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
+import { RecordOpener, RecordSealer } from './record-layer.js';
+import { ALL_SUITES, suiteFromIds } from './suite.js';
+import type { Suite } from './suite.js';
+
+export interface ServerConnectionOptions extends ConnectionOptions {
+  /**
+   * The server's keys; the client names one by fingerprint. The first is the one sent to
+   * clients that ask for the server's key. At least one.
+   */
+  readonly keys: readonly PrivateKey[];
+  /** Suites accepted. Default: every supported suite. */
+  readonly suites?: readonly Suite[];
+  /** @internal Test vectors only: fixed X25519 private key bytes. */
+  readonly ephemeralPrivate?: Buffer;
+}
+
+/** A pending RSA private operation: decrypt `ciphertext` with `keys[keyIndex]`. */
+export interface DecryptRequest {
+  readonly keyIndex: number;
+  readonly ciphertext: Buffer;
+}
+
+export interface ServerConnectionHandler extends ConnectionHandler {
+  /**
+   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread) and call
+   * {@link ServerConnection.completeDecrypt} with the plaintext, or null on any failure.
+   */
+  decryptSecret?(request: DecryptRequest): void;
+}
+
+type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'done';
+
+/** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
+const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
+
+export class ServerConnection extends Connection {
+  readonly #keys: readonly PrivateKey[];
+  readonly #suites: readonly Suite[];
+  readonly #options: ServerConnectionOptions;
+  readonly #serverHandler: ServerConnectionHandler;
+  #step: ServerStep = 'awaitHello';
+  #transcript: Buffer[] = [];
+  #keyRequested = false;
+  #hello: ClientHello | null = null;
+  #helloSuite: Suite | null = null;
+  #keyIndex = -1;
+  #queued: Array<[number, Buffer]> = [];
+  #queuedBytes = 0;
+  #transcriptHash: Buffer | null = null;
+
+  constructor(handler: ServerConnectionHandler, options: ServerConnectionOptions) {
+    super(handler, options);
+    if (!options || !Array.isArray(options.keys) || options.keys.length === 0) {
+      throw new TypeError('keys must be a non-empty array of PrivateKey');
+    }
+    this.#keys = options.keys;
+    this.#suites = options.suites ?? ALL_SUITES;
+    this.#options = options;
+    this.#serverHandler = handler;
+  }
+
+  /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
+  get keyIndex(): number {
+    return this.#keyIndex;
+  }
+
+  /** Resumes a handshake paused at `decryptSecret`. `secret` is null if decryption failed. */
+  completeDecrypt(secret: Buffer | null): void {
+    if (this.#step !== 'decrypting' || this.state === 'closed') return;
+    this.#respond(secret);
+    const queued = this.#queued;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    for (const [type, frame] of queued) {
+      if (this.#isClosed()) return;
+      this.onFrame(type, frame);
+    }
+  }
+
+  #isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  protected plaintextAlertAllowed(code: AlertCode): boolean {
+    return (
+      code === AlertCode.UnsupportedVersion ||
+      code === AlertCode.SuiteMismatch ||
+      code === AlertCode.UnknownServerKey ||
+      code === AlertCode.HandshakeFailed
+    );
+  }
+
+  protected override onFrame(type: number, frame: Buffer): void {
+    if (this.#step === 'decrypting') {
+      this.#queuedBytes += frame.length;
+      if (this.#queuedBytes > MAX_QUEUED_BYTES) {
+        throw new HandshakeError(
+          ErrorCode.HANDSHAKE,
+          'handshake: client sent too much before the server replied',
+        );
+      }
+      // The frame may be a view into a transport buffer: keep a copy.
+      this.#queued.push([type, Buffer.from(frame)]);
+      return;
+    }
+    if (this.#step === 'awaitFinished' && type === FrameType.Record) {
+      // A client that cannot produce a valid first record never had the keys. Every cause
+      // (bad RSA ciphertext, replayed hello, forgery) ends here with the same error.
+      try {
+        super.onFrame(type, frame);
+      } catch (err) {
+        if (err instanceof SessionError && err.code !== ErrorCode.RECORD_AUTH) throw err;
+        throw confirmationFailed(err);
+      }
+      return;
+    }
+    super.onFrame(type, frame);
+  }
+
+  protected onHandshakeFrame(type: number, frame: Buffer): void {
+    if (this.#step !== 'awaitHello') {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
+    }
+    if (type === FrameType.KeyRequest && !this.#keyRequested) {
+      decodeKeyRequest(frame);
+      this.#keyRequested = true;
+      const response = encodeKeyResponse(this.#keys[0]!.publicKey.toSpkiDer());
+      this.#transcript.push(frame, response);
+      this.handler.send(response);
+      return;
+    }
+    if (type !== FrameType.ClientHello) {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
+    }
+    const hello = decodeClientHello(frame);
+    const [a, s, h] = hello.suiteIds;
+    const suite = suiteFromIds(a, s, h);
+    if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
+      throw new HandshakeError(
+        ErrorCode.SUITE_MISMATCH,
+        'handshake: client asked for an algorithm set this server does not accept',
+      );
+    }
+    const keyIndex = this.#keys.findIndex((k) => k.publicKey.fingerprintBytes().equals(hello.keyId));
+    if (keyIndex < 0) {
+      throw new HandshakeError(
+        ErrorCode.SERVER_KEY_MISMATCH,
+        'handshake: client named a server key this server does not hold',
+      );
+    }
+    this.#transcript.push(frame);
+    this.#hello = hello;
+    this.#helloSuite = suite;
+    this.#keyIndex = keyIndex;
+    this.#step = 'decrypting';
+    if (this.#serverHandler.decryptSecret) {
+      this.#serverHandler.decryptSecret({ keyIndex, ciphertext: hello.encryptedSecret });
+    } else {
+      this.completeDecrypt(oaepDecrypt(this.#keys[keyIndex]!.keyObject, hello.encryptedSecret));
+    }
+  }
+
+  protected onHandshakeRecord(type: number, payload: Buffer): void {
+    if (this.#step !== 'awaitFinished' || type !== RecordType.ClientFinished) {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected record from client');
+    }
+    // The record opened under the c2s keys: the client holds them.
+    this.peerHasKeys = true;
+    const clientKey = this.#readClientAuth(payload);
+    this.#step = 'done';
+    this.#transcript = [];
+    this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
+  }
+
+  #respond(decrypted: Buffer | null): void {
+    const hello = this.#hello!;
+    const suite = this.#helloSuite!;
+    // Implicit rejection: a ciphertext that does not decrypt to a well-formed secret yields
+    // random key material. The handshake proceeds identically and fails at key confirmation.
+    const preSecret =
+      decrypted && decrypted.length === PRE_SECRET_SIZE ? decrypted : this.random(PRE_SECRET_SIZE);
+    const serverRandom = this.random(RANDOM_SIZE);
+    const ephemeral = x25519Key(this.#options.ephemeralPrivate);
+    let shared: Buffer;
+    try {
+      shared = x25519Shared(ephemeral.privateKey, hello.ephemeral);
+    } catch (cause) {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client sent an invalid ephemeral key', {
+        cause,
+      });
+    }
+    const serverHello = encodeServerHello({
+      suiteIds: suite.ids,
+      random: serverRandom,
+      ephemeral: ephemeral.publicRaw,
+    });
+    this.#transcript.push(serverHello);
+    const th = hash(suite.hashName, ...this.#transcript);
+    const master = deriveMaster(suite, {
+      preSecret,
+      shared,
+      clientRandom: hello.random,
+      serverRandom,
+      transcriptHash: th,
+    });
+    this.#transcriptHash = th;
+    this.suite = suite;
+    this.sealer = new RecordSealer(
+      suite,
+      initialTrafficSecret(suite, master, 's2c'),
+      this.random,
+      this.keyBudget,
+    );
+    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 'c2s'), this.keyBudget);
+    const proof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
+    master.fill(0);
+    shared.fill(0);
+    preSecret.fill(0);
+    this.#step = 'awaitFinished';
+    this.handler.send(serverHello);
+    this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
+  }
+
+  #readClientAuth(payload: Buffer): PublicKey | null {
+    const wantsAuth = (this.#hello!.flags & FLAG_CLIENT_AUTH) !== 0;
+    if (payload.length === 1 && payload[0] === 0 && !wantsAuth) return null;
+    const bad = (): SessionError =>
+      new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
+    if (!wantsAuth || payload.length < 5 || payload[0] !== FLAG_CLIENT_AUTH) throw bad();
+    const spkiLength = payload.readUInt16BE(1);
+    if (payload.length < 5 + spkiLength) throw bad();
+    const spki = payload.subarray(3, 3 + spkiLength);
+    const sigLength = payload.readUInt16BE(3 + spkiLength);
+    if (payload.length !== 5 + spkiLength + sigLength) throw bad();
+    const signature = payload.subarray(5 + spkiLength);
+    const keyObject = parseSpki(spki);
+    if (!keyObject || keyObject.asymmetricKeyType !== 'rsa') throw bad();
+    let key: PublicKey;
+    try {
+      key = PublicKey.fromKeyObject(keyObject);
+    } catch {
+      throw bad();
+    }
+    if (!pssVerify(keyObject, Buffer.concat([CLIENT_AUTH_CONTEXT, this.#transcriptHash!]), signature))
+      throw bad();
+    return key;
+  }
+}
+
+function confirmationFailed(cause: unknown): HandshakeError {
+  return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client key confirmation failed', { cause });
+}
