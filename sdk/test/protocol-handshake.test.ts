@@ -253,3 +253,20 @@ test('queues client bytes that arrive while the RSA operation is elsewhere, then
   server.receive(c.sent[1]!);
   t.is(server.state, 'open');
 });
+
+test('a low-order (all-zero) ephemeral key from the server is refused', (t) => {
+  const p = makePair({}, {}, false);
+  p.client.start();
+  p.server.receive(p.c.sent[0]!);
+  const serverHello = Buffer.from(p.s.sent[0]!);
+  serverHello.fill(0, 44, 76); // server_x25519: header 4 + preamble 5 + suite 3 + random 32
+  t.throws(() => p.client.receive(serverHello), { code: ErrorCode.HANDSHAKE, message: /ephemeral/ });
+});
+
+test('a low-order (all-zero) ephemeral key from the client is refused', (t) => {
+  const p = makePair({}, {}, false);
+  p.client.start();
+  const hello = Buffer.from(p.c.sent[0]!);
+  hello.fill(0, 45, 77); // client_x25519: header 4 + preamble 5 + suite 3 + flags 1 + random 32
+  t.throws(() => p.server.receive(hello), { code: ErrorCode.HANDSHAKE, message: /ephemeral/ });
+});
