@@ -58,8 +58,32 @@ function baselineOpen(key: Buffer, macKey: Buffer, rec: Buffer): Buffer {
   return Buffer.concat([d.update(rec.subarray(16, rec.length - 32)), d.final()]);
 }
 
+function baselineGcmSeal(key: Buffer, payload: Buffer): Buffer {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  const ct = Buffer.concat([c.update(payload), c.final()]);
+  return Buffer.concat([iv, ct, c.getAuthTag()]);
+}
+
+function baselineGcmOpen(key: Buffer, rec: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, rec.subarray(0, 12));
+  d.setAuthTag(rec.subarray(rec.length - 16));
+  return Buffer.concat([d.update(rec.subarray(12, rec.length - 16)), d.final()]);
+}
+
 export async function benchRecords(options: { quick: boolean }): Promise<Row[]> {
-  const suite = resolveSuite({});
+  const rows: Row[] = [];
+  for (const symmetric of ['AES-256-CBC', 'AES-256-GCM'] as const) {
+    rows.push(...recordRows(options, symmetric));
+  }
+  rows.push(handshakeRow(options));
+  return rows;
+}
+
+function recordRows(options: { quick: boolean }, symmetric: 'AES-256-CBC' | 'AES-256-GCM'): Row[] {
+  const suite = resolveSuite({ symmetric });
+  const gcm = symmetric === 'AES-256-GCM';
+  const tag = gcm ? '-gcm' : '';
   const rows: Row[] = [];
   const reps = options.quick ? 3 : 7;
   const key = randomBytes(32);
@@ -76,23 +100,22 @@ export async function benchRecords(options: { quick: boolean }): Promise<Row[]> 
     const frames = Array.from({ length: n * (reps + 1) + 200 }, () => feedSealer.seal(0x01, payload));
     let i = 0;
     const open = timeUs(() => opener.open(frames[i++]!), n, reps);
-    const bSeal = timeUs(() => baselineSeal(key, macKey, payload), n, reps);
-    const rec = baselineSeal(key, macKey, payload);
-    const bOpen = timeUs(() => baselineOpen(key, macKey, rec), n, reps);
-    rows.push({
-      scenario: `record-${size}-seal`,
-      unit: 'µs',
-      secsess: seal,
-      peers: { 'node:crypto': bSeal },
-    });
-    rows.push({
-      scenario: `record-${size}-open`,
-      unit: 'µs',
-      secsess: open,
-      peers: { 'node:crypto': bOpen },
-    });
+    const bSeal = gcm
+      ? timeUs(() => baselineGcmSeal(key, payload), n, reps)
+      : timeUs(() => baselineSeal(key, macKey, payload), n, reps);
+    const rec = gcm ? baselineGcmSeal(key, payload) : baselineSeal(key, macKey, payload);
+    const bOpen = gcm
+      ? timeUs(() => baselineGcmOpen(key, rec), n, reps)
+      : timeUs(() => baselineOpen(key, macKey, rec), n, reps);
+    const peers = (v: number) => ({ 'node:crypto': v });
+    rows.push({ scenario: `record${tag}-${size}-seal`, unit: 'µs', secsess: seal, peers: peers(bSeal) });
+    rows.push({ scenario: `record${tag}-${size}-open`, unit: 'µs', secsess: open, peers: peers(bOpen) });
   }
+  return rows;
+}
 
+function handshakeRow(options: { quick: boolean }): Row {
+  const reps = options.quick ? 3 : 7;
   const serverKey = PrivateKey.fromString(
     readFileSync(fileURLToPath(new URL('../sdk/test/fixtures/server-2048.key', import.meta.url)), 'utf8'),
   );
@@ -123,13 +146,12 @@ export async function benchRecords(options: { quick: boolean }): Promise<Row[]> 
     createSecretKey(secret);
   };
   const hn = options.quick ? 30 : 100;
-  rows.push({
+  return {
     scenario: 'handshake-in-memory-rsa2048',
     unit: 'µs',
     secsess: timeUs(handshake, hn, reps),
     peers: { 'node:crypto': timeUs(baselineHandshake, hn, reps) },
-  });
-  return rows;
+  };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -28,7 +28,7 @@ for (const key of [server2048, server3072, server4096]) {
   });
 }
 
-for (const symmetric of ['AES-128-CBC', 'AES-256-CBC'] as const) {
+for (const symmetric of ['AES-128-CBC', 'AES-256-CBC', 'AES-256-GCM'] as const) {
   for (const hash of ['SHA-256', 'SHA-384', 'SHA-512'] as const) {
     test(`exchanges messages with suite ${symmetric} + ${hash}`, (t) => {
       const p = openPair({ set: { symmetric, hash } });

@@ -84,6 +84,8 @@ export const MAX_RSA_BITS = 4096;
 /** Record inner header: sequence (u64) ‖ record type (u8) ‖ payload length (u32). */
 export const INNER_HEADER_SIZE = 13;
 export const IV_SIZE = 16;
+/** GCM suites: 12-byte nonce = iv XOR (0^4 ‖ u64 seq); 16-byte tag. */
+export const GCM_IV_SIZE = 12;
 export const AES_BLOCK = 16;
 
 /** Largest handshake frame body accepted (RSA-4096 ciphertexts and keys fit with room). */
@@ -114,5 +116,6 @@ export const LABEL_C2S = 'secsess v1 c2s traffic';
 export const LABEL_S2C = 'secsess v1 s2c traffic';
 export const LABEL_KEY = 'secsess v1 key';
 export const LABEL_MAC = 'secsess v1 mac';
+export const LABEL_IV = 'secsess v1 iv';
 export const LABEL_UPDATE = 'secsess v1 update';
 export const LABEL_SERVER_FINISHED = 'secsess v1 server finished';

@@ -87,6 +87,7 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
 }
 
 export type CbcCipher = 'aes-128-cbc' | 'aes-256-cbc';
+export type GcmCipher = 'aes-256-gcm';
 
 /** AES-CBC encryption with PKCS#7 padding, written into `out` at `offset`. Returns bytes written. */
 export function cbcEncryptInto(
@@ -110,6 +111,52 @@ export function cbcDecrypt(cipher: CbcCipher, key: KeyObject, iv: Buffer, data: 
   const head = d.update(data);
   const tail = d.final();
   return tail.length === 0 ? head : Buffer.concat([head, tail]);
+}
+
+/**
+ * AES-GCM encryption of `parts` into `out` at `offset`, followed by the 16-byte tag.
+ * Returns the bytes written (ciphertext + tag).
+ */
+export function gcmSealInto(
+  cipher: GcmCipher,
+  key: KeyObject,
+  nonce: Buffer,
+  aad: Buffer,
+  parts: readonly Buffer[],
+  out: Buffer,
+  offset: number,
+): number {
+  const c = createCipheriv(cipher, key, nonce, { authTagLength: 16 });
+  c.setAAD(aad);
+  let at = offset;
+  for (const p of parts) at += c.update(p).copy(out, at);
+  at += c.final().copy(out, at);
+  at += c.getAuthTag().copy(out, at);
+  return at - offset;
+}
+
+/**
+ * AES-GCM decryption. Returns null unless the tag verifies; the plaintext that update()
+ * produces is discarded unless final() authenticates it.
+ */
+export function gcmOpen(
+  cipher: GcmCipher,
+  key: KeyObject,
+  nonce: Buffer,
+  aad: Buffer,
+  data: Buffer,
+  tag: Buffer,
+): Buffer | null {
+  try {
+    const d = createDecipheriv(cipher, key, nonce, { authTagLength: 16 });
+    d.setAAD(aad);
+    d.setAuthTag(tag);
+    const head = d.update(data);
+    const tail = d.final();
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+  } catch {
+    return null;
+  }
 }
 
 /** An ephemeral X25519 key pair with its raw 32-byte public value. */

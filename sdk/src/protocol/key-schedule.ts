@@ -7,13 +7,16 @@
  *   c2s_0     = HKDF(master, salt = "", info = "secsess v1 c2s traffic", L)
  *   s2c_0     = HKDF(master, salt = "", info = "secsess v1 s2c traffic", L)
  *   cipher    = HKDF(traffic, "", "secsess v1 key", key length)
- *   mac       = HKDF(traffic, "", "secsess v1 mac", L)
+ *   mac       = HKDF(traffic, "", "secsess v1 mac", L)            (CBC suites)
+ *   iv        = HKDF(traffic, "", "secsess v1 iv", 12)             (GCM suites)
  *   next      = HKDF(traffic, "", "secsess v1 update", L)
  *   finished  = HKDF(master, "", "secsess v1 server finished", L)
  */
 import type { KeyObject } from 'node:crypto';
 import {
+  GCM_IV_SIZE,
   LABEL_C2S,
+  LABEL_IV,
   LABEL_KEY,
   LABEL_MAC,
   LABEL_MASTER,
@@ -41,7 +44,7 @@ export function deriveMaster(suite: Suite, i: MasterInputs): Buffer {
     Buffer.concat([i.preSecret, i.shared]),
     Buffer.concat([i.clientRandom, i.serverRandom]),
     Buffer.concat([label(LABEL_MASTER), i.transcriptHash]),
-    suite.macLength,
+    suite.hashLength,
   );
 }
 
@@ -53,32 +56,39 @@ export function initialTrafficSecret(suite: Suite, master: Buffer, direction: Di
     master,
     EMPTY,
     label(direction === 'c2s' ? LABEL_C2S : LABEL_S2C),
-    suite.macLength,
+    suite.hashLength,
   );
 }
 
 /** The next traffic secret after a key update. The caller wipes the old one. */
 export function nextTrafficSecret(suite: Suite, secret: Buffer): Buffer {
-  return hkdf(suite.hashName, secret, EMPTY, label(LABEL_UPDATE), suite.macLength);
+  return hkdf(suite.hashName, secret, EMPTY, label(LABEL_UPDATE), suite.hashLength);
 }
 
 export interface TrafficKeys {
   readonly cipherKey: KeyObject;
-  readonly macKey: KeyObject;
+  /** The HMAC key (CBC suites); null for GCM. */
+  readonly macKey: KeyObject | null;
+  /** The 12-byte nonce base (GCM suites); empty for CBC. */
+  readonly iv: Buffer;
 }
 
 export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
   const cipherRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_KEY), suite.keyLength);
-  const macRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.macLength);
-  const keys = { cipherKey: secretKey(cipherRaw), macKey: secretKey(macRaw) };
+  const cipherKey = secretKey(cipherRaw);
   // KeyObjects hold their own copies; the raw bytes are wiped at once.
   cipherRaw.fill(0);
+  if (suite.mode === 'gcm') {
+    return { cipherKey, macKey: null, iv: hkdf(suite.hashName, secret, EMPTY, label(LABEL_IV), GCM_IV_SIZE) };
+  }
+  const macRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.hashLength);
+  const macKey = secretKey(macRaw);
   macRaw.fill(0);
-  return keys;
+  return { cipherKey, macKey, iv: EMPTY };
 }
 
 export function serverFinishedKey(suite: Suite, master: Buffer): KeyObject {
-  const raw = hkdf(suite.hashName, master, EMPTY, label(LABEL_SERVER_FINISHED), suite.macLength);
+  const raw = hkdf(suite.hashName, master, EMPTY, label(LABEL_SERVER_FINISHED), suite.hashLength);
   const key = secretKey(raw);
   raw.fill(0);
   return key;

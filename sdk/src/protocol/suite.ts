@@ -1,14 +1,18 @@
-import type { CbcCipher, HashName } from './crypto.js';
+import type { CbcCipher, GcmCipher, HashName } from './crypto.js';
 
 /** Key transport algorithm. Only RSA (OAEP-SHA-256) exists; the field keeps SecSess's shape. */
 export const Asymmetric = { RSA: 'RSA' } as const;
 export type Asymmetric = (typeof Asymmetric)[keyof typeof Asymmetric];
 
-/** Record cipher. `AES` is SecSess's name and means AES-256-CBC. */
+/**
+ * Record cipher. `AES` is SecSess's name and means AES-256-CBC (with HMAC, encrypt-then-MAC).
+ * `AES256GCM` is an opt-in AEAD suite: faster, and the record tag is GCM's own.
+ */
 export const Symmetric = {
   AES: 'AES-256-CBC',
   AES256: 'AES-256-CBC',
   AES128: 'AES-128-CBC',
+  AES256GCM: 'AES-256-GCM',
 } as const;
 export type Symmetric = (typeof Symmetric)[keyof typeof Symmetric];
 
@@ -34,15 +38,24 @@ export interface Suite {
   readonly hash: Hash;
   /** Wire bytes: asymmetric id, symmetric id, hash id. */
   readonly ids: readonly [number, number, number];
-  readonly cipher: CbcCipher;
+  /** 'cbc': AES-CBC + HMAC (encrypt-then-MAC); 'gcm': AES-GCM (AEAD). */
+  readonly mode: 'cbc' | 'gcm';
+  readonly cipher: CbcCipher | GcmCipher;
   readonly keyLength: number;
   readonly hashName: HashName;
-  readonly macLength: number;
+  /** Output length of the suite's hash: HKDF outputs, HMAC keys, the server proof. */
+  readonly hashLength: number;
+  /** Length of a record's authentication tag: the HMAC for CBC suites, 16 for GCM. */
+  readonly tagLength: number;
 }
 
-const SYMMETRIC: Record<Symmetric, { id: number; cipher: CbcCipher; keyLength: number }> = {
-  'AES-128-CBC': { id: 0x01, cipher: 'aes-128-cbc', keyLength: 16 },
-  'AES-256-CBC': { id: 0x02, cipher: 'aes-256-cbc', keyLength: 32 },
+const SYMMETRIC: Record<
+  Symmetric,
+  { id: number; mode: 'cbc' | 'gcm'; cipher: CbcCipher | GcmCipher; keyLength: number }
+> = {
+  'AES-128-CBC': { id: 0x01, mode: 'cbc', cipher: 'aes-128-cbc', keyLength: 16 },
+  'AES-256-CBC': { id: 0x02, mode: 'cbc', cipher: 'aes-256-cbc', keyLength: 32 },
+  'AES-256-GCM': { id: 0x03, mode: 'gcm', cipher: 'aes-256-gcm', keyLength: 32 },
 };
 
 const HASH: Record<Hash, { id: number; name: HashName; length: number }> = {
@@ -52,6 +65,7 @@ const HASH: Record<Hash, { id: number; name: HashName; length: number }> = {
 };
 
 const ASYMMETRIC_RSA_ID = 0x01;
+const GCM_TAG_SIZE = 16;
 
 /** The default set: RSA, AES-256-CBC, SHA-256. */
 export const DEFAULT_SET: Required<AlgorithmSet> = {
@@ -87,10 +101,12 @@ export function resolveSuite(set: AlgorithmSet = {}): Suite {
     symmetric,
     hash,
     ids: [ASYMMETRIC_RSA_ID, sym.id, h.id],
+    mode: sym.mode,
     cipher: sym.cipher,
     keyLength: sym.keyLength,
     hashName: h.name,
-    macLength: h.length,
+    hashLength: h.length,
+    tagLength: sym.mode === 'gcm' ? GCM_TAG_SIZE : h.length,
   };
 }
 
