@@ -5,6 +5,8 @@ import { PROTOCOL_MD, buildVectors, readVectors, renderVectors } from './helpers
 import { fixturePrivateKey } from './helpers/protocol-pair.js';
 
 const stored = readVectors();
+/** A stored hex field as bytes. */
+const hexOf = (name: string): Buffer => Buffer.from(stored![name]!, 'hex');
 
 test('the stored vectors are exactly what the implementation produces today', (t) => {
   t.truthy(stored, 'sdk/test/fixtures/vectors.json is missing: run npm run vectors');
@@ -23,9 +25,9 @@ test('the OAEP ciphertext decrypts to the pre-secret with the documented paramet
       oaepHash: 'sha256',
       oaepLabel: Buffer.from('secsess v1 key transport'),
     },
-    Buffer.from(stored!.oaep_ciphertext!, 'hex'),
+    hexOf('oaep_ciphertext'),
   );
-  t.is(secret.toString('hex'), stored!.pre_secret);
+  t.is(secret.toString('hex'), stored!.pre_secret!);
 });
 
 test('a record opens with nothing but the formulas of PROTOCOL.md and raw node:crypto', (t) => {
@@ -36,18 +38,18 @@ test('a record opens with nothing but the formulas of PROTOCOL.md and raw node:c
   const master = Buffer.from(
     hkdfSync(
       'sha256',
-      Buffer.concat([Buffer.from(v.pre_secret!, 'hex'), Buffer.from(v.x25519_shared!, 'hex')]),
-      Buffer.concat([Buffer.from(v.client_random!, 'hex'), Buffer.from(v.server_random!, 'hex')]),
-      Buffer.concat([Buffer.from('secsess v1 master'), Buffer.from(v.transcript_hash!, 'hex')]),
+      Buffer.concat([hexOf('pre_secret'), hexOf('x25519_shared')]),
+      Buffer.concat([hexOf('client_random'), hexOf('server_random')]),
+      Buffer.concat([Buffer.from('secsess v1 master'), hexOf('transcript_hash')]),
       32,
     ),
   );
-  t.is(master.toString('hex'), v.master);
+  t.is(master.toString('hex'), v.master!);
   const c2s = hk(master, 'secsess v1 c2s traffic', 32);
   const cipherKey = hk(c2s, 'secsess v1 key', 32);
   const macKey = hk(c2s, 'secsess v1 mac', 32);
 
-  const record = Buffer.from(v.c2s_data_record!, 'hex');
+  const record = hexOf('c2s_data_record');
   t.is(record[0], 0x17);
   t.is(record.readUIntBE(1, 3), record.length - 4);
   const seq = Buffer.alloc(8);
@@ -62,13 +64,13 @@ test('a record opens with nothing but the formulas of PROTOCOL.md and raw node:c
   t.is(plain.readUInt32BE(4), 1); // seq low word
   t.is(plain[8], 0x01); // Data
   t.is(plain.readUInt32BE(9), plain.length - 13);
-  t.is(plain.subarray(13).toString('hex'), v.c2s_data_plaintext);
+  t.is(plain.subarray(13).toString('hex'), v.c2s_data_plaintext!);
 
   // The server proof is HMAC(finished_key, th).
   const finishedKey = hk(master, 'secsess v1 server finished', 32);
-  const proof = createHmac('sha256', finishedKey).update(Buffer.from(v.transcript_hash!, 'hex')).digest();
+  const proof = createHmac('sha256', finishedKey).update(hexOf('transcript_hash')).digest();
   const s2c = hk(master, 'secsess v1 s2c traffic', 32);
-  const sf = Buffer.from(v.server_finished_record!, 'hex');
+  const sf = hexOf('server_finished_record');
   const d2 = createDecipheriv('aes-256-cbc', hk(s2c, 'secsess v1 key', 32), sf.subarray(4, 20));
   const sfPlain = Buffer.concat([d2.update(sf.subarray(20, sf.length - 32)), d2.final()]);
   t.is(sfPlain[8], 0x10);

@@ -1,0 +1,61 @@
+import yargs from 'yargs';
+import type { Argv } from 'yargs';
+import { convertCommand } from './commands/convert.js';
+import { fingerprintCommand } from './commands/fingerprint.js';
+import { generateCommand } from './commands/generate.js';
+import { inspectCommand } from './commands/inspect.js';
+import type { GlobalArgs } from './commands/types.js';
+import { PROGRAM, VERSION } from './version.js';
+
+/** Every subcommand, by the name that appears in `argv._[0]`. */
+export const COMMANDS = {
+  generate: generateCommand,
+  fingerprint: fingerprintCommand,
+  inspect: inspectCommand,
+  convert: convertCommand,
+} as const;
+
+/** A subcommand name. */
+export type CommandName = keyof typeof COMMANDS;
+
+/**
+ * The yargs parser of `secsess-keygen`, with no handlers attached: parsing never runs a
+ * command, so tests can parse argument strings freely; `run()` dispatches on `argv._[0]`.
+ * Strict (unknown options and commands are errors) and never exits the process.
+ */
+export function buildParser(): Argv<GlobalArgs> {
+  return yargs()
+    .scriptName(PROGRAM)
+    .usage(`${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess.`)
+    .option('json', {
+      type: 'boolean',
+      default: false,
+      global: true,
+      describe: 'print exactly one JSON document on stdout; messages go to stderr',
+    })
+    .option('verbose', {
+      type: 'boolean',
+      default: false,
+      global: true,
+      describe: 'print stack traces of errors',
+    })
+    .command(generateCommand.command, generateCommand.describe, generateCommand.builder)
+    .command(fingerprintCommand.command, fingerprintCommand.describe, fingerprintCommand.builder)
+    .command(inspectCommand.command, inspectCommand.describe, inspectCommand.builder)
+    .command(convertCommand.command, convertCommand.describe, convertCommand.builder)
+    .example('$0 fingerprint secsess.pub', 'print the key fingerprint')
+    .example('$0 inspect secsess.key --json', 'describe a key file as JSON')
+    .example('$0 convert ~/.ssh/id_rsa --to pem -o server.key', 'convert an OpenSSH key to PKCS#8 PEM')
+    .epilogue('Exit status: 0 success, 1 failure, 2 usage error. Run `$0 <command> --help` for its options.')
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(VERSION)
+    .exitProcess(false);
+}
+
+/** The subcommand `argv` selects: the first positional, or `generate` (the default command). */
+export function commandOf(argv: { _: readonly (string | number)[] }): CommandName {
+  const first = argv._[0];
+  return typeof first === 'string' && first in COMMANDS ? (first as CommandName) : 'generate';
+}

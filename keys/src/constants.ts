@@ -1,0 +1,23 @@
+/** RSA keys with a shorter modulus are refused everywhere with `ERR_KEY_TOO_SMALL`. */
+export const MIN_RSA_BITS = 2048;
+
+/** Modulus size {@link KeyPair.generateRSA} uses when none is given. */
+export const DEFAULT_RSA_BITS = 3072;
+
+/** Modulus sizes {@link KeyPair.generateRSA} accepts. */
+export const RSA_GENERATE_BITS = [2048, 3072, 4096] as const;
+
+/** Public exponent of generated keys (F4), the only one OpenSSH and OpenSSL generate. */
+export const RSA_PUBLIC_EXPONENT = 0x10001;
+
+/** A key file larger than this (1 MiB) is refused as `ERR_KEY_FORMAT` without being read. */
+export const MAX_KEY_FILE_BYTES = 1024 * 1024;
+
+/** Mode of private key files we write; anything with group/other bits set is refused on load. */
+export const PRIVATE_KEY_FILE_MODE = 0o600;
+
+/** Mode of public key files we write. */
+export const PUBLIC_KEY_FILE_MODE = 0o644;
+
+/** Cipher of passphrase-protected PKCS#8 output (PBES2 with PBKDF2, as OpenSSL 3 defaults to). */
+export const PKCS8_CIPHER = 'aes-256-cbc';
