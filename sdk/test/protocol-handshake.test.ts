@@ -3,6 +3,7 @@ import type { PrivateKey } from '@secsess/keys';
 import {
   ClientConnection,
   ErrorCode,
+  HandshakeError,
   ServerConnection,
   oaepDecrypt,
   resolveSuite,
@@ -225,7 +226,17 @@ test('a ClientFinished altered in transit fails key confirmation', (t) => {
 test('server proof, not a plaintext alert, decides: an injected alert gives a coded error', (t) => {
   const p = makePair({}, {}, false);
   p.client.start();
-  t.throws(() => p.client.receive(Buffer.from([0x15, 0, 0, 2, 0, 3])), { code: ErrorCode.SUITE_MISMATCH });
+  t.throws(() => p.client.receive(Buffer.from([0x15, 0, 0, 2, 0, 3])), {
+    code: ErrorCode.SUITE_MISMATCH,
+    instanceOf: HandshakeError,
+  });
+});
+
+test('a client is never built to trust whatever key the server sends', (t) => {
+  t.throws(() => new ClientConnection(new Endpoint().handler(), {}), {
+    instanceOf: TypeError,
+    message: /serverKey/,
+  });
 });
 
 test('queues client bytes that arrive while the RSA operation is elsewhere, then resumes', (t) => {

@@ -175,6 +175,35 @@ test('messages the peer sent before seeing our close are still delivered', (t) =
   t.is(p.server.state, 'closed');
 });
 
+test('on a peer close, the flush hook may still write before the echo is sealed', (t) => {
+  let flushed = 0;
+  const c = new Endpoint();
+  const s = new Endpoint();
+  const serverKey = fixturePrivateKey('server-2048');
+  const server: ServerConnection = new ServerConnection(
+    {
+      ...s.handler(),
+      flush: () => {
+        flushed++;
+        server.write(Buffer.from('queued reply'));
+      },
+    },
+    { keys: [serverKey] },
+  );
+  const client = new ClientConnection(c.handler(), { serverKey: serverKey.publicKey });
+  client.start();
+  server.receive(c.sent[0]!);
+  client.receive(Buffer.concat(s.sent));
+  server.receive(c.sent[1]!);
+  const from = s.sent.length;
+  client.close();
+  server.receive(c.sent.at(-1)!);
+  t.is(flushed, 1);
+  client.receive(Buffer.concat(s.sent.slice(from)));
+  t.deepEqual(c.messages, [Buffer.from('queued reply')]);
+  t.is(client.state, 'closed');
+});
+
 test('close reasons longer than 123 bytes and bad codes are refused', (t) => {
   const p = openPair();
   t.throws(() => p.client.close(1000, 'x'.repeat(124)), { instanceOf: RangeError });

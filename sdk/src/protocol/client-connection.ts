@@ -89,6 +89,12 @@ export class ClientConnection extends Connection {
       throw new TypeError('serverKey must be a PublicKey from @secsess/keys');
     }
     this.#serverKey = options.serverKey ?? null;
+    if (!this.#serverKey && !handler.serverKey) {
+      // Never trust whatever key the server sends: a caller without the key must decide.
+      throw new TypeError(
+        'serverKey is required unless the handler decides on the server key (serverKey callback)',
+      );
+    }
   }
 
   /** Starts the handshake: sends the first message. */
@@ -130,8 +136,7 @@ export class ClientConnection extends Connection {
       }
       this.#transcript.push(frame);
       this.#step = 'awaitKeyDecision';
-      if (!this.#clientHandler.serverKey) this.useServerKey(key);
-      else this.#clientHandler.serverKey(key);
+      this.#clientHandler.serverKey!(key);
       return;
     }
     if (this.#step === 'awaitServerHello' && type === FrameType.ServerHello) {

@@ -7,6 +7,7 @@
 import type { PublicKey } from '@secsess/keys';
 import {
   AlertCode,
+  BATCH_ENTRY_OVERHEAD,
   CLOSE_NORMAL,
   DEFAULT_MAX_FRAGMENT,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -46,6 +47,11 @@ export interface ConnectionHandler {
   peerClosed(code: number, reason: string): void;
   /** A pong answering one of our pings arrived. */
   pong?(payload: Buffer): void;
+  /**
+   * The peer's close arrived and ours is about to be sent: write anything still queued
+   * now (with `write`/`writeMany`), or it will never be sent.
+   */
+  flush?(): void;
 }
 
 /** Options both roles share. */
@@ -95,10 +101,12 @@ const PEER_ALERT: Record<number, [ErrorCode, string]> = {
   [AlertCode.Timeout]: [ErrorCode.TIMEOUT, 'peer timed out'],
 };
 
-/** The error a received alert code stands for. */
-export function errorForAlert(code: number): SessionError {
+/** The error a received alert code stands for; a HandshakeError while the handshake runs. */
+export function errorForAlert(code: number, duringHandshake = false): SessionError {
   const [errCode, message] = PEER_ALERT[code] ?? [ErrorCode.PEER_ERROR, `peer failed (alert ${code})`];
-  return new SessionError(errCode, message);
+  return duringHandshake
+    ? new HandshakeError(errCode, `handshake: ${message}`)
+    : new SessionError(errCode, message);
 }
 
 function protocolError(what: string): SessionError {
@@ -196,16 +204,16 @@ export abstract class Connection {
       batchSize = 0;
     };
     for (const m of messages) {
-      if (4 + m.length > this.maxFragment) {
+      if (BATCH_ENTRY_OVERHEAD + m.length > this.maxFragment) {
         flush();
         this.write(m);
         continue;
       }
-      if (batchSize + 4 + m.length > this.maxFragment) flush();
+      if (batchSize + BATCH_ENTRY_OVERHEAD + m.length > this.maxFragment) flush();
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(m.length);
       batch.push(len, m);
-      batchSize += 4 + m.length;
+      batchSize += BATCH_ENTRY_OVERHEAD + m.length;
     }
     flush();
   }
@@ -294,7 +302,7 @@ export abstract class Connection {
     }
     if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');
     if (type === FrameType.Alert) {
-      throw errorForAlert(frame.length === 6 ? frame.readUInt16BE(4) : AlertCode.Internal);
+      throw errorForAlert(frame.length === 6 ? frame.readUInt16BE(4) : AlertCode.Internal, true);
     }
     this.onHandshakeFrame(type, frame);
   }
@@ -380,6 +388,7 @@ export abstract class Connection {
     const code = payload.readUInt16BE(0);
     const reason = payload.toString('utf8', 2);
     if (!this.#sentClose) {
+      this.handler.flush?.();
       this.#sentClose = true;
       const echo = Buffer.allocUnsafe(2);
       echo.writeUInt16BE(CLOSE_NORMAL);
@@ -430,7 +439,8 @@ export abstract class Connection {
       return this.suite ? maxRecordBody(this.suite, MAX_FRAGMENT) : -1;
     }
     if (this.#state !== 'handshake') return -1;
-    return type === FrameType.Alert ? 2 : MAX_HANDSHAKE_FRAME;
+    if (type === FrameType.Alert) return 2;
+    return type >= FrameType.KeyRequest && type <= FrameType.ServerHello ? MAX_HANDSHAKE_FRAME : -1;
   }
 
   #headerError(err: FrameHeaderError): SessionError {

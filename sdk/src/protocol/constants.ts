@@ -94,6 +94,8 @@ export const MAX_HANDSHAKE_FRAME = 4096;
 export const DEFAULT_MAX_FRAGMENT = 65536;
 /** Largest record payload a receiver accepts; beyond it the length field is refused unread. */
 export const MAX_FRAGMENT = 65536;
+/** Each message in a DataBatch record is prefixed by its u32 length. */
+export const BATCH_ENTRY_OVERHEAD = 4;
 /** Default largest reassembled message: 64 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 

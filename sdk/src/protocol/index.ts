@@ -24,11 +24,13 @@ export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } fr
 export type { AlgorithmSet, Suite } from './suite.js';
 export { oaepDecrypt } from './crypto.js';
 export {
+  BATCH_ENTRY_OVERHEAD,
   CLOSE_GOING_AWAY,
   CLOSE_NORMAL,
   DEFAULT_MAX_FRAGMENT,
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_CLOSE_REASON_BYTES,
   MAX_FRAGMENT,
+  OAEP_LABEL,
   VERSION,
 } from './constants.js';

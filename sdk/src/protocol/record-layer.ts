@@ -13,7 +13,6 @@
  * Either way the tag covers the header (so the length is authenticated) and the implicit
  * sequence number, and is checked before any plaintext is used.
  */
-import type { KeyObject } from 'node:crypto';
 import {
   AES_BLOCK,
   FRAME_HEADER_SIZE,

@@ -1,0 +1,76 @@
+/**
+ * The ping-pong server of the SecSess example: echoes every message of any number of
+ * concurrent clients until SIGINT or SIGTERM, then stops gracefully (clients see close
+ * code 1001).
+ *
+ *   node samples/dist/ping-pong/server.js --key FILE [--host 127.0.0.1] [--port 0]
+ *
+ * The first line on stdout is `listening on HOST:PORT`, the second `fingerprint SHA256:…`.
+ * Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { PrivateKey, Server, formatEndpoint } from '@secsess/sdk';
+import type { Session } from '@secsess/sdk';
+
+const USAGE = 'usage: server --key FILE [--host HOST] [--port PORT]';
+
+async function main(): Promise<number> {
+  let values: { host: string; port: string; key?: string | undefined };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '0' },
+        key: { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (!values.key || !/^\d+$/.test(values.port)) {
+    console.error(USAGE);
+    return 2;
+  }
+  const key = await PrivateKey.load(values.key);
+  const server = Server.create({ host: values.host, port: Number(values.port) }, key);
+  server.on('session', (session) => void echo(session));
+  server.on('handshakeError', (err, remote) => {
+    console.error(`handshake from ${remote.address}:${remote.port} failed: ${err.code}`);
+  });
+  await server.start();
+  console.log(`listening on ${formatEndpoint(server.address!)}`);
+  console.log(`fingerprint ${key.fingerprint()}`);
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  console.error(`server: ${signal}, stopping with ${server.sessionCount} open session(s)`);
+  await server.stop();
+  return 0;
+}
+
+/** Echoes one session's messages until it ends. */
+async function echo(session: Session): Promise<void> {
+  try {
+    for await (const message of session) await session.write(message);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    // A client that vanishes or a server stop is routine for an echo server.
+    if (code !== 'ERR_CLOSED_BY_PEER')
+      console.error(`session ${session.remoteAddress}:${session.remotePort} ended: ${code}`);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    console.error(`server failed: ${e.code ?? 'ERR'}: ${e.message ?? String(err)}`);
+    process.exitCode = 1;
+  },
+);

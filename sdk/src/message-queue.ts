@@ -1,0 +1,105 @@
+/**
+ * The inbound side of a session: received messages waiting for `read()`, and `read()`
+ * calls waiting for messages. Readers are served first come, first served. Once the
+ * session ends, queued messages are still handed out, then every read gets the end
+ * (null for a normal close, the error otherwise).
+ */
+import { abortError, onAbort } from './deferred.js';
+
+interface PendingRead {
+  resolve(message: Buffer | null): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+export class MessageQueue {
+  #items: Buffer[] = [];
+  #head = 0;
+  #bytes = 0;
+  #readers: PendingRead[] = [];
+  /** Set once the session ended: `error` null means a normal close. */
+  #end: { error: Error | null } | null = null;
+
+  /** Messages waiting to be read. */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Bytes of messages waiting to be read. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get hasReaders(): boolean {
+    return this.#readers.length > 0;
+  }
+
+  get ended(): boolean {
+    return this.#end !== null;
+  }
+
+  /** Hands `message` to the oldest pending read, if any. Returns whether it was taken. */
+  offer(message: Buffer): boolean {
+    const reader = this.#readers.shift();
+    if (!reader) return false;
+    reader.cleanup();
+    reader.resolve(message);
+    return true;
+  }
+
+  push(message: Buffer): void {
+    this.#items.push(message);
+    this.#bytes += message.length;
+  }
+
+  shift(): Buffer | undefined {
+    if (this.#head === this.#items.length) return undefined;
+    const message = this.#items[this.#head]!;
+    this.#items[this.#head] = EMPTY;
+    this.#head++;
+    this.#bytes -= message.length;
+    // Compact now and then instead of Array#shift on every read (O(n) each).
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return message;
+  }
+
+  /** The next message; null after a normal close once the queue is empty. */
+  read(signal?: AbortSignal): Promise<Buffer | null> {
+    const message = this.shift();
+    if (message !== undefined) return Promise.resolve(message);
+    if (this.#end) {
+      return this.#end.error ? Promise.reject(this.#end.error) : Promise.resolve(null);
+    }
+    if (signal?.aborted) return Promise.reject(abortError('read', signal));
+    return new Promise<Buffer | null>((resolve, reject) => {
+      const reader: PendingRead = { resolve, reject, cleanup: () => {} };
+      reader.cleanup = onAbort(signal, () => {
+        const at = this.#readers.indexOf(reader);
+        if (at >= 0) this.#readers.splice(at, 1);
+        reject(abortError('read', signal!));
+      });
+      this.#readers.push(reader);
+    });
+  }
+
+  /** Ends the queue. Pending reads (there are some only when the queue is empty) settle now. */
+  end(error: Error | null): void {
+    if (this.#end) return;
+    this.#end = { error };
+    const readers = this.#readers;
+    this.#readers = [];
+    for (const r of readers) {
+      r.cleanup();
+      if (error) r.reject(error);
+      else r.resolve(null);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

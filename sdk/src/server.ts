@@ -1,0 +1,329 @@
+/**
+ * The TCP server: SecSess's `Server.create(endpoint, privateKey, set)` / `start()` /
+ * `acceptClient()` / `stop()`, plus Node's `'session'` event. It accepts sockets, hands
+ * each to a server-role {@link Session}, and passes established sessions on:
+ *
+ *   1. to the oldest pending `acceptClient()`,
+ *   2. otherwise to `'session'` listeners, if there are any,
+ *   3. otherwise into a queue of at most `maxPendingSessions` for later `acceptClient()`
+ *      calls; a session established while the queue is full is closed with code 1013.
+ *
+ * A session is handed on even if it closed in the meantime, so what its client sent
+ * before closing can still be read. A handshake that fails is reported through
+ * `'handshakeError'` and never disturbs the server or other sessions.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { PrivateKey } from '@secsess/keys';
+import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from './protocol/index.js';
+import type { AlgorithmSet, Suite } from './protocol/index.js';
+import { debug } from './debug.js';
+import { CLOSE_TRY_AGAIN_LATER } from './defaults.js';
+import { DecryptPool } from './decrypt-pool.js';
+import { abortError, checkSignal, onAbort } from './deferred.js';
+import { formatEndpoint, parseEndpoint } from './endpoint.js';
+import type { Endpoint, EndpointInput } from './endpoint.js';
+import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js';
+import type { PrivateKeyInput } from './key-input.js';
+import { resolveServerOptions } from './options.js';
+import type { ServerOptions } from './options.js';
+import { Session, kReady } from './session.js';
+
+/** Where a failed handshake came from. */
+export interface RemoteInfo {
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+  readonly family: string | undefined;
+}
+
+/** Events of {@link Server}. */
+export interface ServerEvents {
+  /** The server is listening (`start()` resolved). */
+  listening: [];
+  /** A session was established and nobody was waiting in `acceptClient()`. */
+  session: [session: Session];
+  /** A client's handshake failed (wrong key, suite mismatch, timeout, garbage…). */
+  handshakeError: [error: SessionError, remote: RemoteInfo];
+  /** The listening socket failed after `start()` (emitted only if listened to). */
+  error: [error: Error];
+  /** `stop()` finished. */
+  close: [];
+}
+
+type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
+
+interface Acceptor {
+  resolve(session: Session): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+export class Server extends EventEmitter<ServerEvents> {
+  readonly #endpoint: Endpoint;
+  readonly #keyInputs: readonly PrivateKeyInput[];
+  readonly #suites: Suite[] | undefined;
+  readonly #options: ReturnType<typeof resolveServerOptions>;
+  #state: ServerState = 'idle';
+  #listener: NetServer | null = null;
+  #pool: DecryptPool | null = null;
+  #keys: PrivateKey[] = [];
+  #address: Endpoint | null = null;
+  readonly #handshaking = new Set<Session>();
+  readonly #sessions = new Set<Session>();
+  #queue: Session[] = [];
+  #acceptors: Acceptor[] = [];
+  #stopping: Promise<void> | null = null;
+
+  private constructor(
+    endpoint: Endpoint,
+    keys: readonly PrivateKeyInput[],
+    suites: Suite[] | undefined,
+    options: ServerOptions | undefined,
+  ) {
+    super();
+    this.#endpoint = endpoint;
+    this.#keyInputs = keys;
+    this.#suites = suites;
+    this.#options = resolveServerOptions(options);
+  }
+
+  /**
+   * Creates a server (not listening yet: call `start()`).
+   *
+   * @param endpoint Where to listen: `"127.0.0.1:4433"`, `"[::1]:0"`, `{ host, port }`; port 0 picks a free port.
+   * @param privateKey The server's key, or a key file path; an array of them during a
+   *   key rotation (clients may name any; the first is the one announced). Files are read by `start()`.
+   * @param set The accepted algorithm set(s). Default: every supported suite.
+   * @param options Timeouts, limits and the worker pool; see {@link ServerOptions}.
+   * @throws TypeError / RangeError for invalid arguments.
+   */
+  static create(
+    endpoint: EndpointInput,
+    privateKey: PrivateKeyInput | readonly PrivateKeyInput[],
+    set?: AlgorithmSet | readonly AlgorithmSet[],
+    options?: ServerOptions,
+  ): Server {
+    return new Server(
+      parseEndpoint(endpoint, { allowPortZero: true }),
+      checkPrivateKeys(privateKey),
+      resolveSuites(set),
+      options,
+    );
+  }
+
+  /** The address the server listens on (the real port when 0 was asked), or null when not listening. */
+  get address(): Endpoint | null {
+    return this.#address;
+  }
+
+  /** Established sessions not yet closed (accepted or queued). */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Connections still in their handshake. */
+  get handshakeCount(): number {
+    return this.#handshaking.size;
+  }
+
+  /** Whether the server is listening. */
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  /**
+   * Loads the key files, starts the decryption workers and listens. Resolves once
+   * listening. Rejects with the KeyError of an unreadable key, or ERR_TRANSPORT if the
+   * address cannot be bound (cause: the system error, e.g. EADDRINUSE).
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`server is already ${this.#state}`);
+    this.#state = 'starting';
+    try {
+      this.#keys = await loadPrivateKeys(this.#keyInputs);
+      if (this.#options.workers > 0) {
+        this.#pool = new DecryptPool(
+          this.#keys.map((k) => k.keyObject),
+          this.#options.workers,
+        );
+      }
+      const listener = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen({ host: this.#endpoint.host, port: this.#endpoint.port }, () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      }).catch((cause: NodeJS.ErrnoException) => {
+        throw new SessionError(
+          ErrorCode.TRANSPORT,
+          `cannot listen on ${formatEndpoint(this.#endpoint)}: ${cause.code ?? cause.message}`,
+          { cause },
+        );
+      });
+      listener.on('error', (err) => {
+        debug('listener error: %s', err.message);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      });
+      const bound = listener.address();
+      this.#address =
+        bound && typeof bound === 'object' ? { host: bound.address, port: bound.port } : this.#endpoint;
+      this.#listener = listener;
+      this.#state = 'listening';
+      debug('listening on %s', formatEndpoint(this.#address));
+      this.emit('listening');
+    } catch (err) {
+      await this.#pool?.close();
+      this.#pool = null;
+      this.#state = 'idle';
+      throw err;
+    }
+  }
+
+  /**
+   * The next established session, in order of establishment. Rejects with ERR_ABORTED if
+   * `signal` aborts, and with ERR_SESSION_CLOSED if the server stops (or is not started).
+   */
+  acceptClient(options: { readonly signal?: AbortSignal } = {}): Promise<Session> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal(options?.signal, 'options.signal');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#state !== 'listening' && this.#state !== 'starting') {
+      return Promise.reject(new SessionError(ErrorCode.SESSION_CLOSED, 'server is not running'));
+    }
+    if (signal?.aborted) return Promise.reject(abortError('acceptClient', signal));
+    return new Promise<Session>((resolve, reject) => {
+      const acceptor: Acceptor = { resolve, reject, cleanup: () => {} };
+      acceptor.cleanup = onAbort(signal, () => {
+        this.#acceptors = this.#acceptors.filter((a) => a !== acceptor);
+        reject(abortError('acceptClient', signal!));
+      });
+      this.#acceptors.push(acceptor);
+    });
+  }
+
+  /**
+   * Stops the server: stops accepting, destroys connections still in their handshake,
+   * closes every session with code 1001 (going away) and waits for them (each bounded by
+   * `closeTimeout`), rejects pending `acceptClient()` calls, terminates the workers.
+   * Safe to call more than once; a stopped server may be started again.
+   */
+  stop(): Promise<void> {
+    if (this.#state === 'idle') return Promise.resolve();
+    this.#stopping ??= this.#stop().finally(() => {
+      this.#stopping = null;
+    });
+    return this.#stopping;
+  }
+
+  /** `await using server = …`: stops the server. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    const listener = this.#listener;
+    const listenerClosed = new Promise<void>((resolve) => {
+      if (!listener) resolve();
+      else listener.close(() => resolve());
+    });
+    for (const session of this.#handshaking) session.destroy();
+    const stopped = new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped');
+    const acceptors = this.#acceptors;
+    this.#acceptors = [];
+    for (const a of acceptors) {
+      a.cleanup();
+      a.reject(stopped);
+    }
+    await Promise.all(
+      [...this.#sessions].map((s) => s.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {})),
+    );
+    this.#queue = [];
+    await this.#pool?.close();
+    this.#pool = null;
+    await listenerClosed;
+    this.#listener = null;
+    this.#address = null;
+    this.#keys = [];
+    this.#state = 'idle';
+    debug('server stopped');
+    this.emit('close');
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.#state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    const remote: RemoteInfo = {
+      address: socket.remoteAddress,
+      port: socket.remotePort,
+      family: socket.remoteFamily,
+    };
+    const pool = this.#pool;
+    let session: Session;
+    try {
+      session = new Session(
+        socket,
+        {
+          role: 'server',
+          connection: { keys: this.#keys, suites: this.#suites },
+          decrypt: pool ? (keyIndex, ciphertext) => pool.decrypt(keyIndex, ciphertext) : undefined,
+        },
+        this.#options,
+      );
+    } catch (err) {
+      debug('cannot start a session: %s', (err as Error).message);
+      socket.destroy();
+      return;
+    }
+    this.#handshaking.add(session);
+    session[kReady].then(
+      () => {
+        this.#handshaking.delete(session);
+        this.#sessions.add(session);
+        void session.closed.then(() => this.#sessions.delete(session));
+        this.#deliver(session);
+      },
+      (err: SessionError) => {
+        this.#handshaking.delete(session);
+        if (this.#state === 'stopping') return;
+        debug('handshake with %s:%s failed: %s', remote.address, remote.port, err.code);
+        this.emit('handshakeError', err, remote);
+      },
+    );
+  }
+
+  #deliver(session: Session): void {
+    const acceptor = this.#acceptors.shift();
+    if (acceptor) {
+      acceptor.cleanup();
+      acceptor.resolve(session);
+      return;
+    }
+    if (this.listenerCount('session') > 0) {
+      try {
+        this.emit('session', session);
+      } catch (err) {
+        // A throwing listener is the application's bug: reported as uncaught, as EventEmitter does.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+      return;
+    }
+    if (this.#queue.length < this.#options.maxPendingSessions) {
+      this.#queue.push(session);
+      return;
+    }
+    debug('accept queue full (%d): closing a new session', this.#queue.length);
+    session.close(CLOSE_TRY_AGAIN_LATER, 'server busy').catch(() => {});
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The Duplex byte-stream view of a session (`session.stream()`), for `stream.pipeline`
+ * and APIs that want a stream. Writes become messages (a writev batch is written in one
+ * tick, so the record writer packs it); the readable side pulls whole messages with
+ * `read()`, only while the stream wants more, so backpressure reaches the transport.
+ */
+import { Duplex } from 'node:stream';
+import type { Session } from './session.js';
+
+export function createSessionStream(session: Session): Duplex {
+  let pumping = false;
+  const stream: Duplex = new Duplex({
+    read() {
+      if (pumping) return;
+      pumping = true;
+      void pump();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      session.write(chunk).then(() => callback(), callback);
+    },
+    writev(chunks, callback) {
+      Promise.all(chunks.map((c) => session.write(c.chunk as Buffer))).then(() => callback(), callback);
+    },
+    final(callback) {
+      session.close().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      if (error) session.destroy();
+      else if (session.state === 'open') session.close().catch(() => {});
+      callback(error);
+    },
+  });
+
+  async function pump(): Promise<void> {
+    try {
+      // Each turn waits for one message; the loop stops when the stream is full.
+      for (;;) {
+        const message = await session.read();
+        if (message === null) {
+          stream.push(null);
+          return;
+        }
+        // An empty message carries no bytes; pushing it would stall the stream.
+        if (message.length > 0 && !stream.push(message)) return;
+      }
+    } catch (err) {
+      stream.destroy(err as Error);
+    } finally {
+      pumping = false;
+    }
+  }
+
+  return stream;
+}

@@ -1,0 +1,602 @@
+/**
+ * A secure session over any Duplex: the thin driver between a transport and the sans-IO
+ * core (protocol/). It owns the transport, the ready state, the inbound message queue,
+ * the record writer and the timers.
+ *
+ * Delivery of received messages, in this order of preference:
+ *   1. the oldest pending `read()` (and so the async iterator and `stream()`),
+ *   2. otherwise, if the session has `'message'` listeners and nothing is queued, `'message'`,
+ *   3. otherwise the queue, read by later `read()` calls — or emitted to `'message'`
+ *      listeners as soon as one is added.
+ * When the queue holds `readableHighWaterMark` bytes or more, the transport is paused
+ * until reads bring it below again.
+ *
+ * End of a session: `read()` resolves null after a normal close (code 1000, or the echo of
+ * our own close) once the queue is empty; after any other end it rejects with the coded
+ * error (PeerClosedError for another close code). `'error'` is emitted at most once and
+ * only if someone listens; `'close'` is always emitted, exactly once, after the transport
+ * closed.
+ */
+import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { PublicKey } from '@secsess/keys';
+import {
+  BATCH_ENTRY_OVERHEAD,
+  CLOSE_NORMAL,
+  ClientConnection,
+  DEFAULT_MAX_FRAGMENT,
+  ErrorCode,
+  HandshakeError,
+  PeerClosedError,
+  ServerConnection,
+  SessionError,
+  TimeoutError,
+} from './protocol/index.js';
+import type {
+  ClientConnectionOptions,
+  ConnectionHandler,
+  DecryptRequest,
+  HandshakeInfo,
+  ServerConnectionOptions,
+  Suite,
+} from './protocol/index.js';
+import { debug } from './debug.js';
+import { CLOSE_ABNORMAL } from './defaults.js';
+import { checkSignal, deferred, noop } from './deferred.js';
+import { KeepAlive } from './keep-alive.js';
+import { MessageQueue } from './message-queue.js';
+import type { ResolvedSessionOptions } from './options.js';
+import { RecordWriter } from './record-writer.js';
+import { createSessionStream } from './session-stream.js';
+import { asBuffer, checkClose, observed, toBuffer, toSessionError } from './session-util.js';
+import type { MessageData } from './session-util.js';
+
+export type { MessageData } from './session-util.js';
+
+/** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
+export type SessionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** Events of {@link Session}. */
+export interface SessionEvents {
+  /** One whole message (see the delivery rules on {@link Session}). */
+  message: [data: Buffer];
+  /** The session failed. At most once, only if listened to, always followed by `'close'`. */
+  error: [error: SessionError];
+  /** The transport closed. `code` is the authenticated close code, or 1006 if there was none. */
+  close: [code: number, reason: string];
+}
+
+/** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
+export type DecryptFunction = (keyIndex: number, ciphertext: Buffer) => Promise<Buffer | null>;
+
+/** @internal How the session's connection is made. */
+export type SessionInit =
+  | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
+  | {
+      readonly role: 'server';
+      readonly connection: ServerConnectionOptions;
+      readonly decrypt?: DecryptFunction | undefined;
+    };
+
+/** @internal Settles when the handshake completes or fails. */
+export const kReady = Symbol('secsess.ready');
+
+/**
+ * An established secure session. Obtain one from `server.acceptClient()`, the server's
+ * `'session'` event, `client.connect()` or `secureDuplex()`; never construct it directly.
+ */
+export class Session extends EventEmitter<SessionEvents> {
+  readonly #transport: Duplex;
+  readonly #conn: ClientConnection | ServerConnection;
+  readonly #options: ResolvedSessionOptions;
+  readonly #inbound = new MessageQueue();
+  readonly #writer: RecordWriter;
+  readonly #keepAlive: KeepAlive;
+  readonly #ready = deferred<void>();
+  readonly #closed = deferred<void>();
+  #state: SessionState = 'handshake';
+  #info: HandshakeInfo | null = null;
+  #error: SessionError | null = null;
+  #closeCode = CLOSE_ABNORMAL;
+  #closeReason = '';
+  #localClose: { code: number; reason: string } | null = null;
+  #handshakeTimer: NodeJS.Timeout | null = null;
+  #closeTimer: NodeJS.Timeout | null = null;
+  #destroyTimer: NodeJS.Timeout | null = null;
+  #paused = false;
+  #transportClosed = false;
+  #stream: Duplex | null = null;
+
+  /** @internal Sessions come from Server, Client.connect() and secureDuplex(). */
+  constructor(transport: Duplex, init: SessionInit, options: ResolvedSessionOptions) {
+    super();
+    this.#transport = transport;
+    this.#options = options;
+    this.#ready.promise.catch(noop);
+    const handler: ConnectionHandler & { decryptSecret?: (request: DecryptRequest) => void } = {
+      send: (data) => this.#writer.send(data),
+      established: (info) => this.#onEstablished(info),
+      message: (data) => this.#onMessage(data),
+      peerClosed: (code, reason) => this.#onPeerClosed(code, reason),
+      flush: () => this.#writer.flush(),
+    };
+    const connectionOptions = { ...init.connection, maxMessageSize: options.maxMessageSize };
+    if (init.role === 'server') {
+      const decrypt = init.decrypt;
+      if (decrypt) handler.decryptSecret = (request) => this.#decrypt(decrypt, request);
+      this.#conn = new ServerConnection(handler, connectionOptions as ServerConnectionOptions);
+    } else {
+      this.#conn = new ClientConnection(handler, connectionOptions as ClientConnectionOptions);
+    }
+    const maxFragment = init.role === 'client' ? init.connection.maxFragmentSize : undefined;
+    this.#writer = new RecordWriter(transport, {
+      seal: (messages) => {
+        if (messages.length === 1) this.#conn.write(messages[0]!);
+        else this.#conn.writeMany(messages);
+      },
+      batchLimit: (maxFragment ?? DEFAULT_MAX_FRAGMENT) - BATCH_ENTRY_OVERHEAD,
+      onSealError: (err) => this.#fail(err),
+    });
+    this.#keepAlive = new KeepAlive({
+      idleTimeout: options.idleTimeout,
+      keepAliveInterval: options.keepAliveInterval,
+      ping: () => {
+        if (this.#state !== 'open') return;
+        try {
+          this.#conn.ping();
+        } catch (err) {
+          this.#fail(err);
+        }
+      },
+      timeout: () => this.#fail(new TimeoutError('idle', options.idleTimeout), { destroy: true }),
+    });
+    transport.on('data', this.#onData);
+    transport.on('end', this.#onEnd);
+    transport.on('error', this.#onTransportError);
+    transport.on('close', this.#onTransportClose);
+    transport.on('drain', () => this.#writer.onDrain());
+    (this as EventEmitter).on('newListener', (event: string | symbol) => {
+      if (event === 'message' && this.#inbound.length > 0) process.nextTick(this.#drainToListeners);
+    });
+    this.#handshakeTimer = setTimeout(
+      () => this.#fail(new TimeoutError('handshake', options.handshakeTimeout), { destroy: true }),
+      options.handshakeTimeout,
+    );
+    this.#handshakeTimer.unref();
+    if (transport.destroyed) {
+      process.nextTick(this.#onTransportClose);
+    } else if (this.#conn instanceof ClientConnection) {
+      const conn = this.#conn;
+      try {
+        conn.start();
+      } catch (err) {
+        this.#fail(err);
+      }
+    }
+  }
+
+  /** @internal */
+  get [kReady](): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  /**
+   * Resolves once the session is over and its transport closed (right before `'close'`).
+   * Never rejects: the outcome is in `closeCode` and in what `read()` reports.
+   */
+  get closed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
+  /** Where the session is in its life. */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** The algorithm suite in use (null before the handshake completed). */
+  get suite(): Suite | null {
+    return this.#info?.suite ?? null;
+  }
+
+  /** The server's public key this session was established with (null before the handshake). */
+  get serverKey(): PublicKey | null {
+    return this.#info?.serverKey ?? null;
+  }
+
+  /** The client's public key if the client authenticated, else null. */
+  get clientKey(): PublicKey | null {
+    return this.#info?.clientKey ?? null;
+  }
+
+  /** The peer's IP address when the transport is a TCP socket, else undefined. */
+  get remoteAddress(): string | undefined {
+    return this.#transport instanceof Socket ? this.#transport.remoteAddress : undefined;
+  }
+
+  /** The peer's port when the transport is a TCP socket, else undefined. */
+  get remotePort(): number | undefined {
+    return this.#transport instanceof Socket ? this.#transport.remotePort : undefined;
+  }
+
+  /** Bytes accepted by `write()` and not yet handed to the OS. */
+  get bufferedAmount(): number {
+    return this.#writer.bufferedAmount;
+  }
+
+  /** Bytes of received messages waiting to be read. */
+  get readableLength(): number {
+    return this.#inbound.bytes;
+  }
+
+  /** Whether reading from the transport is paused because unread messages reached the high-water mark. */
+  get readingPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** The close code once closed: the authenticated close's code, or 1006 if there was none. */
+  get closeCode(): number | null {
+    return this.#state === 'closed' ? this.#closeCode : null;
+  }
+
+  /** The close reason once closed (empty if none). */
+  get closeReason(): string | null {
+    return this.#state === 'closed' ? this.#closeReason : null;
+  }
+
+  /**
+   * The next message, whole, exactly as the peer wrote it. Pending reads are served in
+   * call order. Resolves null after a normal close once every received message was read;
+   * rejects with the session's coded error after any other end (PeerClosedError,
+   * ERR_CLOSED_BY_PEER, when the peer closed with a code other than 1000). Aborting
+   * `signal` rejects with ERR_ABORTED and leaves the session open.
+   */
+  read(options: { readonly signal?: AbortSignal } = {}): Promise<Buffer | null> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal(options?.signal, 'options.signal');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const message = this.#inbound.read(signal);
+    this.#maybeResume();
+    return message;
+  }
+
+  /**
+   * Sends one message. Calls keep their order and never interleave. Resolves once the
+   * message is in the transport's buffer and the transport has room (after 'drain' if it
+   * had none). Rejects with ERR_SESSION_CLOSED if the session is not open, or with the
+   * session's error if it fails before then.
+   */
+  write(data: MessageData): Promise<void> {
+    let written: Promise<void>;
+    try {
+      const message = toBuffer(data);
+      written = this.#state === 'open' ? this.#writer.write(message) : Promise.reject(this.#closedError());
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    return observed(written);
+  }
+
+  /**
+   * Resolves once everything written so far has been handed to the OS. Rejects with
+   * ERR_SESSION_CLOSED (cause: the error) if the session failed.
+   */
+  flushStream(): Promise<void> {
+    if (this.#state === 'closed') {
+      return observed(this.#error ? Promise.reject(this.#closedError()) : Promise.resolve());
+    }
+    return observed(this.#writer.flushed());
+  }
+
+  /**
+   * Closes the session with an authenticated close (`code` default 1000, `reason` at most
+   * 123 bytes of UTF-8), after everything already written. Messages the peer sent before
+   * it saw the close are still delivered. Resolves once the peer answered and the
+   * transport closed; a peer that does not answer within `closeTimeout` is dropped (the
+   * session then ends with TimeoutError, `limit: 'close'`). Never rejects for the peer's
+   * behaviour; calling it again, or on a closed session, waits for the same end.
+   */
+  async close(code: number = CLOSE_NORMAL, reason = ''): Promise<void> {
+    checkClose(code, reason);
+    if (this.#state === 'handshake') {
+      this.#fail(
+        new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before the handshake completed'),
+        {
+          destroy: true,
+          quiet: true,
+        },
+      );
+    } else if (this.#state === 'open') {
+      this.#writer.flush();
+      if (this.#state === 'open') this.#sendClose(code, reason);
+    }
+    await this.#closed.promise;
+  }
+
+  /**
+   * Drops the transport at once, without an authenticated close (the peer sees
+   * ERR_TRUNCATED). Pending operations reject with ERR_SESSION_CLOSED. No `'error'`.
+   */
+  destroy(): void {
+    this.#fail(new SessionError(ErrorCode.SESSION_CLOSED, 'session destroyed'), {
+      destroy: true,
+      quiet: true,
+    });
+  }
+
+  /**
+   * A Duplex byte-stream view (the same object on every call): each write becomes one
+   * message, reads deliver message bytes in order (empty messages carry no bytes),
+   * `end()` closes the session with an authenticated close, the readable side ends at a
+   * normal close and errors otherwise. Works with `stream.pipeline`. As with a net.Socket,
+   * destroying the view — which breaking out of `for await` over it does — destroys the
+   * session; use `stream.iterator({ destroyOnReturn: false })` to stop reading without that.
+   */
+  stream(): Duplex {
+    this.#stream ??= createSessionStream(this);
+    return this.#stream;
+  }
+
+  /** `for await (const message of session)`: reads until a normal close; throws the coded error otherwise. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      const message = await this.read();
+      if (message === null) return;
+      yield message;
+    }
+  }
+
+  /** `await using session = …`: closes the session. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #sendClose(code: number, reason: string): void {
+    this.#localClose = { code, reason };
+    this.#state = 'closing';
+    try {
+      this.#conn.close(code, reason);
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    this.#keepAlive.stop();
+    // The echo must be read even if the application stopped reading.
+    this.#resumeTransport();
+    const ms = this.#options.closeTimeout;
+    this.#closeTimer = setTimeout(() => this.#fail(new TimeoutError('close', ms), { destroy: true }), ms);
+    this.#closeTimer.unref();
+  }
+
+  readonly #onData = (chunk: Buffer | Uint8Array | string): void => {
+    if (this.#state === 'closed') return;
+    this.#keepAlive.touch();
+    try {
+      this.#conn.receive(asBuffer(chunk));
+    } catch (err) {
+      this.#fail(err);
+    }
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#state === 'closed') {
+      this.#endTransport();
+      return;
+    }
+    this.#fail(
+      this.#state === 'handshake'
+        ? new HandshakeError(
+            ErrorCode.HANDSHAKE,
+            'handshake: the peer closed the connection before the handshake completed',
+          )
+        : new SessionError(
+            ErrorCode.TRUNCATED,
+            'the transport ended without an authenticated close: messages may be missing',
+          ),
+    );
+  };
+
+  readonly #onTransportError = (err: Error): void => {
+    if (this.#state === 'closed') {
+      debug('transport error after close: %s', (err as NodeJS.ErrnoException).code ?? err.message);
+      return;
+    }
+    this.#fail(new SessionError(ErrorCode.TRANSPORT, `transport failed: ${err.message}`, { cause: err }), {
+      destroy: true,
+    });
+  };
+
+  readonly #onTransportClose = (): void => {
+    if (this.#transportClosed) return;
+    this.#transportClosed = true;
+    if (this.#state !== 'closed') {
+      this.#fail(
+        this.#state === 'handshake'
+          ? new HandshakeError(
+              ErrorCode.HANDSHAKE,
+              'handshake: the connection closed before the handshake completed',
+            )
+          : new SessionError(ErrorCode.TRUNCATED, 'the transport closed without an authenticated close'),
+        { destroy: true },
+      );
+    }
+    this.#clearTimers();
+    this.#writer.fail(this.#closedError());
+    this.#closed.resolve();
+    this.emit('close', this.#closeCode, this.#closeReason);
+  };
+
+  #onEstablished(info: HandshakeInfo): void {
+    this.#info = info;
+    this.#state = 'open';
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    this.#keepAlive.start();
+    debug('session established with %s (%s, %s)', this.#label(), info.suite.symmetric, info.suite.hash);
+    this.#ready.resolve();
+  }
+
+  #onMessage(data: Buffer): void {
+    if (this.#inbound.offer(data)) return;
+    if (this.#inbound.length === 0 && this.listenerCount('message') > 0) {
+      this.#emitMessage(data);
+      return;
+    }
+    this.#inbound.push(data);
+    if (
+      !this.#paused &&
+      this.#inbound.bytes >= this.#options.readableHighWaterMark &&
+      this.#state === 'open'
+    ) {
+      this.#paused = true;
+      this.#transport.pause();
+      this.#keepAlive.suspend(true);
+      debug('paused reading from %s: %d bytes unread', this.#label(), this.#inbound.bytes);
+    }
+  }
+
+  #emitMessage(data: Buffer): void {
+    try {
+      this.emit('message', data);
+    } catch (err) {
+      // A throwing listener is the application's bug, reported as Node reports any
+      // listener's exception: uncaught. The session itself is unaffected.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+    // Replies written inside the listener go out before the next record is processed.
+    if (this.#state === 'open') this.#writer.flush();
+  }
+
+  readonly #drainToListeners = (): void => {
+    while (this.#inbound.length > 0 && !this.#inbound.hasReaders && this.listenerCount('message') > 0) {
+      this.#emitMessage(this.#inbound.shift()!);
+    }
+    this.#maybeResume();
+  };
+
+  #maybeResume(): void {
+    if (this.#paused && this.#inbound.bytes < this.#options.readableHighWaterMark) {
+      debug('resumed reading from %s', this.#label());
+      this.#resumeTransport();
+    }
+  }
+
+  #resumeTransport(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#keepAlive.suspend(false);
+    }
+    this.#transport.resume();
+  }
+
+  #onPeerClosed(code: number, reason: string): void {
+    const local = this.#state === 'closing' ? this.#localClose : null;
+    this.#state = 'closed';
+    this.#clearTimers();
+    if (local) {
+      this.#closeCode = local.code;
+      this.#closeReason = local.reason;
+      this.#inbound.end(null);
+    } else {
+      this.#closeCode = code;
+      this.#closeReason = reason;
+      this.#inbound.end(code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason));
+    }
+    debug('session with %s closed (%d)', this.#label(), this.#closeCode);
+    this.#writer.end(this.#closedError());
+    this.#endTransport();
+  }
+
+  #decrypt(decrypt: DecryptFunction, request: DecryptRequest): void {
+    const complete = (secret: Buffer | null): void => {
+      if (this.#state !== 'handshake') {
+        secret?.fill(0);
+        return;
+      }
+      try {
+        (this.#conn as ServerConnection).completeDecrypt(secret);
+      } catch (err) {
+        this.#fail(err);
+      }
+    };
+    decrypt(request.keyIndex, request.ciphertext).then(complete, () => complete(null));
+  }
+
+  /**
+   * Ends the session because of `err`: sends the peer an alert when the core says one is
+   * due, settles every pending operation with the error and ends (or destroys) the transport.
+   */
+  #fail(err: unknown, how: { destroy?: boolean; quiet?: boolean } = {}): void {
+    if (this.#state === 'closed') {
+      if (how.destroy) this.#transport.destroy();
+      return;
+    }
+    const error = toSessionError(err, this.#state === 'handshake');
+    this.#state = 'closed';
+    this.#error = error;
+    this.#closeCode = CLOSE_ABNORMAL;
+    this.#closeReason = '';
+    debug('session with %s failed: %s %s', this.#label(), error.code, error.message);
+    try {
+      this.#conn.fail(error);
+    } catch (alertError) {
+      debug('could not send alert: %s', (alertError as Error).message);
+    }
+    this.#clearTimers();
+    this.#ready.reject(error);
+    this.#inbound.end(error);
+    this.#writer.fail(error);
+    if (how.destroy) this.#transport.destroy();
+    else this.#endTransport();
+    if (!how.quiet && this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  /** Ends our side after the session is over; drops the transport if it lingers. */
+  #endTransport(): void {
+    const t = this.#transport;
+    this.#resumeTransport();
+    if (!t.writableEnded && !t.destroyed) t.end();
+    if (!this.#transportClosed && !this.#destroyTimer) {
+      this.#destroyTimer = setTimeout(() => t.destroy(), this.#options.closeTimeout);
+      this.#destroyTimer.unref();
+    }
+  }
+
+  #clearTimers(): void {
+    this.#keepAlive.stop();
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    if (this.#closeTimer) clearTimeout(this.#closeTimer);
+    this.#handshakeTimer = null;
+    this.#closeTimer = null;
+    if (this.#transportClosed && this.#destroyTimer) {
+      clearTimeout(this.#destroyTimer);
+      this.#destroyTimer = null;
+    }
+  }
+
+  #closedError(): SessionError {
+    if (this.#state === 'handshake') {
+      return new SessionError(
+        ErrorCode.SESSION_CLOSED,
+        'session is not open yet: the handshake is not complete',
+      );
+    }
+    const cause = this.#error;
+    return new SessionError(
+      ErrorCode.SESSION_CLOSED,
+      cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
+      cause ? { cause } : undefined,
+    );
+  }
+
+  #label(): string {
+    const t = this.#transport;
+    if (t instanceof Socket && t.remoteAddress) return `${t.remoteAddress}:${t.remotePort}`;
+    return this.#conn instanceof ServerConnection ? 'client' : 'server';
+  }
+}

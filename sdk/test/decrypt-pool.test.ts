@@ -1,0 +1,93 @@
+import test from 'ava';
+import { DecryptPool } from '../src/decrypt-pool.js';
+import { Client, ErrorCode, HandshakeError, Server, SessionError, secureDuplex } from '../src/index.js';
+import { resolveSessionOptions } from '../src/options.js';
+import { oaepEncrypt } from '../src/protocol/crypto.js';
+import { Session, kReady } from '../src/session.js';
+import { duplexPair } from './helpers/duplex-pair.js';
+import { fixtureKeys } from './helpers/keys.js';
+import { echoSessions, waitUntil } from './helpers/net.js';
+
+const server = fixtureKeys('server-2048');
+const other = fixtureKeys('other-2048');
+
+test('decrypts in worker threads with the right key, and answers null for anything else', async (t) => {
+  const pool = new DecryptPool([server.privateKey.keyObject, other.privateKey.keyObject], 2);
+  t.teardown(() => pool.close());
+  t.is(pool.size, 2);
+  const secret = Buffer.alloc(64, 0x5a);
+  t.deepEqual(await pool.decrypt(0, oaepEncrypt(server.publicKey.keyObject, secret)), secret);
+  t.deepEqual(await pool.decrypt(1, oaepEncrypt(other.publicKey.keyObject, secret)), secret);
+  t.is(await pool.decrypt(1, oaepEncrypt(server.publicKey.keyObject, secret)), null);
+  t.is(await pool.decrypt(0, Buffer.alloc(256, 1)), null);
+  t.is(await pool.decrypt(7, oaepEncrypt(server.publicKey.keyObject, secret)), null);
+  const many = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      pool.decrypt(0, oaepEncrypt(server.publicKey.keyObject, Buffer.alloc(64, i))),
+    ),
+  );
+  t.deepEqual(
+    many,
+    Array.from({ length: 20 }, (_, i) => Buffer.alloc(64, i)),
+  );
+  t.is(pool.pending, 0);
+});
+
+test('a worker that dies fails its requests with null and is replaced', async (t) => {
+  const pool = new DecryptPool([server.privateKey.keyObject], 1);
+  t.teardown(() => pool.close());
+  const [worker] = pool.workers();
+  const ciphertext = oaepEncrypt(server.publicKey.keyObject, Buffer.alloc(64, 1));
+  const lost = pool.decrypt(0, ciphertext);
+  void worker!.terminate();
+  t.is(await lost, null);
+  await waitUntil(() => pool.size === 1 && pool.workers()[0] !== worker, 'a new worker started');
+  t.deepEqual(await pool.decrypt(0, ciphertext), Buffer.alloc(64, 1));
+});
+
+test('a closed pool answers null and terminates its workers', async (t) => {
+  const pool = new DecryptPool([server.privateKey.keyObject], 2);
+  const pending = pool.decrypt(0, oaepEncrypt(server.publicKey.keyObject, Buffer.alloc(64)));
+  await pool.close();
+  t.is(await pending, null);
+  t.is(pool.size, 0);
+  t.is(await pool.decrypt(0, Buffer.alloc(256)), null);
+  t.throws(() => new DecryptPool([], 0), { instanceOf: RangeError });
+});
+
+test('a failed decryption fails the handshake on both sides with ERR_HANDSHAKE', async (t) => {
+  const [clientEnd, serverEnd] = duplexPair();
+  const serverSession = new Session(
+    serverEnd,
+    { role: 'server', connection: { keys: [server.privateKey] }, decrypt: async () => null },
+    resolveSessionOptions({}),
+  );
+  const clientErr = await t.throwsAsync(
+    secureDuplex(clientEnd, { role: 'client', serverKey: server.publicKey }),
+    {
+      instanceOf: HandshakeError,
+    },
+  );
+  t.is(clientErr?.code, ErrorCode.HANDSHAKE);
+  // The server learns it from the client's alert (a plain SessionError with the same code).
+  const serverErr = await t.throwsAsync(serverSession[kReady], { instanceOf: SessionError });
+  t.is(serverErr?.code, ErrorCode.HANDSHAKE);
+});
+
+for (const workers of [2, 0]) {
+  test(`a server with workers: ${workers} completes concurrent handshakes`, async (t) => {
+    const s = Server.create('127.0.0.1:0', server.privateKey, undefined, { workers });
+    await s.start();
+    t.teardown(() => s.stop());
+    echoSessions(s);
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const client = Client.create(server.publicKey);
+        await client.connect(s.address!);
+        await client.write(`hello ${i}`);
+        t.is((await client.read())?.toString(), `hello ${i}`);
+        await client.close();
+      }),
+    );
+  });
+}
