@@ -1,18 +1,30 @@
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
+import { authorizeCommand } from './commands/authorize.js';
 import { convertCommand } from './commands/convert.js';
 import { fingerprintCommand } from './commands/fingerprint.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
+import { trustCommand } from './commands/trust.js';
 import type { GlobalArgs } from './commands/types.js';
 import { PROGRAM, VERSION } from './version.js';
 
-/** Every subcommand, by the name that appears in `argv._[0]`. */
+/**
+ * Every subcommand, by the name that appears in `argv._[0]`. `trust` and `authorize` have
+ * subcommands of their own (`argv._[1]`), which their `execute` dispatches.
+ *
+ * Planned: `probe HOST:PORT` (fetch a server's key with @secsess/sdk, show its fingerprint,
+ * optionally `--trust` it). It goes in commands/probe.ts, registered here and in
+ * buildParser() like the others; it should parse HOST:PORT with commands/host-port.ts and
+ * record keys with `KnownHosts.add`, as `trust add` does.
+ */
 export const COMMANDS = {
   generate: generateCommand,
   fingerprint: fingerprintCommand,
   inspect: inspectCommand,
   convert: convertCommand,
+  trust: trustCommand,
+  authorize: authorizeCommand,
 } as const;
 
 /** A subcommand name. */
@@ -26,7 +38,10 @@ export type CommandName = keyof typeof COMMANDS;
 export function buildParser(): Argv<GlobalArgs> {
   return yargs()
     .scriptName(PROGRAM)
-    .usage(`${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess.`)
+    .usage(
+      `${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess; manage the ` +
+        'servers a client trusts (known_hosts) and the clients a server authorizes (authorized_keys).',
+    )
     .option('json', {
       type: 'boolean',
       default: false,
@@ -43,9 +58,13 @@ export function buildParser(): Argv<GlobalArgs> {
     .command(fingerprintCommand.command, fingerprintCommand.describe, fingerprintCommand.builder)
     .command(inspectCommand.command, inspectCommand.describe, inspectCommand.builder)
     .command(convertCommand.command, convertCommand.describe, convertCommand.builder)
+    .command(trustCommand.command, trustCommand.describe, trustCommand.builder)
+    .command(authorizeCommand.command, authorizeCommand.describe, authorizeCommand.builder)
     .example('$0 fingerprint secsess.pub', 'print the key fingerprint')
     .example('$0 inspect secsess.key --json', 'describe a key file as JSON')
     .example('$0 convert ~/.ssh/id_rsa --to pem -o server.key', 'convert an OpenSSH key to PKCS#8 PEM')
+    .example('$0 trust add server.example:7000 server.pub', "trust a server's key (client side)")
+    .example('$0 authorize add alice.pub', "authorize a client's key (server side)")
     .epilogue('Exit status: 0 success, 1 failure, 2 usage error. Run `$0 <command> --help` for its options.')
     .strict()
     .help()

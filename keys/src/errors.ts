@@ -64,3 +64,87 @@ export class KeyError extends SecsessError {
 export function describeSource(path: string | undefined): string {
   return path === undefined ? 'key data' : `key file ${path}`;
 }
+
+/**
+ * Stable codes of {@link TrustError}: the host-key decisions of a known_hosts file
+ * (README.md "Error codes" says what to do about each).
+ */
+export const TrustErrorCode = {
+  /** Strict mode: the known_hosts file has no entry for the host, so its key is not trusted. */
+  HOST_UNKNOWN: 'ERR_HOST_UNKNOWN',
+  /**
+   * The known_hosts file records another key for the host (or an entry for it that cannot
+   * be read). Never resolved silently: a person must remove the old entry.
+   */
+  HOST_KEY_CHANGED: 'ERR_HOST_KEY_CHANGED',
+} as const;
+
+/** One of the {@link TrustErrorCode} values. */
+export type TrustErrorCode = (typeof TrustErrorCode)[keyof typeof TrustErrorCode];
+
+/** What a {@link TrustError} is about. */
+export interface TrustErrorDetails {
+  /** The host, normalised as the known_hosts file stores it (lower case, canonical IPv6). */
+  host: string;
+  /** The TCP port. */
+  port: number;
+  /** Fingerprint (`SHA256:…`) of the key the server offered (or that was being recorded). */
+  offered: string;
+  /** Fingerprint of the key the file records; `undefined` when unknown or the entry is unreadable. */
+  expected?: string | undefined;
+  /** The known_hosts file. */
+  path: string;
+  /** 1-based line of the conflicting entry; `undefined` for `ERR_HOST_UNKNOWN`. */
+  line?: number | undefined;
+}
+
+/**
+ * A host key that is not trusted: unknown in strict mode, or different from the recorded
+ * one. The message names the host, both fingerprints, the file and line, and the command
+ * that fixes it; the fields carry the same facts for programs.
+ */
+export class TrustError extends SecsessError {
+  declare readonly code: TrustErrorCode;
+  readonly host: string;
+  readonly port: number;
+  readonly offered: string;
+  readonly expected: string | undefined;
+  /** The known_hosts file (named `path` like {@link KeyError.path}). */
+  readonly path: string;
+  readonly line: number | undefined;
+
+  constructor(code: TrustErrorCode, message: string, details: TrustErrorDetails) {
+    super(code, message);
+    this.host = details.host;
+    this.port = details.port;
+    this.offered = details.offered;
+    this.expected = details.expected;
+    this.path = details.path;
+    this.line = details.line;
+  }
+}
+
+/** Stable codes of {@link LockError}. */
+export const LockErrorCode = {
+  /** Another process held the file's lock for longer than the lock timeout. */
+  TIMEOUT: 'ERR_LOCK_TIMEOUT',
+} as const;
+
+/** One of the {@link LockErrorCode} values. */
+export type LockErrorCode = (typeof LockErrorCode)[keyof typeof LockErrorCode];
+
+/**
+ * The cross-process lock of a known_hosts or authorized_keys file could not be taken in
+ * time. `path` is the protected file, `lockPath` the lock file (`<path>.lock`).
+ */
+export class LockError extends SecsessError {
+  declare readonly code: LockErrorCode;
+  readonly path: string;
+  readonly lockPath: string;
+
+  constructor(code: LockErrorCode, message: string, options: { path: string; lockPath: string }) {
+    super(code, message);
+    this.path = options.path;
+    this.lockPath = options.lockPath;
+  }
+}

@@ -1,0 +1,426 @@
+/**
+ * The client's record of server keys, like OpenSSH's `~/.ssh/known_hosts`: one
+ * `[host]:port ssh-rsa AAAA… [comment]` line per trusted server key (see
+ * known-hosts-line.ts and README.md "known_hosts").
+ *
+ * Reads take no lock: writers only ever append one line with one write, or replace the
+ * file by rename, so a reader sees the file before or after a write — at worst with the
+ * appended line only partly there, which never matches (a cut key does not decode) and is
+ * why every answer other than "match" is confirmed on a fresh read before it is acted on.
+ * Writers (add, remove, trust on first use) take the cross-process lock and re-read the
+ * file under it before deciding anything.
+ */
+import { defaultKnownHostsPath } from './default-paths.js';
+import { checkLockOptions, withFileLock } from './file-lock.js';
+import type { FileLockOptions } from './file-lock.js';
+import { checkPort, formatHostPort, knownHostsField, normalizeHost } from './host-port.js';
+import { changedKeyError, unknownHostError } from './host-key-errors.js';
+import { parseKnownHostsLine } from './known-hosts-line.js';
+import type { KnownHostsLine } from './known-hosts-line.js';
+import { checkCommentOption, checkOptionsObject } from './options.js';
+import { PublicKey } from './public-key.js';
+import {
+  appendStoreLine,
+  createStoreFile,
+  ensureStoreDirectory,
+  readStoreFile,
+  rewriteStoreFile,
+  STORE_FILE_MODE,
+} from './store-file.js';
+import type { StoreContents } from './store-file.js';
+
+/** Options of {@link KnownHosts.open} and {@link verifyHostKey}. */
+export interface KnownHostsOptions {
+  /**
+   * Create the file (mode 0600; its directory 0700) now if it is missing. Default `false`:
+   * a missing file reads as empty and is created by the first {@link KnownHosts.add}.
+   */
+  create?: boolean | undefined;
+  /** Timing of the cross-process lock writers take. Default: 5 s timeout, stale after 10 s. */
+  lock?: FileLockOptions | undefined;
+  /** Accept a file that group or others may write. Default `false` (`ERR_KEY_PERMISSIONS`). */
+  allowInsecurePermissions?: boolean | undefined;
+}
+
+/** A usable known_hosts entry. */
+export interface KnownHostEntry {
+  /** Host in canonical form: lower case, IPv6 without brackets in RFC 5952 form. */
+  host: string;
+  port: number;
+  key: PublicKey;
+  /** `SHA256:…` of `key`. */
+  fingerprint: string;
+  /** 1-based line number in the file. */
+  line: number;
+  /** Text after the key, `''` if none. */
+  comment: string;
+}
+
+/** A line that is kept in the file but never trusts anything, and why. */
+export interface KnownHostsProblem {
+  line: number;
+  reason: string;
+}
+
+/**
+ * What the file says about a host's key. `changed` also covers an entry for the host that
+ * cannot be used (malformed, too small, an unsupported marker or host list): `expected`
+ * is then its fingerprint if one can be computed, and `problem` says what is wrong.
+ */
+export type HostKeyCheck =
+  | { status: 'match'; line: number }
+  | { status: 'unknown' }
+  | { status: 'changed'; expected: string | undefined; line: number; problem: string | undefined };
+
+/**
+ * How {@link KnownHosts.verify} treats a host with no entry: `strict` refuses it
+ * (`ERR_HOST_UNKNOWN`), `tofu` (trust on first use) records the key and accepts it.
+ * A changed key is refused in both.
+ */
+export type HostKeyPolicy = 'strict' | 'tofu';
+
+/** Result of an accepted {@link KnownHosts.verify}. */
+export interface VerifyHostKeyResult {
+  /** `true` when the key was unknown and has just been recorded (`tofu`). */
+  learned: boolean;
+  /** The line that trusts the key. */
+  line: number;
+  /** `SHA256:…` of the key. */
+  fingerprint: string;
+}
+
+/** Result of {@link KnownHosts.add}. */
+export interface AddHostKeyResult {
+  /** `false` when the same key was already recorded for the host (nothing written). */
+  added: boolean;
+  /** The line that records the key. */
+  line: number;
+}
+
+interface Row {
+  line: number;
+  parsed: KnownHostsLine;
+}
+
+const nameKey = (host: string, port: number): string => knownHostsField(host, port);
+
+function checkPublicKey(key: unknown): PublicKey {
+  if (!(key instanceof PublicKey)) throw new TypeError('key must be a PublicKey');
+  return key;
+}
+
+function checkPolicy(mode: unknown): HostKeyPolicy {
+  if (mode !== 'strict' && mode !== 'tofu') throw new TypeError("mode must be 'strict' or 'tofu'");
+  return mode;
+}
+
+function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path === '') throw new TypeError('path must be a non-empty string');
+  return path;
+}
+
+/**
+ * A known_hosts file, read into memory. Lookups use the copy read last ({@link reload}
+ * refreshes it); {@link add}, {@link remove} and {@link verify} re-read the file themselves.
+ */
+export class KnownHosts {
+  /** The file. */
+  readonly path: string;
+  readonly #options: KnownHostsOptions;
+  /** The text read last; `undefined` when the file did not exist. */
+  #text: string | undefined;
+  #mode = STORE_FILE_MODE;
+  #rows: Row[] = [];
+  /** Rows naming each `[host]:port`, in file order (entries, other key types and unusable lines). */
+  #byName = new Map<string, Row[]>();
+
+  private constructor(path: string, options: KnownHostsOptions) {
+    this.path = path;
+    this.#options = options;
+  }
+
+  /**
+   * Reads a known_hosts file. A missing file is an empty one (unless `create`, nothing is
+   * written). Malformed lines do not fail the load: they are listed in {@link problems}.
+   *
+   * @param path - default {@link defaultKnownHostsPath} (`$SECSESS_HOME/known_hosts` or `~/.secsess/known_hosts`)
+   * @throws KeyError `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS` (writable by group or
+   *   others), `ERR_KEY_FORMAT` (over 16 MiB), `ERR_KEY_FILE_UNWRITABLE` (with `create`)
+   * @throws TypeError / RangeError for invalid options
+   */
+  static async open(
+    path: string = defaultKnownHostsPath(),
+    options: KnownHostsOptions = {},
+  ): Promise<KnownHosts> {
+    checkPath(path);
+    checkOptionsObject(options);
+    checkLockOptions(options.lock);
+    const knownHosts = new KnownHosts(path, { ...options });
+    if (options.create === true) await createStoreFile('known_hosts', path);
+    await knownHosts.reload();
+    return knownHosts;
+  }
+
+  /** Re-reads the file. On failure the previous contents are kept. */
+  async reload(): Promise<void> {
+    const contents = await readStoreFile('known_hosts', this.path, {
+      missingOk: true,
+      allowInsecurePermissions: this.#options.allowInsecurePermissions,
+    });
+    this.#load(contents);
+  }
+
+  /** Usable entries, in file order. */
+  list(): KnownHostEntry[] {
+    const entries: KnownHostEntry[] = [];
+    for (const row of this.#rows) {
+      const entry = toEntry(row);
+      if (entry !== undefined) entries.push(entry);
+    }
+    return entries;
+  }
+
+  /** Lines that never match: malformed, unsupported syntax, or keys of other types. */
+  get problems(): KnownHostsProblem[] {
+    const problems: KnownHostsProblem[] = [];
+    for (const { line, parsed } of this.#rows) {
+      if (parsed.kind === 'invalid') problems.push({ line, reason: parsed.reason });
+      if (parsed.kind === 'other') {
+        problems.push({
+          line,
+          reason: `${parsed.type} key for ${formatHostPort(parsed.host, parsed.port)}: secsess uses only ssh-rsa keys; the line is kept but never matches`,
+        });
+      }
+    }
+    return problems;
+  }
+
+  /**
+   * The usable entries for `host:port` (usually one).
+   *
+   * @throws TypeError / RangeError for an invalid host or port
+   */
+  lookup(host: string, port: number): KnownHostEntry[] {
+    const rows = this.#byName.get(nameKey(normalizeHost(host), checkPort(port))) ?? [];
+    return rows.map(toEntry).filter((entry): entry is KnownHostEntry => entry !== undefined);
+  }
+
+  /**
+   * What the file (as read last) says about `key` for `host:port`: `match` if an entry
+   * records this key; `changed` if entries record only other keys, or if any line for the
+   * host cannot be used (fail safe: an entry we cannot read never lets a key through);
+   * `unknown` if no line names the host. Keys of other types (ssh-ed25519…) are ignored.
+   */
+  check(host: string, port: number, key: PublicKey): HostKeyCheck {
+    return this.#check(normalizeHost(host), checkPort(port), checkPublicKey(key));
+  }
+
+  /**
+   * Records `key` for `host:port`: under the file's lock, re-reads the file and appends
+   * one line, creating the file (0600) and its directory (0700) if needed. Adding a key
+   * that is already recorded writes nothing.
+   *
+   * @throws TrustError `ERR_HOST_KEY_CHANGED` if the file records another key for the host
+   *   (or an unusable line for it); it is never replaced silently: {@link remove} it first
+   * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors as {@link open}
+   */
+  async add(host: string, port: number, key: PublicKey, comment?: string): Promise<AddHostKeyResult> {
+    const name = normalizeHost(host);
+    const number = checkPort(port);
+    checkPublicKey(key);
+    checkCommentOption(comment);
+    await ensureStoreDirectory('known_hosts', this.path);
+    return withFileLock(
+      this.path,
+      async () => {
+        await this.reload();
+        const result = this.#check(name, number, key);
+        if (result.status === 'match') return { added: false, line: result.line };
+        if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'add');
+        return { added: true, line: await this.#append(name, number, key, comment) };
+      },
+      this.#options.lock,
+    );
+  }
+
+  /**
+   * Removes every line that names `host:port` (entries of any key type, and unusable lines
+   * naming it), rewriting the file atomically under its lock with the same mode. Other
+   * lines, comments and blank lines are kept byte for byte.
+   *
+   * @returns the number of lines removed (0 if none, or if the file does not exist)
+   * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
+   */
+  async remove(host: string, port: number): Promise<number> {
+    const key = nameKey(normalizeHost(host), checkPort(port));
+    await this.reload();
+    if (this.#text === undefined) return 0;
+    return withFileLock(
+      this.path,
+      async () => {
+        await this.reload();
+        const text = this.#text;
+        const drop = new Set((this.#byName.get(key) ?? []).map((row) => row.line));
+        if (text === undefined || drop.size === 0) return 0;
+        let kept = text
+          .split('\n')
+          .filter((_, index) => !drop.has(index + 1))
+          .join('\n');
+        if (kept !== '' && !kept.endsWith('\n')) kept += '\n';
+        await rewriteStoreFile(this.path, kept, this.#mode);
+        this.#load({ text: kept, mode: this.#mode });
+        return drop.size;
+      },
+      this.#options.lock,
+    );
+  }
+
+  /**
+   * Decides whether to trust `key` as the key of `host:port`:
+   *
+   * - recorded → accepted (`learned: false`);
+   * - another key recorded, or an unusable line for the host → `ERR_HOST_KEY_CHANGED`,
+   *   in both modes; the file is never updated silently;
+   * - no entry: `strict` → `ERR_HOST_UNKNOWN`; `tofu` → recorded under the lock (unless
+   *   another process recorded a key meanwhile, which is then checked instead) and
+   *   accepted with `learned: true`.
+   *
+   * Anything but a match is confirmed on a fresh read of the file first.
+   *
+   * @throws TrustError `ERR_HOST_UNKNOWN`, `ERR_HOST_KEY_CHANGED`; LockError; KeyError file errors
+   */
+  async verify(
+    host: string,
+    port: number,
+    key: PublicKey,
+    mode: HostKeyPolicy,
+  ): Promise<VerifyHostKeyResult> {
+    const name = normalizeHost(host);
+    const number = checkPort(port);
+    checkPublicKey(key);
+    checkPolicy(mode);
+    const fingerprint = key.fingerprint();
+    let result = this.#check(name, number, key);
+    if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
+    // Confirm on a fresh read: another process may have been half-way through a line.
+    await this.reload();
+    result = this.#check(name, number, key);
+    if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
+    if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'verify');
+    if (mode === 'strict') throw unknownHostError(this.path, name, number, key);
+    await ensureStoreDirectory('known_hosts', this.path);
+    return withFileLock(
+      this.path,
+      async () => {
+        await this.reload();
+        const locked = this.#check(name, number, key);
+        if (locked.status === 'match') return { learned: false, line: locked.line, fingerprint };
+        if (locked.status === 'changed')
+          throw changedKeyError(this.path, name, number, key, locked, 'verify');
+        return { learned: true, line: await this.#append(name, number, key, undefined), fingerprint };
+      },
+      this.#options.lock,
+    );
+  }
+
+  #load(contents: StoreContents | undefined): void {
+    const lines = (contents?.text ?? '').split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    const rows: Row[] = lines.map((raw, index) => ({ line: index + 1, parsed: parseKnownHostsLine(raw) }));
+    const byName = new Map<string, Row[]>();
+    for (const row of rows) indexRow(byName, row);
+    this.#text = contents?.text;
+    this.#mode = contents?.mode ?? STORE_FILE_MODE;
+    this.#rows = rows;
+    this.#byName = byName;
+  }
+
+  #check(host: string, port: number, key: PublicKey): HostKeyCheck {
+    let match: Row | undefined;
+    let other: { line: number; key: PublicKey } | undefined;
+    for (const row of this.#byName.get(nameKey(host, port)) ?? []) {
+      const { parsed } = row;
+      if (parsed.kind === 'invalid') {
+        return { status: 'changed', expected: parsed.fingerprint, line: row.line, problem: parsed.reason };
+      }
+      if (parsed.kind !== 'entry') continue;
+      if (parsed.key.equals(key)) match ??= row;
+      else other ??= { line: row.line, key: parsed.key };
+    }
+    if (match !== undefined) return { status: 'match', line: match.line };
+    if (other !== undefined) {
+      return { status: 'changed', expected: other.key.fingerprint(), line: other.line, problem: undefined };
+    }
+    return { status: 'unknown' };
+  }
+
+  /** Appends the entry (caller holds the lock and has just re-read) and records it in memory. */
+  async #append(host: string, port: number, key: PublicKey, comment: string | undefined): Promise<number> {
+    const trimmed = comment?.trim() ?? '';
+    const text = `${knownHostsField(host, port)} ${key.toOpenSSH(trimmed)}`;
+    await appendStoreLine('known_hosts', this.path, text, this.#text);
+    const previous = this.#text ?? '';
+    this.#text = `${previous}${previous === '' || previous.endsWith('\n') ? '' : '\n'}${text}\n`;
+    const row: Row = {
+      line: this.#rows.length + 1,
+      parsed: { kind: 'entry', host, port, key, comment: trimmed },
+    };
+    this.#rows.push(row);
+    indexRow(this.#byName, row);
+    return row.line;
+  }
+}
+
+function indexRow(byName: Map<string, Row[]>, row: Row): void {
+  const { parsed } = row;
+  const names =
+    parsed.kind === 'entry' || parsed.kind === 'other'
+      ? [{ host: parsed.host, port: parsed.port }]
+      : parsed.kind === 'invalid'
+        ? parsed.names
+        : [];
+  for (const { host, port } of names) {
+    const key = nameKey(host, port);
+    const rows = byName.get(key);
+    if (rows === undefined) byName.set(key, [row]);
+    else if (rows[rows.length - 1] !== row) rows.push(row);
+  }
+}
+
+function toEntry(row: Row): KnownHostEntry | undefined {
+  const { parsed } = row;
+  if (parsed.kind !== 'entry') return undefined;
+  return {
+    host: parsed.host,
+    port: parsed.port,
+    key: parsed.key,
+    fingerprint: parsed.key.fingerprint(),
+    line: row.line,
+    comment: parsed.comment,
+  };
+}
+
+/**
+ * Opens `path` and {@link KnownHosts.verify | verifies} `key` for `host:port` under
+ * `mode`: the one call a client makes after the server has shown its key.
+ *
+ * @returns `{ learned, line, fingerprint }` when the key is trusted
+ * @throws TrustError `ERR_HOST_UNKNOWN` (strict, no entry), `ERR_HOST_KEY_CHANGED` (another
+ *   key recorded, either mode); LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
+ */
+export async function verifyHostKey(
+  path: string,
+  host: string,
+  port: number,
+  key: PublicKey,
+  mode: HostKeyPolicy,
+  options?: KnownHostsOptions,
+): Promise<VerifyHostKeyResult> {
+  checkPath(path);
+  normalizeHost(host);
+  checkPort(port);
+  checkPublicKey(key);
+  checkPolicy(mode);
+  const knownHosts = await KnownHosts.open(path, options);
+  return knownHosts.verify(host, port, key, mode);
+}
