@@ -1,7 +1,14 @@
 /**
- * In-process record and handshake costs (issue 3), beside a plain node:crypto baseline
- * measured in the same run: the minimum a CBC + HMAC record or an RSA-OAEP + X25519
- * handshake can cost through node:crypto.
+ * In-process costs, no sockets: the raw primitives (node:crypto here beside `openssl speed`
+ * run in the same bench), one record sealed or opened by the record layer, one message sent
+ * (and received) through the sans-IO connection alone and in bursts of 64, and one whole
+ * handshake. References beside our figures:
+ *
+ *   - CommSec's published figures for the C# library this one modernises: send 2 µs (16 B)
+ *     and 38 µs (2 KiB); send + receive 10 µs (16 B) and 76 µs (2 KiB);
+ *   - node:crypto: the same record built the obvious way (createCipheriv + createHmac per record);
+ *   - openssl: the record's bytes at the single-core `openssl speed` rate (a floor no
+ *     per-call API reaches for small records).
  *
  *   node --import=tsx --conditions=source bench/records.ts [--quick]
  */
@@ -22,24 +29,29 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { PrivateKey } from '@secsess/keys';
 import { ClientConnection, ServerConnection, resolveSuite } from '../sdk/src/protocol/index.js';
+import type { ConnectionHandler } from '../sdk/src/protocol/index.js';
 import { RecordOpener, RecordSealer } from '../sdk/src/protocol/record-layer.js';
 import { secureRandom } from '../sdk/src/protocol/crypto.js';
-import { median, printTable } from './util.js';
+import { etmCeiling, opensslSpeed } from './openssl-speed.js';
+import type { OpensslSpeed } from './openssl-speed.js';
+import { log, printTable, timeUs } from './util.js';
 import type { Row } from './util.js';
 
-const SIZES = [16, 2048, 16384, 65536];
+/** CommSec's published per-message figures, µs. */
+export const COMMSEC = {
+  send: { 16: 2, 2048: 38 } as Record<number, number>,
+  sendReceive: { 16: 10, 2048: 76 } as Record<number, number>,
+};
 
-/** µs per call of fn, median over `reps` timed batches of `n` calls each. */
-function timeUs(fn: () => void, n: number, reps: number): number {
-  for (let i = 0; i < Math.min(n, 200); i++) fn(); // warm-up
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000 / n);
-  }
-  return median(samples);
-}
+const SIZES = [16, 2048, 65536];
+const BURST = 64;
+/** Block size of the throughput rows, the largest record payload. */
+const BLOCK = 65536;
+
+const serverKey = (): PrivateKey =>
+  PrivateKey.fromString(
+    readFileSync(fileURLToPath(new URL('../sdk/test/fixtures/server-2048.key', import.meta.url)), 'utf8'),
+  );
 
 function baselineSeal(key: Buffer, macKey: Buffer, payload: Buffer): Buffer {
   const iv = randomBytes(16);
@@ -72,15 +84,65 @@ function baselineGcmOpen(key: Buffer, rec: Buffer): Buffer {
 }
 
 export async function benchRecords(options: { quick: boolean }): Promise<Row[]> {
-  const rows: Row[] = [];
-  for (const symmetric of ['AES-256-CBC', 'AES-256-GCM'] as const) {
-    rows.push(...recordRows(options, symmetric));
-  }
-  rows.push(handshakeRow(options));
-  return rows;
+  const speed = await opensslSpeed(BLOCK, log);
+  return [
+    ...primitiveRows(options, speed),
+    ...recordRows(options, 'AES-256-CBC', speed),
+    ...messageRows(options),
+    ...recordRows(options, 'AES-256-GCM', speed),
+    handshakeRow(options),
+  ];
 }
 
-function recordRows(options: { quick: boolean }, symmetric: 'AES-256-CBC' | 'AES-256-GCM'): Row[] {
+/** Calls per timed batch so that a batch handles about `bytes` bytes (at least 50 calls). */
+function callsFor(options: { quick: boolean }, size: number): number {
+  return Math.max(50, Math.floor((options.quick ? 2e6 : 8e6) / (size + 200) / 4));
+}
+
+/** node:crypto's raw throughput on 64 KiB blocks, beside openssl speed's on the same block size. */
+function primitiveRows(options: { quick: boolean }, speed: OpensslSpeed): Row[] {
+  const reps = options.quick ? 3 : 7;
+  const n = options.quick ? 200 : 1000;
+  const key = randomBytes(32);
+  const block = randomBytes(BLOCK);
+  const enc = createCipheriv('aes-256-cbc', key, randomBytes(16)).setAutoPadding(false);
+  const dec = createDecipheriv('aes-256-cbc', key, randomBytes(16)).setAutoPadding(false);
+  const mbs = (us: number): number => BLOCK / us;
+  const cbc = mbs(timeUs(() => enc.update(block), n, reps));
+  const cbcDecrypt = mbs(timeUs(() => dec.update(block), n, reps));
+  const hmac = mbs(timeUs(() => createHmac('sha256', key).update(block).digest(), n, reps));
+  const iv = randomBytes(12);
+  const gcm = mbs(
+    timeUs(
+      () => {
+        const c = createCipheriv('aes-256-gcm', key, iv);
+        c.update(block);
+        c.final();
+      },
+      n,
+      reps,
+    ),
+  );
+  const row = (scenario: string, ours: number, theirs: number | null): Row => ({
+    scenario: `${scenario} (node:crypto)`,
+    unit: 'MB/s',
+    secsess: ours,
+    peers: { openssl: theirs },
+  });
+  return [
+    row('aes-256-cbc-encrypt', cbc, speed.cbc),
+    row('aes-256-cbc-decrypt', cbcDecrypt, speed.cbcDecrypt),
+    row('hmac-sha256', hmac, speed.hmac),
+    row('aes-256-gcm', gcm, speed.gcm),
+    row('cbc+hmac-ceiling', etmCeiling(cbc, hmac)!, etmCeiling(speed.cbc, speed.hmac)),
+  ];
+}
+
+function recordRows(
+  options: { quick: boolean },
+  symmetric: 'AES-256-CBC' | 'AES-256-GCM',
+  speed: OpensslSpeed,
+): Row[] {
   const suite = resolveSuite({ symmetric });
   const gcm = symmetric === 'AES-256-GCM';
   const tag = gcm ? '-gcm' : '';
@@ -89,7 +151,7 @@ function recordRows(options: { quick: boolean }, symmetric: 'AES-256-CBC' | 'AES
   const key = randomBytes(32);
   const macKey = randomBytes(32);
   for (const size of SIZES) {
-    const n = Math.max(50, Math.floor((options.quick ? 2e6 : 8e6) / (size + 200) / 4));
+    const n = callsFor(options, size);
     const payload = randomBytes(size);
     const secret = randomBytes(32);
     const sealer = new RecordSealer(suite, Buffer.from(secret), secureRandom);
@@ -107,38 +169,146 @@ function recordRows(options: { quick: boolean }, symmetric: 'AES-256-CBC' | 'AES
     const bOpen = gcm
       ? timeUs(() => baselineGcmOpen(key, rec), n, reps)
       : timeUs(() => baselineOpen(key, macKey, rec), n, reps);
-    const peers = (v: number) => ({ 'node:crypto': v });
-    rows.push({ scenario: `record${tag}-${size}-seal`, unit: 'µs', secsess: seal, peers: peers(bSeal) });
-    rows.push({ scenario: `record${tag}-${size}-open`, unit: 'µs', secsess: open, peers: peers(bOpen) });
+    const bytes = size + 13;
+    const at = (rate: number | null): number | null => (rate ? bytes / rate : null);
+    const sum = (a: number | null, b: number | null): number | null =>
+      a !== null && b !== null ? a + b : null;
+    const osSeal = gcm ? at(speed.gcm) : sum(at(speed.cbc), at(speed.hmac));
+    const osOpen = gcm ? at(speed.gcm) : sum(at(speed.cbcDecrypt), at(speed.hmac));
+    const commsec = (table: Record<number, number>): Record<string, number | null> =>
+      gcm ? {} : { CommSec: table[size] ?? null };
+    rows.push({
+      scenario: `record${tag}-${size}-seal`,
+      unit: 'µs',
+      secsess: seal,
+      peers: { ...commsec(COMMSEC.send), 'node:crypto': bSeal, openssl: osSeal },
+    });
+    rows.push({
+      scenario: `record${tag}-${size}-open`,
+      unit: 'µs',
+      secsess: open,
+      peers: { 'node:crypto': bOpen, openssl: osOpen },
+    });
+    rows.push({
+      scenario: `record${tag}-${size}-seal+open`,
+      unit: 'µs',
+      secsess: seal + open,
+      peers: { ...commsec(COMMSEC.sendReceive), 'node:crypto': bSeal + bOpen, openssl: sum(osSeal, osOpen) },
+    });
+  }
+  return rows;
+}
+
+/** A client and a server connection, established in memory; records travel through arrays. */
+function connectedPair(key: PrivateKey = serverKey()): {
+  client: ClientConnection;
+  server: ServerConnection;
+  toServer: Buffer[];
+} {
+  const toServer: Buffer[] = [];
+  const toClient: Buffer[] = [];
+  const idle: Omit<ConnectionHandler, 'send'> = { established() {}, message() {}, peerClosed() {} };
+  const client = new ClientConnection(
+    { ...idle, send: (d) => toServer.push(d) },
+    { serverKey: key.publicKey },
+  );
+  const server = new ServerConnection({ ...idle, send: (d) => toClient.push(d) }, { keys: [key] });
+  client.start();
+  server.receive(toServer.shift()!);
+  client.receive(Buffer.concat(toClient.splice(0)));
+  server.receive(toServer.shift()!);
+  if (server.state !== 'open') throw new Error('handshake failed');
+  return { client, server, toServer };
+}
+
+/**
+ * Per-message cost through the sans-IO connection (what `session.write()` reaches once the
+ * transport is taken away): one message per call, and bursts of 64 through `writeMany`
+ * (how the session's writer hands over the messages written in one tick).
+ */
+function messageRows(options: { quick: boolean }): Row[] {
+  const reps = options.quick ? 3 : 7;
+  const rows: Row[] = [];
+  for (const size of [16, 2048]) {
+    // Two pairs: records the first client sends are dropped, so its server would be out of step.
+    const { client, toServer } = connectedPair();
+    const { client: client2, server, toServer: toServer2 } = connectedPair();
+    const message = randomBytes(size);
+    const burst = Array.from({ length: BURST }, () => message);
+    const n = callsFor(options, size);
+    const nb = Math.max(20, Math.floor(n / BURST));
+    const drop = (): void => void toServer.splice(0);
+    const deliver = (): void => {
+      for (const r of toServer2.splice(0)) server.receive(r);
+    };
+    const send = timeUs(
+      () => {
+        client.write(message);
+        drop();
+      },
+      n,
+      reps,
+    );
+    const sendBurst =
+      timeUs(
+        () => {
+          client.writeMany(burst);
+          drop();
+        },
+        nb,
+        reps,
+      ) / BURST;
+    const sendReceive = timeUs(
+      () => {
+        client2.write(message);
+        deliver();
+      },
+      n,
+      reps,
+    );
+    const sendReceiveBurst =
+      timeUs(
+        () => {
+          client2.writeMany(burst);
+          deliver();
+        },
+        nb,
+        reps,
+      ) / BURST;
+    const peers = (table: Record<number, number>): Record<string, number | null> => ({
+      CommSec: table[size] ?? null,
+    });
+    rows.push({ scenario: `message-${size}-send`, unit: 'µs', secsess: send, peers: peers(COMMSEC.send) });
+    rows.push({
+      scenario: `message-${size}-send-burst${BURST}`,
+      unit: 'µs',
+      secsess: sendBurst,
+      peers: peers(COMMSEC.send),
+    });
+    rows.push({
+      scenario: `message-${size}-send+receive`,
+      unit: 'µs',
+      secsess: sendReceive,
+      peers: peers(COMMSEC.sendReceive),
+    });
+    rows.push({
+      scenario: `message-${size}-send+receive-burst${BURST}`,
+      unit: 'µs',
+      secsess: sendReceiveBurst,
+      peers: peers(COMMSEC.sendReceive),
+    });
   }
   return rows;
 }
 
 function handshakeRow(options: { quick: boolean }): Row {
   const reps = options.quick ? 3 : 7;
-  const serverKey = PrivateKey.fromString(
-    readFileSync(fileURLToPath(new URL('../sdk/test/fixtures/server-2048.key', import.meta.url)), 'utf8'),
-  );
-  const handshake = (): void => {
-    const toServer: Buffer[] = [];
-    const toClient: Buffer[] = [];
-    const noop = { established() {}, message() {}, peerClosed() {} };
-    const client = new ClientConnection(
-      { ...noop, send: (d) => toServer.push(d) },
-      { serverKey: serverKey.publicKey },
-    );
-    const server = new ServerConnection({ ...noop, send: (d) => toClient.push(d) }, { keys: [serverKey] });
-    client.start();
-    server.receive(toServer.shift()!);
-    client.receive(Buffer.concat(toClient.splice(0)));
-    server.receive(toServer.shift()!);
-    if (server.state !== 'open') throw new Error('handshake failed');
-  };
+  const key = serverKey();
   const baselineHandshake = (): void => {
     const secret = randomBytes(64);
     const opts = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
-    const ct = publicEncrypt({ key: serverKey.publicKey.keyObject, ...opts }, secret);
-    privateDecrypt({ key: serverKey.keyObject, ...opts }, ct);
+    const ct = publicEncrypt({ key: key.publicKey.keyObject, ...opts }, secret);
+    privateDecrypt({ key: key.keyObject, ...opts }, ct);
     const a = generateKeyPairSync('x25519');
     const b = generateKeyPairSync('x25519');
     diffieHellman({ privateKey: a.privateKey, publicKey: b.publicKey });
@@ -149,7 +319,7 @@ function handshakeRow(options: { quick: boolean }): Row {
   return {
     scenario: 'handshake-in-memory-rsa2048',
     unit: 'µs',
-    secsess: timeUs(handshake, hn, reps),
+    secsess: timeUs(() => connectedPair(key), hn, reps),
     peers: { 'node:crypto': timeUs(baselineHandshake, hn, reps) },
   };
 }

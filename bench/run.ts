@@ -1,50 +1,119 @@
 /**
- * npm run bench [-- --quick] [-- --json] [-- --only name,name]
+ * npm run bench [-- --quick] [-- --json] [-- --only group,group]
  *
- * Runs every benchmark module and prints a table (or, with --json, one JSON document
- * `{ "results": [ { scenario, unit, secsess, peers } ] }` on stdout; progress on stderr).
- * Every scenario measures a peer in the same run; figures are medians of repetitions.
+ * Runs every scenario group and prints a table per group (or, with --json, one JSON
+ * document `{ "results": [ { scenario, unit, secsess, peers } ] }` on stdout; progress and
+ * the reasons a peer could not run go to stderr). Every network scenario runs secsess and
+ * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
+ * processes; figures are medians of repetitions. `--quick` runs a reduced version of
+ * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
+ * idle-memory, latency, keygen. See BENCHMARKS.md.
  */
-import { availableParallelism, cpus } from 'node:os';
-import { printTable } from './util.js';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { startChild } from './child.js';
+import type { ChildHandle } from './child.js';
+import { makeFiles, removeFiles } from './kinds.js';
+import type { BenchFiles, Bits, Kind, Mode } from './kinds.js';
+import { benchLatencyUnderHandshakes } from './latency.js';
+import { benchIdleMemory } from './memory.js';
+import { benchBulk, benchHandshakes, benchPingPong, benchPipeline } from './network.js';
+import type { NetContext } from './network.js';
+import { log, printTable } from './util.js';
 import type { Row } from './util.js';
 
-interface Suite {
+interface Group {
   readonly name: string;
-  readonly run: (options: { quick: boolean }) => Promise<Row[]>;
+  readonly run: (ctx: NetContext) => Promise<Row[]>;
 }
 
-const SUITES: Suite[] = [
-  { name: 'records', run: async (o) => (await import('./records.js')).benchRecords(o) },
-  { name: 'latency', run: async (o) => (await import('./latency.js')).benchLatencyUnderHandshakes(o) },
-  { name: 'keygen', run: async (o) => (await import('./keygen.js')).benchKeygen(o) },
+const GROUPS: Group[] = [
+  { name: 'records', run: async (c) => (await import('./records.js')).benchRecords(c) },
+  { name: 'bulk', run: benchBulk },
+  {
+    name: 'pingpong',
+    run: async (c) => [...(await benchPingPong(c, 16)), ...(await benchPingPong(c, 1024))],
+  },
+  { name: 'pipeline', run: benchPipeline },
+  { name: 'handshake', run: benchHandshakes },
+  { name: 'idle-memory', run: benchIdleMemory },
+  { name: 'latency', run: benchLatencyUnderHandshakes },
+  { name: 'keygen', run: async (c) => (await import('./keygen.js')).benchKeygen(c) },
 ];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const json = args.includes('--json');
-const onlyArg = args.find((a, i) => args[i - 1] === '--only');
+const onlyArg = args.find((_, i) => args[i - 1] === '--only');
 const only = onlyArg ? new Set(onlyArg.split(',')) : null;
-const log = (line: string): void => void process.stderr.write(line + '\n');
+if (only) {
+  const unknown = [...only].filter((n) => !GROUPS.some((g) => g.name === n));
+  if (unknown.length > 0) {
+    log(`unknown group(s): ${unknown.join(', ')}; groups: ${GROUPS.map((g) => g.name).join(', ')}`);
+    process.exit(2);
+  }
+}
 
 log(
-  `secsess bench: node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${quick ? 'quick' : 'full'} run`,
+  `secsess bench: node ${process.version} (OpenSSL ${process.versions.openssl}), ` +
+    `${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ` +
+    `${Math.round(totalmem() / 2 ** 30)} GiB, ${quick ? 'quick' : 'full'} run`,
 );
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+log(`load average: ${load()}`);
+if (loadavg()[0]! > 0.5 * availableParallelism()) {
+  log('warning: the machine is busy; figures (the network ones most) will be noisy');
+}
+const started = Date.now();
+const files: BenchFiles = await makeFiles();
+const children = new Map<Kind, Promise<ChildHandle>>();
+const ports = new Map<string, Promise<number>>();
+const ctx: NetContext = {
+  quick,
+  files,
+  child(kind) {
+    let c = children.get(kind);
+    if (!c) children.set(kind, (c = startChild(files)));
+    return c;
+  },
+  port(kind: Kind, mode: Mode, bits: Bits = 2048) {
+    // secsess serves both key sizes on one port; the others need one certificate per port.
+    const key = `${kind}/${mode}/${kind === 'secsess' ? '' : bits}`;
+    let p = ports.get(key);
+    if (!p) {
+      p = ctx.child(kind).then((c) => c.request<number>({ cmd: 'listen', kind, mode, options: { bits } }));
+      ports.set(key, p);
+    }
+    return p;
+  },
+  unavailable(kind) {
+    return kind === 'tls' && !files.tls ? (files.tlsError ?? 'no certificate') : null;
+  },
+};
+
 const results: Row[] = [];
 let failed = false;
-for (const suite of SUITES) {
-  if (only && !only.has(suite.name)) continue;
-  log(`• ${suite.name}…`);
-  const t0 = Date.now();
-  try {
-    const rows = await suite.run({ quick });
-    results.push(...rows);
-    if (!json) printTable(rows);
-  } catch (err) {
-    failed = true;
-    log(`  ${suite.name} failed: ${(err as Error).stack ?? String(err)}`);
+try {
+  for (const group of GROUPS) {
+    if (only && !only.has(group.name)) continue;
+    log(`• ${group.name}…`);
+    const t0 = Date.now();
+    try {
+      const rows = await group.run(ctx);
+      results.push(...rows);
+      if (!json) printTable(rows);
+    } catch (err) {
+      failed = true;
+      log(`  ${group.name} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+    log(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
-  log(`  (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+} finally {
+  await Promise.all([...children.values()].map(async (c) => (await c).stop()));
+  removeFiles(files);
 }
+log(`total ${((Date.now() - started) / 1000).toFixed(1)} s; load average now: ${load()}`);
 if (json) process.stdout.write(JSON.stringify({ results }, null, 2) + '\n');
 if (failed) process.exitCode = 1;

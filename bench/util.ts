@@ -1,6 +1,10 @@
-/** Shared benchmark plumbing: the row shape, medians, and the table printer. */
+/** Shared benchmark plumbing: the row shape, medians, percentiles, timing and the table printer. */
 
-/** One result: our figure and each peer's, measured in the same run. null: could not run. */
+/**
+ * One result: our figure and each peer's, measured in the same run. A peer that could not
+ * run is null (the reason went to stderr). Network scenarios have the peers `tcp`, `tls`
+ * and `secret-stream`; in-process rows name their own references.
+ */
 export interface Row {
   readonly scenario: string;
   readonly unit: string;
@@ -8,19 +12,77 @@ export interface Row {
   readonly peers: Record<string, number | null>;
 }
 
-export function median(values: number[]): number {
+export const PEER_NAMES = ['tcp', 'tls', 'secret-stream'] as const;
+export type PeerName = (typeof PEER_NAMES)[number];
+
+/** Units where a smaller number is better (so secsess/peer below 1 is good). */
+const LOWER_IS_BETTER = new Set(['µs', 'ms', 'KiB', 'KiB/session', 'µs/hs', '×']);
+
+export function lowerIsBetter(unit: string): boolean {
+  return LOWER_IS_BETTER.has(unit);
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function percentile(values: number[], p: number): number {
+/** The nearest-rank percentile `p` (0–100) of `values`. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
+/** Median of per-repetition results, or null when nothing ran. */
+export function medianOrNull(values: readonly number[]): number | null {
+  return values.length === 0 ? null : median(values);
+}
+
+/**
+ * µs of CPU time per call of fn, median over `reps` timed batches of `n` calls each (after a
+ * warm-up). CPU time rather than wall time, so that other processes on a shared machine do
+ * not count; on a quiet machine the two agree. Batches should last a few ms at least.
+ */
+export function timeUs(fn: () => void, n: number, reps: number): number {
+  for (let i = 0; i < Math.min(n, 200); i++) fn();
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) fn();
+    const t = process.cpuUsage(t0);
+    samples.push((t.user + t.system) / n);
+  }
+  return median(samples);
+}
+
+/** Nanosecond clock as a number of µs. */
+export function nowUs(): number {
+  return Number(process.hrtime.bigint()) / 1000;
+}
+
+/** Progress and reasons go to stderr, so `--json` keeps stdout to one document. */
+export function log(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
 const fmt = (v: number | null): string =>
-  v === null ? 'n/a' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  v === null || !Number.isFinite(v)
+    ? 'n/a'
+    : v >= 100
+      ? v.toFixed(0)
+      : v >= 10
+        ? v.toFixed(1)
+        : v >= 0.1
+          ? v.toFixed(2)
+          : v.toFixed(3);
+
+/** secsess/peer, or 'n/a'. */
+export function ratio(secsess: number | null, peer: number | null): string {
+  return secsess !== null && peer ? (secsess / peer).toFixed(2) : 'n/a';
+}
 
 /** Prints rows as an aligned table with the ratio secsess/peer for every peer. */
 export function printTable(rows: readonly Row[], out: (line: string) => void = (l) => console.log(l)): void {
@@ -28,11 +90,43 @@ export function printTable(rows: readonly Row[], out: (line: string) => void = (
   for (const r of rows) {
     const peers = Object.entries(r.peers);
     if (peers.length === 0) lines.push([r.scenario, r.unit, fmt(r.secsess), '', '', '']);
-    for (const [name, v] of peers) {
-      const ratio = r.secsess !== null && v ? (r.secsess / v).toFixed(2) : 'n/a';
-      lines.push([r.scenario, r.unit, fmt(r.secsess), name, fmt(v), ratio]);
-    }
+    peers.forEach(([name, v], i) => {
+      const first = i === 0;
+      lines.push([
+        first ? r.scenario : '',
+        first ? r.unit : '',
+        first ? fmt(r.secsess) : '',
+        name,
+        fmt(v),
+        ratio(r.secsess, v),
+      ]);
+    });
   }
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  for (const l of lines) out(l.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  for (const l of lines)
+    out(
+      l
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
+
+/** The same rows as a Markdown table (for BENCHMARKS.md). */
+export function markdownTable(rows: readonly Row[]): string {
+  const out = [
+    '| scenario | unit | secsess | peer | peer value | secsess/peer |',
+    '|---|---|--:|---|--:|--:|',
+  ];
+  for (const r of rows) {
+    const peers = Object.entries(r.peers);
+    if (peers.length === 0) out.push(`| ${r.scenario} | ${r.unit} | ${fmt(r.secsess)} | | | |`);
+    peers.forEach(([name, v], i) => {
+      const first = i === 0;
+      out.push(
+        `| ${first ? r.scenario : ''} | ${first ? r.unit : ''} | ${first ? fmt(r.secsess) : ''} | ${name} | ${fmt(v)} | ${ratio(r.secsess, v)} |`,
+      );
+    });
+  }
+  return out.join('\n');
 }

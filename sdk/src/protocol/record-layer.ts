@@ -13,6 +13,7 @@
  * Either way the tag covers the header (so the length is authenticated) and the implicit
  * sequence number, and is checked before any plaintext is used.
  */
+import type { KeyObject } from 'node:crypto';
 import {
   AES_BLOCK,
   FRAME_HEADER_SIZE,
@@ -25,11 +26,10 @@ import {
   KEY_UPDATE_RECORDS,
   MAX_SEQUENCE,
 } from './constants.js';
-import { cbcDecrypt, cbcEncryptInto, constantTimeEqual, gcmOpen, gcmSealInto, hmac } from './crypto.js';
+import { CbcDecryptor, CbcEncryptor, HmacKey, constantTimeEqual, gcmOpen, gcmSealInto } from './crypto.js';
 import type { CbcCipher, GcmCipher, RandomSource } from './crypto.js';
 import { ErrorCode, SessionError, recordError } from './errors.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
-import type { TrafficKeys } from './key-schedule.js';
 import type { Suite } from './suite.js';
 
 /** How much one key may protect. Senders update at `records`/`bytes`; receivers cut off at 2×. */
@@ -57,58 +57,110 @@ function writeSeq(buf: Buffer, seq: number, offset = 0): void {
   buf.writeUInt32BE(seq >>> 0, offset + 4);
 }
 
+/** Room left in front of a CBC record for the HMAC inner pad and the implicit sequence number. */
+function macRoom(mac: HmacKey): number {
+  return mac.blockSize + 8;
+}
+
+let scratchBuf = Buffer.alloc(0);
+
+/**
+ * A buffer of at least `size` bytes, shared by every record state of this thread: sealing
+ * assembles the padded plaintext in it, opening the bytes the tag covers. Neither nests,
+ * so one suffices; it grows to one maximal record and stays.
+ */
+function scratch(size: number): Buffer {
+  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafe(Math.max(size, 2 * scratchBuf.length, 1024));
+  return scratchBuf;
+}
+
 abstract class RecordState {
   protected secret: Buffer;
-  protected keys: TrafficKeys;
   /** Sequence number of the next record; runs on across key updates, never wraps. */
   seq = 0;
   protected recordsUnderKey = 0;
   protected bytesUnderKey = 0;
-  protected readonly seqBuf = Buffer.alloc(8);
+  /** CBC suites: the HMAC key. */
+  protected mac: HmacKey | null = null;
+  /** CBC suites: this direction's long-lived cipher context (see crypto.ts). */
+  protected cbc: CbcEncryptor | CbcDecryptor | null = null;
+  /** GCM suites: the cipher key and the 12-byte nonce base. */
+  protected gcmKey: KeyObject | null = null;
+  protected gcmIv: Buffer | null = null;
   /** GCM: the per-record nonce, rebuilt from iv and seq. */
-  protected readonly nonce = Buffer.alloc(GCM_IV_SIZE);
+  protected nonce: Buffer | null = null;
   /** GCM: the additional data, seq ‖ frame header. */
-  protected readonly aad = Buffer.alloc(8 + FRAME_HEADER_SIZE);
+  protected aad: Buffer | null = null;
 
   constructor(
     protected readonly suite: Suite,
     secret: Buffer,
-    protected readonly budget: KeyBudget = DEFAULT_KEY_BUDGET,
+    protected readonly budget: KeyBudget,
+    private readonly sealing: boolean,
   ) {
     this.secret = secret;
-    this.keys = trafficKeys(suite, secret);
+    this.#install();
   }
 
   /** Moves to the next traffic secret; the old secret's bytes are overwritten. */
   update(): void {
     const next = nextTrafficSecret(this.suite, this.secret);
-    this.secret.fill(0);
-    this.keys.iv.fill(0);
+    this.#uninstall();
     this.secret = next;
-    this.keys = trafficKeys(this.suite, next);
+    this.#install();
     this.recordsUnderKey = 0;
     this.bytesUnderKey = 0;
   }
 
-  /** Overwrites the traffic secret. The state is unusable afterwards. */
+  /** Overwrites the traffic secret and frees the keys. The state is unusable afterwards. */
   destroy(): void {
+    this.#uninstall();
+  }
+
+  #install(): void {
+    const keys = trafficKeys(this.suite, this.secret);
+    if (this.suite.mode === 'gcm') {
+      this.gcmKey = keys.cipherKey;
+      this.gcmIv = keys.iv;
+      this.nonce ??= Buffer.alloc(GCM_IV_SIZE);
+      this.aad ??= Buffer.alloc(8 + FRAME_HEADER_SIZE);
+      return;
+    }
+    const macRaw = keys.macKey!.export();
+    this.mac = new HmacKey(this.suite.hashName, macRaw);
+    macRaw.fill(0);
+    const cipher = this.suite.cipher as CbcCipher;
+    this.cbc = this.sealing
+      ? new CbcEncryptor(cipher, keys.cipherKey)
+      : new CbcDecryptor(cipher, keys.cipherKey);
+  }
+
+  #uninstall(): void {
     this.secret.fill(0);
-    this.keys.iv.fill(0);
+    this.gcmIv?.fill(0);
+    this.gcmIv = null;
+    this.gcmKey = null;
+    this.mac?.destroy();
+    this.mac = null;
+    this.cbc?.destroy();
+    this.cbc = null;
   }
 
   /** GCM nonce for `seq`: iv XOR (0^4 ‖ u64 seq). Unique per key because seq never repeats. */
   protected gcmNonce(seq: number): Buffer {
-    writeSeq(this.seqBuf, seq);
-    const iv = this.keys.iv;
-    for (let i = 0; i < 4; i++) this.nonce[i] = iv[i]!;
-    for (let i = 0; i < 8; i++) this.nonce[4 + i] = iv[4 + i]! ^ this.seqBuf[i]!;
-    return this.nonce;
+    const nonce = this.nonce!;
+    const iv = this.gcmIv!;
+    writeSeq(nonce, seq, 4);
+    for (let i = 0; i < 4; i++) nonce[i] = iv[i]!;
+    for (let i = 4; i < GCM_IV_SIZE; i++) nonce[i]! ^= iv[i]!;
+    return nonce;
   }
 
   protected gcmAad(seq: number, frameHeader: Buffer): Buffer {
-    writeSeq(this.aad, seq);
-    frameHeader.copy(this.aad, 8, 0, FRAME_HEADER_SIZE);
-    return this.aad;
+    const aad = this.aad!;
+    writeSeq(aad, seq);
+    frameHeader.copy(aad, 8, 0, FRAME_HEADER_SIZE);
+    return aad;
   }
 }
 
@@ -119,7 +171,7 @@ export class RecordSealer extends RecordState {
     private readonly random: RandomSource,
     budget: KeyBudget = DEFAULT_KEY_BUDGET,
   ) {
-    super(suite, secret, budget);
+    super(suite, secret, budget, true);
   }
 
   /** True once this key's budget is spent: the caller sends a KeyUpdate and calls update(). */
@@ -132,51 +184,69 @@ export class RecordSealer extends RecordState {
     if (this.seq > MAX_SEQUENCE) {
       throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'record sequence number exhausted');
     }
-    const parts = Buffer.isBuffer(payload) ? [payload] : payload;
     let length = 0;
-    for (const p of parts) length += p.length;
+    if (Buffer.isBuffer(payload)) length = payload.length;
+    else for (const p of payload) length += p.length;
+    const out =
+      this.suite.mode === 'gcm' ? this.#sealGcm(type, payload, length) : this.#sealCbc(type, payload, length);
+    this.seq += 1;
+    this.recordsUnderKey += 1;
+    this.bytesUnderKey += length;
+    return out;
+  }
+
+  /**
+   * The record is built in one buffer with room in front for the MAC's inner pad and the
+   * implicit sequence number, so the tag is computed over it in place; the record handed
+   * out is the view after that room (whose pad bytes are zeroed by then).
+   */
+  #sealCbc(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
+    const mac = this.mac!;
+    const room = macRoom(mac);
+    const size = sealedSize(this.suite, length);
+    const ctLength = size - FRAME_HEADER_SIZE - IV_SIZE - this.suite.tagLength;
+    const buf = Buffer.allocUnsafe(room + size);
+    writeSeq(buf, this.seq, room - 8);
+    buf[room] = FrameType.Record;
+    buf.writeUIntBE(size - FRAME_HEADER_SIZE, room + 1, 3);
+
+    // plain = u64 seq ‖ u8 type ‖ u32 length ‖ payload ‖ PKCS#7 padding (1–16 bytes of its count)
+    const plain = scratch(ctLength);
+    writeSeq(plain, this.seq);
+    plain[8] = type;
+    plain.writeUInt32BE(length, 9);
+    let at = INNER_HEADER_SIZE;
+    if (Buffer.isBuffer(payload)) at += payload.copy(plain, at);
+    else for (const p of payload) at += p.copy(plain, at);
+    plain.fill(ctLength - at, at, ctLength);
+
+    const ivAt = room + FRAME_HEADER_SIZE;
+    const iv = this.random(IV_SIZE);
+    iv.copy(buf, ivAt);
+    (this.cbc as CbcEncryptor).encryptInto(iv, plain.subarray(0, ctLength), buf, ivAt + IV_SIZE);
+    const macEnd = ivAt + IV_SIZE + ctLength;
+    mac.macAfterRoom(buf, macEnd).copy(buf, macEnd);
+    return buf.subarray(room);
+  }
+
+  #sealGcm(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
     const size = sealedSize(this.suite, length);
     const out = Buffer.allocUnsafe(size);
     out[0] = FrameType.Record;
     out.writeUIntBE(size - FRAME_HEADER_SIZE, 1, 3);
-
     const inner = Buffer.allocUnsafe(INNER_HEADER_SIZE);
     writeSeq(inner, this.seq);
     inner[8] = type;
     inner.writeUInt32BE(length, 9);
-
-    if (this.suite.mode === 'gcm') {
-      gcmSealInto(
-        this.suite.cipher as GcmCipher,
-        this.keys.cipherKey,
-        this.gcmNonce(this.seq),
-        this.gcmAad(this.seq, out),
-        [inner, ...parts],
-        out,
-        FRAME_HEADER_SIZE,
-      );
-    } else {
-      const iv = this.random(IV_SIZE);
-      iv.copy(out, FRAME_HEADER_SIZE);
-      const ctStart = FRAME_HEADER_SIZE + IV_SIZE;
-      const ctLength = cbcEncryptInto(
-        this.suite.cipher as CbcCipher,
-        this.keys.cipherKey,
-        iv,
-        [inner, ...parts],
-        out,
-        ctStart,
-      );
-      writeSeq(this.seqBuf, this.seq);
-      hmac(this.suite.hashName, this.keys.macKey!, this.seqBuf, out.subarray(0, ctStart + ctLength)).copy(
-        out,
-        ctStart + ctLength,
-      );
-    }
-
-    this.seq += 1;
-    this.recordsUnderKey += 1;
-    this.bytesUnderKey += length;
+    gcmSealInto(
+      this.suite.cipher as GcmCipher,
+      this.gcmKey!,
+      this.gcmNonce(this.seq),
+      this.gcmAad(this.seq, out),
+      Buffer.isBuffer(payload) ? [inner, payload] : [inner, ...payload],
+      out,
+      FRAME_HEADER_SIZE,
+    );
     return out;
   }
 }
@@ -187,6 +257,10 @@ export interface OpenedRecord {
 }
 
 export class RecordOpener extends RecordState {
+  constructor(suite: Suite, secret: Buffer, budget: KeyBudget = DEFAULT_KEY_BUDGET) {
+    super(suite, secret, budget, false);
+  }
+
   /**
    * Authenticates, then decrypts, one whole record frame (header included). Every failure
    * throws the same RecordError: the caller cannot tell, and so cannot reveal, which check failed.
@@ -214,24 +288,30 @@ export class RecordOpener extends RecordState {
     return { type: plain[8]!, payload: plain.subarray(INNER_HEADER_SIZE) };
   }
 
+  /** MAC first, over a copy of seq ‖ header ‖ IV ‖ ciphertext with room for the pad; only then decrypt. */
   #openCbc(frame: Buffer): Buffer {
-    const { tagLength, hashName } = this.suite;
+    const mac = this.mac!;
+    const tagLength = this.suite.tagLength;
     const ctLength = frame.length - FRAME_HEADER_SIZE - IV_SIZE - tagLength;
     if (ctLength < AES_BLOCK || ctLength % AES_BLOCK !== 0) throw recordError();
     const macStart = frame.length - tagLength;
-    writeSeq(this.seqBuf, this.seq);
-    const expected = hmac(hashName, this.keys.macKey!, this.seqBuf, frame.subarray(0, macStart));
+    const room = macRoom(mac);
+    const covered = scratch(room + macStart);
+    writeSeq(covered, this.seq, room - 8);
+    frame.copy(covered, room, 0, macStart);
+    const expected = mac.macAfterRoom(covered, room + macStart);
     if (!constantTimeEqual(expected, frame.subarray(macStart))) throw recordError();
-    try {
-      return cbcDecrypt(
-        this.suite.cipher as CbcCipher,
-        this.keys.cipherKey,
-        frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + IV_SIZE),
-        frame.subarray(FRAME_HEADER_SIZE + IV_SIZE, macStart),
-      );
-    } catch {
-      throw recordError();
-    }
+    const padded = (this.cbc as CbcDecryptor).decrypt(
+      frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + IV_SIZE),
+      frame.subarray(FRAME_HEADER_SIZE + IV_SIZE, macStart),
+    );
+    // PKCS#7: the last byte n (1–16) and the n bytes before it all equal n. The record is
+    // authentic already; a bad padding means a broken peer and fails like any other check.
+    const n = padded[padded.length - 1]!;
+    let bad = n === 0 || n > AES_BLOCK ? 1 : 0;
+    for (let i = padded.length - Math.min(n, AES_BLOCK); i < padded.length; i++) bad |= padded[i]! ^ n;
+    if (bad !== 0) throw recordError();
+    return padded.subarray(0, padded.length - n);
   }
 
   #openGcm(frame: Buffer): Buffer {
@@ -239,7 +319,7 @@ export class RecordOpener extends RecordState {
     if (tagStart - FRAME_HEADER_SIZE < INNER_HEADER_SIZE) throw recordError();
     const plain = gcmOpen(
       this.suite.cipher as GcmCipher,
-      this.keys.cipherKey,
+      this.gcmKey!,
       this.gcmNonce(this.seq),
       this.gcmAad(this.seq, frame),
       frame.subarray(FRAME_HEADER_SIZE, tagStart),

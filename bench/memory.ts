@@ -1,0 +1,78 @@
+/**
+ * idle-memory: what an idle, established session costs the server. A fresh server child
+ * (with --expose-gc) of each kind is warmed up by a few connections, measured, given N
+ * idle sessions (opened 8 at a time from this process), garbage-collected and measured
+ * again. Reported per session: the growth of the server's RSS and of its V8 heap, in KiB.
+ */
+import { startChild } from './child.js';
+import type { Stats } from './child.js';
+import { connect } from './kinds.js';
+import type { Conn, Kind } from './kinds.js';
+import { KINDS, rowFrom } from './network.js';
+import type { NetContext } from './network.js';
+import { log } from './util.js';
+import type { Row } from './util.js';
+
+async function openMany(ctx: NetContext, kind: Kind, port: number, n: number): Promise<Conn[]> {
+  const conns: Conn[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        next++;
+        conns.push(await connect(ctx.files, { kind, port }));
+      }
+    }),
+  );
+  return conns;
+}
+
+async function closeMany(conns: Conn[]): Promise<void> {
+  for (let i = 0; i < conns.length; i += 32) {
+    await Promise.all(conns.slice(i, i + 32).map((c) => c.close().catch(() => {})));
+  }
+}
+
+async function measureKind(ctx: NetContext, kind: Kind, n: number): Promise<{ rss: number; heap: number }> {
+  const child = await startChild(ctx.files, { exposeGc: true });
+  try {
+    const port = await child.request<number>({ cmd: 'listen', kind, mode: 'echo' });
+    await closeMany(await openMany(ctx, kind, port, 32)); // load the code paths, fill the pools
+    const before = await child.request<Stats>({ cmd: 'stats', gc: true });
+    const conns = await openMany(ctx, kind, port, n);
+    let after = await child.request<Stats>({ cmd: 'stats', gc: true });
+    for (let i = 0; i < 50 && after.open < n; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await child.request<Stats>({ cmd: 'stats', gc: true });
+    }
+    if (after.open < n) throw new Error(`only ${after.open} of ${n} sessions open on the server`);
+    await closeMany(conns);
+    return { rss: (after.rss - before.rss) / n / 1024, heap: (after.heapUsed - before.heapUsed) / n / 1024 };
+  } finally {
+    await child.stop();
+  }
+}
+
+export async function benchIdleMemory(ctx: NetContext): Promise<Row[]> {
+  const n = ctx.quick ? 400 : 1000;
+  const reps = ctx.quick ? 1 : 3;
+  const rss = new Map<string, number[]>();
+  const heap = new Map<string, number[]>();
+  for (let r = 0; r < reps; r++) {
+    for (const kind of KINDS) {
+      const why = ctx.unavailable(kind);
+      if (why) {
+        if (r === 0) log(`  ${kind}: n/a (${why})`);
+        continue;
+      }
+      try {
+        const m = await measureKind(ctx, kind, n);
+        rss.set(kind, [...(rss.get(kind) ?? []), m.rss]);
+        heap.set(kind, [...(heap.get(kind) ?? []), m.heap]);
+      } catch (err) {
+        log(`  ${kind}: failed (${(err as Error).message})`);
+      }
+    }
+  }
+  return [rowFrom(`idle-memory-rss`, 'KiB/session', rss), rowFrom(`idle-memory-heap`, 'KiB/session', heap)];
+}

@@ -1,0 +1,97 @@
+import { createCipheriv, createHmac, createSecretKey, randomBytes } from 'node:crypto';
+import test from 'ava';
+import { CbcDecryptor, CbcEncryptor, HmacKey } from '../src/protocol/crypto.js';
+import type { CbcCipher, HashName } from '../src/protocol/crypto.js';
+
+const SIZES = [16, 32, 48, 1024, 65552];
+
+function pkcs7(data: Buffer): Buffer {
+  const n = 16 - (data.length % 16);
+  return Buffer.concat([data, Buffer.alloc(n, n)]);
+}
+
+for (const cipher of ['aes-128-cbc', 'aes-256-cbc'] as CbcCipher[]) {
+  test(`${cipher} on one long-lived context equals createCipheriv with each record's own IV`, (t) => {
+    const raw = randomBytes(cipher === 'aes-128-cbc' ? 16 : 32);
+    const enc = new CbcEncryptor(cipher, createSecretKey(raw));
+    const dec = new CbcDecryptor(cipher, createSecretKey(raw));
+    // Several records in a row: each must come out as if its context were fresh.
+    for (let round = 0; round < 3; round++) {
+      for (const size of SIZES) {
+        const plain = randomBytes(size);
+        const iv = randomBytes(16);
+        const reference = createCipheriv(cipher, raw, iv).setAutoPadding(false).update(plain);
+        const out = Buffer.alloc(size + 8, 0xee);
+        enc.encryptInto(iv, Buffer.from(plain), out, 4);
+        t.deepEqual(out.subarray(4, 4 + size), reference, `encrypt ${size} bytes`);
+        t.deepEqual(out.subarray(0, 4), Buffer.alloc(4, 0xee), 'nothing written before offset');
+        t.deepEqual(out.subarray(4 + size), Buffer.alloc(4, 0xee), 'nothing written after the ciphertext');
+        t.deepEqual(dec.decrypt(iv, reference), plain, `decrypt ${size} bytes`);
+      }
+    }
+    enc.destroy();
+    dec.destroy();
+  });
+}
+
+test('the long-lived decryptor reads records padded by createCipheriv, padding bytes included', (t) => {
+  const raw = randomBytes(32);
+  const dec = new CbcDecryptor('aes-256-cbc', createSecretKey(raw));
+  for (const size of [0, 1, 15, 16, 17, 2047]) {
+    const plain = randomBytes(size);
+    const iv = randomBytes(16);
+    const c = createCipheriv('aes-256-cbc', raw, iv);
+    const ct = Buffer.concat([c.update(plain), c.final()]);
+    t.deepEqual(dec.decrypt(iv, ct), pkcs7(plain));
+  }
+});
+
+test('a destroyed context refuses further use', (t) => {
+  const enc = new CbcEncryptor('aes-256-cbc', createSecretKey(randomBytes(32)));
+  enc.destroy();
+  enc.destroy(); // idempotent
+  t.throws(() => enc.encryptInto(randomBytes(16), Buffer.alloc(16), Buffer.alloc(16), 0));
+});
+
+test('the decryptor follows the ciphertext it was given from one record to the next', (t) => {
+  // The decryptor's chaining value must follow the ciphertext it was given, not the plaintext.
+  const raw = randomBytes(32);
+  const dec = new CbcDecryptor('aes-256-cbc', createSecretKey(raw));
+  const ivs = [randomBytes(16), randomBytes(16)];
+  const plains = [randomBytes(64), randomBytes(64)];
+  const cts = plains.map((p, i) =>
+    createCipheriv('aes-256-cbc', raw, ivs[i]!).setAutoPadding(false).update(p),
+  );
+  t.deepEqual(dec.decrypt(ivs[0]!, cts[0]!), plains[0]);
+  t.deepEqual(dec.decrypt(ivs[1]!, cts[1]!), plains[1]);
+});
+
+for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
+  test(`HmacKey with ${hashName} equals createHmac and leaves the room zeroed`, (t) => {
+    for (const keyLength of [0, 32, 48, 64]) {
+      const key = randomBytes(keyLength);
+      const mac = new HmacKey(hashName, key);
+      for (const size of [0, 1, 13, 64, 129, 70_000]) {
+        const message = randomBytes(size);
+        const buf = Buffer.concat([Buffer.alloc(mac.blockSize, 0xaa), message, Buffer.alloc(3, 0xbb)]);
+        const tag = mac.macAfterRoom(buf, mac.blockSize + size);
+        t.deepEqual(
+          tag,
+          createHmac(hashName, key).update(message).digest(),
+          `${keyLength}-byte key, ${size} bytes`,
+        );
+        t.deepEqual(buf.subarray(0, mac.blockSize), Buffer.alloc(mac.blockSize), 'the inner pad is wiped');
+        t.deepEqual(
+          buf.subarray(mac.blockSize),
+          Buffer.concat([message, Buffer.alloc(3, 0xbb)]),
+          'message untouched',
+        );
+      }
+      mac.destroy();
+    }
+  });
+}
+
+test('HmacKey refuses a key longer than the hash block', (t) => {
+  t.throws(() => new HmacKey('sha256', Buffer.alloc(65)), { instanceOf: RangeError });
+});
