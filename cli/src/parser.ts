@@ -5,6 +5,7 @@ import { convertCommand } from './commands/convert.js';
 import { fingerprintCommand } from './commands/fingerprint.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
+import { probeCommand } from './commands/probe.js';
 import { trustCommand } from './commands/trust.js';
 import type { GlobalArgs } from './commands/types.js';
 import { PROGRAM, VERSION } from './version.js';
@@ -12,11 +13,6 @@ import { PROGRAM, VERSION } from './version.js';
 /**
  * Every subcommand, by the name that appears in `argv._[0]`. `trust` and `authorize` have
  * subcommands of their own (`argv._[1]`), which their `execute` dispatches.
- *
- * Planned: `probe HOST:PORT` (fetch a server's key with @secsess/sdk, show its fingerprint,
- * optionally `--trust` it). It goes in commands/probe.ts, registered here and in
- * buildParser() like the others; it should parse HOST:PORT with commands/host-port.ts and
- * record keys with `KnownHosts.add`, as `trust add` does.
  */
 export const COMMANDS = {
   generate: generateCommand,
@@ -25,6 +21,7 @@ export const COMMANDS = {
   convert: convertCommand,
   trust: trustCommand,
   authorize: authorizeCommand,
+  probe: probeCommand,
 } as const;
 
 /** A subcommand name. */
@@ -60,11 +57,13 @@ export function buildParser(): Argv<GlobalArgs> {
     .command(convertCommand.command, convertCommand.describe, convertCommand.builder)
     .command(trustCommand.command, trustCommand.describe, trustCommand.builder)
     .command(authorizeCommand.command, authorizeCommand.describe, authorizeCommand.builder)
+    .command(probeCommand.command, probeCommand.describe, probeCommand.builder)
     .example('$0 fingerprint secsess.pub', 'print the key fingerprint')
     .example('$0 inspect secsess.key --json', 'describe a key file as JSON')
     .example('$0 convert ~/.ssh/id_rsa --to pem -o server.key', 'convert an OpenSSH key to PKCS#8 PEM')
     .example('$0 trust add server.example:7000 server.pub', "trust a server's key (client side)")
     .example('$0 authorize add alice.pub', "authorize a client's key (server side)")
+    .example('$0 probe server.example:7000', "show a running server's key fingerprint")
     .epilogue('Exit status: 0 success, 1 failure, 2 usage error. Run `$0 <command> --help` for its options.')
     .strict()
     .help()

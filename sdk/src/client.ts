@@ -5,14 +5,18 @@
  */
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
-import type { PublicKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, TimeoutError, resolveSuite } from './protocol/index.js';
 import type { AlgorithmSet } from './protocol/index.js';
+import { debug } from './debug.js';
+import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from './defaults.js';
 import { abortError, checkSignal, onAbort } from './deferred.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
-import { checkPublicKey, loadPublicKey } from './key-input.js';
-import type { PublicKeyInput } from './key-input.js';
+import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from './key-input.js';
+import type { PrivateKeyInput, PublicKeyInput } from './key-input.js';
+import { checkTrustOptions, hostTrust } from './trust.js';
+import type { TrustMode } from './trust.js';
 import { resolveClientOptions } from './options.js';
 import type { ClientOptions } from './options.js';
 import { establish } from './secure-duplex.js';
@@ -20,15 +24,20 @@ import { Session } from './session.js';
 import type { MessageData } from './session.js';
 
 export class Client {
-  readonly #keyInput: PublicKeyInput;
+  readonly #keyInput: PublicKeyInput | null;
+  readonly #trust: { readonly mode: TrustMode; readonly knownHosts: string | undefined } | null;
+  readonly #clientKeyInput: PrivateKeyInput | null;
+  #clientKey: PrivateKey | null = null;
   readonly #set: AlgorithmSet;
   readonly #options: ReturnType<typeof resolveClientOptions>;
   #serverKey: PublicKey | null = null;
   #session: Session | null = null;
   #connecting = false;
 
-  private constructor(key: PublicKeyInput, set: AlgorithmSet, options: ClientOptions | undefined) {
+  private constructor(key: PublicKeyInput | null, set: AlgorithmSet, options: ClientOptions | undefined) {
     this.#keyInput = key;
+    this.#trust = options?.trust ? { mode: options.trust, knownHosts: options.knownHosts } : null;
+    this.#clientKeyInput = options?.clientKey ?? null;
     this.#set = set;
     this.#options = resolveClientOptions(options);
   }
@@ -41,10 +50,19 @@ export class Client {
    * @param options Timeouts and limits; see {@link ClientOptions}.
    * @throws TypeError / RangeError for invalid arguments.
    */
-  static create(publicKey: PublicKeyInput, set: AlgorithmSet = {}, options?: ClientOptions): Client {
-    checkPublicKey(publicKey);
+  static create(publicKey: PublicKeyInput | null, set: AlgorithmSet = {}, options?: ClientOptions): Client {
+    checkTrustOptions(options ?? {});
+    if (publicKey === null || publicKey === undefined) {
+      if (!options?.trust) {
+        throw new TypeError("publicKey is required unless options.trust is 'strict' or 'tofu' (known_hosts)");
+      }
+    } else {
+      checkPublicKey(publicKey);
+      if (options?.trust) throw new TypeError('give either a pinned publicKey or options.trust, not both');
+    }
+    if (options?.clientKey !== undefined) checkPrivateKeys(options.clientKey, 'options.clientKey');
     resolveSuite(set);
-    return new Client(publicKey, set, options);
+    return new Client(publicKey ?? null, set, options);
   }
 
   /** The current session, or null before `connect()`. */
@@ -57,7 +75,10 @@ export class Client {
    * as `client.session`). Rejects with TimeoutError (`limit: 'connect'` or `'handshake'`),
    * ERR_TRANSPORT (cause: the system error, e.g. ECONNREFUSED), ERR_ABORTED when `signal`
    * aborts, or the handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH…).
-   * A client holds one session at a time: connect again once the previous one is closed.
+   * A server that refuses the connection under load (ERR_SERVER_BUSY) is tried again up to
+   * `busyRetries` times, after a random pause that grows with each try (at most 1 s); the
+   * last refusal is then reported. A client holds one session at a time: connect again
+   * once the previous one is closed.
    */
   async connect(endpoint: EndpointInput, options: { readonly signal?: AbortSignal } = {}): Promise<Session> {
     const target = parseEndpoint(endpoint);
@@ -68,22 +89,53 @@ export class Client {
     this.#connecting = true;
     try {
       if (signal?.aborted) throw abortError('connect', signal);
-      this.#serverKey ??= await loadPublicKey(this.#keyInput);
-      const socket = await this.#connectSocket(target, signal);
-      const session = new Session(
-        socket,
-        {
-          role: 'client',
-          connection: {
-            serverKey: this.#serverKey,
-            set: this.#set,
-            maxFragmentSize: this.#options.maxFragmentSize,
+      if (this.#keyInput !== null) this.#serverKey ??= await loadPublicKey(this.#keyInput);
+      if (this.#clientKeyInput !== null) {
+        this.#clientKey ??= (await loadPrivateKeys([this.#clientKeyInput]))[0]!;
+      }
+      for (let attempt = 0; ; attempt++) {
+        // known_hosts is read afresh for each attempt: another client may have learned the key.
+        const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
+        let trustError: unknown = null;
+        const socket = await this.#connectSocket(target, signal);
+        const session = new Session(
+          socket,
+          {
+            role: 'client',
+            connection: {
+              serverKey: trust ? (trust.key ?? undefined) : this.#serverKey!,
+              set: this.#set,
+              maxFragmentSize: this.#options.maxFragmentSize,
+              clientKey: this.#clientKey ?? undefined,
+            },
+            decideServerKey: trust
+              ? (key) =>
+                  trust.decide(key).catch((err: unknown) => {
+                    trustError = err;
+                    throw err;
+                  })
+              : undefined,
           },
-        },
-        this.#options,
-      );
-      this.#session = session;
-      return await establish(session, signal);
+          this.#options,
+        );
+        this.#session = session;
+        try {
+          return await establish(session, signal);
+        } catch (err) {
+          // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED).
+          if (trustError) throw trustError;
+          if (trust) {
+            const explained = await trust.explain(err, signal);
+            if (explained !== err) throw explained;
+          }
+          const busy = err instanceof SessionError && err.code === ErrorCode.SERVER_BUSY;
+          if (!busy || attempt >= this.#options.busyRetries) throw err;
+          // Full jitter: refused clients must not come back in step.
+          const ms = Math.random() * Math.min(BUSY_RETRY_CAP, BUSY_RETRY_BASE * 2 ** attempt);
+          debug('%s is busy: trying again in %d ms', formatEndpoint(target), Math.round(ms));
+          await pause(ms, signal);
+        }
+      }
     } finally {
       this.#connecting = false;
     }
@@ -148,6 +200,20 @@ export class Client {
       socket.once('connect', onConnect);
     });
   }
+}
+
+/** Waits `ms`; rejects with ERR_ABORTED if `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      removeAbort();
+      resolve();
+    }, ms);
+    const removeAbort = onAbort(signal, () => {
+      clearTimeout(timer);
+      reject(abortError('connect', signal!));
+    });
+  });
 }
 
 function notConnected(): Promise<never> {

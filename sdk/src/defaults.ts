@@ -11,8 +11,14 @@ export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 /** How long `close()` waits for the peer's close echo (and the transport to close): 5 s. */
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
-/** Idle limit: 0 means off (a silent peer is never timed out). */
+/** Idle limit of clients and `secureDuplex()`: 0 means off (a silent peer is never timed out). */
 export const DEFAULT_IDLE_TIMEOUT = 0;
+/**
+ * Idle limit of a {@link Server}'s sessions: 5 minutes, with a keepalive ping every 150 s
+ * (half of it), so a live client that says nothing keeps its session; a vanished one, or
+ * one that stops reading, loses it instead of holding a slot forever.
+ */
+export const DEFAULT_SERVER_IDLE_TIMEOUT = 300_000;
 /**
  * Bytes of received messages a session holds for the application before it pauses the
  * transport: 1 MiB. One message larger than this is still accepted whole (up to
@@ -21,6 +27,33 @@ export const DEFAULT_IDLE_TIMEOUT = 0;
 export const DEFAULT_READABLE_HIGH_WATER_MARK = 1024 * 1024;
 /** Established sessions waiting for `acceptClient()` when nobody listens to `'session'`: 128. */
 export const DEFAULT_MAX_PENDING_SESSIONS = 128;
+/**
+ * Bytes a session holds for sending (`bufferedAmount`) past which a `write()` fails the
+ * session with ERR_BUFFER_FULL: 16 MiB. A writer that awaits `write()` never gets near it.
+ */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
+/** Connections a server lets run their handshake at once: 64. */
+export const DEFAULT_MAX_HANDSHAKES = 64;
+/**
+ * Handshakes a server runs at once for one remote address (IPv6: one /64): 16. A client
+ * host opening more connections at once (a connection pool) sees a few refusals, which
+ * `Client` retries (`busyRetries`).
+ */
+export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 16;
+/**
+ * RSA decryptions a server lets wait for its worker pool: 64. With the default
+ * `maxHandshakes` it never binds; it caps the CPU backlog (and so the latency of a
+ * legitimate handshake) when `maxHandshakes` is raised to hold more slow clients.
+ */
+export const DEFAULT_MAX_PENDING_DECRYPTS = 64;
+/** Times `client.connect()` tries again when the server answers ERR_SERVER_BUSY: 5. */
+export const DEFAULT_BUSY_RETRIES = 5;
+/** First pause before such a retry, at most (full jitter; doubles each time): 50 ms. */
+export const BUSY_RETRY_BASE = 50;
+/** Longest pause before such a retry: 1 s. */
+export const BUSY_RETRY_CAP = 1000;
+/** Connections (handshaking and established) a server holds: 0, no limit but the OS's file descriptors. */
+export const DEFAULT_MAX_CONNECTIONS = 0;
 /** The largest setTimeout delay Node accepts (2^31 − 1 ms, about 24.8 days). */
 export const MAX_TIMER_MS = 0x7fffffff;
 

@@ -7,11 +7,15 @@
  * view, AbortSignal and `await using`.
  */
 export { Server } from './server.js';
-export type { RemoteInfo, ServerEvents } from './server.js';
+export type { RefusalLimit, RemoteInfo, ServerEvents } from './server.js';
 export { Client } from './client.js';
 export { Session } from './session.js';
 export type { MessageData, SessionEvents, SessionState } from './session.js';
 export { secureDuplex } from './secure-duplex.js';
+export { probeServerKey } from './probe.js';
+export type { ProbeOptions } from './probe.js';
+export type { TrustMode, TrustOptions } from './trust.js';
+export type { AuthorizationOptions, AuthorizeHook, DenialReason, PeerInfo } from './authorization.js';
 export type { SecureClientOptions, SecureDuplexOptions, SecureServerOptions } from './secure-duplex.js';
 export { formatEndpoint, parseEndpoint } from './endpoint.js';
 export type { Endpoint, EndpointInput } from './endpoint.js';
@@ -20,12 +24,19 @@ export type { PrivateKeyInput, PublicKeyInput } from './key-input.js';
 export {
   CLOSE_ABNORMAL,
   CLOSE_TRY_AGAIN_LATER,
+  DEFAULT_BUSY_RETRIES,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_CONNECT_TIMEOUT,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_BUFFERED_AMOUNT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+  DEFAULT_MAX_PENDING_DECRYPTS,
   DEFAULT_MAX_PENDING_SESSIONS,
   DEFAULT_READABLE_HIGH_WATER_MARK,
+  DEFAULT_SERVER_IDLE_TIMEOUT,
 } from './defaults.js';
 export {
   ALL_SUITES,
@@ -45,4 +56,13 @@ export {
 } from './protocol/index.js';
 export type { AlgorithmSet, Suite } from './protocol/index.js';
 // The key types, so SecSess users need one import; they live in @secsess/keys.
-export { KeyError, KeyPair, PrivateKey, PublicKey, SecsessError } from '@secsess/keys';
+export {
+  AuthorizedKeys,
+  KeyError,
+  KeyPair,
+  KnownHosts,
+  PrivateKey,
+  PublicKey,
+  SecsessError,
+  TrustError,
+} from '@secsess/keys';

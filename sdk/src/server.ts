@@ -11,12 +11,25 @@
  * A session is handed on even if it closed in the meantime, so what its client sent
  * before closing can still be read. A handshake that fails is reported through
  * `'handshakeError'` and never disturbs the server or other sessions.
+ *
+ * Before authentication every connection is untrusted, so admission is decided before a
+ * byte is read (see handshake-limiter.ts and SECURITY.md): past `maxConnections`,
+ * `maxHandshakes` or `maxHandshakesPerAddress`, and when `maxPendingDecrypts` RSA
+ * decryptions already wait, the connection gets the 6-byte plaintext ServerBusy alert
+ * (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is emitted.
  */
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { PrivateKey } from '@secsess/keys';
-import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from './protocol/index.js';
+import {
+  AlertCode,
+  CLOSE_GOING_AWAY,
+  ErrorCode,
+  HandshakeError,
+  SessionError,
+  encodeAlertFrame,
+} from './protocol/index.js';
 import type { AlgorithmSet, Suite } from './protocol/index.js';
 import { debug } from './debug.js';
 import { CLOSE_TRY_AGAIN_LATER } from './defaults.js';
@@ -24,11 +37,20 @@ import { DecryptPool } from './decrypt-pool.js';
 import { abortError, checkSignal, onAbort } from './deferred.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
+import { HandshakeLimiter } from './handshake-limiter.js';
+import type { RefusalLimit } from './handshake-limiter.js';
 import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js';
 import type { PrivateKeyInput } from './key-input.js';
 import { resolveServerOptions } from './options.js';
-import type { ServerOptions } from './options.js';
-import { Session, kReady } from './session.js';
+import type { ResolvedServerOptions, ServerOptions } from './options.js';
+import { Session, kAbortHandshake, kFail, kHelloReceived, kReady } from './session.js';
+import { Authorizer } from './authorization.js';
+import type { PeerInfo } from './authorization.js';
+
+export type { RefusalLimit } from './handshake-limiter.js';
+
+/** What a refused client receives: a plaintext ServerBusy alert (PROTOCOL.md §8). */
+const BUSY_ALERT = encodeAlertFrame(AlertCode.ServerBusy);
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -45,6 +67,12 @@ export interface ServerEvents {
   session: [session: Session];
   /** A client's handshake failed (wrong key, suite mismatch, timeout, garbage…). */
   handshakeError: [error: SessionError, remote: RemoteInfo];
+  /**
+   * A connection was turned away by a load limit, before any RSA work; `limit` names the
+   * option. The client was sent ServerBusy (it sees ERR_SERVER_BUSY). Never also a
+   * `'handshakeError'`.
+   */
+  refused: [limit: RefusalLimit, remote: RemoteInfo];
   /** The listening socket failed after `start()` (emitted only if listened to). */
   error: [error: Error];
   /** `stop()` finished. */
@@ -63,13 +91,16 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #endpoint: Endpoint;
   readonly #keyInputs: readonly PrivateKeyInput[];
   readonly #suites: Suite[] | undefined;
-  readonly #options: ReturnType<typeof resolveServerOptions>;
+  readonly #options: ResolvedServerOptions;
+  readonly #authorizer: Authorizer;
   #state: ServerState = 'idle';
   #listener: NetServer | null = null;
   #pool: DecryptPool | null = null;
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
-  readonly #handshaking = new Set<Session>();
+  readonly #handshaking: HandshakeLimiter<Session>;
+  /** Handshakes this server ended because of a limit, and which. */
+  readonly #refusedBy = new WeakMap<Session, RefusalLimit>();
   readonly #sessions = new Set<Session>();
   #queue: Session[] = [];
   #acceptors: Acceptor[] = [];
@@ -86,6 +117,8 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#keyInputs = keys;
     this.#suites = suites;
     this.#options = resolveServerOptions(options);
+    this.#authorizer = new Authorizer(options ?? {});
+    this.#handshaking = new HandshakeLimiter(this.#options, (session) => !session[kHelloReceived]);
   }
 
   /**
@@ -127,6 +160,11 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#handshaking.size;
   }
 
+  /** RSA decryptions queued for or running in the worker pool. */
+  get pendingDecrypts(): number {
+    return this.#pool?.pending ?? 0;
+  }
+
   /** Whether the server is listening. */
   get listening(): boolean {
     return this.#state === 'listening';
@@ -142,13 +180,17 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#state = 'starting';
     try {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
+      await this.#authorizer.load();
       if (this.#options.workers > 0) {
         this.#pool = new DecryptPool(
           this.#keys.map((k) => k.keyObject),
           this.#options.workers,
         );
       }
-      const listener = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+      // Paused: a connection that is refused is never read from.
+      const listener = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
+        this.#onConnection(socket),
+      );
       await new Promise<void>((resolve, reject) => {
         listener.once('error', reject);
         listener.listen({ host: this.#endpoint.host, port: this.#endpoint.port }, () => {
@@ -179,6 +221,16 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#state = 'idle';
       throw err;
     }
+  }
+
+  /**
+   * Re-reads the `authorizedKeys` file without a restart; sessions already open are kept.
+   * Resolves with how many keys were added and removed. On any failure (unreadable file)
+   * the current set stays in force and the KeyError is thrown.
+   * @throws TypeError if the server has no authorizedKeys file.
+   */
+  reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
+    return this.#authorizer.reload();
   }
 
   /**
@@ -234,7 +286,7 @@ export class Server extends EventEmitter<ServerEvents> {
       if (!listener) resolve();
       else listener.close(() => resolve());
     });
-    for (const session of this.#handshaking) session.destroy();
+    for (const session of [...this.#handshaking.items()]) session.destroy();
     const stopped = new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped');
     const acceptors = this.#acceptors;
     this.#acceptors = [];
@@ -267,6 +319,17 @@ export class Server extends EventEmitter<ServerEvents> {
       port: socket.remotePort,
       family: socket.remoteFamily,
     };
+    const max = this.#options.maxConnections;
+    const admission =
+      max > 0 && this.#handshaking.size + this.#sessions.size >= max
+        ? ({ admitted: false, limit: 'maxConnections' } as const)
+        : this.#handshaking.admit(remote.address);
+    if (!admission.admitted) {
+      refuse(socket);
+      this.#refused(admission.limit, remote);
+      return;
+    }
+    if (admission.evict) this.#refuseHandshake(admission.evict, 'maxHandshakes');
     const pool = this.#pool;
     let session: Session;
     try {
@@ -275,7 +338,16 @@ export class Server extends EventEmitter<ServerEvents> {
         {
           role: 'server',
           connection: { keys: this.#keys, suites: this.#suites },
-          decrypt: pool ? (keyIndex, ciphertext) => pool.decrypt(keyIndex, ciphertext) : undefined,
+          decrypt: pool
+            ? (keyIndex, ciphertext) => {
+                // Decided on the queue alone, before the ciphertext is looked at: no oracle.
+                if (pool.pending >= this.#options.maxPendingDecrypts) {
+                  this.#refusedBy.set(session, 'maxPendingDecrypts');
+                  throw busyError('maxPendingDecrypts');
+                }
+                return pool.decrypt(keyIndex, ciphertext);
+              }
+            : undefined,
         },
         this.#options,
       );
@@ -284,9 +356,22 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy();
       return;
     }
-    this.#handshaking.add(session);
+    this.#handshaking.add(session, remote.address);
+    socket.resume();
     session[kReady].then(
-      () => {
+      async () => {
+        if (this.#authorizer.enabled) {
+          const denial = await this.#authorizer.check(peerInfo(session, remote));
+          if (denial !== null || session.state === 'closed') {
+            this.#handshaking.delete(session);
+            if (denial === null) return;
+            // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
+            const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
+            session[kFail](err);
+            if (this.#state !== 'stopping') this.emit('handshakeError', err, remote);
+            return;
+          }
+        }
         this.#handshaking.delete(session);
         this.#sessions.add(session);
         void session.closed.then(() => this.#sessions.delete(session));
@@ -294,11 +379,31 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (err: SessionError) => {
         this.#handshaking.delete(session);
+        // Its alert, if any, is in the kernel already: a failed handshake keeps no socket
+        // open waiting for a peer that may never close (the session would linger up to
+        // closeTimeout, outside every handshake limit).
+        session.destroy();
         if (this.#state === 'stopping') return;
+        const limit = this.#refusedBy.get(session);
+        if (limit) {
+          this.#refused(limit, remote);
+          return;
+        }
         debug('handshake with %s:%s failed: %s', remote.address, remote.port, err.code);
         this.emit('handshakeError', err, remote);
       },
     );
+  }
+
+  /** Ends a handshake in progress to make room (its peer has not sent its hello yet). */
+  #refuseHandshake(session: Session, limit: RefusalLimit): void {
+    this.#refusedBy.set(session, limit);
+    session[kAbortHandshake](busyError(limit));
+  }
+
+  #refused(limit: RefusalLimit, remote: RemoteInfo): void {
+    debug('refused %s:%s (%s)', remote.address, remote.port, limit);
+    this.emit('refused', limit, remote);
   }
 
   #deliver(session: Session): void {
@@ -326,4 +431,34 @@ export class Server extends EventEmitter<ServerEvents> {
     debug('accept queue full (%d): closing a new session', this.#queue.length);
     session.close(CLOSE_TRY_AGAIN_LATER, 'server busy').catch(() => {});
   }
+}
+
+function busyError(limit: RefusalLimit): HandshakeError {
+  return new HandshakeError(ErrorCode.SERVER_BUSY, `handshake: server busy (${limit} reached)`);
+}
+
+/**
+ * Turns a connection away without reading from it: the ServerBusy alert (6 bytes, which a
+ * fresh socket hands to the kernel at once), then the socket is dropped. If the peer had
+ * already sent its hello, the kernel answers with a reset after the alert; the peer still
+ * reads the alert first.
+ */
+function refuse(socket: Socket): void {
+  socket.on('error', (err: NodeJS.ErrnoException) => debug('refused socket: %s', err.code ?? err.message));
+  socket.write(BUSY_ALERT);
+  socket.destroy();
+}
+
+/** What the authorize hook sees of a session whose handshake completed. */
+function peerInfo(session: Session, remote: RemoteInfo): PeerInfo {
+  const serverKey = session.serverKey!;
+  const clientKey = session.clientKey;
+  return {
+    remoteAddress: remote.address,
+    remotePort: remote.port,
+    serverKey,
+    serverFingerprint: serverKey.fingerprint(),
+    clientKey,
+    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
+  };
 }

@@ -34,6 +34,7 @@ import {
   TimeoutError,
 } from './protocol/index.js';
 import type {
+  ClientConnectionHandler,
   ClientConnectionOptions,
   ConnectionHandler,
   DecryptRequest,
@@ -72,7 +73,12 @@ export type DecryptFunction = (keyIndex: number, ciphertext: Buffer) => Promise<
 
 /** @internal How the session's connection is made. */
 export type SessionInit =
-  | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
+  | {
+      readonly role: 'client';
+      readonly connection: ClientConnectionOptions;
+      /** Without `connection.serverKey`: decides on the key the server sends (trust on first use). */
+      readonly decideServerKey?: ((key: PublicKey) => Promise<void>) | undefined;
+    }
   | {
       readonly role: 'server';
       readonly connection: ServerConnectionOptions;
@@ -81,6 +87,12 @@ export type SessionInit =
 
 /** @internal Settles when the handshake completes or fails. */
 export const kReady = Symbol('secsess.ready');
+/** @internal Whether a server session's ClientHello has arrived (and named a key we hold). */
+export const kHelloReceived = Symbol('secsess.helloReceived');
+/** @internal Ends a handshake with `error`: the core sends its plaintext alert, the transport is dropped. */
+export const kAbortHandshake = Symbol('secsess.abortHandshake');
+/** @internal Fails the session with a given error (the server's authorization denial). */
+export const kFail = Symbol('secsess.fail');
 
 /**
  * An established secure session. Obtain one from `server.acceptClient()`, the server's
@@ -127,6 +139,22 @@ export class Session extends EventEmitter<SessionEvents> {
       if (decrypt) handler.decryptSecret = (request) => this.#decrypt(decrypt, request);
       this.#conn = new ServerConnection(handler, connectionOptions as ServerConnectionOptions);
     } else {
+      const decide = init.decideServerKey;
+      if (decide) {
+        (handler as ClientConnectionHandler).serverKey = (key) => {
+          decide(key).then(
+            () => {
+              if (this.#state !== 'handshake') return;
+              try {
+                (this.#conn as ClientConnection).useServerKey(key);
+              } catch (err) {
+                this.#fail(err);
+              }
+            },
+            (err: unknown) => this.#fail(err),
+          );
+        };
+      }
       this.#conn = new ClientConnection(handler, connectionOptions as ClientConnectionOptions);
     }
     const maxFragment = init.role === 'client' ? init.connection.maxFragmentSize : undefined;
@@ -179,6 +207,21 @@ export class Session extends EventEmitter<SessionEvents> {
   /** @internal */
   get [kReady](): Promise<void> {
     return this.#ready.promise;
+  }
+
+  /** @internal */
+  get [kHelloReceived](): boolean {
+    return this.#conn instanceof ServerConnection && this.#conn.keyIndex >= 0;
+  }
+
+  /** @internal Ends an established session with `error` (an alert tells the peer). */
+  [kFail](error: SessionError): void {
+    this.#fail(error);
+  }
+
+  /** @internal */
+  [kAbortHandshake](error: SessionError): void {
+    if (this.#state === 'handshake') this.#fail(error, { destroy: true });
   }
 
   /**
@@ -267,13 +310,19 @@ export class Session extends EventEmitter<SessionEvents> {
    * Sends one message. Calls keep their order and never interleave. Resolves once the
    * message is in the transport's buffer and the transport has room (after 'drain' if it
    * had none). Rejects with ERR_SESSION_CLOSED if the session is not open, or with the
-   * session's error if it fails before then.
+   * session's error if it fails before then. A write that finds `maxBufferedAmount` bytes
+   * or more still buffered fails the session with ERR_BUFFER_FULL.
    */
   write(data: MessageData): Promise<void> {
     let written: Promise<void>;
     try {
       const message = toBuffer(data);
-      written = this.#state === 'open' ? this.#writer.write(message) : Promise.reject(this.#closedError());
+      if (this.#state === 'open' && this.#writer.bufferedAmount >= this.#options.maxBufferedAmount) {
+        this.#fail(this.#bufferFull(), { destroy: true });
+        written = Promise.reject(this.#error);
+      } else {
+        written = this.#state === 'open' ? this.#writer.write(message) : Promise.reject(this.#closedError());
+      }
     } catch (err) {
       written = Promise.reject(err);
     }
@@ -577,6 +626,14 @@ export class Session extends EventEmitter<SessionEvents> {
       clearTimeout(this.#destroyTimer);
       this.#destroyTimer = null;
     }
+  }
+
+  #bufferFull(): SessionError {
+    return new SessionError(
+      ErrorCode.BUFFER_FULL,
+      `write buffer full: ${this.#writer.bufferedAmount} bytes not yet sent ` +
+        `(maxBufferedAmount ${this.#options.maxBufferedAmount}); wait for write() before writing more`,
+    );
   }
 
   #closedError(): SessionError {

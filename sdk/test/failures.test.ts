@@ -61,6 +61,8 @@ test('a handshake that never completes times out; the server reports it and serv
   t.teardown(() => server.stop());
   const reported = new Promise<SessionError>((resolve) => server.once('handshakeError', resolve));
   const silent = await rawConnect(port);
+  // Read what the server sends (its Timeout alert), so that its close is seen.
+  silent.resume();
   const closed = once(silent, 'close');
   const err = await reported;
   t.true(err instanceof TimeoutError);

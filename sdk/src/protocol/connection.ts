@@ -80,6 +80,7 @@ const ALERT_FOR_CODE: Partial<Record<ErrorCode, AlertCode>> = {
   [ErrorCode.NOT_AUTHORIZED]: AlertCode.NotAuthorized,
   [ErrorCode.KEY_EXHAUSTED]: AlertCode.KeyExhausted,
   [ErrorCode.TIMEOUT]: AlertCode.Timeout,
+  [ErrorCode.SERVER_BUSY]: AlertCode.ServerBusy,
 };
 
 const PEER_ALERT: Record<number, [ErrorCode, string]> = {
@@ -99,6 +100,7 @@ const PEER_ALERT: Record<number, [ErrorCode, string]> = {
   [AlertCode.NotAuthorized]: [ErrorCode.NOT_AUTHORIZED, 'server refused this client: not authorized'],
   [AlertCode.KeyExhausted]: [ErrorCode.KEY_EXHAUSTED, 'peer reported a key budget exceeded'],
   [AlertCode.Timeout]: [ErrorCode.TIMEOUT, 'peer timed out'],
+  [AlertCode.ServerBusy]: [ErrorCode.SERVER_BUSY, 'server is busy; try again later'],
 };
 
 /** The error a received alert code stands for; a HandshakeError while the handshake runs. */
@@ -180,7 +182,8 @@ export abstract class Connection {
       this.#emit(sealer.seal(RecordType.Data, message));
       return;
     }
-    for (let at = 0; at < message.length; at += this.maxFragment) {
+    // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
+    for (let at = 0; at < message.length && this.#state !== 'closed'; at += this.maxFragment) {
       const end = Math.min(at + this.maxFragment, message.length);
       const type = end === message.length ? RecordType.Data : RecordType.DataMore;
       this.#emit(sealer.seal(type, message.subarray(at, end)));
@@ -198,6 +201,11 @@ export abstract class Connection {
     let batchSize = 0;
     const flush = (): void => {
       if (batch.length === 0) return;
+      if (this.#state === 'closed') {
+        batch = [];
+        batchSize = 0;
+        return;
+      }
       if (batch.length === 2) this.#emit(this.sealer!.seal(RecordType.Data, batch[1]!));
       else this.#emit(this.sealer!.seal(RecordType.DataBatch, batch));
       batch = [];
@@ -400,6 +408,7 @@ export abstract class Connection {
 
   #emit(record: Buffer): void {
     this.handler.send(record);
+    if (this.#state === 'closed') return;
     const sealer = this.sealer!;
     if (sealer.needsUpdate) {
       this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
@@ -444,6 +453,14 @@ export abstract class Connection {
   }
 
   #headerError(err: FrameHeaderError): SessionError {
+    if (this.#state === 'handshake' && err.type === FrameType.Record && !this.suite) {
+      // A record before any keys exist (a replayed stream sent in one piece): not a record
+      // problem, a handshake out of order.
+      return new HandshakeError(
+        ErrorCode.HANDSHAKE,
+        'handshake: record received before the keys were agreed',
+      );
+    }
     if (this.#state === 'handshake' && err.type !== FrameType.Record) {
       return new HandshakeError(
         ErrorCode.HANDSHAKE,

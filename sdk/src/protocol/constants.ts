@@ -63,6 +63,8 @@ export const enum AlertCode {
   NotAuthorized = 0x0009,
   KeyExhausted = 0x000a,
   Timeout = 0x000b,
+  /** The server refused the connection under load before any RSA work: try again later. Plaintext. */
+  ServerBusy = 0x000c,
 }
 
 /** Close codes (u16) in Close records. 4000–4999 are free for applications. */

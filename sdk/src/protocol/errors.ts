@@ -39,6 +39,17 @@ export const ErrorCode = {
   SESSION_CLOSED: 'ERR_SESSION_CLOSED',
   /** The transport could not connect or failed underneath the session. */
   TRANSPORT: 'ERR_TRANSPORT',
+  /**
+   * The server refused the connection because a load limit was reached (concurrent
+   * handshakes, handshakes from this address, queued RSA work, connections). Retry later,
+   * with backoff.
+   */
+  SERVER_BUSY: 'ERR_SERVER_BUSY',
+  /**
+   * `write()` found `maxBufferedAmount` bytes already buffered: the peer does not read and
+   * the application did not wait for earlier writes. The session is ended.
+   */
+  BUFFER_FULL: 'ERR_BUFFER_FULL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -23,7 +23,9 @@ export {
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
 export type { AlgorithmSet, Suite } from './suite.js';
 export { oaepDecrypt } from './crypto.js';
+export { encodeAlertFrame } from './handshake-messages.js';
 export {
+  AlertCode,
   BATCH_ENTRY_OVERHEAD,
   CLOSE_GOING_AWAY,
   CLOSE_NORMAL,

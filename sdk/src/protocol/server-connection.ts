@@ -119,7 +119,9 @@ export class ServerConnection extends Connection {
       code === AlertCode.UnsupportedVersion ||
       code === AlertCode.SuiteMismatch ||
       code === AlertCode.UnknownServerKey ||
-      code === AlertCode.HandshakeFailed
+      code === AlertCode.HandshakeFailed ||
+      code === AlertCode.ServerBusy ||
+      code === AlertCode.Timeout
     );
   }
 

@@ -1,0 +1,103 @@
+/**
+ * Server-side client authorization (Versile's authorization hooks): an `authorized_keys`
+ * file and/or an `authorize(peer)` hook decide whether an authenticated session is handed
+ * to the application. The client's key was already proven by its RSA-PSS signature over
+ * the transcript (PROTOCOL.md §6); this only decides whether that key (and address) may in.
+ *
+ * Rules: with `authorizedKeys`, the client must authenticate with a key in the file; with
+ * `authorize`, the hook must also return true (it sees clients without a key too when there
+ * is no file). A hook that throws or rejects denies. A denied client gets ERR_NOT_AUTHORIZED
+ * and learns nothing else.
+ */
+import { AuthorizedKeys } from '@secsess/keys';
+import type { PublicKey } from '@secsess/keys';
+
+/** What the `authorize` hook is told about a client whose handshake completed. */
+export interface PeerInfo {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** The server key the client used. */
+  readonly serverKey: PublicKey;
+  readonly serverFingerprint: string;
+  /** The client's key, proven by its signature; null if the client did not authenticate. */
+  readonly clientKey: PublicKey | null;
+  readonly clientFingerprint: string | null;
+}
+
+/** Returns (or resolves to) true to let the client in. Throwing denies. */
+export type AuthorizeHook = (peer: PeerInfo) => boolean | Promise<boolean>;
+
+/** The authorization options of {@link ServerOptions}. */
+export interface AuthorizationOptions {
+  /**
+   * Only clients authenticating with a key in this file (OpenSSH `authorized_keys` syntax:
+   * `ssh-rsa AAAA… comment` lines, plus PEM public keys) are let in. A path is loaded when
+   * the server starts; reload it with `server.reloadAuthorizedKeys()`. Default: none.
+   */
+  readonly authorizedKeys?: string | AuthorizedKeys;
+  /** Decides on each authenticated session. Default: none. */
+  readonly authorize?: AuthorizeHook;
+}
+
+/** Why a client was refused, for the server's `'handshakeError'` event (never sent to the client). */
+export type DenialReason = 'no client key' | 'key not authorized' | 'denied by hook' | 'hook failed';
+
+export function checkAuthorizationOptions(options: AuthorizationOptions): void {
+  const file = options.authorizedKeys;
+  if (file !== undefined && !(file instanceof AuthorizedKeys) && !(typeof file === 'string' && file)) {
+    throw new TypeError('options.authorizedKeys must be a path or an AuthorizedKeys');
+  }
+  if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+    throw new TypeError('options.authorize must be a function');
+  }
+}
+
+export class Authorizer {
+  readonly #source: string | AuthorizedKeys | undefined;
+  readonly #hook: AuthorizeHook | undefined;
+  #keys: AuthorizedKeys | null = null;
+
+  constructor(options: AuthorizationOptions) {
+    checkAuthorizationOptions(options);
+    this.#source = options.authorizedKeys;
+    this.#hook = options.authorize;
+    if (this.#source instanceof AuthorizedKeys) this.#keys = this.#source;
+  }
+
+  /** Whether any authorization is configured (if not, every client is let in). */
+  get enabled(): boolean {
+    return this.#source !== undefined || this.#hook !== undefined;
+  }
+
+  /** The loaded authorized_keys, if any. */
+  get authorizedKeys(): AuthorizedKeys | null {
+    return this.#keys;
+  }
+
+  /** Loads the authorized_keys file (at server start). Throws its coded error. */
+  async load(): Promise<void> {
+    if (typeof this.#source === 'string' && !this.#keys) this.#keys = await AuthorizedKeys.load(this.#source);
+  }
+
+  /** Re-reads the authorized_keys file; on failure the current set stays and the error is thrown. */
+  async reload(): Promise<{ added: number; removed: number }> {
+    if (!this.#keys) throw new TypeError('the server has no authorizedKeys file to reload');
+    return this.#keys.reload();
+  }
+
+  /** Decides; never throws. Returns null when allowed, the reason when denied. */
+  async check(peer: PeerInfo): Promise<DenialReason | null> {
+    if (this.#keys) {
+      if (!peer.clientKey) return 'no client key';
+      if (!this.#keys.has(peer.clientKey)) return 'key not authorized';
+    }
+    if (this.#hook) {
+      try {
+        if ((await this.#hook(peer)) !== true) return 'denied by hook';
+      } catch {
+        return 'hook failed';
+      }
+    }
+    return null;
+  }
+}
