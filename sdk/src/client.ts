@@ -45,7 +45,9 @@ export class Client {
   /**
    * Creates a client that trusts `publicKey` as the server's key.
    *
-   * @param publicKey The server's public key, or the path of its public key file (read by `connect()`).
+   * @param publicKey The server's public key, or the path of its public key file (read by
+   *   `connect()`); or null with `options.trust` ('strict' or 'tofu'), to trust the server
+   *   through a known_hosts file instead (see README "Trust").
    * @param set The algorithm set. Default RSA / AES-256-CBC / SHA-256.
    * @param options Timeouts and limits; see {@link ClientOptions}.
    * @throws TypeError / RangeError for invalid arguments.
