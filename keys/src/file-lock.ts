@@ -17,6 +17,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 import { KeyError, KeyErrorCode, LockError, LockErrorCode } from './errors.js';
+import { errnoCode, writeFailureReason } from './errno.js';
 
 /** Default time {@link withFileLock} keeps trying before `ERR_LOCK_TIMEOUT`: 5 s. */
 export const LOCK_TIMEOUT_MS = 5000;
@@ -70,12 +71,6 @@ interface HeldLock {
   lockPath: string;
   dev: bigint;
   ino: bigint;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }
 
 function checkDuration(value: unknown, name: string, fallback: number): number {
@@ -160,12 +155,7 @@ async function tryCreate(lockPath: string): Promise<HeldLock | undefined> {
     if (code === 'EEXIST') return undefined;
     // Windows reports a file that is being deleted as EPERM: it is about to be free.
     if (code === 'EPERM' && process.platform === 'win32') return undefined;
-    const reason =
-      code === 'ENOENT'
-        ? 'its directory does not exist'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (code ?? 'I/O error');
+    const reason = writeFailureReason(error);
     throw new KeyError(KeyErrorCode.FILE_UNWRITABLE, `cannot create lock file ${lockPath}: ${reason}`, {
       path: lockPath,
       cause: error,

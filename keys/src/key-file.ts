@@ -8,18 +8,13 @@ import { link, lstat, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { MAX_KEY_FILE_BYTES } from './constants.js';
 import { KeyError, KeyErrorCode } from './errors.js';
+import { errnoCode, writeFailureReason } from './errno.js';
 
 /** Bytes of a key file and its permission bits. */
 export interface KeyFileContents {
   data: Buffer;
   /** `st_mode` of the file (type and permission bits). */
   mode: number;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }
 
 function readError(error: unknown, path: string): KeyError {
@@ -119,15 +114,7 @@ function existsError(path: string): KeyError {
 }
 
 function writeError(error: unknown, path: string): KeyError {
-  const code = errnoCode(error);
-  const reason =
-    code === 'ENOENT'
-      ? 'its directory does not exist'
-      : code === 'ENOTDIR'
-        ? 'a parent of it is not a directory'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (code ?? 'I/O error');
+  const reason = writeFailureReason(error);
   return new KeyError(KeyErrorCode.FILE_UNWRITABLE, `cannot write key file ${path}: ${reason}`, {
     path,
     cause: error,

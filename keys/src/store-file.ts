@@ -6,6 +6,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeyError, KeyErrorCode } from './errors.js';
 import { writeKeyFile } from './key-file.js';
+import { errnoCode, writeFailureReason } from './errno.js';
 
 /** Mode of the trust-store files secsess creates. */
 export const STORE_FILE_MODE = 0o600;
@@ -34,12 +35,6 @@ export interface ReadStoreOptions {
   allowInsecurePermissions?: boolean | undefined;
   /** Appended to the not-found message (what to run to create the file). */
   missingHint?: string | undefined;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-    ? error.code
-    : undefined;
 }
 
 function unreadable(kind: StoreKind, path: string, reason: string, cause?: unknown): KeyError {
@@ -176,13 +171,7 @@ export async function appendStoreLine(
       await handle.close();
     }
   } catch (error) {
-    const code = errnoCode(error);
-    const reason =
-      code === 'ENOENT'
-        ? 'its directory does not exist'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : (code ?? 'I/O error');
+    const reason = writeFailureReason(error);
     throw new KeyError(KeyErrorCode.FILE_UNWRITABLE, `cannot write ${kind} file ${path}: ${reason}`, {
       path,
       cause: error,

@@ -27,7 +27,7 @@ import {
   x25519Shared,
 } from './crypto.js';
 import type { EphemeralKey } from './crypto.js';
-import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeKeyResponse,
@@ -162,19 +162,8 @@ export class ClientConnection extends Connection {
     });
   }
 
-  protected override onFrame(type: number, frame: Buffer): void {
-    if (this.#step === 'awaitFinished' && type === FrameType.Record) {
-      // Until the proof verifies, a record that fails to open is a failed handshake, not a
-      // record error: a wrong server key and a forged reply look exactly alike.
-      try {
-        super.onFrame(type, frame);
-      } catch (err) {
-        if (err instanceof SessionError && err.code !== ErrorCode.RECORD_AUTH) throw err;
-        throw proofFailed(err);
-      }
-      return;
-    }
-    super.onFrame(type, frame);
+  protected handshakeRecordRejected(cause: unknown): HandshakeError {
+    return proofFailed(cause);
   }
 
   #sendHello(): void {

@@ -288,6 +288,9 @@ export abstract class Connection {
   /** Handles one frame during the handshake. */
   protected abstract onHandshakeFrame(type: number, frame: Buffer): void;
 
+  /** The error for a handshake record that did not open (see onFrame). */
+  protected abstract handshakeRecordRejected(cause: unknown): HandshakeError;
+
   /** Handles a handshake record (Server/ClientFinished). */
   protected abstract onHandshakeRecord(type: number, payload: Buffer): void;
 
@@ -305,7 +308,19 @@ export abstract class Connection {
   protected onFrame(type: number, frame: Buffer): void {
     if (this.#state === 'closed') return;
     if (type === FrameType.Record && this.opener) {
-      this.#onRecord(frame);
+      if (this.#state !== 'handshake') {
+        this.#onRecord(frame);
+        return;
+      }
+      // Until the handshake completes, a record that fails to open means the peer never had
+      // the keys: a handshake failure, with one error whatever the cause (wrong key, bad RSA
+      // ciphertext, replay, forgery all look alike).
+      try {
+        this.#onRecord(frame);
+      } catch (err) {
+        if (err instanceof SessionError && err.code !== ErrorCode.RECORD_AUTH) throw err;
+        throw this.handshakeRecordRejected(err);
+      }
       return;
     }
     if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');

@@ -138,18 +138,11 @@ export class ServerConnection extends Connection {
       this.#queued.push([type, Buffer.from(frame)]);
       return;
     }
-    if (this.#step === 'awaitFinished' && type === FrameType.Record) {
-      // A client that cannot produce a valid first record never had the keys. Every cause
-      // (bad RSA ciphertext, replayed hello, forgery) ends here with the same error.
-      try {
-        super.onFrame(type, frame);
-      } catch (err) {
-        if (err instanceof SessionError && err.code !== ErrorCode.RECORD_AUTH) throw err;
-        throw confirmationFailed(err);
-      }
-      return;
-    }
     super.onFrame(type, frame);
+  }
+
+  protected handshakeRecordRejected(cause: unknown): HandshakeError {
+    return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client key confirmation failed', { cause });
   }
 
   protected onHandshakeFrame(type: number, frame: Buffer): void {
@@ -280,8 +273,4 @@ export class ServerConnection extends Connection {
       throw bad();
     return key;
   }
-}
-
-function confirmationFailed(cause: unknown): HandshakeError {
-  return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client key confirmation failed', { cause });
 }
