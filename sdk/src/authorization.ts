@@ -6,7 +6,8 @@
  *
  * Rules: with `authorizedKeys`, the client must authenticate with a key in the file; with
  * `authorize`, the hook must also return true (it sees clients without a key too when there
- * is no file). A hook that throws or rejects denies. A denied client gets ERR_NOT_AUTHORIZED
+ * is no file). A hook that throws, rejects or does not answer within the handshake timeout
+ * denies. A denied client gets ERR_NOT_AUTHORIZED
  * and learns nothing else.
  */
 import { AuthorizedKeys } from '@secsess/keys';
@@ -40,7 +41,8 @@ export interface AuthorizationOptions {
 }
 
 /** Why a client was refused, for the server's `'handshakeError'` event (never sent to the client). */
-export type DenialReason = 'no client key' | 'key not authorized' | 'denied by hook' | 'hook failed';
+export type DenialReason =
+  'no client key' | 'key not authorized' | 'denied by hook' | 'hook failed' | 'hook timed out';
 
 export function checkAuthorizationOptions(options: AuthorizationOptions): void {
   const file = options.authorizedKeys;
@@ -85,19 +87,33 @@ export class Authorizer {
     return this.#keys.reload();
   }
 
-  /** Decides; never throws. Returns null when allowed, the reason when denied. */
-  async check(peer: PeerInfo): Promise<DenialReason | null> {
+  /**
+   * Decides; never throws. Returns null when allowed, the reason when denied. A hook that
+   * has not answered within `timeoutMs` denies (its session holds a handshake slot meanwhile).
+   */
+  async check(peer: PeerInfo, timeoutMs: number): Promise<DenialReason | null> {
     if (this.#keys) {
       if (!peer.clientKey) return 'no client key';
       if (!this.#keys.has(peer.clientKey)) return 'key not authorized';
     }
-    if (this.#hook) {
+    if (!this.#hook) return null;
+    const hook = this.#hook;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<DenialReason>((resolve) => {
+      timer = setTimeout(() => resolve('hook timed out'), timeoutMs);
+      timer.unref();
+    });
+    const decided = (async (): Promise<DenialReason | null> => {
       try {
-        if ((await this.#hook(peer)) !== true) return 'denied by hook';
+        return (await hook(peer)) === true ? null : 'denied by hook';
       } catch {
         return 'hook failed';
       }
+    })();
+    try {
+      return await Promise.race([decided, expired]);
+    } finally {
+      clearTimeout(timer);
     }
-    return null;
   }
 }

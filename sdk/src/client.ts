@@ -121,8 +121,9 @@ export class Client {
           this.#options,
         );
         this.#session = session;
+        let established: Session;
         try {
-          return await establish(session, signal);
+          established = await establish(session, signal);
         } catch (err) {
           // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED).
           if (trustError) throw trustError;
@@ -136,7 +137,17 @@ export class Client {
           const ms = Math.random() * Math.min(BUSY_RETRY_CAP, BUSY_RETRY_BASE * 2 ** attempt);
           debug('%s is busy: trying again in %d ms', formatEndpoint(target), Math.round(ms));
           await pause(ms, signal);
+          continue;
         }
+        if (trust) {
+          try {
+            await trust.confirm();
+          } catch (err) {
+            established.destroy();
+            throw err;
+          }
+        }
+        return established;
       }
     } finally {
       this.#connecting = false;

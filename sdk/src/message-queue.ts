@@ -12,10 +12,15 @@ interface PendingRead {
   cleanup(): void;
 }
 
+/** Approximate heap cost of one queued Buffer beyond its bytes (object, backing store header). */
+export const MESSAGE_OVERHEAD = 96;
+
 export class MessageQueue {
   #items: Buffer[] = [];
   #head = 0;
   #bytes = 0;
+  /** Bytes plus a fixed charge per message: what backpressure is decided on (see `cost`). */
+  #cost = 0;
   #readers: PendingRead[] = [];
   /** Set once the session ended: `error` null means a normal close. */
   #end: { error: Error | null } | null = null;
@@ -28,6 +33,14 @@ export class MessageQueue {
   /** Bytes of messages waiting to be read. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /**
+   * Memory the queue stands for: its bytes plus {@link MESSAGE_OVERHEAD} per message, so a
+   * flood of empty or tiny messages reaches the high-water mark as surely as a large one.
+   */
+  get cost(): number {
+    return this.#cost;
   }
 
   get hasReaders(): boolean {
@@ -50,6 +63,7 @@ export class MessageQueue {
   push(message: Buffer): void {
     this.#items.push(message);
     this.#bytes += message.length;
+    this.#cost += message.length + MESSAGE_OVERHEAD;
   }
 
   shift(): Buffer | undefined {
@@ -58,6 +72,7 @@ export class MessageQueue {
     this.#items[this.#head] = EMPTY;
     this.#head++;
     this.#bytes -= message.length;
+    this.#cost -= message.length + MESSAGE_OVERHEAD;
     // Compact now and then instead of Array#shift on every read (O(n) each).
     if (this.#head === this.#items.length) {
       this.#items = [];

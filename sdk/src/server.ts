@@ -361,7 +361,10 @@ export class Server extends EventEmitter<ServerEvents> {
     session[kReady].then(
       async () => {
         if (this.#authorizer.enabled) {
-          const denial = await this.#authorizer.check(peerInfo(session, remote));
+          const denial = await this.#authorizer.check(
+            peerInfo(session, remote),
+            this.#options.handshakeTimeout,
+          );
           if (denial !== null || session.state === 'closed') {
             this.#handshaking.delete(session);
             if (denial === null) return;

@@ -8,7 +8,8 @@
  *   2. otherwise, if the session has `'message'` listeners and nothing is queued, `'message'`,
  *   3. otherwise the queue, read by later `read()` calls — or emitted to `'message'`
  *      listeners as soon as one is added.
- * When the queue holds `readableHighWaterMark` bytes or more, the transport is paused
+ * When the queue holds `readableHighWaterMark` bytes or more (each message counted with a
+ * fixed overhead, so floods of tiny messages count too), the transport is paused
  * until reads bring it below again.
  *
  * End of a session: `read()` resolves null after a normal close (code 1000, or the echo of
@@ -497,7 +498,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#inbound.push(data);
     if (
       !this.#paused &&
-      this.#inbound.bytes >= this.#options.readableHighWaterMark &&
+      this.#inbound.cost >= this.#options.readableHighWaterMark &&
       this.#state === 'open'
     ) {
       this.#paused = true;
@@ -529,7 +530,7 @@ export class Session extends EventEmitter<SessionEvents> {
   };
 
   #maybeResume(): void {
-    if (this.#paused && this.#inbound.bytes < this.#options.readableHighWaterMark) {
+    if (this.#paused && this.#inbound.cost < this.#options.readableHighWaterMark) {
       debug('resumed reading from %s', this.#label());
       this.#resumeTransport();
     }

@@ -36,6 +36,8 @@ export interface HostTrust {
   readonly key: PublicKey | null;
   /** Decides on a key the server sent: resolves to trust it, rejects with a TrustError. */
   decide(key: PublicKey): Promise<void>;
+  /** After the handshake succeeded: records a key learned on first use (tofu). */
+  confirm(): Promise<void>;
   /**
    * Turns a handshake failure into a better error when it means the host key changed;
    * returns the error unchanged otherwise.
@@ -61,10 +63,27 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
   const store = await KnownHosts.open(path, { create: mode === 'tofu' });
   const known = store.lookup(target.host, target.port)[0];
   const key = known && store.check(target.host, target.port, known.key).status === 'match' ? known.key : null;
+  // tofu: a key the server offers is recorded only after the handshake proved the server
+  // holds it (confirm()), so an impostor answering the key request cannot poison the file.
+  let pending: PublicKey | null = null;
   return {
     key,
     decide: async (offered) => {
-      await store.verify(target.host, target.port, offered, mode);
+      const check = store.check(target.host, target.port, offered);
+      if (check.status === 'match') return;
+      if (check.status === 'unknown' && mode === 'tofu') {
+        pending = offered;
+        return;
+      }
+      // Throws ERR_HOST_UNKNOWN (strict) or ERR_HOST_KEY_CHANGED, naming file and line.
+      await store.verify(target.host, target.port, offered, 'strict');
+    },
+    confirm: async () => {
+      if (!pending) return;
+      const learned = pending;
+      pending = null;
+      // Re-checked under the file lock: another client may have recorded a different key.
+      await store.verify(target.host, target.port, learned, 'tofu');
     },
     explain: async (error, signal) => {
       if (!key || !(error instanceof SessionError) || error.code !== ErrorCode.SERVER_KEY_MISMATCH)

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { numbered, startServer, waitUntil } from './helpers/net.js';
+import { sessionPair } from './helpers/sessions.js';
 
 const MESSAGE = 64 * 1024;
 const COUNT = 384; // 24 MiB: far more than the kernel's socket buffers hold on loopback
@@ -80,4 +81,21 @@ test('a writer whose peer does not read sees write() stay pending, then complete
   await writing;
   t.is(completed, COUNT);
   await client.close();
+});
+
+test('a flood of empty messages pauses the reader too: each queued message is charged its overhead', async (t) => {
+  const { client, server } = await sessionPair({}, { readableHighWaterMark: 64 * 1024 });
+  // 20 000 empty messages in one tick: the writer packs them into DataBatch records.
+  const writes = Array.from({ length: 20_000 }, () => client.write(Buffer.alloc(0)));
+  await waitUntil(() => server.readingPaused, 'the reader paused on a flood of empty messages');
+  t.is(server.readableLength, 0);
+  // Reading drains the queue and the peer's writes complete.
+  let read = 0;
+  while (read < 20_000) {
+    const m = await server.read();
+    t.is(m?.length, 0);
+    read++;
+  }
+  await Promise.all(writes);
+  t.false(server.readingPaused);
 });

@@ -264,3 +264,13 @@ test('options are validated up front', (t) => {
   t.throws(() => openPair({ maxMessageSize: 1.5 }), { instanceOf: TypeError });
   t.throws(() => new ServerConnection(new Endpoint().handler(), { keys: [] }), { instanceOf: TypeError });
 });
+
+test('a message sent in 1-byte fragments reassembles exactly (one growing buffer, not one object per fragment)', (t) => {
+  const p = openPair({ maxFragmentSize: 1 });
+  const message = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 251));
+  p.client.write(message);
+  p.client.write(Buffer.from('after'));
+  t.is(p.s.messages.length, 2);
+  t.true(p.s.messages[0]!.equals(message));
+  t.deepEqual(p.s.messages[1], Buffer.from('after'));
+});

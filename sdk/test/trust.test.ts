@@ -2,11 +2,13 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PrivateKey } from '@secsess/keys';
 import { Client, ErrorCode, Server, probeServerKey } from '../src/index.js';
 import type { PeerInfo, ServerOptions } from '../src/index.js';
+import { encodeKeyResponse } from '../src/protocol/handshake-messages.js';
 import { fixtureKeys } from './helpers/keys.js';
 import type { TestKeys } from './helpers/keys.js';
 import { echoSessions } from './helpers/net.js';
@@ -235,4 +237,35 @@ test('an OpenSSH-format client key from ssh-keygen authenticates against its aut
 test('probeServerKey fetches the key a server sends to clients that ask', async (t) => {
   const { endpoint } = await echoServer(t, [otherKeys, serverKeys]);
   t.true((await probeServerKey(endpoint)).equals(otherKeys.publicKey));
+});
+
+test('tofu records nothing when whoever answers cannot prove it holds the key it sent', async (t) => {
+  const knownHosts = join(await tempDir(t), 'known_hosts');
+  // An impostor: answers the key request with the real server's public key, then cannot
+  // complete the handshake (it does not hold the private key) and hangs up.
+  const impostor = createServer((socket) => {
+    socket.once('data', () => {
+      socket.write(encodeKeyResponse(serverKeys.publicKey.toSpkiDer()));
+      socket.once('data', () => socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => impostor.close(() => resolve())));
+  const port = (impostor.address() as { port: number }).port;
+  await t.throwsAsync(Client.create(null, {}, { trust: 'tofu', knownHosts }).connect(`127.0.0.1:${port}`));
+  const recorded = await readFile(knownHosts, 'utf8').catch(() => '');
+  t.is(recorded.trim(), '');
+});
+
+test('an authorize hook that never answers denies when the handshake timeout expires', async (t) => {
+  const reasons: string[] = [];
+  const { server, endpoint } = await echoServer(t, [serverKeys], {
+    handshakeTimeout: 500,
+    authorize: () => new Promise<boolean>(() => {}),
+  });
+  server.on('handshakeError', (err) => reasons.push((err as Error).message));
+  await t.throwsAsync(roundTrip(Client.create(serverKeys.publicKey), endpoint), {
+    code: ErrorCode.NOT_AUTHORIZED,
+  });
+  t.deepEqual(reasons, ['client not authorized: hook timed out']);
 });

@@ -121,7 +121,9 @@ export class ClientConnection extends Connection {
     return code === AlertCode.HandshakeFailed || code === AlertCode.UnsupportedVersion;
   }
 
-  protected onHandshakeFrame(type: number, frame: Buffer): void {
+  protected onHandshakeFrame(type: number, view: Buffer): void {
+    // Kept in the transcript across the asynchronous trust decision: own a copy.
+    const frame = Buffer.from(view);
     if (this.#step === 'awaitKey' && type === FrameType.KeyResponse) {
       const spki = decodeKeyResponse(frame);
       const keyObject = parseSpki(spki);
@@ -155,6 +157,7 @@ export class ClientConnection extends Connection {
     this.handler.send(this.sealer!.seal(RecordType.ClientFinished, this.#clientFinishedPayload()));
     this.#step = 'done';
     this.#transcript = [];
+    this.#transcriptHash = null;
     this.open({
       suite: this.#suite,
       serverKey: this.#serverKey!,

@@ -129,8 +129,14 @@ export abstract class Connection {
   readonly #reader: FrameReader;
   #state: ConnectionState = 'handshake';
   #sentClose = false;
-  #reassembly: Buffer[] = [];
+  /**
+   * The message being reassembled from DataMore fragments, in one buffer that grows by
+   * doubling (capped at maxMessageSize): memory follows the bytes received, never the
+   * number of fragments (a flood of 1-byte fragments costs no per-fragment objects).
+   */
+  #reassembly: Buffer | null = null;
   #reassembled = 0;
+  #assembling = false;
 
   protected constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     this.handler = handler;
@@ -368,26 +374,37 @@ export abstract class Connection {
   }
 
   #appendFragment(payload: Buffer): void {
-    if (this.#reassembled + payload.length > this.maxMessageSize) throw this.#tooLarge();
-    this.#reassembly.push(payload);
-    this.#reassembled += payload.length;
+    const need = this.#reassembled + payload.length;
+    if (need > this.maxMessageSize) throw this.#tooLarge();
+    this.#assembling = true;
+    const current = this.#reassembly;
+    if (!current || current.length < need) {
+      const grown = Buffer.allocUnsafe(
+        Math.min(this.maxMessageSize, Math.max(need, 2 * (current?.length ?? 0), MAX_FRAGMENT)),
+      );
+      current?.copy(grown, 0, 0, this.#reassembled);
+      this.#reassembly = grown;
+    }
+    payload.copy(this.#reassembly!, this.#reassembled);
+    this.#reassembled = need;
   }
 
   #deliverFinal(payload: Buffer): void {
-    if (this.#reassembly.length === 0) {
+    if (!this.#assembling) {
       if (payload.length > this.maxMessageSize) throw this.#tooLarge();
       this.handler.message(payload);
       return;
     }
     this.#appendFragment(payload);
-    const message = Buffer.concat(this.#reassembly, this.#reassembled);
-    this.#reassembly = [];
+    const message = this.#reassembly!.subarray(0, this.#reassembled);
+    this.#reassembly = null;
     this.#reassembled = 0;
+    this.#assembling = false;
     this.handler.message(message);
   }
 
   #deliverBatch(payload: Buffer): void {
-    if (this.#reassembly.length !== 0 || payload.length === 0) throw protocolError('malformed batch');
+    if (this.#assembling || payload.length === 0) throw protocolError('malformed batch');
     let at = 0;
     // Parse every length first so a malformed batch delivers nothing.
     const bounds: number[] = [];
@@ -445,8 +462,9 @@ export abstract class Connection {
 
   #finish(): void {
     this.#state = 'closed';
-    this.#reassembly = [];
+    this.#reassembly = null;
     this.#reassembled = 0;
+    this.#assembling = false;
     this.sealer?.destroy();
     this.opener?.destroy();
   }

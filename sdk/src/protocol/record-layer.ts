@@ -224,6 +224,8 @@ export class RecordSealer extends RecordState {
     const iv = this.random(IV_SIZE);
     iv.copy(buf, ivAt);
     (this.cbc as CbcEncryptor).encryptInto(iv, plain.subarray(0, ctLength), buf, ivAt + IV_SIZE);
+    // The shared scratch buffer must not keep this record's plaintext.
+    plain.fill(0, 0, ctLength);
     const macEnd = ivAt + IV_SIZE + ctLength;
     mac.macAfterRoom(buf, macEnd).copy(buf, macEnd);
     return buf.subarray(room);

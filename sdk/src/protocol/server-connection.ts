@@ -145,7 +145,10 @@ export class ServerConnection extends Connection {
     return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client key confirmation failed', { cause });
   }
 
-  protected onHandshakeFrame(type: number, frame: Buffer): void {
+  protected onHandshakeFrame(type: number, view: Buffer): void {
+    // Handshake frames are kept (transcript, hello fields) across the asynchronous RSA step,
+    // and the frame may be a view into a buffer the transport reuses: own a copy.
+    const frame = Buffer.from(view);
     if (this.#step !== 'awaitHello') {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
     }
@@ -196,7 +199,10 @@ export class ServerConnection extends Connection {
     this.peerHasKeys = true;
     const clientKey = this.#readClientAuth(payload);
     this.#step = 'done';
+    // Handshake state is dropped once open: an idle session keeps only its record states.
     this.#transcript = [];
+    this.#hello = null;
+    this.#transcriptHash = null;
     this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
   }
 
