@@ -21,7 +21,7 @@ import { secureRandom } from './crypto.js';
 import type { RandomSource } from './crypto.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import { FrameHeaderError, FrameReader } from './frame-reader.js';
-import { encodeAlertFrame } from './handshake-messages.js';
+import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
 import type { KeyBudget, RecordOpener, RecordSealer } from './record-layer.js';
 import type { Suite } from './suite.js';
@@ -331,7 +331,7 @@ export abstract class Connection {
     }
     if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');
     if (type === FrameType.Alert) {
-      throw errorForAlert(frame.length === 6 ? frame.readUInt16BE(4) : AlertCode.Internal, true);
+      throw errorForAlert(decodeAlertFrame(frame), true);
     }
     this.onHandshakeFrame(type, frame);
   }

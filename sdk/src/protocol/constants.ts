@@ -9,7 +9,6 @@ export const VERSION = 0x01;
 
 /** Every frame starts with type (1 byte) and body length (3 bytes, big-endian). */
 export const FRAME_HEADER_SIZE = 4;
-export const MAX_FRAME_BODY = 0xffffff;
 
 /** Frame types: the first byte of every frame on the wire. */
 export const enum FrameType {
@@ -79,9 +78,6 @@ export const KEY_ID_SIZE = 32;
 export const PRE_SECRET_SIZE = 64;
 export const OAEP_LABEL = Buffer.from('secsess v1 key transport', 'ascii');
 export const CLIENT_AUTH_CONTEXT = Buffer.from('secsess v1 client auth\0', 'ascii');
-
-export const MIN_RSA_BITS = 2048;
-export const MAX_RSA_BITS = 4096;
 
 /** Record inner header: sequence (u64) ‖ record type (u8) ‖ payload length (u32). */
 export const INNER_HEADER_SIZE = 13;

@@ -67,8 +67,11 @@ export function nextTrafficSecret(suite: Suite, secret: Buffer): Buffer {
 
 export interface TrafficKeys {
   readonly cipherKey: KeyObject;
-  /** The HMAC key (CBC suites); null for GCM. */
-  readonly macKey: KeyObject | null;
+  /**
+   * The raw HMAC key (CBC suites; empty for GCM). The record layer turns it into its HMAC
+   * pads at once and wipes it.
+   */
+  readonly macKey: Buffer;
   /** The 12-byte nonce base (GCM suites); empty for CBC. */
   readonly iv: Buffer;
 }
@@ -79,12 +82,17 @@ export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
   // KeyObjects hold their own copies; the raw bytes are wiped at once.
   cipherRaw.fill(0);
   if (suite.mode === 'gcm') {
-    return { cipherKey, macKey: null, iv: hkdf(suite.hashName, secret, EMPTY, label(LABEL_IV), GCM_IV_SIZE) };
+    return {
+      cipherKey,
+      macKey: EMPTY,
+      iv: hkdf(suite.hashName, secret, EMPTY, label(LABEL_IV), GCM_IV_SIZE),
+    };
   }
-  const macRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.hashLength);
-  const macKey = secretKey(macRaw);
-  macRaw.fill(0);
-  return { cipherKey, macKey, iv: EMPTY };
+  return {
+    cipherKey,
+    macKey: hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.hashLength),
+    iv: EMPTY,
+  };
 }
 
 export function serverFinishedKey(suite: Suite, master: Buffer): KeyObject {

@@ -126,9 +126,8 @@ abstract class RecordState {
       this.aad ??= Buffer.alloc(8 + FRAME_HEADER_SIZE);
       return;
     }
-    const macRaw = keys.macKey!.export();
-    this.mac = new HmacKey(this.suite.hashName, macRaw);
-    macRaw.fill(0);
+    this.mac = new HmacKey(this.suite.hashName, keys.macKey);
+    keys.macKey.fill(0);
     const cipher = this.suite.cipher as CbcCipher;
     this.cbc = this.sealing
       ? new CbcEncryptor(cipher, keys.cipherKey)
