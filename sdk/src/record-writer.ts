@@ -1,106 +1,126 @@
 /**
- * The outbound side of a session. Small messages written in the same tick are queued and
- * sealed together on a microtask (the core's `writeMany` packs them into shared records);
- * a lone message is never held past the current tick. Large messages flush the queue and
- * are sealed at once, so order is always the order of `write()` calls. Records reach the
- * transport corked, one writev per flush.
+ * The outbound side of a session. `write()` hands each message to the core's pending
+ * batch at once (its bytes are copied there, so the caller may reuse its buffer); the
+ * batch is sealed on a microtask, so messages written in the same tick share records and
+ * a lone message is never held past the current tick. The core seals a batch early when
+ * it would outgrow a record, and sends a message too big for a batch at once, so order is
+ * always the order of `write()` calls. Records sealed together reach the transport as one
+ * write (corked when there are several).
  *
- * `write()` resolves once the message's records are in the transport's buffer and the
- * transport is below its high-water mark; otherwise on the next 'drain'. `flushed()`
- * resolves once every record so far has been handed to the OS (the transport's write
- * callbacks ran).
+ * Writes queued between two seals share one promise: it resolves once their records are
+ * in the transport's buffer and the transport is below its high-water mark, otherwise on
+ * the next 'drain'. `flushed()` resolves once every record so far has been handed to the
+ * OS (the transport's write callbacks ran).
  */
 import type { Duplex } from 'node:stream';
 import { debug } from './debug.js';
+import { noop } from './deferred.js';
 
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
+/** The core's batching API (protocol/connection.ts). Each call may throw. */
+export interface Outbound {
+  queue(message: Buffer): void;
+  flushQueued(): void;
+  readonly hasQueued: boolean;
+  /** Bytes of queued messages not yet sealed. */
+  readonly queuedBytes: number;
 }
 
 export interface RecordWriterOptions {
-  /** Seals messages into records; the records come back through `send()`. May throw. */
-  readonly seal: (messages: readonly Buffer[]) => void;
-  /** Messages larger than this are not queued for batching. */
-  readonly batchLimit: number;
   /** A seal failure that is not the caller's fault: the session must end. */
   readonly onSealError: (error: unknown) => void;
 }
 
+/** The writes of one batch: they settle together. */
+class Group {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // `void session.write(x)` on a session that then fails must not become an unhandled
+    // rejection: the failure is reported through read(), 'error' and 'close' anyway.
+    this.promise.catch(noop);
+  }
+}
+
+const RESOLVED = Promise.resolve();
+
 export class RecordWriter {
   readonly #transport: Duplex;
+  readonly #core: Outbound;
   readonly #options: RecordWriterOptions;
-  #queue: Buffer[] = [];
-  #queueBytes = 0;
-  #queueWaiters: Waiter[] = [];
+  /** Writes whose messages sit in the core's batch, not yet sealed. */
+  #group: Group | null = null;
   #scheduled = false;
-  #drainWaiters: Waiter[] = [];
-  #flushWaiters: Waiter[] = [];
+  /** Records collected while sealing, written together afterwards; null when not sealing. */
+  #out: Buffer[] | null = null;
+  /** The (empty) array the next seal collects into. */
+  #spare: Buffer[] = [];
+  #drainWaiters: Group[] = [];
+  #flushWaiters: Group[] = [];
   #inFlight = 0;
   #ended = false;
 
-  constructor(transport: Duplex, options: RecordWriterOptions) {
+  constructor(transport: Duplex, core: Outbound, options: RecordWriterOptions) {
     this.#transport = transport;
+    this.#core = core;
     this.#options = options;
   }
 
   /** Bytes accepted by `write()` but not yet handed to the OS. */
   get bufferedAmount(): number {
-    return this.#queueBytes + this.#transport.writableLength;
+    return this.#core.queuedBytes + this.#transport.writableLength;
   }
 
   /** Transmits bytes the core produced. Called synchronously from the core's handler. */
   send(data: Buffer): void {
-    const t = this.#transport;
-    if (t.destroyed || t.writableEnded) {
-      debug('dropping %d bytes: transport already ended', data.length);
-      return;
-    }
-    this.#inFlight++;
-    t.write(data, this.#written);
+    if (this.#out) this.#out.push(data);
+    else this.#transmit(data);
   }
 
-  /** Queues (or seals at once) one message. The caller has checked that the session is open. */
+  /** Queues one message. The caller has checked that the session is open. */
   write(message: Buffer): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const waiter = { resolve, reject };
-      if (message.length > this.#options.batchLimit) {
-        this.flush();
-        if (this.#sealNow([message], [waiter])) this.#settle([waiter]);
-        return;
-      }
-      // Copy: the message is sealed later in this tick and the caller may reuse its buffer.
-      this.#queue.push(Buffer.from(message));
-      this.#queueBytes += message.length;
-      this.#queueWaiters.push(waiter);
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        queueMicrotask(this.#flushTask);
-      }
-    });
+    let group = this.#group;
+    if (!group) group = this.#group = new Group();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      void RESOLVED.then(this.#flushTask);
+    }
+    const failure = this.#seal(this.#queueCore, message);
+    if (failure && this.#group === group) {
+      this.#group = null;
+      group.reject(failure.error);
+    }
+    return group.promise;
   }
 
   /** Seals every queued message now. */
   flush(): void {
-    if (this.#queue.length === 0) return;
-    const messages = this.#queue;
-    const waiters = this.#queueWaiters;
-    this.#queue = [];
-    this.#queueBytes = 0;
-    this.#queueWaiters = [];
-    if (this.#sealNow(messages, waiters)) this.#settle(waiters);
+    const group = this.#group;
+    if (!group) return;
+    this.#group = null;
+    const failure = this.#seal(this.#flushCore, null);
+    if (failure) group.reject(failure.error);
+    else this.#settle(group);
   }
 
   /** Resolves once everything written so far has been handed to the OS. */
   flushed(): Promise<void> {
     this.flush();
     if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => this.#flushWaiters.push({ resolve, reject }));
+    const group = new Group();
+    this.#flushWaiters.push(group);
+    return group.promise;
   }
 
   /** The transport drained: writes waiting for room resolve. */
   onDrain(): void {
     const waiters = this.#drainWaiters;
+    if (waiters.length === 0) return;
     this.#drainWaiters = [];
     for (const w of waiters) w.resolve();
   }
@@ -113,55 +133,80 @@ export class RecordWriter {
   end(error: Error): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#rejectQueued(error);
+    this.#group?.reject(error);
+    this.#group = null;
     this.onDrain();
   }
 
   /** The session failed: every pending write and flush rejects with `error`. */
   fail(error: Error): void {
     this.#ended = true;
-    this.#rejectQueued(error);
+    this.#group?.reject(error);
+    this.#group = null;
     for (const list of [this.#drainWaiters, this.#flushWaiters]) {
       for (const w of list) w.reject(error);
       list.length = 0;
     }
   }
 
-  #rejectQueued(error: Error): void {
-    const waiters = this.#queueWaiters;
-    this.#queue = [];
-    this.#queueBytes = 0;
-    this.#queueWaiters = [];
-    for (const w of waiters) w.reject(error);
-  }
+  readonly #flushCore = (): void => this.#core.flushQueued();
+  readonly #queueCore = (message: Buffer | null): void => this.#core.queue(message!);
 
   readonly #flushTask = (): void => {
     this.#scheduled = false;
     if (!this.#ended) this.flush();
   };
 
-  /** Returns false (and rejects `waiters`) if sealing failed. */
-  #sealNow(messages: readonly Buffer[], waiters: readonly Waiter[]): boolean {
-    const t = this.#transport;
-    t.cork();
+  /**
+   * Runs a core call that may seal records, then writes them: one write for one record,
+   * corked for several. Returns the error if sealing failed (the session is then failing).
+   */
+  #seal(fn: (message: Buffer | null) => void, message: Buffer | null): { error: unknown } | null {
+    if (this.#out) {
+      // Nested (a record written synchronously made an in-memory peer answer): the outer
+      // call writes everything in order.
+      fn(message);
+      return null;
+    }
+    const out = this.#spare;
+    this.#out = out;
+    let failure: { error: unknown } | null = null;
     try {
-      this.#options.seal(messages);
-      return true;
-    } catch (err) {
-      for (const w of waiters) w.reject(err);
-      this.#options.onSealError(err);
-      return false;
+      fn(message);
+    } catch (error) {
+      failure = { error };
     } finally {
+      this.#out = null;
+    }
+    if (out.length === 1) {
+      const record = out[0]!;
+      out.length = 0;
+      this.#transmit(record);
+    } else if (out.length > 1) {
+      // A fresh array for any nested seal while these are written.
+      this.#spare = [];
+      const t = this.#transport;
+      t.cork();
+      for (const record of out) this.#transmit(record);
       t.uncork();
     }
+    if (failure) this.#options.onSealError(failure.error);
+    return failure;
   }
 
-  #settle(waiters: readonly Waiter[]): void {
-    if (this.#transport.writableNeedDrain && !this.#ended) {
-      for (const w of waiters) this.#drainWaiters.push(w);
-    } else {
-      for (const w of waiters) w.resolve();
+  #transmit(data: Buffer): void {
+    const t = this.#transport;
+    if (t.destroyed || t.writableEnded) {
+      debug('dropping %d bytes: transport already ended', data.length);
+      return;
     }
+    this.#inFlight++;
+    t.write(data, this.#written);
+  }
+
+  #settle(group: Group): void {
+    if (this.#transport.writableNeedDrain && !this.#ended) this.#drainWaiters.push(group);
+    else group.resolve();
   }
 
   readonly #written = (err?: Error | null): void => {
@@ -170,6 +215,7 @@ export class RecordWriter {
     // own coded error through fail().
     if (this.#inFlight > 0 || err) return;
     const waiters = this.#flushWaiters;
+    if (waiters.length === 0) return;
     this.#flushWaiters = [];
     for (const w of waiters) w.resolve();
   };

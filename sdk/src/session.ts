@@ -23,10 +23,8 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
 import {
-  BATCH_ENTRY_OVERHEAD,
   CLOSE_NORMAL,
   ClientConnection,
-  DEFAULT_MAX_FRAGMENT,
   ErrorCode,
   HandshakeError,
   PeerClosedError,
@@ -158,15 +156,7 @@ export class Session extends EventEmitter<SessionEvents> {
       }
       this.#conn = new ClientConnection(handler, connectionOptions as ClientConnectionOptions);
     }
-    const maxFragment = init.role === 'client' ? init.connection.maxFragmentSize : undefined;
-    this.#writer = new RecordWriter(transport, {
-      seal: (messages) => {
-        if (messages.length === 1) this.#conn.write(messages[0]!);
-        else this.#conn.writeMany(messages);
-      },
-      batchLimit: (maxFragment ?? DEFAULT_MAX_FRAGMENT) - BATCH_ENTRY_OVERHEAD,
-      onSealError: (err) => this.#fail(err),
-    });
+    this.#writer = new RecordWriter(transport, this.#conn, { onSealError: (err) => this.#fail(err) });
     this.#keepAlive = new KeepAlive({
       idleTimeout: options.idleTimeout,
       keepAliveInterval: options.keepAliveInterval,
@@ -315,19 +305,19 @@ export class Session extends EventEmitter<SessionEvents> {
    * or more still buffered fails the session with ERR_BUFFER_FULL.
    */
   write(data: MessageData): Promise<void> {
-    let written: Promise<void>;
+    let message: Buffer;
     try {
-      const message = toBuffer(data);
-      if (this.#state === 'open' && this.#writer.bufferedAmount >= this.#options.maxBufferedAmount) {
-        this.#fail(this.#bufferFull(), { destroy: true });
-        written = Promise.reject(this.#error);
-      } else {
-        written = this.#state === 'open' ? this.#writer.write(message) : Promise.reject(this.#closedError());
-      }
+      message = toBuffer(data);
     } catch (err) {
-      written = Promise.reject(err);
+      return observed(Promise.reject(err));
     }
-    return observed(written);
+    if (this.#state !== 'open') return observed(Promise.reject(this.#closedError()));
+    if (this.#writer.bufferedAmount >= this.#options.maxBufferedAmount) {
+      this.#fail(this.#bufferFull(), { destroy: true });
+      return observed(Promise.reject(this.#error));
+    }
+    // Already observed: see RecordWriter.
+    return this.#writer.write(message);
   }
 
   /**

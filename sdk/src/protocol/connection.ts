@@ -111,6 +111,11 @@ export function errorForAlert(code: number, duringHandshake = false): SessionErr
     : new SessionError(errCode, message);
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** A batch buffer larger than this is released after each flush rather than kept. */
+const MAX_KEPT_BATCH = 4096;
+
 function protocolError(what: string): SessionError {
   return new SessionError(ErrorCode.PROTOCOL, `protocol: ${what}`);
 }
@@ -137,6 +142,10 @@ export abstract class Connection {
   #reassembly: Buffer | null = null;
   #reassembled = 0;
   #assembling = false;
+  /** Messages queued for the next batch record, as u32 length ‖ bytes entries. */
+  #batch: Buffer = EMPTY;
+  #batchLength = 0;
+  #batchCount = 0;
 
   protected constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     this.handler = handler;
@@ -161,6 +170,8 @@ export abstract class Connection {
     return this.#state;
   }
 
+  readonly #frameHandler = (type: number, frame: Buffer): void => this.onFrame(type, frame);
+
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
     return this.#reader.buffered + this.#reassembled;
@@ -173,7 +184,7 @@ export abstract class Connection {
   receive(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     try {
-      this.#reader.push(chunk, (type, frame) => this.onFrame(type, frame));
+      this.#reader.push(chunk, this.#frameHandler);
     } catch (err) {
       if (err instanceof FrameHeaderError) throw this.#headerError(err);
       throw err;
@@ -199,37 +210,83 @@ export abstract class Connection {
   /**
    * Sends several messages, packing runs of small ones into shared records (a DataBatch
    * record carries whole messages as u32 length ‖ bytes). The peer still receives each
-   * message separately and in order.
+   * message separately and in order. Same as `queue()` for each, then `flushQueued()`.
    */
   writeMany(messages: readonly Buffer[]): void {
     this.#assertWritable();
-    let batch: Buffer[] = [];
-    let batchSize = 0;
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      if (this.#state === 'closed') {
-        batch = [];
-        batchSize = 0;
-        return;
-      }
-      if (batch.length === 2) this.#emit(this.sealer!.seal(RecordType.Data, batch[1]!));
-      else this.#emit(this.sealer!.seal(RecordType.DataBatch, batch));
-      batch = [];
-      batchSize = 0;
-    };
     for (const m of messages) {
-      if (BATCH_ENTRY_OVERHEAD + m.length > this.maxFragment) {
-        flush();
-        this.write(m);
-        continue;
-      }
-      if (batchSize + BATCH_ENTRY_OVERHEAD + m.length > this.maxFragment) flush();
-      const len = Buffer.allocUnsafe(4);
-      len.writeUInt32BE(m.length);
-      batch.push(len, m);
-      batchSize += BATCH_ENTRY_OVERHEAD + m.length;
+      // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
+      if (this.#state === 'closed') return;
+      this.queue(m);
     }
-    flush();
+    this.flushQueued();
+  }
+
+  /**
+   * Adds one message to the pending batch: its bytes are copied now (the caller may reuse
+   * its buffer), and a batch that would outgrow one record is sealed first. A message too
+   * big for a batch entry flushes the batch and is sent at once, fragmented as needed, so
+   * messages always leave in call order. Call `flushQueued()` to send what is pending.
+   */
+  queue(message: Buffer): void {
+    this.#assertWritable();
+    const need = BATCH_ENTRY_OVERHEAD + message.length;
+    if (need > this.maxFragment) {
+      this.flushQueued();
+      if (this.#state !== 'closed') this.write(message);
+      return;
+    }
+    if (this.#batchLength + need > this.maxFragment) this.flushQueued();
+    let batch = this.#batch;
+    const end = this.#batchLength + need;
+    if (batch.length < end) {
+      // Grows by doubling up to one record: memory follows what is pending, not a fixed 64 KiB.
+      const grown = Buffer.allocUnsafe(Math.min(this.maxFragment, Math.max(end, 2 * batch.length, 256)));
+      batch.copy(grown, 0, 0, this.#batchLength);
+      batch.fill(0, 0, this.#batchLength);
+      this.#batch = batch = grown;
+    }
+    const at = this.#batchLength;
+    const length = message.length;
+    batch[at] = length >>> 24;
+    batch[at + 1] = length >>> 16;
+    batch[at + 2] = length >>> 8;
+    batch[at + 3] = length;
+    batch.set(message, at + BATCH_ENTRY_OVERHEAD);
+    this.#batchLength = end;
+    this.#batchCount += 1;
+  }
+
+  /** Whether `queue()` holds messages not yet sealed. */
+  get hasQueued(): boolean {
+    return this.#batchCount > 0;
+  }
+
+  /** Bytes of queued messages not yet sealed (with their batch length prefixes). */
+  get queuedBytes(): number {
+    return this.#batchLength;
+  }
+
+  /** Seals the pending batch: one Data record for a lone message, else one DataBatch record. */
+  flushQueued(): void {
+    const count = this.#batchCount;
+    if (count === 0) return;
+    const length = this.#batchLength;
+    const batch = this.#batch;
+    this.#batchCount = 0;
+    this.#batchLength = 0;
+    try {
+      if (this.#state === 'closed') return;
+      const record =
+        count === 1
+          ? this.sealer!.seal(RecordType.Data, batch.subarray(BATCH_ENTRY_OVERHEAD, length))
+          : this.sealer!.seal(RecordType.DataBatch, batch.subarray(0, length));
+      this.#emit(record);
+    } finally {
+      // The batch held plaintext: wipe it, and let a large one go (idle sessions stay small).
+      batch.fill(0, 0, length);
+      if (batch.length > MAX_KEPT_BATCH) this.#batch = EMPTY;
+    }
   }
 
   /** Sends a keepalive ping; the peer answers with a pong carrying the same payload (≤ 64 bytes). */
@@ -405,19 +462,21 @@ export abstract class Connection {
 
   #deliverBatch(payload: Buffer): void {
     if (this.#assembling || payload.length === 0) throw protocolError('malformed batch');
+    // Check every length first so a malformed batch delivers nothing; then deliver.
+    const end = payload.length;
     let at = 0;
-    // Parse every length first so a malformed batch delivers nothing.
-    const bounds: number[] = [];
-    while (at < payload.length) {
-      if (payload.length - at < 4) throw protocolError('malformed batch');
+    while (at < end) {
+      if (end - at < 4) throw protocolError('malformed batch');
       const len = payload.readUInt32BE(at);
-      if (len > payload.length - at - 4) throw protocolError('malformed batch');
+      if (len > end - at - 4) throw protocolError('malformed batch');
       if (len > this.maxMessageSize) throw this.#tooLarge();
-      bounds.push(at + 4, at + 4 + len);
       at += 4 + len;
     }
-    for (let i = 0; i < bounds.length && this.#state !== 'closed'; i += 2) {
-      this.handler.message(payload.subarray(bounds[i], bounds[i + 1]));
+    at = 0;
+    while (at < end && this.#state !== 'closed') {
+      const start = at + 4;
+      at = start + payload.readUInt32BE(at);
+      this.handler.message(payload.subarray(start, at));
     }
   }
 
@@ -462,6 +521,10 @@ export abstract class Connection {
 
   #finish(): void {
     this.#state = 'closed';
+    this.#batch.fill(0, 0, this.#batchLength);
+    this.#batch = EMPTY;
+    this.#batchLength = 0;
+    this.#batchCount = 0;
     this.#reassembly = null;
     this.#reassembled = 0;
     this.#assembling = false;
