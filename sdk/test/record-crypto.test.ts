@@ -1,6 +1,10 @@
 import { createCipheriv, createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import test from 'ava';
-import { CbcDecryptor, CbcEncryptor, HmacKey } from '../src/protocol/crypto.js';
+import { CbcDecryptor, CbcEncryptor, HmacKey, secureRandom } from '../src/protocol/crypto.js';
+import { RecordType } from '../src/protocol/constants.js';
+import { ErrorCode } from '../src/protocol/errors.js';
+import { RecordOpener, RecordSealer } from '../src/protocol/record-layer.js';
+import { resolveSuite } from '../src/protocol/suite.js';
 import type { CbcCipher, HashName } from '../src/protocol/crypto.js';
 
 const SIZES = [16, 32, 48, 1024, 65552];
@@ -91,6 +95,36 @@ for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
     }
   });
 }
+
+test('HmacKey.macOf (large records, hashed in place) equals createHmac over prefix and data', (t) => {
+  for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
+    const key = randomBytes(32);
+    const mac = new HmacKey(hashName, key);
+    const seq = randomBytes(8);
+    for (const size of [0, 16_384, 70_000]) {
+      const data = randomBytes(size);
+      t.deepEqual(mac.macOf(seq, data), createHmac(hashName, key).update(seq).update(data).digest());
+    }
+  }
+});
+
+test('a large CBC record hashed in place opens, and fails on any flipped bit', (t) => {
+  const suite = resolveSuite({ symmetric: 'AES-256-CBC' });
+  const secret = randomBytes(32);
+  const payload = randomBytes(40_000);
+  const sealer = new RecordSealer(suite, Buffer.from(secret), secureRandom);
+  const record = sealer.seal(RecordType.Data, payload);
+  t.deepEqual(new RecordOpener(suite, Buffer.from(secret)).open(record).payload, payload);
+  for (const at of [0, 3, 4, 20, 21, 30_000, record.length - 33, record.length - 1]) {
+    const bad = Buffer.from(record);
+    bad[at]! ^= 0x01;
+    t.throws(
+      () => new RecordOpener(suite, Buffer.from(secret)).open(bad),
+      { code: ErrorCode.RECORD_AUTH },
+      `bit at ${at}`,
+    );
+  }
+});
 
 test('HmacKey refuses a key longer than the hash block', (t) => {
   t.throws(() => new HmacKey('sha256', Buffer.alloc(65)), { instanceOf: RangeError });

@@ -139,6 +139,16 @@ export class HmacKey {
     return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
   }
 
+  /**
+   * The HMAC of `prefix ‖ data` without copying `data` (for large inputs, where a copy
+   * would cost more than a streaming hash's setup).
+   */
+  macOf(prefix: Buffer, data: Buffer): Buffer {
+    const inner = createHash(this.#hashName).update(this.#ipad).update(prefix).update(data).digest();
+    inner.copy(this.#outer, this.blockSize);
+    return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
+  }
+
   /** Overwrites the pads. The key is unusable afterwards. */
   destroy(): void {
     this.#ipad.fill(0);

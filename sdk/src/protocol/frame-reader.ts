@@ -1,4 +1,4 @@
-import { FRAME_HEADER_SIZE } from './constants.js';
+import { FRAME_HEADER_SIZE, FrameType } from './constants.js';
 
 /**
  * Returns the largest body accepted for a frame type, or -1 if the type is not acceptable
@@ -22,12 +22,19 @@ export class FrameHeaderError extends Error {
  * contiguous) in order. Partial frames are kept across pushes. A frame's length is
  * checked against `limit` as soon as its header is complete, so a forged length never
  * causes a large allocation or unbounded buffering.
+ *
+ * A frame is valid only during its `onFrame` call: it may be a view into the pushed chunk
+ * or, for a record frame that spanned chunks, into an assembly buffer reused for the next
+ * such record (a stream of large records then costs no fresh allocation per record). The
+ * assembly buffer is released once a push leaves no partial frame behind.
  */
 export class FrameReader {
   #chunks: Buffer[] = [];
   #buffered = 0;
   /** Body length of the frame being assembled, or -1 while its header is incomplete. */
   #need = -1;
+  /** Reused to assemble record frames that span chunks; null when nothing is partial. */
+  #assembly: Buffer | null = null;
   readonly #limit: FrameLimit;
 
   constructor(limit: FrameLimit) {
@@ -62,6 +69,7 @@ export class FrameReader {
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     this.#drain(onFrame);
+    if (this.#buffered === 0) this.#assembly = null;
   }
 
   #drain(onFrame: (type: number, frame: Buffer) => void): void {
@@ -104,7 +112,13 @@ export class FrameReader {
       if (first.length === n) this.#chunks.shift();
       else this.#chunks[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      if (first[0] === FrameType.Record) {
+        // Record frames are opened synchronously and never kept: one buffer serves them all.
+        if (!this.#assembly || this.#assembly.length < n) this.#assembly = Buffer.allocUnsafe(n);
+        out = this.#assembly.subarray(0, n);
+      } else {
+        out = Buffer.allocUnsafe(n);
+      }
       let filled = 0;
       while (filled < n) {
         const c = this.#chunks[0]!;

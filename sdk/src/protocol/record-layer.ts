@@ -257,7 +257,12 @@ export interface OpenedRecord {
   readonly payload: Buffer;
 }
 
+/** From this many covered bytes on, the opener hashes the frame in place rather than copying it. */
+const STREAMING_MAC_MIN = 16384;
+
 export class RecordOpener extends RecordState {
+  readonly #seqBytes = Buffer.alloc(8);
+
   constructor(suite: Suite, secret: Buffer, budget: KeyBudget = DEFAULT_KEY_BUDGET) {
     super(suite, secret, budget, false);
   }
@@ -289,18 +294,28 @@ export class RecordOpener extends RecordState {
     return { type: plain[8]!, payload: plain.subarray(INNER_HEADER_SIZE) };
   }
 
-  /** MAC first, over a copy of seq ‖ header ‖ IV ‖ ciphertext with room for the pad; only then decrypt. */
+  /**
+   * MAC first, over seq ‖ header ‖ IV ‖ ciphertext (a small frame is copied next to room for
+   * the pad; a large one is hashed in place); only then decrypt.
+   */
   #openCbc(frame: Buffer): Buffer {
     const mac = this.mac!;
     const tagLength = this.suite.tagLength;
     const ctLength = frame.length - FRAME_HEADER_SIZE - IV_SIZE - tagLength;
     if (ctLength < AES_BLOCK || ctLength % AES_BLOCK !== 0) throw recordError();
     const macStart = frame.length - tagLength;
-    const room = macRoom(mac);
-    const covered = scratch(room + macStart);
-    writeSeq(covered, this.seq, room - 8);
-    frame.copy(covered, room, 0, macStart);
-    const expected = mac.macAfterRoom(covered, room + macStart);
+    let expected: Buffer;
+    if (macStart >= STREAMING_MAC_MIN) {
+      const seq = this.#seqBytes;
+      writeSeq(seq, this.seq);
+      expected = mac.macOf(seq, frame.subarray(0, macStart));
+    } else {
+      const room = macRoom(mac);
+      const covered = scratch(room + macStart);
+      writeSeq(covered, this.seq, room - 8);
+      frame.copy(covered, room, 0, macStart);
+      expected = mac.macAfterRoom(covered, room + macStart);
+    }
     if (!constantTimeEqual(expected, frame.subarray(macStart))) throw recordError();
     const padded = (this.cbc as CbcDecryptor).decrypt(
       frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + IV_SIZE),
