@@ -49,6 +49,9 @@ class Group {
 
 const RESOLVED = Promise.resolve();
 
+/** Messages up to this size are queued without collecting records around the call. */
+const DIRECT_QUEUE_MAX = 4096;
+
 export class RecordWriter {
   readonly #transport: Duplex;
   readonly #core: Outbound;
@@ -90,7 +93,19 @@ export class RecordWriter {
       this.#scheduled = true;
       void RESOLVED.then(this.#flushTask);
     }
-    const failure = this.#seal(this.#queueCore, message);
+    let failure: { error: unknown } | null = null;
+    if (message.length <= DIRECT_QUEUE_MAX && !this.#out) {
+      // A small message seals at most one full batch record: nothing to cork, so no
+      // collection around the call.
+      try {
+        this.#core.queue(message);
+      } catch (error) {
+        failure = { error };
+        this.#options.onSealError(error);
+      }
+    } else {
+      failure = this.#seal(this.#queueCore, message);
+    }
     if (failure && this.#group === group) {
       this.#group = null;
       group.reject(failure.error);
