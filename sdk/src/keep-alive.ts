@@ -69,11 +69,16 @@ export class KeepAlive {
     this.#clear();
     // ping() or timeout() may have ended the session (and stopped us) synchronously.
     if (this.#stopped) return;
-    this.#timer = setTimeout(this.#check, Math.max(1, Math.ceil(ms)));
+    // The timer passes this object to one shared function: no closure per session.
+    this.#timer = setTimeout(KeepAlive.#fire, Math.max(1, Math.ceil(ms)), this);
     this.#timer.unref();
   }
 
-  readonly #check = (): void => {
+  static #fire(keepAlive: KeepAlive): void {
+    keepAlive.#check();
+  }
+
+  #check(): void {
     this.#timer = null;
     const { idleTimeout, keepAliveInterval } = this.#options;
     const now = performance.now();
@@ -100,5 +105,5 @@ export class KeepAlive {
       }
     }
     this.#schedule(next);
-  };
+  }
 }

@@ -15,13 +15,17 @@ interface PendingRead {
 /** Approximate heap cost of one queued Buffer beyond its bytes (object, backing store header). */
 export const MESSAGE_OVERHEAD = 96;
 
+/** The arrays of an idle queue: shared, never written to (each queue makes its own on first use). */
+const NO_ITEMS: Buffer[] = [];
+const NO_READERS: PendingRead[] = [];
+
 export class MessageQueue {
-  #items: Buffer[] = [];
+  #items: Buffer[] = NO_ITEMS;
   #head = 0;
   #bytes = 0;
   /** Bytes plus a fixed charge per message: what backpressure is decided on (see `cost`). */
   #cost = 0;
-  #readers: PendingRead[] = [];
+  #readers: PendingRead[] = NO_READERS;
   /** Set once the session ended: `error` null means a normal close. */
   #end: { error: Error | null } | null = null;
 
@@ -61,6 +65,7 @@ export class MessageQueue {
   }
 
   push(message: Buffer): void {
+    if (this.#items === NO_ITEMS) this.#items = [];
     this.#items.push(message);
     this.#bytes += message.length;
     this.#cost += message.length + MESSAGE_OVERHEAD;
@@ -75,7 +80,7 @@ export class MessageQueue {
     this.#cost -= message.length + MESSAGE_OVERHEAD;
     // Compact now and then instead of Array#shift on every read (O(n) each).
     if (this.#head === this.#items.length) {
-      this.#items = [];
+      this.#items = NO_ITEMS;
       this.#head = 0;
     } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
@@ -99,6 +104,7 @@ export class MessageQueue {
         if (at >= 0) this.#readers.splice(at, 1);
         reject(abortError('read', signal!));
       });
+      if (this.#readers === NO_READERS) this.#readers = [];
       this.#readers.push(reader);
     });
   }
@@ -108,7 +114,7 @@ export class MessageQueue {
     if (this.#end) return;
     this.#end = { error };
     const readers = this.#readers;
-    this.#readers = [];
+    this.#readers = NO_READERS;
     for (const r of readers) {
       r.cleanup();
       if (error) r.reject(error);

@@ -104,7 +104,7 @@ export class RecordWriter {
         this.#options.onSealError(error);
       }
     } else {
-      failure = this.#seal(this.#queueCore, message);
+      failure = this.#seal(message);
     }
     if (failure && this.#group === group) {
       this.#group = null;
@@ -118,7 +118,7 @@ export class RecordWriter {
     const group = this.#group;
     if (!group) return;
     this.#group = null;
-    const failure = this.#seal(this.#flushCore, null);
+    const failure = this.#seal(null);
     if (failure) group.reject(failure.error);
     else this.#settle(group);
   }
@@ -164,8 +164,6 @@ export class RecordWriter {
     }
   }
 
-  readonly #flushCore = (): void => this.#core.flushQueued();
-  readonly #queueCore = (message: Buffer | null): void => this.#core.queue(message!);
 
   readonly #flushTask = (): void => {
     this.#scheduled = false;
@@ -173,21 +171,22 @@ export class RecordWriter {
   };
 
   /**
-   * Runs a core call that may seal records, then writes them: one write for one record,
-   * corked for several. Returns the error if sealing failed (the session is then failing).
+   * Queues `message` in the core (or, given null, seals the core's batch), then writes the
+   * records that made: one write for one record, corked for several. Returns the error if
+   * sealing failed (the session is then failing).
    */
-  #seal(fn: (message: Buffer | null) => void, message: Buffer | null): { error: unknown } | null {
+  #seal(message: Buffer | null): { error: unknown } | null {
     if (this.#out) {
       // Nested (a record written synchronously made an in-memory peer answer): the outer
       // call writes everything in order.
-      fn(message);
+      this.#coreCall(message);
       return null;
     }
     const out = this.#spare;
     this.#out = out;
     let failure: { error: unknown } | null = null;
     try {
-      fn(message);
+      this.#coreCall(message);
     } catch (error) {
       failure = { error };
     } finally {
@@ -207,6 +206,11 @@ export class RecordWriter {
     }
     if (failure) this.#options.onSealError(failure.error);
     return failure;
+  }
+
+  #coreCall(message: Buffer | null): void {
+    if (message) this.#core.queue(message);
+    else this.#core.flushQueued();
   }
 
   #transmit(data: Buffer): void {

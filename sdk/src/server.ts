@@ -43,7 +43,8 @@ import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js
 import type { PrivateKeyInput } from './key-input.js';
 import { resolveServerOptions } from './options.js';
 import type { ResolvedServerOptions, ServerOptions } from './options.js';
-import { Session, kAbortHandshake, kFail, kHelloReceived, kReady } from './session.js';
+import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session.js';
+import type { DecryptFunction } from './session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 
@@ -96,6 +97,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #state: ServerState = 'idle';
   #listener: NetServer | null = null;
   #pool: DecryptPool | null = null;
+  /** Decryption through `#pool` for the sessions: one function while the pool runs, not one per connection. */
+  #decrypt: DecryptFunction | undefined = undefined;
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
   readonly #handshaking: HandshakeLimiter<Session>;
@@ -182,10 +185,19 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
       await this.#authorizer.load();
       if (this.#options.workers > 0) {
-        this.#pool = new DecryptPool(
+        const pool = new DecryptPool(
           this.#keys.map((k) => k.keyObject),
           this.#options.workers,
         );
+        this.#pool = pool;
+        this.#decrypt = (keyIndex, ciphertext, session) => {
+          // Decided on the queue alone, before the ciphertext is looked at: no oracle.
+          if (pool.pending >= this.#options.maxPendingDecrypts) {
+            this.#refusedBy.set(session, 'maxPendingDecrypts');
+            throw busyError('maxPendingDecrypts');
+          }
+          return pool.decrypt(keyIndex, ciphertext);
+        };
       }
       // Paused: a connection that is refused is never read from.
       const listener = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
@@ -218,6 +230,7 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch (err) {
       await this.#pool?.close();
       this.#pool = null;
+      this.#decrypt = undefined;
       this.#state = 'idle';
       throw err;
     }
@@ -300,6 +313,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#queue = [];
     await this.#pool?.close();
     this.#pool = null;
+    this.#decrypt = undefined;
     await listenerClosed;
     this.#listener = null;
     this.#address = null;
@@ -330,7 +344,6 @@ export class Server extends EventEmitter<ServerEvents> {
       return;
     }
     if (admission.evict) this.#refuseHandshake(admission.evict, 'maxHandshakes');
-    const pool = this.#pool;
     let session: Session;
     try {
       session = new Session(
@@ -338,16 +351,7 @@ export class Server extends EventEmitter<ServerEvents> {
         {
           role: 'server',
           connection: { keys: this.#keys, suites: this.#suites },
-          decrypt: pool
-            ? (keyIndex, ciphertext) => {
-                // Decided on the queue alone, before the ciphertext is looked at: no oracle.
-                if (pool.pending >= this.#options.maxPendingDecrypts) {
-                  this.#refusedBy.set(session, 'maxPendingDecrypts');
-                  throw busyError('maxPendingDecrypts');
-                }
-                return pool.decrypt(keyIndex, ciphertext);
-              }
-            : undefined,
+          decrypt: this.#decrypt,
         },
         this.#options,
       );
@@ -377,7 +381,7 @@ export class Server extends EventEmitter<ServerEvents> {
         }
         this.#handshaking.delete(session);
         this.#sessions.add(session);
-        void session.closed.then(() => this.#sessions.delete(session));
+        session[kOnClosed](this.#forget);
         this.#deliver(session);
       },
       (err: SessionError) => {
@@ -397,6 +401,11 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     );
   }
+
+  /** Drops an established session from `#sessions` once it is over (one function for all). */
+  readonly #forget = (session: Session): void => {
+    this.#sessions.delete(session);
+  };
 
   /** Ends a handshake in progress to make room (its peer has not sent its hello yet). */
   #refuseHandshake(session: Session, limit: RefusalLimit): void {

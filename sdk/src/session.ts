@@ -38,16 +38,20 @@ import type {
   ConnectionHandler,
   DecryptRequest,
   HandshakeInfo,
+  ServerConnectionHandler,
   ServerConnectionOptions,
   Suite,
 } from './protocol/index.js';
 import { debug } from './debug.js';
 import { CLOSE_ABNORMAL } from './defaults.js';
 import { checkSignal, deferred, noop } from './deferred.js';
+import type { Deferred } from './deferred.js';
 import { KeepAlive } from './keep-alive.js';
+import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
 import type { ResolvedSessionOptions } from './options.js';
 import { RecordWriter } from './record-writer.js';
+import type { RecordWriterOptions } from './record-writer.js';
 import { createSessionStream } from './session-stream.js';
 import { asBuffer, checkClose, observed, toBuffer, toSessionError } from './session-util.js';
 import type { MessageData } from './session-util.js';
@@ -68,7 +72,11 @@ export interface SessionEvents {
 }
 
 /** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
-export type DecryptFunction = (keyIndex: number, ciphertext: Buffer) => Promise<Buffer | null>;
+export type DecryptFunction = (
+  keyIndex: number,
+  ciphertext: Buffer,
+  session: Session,
+) => Promise<Buffer | null>;
 
 /** @internal How the session's connection is made. */
 export type SessionInit =
@@ -92,6 +100,14 @@ export const kHelloReceived = Symbol('secsess.helloReceived');
 export const kAbortHandshake = Symbol('secsess.abortHandshake');
 /** @internal Fails the session with a given error (the server's authorization denial). */
 export const kFail = Symbol('secsess.fail');
+/** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */
+export const kOnClosed = Symbol('secsess.onClosed');
+
+/** Every callback a session's parts make into it. */
+type SessionHooks = ConnectionHandler & RecordWriterOptions & KeepAliveOptions;
+
+/** Set by Session's static block (which has access to its private members). */
+let createHooks: (session: Session, init: SessionInit) => SessionHooks;
 
 /**
  * An established secure session. Obtain one from `server.acceptClient()`, the server's
@@ -104,8 +120,16 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly #inbound = new MessageQueue();
   readonly #writer: RecordWriter;
   readonly #keepAlive: KeepAlive;
-  readonly #ready = deferred<void>();
-  readonly #closed = deferred<void>();
+  readonly #ready: Promise<void>;
+  /** Settles `#ready`; dropped once it has, so an open session keeps only the settled promise. */
+  #settleReady: Deferred<void> | null;
+  /** `closed`, made when first asked for: a server does not ask it of its idle sessions. */
+  #closed: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  /** Whether `closed` has resolved (or would have, had it been made). */
+  #closedResolved = false;
+  /** The server's callback for this session's end (see `kOnClosed`). */
+  #onClosed: ((session: Session) => void) | null = null;
   #state: SessionState = 'handshake';
   #info: HandshakeInfo | null = null;
   #error: SessionError | null = null;
@@ -124,67 +148,35 @@ export class Session extends EventEmitter<SessionEvents> {
     super();
     this.#transport = transport;
     this.#options = options;
-    this.#ready.promise.catch(noop);
-    const handler: ConnectionHandler & { decryptSecret?: (request: DecryptRequest) => void } = {
-      send: (data) => this.#writer.send(data),
-      established: (info) => this.#onEstablished(info),
-      message: (data) => this.#onMessage(data),
-      peerClosed: (code, reason) => this.#onPeerClosed(code, reason),
-      flush: () => this.#writer.flush(),
-    };
+    const ready = deferred<void>();
+    ready.promise.catch(noop);
+    this.#ready = ready.promise;
+    this.#settleReady = ready;
+    // One object carries every callback of the core, the writer and the keepalive (see Hooks).
+    const hooks = createHooks(this, init);
     const connectionOptions = { ...init.connection, maxMessageSize: options.maxMessageSize };
-    if (init.role === 'server') {
-      const decrypt = init.decrypt;
-      if (decrypt) handler.decryptSecret = (request) => this.#decrypt(decrypt, request);
-      this.#conn = new ServerConnection(handler, connectionOptions as ServerConnectionOptions);
-    } else {
-      const decide = init.decideServerKey;
-      if (decide) {
-        (handler as ClientConnectionHandler).serverKey = (key) => {
-          decide(key).then(
-            () => {
-              if (this.#state !== 'handshake') return;
-              try {
-                (this.#conn as ClientConnection).useServerKey(key);
-              } catch (err) {
-                this.#fail(err);
-              }
-            },
-            (err: unknown) => this.#fail(err),
-          );
-        };
-      }
-      this.#conn = new ClientConnection(handler, connectionOptions as ClientConnectionOptions);
-    }
-    this.#writer = new RecordWriter(transport, this.#conn, { onSealError: (err) => this.#fail(err) });
-    this.#keepAlive = new KeepAlive({
-      idleTimeout: options.idleTimeout,
-      keepAliveInterval: options.keepAliveInterval,
-      ping: () => {
-        if (this.#state !== 'open') return;
-        try {
-          this.#conn.ping();
-        } catch (err) {
-          this.#fail(err);
-        }
-      },
-      timeout: () => this.#fail(new TimeoutError('idle', options.idleTimeout), { destroy: true }),
-    });
-    transport.on('data', this.#onData);
-    transport.on('end', this.#onEnd);
-    transport.on('error', this.#onTransportError);
-    transport.on('close', this.#onTransportClose);
-    transport.on('drain', () => this.#writer.onDrain());
-    (this as EventEmitter).on('newListener', (event: string | symbol) => {
-      if (event === 'message' && this.#inbound.length > 0) process.nextTick(this.#drainToListeners);
-    });
+    this.#conn =
+      init.role === 'server'
+        ? new ServerConnection(hooks, connectionOptions as ServerConnectionOptions)
+        : new ClientConnection(hooks, connectionOptions as ClientConnectionOptions);
+    this.#writer = new RecordWriter(transport, this.#conn, hooks);
+    this.#keepAlive = new KeepAlive(hooks);
+    // Bound methods rather than arrow-function fields: the same one function object each,
+    // without a context kept alive for them.
+    transport.on('data', this.#onData.bind(this));
+    transport.on('end', this.#onEnd.bind(this));
+    transport.on('error', this.#onTransportError.bind(this));
+    transport.on('close', this.#onTransportClose.bind(this));
+    transport.on('drain', this.#writer.onDrain.bind(this.#writer));
+    // A private method is one function for every session; the emitter calls it with `this`.
+    (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#handshakeTimer = setTimeout(
       () => this.#fail(new TimeoutError('handshake', options.handshakeTimeout), { destroy: true }),
       options.handshakeTimeout,
     );
     this.#handshakeTimer.unref();
     if (transport.destroyed) {
-      process.nextTick(this.#onTransportClose);
+      process.nextTick(() => this.#onTransportClose());
     } else if (this.#conn instanceof ClientConnection) {
       const conn = this.#conn;
       try {
@@ -197,7 +189,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal */
   get [kReady](): Promise<void> {
-    return this.#ready.promise;
+    return this.#ready;
   }
 
   /** @internal */
@@ -220,7 +212,27 @@ export class Session extends EventEmitter<SessionEvents> {
    * Never rejects: the outcome is in `closeCode` and in what `read()` reports.
    */
   get closed(): Promise<void> {
-    return this.#closed.promise;
+    if (!this.#closed) {
+      if (this.#closedResolved) {
+        this.#closed = Promise.resolve();
+      } else {
+        const closed = deferred<void>();
+        this.#closed = closed.promise;
+        this.#resolveClosed = closed.resolve;
+      }
+    }
+    return this.#closed;
+  }
+
+  /**
+   * @internal Calls `callback(this)` in a microtask once the session is over — when `closed`
+   * resolves, or at once if it has — ahead of any reaction to `closed` registered later: what
+   * `closed.then(() => callback(this))` would do, without a promise and closure per session.
+   * One callback per session.
+   */
+  [kOnClosed](callback: (session: Session) => void): void {
+    if (this.#closedResolved) queueMicrotask(() => callback(this));
+    else this.#onClosed = callback;
   }
 
   /** Where the session is in its life. */
@@ -353,7 +365,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#writer.flush();
       if (this.#state === 'open') this.#sendClose(code, reason);
     }
-    await this.#closed.promise;
+    await this.closed;
   }
 
   /**
@@ -411,7 +423,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#closeTimer.unref();
   }
 
-  readonly #onData = (chunk: Buffer | Uint8Array | string): void => {
+  #onData(chunk: Buffer | Uint8Array | string): void {
     if (this.#state === 'closed') return;
     this.#keepAlive.touch();
     try {
@@ -419,9 +431,9 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       this.#fail(err);
     }
-  };
+  }
 
-  readonly #onEnd = (): void => {
+  #onEnd(): void {
     if (this.#state === 'closed') {
       this.#endTransport();
       return;
@@ -437,9 +449,9 @@ export class Session extends EventEmitter<SessionEvents> {
             'the transport ended without an authenticated close: messages may be missing',
           ),
     );
-  };
+  }
 
-  readonly #onTransportError = (err: Error): void => {
+  #onTransportError(err: Error): void {
     if (this.#state === 'closed') {
       debug('transport error after close: %s', (err as NodeJS.ErrnoException).code ?? err.message);
       return;
@@ -447,9 +459,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#fail(new SessionError(ErrorCode.TRANSPORT, `transport failed: ${err.message}`, { cause: err }), {
       destroy: true,
     });
-  };
+  }
 
-  readonly #onTransportClose = (): void => {
+  #onTransportClose(): void {
     if (this.#transportClosed) return;
     this.#transportClosed = true;
     if (this.#state !== 'closed') {
@@ -465,9 +477,16 @@ export class Session extends EventEmitter<SessionEvents> {
     }
     this.#clearTimers();
     this.#writer.fail(this.#closedError());
-    this.#closed.resolve();
+    this.#closedResolved = true;
+    const onClosed = this.#onClosed;
+    if (onClosed) {
+      this.#onClosed = null;
+      queueMicrotask(() => onClosed(this));
+    }
+    this.#resolveClosed?.();
+    this.#resolveClosed = null;
     this.emit('close', this.#closeCode, this.#closeReason);
-  };
+  }
 
   #onEstablished(info: HandshakeInfo): void {
     this.#info = info;
@@ -476,7 +495,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#handshakeTimer = null;
     this.#keepAlive.start();
     debug('session established with %s (%s, %s)', this.#label(), info.suite.symmetric, info.suite.hash);
-    this.#ready.resolve();
+    this.#settleReady?.resolve();
+    this.#settleReady = null;
   }
 
   #onMessage(data: Buffer): void {
@@ -512,12 +532,16 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.#state === 'open') this.#writer.flush();
   }
 
-  readonly #drainToListeners = (): void => {
+  #onNewListener(this: Session, event: string | symbol): void {
+    if (event === 'message' && this.#inbound.length > 0) process.nextTick(() => this.#drainToListeners());
+  }
+
+  #drainToListeners(): void {
     while (this.#inbound.length > 0 && !this.#inbound.hasReaders && this.listenerCount('message') > 0) {
       this.#emitMessage(this.#inbound.shift()!);
     }
     this.#maybeResume();
-  };
+  }
 
   #maybeResume(): void {
     if (this.#paused && this.#inbound.cost < this.#options.readableHighWaterMark) {
@@ -564,7 +588,7 @@ export class Session extends EventEmitter<SessionEvents> {
         this.#fail(err);
       }
     };
-    decrypt(request.keyIndex, request.ciphertext).then(complete, () => complete(null));
+    decrypt(request.keyIndex, request.ciphertext, this).then(complete, () => complete(null));
   }
 
   /**
@@ -588,7 +612,8 @@ export class Session extends EventEmitter<SessionEvents> {
       debug('could not send alert: %s', (alertError as Error).message);
     }
     this.#clearTimers();
-    this.#ready.reject(error);
+    this.#settleReady?.reject(error);
+    this.#settleReady = null;
     this.#inbound.end(error);
     this.#writer.fail(error);
     if (how.destroy) this.#transport.destroy();
@@ -646,5 +671,109 @@ export class Session extends EventEmitter<SessionEvents> {
     const t = this.#transport;
     if (t instanceof Socket && t.remoteAddress) return `${t.remoteAddress}:${t.remotePort}`;
     return this.#conn instanceof ServerConnection ? 'client' : 'server';
+  }
+
+  static {
+    /**
+     * The callbacks of a session's core (ConnectionHandler), writer and keepalive, as the
+     * prototype methods of one small object per session rather than one closure per
+     * callback and session: an idle server holds many sessions. Defined here, in Session's
+     * body, for access to its private members. Each part calls them as methods of this object.
+     */
+    class Hooks implements ConnectionHandler, RecordWriterOptions, KeepAliveOptions {
+      constructor(protected readonly session: Session) {}
+
+      get idleTimeout(): number {
+        return this.session.#options.idleTimeout;
+      }
+
+      get keepAliveInterval(): number {
+        return this.session.#options.keepAliveInterval;
+      }
+
+      send(data: Buffer): void {
+        this.session.#writer.send(data);
+      }
+
+      established(info: HandshakeInfo): void {
+        this.session.#onEstablished(info);
+      }
+
+      message(data: Buffer): void {
+        this.session.#onMessage(data);
+      }
+
+      peerClosed(code: number, reason: string): void {
+        this.session.#onPeerClosed(code, reason);
+      }
+
+      flush(): void {
+        this.session.#writer.flush();
+      }
+
+      onSealError(err: unknown): void {
+        this.session.#fail(err);
+      }
+
+      ping(): void {
+        const session = this.session;
+        if (session.#state !== 'open') return;
+        try {
+          session.#conn.ping();
+        } catch (err) {
+          session.#fail(err);
+        }
+      }
+
+      timeout(): void {
+        const session = this.session;
+        session.#fail(new TimeoutError('idle', session.#options.idleTimeout), { destroy: true });
+      }
+    }
+
+    /** A server session whose RSA decryption runs elsewhere (the server's worker pool). */
+    class DecryptHooks extends Hooks implements ServerConnectionHandler {
+      readonly #decryptFn: DecryptFunction;
+
+      constructor(session: Session, decrypt: DecryptFunction) {
+        super(session);
+        this.#decryptFn = decrypt;
+      }
+
+      decryptSecret(request: DecryptRequest): void {
+        this.session.#decrypt(this.#decryptFn, request);
+      }
+    }
+
+    /** A client session that decides on the key the server sends (trust on first use). */
+    class TrustHooks extends Hooks implements ClientConnectionHandler {
+      readonly #decide: (key: PublicKey) => Promise<void>;
+
+      constructor(session: Session, decide: (key: PublicKey) => Promise<void>) {
+        super(session);
+        this.#decide = decide;
+      }
+
+      serverKey(key: PublicKey): void {
+        const session = this.session;
+        this.#decide(key).then(
+          () => {
+            if (session.#state !== 'handshake') return;
+            try {
+              (session.#conn as ClientConnection).useServerKey(key);
+            } catch (err) {
+              session.#fail(err);
+            }
+          },
+          (err: unknown) => session.#fail(err),
+        );
+      }
+    }
+
+    createHooks = (session, init) => {
+      if (init.role === 'server')
+        return init.decrypt ? new DecryptHooks(session, init.decrypt) : new Hooks(session);
+      return init.decideServerKey ? new TrustHooks(session, init.decideServerKey) : new Hooks(session);
+    };
   }
 }

@@ -130,6 +130,39 @@ test('a full accept queue closes new sessions with code 1013', async (t) => {
   await first.close();
 });
 
+test('a closed session leaves sessionCount before what awaits its closed promise runs, not during its close event', async (t) => {
+  const { server, client: makeClient, endpoint } = await startServer();
+  t.teardown(() => server.stop());
+  const client = makeClient();
+  const accepting = server.acceptClient();
+  await client.connect(endpoint);
+  const accepted = await accepting;
+  t.is(server.sessionCount, 1);
+  const seen: string[] = [];
+  accepted.on('close', () => seen.push(`close event: ${server.sessionCount}`));
+  const awaited = accepted.closed.then(() => seen.push(`closed resolved: ${server.sessionCount}`));
+  await client.close();
+  await awaited;
+  t.deepEqual(seen, ['close event: 1', 'closed resolved: 0']);
+});
+
+test('closed asked for only after the session ended resolves, and is the same promise every time', async (t) => {
+  const { server, client: makeClient, endpoint } = await startServer();
+  t.teardown(() => server.stop());
+  const client = makeClient();
+  const accepting = server.acceptClient();
+  const session = await client.connect(endpoint);
+  const accepted = await accepting;
+  const ended = new Promise<void>((resolve) => accepted.once('close', () => resolve()));
+  await session.close();
+  await ended;
+  t.is(server.sessionCount, 0);
+  t.is(accepted.closed, accepted.closed);
+  await accepted.closed;
+  t.is(accepted.state, 'closed');
+  t.is(accepted.closeCode, 1000);
+});
+
 test('a server holding two keys (rotation) accepts clients that trust either', async (t) => {
   const current = fixtureKeys('server-2048');
   const next = fixtureKeys('other-2048');

@@ -67,13 +67,18 @@ export interface ClientConnectionHandler extends ConnectionHandler {
 
 type ClientStep = 'idle' | 'awaitKey' | 'awaitKeyDecision' | 'awaitServerHello' | 'awaitFinished' | 'done';
 
+/** What an open connection keeps of its options: nothing (the handshake needed them). */
+const NO_OPTIONS: ClientConnectionOptions = {};
+
 export class ClientConnection extends Connection {
   readonly #suite: Suite;
-  readonly #options: ClientConnectionOptions;
+  #options: ClientConnectionOptions;
   readonly #clientHandler: ClientConnectionHandler;
   #step: ClientStep = 'idle';
   #serverKey: PublicKey | null;
-  #transcript: Buffer[] = [];
+  // Handshake state below is dropped (null) as soon as it is no longer needed: an idle
+  // session keeps only its record states.
+  #transcript: Buffer[] | null = [];
   #random: Buffer | null = null;
   #ephemeral: EphemeralKey | null = null;
   #preSecret: Buffer | null = null;
@@ -104,7 +109,7 @@ export class ClientConnection extends Connection {
       this.#sendHello();
     } else {
       const request = encodeKeyRequest();
-      this.#transcript.push(request);
+      this.#transcript!.push(request);
       this.#step = 'awaitKey';
       this.handler.send(request);
     }
@@ -136,7 +141,7 @@ export class ClientConnection extends Connection {
           cause,
         });
       }
-      this.#transcript.push(frame);
+      this.#transcript!.push(frame);
       this.#step = 'awaitKeyDecision';
       this.#clientHandler.serverKey!(key);
       return;
@@ -156,13 +161,10 @@ export class ClientConnection extends Connection {
     this.#expectedProof = null;
     this.handler.send(this.sealer!.seal(RecordType.ClientFinished, this.#clientFinishedPayload()));
     this.#step = 'done';
-    this.#transcript = [];
     this.#transcriptHash = null;
-    this.open({
-      suite: this.#suite,
-      serverKey: this.#serverKey!,
-      clientKey: this.#options.clientKey?.publicKey ?? null,
-    });
+    const clientKey = this.#options.clientKey?.publicKey ?? null;
+    this.#options = NO_OPTIONS;
+    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey });
   }
 
   protected handshakeRecordRejected(cause: unknown): HandshakeError {
@@ -185,7 +187,7 @@ export class ClientConnection extends Connection {
       keyId: serverKey.fingerprintBytes(),
       encryptedSecret,
     });
-    this.#transcript.push(hello);
+    this.#transcript!.push(hello);
     this.#step = 'awaitServerHello';
     this.handler.send(hello);
   }
@@ -198,7 +200,8 @@ export class ClientConnection extends Connection {
         'handshake: server answered with a different algorithm set',
       );
     }
-    this.#transcript.push(frame);
+    const transcript = this.#transcript!;
+    transcript.push(frame);
     let shared: Buffer;
     try {
       shared = x25519Shared(this.#ephemeral!.privateKey, hello.ephemeral);
@@ -208,7 +211,7 @@ export class ClientConnection extends Connection {
       });
     }
     const suite = this.#suite;
-    const th = hash(suite.hashName, ...this.#transcript);
+    const th = hash(suite.hashName, ...transcript);
     const master = deriveMaster(suite, {
       preSecret: this.#preSecret!,
       shared,
@@ -216,6 +219,8 @@ export class ClientConnection extends Connection {
       serverRandom: hello.random,
       transcriptHash: th,
     });
+    this.#transcript = null;
+    this.#random = null;
     this.#expectedProof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
     this.#transcriptHash = th;
     this.suite = suite;

@@ -69,15 +69,19 @@ const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
 export class ServerConnection extends Connection {
   readonly #keys: readonly PrivateKey[];
   readonly #suites: readonly Suite[];
-  readonly #options: ServerConnectionOptions;
-  readonly #serverHandler: ServerConnectionHandler;
+  readonly #ephemeralPrivate: Buffer | undefined;
   #step: ServerStep = 'awaitHello';
-  #transcript: Buffer[] = [];
+  // Handshake state below is dropped (null) as soon as it is no longer needed: an idle
+  // session keeps only its record states.
+  #transcript: Buffer[] | null = [];
   #keyRequested = false;
   #hello: ClientHello | null = null;
+  /** Whether the ClientHello announced client authentication (kept past `#hello`). */
+  #wantsAuth = false;
   #helloSuite: Suite | null = null;
   #keyIndex = -1;
-  #queued: Array<[number, Buffer]> = [];
+  /** Frames that arrived while decrypting; made only if any do. */
+  #queued: Array<[number, Buffer]> | null = null;
   #queuedBytes = 0;
   #transcriptHash: Buffer | null = null;
 
@@ -88,8 +92,7 @@ export class ServerConnection extends Connection {
     }
     this.#keys = options.keys;
     this.#suites = options.suites ?? ALL_SUITES;
-    this.#options = options;
-    this.#serverHandler = handler;
+    this.#ephemeralPrivate = options.ephemeralPrivate;
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -102,8 +105,9 @@ export class ServerConnection extends Connection {
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
     this.#respond(secret);
     const queued = this.#queued;
-    this.#queued = [];
+    this.#queued = null;
     this.#queuedBytes = 0;
+    if (!queued) return;
     for (const [type, frame] of queued) {
       if (this.#isClosed()) return;
       this.onFrame(type, frame);
@@ -135,7 +139,7 @@ export class ServerConnection extends Connection {
         );
       }
       // The frame may be a view into a transport buffer: keep a copy.
-      this.#queued.push([type, Buffer.from(frame)]);
+      (this.#queued ??= []).push([type, Buffer.from(frame)]);
       return;
     }
     super.onFrame(type, frame);
@@ -156,7 +160,7 @@ export class ServerConnection extends Connection {
       decodeKeyRequest(frame);
       this.#keyRequested = true;
       const response = encodeKeyResponse(this.#keys[0]!.publicKey.toSpkiDer());
-      this.#transcript.push(frame, response);
+      this.#transcript!.push(frame, response);
       this.handler.send(response);
       return;
     }
@@ -179,13 +183,14 @@ export class ServerConnection extends Connection {
         'handshake: client named a server key this server does not hold',
       );
     }
-    this.#transcript.push(frame);
+    this.#transcript!.push(frame);
     this.#hello = hello;
     this.#helloSuite = suite;
     this.#keyIndex = keyIndex;
     this.#step = 'decrypting';
-    if (this.#serverHandler.decryptSecret) {
-      this.#serverHandler.decryptSecret({ keyIndex, ciphertext: hello.encryptedSecret });
+    const handler = this.handler as ServerConnectionHandler;
+    if (handler.decryptSecret) {
+      handler.decryptSecret({ keyIndex, ciphertext: hello.encryptedSecret });
     } else {
       this.completeDecrypt(oaepDecrypt(this.#keys[keyIndex]!.keyObject, hello.encryptedSecret));
     }
@@ -199,9 +204,6 @@ export class ServerConnection extends Connection {
     this.peerHasKeys = true;
     const clientKey = this.#readClientAuth(payload);
     this.#step = 'done';
-    // Handshake state is dropped once open: an idle session keeps only its record states.
-    this.#transcript = [];
-    this.#hello = null;
     this.#transcriptHash = null;
     this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
   }
@@ -214,7 +216,7 @@ export class ServerConnection extends Connection {
     const preSecret =
       decrypted && decrypted.length === PRE_SECRET_SIZE ? decrypted : this.random(PRE_SECRET_SIZE);
     const serverRandom = this.random(RANDOM_SIZE);
-    const ephemeral = x25519Key(this.#options.ephemeralPrivate);
+    const ephemeral = x25519Key(this.#ephemeralPrivate);
     let shared: Buffer;
     try {
       shared = x25519Shared(ephemeral.privateKey, hello.ephemeral);
@@ -228,8 +230,13 @@ export class ServerConnection extends Connection {
       random: serverRandom,
       ephemeral: ephemeral.publicRaw,
     });
-    this.#transcript.push(serverHello);
-    const th = hash(suite.hashName, ...this.#transcript);
+    const transcript = this.#transcript!;
+    transcript.push(serverHello);
+    const th = hash(suite.hashName, ...transcript);
+    // What the rest of the handshake needs of the hello and the transcript: the flag and the hash.
+    this.#wantsAuth = (hello.flags & FLAG_CLIENT_AUTH) !== 0;
+    this.#transcript = null;
+    this.#hello = null;
     const master = deriveMaster(suite, {
       preSecret,
       shared,
@@ -256,7 +263,7 @@ export class ServerConnection extends Connection {
   }
 
   #readClientAuth(payload: Buffer): PublicKey | null {
-    const wantsAuth = (this.#hello!.flags & FLAG_CLIENT_AUTH) !== 0;
+    const wantsAuth = this.#wantsAuth;
     if (payload.length === 1 && payload[0] === 0 && !wantsAuth) return null;
     const bad = (): SessionError =>
       new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
