@@ -164,7 +164,6 @@ export class RecordWriter {
     }
   }
 
-
   readonly #flushTask = (): void => {
     this.#scheduled = false;
     if (!this.#ended) this.flush();
