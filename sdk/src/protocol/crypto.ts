@@ -111,14 +111,26 @@ export class HmacKey {
   /** K ⊕ opad, followed by room for the inner digest. */
   readonly #outer: Buffer;
 
-  /** `key` must be at most the block size (HMAC keys here are one hash output long). */
-  constructor(hashName: HashName, key: Buffer) {
+  /** Bytes of `storage` an HmacKey for `hashName` uses: both pads and the inner digest. */
+  static storageSize(hashName: HashName): number {
+    return 2 * HASH_BLOCK[hashName] + hashLength(hashName);
+  }
+
+  /**
+   * `key` must be at most the block size (HMAC keys here are one hash output long). The pads
+   * live in `storage` (at least `storageSize` bytes) when given: the caller's one allocation
+   * for all its small long-lived buffers.
+   */
+  constructor(hashName: HashName, key: Buffer, storage?: Buffer) {
     const block = HASH_BLOCK[hashName];
     if (key.length > block) throw new RangeError('HMAC key longer than the hash block');
     this.blockSize = block;
     this.#hashName = hashName;
-    this.#ipad = Buffer.alloc(block, 0x36);
-    this.#outer = Buffer.alloc(block + hashLength(hashName), 0);
+    const size = HmacKey.storageSize(hashName);
+    const store = storage ? storage.subarray(0, size) : Buffer.alloc(size);
+    if (store.length < size) throw new RangeError('HMAC storage too small');
+    this.#ipad = store.subarray(0, block).fill(0x36);
+    this.#outer = store.subarray(block, size).fill(0);
     this.#outer.fill(0x5c, 0, block);
     for (let i = 0; i < key.length; i++) {
       this.#ipad[i]! ^= key[i]!;
@@ -176,9 +188,11 @@ const ZERO_IV = Buffer.alloc(16);
 export class CbcEncryptor {
   #cipher: Cipher | null;
   /** The context's chaining value: the last ciphertext block it produced. */
-  readonly #last = Buffer.alloc(16);
+  readonly #last: Buffer;
 
-  constructor(cipher: CbcCipher, key: KeyObject) {
+  /** `last`, if given, is 16 bytes of the caller's storage for the chaining block. */
+  constructor(cipher: CbcCipher, key: KeyObject, last?: Buffer) {
+    this.#last = last ? last.subarray(0, 16).fill(0) : Buffer.alloc(16);
     this.#cipher = createCipheriv(cipher, key, ZERO_IV).setAutoPadding(false);
   }
 
@@ -207,9 +221,11 @@ export class CbcEncryptor {
 export class CbcDecryptor {
   #decipher: Decipher | null;
   /** The context's chaining value: the last ciphertext block it was given. */
-  readonly #last = Buffer.alloc(16);
+  readonly #last: Buffer;
 
-  constructor(cipher: CbcCipher, key: KeyObject) {
+  /** `last`, if given, is 16 bytes of the caller's storage for the chaining block. */
+  constructor(cipher: CbcCipher, key: KeyObject, last?: Buffer) {
+    this.#last = last ? last.subarray(0, 16).fill(0) : Buffer.alloc(16);
     this.#decipher = createDecipheriv(cipher, key, ZERO_IV).setAutoPadding(false);
   }
 

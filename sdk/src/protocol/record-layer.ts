@@ -57,6 +57,13 @@ function writeSeq(buf: Buffer, seq: number, offset = 0): void {
   buf.writeUInt32BE(seq >>> 0, offset + 4);
 }
 
+/** Bytes of a record state's storage before the opener's sequence bytes. */
+function storageSize(suite: Suite): number {
+  return suite.mode === 'gcm'
+    ? GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE
+    : HmacKey.storageSize(suite.hashName) + AES_BLOCK;
+}
+
 /** Room left in front of a CBC record for the HMAC inner pad and the implicit sequence number. */
 function macRoom(mac: HmacKey): number {
   return mac.blockSize + 8;
@@ -92,6 +99,13 @@ abstract class RecordState {
   /** GCM: the additional data, seq ‖ frame header. */
   protected aad: Buffer | null = null;
 
+  /**
+   * One allocation for this direction's small long-lived buffers (HMAC pads and chaining
+   * block, or GCM nonce and aad, and the opener's sequence bytes at the end): an idle
+   * session keeps one backing store per direction instead of five.
+   */
+  protected readonly storage: Buffer;
+
   constructor(
     protected readonly suite: Suite,
     secret: Buffer,
@@ -99,6 +113,7 @@ abstract class RecordState {
     private readonly sealing: boolean,
   ) {
     this.secret = secret;
+    this.storage = Buffer.alloc(storageSize(suite) + 8);
     this.#install();
   }
 
@@ -122,16 +137,18 @@ abstract class RecordState {
     if (this.suite.mode === 'gcm') {
       this.gcmKey = keys.cipherKey;
       this.gcmIv = keys.iv;
-      this.nonce ??= Buffer.alloc(GCM_IV_SIZE);
-      this.aad ??= Buffer.alloc(8 + FRAME_HEADER_SIZE);
+      this.nonce ??= this.storage.subarray(0, GCM_IV_SIZE);
+      this.aad ??= this.storage.subarray(GCM_IV_SIZE, GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE);
       return;
     }
-    this.mac = new HmacKey(this.suite.hashName, keys.macKey);
+    const macSize = HmacKey.storageSize(this.suite.hashName);
+    this.mac = new HmacKey(this.suite.hashName, keys.macKey, this.storage);
     keys.macKey.fill(0);
     const cipher = this.suite.cipher as CbcCipher;
+    const last = this.storage.subarray(macSize, macSize + AES_BLOCK);
     this.cbc = this.sealing
-      ? new CbcEncryptor(cipher, keys.cipherKey)
-      : new CbcDecryptor(cipher, keys.cipherKey);
+      ? new CbcEncryptor(cipher, keys.cipherKey, last)
+      : new CbcDecryptor(cipher, keys.cipherKey, last);
   }
 
   #uninstall(): void {
@@ -143,6 +160,7 @@ abstract class RecordState {
     this.mac = null;
     this.cbc?.destroy();
     this.cbc = null;
+    this.storage.fill(0);
   }
 
   /** GCM nonce for `seq`: iv XOR (0^4 ‖ u64 seq). Unique per key because seq never repeats. */
@@ -261,7 +279,8 @@ export interface OpenedRecord {
 const STREAMING_MAC_MIN = 16384;
 
 export class RecordOpener extends RecordState {
-  readonly #seqBytes = Buffer.alloc(8);
+  /** The implicit sequence number's bytes for in-place MACs: the last 8 bytes of storage. */
+  readonly #seqBytes = this.storage.subarray(this.storage.length - 8);
 
   constructor(suite: Suite, secret: Buffer, budget: KeyBudget = DEFAULT_KEY_BUDGET) {
     super(suite, secret, budget, false);
