@@ -21,6 +21,7 @@ import { secureRandom } from './crypto.js';
 import type { RandomSource } from './crypto.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import { FrameHeaderError, FrameReader } from './frame-reader.js';
+import type { FrameSink } from './frame-reader.js';
 import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
 import type { KeyBudget, RecordOpener, RecordSealer } from './record-layer.js';
@@ -120,7 +121,7 @@ function protocolError(what: string): SessionError {
   return new SessionError(ErrorCode.PROTOCOL, `protocol: ${what}`);
 }
 
-export abstract class Connection {
+export abstract class Connection implements FrameSink {
   protected readonly handler: ConnectionHandler;
   protected readonly random: RandomSource;
   protected readonly maxMessageSize: number;
@@ -163,14 +164,12 @@ export abstract class Connection {
       MAX_FRAGMENT,
     );
     this.keyBudget = options.keyBudget ?? DEFAULT_KEY_BUDGET;
-    this.#reader = new FrameReader((type) => this.#frameLimit(type));
+    this.#reader = new FrameReader(this);
   }
 
   get state(): ConnectionState {
     return this.#state;
   }
-
-  readonly #frameHandler = (type: number, frame: Buffer): void => this.onFrame(type, frame);
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
@@ -184,7 +183,7 @@ export abstract class Connection {
   receive(chunk: Buffer): void {
     if (this.#state === 'closed') return;
     try {
-      this.#reader.push(chunk, this.#frameHandler);
+      this.#reader.push(chunk);
     } catch (err) {
       if (err instanceof FrameHeaderError) throw this.#headerError(err);
       throw err;
@@ -368,6 +367,11 @@ export abstract class Connection {
     return this.#state === 'handshake';
   }
 
+  /** @internal A whole frame from the frame reader (see FrameSink). */
+  acceptFrame(type: number, frame: Buffer): void {
+    this.onFrame(type, frame);
+  }
+
   protected onFrame(type: number, frame: Buffer): void {
     if (this.#state === 'closed') return;
     if (type === FrameType.Record && this.opener) {
@@ -539,7 +543,8 @@ export abstract class Connection {
     );
   }
 
-  #frameLimit(type: number): number {
+  /** @internal The frame reader's limit for a frame type (see FrameSink). */
+  frameLimit(type: number): number {
     if (type === FrameType.Record) {
       return this.suite ? maxRecordBody(this.suite, MAX_FRAGMENT) : -1;
     }

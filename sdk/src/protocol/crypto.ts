@@ -107,7 +107,8 @@ export class HmacKey {
   /** Room the caller leaves in front of the message: the hash's block size. */
   readonly blockSize: number;
   readonly #hashName: HashName;
-  readonly #ipad: Buffer;
+  /** K ⊕ ipad in its first `blockSize` bytes, then `#outer`. */
+  readonly #store: Buffer;
   /** K ⊕ opad, followed by room for the inner digest. */
   readonly #outer: Buffer;
 
@@ -118,8 +119,8 @@ export class HmacKey {
 
   /**
    * `key` must be at most the block size (HMAC keys here are one hash output long). The pads
-   * live in `storage` (at least `storageSize` bytes) when given: the caller's one allocation
-   * for all its small long-lived buffers.
+   * live at the start of `storage` (at least `storageSize` bytes) when given: the caller's
+   * one allocation for all its small long-lived buffers.
    */
   constructor(hashName: HashName, key: Buffer, storage?: Buffer) {
     const block = HASH_BLOCK[hashName];
@@ -127,15 +128,17 @@ export class HmacKey {
     this.blockSize = block;
     this.#hashName = hashName;
     const size = HmacKey.storageSize(hashName);
-    const store = storage ? storage.subarray(0, size) : Buffer.alloc(size);
+    const store = storage ?? Buffer.alloc(size);
     if (store.length < size) throw new RangeError('HMAC storage too small');
-    this.#ipad = store.subarray(0, block).fill(0x36);
-    this.#outer = store.subarray(block, size).fill(0);
-    this.#outer.fill(0x5c, 0, block);
+    store.fill(0x36, 0, block);
+    store.fill(0x5c, block, 2 * block);
+    store.fill(0, 2 * block, size);
     for (let i = 0; i < key.length; i++) {
-      this.#ipad[i]! ^= key[i]!;
-      this.#outer[i]! ^= key[i]!;
+      store[i]! ^= key[i]!;
+      store[block + i]! ^= key[i]!;
     }
+    this.#store = store;
+    this.#outer = store.subarray(block, size);
   }
 
   /**
@@ -144,7 +147,7 @@ export class HmacKey {
    */
   macAfterRoom(buf: Buffer, end: number): Buffer {
     const block = this.blockSize;
-    this.#ipad.copy(buf, 0);
+    this.#store.copy(buf, 0, 0, block);
     const inner = oneShotHash(this.#hashName, buf.subarray(0, end), 'buffer') as unknown as Buffer;
     buf.fill(0, 0, block);
     inner.copy(this.#outer, block);
@@ -156,15 +159,18 @@ export class HmacKey {
    * would cost more than a streaming hash's setup).
    */
   macOf(prefix: Buffer, data: Buffer): Buffer {
-    const inner = createHash(this.#hashName).update(this.#ipad).update(prefix).update(data).digest();
+    const inner = createHash(this.#hashName)
+      .update(this.#store.subarray(0, this.blockSize))
+      .update(prefix)
+      .update(data)
+      .digest();
     inner.copy(this.#outer, this.blockSize);
     return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
   }
 
   /** Overwrites the pads. The key is unusable afterwards. */
   destroy(): void {
-    this.#ipad.fill(0);
-    this.#outer.fill(0);
+    this.#store.fill(0, 0, HmacKey.storageSize(this.#hashName));
   }
 }
 
@@ -188,11 +194,14 @@ const ZERO_IV = Buffer.alloc(16);
 export class CbcEncryptor {
   #cipher: Cipher | null;
   /** The context's chaining value: the last ciphertext block it produced. */
-  readonly #last: Buffer;
+  /** The context's chaining value (the last ciphertext block it produced): `#store[#at .. #at+16]`. */
+  readonly #store: Buffer;
+  readonly #at: number;
 
-  /** `last`, if given, is 16 bytes of the caller's storage for the chaining block. */
-  constructor(cipher: CbcCipher, key: KeyObject, last?: Buffer) {
-    this.#last = last ? last.subarray(0, 16).fill(0) : Buffer.alloc(16);
+  /** `store`, if given, holds the chaining block at `at`: the caller's storage, no allocation. */
+  constructor(cipher: CbcCipher, key: KeyObject, store: Buffer = Buffer.alloc(16), at = 0) {
+    this.#store = store.fill(0, at, at + 16);
+    this.#at = at;
     this.#cipher = createCipheriv(cipher, key, ZERO_IV).setAutoPadding(false);
   }
 
@@ -201,19 +210,20 @@ export class CbcEncryptor {
    * The first block of `plain` is overwritten.
    */
   encryptInto(iv: Buffer, plain: Buffer, out: Buffer, offset: number): void {
-    const last = this.#last;
-    for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ last[i]!;
+    const store = this.#store;
+    const at = this.#at;
+    for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ store[at + i]!;
     const ct = this.#cipher!.update(plain);
     if (ct.length !== plain.length) throw new Error('cbc: short output');
     ct.copy(out, offset);
-    ct.copy(last, 0, ct.length - 16);
+    ct.copy(store, at, ct.length - 16);
   }
 
   /** Frees the context (OpenSSL wipes its key schedule). */
   destroy(): void {
     this.#cipher?.final();
     this.#cipher = null;
-    this.#last.fill(0);
+    this.#store.fill(0, this.#at, this.#at + 16);
   }
 }
 
@@ -221,11 +231,14 @@ export class CbcEncryptor {
 export class CbcDecryptor {
   #decipher: Decipher | null;
   /** The context's chaining value: the last ciphertext block it was given. */
-  readonly #last: Buffer;
+  /** The context's chaining value (the last ciphertext block it was given): `#store[#at .. #at+16]`. */
+  readonly #store: Buffer;
+  readonly #at: number;
 
-  /** `last`, if given, is 16 bytes of the caller's storage for the chaining block. */
-  constructor(cipher: CbcCipher, key: KeyObject, last?: Buffer) {
-    this.#last = last ? last.subarray(0, 16).fill(0) : Buffer.alloc(16);
+  /** `store`, if given, holds the chaining block at `at`: the caller's storage, no allocation. */
+  constructor(cipher: CbcCipher, key: KeyObject, store: Buffer = Buffer.alloc(16), at = 0) {
+    this.#store = store.fill(0, at, at + 16);
+    this.#at = at;
     this.#decipher = createDecipheriv(cipher, key, ZERO_IV).setAutoPadding(false);
   }
 
@@ -233,9 +246,10 @@ export class CbcDecryptor {
   decrypt(iv: Buffer, data: Buffer): Buffer {
     const plain = this.#decipher!.update(data);
     if (plain.length !== data.length) throw new Error('cbc: short output');
-    const last = this.#last;
-    for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ last[i]!;
-    data.copy(last, 0, data.length - 16);
+    const store = this.#store;
+    const at = this.#at;
+    for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ store[at + i]!;
+    data.copy(store, at, data.length - 16);
     return plain;
   }
 
@@ -243,7 +257,7 @@ export class CbcDecryptor {
   destroy(): void {
     this.#decipher?.final();
     this.#decipher = null;
-    this.#last.fill(0);
+    this.#store.fill(0, this.#at, this.#at + 16);
   }
 }
 

@@ -1,10 +1,15 @@
 import { FRAME_HEADER_SIZE, FrameType } from './constants.js';
 
-/**
- * Returns the largest body accepted for a frame type, or -1 if the type is not acceptable
- * now. Called on the 4-byte header alone, before any body byte is buffered.
- */
-export type FrameLimit = (type: number) => number;
+/** Where a FrameReader's frames go (the connection itself: no closure per connection). */
+export interface FrameSink {
+  /**
+   * The largest body accepted for a frame type, or -1 if the type is not acceptable now.
+   * Called on the 4-byte header alone, before any body byte is buffered.
+   */
+  frameLimit(type: number): number;
+  /** One whole frame. May throw: the reader stops and the error propagates. */
+  acceptFrame(type: number, frame: Buffer): void;
+}
 
 /** Why the reader refused a header. The caller turns this into its own coded error. */
 export class FrameHeaderError extends Error {
@@ -35,10 +40,10 @@ export class FrameReader {
   #need = -1;
   /** Reused to assemble record frames that span chunks; null when nothing is partial. */
   #assembly: Buffer | null = null;
-  readonly #limit: FrameLimit;
+  readonly #sink: FrameSink;
 
-  constructor(limit: FrameLimit) {
-    this.#limit = limit;
+  constructor(sink: FrameSink) {
+    this.#sink = sink;
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -47,11 +52,12 @@ export class FrameReader {
   }
 
   /**
-   * Adds a chunk and calls `onFrame(type, frame)` for every frame now complete. If
-   * `onFrame` throws, the reader stops and the error propagates; the reader must then be
-   * discarded (the session is over).
+   * Adds a chunk and hands every frame now complete to the sink. If the sink throws, the
+   * reader stops and the error propagates; the reader must then be discarded (the session
+   * is over).
    */
-  push(chunk: Buffer, onFrame: (type: number, frame: Buffer) => void): void {
+  push(chunk: Buffer): void {
+    const sink = this.#sink;
     if (chunk.length === 0) return;
     // Fast path: nothing held and the chunk holds whole frames. Frames are zero-copy views.
     if (this.#buffered === 0) {
@@ -60,7 +66,7 @@ export class FrameReader {
         const body = this.#checkHeader(chunk, at);
         const end = at + FRAME_HEADER_SIZE + body;
         if (end > chunk.length) break;
-        onFrame(chunk[at]!, chunk.subarray(at, end));
+        sink.acceptFrame(chunk[at]!, chunk.subarray(at, end));
         at = end;
       }
       if (at === chunk.length) return;
@@ -68,11 +74,11 @@ export class FrameReader {
     }
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    this.#drain(onFrame);
+    this.#drain(sink);
     if (this.#buffered === 0) this.#assembly = null;
   }
 
-  #drain(onFrame: (type: number, frame: Buffer) => void): void {
+  #drain(sink: FrameSink): void {
     for (;;) {
       if (this.#need < 0) {
         if (this.#buffered < FRAME_HEADER_SIZE) return;
@@ -83,14 +89,14 @@ export class FrameReader {
       if (this.#buffered < total) return;
       const frame = this.#take(total);
       this.#need = -1;
-      onFrame(frame[0]!, frame);
+      sink.acceptFrame(frame[0]!, frame);
     }
   }
 
   #checkHeader(buf: Buffer, at: number): number {
     const type = buf[at]!;
     const length = buf.readUIntBE(at + 1, 3);
-    const max = this.#limit(type);
+    const max = this.#sink.frameLimit(type);
     if (max < 0) throw new FrameHeaderError('type', type, length);
     if (length > max) throw new FrameHeaderError('length', type, length);
     return length;

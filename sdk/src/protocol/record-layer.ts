@@ -57,7 +57,7 @@ function writeSeq(buf: Buffer, seq: number, offset = 0): void {
   buf.writeUInt32BE(seq >>> 0, offset + 4);
 }
 
-/** Bytes of a record state's storage before the opener's sequence bytes. */
+/** Bytes of a record state's storage before the traffic secret. */
 function storageSize(suite: Suite): number {
   return suite.mode === 'gcm'
     ? GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE
@@ -82,7 +82,8 @@ function scratch(size: number): Buffer {
 }
 
 abstract class RecordState {
-  protected secret: Buffer;
+  /** The traffic secret, kept in `storage` (copied there; the caller's buffer is wiped). */
+  protected readonly secret: Buffer;
   /** Sequence number of the next record; runs on across key updates, never wraps. */
   seq = 0;
   protected recordsUnderKey = 0;
@@ -100,9 +101,9 @@ abstract class RecordState {
   protected aad: Buffer | null = null;
 
   /**
-   * One allocation for this direction's small long-lived buffers (HMAC pads and chaining
-   * block, or GCM nonce and aad, and the opener's sequence bytes at the end): an idle
-   * session keeps one backing store per direction instead of five.
+   * One allocation for this direction's small long-lived buffers: the HMAC pads and the CBC
+   * chaining block (or the GCM nonce and aad), then the traffic secret. An idle session
+   * keeps one backing store per direction, not one per buffer.
    */
   protected readonly storage: Buffer;
 
@@ -112,8 +113,11 @@ abstract class RecordState {
     protected readonly budget: KeyBudget,
     private readonly sealing: boolean,
   ) {
-    this.secret = secret;
-    this.storage = Buffer.alloc(storageSize(suite) + 8);
+    const keysSize = storageSize(suite);
+    this.storage = Buffer.alloc(keysSize + secret.length);
+    this.secret = this.storage.subarray(keysSize);
+    secret.copy(this.secret);
+    secret.fill(0);
     this.#install();
   }
 
@@ -121,7 +125,8 @@ abstract class RecordState {
   update(): void {
     const next = nextTrafficSecret(this.suite, this.secret);
     this.#uninstall();
-    this.secret = next;
+    next.copy(this.secret);
+    next.fill(0);
     this.#install();
     this.recordsUnderKey = 0;
     this.bytesUnderKey = 0;
@@ -145,10 +150,9 @@ abstract class RecordState {
     this.mac = new HmacKey(this.suite.hashName, keys.macKey, this.storage);
     keys.macKey.fill(0);
     const cipher = this.suite.cipher as CbcCipher;
-    const last = this.storage.subarray(macSize, macSize + AES_BLOCK);
     this.cbc = this.sealing
-      ? new CbcEncryptor(cipher, keys.cipherKey, last)
-      : new CbcDecryptor(cipher, keys.cipherKey, last);
+      ? new CbcEncryptor(cipher, keys.cipherKey, this.storage, macSize)
+      : new CbcDecryptor(cipher, keys.cipherKey, this.storage, macSize);
   }
 
   #uninstall(): void {
@@ -160,6 +164,7 @@ abstract class RecordState {
     this.mac = null;
     this.cbc?.destroy();
     this.cbc = null;
+    // The secret too: update() copies the next one in after this.
     this.storage.fill(0);
   }
 
@@ -279,9 +284,6 @@ export interface OpenedRecord {
 const STREAMING_MAC_MIN = 16384;
 
 export class RecordOpener extends RecordState {
-  /** The implicit sequence number's bytes for in-place MACs: the last 8 bytes of storage. */
-  readonly #seqBytes = this.storage.subarray(this.storage.length - 8);
-
   constructor(suite: Suite, secret: Buffer, budget: KeyBudget = DEFAULT_KEY_BUDGET) {
     super(suite, secret, budget, false);
   }
@@ -325,7 +327,7 @@ export class RecordOpener extends RecordState {
     const macStart = frame.length - tagLength;
     let expected: Buffer;
     if (macStart >= STREAMING_MAC_MIN) {
-      const seq = this.#seqBytes;
+      const seq = Buffer.allocUnsafe(8);
       writeSeq(seq, this.seq);
       expected = mac.macOf(seq, frame.subarray(0, macStart));
     } else {
