@@ -142,24 +142,30 @@ export class RecordWriter {
 
   /**
    * The session ended normally. Messages still queued were never sealed and reject with
-   * `error`; writes whose records are already in the transport's buffer resolve, since
+   * `error` (made only then, if given as a function); writes whose records are already in the transport's buffer resolve, since
    * ending the transport flushes them.
    */
-  end(error: Error): void {
+  end(error: Error | (() => Error)): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#group?.reject(error);
+    this.#group?.reject(typeof error === 'function' ? error() : error);
     this.#group = null;
     this.onDrain();
   }
 
-  /** The session failed: every pending write and flush rejects with `error`. */
-  fail(error: Error): void {
+  /**
+   * The session failed: every pending write and flush rejects with `error` (given as a
+   * function, it is only made if something is pending: an Error's stack costs microseconds).
+   */
+  fail(error: Error | (() => Error)): void {
     this.#ended = true;
-    this.#group?.reject(error);
+    const group = this.#group;
     this.#group = null;
+    if (!group && this.#drainWaiters.length === 0 && this.#flushWaiters.length === 0) return;
+    const e = typeof error === 'function' ? error() : error;
+    group?.reject(e);
     for (const list of [this.#drainWaiters, this.#flushWaiters]) {
-      for (const w of list) w.reject(error);
+      for (const w of list) w.reject(e);
       list.length = 0;
     }
   }

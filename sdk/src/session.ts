@@ -476,7 +476,7 @@ export class Session extends EventEmitter<SessionEvents> {
       );
     }
     this.#clearTimers();
-    this.#writer.fail(this.#closedError());
+    this.#writer.fail(() => this.#closedError());
     this.#closedResolved = true;
     const onClosed = this.#onClosed;
     if (onClosed) {
@@ -572,7 +572,7 @@ export class Session extends EventEmitter<SessionEvents> {
       this.#inbound.end(code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason));
     }
     debug('session with %s closed (%d)', this.#label(), this.#closeCode);
-    this.#writer.end(this.#closedError());
+    this.#writer.end(() => this.#closedError());
     this.#endTransport();
   }
 
