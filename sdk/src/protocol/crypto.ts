@@ -150,7 +150,7 @@ export class HmacKey {
     this.#store.copy(buf, 0, 0, block);
     const inner = oneShotHash(this.#hashName, buf.subarray(0, end), 'buffer') as unknown as Buffer;
     buf.fill(0, 0, block);
-    inner.copy(this.#outer, block);
+    this.#outer.set(inner, block);
     return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
   }
 
@@ -164,7 +164,7 @@ export class HmacKey {
       .update(prefix)
       .update(data)
       .digest();
-    inner.copy(this.#outer, this.blockSize);
+    this.#outer.set(inner, this.blockSize);
     return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
   }
 
@@ -215,8 +215,9 @@ export class CbcEncryptor {
     for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ store[at + i]!;
     const ct = this.#cipher!.update(plain);
     if (ct.length !== plain.length) throw new Error('cbc: short output');
-    ct.copy(out, offset);
-    ct.copy(store, at, ct.length - 16);
+    out.set(ct, offset);
+    const tail = ct.length - 16;
+    for (let i = 0; i < 16; i++) store[at + i] = ct[tail + i]!;
   }
 
   /** Frees the context (OpenSSL wipes its key schedule). */
@@ -249,7 +250,8 @@ export class CbcDecryptor {
     const store = this.#store;
     const at = this.#at;
     for (let i = 0; i < 16; i++) plain[i]! ^= iv[i]! ^ store[at + i]!;
-    data.copy(store, at, data.length - 16);
+    const tail = data.length - 16;
+    for (let i = 0; i < 16; i++) store[at + i] = data[tail + i]!;
     return plain;
   }
 

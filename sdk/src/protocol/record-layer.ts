@@ -238,18 +238,26 @@ export class RecordSealer extends RecordState {
     plain[8] = type;
     plain.writeUInt32BE(length, 9);
     let at = INNER_HEADER_SIZE;
-    if (Buffer.isBuffer(payload)) at += payload.copy(plain, at);
-    else for (const p of payload) at += p.copy(plain, at);
+    // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
+    if (Buffer.isBuffer(payload)) {
+      plain.set(payload, at);
+      at += payload.length;
+    } else {
+      for (const p of payload) {
+        plain.set(p, at);
+        at += p.length;
+      }
+    }
     plain.fill(ctLength - at, at, ctLength);
 
     const ivAt = room + FRAME_HEADER_SIZE;
     const iv = this.random(IV_SIZE);
-    iv.copy(buf, ivAt);
+    buf.set(iv, ivAt);
     (this.cbc as CbcEncryptor).encryptInto(iv, plain.subarray(0, ctLength), buf, ivAt + IV_SIZE);
     // The shared scratch buffer must not keep this record's plaintext.
     plain.fill(0, 0, ctLength);
     const macEnd = ivAt + IV_SIZE + ctLength;
-    mac.macAfterRoom(buf, macEnd).copy(buf, macEnd);
+    buf.set(mac.macAfterRoom(buf, macEnd), macEnd);
     return buf.subarray(room);
   }
 
