@@ -9,7 +9,12 @@
  *
  * Writes queued between two seals share one promise: it resolves once their records are
  * in the transport's buffer and the transport is below its high-water mark, otherwise on
- * the next 'drain'. `flushed()` resolves once every record so far has been handed to the
+ * the next 'drain'. If the session fails first, they all reject, including any whose
+ * records had already been sealed early (a full batch, a large message).
+ *
+ * Records the core produces during a call are collected and written after it returns, so
+ * a synchronous peer (an in-memory duplex) that answers inside our transport write never
+ * re-enters the session while the core is half-way through a call. `flushed()` resolves once every record so far has been handed to the
  * OS (the transport's write callbacks ran).
  */
 import type { Duplex } from 'node:stream';
@@ -48,9 +53,6 @@ class Group {
 }
 
 const RESOLVED = Promise.resolve();
-
-/** Messages up to this size are queued without collecting records around the call. */
-const DIRECT_QUEUE_MAX = 4096;
 
 export class RecordWriter {
   readonly #transport: Duplex;
@@ -93,19 +95,10 @@ export class RecordWriter {
       this.#scheduled = true;
       void RESOLVED.then(this.#flushTask);
     }
-    let failure: { error: unknown } | null = null;
-    if (message.length <= DIRECT_QUEUE_MAX && !this.#out) {
-      // A small message seals at most one full batch record: nothing to cork, so no
-      // collection around the call.
-      try {
-        this.#core.queue(message);
-      } catch (error) {
-        failure = { error };
-        this.#options.onSealError(error);
-      }
-    } else {
-      failure = this.#seal(message);
-    }
+    // Records the core seals while queueing (a full batch, a large message) are collected and
+    // written only once queue() has returned: a synchronous peer that answers must never
+    // re-enter the session while the core is in the middle of a call.
+    const failure = this.#seal(message);
     if (failure && this.#group === group) {
       this.#group = null;
       group.reject(failure.error);

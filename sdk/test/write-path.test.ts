@@ -46,3 +46,57 @@ test('writes queued when the session fails reject with the session error; none g
   t.is((error as { code?: string }).code, 'ERR_SESSION_CLOSED');
   t.is(await server.read().catch((err: { code: string }) => err.code), 'ERR_TRUNCATED');
 });
+
+// In-memory peers answer synchronously, inside our own transport write: the writer must never
+// let that re-enter the session while the core is half-way through queueing a message.
+test('a synchronously echoing in-memory peer gets every message of a batch that overflows', async (t) => {
+  const { client, server } = await sessionPair();
+  const got: number[] = [];
+  server.on('message', (m) => {
+    got.push(m[0]!);
+    void server.write(m);
+  });
+  const echoed: number[] = [];
+  const allEchoed = new Promise<void>((resolve) =>
+    client.on('message', (m) => {
+      echoed.push(m[0]!);
+      if (echoed.length === 17) resolve();
+    }),
+  );
+  // 17 × 4000 bytes: the 17th does not fit in the first 64 KiB batch record.
+  const writes = Array.from({ length: 17 }, (_, i) => client.write(Buffer.alloc(4000, i)));
+  await Promise.all(writes);
+  await allEchoed;
+  const order = Array.from({ length: 17 }, (_, i) => i);
+  t.deepEqual(got, order);
+  t.deepEqual(echoed, order);
+  t.is(client.bufferedAmount, 0);
+  await client.close();
+});
+
+test('messages the peer receives before it closes are all delivered, even mid-batch', async (t) => {
+  const { client, server } = await sessionPair();
+  const got: number[] = [];
+  server.on('message', (m) => {
+    got.push(m[0]!);
+    if (got.length === 16) void server.close();
+  });
+  const results = await Promise.all(
+    Array.from({ length: 17 }, (_, i) =>
+      client.write(Buffer.alloc(4000, i)).then(
+        () => 'ok',
+        (err: { code?: string }) => err.code,
+      ),
+    ),
+  );
+  await server.closed;
+  t.deepEqual(
+    results,
+    Array.from({ length: 17 }, () => 'ok'),
+  );
+  t.deepEqual(
+    got,
+    Array.from({ length: 17 }, (_, i) => i),
+    'the 17th was sent before the close was seen',
+  );
+});

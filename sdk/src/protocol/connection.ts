@@ -235,7 +235,11 @@ export abstract class Connection implements FrameSink {
       if (this.#state !== 'closed') this.write(message);
       return;
     }
-    if (this.#batchLength + need > this.maxFragment) this.flushQueued();
+    if (this.#batchLength + need > this.maxFragment) {
+      this.flushQueued();
+      // Sending may have made a synchronous peer fail us: nothing more goes into a batch then.
+      if (this.#state === 'closed') return;
+    }
     let batch = this.#batch;
     const end = this.#batchLength + need;
     if (batch.length < end) {

@@ -28,10 +28,13 @@ export class FrameHeaderError extends Error {
  * checked against `limit` as soon as its header is complete, so a forged length never
  * causes a large allocation or unbounded buffering.
  *
- * A frame is valid only during its `onFrame` call: it may be a view into the pushed chunk
- * or, for a record frame that spanned chunks, into an assembly buffer reused for the next
- * such record (a stream of large records then costs no fresh allocation per record). The
- * assembly buffer is released once a push leaves no partial frame behind.
+ * A frame is valid only during its `acceptFrame` call, and only until that call pushes more
+ * bytes into this reader (a synchronous peer answering): it may be a view into the pushed
+ * chunk or, for a record frame that spanned chunks, into an assembly buffer reused for the
+ * next such record (a stream of large records then costs no fresh allocation per record).
+ * Whatever a sink keeps of a frame, it copies; the record opener keeps nothing (it MACs and
+ * decrypts into new buffers). The assembly buffer is released once a push leaves no
+ * partial frame behind.
  */
 export class FrameReader {
   #chunks: Buffer[] = [];
