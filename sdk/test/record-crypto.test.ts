@@ -78,7 +78,8 @@ for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
       for (const size of [0, 1, 13, 64, 129, 70_000]) {
         const message = randomBytes(size);
         const buf = Buffer.concat([Buffer.alloc(mac.blockSize, 0xaa), message, Buffer.alloc(3, 0xbb)]);
-        const tag = mac.macAfterRoom(buf, mac.blockSize + size);
+        const tag = Buffer.alloc(createHmac(hashName, key).digest().length);
+        mac.macAfterRoom(buf, mac.blockSize + size, tag, 0);
         t.deepEqual(
           tag,
           createHmac(hashName, key).update(message).digest(),
@@ -103,7 +104,12 @@ test('HmacKey.macOf (large records, hashed in place) equals createHmac over pref
     const seq = randomBytes(8);
     for (const size of [0, 16_384, 70_000]) {
       const data = randomBytes(size);
-      t.deepEqual(mac.macOf(seq, data), createHmac(hashName, key).update(seq).update(data).digest());
+      const expected = createHmac(hashName, key).update(seq).update(data).digest();
+      const tag = Buffer.alloc(expected.length + 2, 0xee);
+      mac.macOf(seq, data, tag, 1);
+      t.deepEqual(tag.subarray(1, 1 + expected.length), expected);
+      t.is(tag[0], 0xee, 'nothing written before the offset');
+      t.is(tag[expected.length + 1], 0xee, 'nothing written after the tag');
     }
   }
 });

@@ -142,30 +142,38 @@ export class HmacKey {
   }
 
   /**
-   * The HMAC of `buf[blockSize .. end]`. `buf[0 .. blockSize]` is scratch room: overwritten
-   * with the inner pad, then zeroed.
+   * Writes the HMAC of `buf[blockSize .. end]` into `out` at `at`. `buf[0 .. blockSize]` is
+   * scratch room: overwritten with the inner pad, then zeroed.
    */
-  macAfterRoom(buf: Buffer, end: number): Buffer {
+  macAfterRoom(buf: Buffer, end: number, out: Buffer, at: number): void {
     const block = this.blockSize;
     this.#store.copy(buf, 0, 0, block);
-    const inner = oneShotHash(this.#hashName, buf.subarray(0, end), 'buffer') as unknown as Buffer;
+    const inner = oneShotHash(this.#hashName, buf.subarray(0, end), 'binary');
     buf.fill(0, 0, block);
-    this.#outer.set(inner, block);
-    return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
+    this.#finish(inner, out, at);
   }
 
   /**
-   * The HMAC of `prefix ‖ data` without copying `data` (for large inputs, where a copy
-   * would cost more than a streaming hash's setup).
+   * Writes the HMAC of `prefix ‖ data` into `out` at `at`, without copying `data` (for large
+   * inputs, where a copy would cost more than a streaming hash's setup).
    */
-  macOf(prefix: Buffer, data: Buffer): Buffer {
+  macOf(prefix: Buffer, data: Buffer, out: Buffer, at: number): void {
     const inner = createHash(this.#hashName)
       .update(this.#store.subarray(0, this.blockSize))
       .update(prefix)
       .update(data)
-      .digest();
-    this.#outer.set(inner, this.blockSize);
-    return oneShotHash(this.#hashName, this.#outer, 'buffer') as unknown as Buffer;
+      .digest('binary');
+    this.#finish(inner, out, at);
+  }
+
+  /**
+   * The outer hash. Digests travel as 'binary' (latin1) strings, one character per byte and
+   * exact for all 256 values: a one-shot hash that returns a Buffer costs 3× as much here,
+   * for the ArrayBuffer node makes for each output (1.3–1.8 µs against 0.4 µs, measured).
+   */
+  #finish(inner: string, out: Buffer, at: number): void {
+    this.#outer.write(inner, this.blockSize, 'binary');
+    out.write(oneShotHash(this.#hashName, this.#outer, 'binary'), at, 'binary');
   }
 
   /** Overwrites the pads. The key is unusable afterwards. */

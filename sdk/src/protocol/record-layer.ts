@@ -69,6 +69,15 @@ function macRoom(mac: HmacKey): number {
   return mac.blockSize + 8;
 }
 
+const tagScratchBufs = new Map<number, Buffer>();
+
+/** A buffer of `length` bytes, shared by every opener of this thread, for the expected tag. */
+function tagScratch(length: number): Buffer {
+  let buf = tagScratchBufs.get(length);
+  if (!buf) tagScratchBufs.set(length, (buf = Buffer.alloc(length)));
+  return buf;
+}
+
 let scratchBuf = Buffer.alloc(0);
 
 /**
@@ -257,7 +266,7 @@ export class RecordSealer extends RecordState {
     // The shared scratch buffer must not keep this record's plaintext.
     plain.fill(0, 0, ctLength);
     const macEnd = ivAt + IV_SIZE + ctLength;
-    buf.set(mac.macAfterRoom(buf, macEnd), macEnd);
+    mac.macAfterRoom(buf, macEnd, buf, macEnd);
     return buf.subarray(room);
   }
 
@@ -333,17 +342,17 @@ export class RecordOpener extends RecordState {
     const ctLength = frame.length - FRAME_HEADER_SIZE - IV_SIZE - tagLength;
     if (ctLength < AES_BLOCK || ctLength % AES_BLOCK !== 0) throw recordError();
     const macStart = frame.length - tagLength;
-    let expected: Buffer;
+    const expected = tagScratch(tagLength);
     if (macStart >= STREAMING_MAC_MIN) {
       const seq = Buffer.allocUnsafe(8);
       writeSeq(seq, this.seq);
-      expected = mac.macOf(seq, frame.subarray(0, macStart));
+      mac.macOf(seq, frame.subarray(0, macStart), expected, 0);
     } else {
       const room = macRoom(mac);
       const covered = scratch(room + macStart);
       writeSeq(covered, this.seq, room - 8);
       frame.copy(covered, room, 0, macStart);
-      expected = mac.macAfterRoom(covered, room + macStart);
+      mac.macAfterRoom(covered, room + macStart, expected, 0);
     }
     if (!constantTimeEqual(expected, frame.subarray(macStart))) throw recordError();
     const padded = (this.cbc as CbcDecryptor).decrypt(
