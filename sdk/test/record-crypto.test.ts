@@ -1,6 +1,17 @@
-import { createCipheriv, createHmac, createSecretKey, randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { CbcDecryptor, CbcEncryptor, HmacKey, secureRandom } from '../src/protocol/crypto.js';
+import {
+  CbcDecryptor,
+  CbcEncryptor,
+  HmacKey,
+  hkdf,
+  secureRandom,
+  x25519Key,
+  x25519Shared,
+} from '../src/protocol/crypto.js';
 import { RecordType } from '../src/protocol/constants.js';
 import { ErrorCode } from '../src/protocol/errors.js';
 import { RecordOpener, RecordSealer } from '../src/protocol/record-layer.js';
@@ -134,4 +145,55 @@ test('a large CBC record hashed in place opens, and fails on any flipped bit', (
 
 test('HmacKey refuses a key longer than the hash block', (t) => {
   t.throws(() => new HmacKey('sha256', Buffer.alloc(65)), { instanceOf: RangeError });
+});
+
+test('hkdf equals node:crypto hkdfSync for every hash, salt and output length', (t) => {
+  for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
+    for (const saltLength of [0, 32, 64, 128, 200]) {
+      const salt = randomBytes(saltLength);
+      const ikm = randomBytes(96);
+      const info = randomBytes(40);
+      for (const length of [1, 12, 16, 32, 48, 64, 100, 300]) {
+        t.deepEqual(
+          hkdf(hashName, ikm, salt, info, length),
+          Buffer.from(hkdfSync(hashName, ikm, salt, info, length)),
+          `${hashName}, ${saltLength}-byte salt, ${length} bytes`,
+        );
+      }
+    }
+  }
+  t.throws(() => hkdf('sha256', randomBytes(32), Buffer.alloc(0), Buffer.alloc(0), 255 * 32 + 1), {
+    instanceOf: RangeError,
+  });
+});
+
+test('fresh X25519 keys: the public value matches the private key', (t) => {
+  const a = x25519Key();
+  const b = x25519Key();
+  t.is(a.publicRaw.length, 32);
+  t.deepEqual(x25519Shared(a.privateKey, b.publicRaw), x25519Shared(b.privateKey, a.publicRaw));
+});
+
+// Node 20 deadlocked when a freshly generated key was exported while a garbage collection
+// finalized its generation job (both take the key's mutex). The old code hung in every run of
+// this child; a hang fails the test by the timeout below.
+test('20 000 fresh X25519 keys under frequent garbage collection never hang', async (t) => {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import=tsx',
+      '--conditions=source',
+      '--max-semi-space-size=1',
+      fileURLToPath(new URL('./helpers/x25519-stress.ts', import.meta.url)),
+      '20000',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  t.is(code, 0, 'the child finished instead of hanging');
+  t.is(out.trim(), 'done');
 });
