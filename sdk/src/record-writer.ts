@@ -25,7 +25,6 @@ import { noop } from './deferred.js';
 export interface Outbound {
   queue(message: Buffer): void;
   flushQueued(): void;
-  readonly hasQueued: boolean;
   /** Bytes of queued messages not yet sealed. */
   readonly queuedBytes: number;
 }
@@ -63,8 +62,6 @@ export class RecordWriter {
   #scheduled = false;
   /** Records collected while sealing, written together afterwards; null when not sealing. */
   #out: Buffer[] | null = null;
-  /** The (empty) array the next seal collects into. */
-  #spare: Buffer[] = [];
   #drainWaiters: Group[] = [];
   #flushWaiters: Group[] = [];
   #inFlight = 0;
@@ -135,8 +132,8 @@ export class RecordWriter {
 
   /**
    * The session ended normally. Messages still queued were never sealed and reject with
-   * `error` (made only then, if given as a function); writes whose records are already in the transport's buffer resolve, since
-   * ending the transport flushes them.
+   * `error` (made only then, if given as a function); writes whose records are already in
+   * the transport's buffer resolve, since ending the transport flushes them.
    */
   end(error: Error | (() => Error)): void {
     if (this.#ended) return;
@@ -180,7 +177,7 @@ export class RecordWriter {
       this.#coreCall(message);
       return null;
     }
-    const out = this.#spare;
+    const out: Buffer[] = [];
     this.#out = out;
     let failure: { error: unknown } | null = null;
     try {
@@ -191,12 +188,8 @@ export class RecordWriter {
       this.#out = null;
     }
     if (out.length === 1) {
-      const record = out[0]!;
-      out.length = 0;
-      this.#transmit(record);
+      this.#transmit(out[0]!);
     } else if (out.length > 1) {
-      // A fresh array for any nested seal while these are written.
-      this.#spare = [];
       const t = this.#transport;
       t.cork();
       for (const record of out) this.#transmit(record);

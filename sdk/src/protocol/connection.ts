@@ -260,11 +260,6 @@ export abstract class Connection implements FrameSink {
     this.#batchCount += 1;
   }
 
-  /** Whether `queue()` holds messages not yet sealed. */
-  get hasQueued(): boolean {
-    return this.#batchCount > 0;
-  }
-
   /** Bytes of queued messages not yet sealed (with their batch length prefixes). */
   get queuedBytes(): number {
     return this.#batchLength;
