@@ -23,9 +23,14 @@ import { KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
+import { FloorRecords, floorReader } from './floor.js';
 import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
 
-export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream';
+/**
+ * `floor` is raw TCP carrying bench/floor.ts records (the least node:crypto work per record
+ * of secsess's default suite), run in the ping-pong scenarios only.
+ */
+export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor';
 export type Bits = 2048 | 3072;
 export type Mode = 'echo' | 'sink';
 export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM';
@@ -138,6 +143,11 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     await once(socket, 'connect');
     return streamConn(socket);
   }
+  if (kind === 'floor') {
+    const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    await once(socket, 'connect');
+    return floorConn(socket);
+  }
   if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
     // No `session` option: every connection is a full handshake (no resumption).
@@ -192,6 +202,26 @@ function streamConn(stream: Duplex | SecretStream): Conn {
   };
   s.on('data', (chunk: Buffer) => conn.onData(chunk.length));
   s.on('error', () => {});
+  return conn;
+}
+
+/** Raw TCP with floor records: writes are sealed, and what arrives is opened record by record. */
+function floorConn(socket: Socket): Conn {
+  const records = new FloorRecords();
+  const conn: Conn = {
+    write: (data) => (socket.write(records.seal(data)) ? undefined : once(socket, 'drain').then(() => {})),
+    onData: () => {},
+    close: async () => {
+      const closed = once(socket, 'close');
+      socket.end();
+      await closed;
+    },
+  };
+  socket.on(
+    'data',
+    floorReader(records, (payload) => conn.onData(payload.length)),
+  );
+  socket.on('error', () => {});
   return conn;
 }
 
@@ -266,6 +296,16 @@ export async function listen(
   let server: NetServer;
   if (kind === 'tcp') {
     server = createNetServer({ noDelay: true }, attach);
+  } else if (kind === 'floor') {
+    server = createNetServer({ noDelay: true }, (socket) => {
+      open++;
+      const records = new FloorRecords();
+      const onPayload = behaviour(mode, (d) => void socket.write(records.seal(d)));
+      socket.on('data', floorReader(records, onPayload));
+      socket.on('end', () => socket.end());
+      socket.on('error', () => {});
+      socket.on('close', () => open--);
+    });
   } else if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
     const { key, cert } = files.tls[bits];

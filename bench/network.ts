@@ -6,7 +6,8 @@
  *
  *   bulk            MB/s, 64 KiB writes client → server (1 GiB per repetition; 64 MiB quick)
  *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite
- *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip
+ *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip;
+ *                   pingpong-N-floor sets it beside raw TCP carrying floor records (bench/floor.ts)
  *   pipeline-16     16-byte messages/s written back to back
  *   handshake-C-rsaB handshakes/s (connect, handshake, graceful close), C clients at a time,
  *                   with the server's CPU time per handshake
@@ -172,7 +173,8 @@ export function pingPongOnce(conn: Conn, size: number, ms: number): Promise<numb
 export async function benchPingPong(ctx: NetContext, size: number): Promise<Row[]> {
   const reps = ctx.quick ? 3 : 5;
   const ms = ctx.quick ? 250 : 1000;
-  const conns = await openAll(ctx, STANDARD, 'echo');
+  // The floor (bench/floor.ts): raw TCP carrying records that cost only the primitives' calls.
+  const conns = await openAll(ctx, [...STANDARD, { name: 'floor', kind: 'floor' }], 'echo');
   try {
     await interleave(conns, 1, (c) => pingPongOnce(c, size, ctx.quick ? 300 : 1000));
     const samples = await interleave(conns, reps, (c) => pingPongOnce(c, size, ms));
@@ -193,6 +195,13 @@ export async function benchPingPong(ctx: NetContext, size: number): Promise<Row[
         `pingpong-${size}-p99`,
         'µs',
         per((s) => percentile(s, 99)),
+      ),
+      rowFrom(
+        `pingpong-${size}-floor`,
+        'rt/s',
+        per((s) => (s.length * 1e6) / s.reduce((a, b) => a + b, 0)),
+        'secsess',
+        ['floor', 'tls'],
       ),
     ];
   } finally {

@@ -7,6 +7,7 @@
  *   - CommSec's published figures for the C# library this one modernises: send 2 µs (16 B)
  *     and 38 µs (2 KiB); send + receive 10 µs (16 B) and 76 µs (2 KiB);
  *   - node:crypto: the same record built the obvious way (createCipheriv + createHmac per record);
+ *   - floor: the least node:crypto work such a record can cost (bench/floor.ts);
  *   - openssl: the record's bytes at the single-core `openssl speed` rate (a floor no
  *     per-call API reaches for small records).
  *
@@ -32,9 +33,10 @@ import { ClientConnection, ServerConnection, resolveSuite } from '../sdk/src/pro
 import type { ConnectionHandler } from '../sdk/src/protocol/index.js';
 import { RecordOpener, RecordSealer } from '../sdk/src/protocol/record-layer.js';
 import { secureRandom } from '../sdk/src/protocol/crypto.js';
+import { FloorRecords } from './floor.js';
 import { etmCeiling, opensslSpeed } from './openssl-speed.js';
 import type { OpensslSpeed } from './openssl-speed.js';
-import { log, printTable, timeUs } from './util.js';
+import { log, printTable, timeUs, timeUsEach } from './util.js';
 import type { Row } from './util.js';
 
 /** CommSec's published per-message figures, µs. */
@@ -155,20 +157,35 @@ function recordRows(
     const payload = randomBytes(size);
     const secret = randomBytes(32);
     const sealer = new RecordSealer(suite, Buffer.from(secret), secureRandom);
-    const seal = timeUs(() => sealer.seal(0x01, payload), n, reps);
-    // Open a fresh stream of records in order (the opener's sequence must match).
+    // Openers read fresh streams of records in order (the sequence must match): each has
+    // frames enough for its warm-up and every repetition.
+    const stream = (seal: () => Buffer): (() => Buffer) => {
+      const frames = Array.from({ length: n * (reps + 1) + 200 }, seal);
+      let i = 0;
+      return () => frames[i++]!;
+    };
     const opener = new RecordOpener(suite, Buffer.from(secret));
     const feedSealer = new RecordSealer(suite, Buffer.from(secret), secureRandom);
-    const frames = Array.from({ length: n * (reps + 1) + 200 }, () => feedSealer.seal(0x01, payload));
-    let i = 0;
-    const open = timeUs(() => opener.open(frames[i++]!), n, reps);
-    const bSeal = gcm
-      ? timeUs(() => baselineGcmSeal(key, payload), n, reps)
-      : timeUs(() => baselineSeal(key, macKey, payload), n, reps);
+    const nextFrame = stream(() => feedSealer.seal(0x01, payload));
     const rec = gcm ? baselineGcmSeal(key, payload) : baselineSeal(key, macKey, payload);
-    const bOpen = gcm
-      ? timeUs(() => baselineGcmOpen(key, rec), n, reps)
-      : timeUs(() => baselineOpen(key, macKey, rec), n, reps);
+    // The floor (bench/floor.ts): only the primitives' calls, CBC suite only.
+    const floor = new FloorRecords();
+    const floorFeed = new FloorRecords();
+    const nextFloorFrame = stream(() => floorFeed.seal(payload));
+    // Interleaved, so that the machine's load hits every column alike.
+    const [seal, open, bSeal, bOpen, fSeal, fOpen] = timeUsEach(
+      [
+        () => sealer.seal(0x01, payload),
+        () => opener.open(nextFrame()),
+        gcm ? () => baselineGcmSeal(key, payload) : () => baselineSeal(key, macKey, payload),
+        gcm ? () => baselineGcmOpen(key, rec) : () => baselineOpen(key, macKey, rec),
+        ...(gcm ? [] : [() => floor.seal(payload), () => floor.open(nextFloorFrame())]),
+      ],
+      n,
+      reps,
+    ) as [number, number, number, number, number?, number?];
+    const floorPeer = (v: number | null | undefined): Record<string, number | null> =>
+      gcm ? {} : { floor: v ?? null };
     const bytes = size + 13;
     const at = (rate: number | null): number | null => (rate ? bytes / rate : null);
     const sum = (a: number | null, b: number | null): number | null =>
@@ -181,19 +198,24 @@ function recordRows(
       scenario: `record${tag}-${size}-seal`,
       unit: 'µs',
       secsess: seal,
-      peers: { ...commsec(COMMSEC.send), 'node:crypto': bSeal, openssl: osSeal },
+      peers: { ...commsec(COMMSEC.send), 'node:crypto': bSeal, ...floorPeer(fSeal), openssl: osSeal },
     });
     rows.push({
       scenario: `record${tag}-${size}-open`,
       unit: 'µs',
       secsess: open,
-      peers: { 'node:crypto': bOpen, openssl: osOpen },
+      peers: { 'node:crypto': bOpen, ...floorPeer(fOpen), openssl: osOpen },
     });
     rows.push({
       scenario: `record${tag}-${size}-seal+open`,
       unit: 'µs',
       secsess: seal + open,
-      peers: { ...commsec(COMMSEC.sendReceive), 'node:crypto': bSeal + bOpen, openssl: sum(osSeal, osOpen) },
+      peers: {
+        ...commsec(COMMSEC.sendReceive),
+        'node:crypto': bSeal + bOpen,
+        ...floorPeer(sum(fSeal ?? null, fOpen ?? null)),
+        openssl: sum(osSeal, osOpen),
+      },
     });
   }
   return rows;

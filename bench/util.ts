@@ -47,7 +47,9 @@ export function medianOrNull(values: readonly number[]): number | null {
  * not count; on a quiet machine the two agree. Batches should last a few ms at least.
  */
 export function timeUs(fn: () => void, n: number, reps: number): number {
-  for (let i = 0; i < Math.min(n, 200); i++) fn();
+  // Warm-up long enough for V8 to optimize `fn` (200 calls were too few: a function first
+  // timed here ran partly unoptimized). Callers feeding a finite input allow n + 200 calls.
+  for (let i = 0; i < Math.min(n + 200, 2000); i++) fn();
   const samples: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = process.cpuUsage();
@@ -56,6 +58,25 @@ export function timeUs(fn: () => void, n: number, reps: number): number {
     samples.push((t.user + t.system) / n);
   }
   return median(samples);
+}
+
+/**
+ * Like `timeUs` for several functions at once, their batches interleaved (a batch of each in
+ * turn, `reps` rounds), so that load on a shared machine hits them alike. Returns the median
+ * µs per call of each, in order.
+ */
+export function timeUsEach(fns: readonly (() => void)[], n: number, reps: number): number[] {
+  for (const fn of fns) for (let i = 0; i < Math.min(n + 200, 2000); i++) fn();
+  const samples: number[][] = fns.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    fns.forEach((fn, k) => {
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < n; i++) fn();
+      const t = process.cpuUsage(t0);
+      samples[k]!.push((t.user + t.system) / n);
+    });
+  }
+  return samples.map(median);
 }
 
 /** Nanosecond clock as a number of µs. */

@@ -38,16 +38,22 @@ export interface RecordWriterOptions {
 class Group {
   readonly promise: Promise<void>;
   resolve!: () => void;
-  reject!: (error: unknown) => void;
+  #reject!: (error: unknown) => void;
 
   constructor() {
     this.promise = new Promise<void>((resolve, reject) => {
       this.resolve = resolve;
-      this.reject = reject;
+      this.#reject = reject;
     });
+  }
+
+  reject(error: unknown): void {
     // `void session.write(x)` on a session that then fails must not become an unhandled
-    // rejection: the failure is reported through read(), 'error' and 'close' anyway.
+    // rejection: the failure is reported through read(), 'error' and 'close' anyway. A
+    // handler attached before rejecting is enough (V8 reports a rejection that has none at
+    // that moment), and the common case, a write that succeeds, never pays for it.
     this.promise.catch(noop);
+    this.#reject(error);
   }
 }
 
@@ -66,6 +72,8 @@ export class RecordWriter {
   #flushWaiters: Group[] = [];
   #inFlight = 0;
   #ended = false;
+  /** Depth of message deliveries under way: writes made in one are flushed when it ends. */
+  #delivering = 0;
 
   constructor(transport: Duplex, core: Outbound, options: RecordWriterOptions) {
     this.#transport = transport;
@@ -88,10 +96,8 @@ export class RecordWriter {
   write(message: Buffer): Promise<void> {
     let group = this.#group;
     if (!group) group = this.#group = new Group();
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      void RESOLVED.then(this.#flushTask);
-    }
+    // Inside a delivery the session flushes when the listener returns: no microtask needed.
+    if (!this.#scheduled && this.#delivering === 0) this.#schedule();
     // Records the core seals while queueing (a full batch, a large message) are collected and
     // written only once queue() has returned: a synchronous peer that answers must never
     // re-enter the session while the core is in the middle of a call.
@@ -101,6 +107,26 @@ export class RecordWriter {
       group.reject(failure.error);
     }
     return group.promise;
+  }
+
+  /**
+   * A message is being delivered to the application: replies written in its listener are
+   * sealed by the `flush()` the session calls when the listener returns (a reply then costs
+   * no microtask). Pair with `endDelivery()`.
+   */
+  beginDelivery(): void {
+    this.#delivering++;
+  }
+
+  /** The delivery is over; anything still queued (the session did not flush) gets its microtask. */
+  endDelivery(): void {
+    this.#delivering--;
+    if (this.#delivering === 0 && this.#group && !this.#scheduled && !this.#ended) this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#scheduled = true;
+    void RESOLVED.then(this.#flushTask);
   }
 
   /** Seals every queued message now. */

@@ -519,6 +519,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #emitMessage(data: Buffer): void {
+    const writer = this.#writer;
+    writer.beginDelivery();
     try {
       this.emit('message', data);
     } catch (err) {
@@ -528,8 +530,12 @@ export class Session extends EventEmitter<SessionEvents> {
         throw err;
       });
     }
-    // Replies written inside the listener go out before the next record is processed.
-    if (this.#state === 'open') this.#writer.flush();
+    try {
+      // Replies written inside the listener go out before the next record is processed.
+      if (this.#state === 'open') writer.flush();
+    } finally {
+      writer.endDelivery();
+    }
   }
 
   #onNewListener(this: Session, event: string | symbol): void {

@@ -7,6 +7,8 @@ import {
   CbcDecryptor,
   CbcEncryptor,
   HmacKey,
+  createRandomPool,
+  digestMatches,
   hkdf,
   secureRandom,
   x25519Key,
@@ -123,6 +125,63 @@ test('HmacKey.macOf (large records, hashed in place) equals createHmac over pref
       t.is(tag[expected.length + 1], 0xee, 'nothing written after the tag');
     }
   }
+});
+
+test('HmacKey verifies a tag in place: the right tag passes, any flipped bit or other length fails', (t) => {
+  for (const hashName of ['sha256', 'sha384', 'sha512'] as HashName[]) {
+    const key = randomBytes(32);
+    const mac = new HmacKey(hashName, key);
+    for (const size of [0, 13, 200, 20_000]) {
+      const message = randomBytes(size);
+      const expected = createHmac(hashName, key).update(message).digest();
+      // A frame-like buffer: 5 bytes of something, then the tag at the end.
+      const frame = Buffer.concat([Buffer.alloc(5, 0x11), expected]);
+      const room = () => Buffer.concat([Buffer.alloc(mac.blockSize), message]);
+      t.true(mac.verifyAfterRoom(room(), mac.blockSize + size, frame, 5), `${hashName} ${size}`);
+      t.true(mac.verifyOf(Buffer.alloc(0), message, frame, 5));
+      for (let bit = 0; bit < expected.length * 8; bit += 7) {
+        const forged = Buffer.from(frame);
+        forged[5 + (bit >> 3)]! ^= 1 << (bit & 7);
+        t.false(mac.verifyAfterRoom(room(), mac.blockSize + size, forged, 5), `bit ${bit}`);
+        t.false(mac.verifyOf(Buffer.alloc(0), message, forged, 5), `bit ${bit}`);
+      }
+      t.false(mac.verifyAfterRoom(room(), mac.blockSize + size, Buffer.concat([frame, Buffer.alloc(1)]), 5));
+      t.false(mac.verifyAfterRoom(room(), mac.blockSize + size, frame.subarray(0, frame.length - 1), 5));
+    }
+  }
+});
+
+test('digestMatches compares every byte: equal passes, a difference anywhere or another length fails', (t) => {
+  const tag = randomBytes(32);
+  const digest = tag.toString('binary');
+  t.true(digestMatches(digest, tag, 0));
+  t.true(digestMatches(digest, Buffer.concat([Buffer.alloc(3), tag]), 3));
+  for (let i = 0; i < 32; i++) {
+    const other = Buffer.from(tag);
+    other[i]! ^= 0x80;
+    t.false(digestMatches(digest, other, 0), `byte ${i}`);
+  }
+  t.false(digestMatches(digest, tag.subarray(1), 0));
+  t.false(digestMatches(digest, Buffer.concat([tag, Buffer.alloc(1)]), 0));
+  t.false(digestMatches('', tag, 0));
+});
+
+test('the random pool writes IVs in place: exactly the bytes asked for, fresh each time', (t) => {
+  const random = createRandomPool();
+  const seen = new Set<string>();
+  for (let i = 0; i < 600; i++) {
+    // 600 × 16 bytes crosses the 4 KiB pool's refill twice.
+    const out = Buffer.alloc(40, 0xcc);
+    random.into!(out, 7, 16);
+    t.deepEqual(out.subarray(0, 7), Buffer.alloc(7, 0xcc));
+    t.deepEqual(out.subarray(23), Buffer.alloc(17, 0xcc));
+    seen.add(out.toString('hex', 7, 23));
+  }
+  t.is(seen.size, 600, 'no IV handed out twice');
+  const big = Buffer.alloc(5000);
+  random.into!(big, 0, 5000);
+  t.false(big.equals(Buffer.alloc(5000)), 'large requests are filled too');
+  t.is(random(16).length, 16);
 });
 
 test('a large CBC record hashed in place opens, and fails on any flipped bit', (t) => {

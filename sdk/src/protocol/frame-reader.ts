@@ -69,7 +69,8 @@ export class FrameReader {
         const body = this.#checkHeader(chunk, at);
         const end = at + FRAME_HEADER_SIZE + body;
         if (end > chunk.length) break;
-        sink.acceptFrame(chunk[at]!, chunk.subarray(at, end));
+        // A chunk that is exactly one frame (one message in flight) needs no view.
+        sink.acceptFrame(chunk[at]!, at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end));
         at = end;
       }
       if (at === chunk.length) return;
@@ -98,7 +99,8 @@ export class FrameReader {
 
   #checkHeader(buf: Buffer, at: number): number {
     const type = buf[at]!;
-    const length = buf.readUIntBE(at + 1, 3);
+    // u24 big-endian, read by hand: Buffer#readUIntBE's checks cost more than this.
+    const length = (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!;
     const max = this.#sink.frameLimit(type);
     if (max < 0) throw new FrameHeaderError('type', type, length);
     if (length > max) throw new FrameHeaderError('length', type, length);

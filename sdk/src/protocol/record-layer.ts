@@ -26,7 +26,7 @@ import {
   KEY_UPDATE_RECORDS,
   MAX_SEQUENCE,
 } from './constants.js';
-import { CbcDecryptor, CbcEncryptor, HmacKey, constantTimeEqual, gcmOpen, gcmSealInto } from './crypto.js';
+import { CbcDecryptor, CbcEncryptor, HmacKey, fillBytes, gcmOpen, gcmSealInto } from './crypto.js';
 import type { CbcCipher, GcmCipher, RandomSource } from './crypto.js';
 import { ErrorCode, SessionError, recordError } from './errors.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
@@ -52,9 +52,42 @@ export function maxRecordBody(suite: Suite, maxFragment: number): number {
   return sealedSize(suite, maxFragment) - FRAME_HEADER_SIZE;
 }
 
+/*
+ * Byte stores rather than Buffer#writeUInt32BE: these run several times per record, and the
+ * Buffer methods' argument checks cost more than the stores (a Uint8Array store keeps the low
+ * 8 bits). Every value is in range by construction.
+ */
+
 function writeSeq(buf: Buffer, seq: number, offset = 0): void {
-  buf.writeUInt32BE(Math.floor(seq / 0x100000000), offset);
-  buf.writeUInt32BE(seq >>> 0, offset + 4);
+  const high = Math.floor(seq / 0x100000000);
+  const low = seq >>> 0;
+  buf[offset] = high >>> 24;
+  buf[offset + 1] = high >>> 16;
+  buf[offset + 2] = high >>> 8;
+  buf[offset + 3] = high;
+  buf[offset + 4] = low >>> 24;
+  buf[offset + 5] = low >>> 16;
+  buf[offset + 6] = low >>> 8;
+  buf[offset + 7] = low;
+}
+
+function writeU32(buf: Buffer, value: number, offset: number): void {
+  buf[offset] = value >>> 24;
+  buf[offset + 1] = value >>> 16;
+  buf[offset + 2] = value >>> 8;
+  buf[offset + 3] = value;
+}
+
+function readU32(buf: Buffer, offset: number): number {
+  return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
+}
+
+/** The frame header: record type and u24 body length. */
+function writeRecordHeader(buf: Buffer, offset: number, bodyLength: number): void {
+  buf[offset] = FrameType.Record;
+  buf[offset + 1] = bodyLength >>> 16;
+  buf[offset + 2] = bodyLength >>> 8;
+  buf[offset + 3] = bodyLength;
 }
 
 /** Bytes of a record state's storage before the traffic secret. */
@@ -69,15 +102,6 @@ function macRoom(mac: HmacKey): number {
   return mac.blockSize + 8;
 }
 
-const tagScratchBufs = new Map<number, Buffer>();
-
-/** A buffer of `length` bytes, shared by every opener of this thread, for the expected tag. */
-function tagScratch(length: number): Buffer {
-  let buf = tagScratchBufs.get(length);
-  if (!buf) tagScratchBufs.set(length, (buf = Buffer.alloc(length)));
-  return buf;
-}
-
 let scratchBuf = Buffer.alloc(0);
 
 /**
@@ -88,6 +112,19 @@ let scratchBuf = Buffer.alloc(0);
 function scratch(size: number): Buffer {
   if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafe(Math.max(size, 2 * scratchBuf.length, 1024));
   return scratchBuf;
+}
+
+/**
+ * PKCS#7: the last byte n (1–16) and the n bytes before it all equal n. Returns the length
+ * without the padding. It runs on authentic records only: a bad padding means a broken peer
+ * and fails like any other check.
+ */
+function unpaddedLength(padded: Buffer): number {
+  const n = padded[padded.length - 1]!;
+  let bad = n === 0 || n > AES_BLOCK ? 1 : 0;
+  for (let i = padded.length - Math.min(n, AES_BLOCK); i < padded.length; i++) bad |= padded[i]! ^ n;
+  if (bad !== 0) throw recordError();
+  return padded.length - n;
 }
 
 abstract class RecordState {
@@ -238,14 +275,13 @@ export class RecordSealer extends RecordState {
     const ctLength = size - FRAME_HEADER_SIZE - IV_SIZE - this.suite.tagLength;
     const buf = Buffer.allocUnsafe(room + size);
     writeSeq(buf, this.seq, room - 8);
-    buf[room] = FrameType.Record;
-    buf.writeUIntBE(size - FRAME_HEADER_SIZE, room + 1, 3);
+    writeRecordHeader(buf, room, size - FRAME_HEADER_SIZE);
 
     // plain = u64 seq ‖ u8 type ‖ u32 length ‖ payload ‖ PKCS#7 padding (1–16 bytes of its count)
     const plain = scratch(ctLength);
     writeSeq(plain, this.seq);
     plain[8] = type;
-    plain.writeUInt32BE(length, 9);
+    writeU32(plain, length, 9);
     let at = INNER_HEADER_SIZE;
     // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
     if (Buffer.isBuffer(payload)) {
@@ -257,14 +293,16 @@ export class RecordSealer extends RecordState {
         at += p.length;
       }
     }
-    plain.fill(ctLength - at, at, ctLength);
+    const padCount = ctLength - at;
+    for (let i = at; i < ctLength; i++) plain[i] = padCount;
 
     const ivAt = room + FRAME_HEADER_SIZE;
-    const iv = this.random(IV_SIZE);
-    buf.set(iv, ivAt);
-    (this.cbc as CbcEncryptor).encryptInto(iv, plain.subarray(0, ctLength), buf, ivAt + IV_SIZE);
+    const random = this.random;
+    if (random.into) random.into(buf, ivAt, IV_SIZE);
+    else buf.set(random(IV_SIZE), ivAt);
+    (this.cbc as CbcEncryptor).encryptInto(buf, plain.subarray(0, ctLength), buf, ivAt + IV_SIZE, ivAt);
     // The shared scratch buffer must not keep this record's plaintext.
-    plain.fill(0, 0, ctLength);
+    fillBytes.call(plain, 0, 0, ctLength);
     const macEnd = ivAt + IV_SIZE + ctLength;
     mac.macAfterRoom(buf, macEnd, buf, macEnd);
     return buf.subarray(room);
@@ -273,12 +311,11 @@ export class RecordSealer extends RecordState {
   #sealGcm(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
     const size = sealedSize(this.suite, length);
     const out = Buffer.allocUnsafe(size);
-    out[0] = FrameType.Record;
-    out.writeUIntBE(size - FRAME_HEADER_SIZE, 1, 3);
+    writeRecordHeader(out, 0, size - FRAME_HEADER_SIZE);
     const inner = Buffer.allocUnsafe(INNER_HEADER_SIZE);
     writeSeq(inner, this.seq);
     inner[8] = type;
-    inner.writeUInt32BE(length, 9);
+    writeU32(inner, length, 9);
     gcmSealInto(
       this.suite.cipher as GcmCipher,
       this.gcmKey!,
@@ -317,24 +354,26 @@ export class RecordOpener extends RecordState {
     ) {
       throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'peer exceeded its key budget without a key update');
     }
-    const plain = this.suite.mode === 'gcm' ? this.#openGcm(frame) : this.#openCbc(frame);
+    const gcm = this.suite.mode === 'gcm';
+    const plain = gcm ? this.#openGcm(frame) : this.#openCbc(frame);
+    const end = gcm ? plain.length : unpaddedLength(plain);
     // Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
-    if (plain.length < INNER_HEADER_SIZE) throw recordError();
-    const seqHigh = plain.readUInt32BE(0);
-    const seqLow = plain.readUInt32BE(4);
-    const payloadLength = plain.readUInt32BE(9);
-    if (seqHigh * 0x100000000 + seqLow !== this.seq || payloadLength !== plain.length - INNER_HEADER_SIZE) {
+    if (end < INNER_HEADER_SIZE) throw recordError();
+    const seqHigh = readU32(plain, 0);
+    const seqLow = readU32(plain, 4);
+    const payloadLength = readU32(plain, 9);
+    if (seqHigh * 0x100000000 + seqLow !== this.seq || payloadLength !== end - INNER_HEADER_SIZE) {
       throw recordError();
     }
     this.seq += 1;
     this.recordsUnderKey += 1;
     this.bytesUnderKey += payloadLength;
-    return { type: plain[8]!, payload: plain.subarray(INNER_HEADER_SIZE) };
+    return { type: plain[8]!, payload: plain.subarray(INNER_HEADER_SIZE, end) };
   }
 
   /**
    * MAC first, over seq ‖ header ‖ IV ‖ ciphertext (a small frame is copied next to room for
-   * the pad; a large one is hashed in place); only then decrypt.
+   * the pad; a large one is hashed in place); only then decrypt. Returns the padded plaintext.
    */
   #openCbc(frame: Buffer): Buffer {
     const mac = this.mac!;
@@ -342,30 +381,25 @@ export class RecordOpener extends RecordState {
     const ctLength = frame.length - FRAME_HEADER_SIZE - IV_SIZE - tagLength;
     if (ctLength < AES_BLOCK || ctLength % AES_BLOCK !== 0) throw recordError();
     const macStart = frame.length - tagLength;
-    const expected = tagScratch(tagLength);
+    let authentic: boolean;
     if (macStart >= STREAMING_MAC_MIN) {
       const seq = Buffer.allocUnsafe(8);
       writeSeq(seq, this.seq);
-      mac.macOf(seq, frame.subarray(0, macStart), expected, 0);
+      authentic = mac.verifyOf(seq, frame.subarray(0, macStart), frame, macStart);
     } else {
       const room = macRoom(mac);
       const covered = scratch(room + macStart);
       writeSeq(covered, this.seq, room - 8);
-      frame.copy(covered, room, 0, macStart);
-      mac.macAfterRoom(covered, room + macStart, expected, 0);
+      covered.set(frame.subarray(0, macStart), room);
+      authentic = mac.verifyAfterRoom(covered, room + macStart, frame, macStart);
+      // The scratch buffer keeps only ciphertext (public) after this: nothing to wipe.
     }
-    if (!constantTimeEqual(expected, frame.subarray(macStart))) throw recordError();
-    const padded = (this.cbc as CbcDecryptor).decrypt(
-      frame.subarray(FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + IV_SIZE),
+    if (!authentic) throw recordError();
+    return (this.cbc as CbcDecryptor).decrypt(
+      frame,
       frame.subarray(FRAME_HEADER_SIZE + IV_SIZE, macStart),
+      FRAME_HEADER_SIZE,
     );
-    // PKCS#7: the last byte n (1–16) and the n bytes before it all equal n. The record is
-    // authentic already; a bad padding means a broken peer and fails like any other check.
-    const n = padded[padded.length - 1]!;
-    let bad = n === 0 || n > AES_BLOCK ? 1 : 0;
-    for (let i = padded.length - Math.min(n, AES_BLOCK); i < padded.length; i++) bad |= padded[i]! ^ n;
-    if (bad !== 0) throw recordError();
-    return padded.subarray(0, padded.length - n);
   }
 
   #openGcm(frame: Buffer): Buffer {
