@@ -2,9 +2,10 @@
  * The outbound side of a session. `write()` hands each message to the core's pending
  * batch at once (its bytes are copied there, so the caller may reuse its buffer); the
  * batch is sealed on a microtask, so messages written in the same tick share records and
- * a lone message is never held past the current tick. The core seals a batch early when
- * it would outgrow a record, and sends a message too big for a batch at once, so order is
- * always the order of `write()` calls. Records sealed together reach the transport as one
+ * a lone message is never held past the current tick (replies written while the session
+ * delivers received messages are sealed as soon as the record that carried them is done).
+ * The core seals a batch early when it would outgrow a record, and sends a message too big
+ * for a batch at once, so order is always the order of `write()` calls. Records sealed together reach the transport as one
  * write (corked when there are several).
  *
  * Writes queued between two seals share one promise: it resolves once their records are
@@ -96,7 +97,7 @@ export class RecordWriter {
   write(message: Buffer): Promise<void> {
     let group = this.#group;
     if (!group) group = this.#group = new Group();
-    // Inside a delivery the session flushes when the listener returns: no microtask needed.
+    // Inside a delivery the session flushes once the record's messages are delivered.
     if (!this.#scheduled && this.#delivering === 0) this.#schedule();
     // Records the core seals while queueing (a full batch, a large message) are collected and
     // written only once queue() has returned: a synchronous peer that answers must never
@@ -110,9 +111,10 @@ export class RecordWriter {
   }
 
   /**
-   * A message is being delivered to the application: replies written in its listener are
-   * sealed by the `flush()` the session calls when the listener returns (a reply then costs
-   * no microtask). Pair with `endDelivery()`.
+   * The session is delivering received messages: writes made meanwhile (replies from
+   * 'message' listeners) are sealed by the `flush()` the session calls once each record's
+   * messages are delivered, so a reply costs no microtask and the replies to one record's
+   * batch of messages share records. Pair with `endDelivery()`.
    */
   beginDelivery(): void {
     this.#delivering++;

@@ -426,10 +426,16 @@ export class Session extends EventEmitter<SessionEvents> {
   #onData(chunk: Buffer | Uint8Array | string): void {
     if (this.#state === 'closed') return;
     this.#keepAlive.touch();
+    // Replies written in 'message' listeners are sealed when each record's messages have been
+    // delivered (#onDelivered), without a microtask; endDelivery() gives anything left one.
+    const writer = this.#writer;
+    writer.beginDelivery();
     try {
       this.#conn.receive(asBuffer(chunk));
     } catch (err) {
       this.#fail(err);
+    } finally {
+      writer.endDelivery();
     }
   }
 
@@ -519,8 +525,6 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #emitMessage(data: Buffer): void {
-    const writer = this.#writer;
-    writer.beginDelivery();
     try {
       this.emit('message', data);
     } catch (err) {
@@ -530,12 +534,11 @@ export class Session extends EventEmitter<SessionEvents> {
         throw err;
       });
     }
-    try {
-      // Replies written inside the listener go out before the next record is processed.
-      if (this.#state === 'open') writer.flush();
-    } finally {
-      writer.endDelivery();
-    }
+  }
+
+  /** A record's messages are delivered: replies written meanwhile go out before the next record. */
+  #onDelivered(): void {
+    if (this.#state === 'open') this.#writer.flush();
   }
 
   #onNewListener(this: Session, event: string | symbol): void {
@@ -543,8 +546,15 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #drainToListeners(): void {
-    while (this.#inbound.length > 0 && !this.#inbound.hasReaders && this.listenerCount('message') > 0) {
-      this.#emitMessage(this.#inbound.shift()!);
+    const writer = this.#writer;
+    writer.beginDelivery();
+    try {
+      while (this.#inbound.length > 0 && !this.#inbound.hasReaders && this.listenerCount('message') > 0) {
+        this.#emitMessage(this.#inbound.shift()!);
+        this.#onDelivered();
+      }
+    } finally {
+      writer.endDelivery();
     }
     this.#maybeResume();
   }
@@ -715,6 +725,10 @@ export class Session extends EventEmitter<SessionEvents> {
 
       flush(): void {
         this.session.#writer.flush();
+      }
+
+      delivered(): void {
+        this.session.#onDelivered();
       }
 
       onSealError(err: unknown): void {

@@ -100,3 +100,29 @@ test('messages the peer receives before it closes are all delivered, even mid-ba
     'the 17th was sent before the close was seen',
   );
 });
+
+test("replies written in 'message' listeners to one record's batch leave together, in order", async (t) => {
+  const { client, server, serverEnd } = await sessionPair();
+  server.on('message', (m) => void server.write(Buffer.concat([Buffer.from('re:'), m])));
+  let writes = 0;
+  const write = serverEnd.write.bind(serverEnd) as (...args: unknown[]) => boolean;
+  (serverEnd as { write: (...args: unknown[]) => boolean }).write = (...args) => {
+    writes++;
+    return write(...args);
+  };
+  const echoed: string[] = [];
+  const allEchoed = new Promise<void>((resolve) =>
+    client.on('message', (m) => {
+      if (echoed.push(String(m)) === 50) resolve();
+    }),
+  );
+  // 50 messages of one tick: one batch record to the server.
+  await Promise.all(Array.from({ length: 50 }, (_, i) => client.write(`m${i}`)));
+  await allEchoed;
+  t.deepEqual(
+    echoed,
+    Array.from({ length: 50 }, (_, i) => `re:m${i}`),
+  );
+  t.is(writes, 1, "the 50 replies were sealed together once the record's messages were delivered");
+  await client.close();
+});

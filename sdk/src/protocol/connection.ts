@@ -53,6 +53,11 @@ export interface ConnectionHandler {
    * now (with `write`/`writeMany`), or it will never be sent.
    */
   flush?(): void;
+  /**
+   * Every message of one record has been delivered (one `message` call, or one per message
+   * of a batch): a good moment to send replies queued meanwhile, before the next record.
+   */
+  delivered?(): void;
 }
 
 /** Options both roles share. */
@@ -68,6 +73,11 @@ export interface ConnectionOptions {
 }
 
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** A batch entry's u32 length, read by hand (Buffer#readUInt32BE's checks cost more, per message). */
+function readLength(buf: Buffer, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
 
 const ALERT_FOR_CODE: Partial<Record<ErrorCode, AlertCode>> = {
   [ErrorCode.UNSUPPORTED_VERSION]: AlertCode.UnsupportedVersion,
@@ -453,14 +463,15 @@ export abstract class Connection implements FrameSink {
     if (!this.#assembling) {
       if (payload.length > this.maxMessageSize) throw this.#tooLarge();
       this.handler.message(payload);
-      return;
+    } else {
+      this.#appendFragment(payload);
+      const message = this.#reassembly!.subarray(0, this.#reassembled);
+      this.#reassembly = null;
+      this.#reassembled = 0;
+      this.#assembling = false;
+      this.handler.message(message);
     }
-    this.#appendFragment(payload);
-    const message = this.#reassembly!.subarray(0, this.#reassembled);
-    this.#reassembly = null;
-    this.#reassembled = 0;
-    this.#assembling = false;
-    this.handler.message(message);
+    if (this.#state !== 'closed') this.handler.delivered?.();
   }
 
   #deliverBatch(payload: Buffer): void {
@@ -470,7 +481,7 @@ export abstract class Connection implements FrameSink {
     let at = 0;
     while (at < end) {
       if (end - at < 4) throw protocolError('malformed batch');
-      const len = payload.readUInt32BE(at);
+      const len = readLength(payload, at);
       if (len > end - at - 4) throw protocolError('malformed batch');
       if (len > this.maxMessageSize) throw this.#tooLarge();
       at += 4 + len;
@@ -478,9 +489,10 @@ export abstract class Connection implements FrameSink {
     at = 0;
     while (at < end && this.#state !== 'closed') {
       const start = at + 4;
-      at = start + payload.readUInt32BE(at);
+      at = start + readLength(payload, at);
       this.handler.message(payload.subarray(start, at));
     }
+    if (this.#state !== 'closed') this.handler.delivered?.();
   }
 
   #onClose(payload: Buffer): void {
