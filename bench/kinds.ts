@@ -23,14 +23,15 @@ import { KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
-import { FloorRecords, floorReader } from './floor.js';
+import { FloorGcmRecords, FloorRecords, floorReader } from './floor.js';
 import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
 
 /**
- * `floor` is raw TCP carrying bench/floor.ts records (the least node:crypto work per record
- * of secsess's default suite), run in the ping-pong scenarios only.
+ * `floor` and `floor-gcm` are raw TCP carrying bench/floor.ts records (the least node:crypto
+ * work per record of secsess's default suite, and of its GCM suite): `floor` runs in the
+ * ping-pong scenarios, `floor-gcm` in bulk-gcm.
  */
-export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor';
+export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-gcm';
 export type Bits = 2048 | 3072;
 export type Mode = 'echo' | 'sink';
 export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM';
@@ -143,10 +144,10 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     await once(socket, 'connect');
     return streamConn(socket);
   }
-  if (kind === 'floor') {
+  if (kind === 'floor' || kind === 'floor-gcm') {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
-    return floorConn(socket);
+    return floorConn(socket, kind === 'floor' ? new FloorRecords() : new FloorGcmRecords());
   }
   if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
@@ -206,8 +207,7 @@ function streamConn(stream: Duplex | SecretStream): Conn {
 }
 
 /** Raw TCP with floor records: writes are sealed, and what arrives is opened record by record. */
-function floorConn(socket: Socket): Conn {
-  const records = new FloorRecords();
+function floorConn(socket: Socket, records: FloorRecords | FloorGcmRecords): Conn {
   const conn: Conn = {
     write: (data) => (socket.write(records.seal(data)) ? undefined : once(socket, 'drain').then(() => {})),
     onData: () => {},
@@ -296,10 +296,10 @@ export async function listen(
   let server: NetServer;
   if (kind === 'tcp') {
     server = createNetServer({ noDelay: true }, attach);
-  } else if (kind === 'floor') {
+  } else if (kind === 'floor' || kind === 'floor-gcm') {
     server = createNetServer({ noDelay: true }, (socket) => {
       open++;
-      const records = new FloorRecords();
+      const records = kind === 'floor' ? new FloorRecords() : new FloorGcmRecords();
       const onPayload = behaviour(mode, (d) => void socket.write(records.seal(d)));
       socket.on('data', floorReader(records, onPayload));
       socket.on('end', () => socket.end());

@@ -9,6 +9,7 @@
  * that keeps dying without answering anything is given up on after a few tries, and with
  * no worker left the pool decrypts on the main thread rather than refusing service.
  */
+import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { oaepDecrypt } from './protocol/index.js';

@@ -4,6 +4,7 @@
  * session ends, queued messages are still handed out, then every read gets the end
  * (null for a normal close, the error otherwise).
  */
+import { Buffer } from 'node:buffer';
 import { abortError, onAbort } from './deferred.js';
 
 interface PendingRead {

@@ -25,6 +25,8 @@ import { noop } from './deferred.js';
 /** The core's batching API (protocol/connection.ts). Each call may throw. */
 export interface Outbound {
   queue(message: Buffer): void;
+  /** Queues the message only if that seals nothing; false means: use queue(). */
+  tryQueue(message: Buffer): boolean;
   flushQueued(): void;
   /** Bytes of queued messages not yet sealed. */
   readonly queuedBytes: number;
@@ -99,6 +101,8 @@ export class RecordWriter {
     if (!group) group = this.#group = new Group();
     // Inside a delivery the session flushes once the record's messages are delivered.
     if (!this.#scheduled && this.#delivering === 0) this.#schedule();
+    // Most messages fit in the pending batch: no record is made, so nothing to collect.
+    if (this.#core.tryQueue(message)) return group.promise;
     // Records the core seals while queueing (a full batch, a large message) are collected and
     // written only once queue() has returned: a synchronous peer that answers must never
     // re-enter the session while the core is in the middle of a call.

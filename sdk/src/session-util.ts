@@ -1,4 +1,5 @@
 /** Argument checks and conversions of the session API. */
+import { Buffer } from 'node:buffer';
 import { ErrorCode, HandshakeError, MAX_CLOSE_REASON_BYTES, SessionError } from './protocol/index.js';
 import { noop } from './deferred.js';
 

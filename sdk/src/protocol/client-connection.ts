@@ -5,6 +5,7 @@
  *
  * The bracketed exchange happens only when the client does not hold the server's key yet.
  */
+import { Buffer } from 'node:buffer';
 import { PublicKey } from '@secsess/keys';
 import {
   AlertCode,

@@ -4,6 +4,7 @@
  * transport (sdk/src/session.ts) drives it. This file holds what both roles share once keys
  * exist: fragmentation, batching, close, ping, key update and alerts.
  */
+import { Buffer } from 'node:buffer';
 import type { PublicKey } from '@secsess/keys';
 import {
   AlertCode,
@@ -250,8 +251,25 @@ export abstract class Connection implements FrameSink {
       // Sending may have made a synchronous peer fail us: nothing more goes into a batch then.
       if (this.#state === 'closed') return;
     }
+    this.#append(message, this.#batchLength + need);
+  }
+
+  /**
+   * Queues `message` if it fits in the pending batch without sealing anything, and returns
+   * true; otherwise (or if the connection is not writable) does nothing and returns false,
+   * and the caller uses `queue()`. The writer's fast path: no record can come of it.
+   */
+  tryQueue(message: Buffer): boolean {
+    if (this.#state !== 'open' || this.#sentClose) return false;
+    const end = this.#batchLength + BATCH_ENTRY_OVERHEAD + message.length;
+    if (end > this.maxFragment) return false;
+    this.#append(message, end);
+    return true;
+  }
+
+  /** Appends one batch entry (u32 length ‖ bytes) ending at `end`, growing the batch if needed. */
+  #append(message: Buffer, end: number): void {
     let batch = this.#batch;
-    const end = this.#batchLength + need;
     if (batch.length < end) {
       // Grows by doubling up to one record: memory follows what is pending, not a fixed 64 KiB.
       const grown = Buffer.allocUnsafe(Math.min(this.maxFragment, Math.max(end, 2 * batch.length, 256)));

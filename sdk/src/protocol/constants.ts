@@ -2,6 +2,7 @@
  * Wire constants of secsess protocol version 1. PROTOCOL.md is the normative text; every
  * number here appears there.
  */
+import { Buffer } from 'node:buffer';
 
 /** ASCII "sEsS": the first four bytes of every hello, so a stray client fails fast. */
 export const MAGIC = Buffer.from([0x73, 0x45, 0x73, 0x53]);

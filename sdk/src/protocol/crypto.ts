@@ -2,6 +2,7 @@
  * Every node:crypto operation of the protocol core goes through this module, so the
  * primitives in use can be read (and audited) in one place.
  */
+import { Buffer } from 'node:buffer';
 import {
   constants as cryptoConstants,
   createCipheriv,

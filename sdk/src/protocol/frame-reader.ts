@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { FRAME_HEADER_SIZE, FrameType } from './constants.js';
 
 /** Where a FrameReader's frames go (the connection itself: no closure per connection). */

@@ -2,6 +2,7 @@
  * Plaintext handshake frames: encoding and strict decoding. Layouts are in PROTOCOL.md
  * "Handshake messages". Every decoder checks bounds before reading and rejects trailing bytes.
  */
+import { Buffer } from 'node:buffer';
 import {
   FRAME_HEADER_SIZE,
   FrameType,

@@ -12,6 +12,7 @@
  *   next      = HKDF(traffic, "", "secsess v1 update", L)
  *   finished  = HKDF(master, "", "secsess v1 server finished", L)
  */
+import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import {
   GCM_IV_SIZE,

@@ -13,6 +13,7 @@
  * Either way the tag covers the header (so the length is authenticated) and the implicit
  * sequence number, and is checked before any plaintext is used.
  */
+import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import {
   AES_BLOCK,

@@ -7,6 +7,7 @@
  * has `decryptSecret`, the connection pauses until `completeDecrypt()` (frames arriving in
  * the meantime are queued, bounded); otherwise it decrypts in place.
  */
+import { Buffer } from 'node:buffer';
 import { PublicKey } from '@secsess/keys';
 import type { PrivateKey } from '@secsess/keys';
 import {
