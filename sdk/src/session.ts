@@ -740,6 +740,8 @@ export class Session extends EventEmitter<SessionEvents> {
         if (session.#state !== 'open') return;
         try {
           session.#conn.ping();
+          // Silent for a whole interval: the cipher contexts can go until the next record.
+          session.#conn.releaseIdle();
         } catch (err) {
           session.#fail(err);
         }

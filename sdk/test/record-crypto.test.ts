@@ -1,4 +1,4 @@
-import { createCipheriv, createHmac, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,8 @@ function pkcs7(data: Buffer): Buffer {
 for (const cipher of ['aes-128-cbc', 'aes-256-cbc'] as CbcCipher[]) {
   test(`${cipher} on one long-lived context equals createCipheriv with each record's own IV`, (t) => {
     const raw = randomBytes(cipher === 'aes-128-cbc' ? 16 : 32);
-    const enc = new CbcEncryptor(cipher, createSecretKey(raw));
-    const dec = new CbcDecryptor(cipher, createSecretKey(raw));
+    const enc = new CbcEncryptor(cipher, raw);
+    const dec = new CbcDecryptor(cipher, raw);
     // Several records in a row: each must come out as if its context were fresh.
     for (let round = 0; round < 3; round++) {
       for (const size of SIZES) {
@@ -53,7 +53,7 @@ for (const cipher of ['aes-128-cbc', 'aes-256-cbc'] as CbcCipher[]) {
 
 test('the long-lived decryptor reads records padded by createCipheriv, padding bytes included', (t) => {
   const raw = randomBytes(32);
-  const dec = new CbcDecryptor('aes-256-cbc', createSecretKey(raw));
+  const dec = new CbcDecryptor('aes-256-cbc', raw);
   for (const size of [0, 1, 15, 16, 17, 2047]) {
     const plain = randomBytes(size);
     const iv = randomBytes(16);
@@ -64,16 +64,36 @@ test('the long-lived decryptor reads records padded by createCipheriv, padding b
 });
 
 test('a destroyed context refuses further use', (t) => {
-  const enc = new CbcEncryptor('aes-256-cbc', createSecretKey(randomBytes(32)));
+  const enc = new CbcEncryptor('aes-256-cbc', randomBytes(32));
   enc.destroy();
   enc.destroy(); // idempotent
+  t.throws(() => enc.encryptInto(randomBytes(16), Buffer.alloc(16), Buffer.alloc(16), 0));
+});
+
+test('a released context is rebuilt from the kept key: records before and after it are exact', (t) => {
+  const raw = randomBytes(32);
+  const enc = new CbcEncryptor('aes-256-cbc', raw);
+  const dec = new CbcDecryptor('aes-256-cbc', raw);
+  for (let round = 0; round < 4; round++) {
+    const plain = randomBytes(48);
+    const iv = randomBytes(16);
+    const reference = createCipheriv('aes-256-cbc', raw, iv).setAutoPadding(false).update(plain);
+    const out = Buffer.alloc(48);
+    enc.encryptInto(iv, Buffer.from(plain), out, 0);
+    t.deepEqual(out, reference, `round ${round}`);
+    t.deepEqual(dec.decrypt(iv, reference), plain, `round ${round}`);
+    // Release between some records and not others, on either side.
+    if (round % 2 === 0) enc.release();
+    if (round < 2) dec.release();
+  }
+  enc.destroy();
   t.throws(() => enc.encryptInto(randomBytes(16), Buffer.alloc(16), Buffer.alloc(16), 0));
 });
 
 test('the decryptor follows the ciphertext it was given from one record to the next', (t) => {
   // The decryptor's chaining value must follow the ciphertext it was given, not the plaintext.
   const raw = randomBytes(32);
-  const dec = new CbcDecryptor('aes-256-cbc', createSecretKey(raw));
+  const dec = new CbcDecryptor('aes-256-cbc', raw);
   const ivs = [randomBytes(16), randomBytes(16)];
   const plains = [randomBytes(64), randomBytes(64)];
   const cts = plains.map((p, i) =>

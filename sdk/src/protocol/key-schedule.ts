@@ -67,7 +67,13 @@ export function nextTrafficSecret(suite: Suite, secret: Buffer): Buffer {
 }
 
 export interface TrafficKeys {
-  readonly cipherKey: KeyObject;
+  /** GCM suites: the cipher key (a context is made per record); null for CBC. */
+  readonly cipherKey: KeyObject | null;
+  /**
+   * CBC suites: the raw cipher key (empty for GCM). The record layer copies it into its
+   * storage, where its cipher context is made from it when needed, and wipes it.
+   */
+  readonly cipherRaw: Buffer;
   /**
    * The raw HMAC key (CBC suites; empty for GCM). The record layer turns it into its HMAC
    * pads at once and wipes it.
@@ -79,18 +85,20 @@ export interface TrafficKeys {
 
 export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
   const cipherRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_KEY), suite.keyLength);
-  const cipherKey = secretKey(cipherRaw);
-  // KeyObjects hold their own copies; the raw bytes are wiped at once.
-  cipherRaw.fill(0);
   if (suite.mode === 'gcm') {
+    const cipherKey = secretKey(cipherRaw);
+    // The KeyObject holds its own copy; the raw bytes are wiped at once.
+    cipherRaw.fill(0);
     return {
       cipherKey,
+      cipherRaw: EMPTY,
       macKey: EMPTY,
       iv: hkdf(suite.hashName, secret, EMPTY, label(LABEL_IV), GCM_IV_SIZE),
     };
   }
   return {
-    cipherKey,
+    cipherKey: null,
+    cipherRaw,
     macKey: hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.hashLength),
     iv: EMPTY,
   };

@@ -95,7 +95,7 @@ function writeRecordHeader(buf: Buffer, offset: number, bodyLength: number): voi
 function storageSize(suite: Suite): number {
   return suite.mode === 'gcm'
     ? GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE
-    : HmacKey.storageSize(suite.hashName) + AES_BLOCK;
+    : HmacKey.storageSize(suite.hashName) + CbcEncryptor.storageSize(suite.keyLength);
 }
 
 /** Room left in front of a CBC record for the HMAC inner pad and the implicit sequence number. */
@@ -198,8 +198,17 @@ abstract class RecordState {
     keys.macKey.fill(0);
     const cipher = this.suite.cipher as CbcCipher;
     this.cbc = this.sealing
-      ? new CbcEncryptor(cipher, keys.cipherKey, this.storage, macSize)
-      : new CbcDecryptor(cipher, keys.cipherKey, this.storage, macSize);
+      ? new CbcEncryptor(cipher, keys.cipherRaw, this.storage, macSize)
+      : new CbcDecryptor(cipher, keys.cipherRaw, this.storage, macSize);
+    keys.cipherRaw.fill(0);
+  }
+
+  /**
+   * Frees this direction's cipher context while the session is idle (CBC suites; GCM makes
+   * one per record anyway). The next record makes a new one from the key kept in storage.
+   */
+  release(): void {
+    this.cbc?.release();
   }
 
   #uninstall(): void {
