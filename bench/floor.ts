@@ -15,8 +15,10 @@
  * which shows what any CBC+HMAC record protocol over node:crypto can reach on this machine.
  * `FloorGcmRecords` is the same for the GCM suite, run in `bulk-gcm` (kind `floor-gcm`).
  */
-import { createCipheriv, createDecipheriv, createSecretKey, hash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, hash } from 'node:crypto';
 import type { Cipher, Decipher } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 
 const KEY = Buffer.alloc(32, 0x4b);
 const MAC_KEY = Buffer.alloc(32, 0x4d);
@@ -69,10 +71,17 @@ export class FloorRecords {
   /** The payload of one whole record; throws if its tag is wrong. */
   open(frame: Buffer): Buffer {
     const macStart = frame.length - TAG;
-    const covered = this.#room(BLOCK + macStart);
-    covered.set(this.#ipad, 0);
-    covered.set(frame.subarray(0, macStart), BLOCK);
-    this.#outer.write(hash('sha256', covered.subarray(0, BLOCK + macStart), 'binary'), BLOCK, 'binary');
+    let inner: string;
+    if (macStart >= 16384) {
+      // Large: hashed where it lies (a copy would cost more than a streaming hash's setup).
+      inner = createHash('sha256').update(this.#ipad).update(frame.subarray(0, macStart)).digest('binary');
+    } else {
+      const covered = this.#room(BLOCK + macStart);
+      covered.set(this.#ipad, 0);
+      covered.set(frame.subarray(0, macStart), BLOCK);
+      inner = hash('sha256', covered.subarray(0, BLOCK + macStart), 'binary');
+    }
+    this.#outer.write(inner, BLOCK, 'binary');
     const expected = hash('sha256', this.#outer, 'binary');
     let diff = 0;
     for (let i = 0; i < TAG; i++) diff |= expected.charCodeAt(i) ^ frame[macStart + i]!;
@@ -173,4 +182,80 @@ export function floorReader(
       heldBytes = buf.length - at;
     }
   };
+}
+
+/** Largest batch payload, as secsess's default fragment size. */
+const BATCH_MAX = 65536;
+
+/**
+ * Messages over floor records, for `pipeline-16` (kind `floor`, sink mode): what a
+ * message-oriented protocol must at least do per message on top of the records. The sender
+ * copies each message into a batch (u32 length ‖ bytes, as secsess's DataBatch) sealed on a
+ * microtask or when full; the receiver opens each record and hands every message to its
+ * listeners as a Buffer through an EventEmitter (`'message'`), as secsess's API does.
+ */
+export class FloorMessages extends EventEmitter {
+  readonly #records = new FloorRecords();
+  readonly #socket: Socket;
+  #batch = Buffer.allocUnsafe(BATCH_MAX);
+  #length = 0;
+  #scheduled = false;
+  #blocked = false;
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    this.#seal();
+  };
+
+  constructor(socket: Socket) {
+    super();
+    this.#socket = socket;
+    socket.on(
+      'data',
+      floorReader(this.#records, (payload) => {
+        for (let at = 0; at < payload.length;) {
+          const start = at + 4;
+          at =
+            start +
+            (((payload[at]! << 24) |
+              (payload[at + 1]! << 16) |
+              (payload[at + 2]! << 8) |
+              payload[at + 3]!) >>>
+              0);
+          this.emit('message', payload.subarray(start, at));
+        }
+      }),
+    );
+  }
+
+  /** Queues one message; returns false when the socket asks the writer to wait for 'drain'. */
+  write(message: Buffer): boolean {
+    if (this.#length + 4 + message.length > BATCH_MAX) this.#seal();
+    const at = this.#length;
+    const batch = this.#batch;
+    const length = message.length;
+    batch[at] = length >>> 24;
+    batch[at + 1] = length >>> 16;
+    batch[at + 2] = length >>> 8;
+    batch[at + 3] = length;
+    batch.set(message, at + 4);
+    this.#length = at + 4 + message.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return !this.#blocked;
+  }
+
+  #seal(): void {
+    if (this.#length === 0) return;
+    const record = this.#records.seal(this.#batch.subarray(0, this.#length));
+    this.#length = 0;
+    if (!this.#socket.write(record)) this.#blocked = true;
+  }
+
+  /** Resolves on the socket's next 'drain' (call when write returned false). */
+  async drained(): Promise<void> {
+    await new Promise<void>((resolve) => this.#socket.once('drain', resolve));
+    this.#blocked = false;
+  }
 }

@@ -23,15 +23,16 @@ import { KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
-import { FloorGcmRecords, FloorRecords, floorReader } from './floor.js';
+import { FloorGcmRecords, FloorMessages, FloorRecords, floorReader } from './floor.js';
 import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
 
 /**
- * `floor` and `floor-gcm` are raw TCP carrying bench/floor.ts records (the least node:crypto
- * work per record of secsess's default suite, and of its GCM suite): `floor` runs in the
- * ping-pong scenarios, `floor-gcm` in bulk-gcm.
+ * The floors are raw TCP carrying bench/floor.ts records (the least node:crypto work per
+ * record of secsess's default suite, and of its GCM suite): `floor` (one record per message)
+ * runs in the ping-pong scenarios, `floor-batch` (messages batched into records, delivered
+ * one by one as events) in pipeline-16, `floor-gcm` in bulk-gcm.
  */
-export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-gcm';
+export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-batch' | 'floor-gcm';
 export type Bits = 2048 | 3072;
 export type Mode = 'echo' | 'sink';
 export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM';
@@ -143,6 +144,23 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
     return streamConn(socket);
+  }
+  if (kind === 'floor-batch') {
+    const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    await once(socket, 'connect');
+    const messages = new FloorMessages(socket);
+    const conn: Conn = {
+      write: (data) => (messages.write(data) ? undefined : messages.drained()),
+      onData: () => {},
+      close: async () => {
+        const closed = once(socket, 'close');
+        socket.end();
+        await closed;
+      },
+    };
+    messages.on('message', (m: Buffer) => conn.onData(m.length));
+    socket.on('error', () => {});
+    return conn;
   }
   if (kind === 'floor' || kind === 'floor-gcm') {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
@@ -296,6 +314,18 @@ export async function listen(
   let server: NetServer;
   if (kind === 'tcp') {
     server = createNetServer({ noDelay: true }, attach);
+  } else if (kind === 'floor-batch') {
+    server = createNetServer({ noDelay: true }, (socket) => {
+      open++;
+      const messages = new FloorMessages(socket);
+      messages.on(
+        'message',
+        behaviour(mode, (d) => void messages.write(d)),
+      );
+      socket.on('end', () => socket.end());
+      socket.on('error', () => {});
+      socket.on('close', () => open--);
+    });
   } else if (kind === 'floor' || kind === 'floor-gcm') {
     server = createNetServer({ noDelay: true }, (socket) => {
       open++;

@@ -9,7 +9,8 @@
  *                   beside raw TCP carrying GCM floor records (bench/floor.ts)
  *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip;
  *                   pingpong-N-floor sets it beside raw TCP carrying floor records (bench/floor.ts)
- *   pipeline-16     16-byte messages/s written back to back
+ *   pipeline-16     16-byte messages/s written back to back; pipeline-16-floor sets it beside
+ *                   raw TCP carrying batched floor records (bench/floor.ts)
  *   handshake-C-rsaB handshakes/s (connect, handshake, graceful close), C clients at a time,
  *                   with the server's CPU time per handshake
  */
@@ -250,11 +251,16 @@ async function pipelineOnce(conn: Conn, ms: number): Promise<number> {
 export async function benchPipeline(ctx: NetContext): Promise<Row[]> {
   const reps = ctx.quick ? 3 : 5;
   const ms = ctx.quick ? 250 : 1000;
-  const conns = await openAll(ctx, STANDARD, 'sink');
+  // The floor (bench/floor.ts): messages batched into records that cost only the primitives'
+  // calls, each delivered as a Buffer through an EventEmitter.
+  const conns = await openAll(ctx, [...STANDARD, { name: 'floor-batch', kind: 'floor-batch' }], 'sink');
   try {
     await interleave(conns, 1, (c) => pipelineOnce(c, ctx.quick ? 150 : 500));
     const rates = await interleave(conns, reps, (c) => pipelineOnce(c, ms));
-    return [rowFrom('pipeline-16', 'msg/s', rates)];
+    return [
+      rowFrom('pipeline-16', 'msg/s', rates),
+      rowFrom('pipeline-16-floor', 'msg/s', rates, 'secsess', ['floor-batch', 'tls']),
+    ];
   } finally {
     await closeAll(conns);
   }
