@@ -13,9 +13,8 @@
  * The bench uses it twice: beside `record-*-seal`/`-open` (in-process), and as the `floor`
  * kind of the ping-pong scenarios (raw TCP carrying these records, both sides doing the work),
  * which shows what any CBC+HMAC record protocol over node:crypto can reach on this machine.
- * `FloorGcmRecords` is the same for the GCM suite, run in `bulk-gcm` (kind `floor-gcm`).
  */
-import { createCipheriv, createDecipheriv, createHash, createSecretKey, hash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hash } from 'node:crypto';
 import type { Cipher, Decipher } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -96,63 +95,13 @@ export class FloorRecords {
   }
 }
 
-const GCM_KEY = createSecretKey(Buffer.alloc(32, 0x47));
-const GCM_TAG = 16;
-
-/**
- * The same for the AES-256-GCM suite: per record one cipher context (node:crypto cannot give
- * a context a new nonce), its additional data, one `update`, `final` and the tag. The nonce
- * is a plain counter (unique per key, which is all GCM asks); the aad is the frame header.
- */
-export class FloorGcmRecords {
-  readonly #nonce = Buffer.alloc(12);
-  #sealed = 0;
-  #opened = 0;
-
-  seal(payload: Buffer): Buffer {
-    const size = HEADER + payload.length + GCM_TAG;
-    const out = Buffer.allocUnsafe(size);
-    writeHeader(out, size);
-    const c = createCipheriv('aes-256-gcm', GCM_KEY, this.#next(this.#sealed++), { authTagLength: GCM_TAG });
-    c.setAAD(out.subarray(0, HEADER));
-    out.set(c.update(payload), HEADER);
-    c.final();
-    out.set(c.getAuthTag(), size - GCM_TAG);
-    return out;
-  }
-
-  open(frame: Buffer): Buffer {
-    const tagAt = frame.length - GCM_TAG;
-    const d = createDecipheriv('aes-256-gcm', GCM_KEY, this.#next(this.#opened++), {
-      authTagLength: GCM_TAG,
-    });
-    d.setAAD(frame.subarray(0, HEADER));
-    d.setAuthTag(frame.subarray(tagAt));
-    const plain = d.update(frame.subarray(HEADER, tagAt));
-    d.final();
-    return plain;
-  }
-
-  #next(counter: number): Buffer {
-    this.#nonce.writeUIntBE(counter, 6, 6);
-    return this.#nonce;
-  }
-}
-
-function writeHeader(buf: Buffer, size: number): void {
-  buf[0] = 0x17;
-  buf[1] = (size - HEADER) >>> 16;
-  buf[2] = (size - HEADER) >>> 8;
-  buf[3] = size - HEADER;
-}
-
 /**
  * Splits a byte stream of floor records and opens each: returns the 'data' handler. A record
  * that spans chunks is copied once into a buffer of its own (what any reader must do before
  * authenticating it); a chunk's whole records are opened where they lie.
  */
 export function floorReader(
-  records: { open(frame: Buffer): Buffer },
+  records: FloorRecords,
   onPayload: (payload: Buffer) => void,
 ): (chunk: Buffer) => void {
   const held: Buffer[] = [];

@@ -23,16 +23,16 @@ import { KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
-import { FloorGcmRecords, FloorMessages, FloorRecords, floorReader } from './floor.js';
+import { FloorMessages, FloorRecords, floorReader } from './floor.js';
 import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
 
 /**
  * The floors are raw TCP carrying bench/floor.ts records (the least node:crypto work per
- * record of secsess's default suite, and of its GCM suite): `floor` (one record per message)
- * runs in the ping-pong scenarios, `floor-batch` (messages batched into records, delivered
- * one by one as events) in pipeline-16, `floor-gcm` in bulk-gcm.
+ * record of secsess's default suite): `floor` (one record per message) runs in the ping-pong
+ * scenarios, `floor-batch` (messages batched into records, delivered one by one as events)
+ * in pipeline-16.
  */
-export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-batch' | 'floor-gcm';
+export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-batch';
 export type Bits = 2048 | 3072;
 export type Mode = 'echo' | 'sink';
 export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM';
@@ -162,10 +162,10 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     socket.on('error', () => {});
     return conn;
   }
-  if (kind === 'floor' || kind === 'floor-gcm') {
+  if (kind === 'floor') {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
-    return floorConn(socket, kind === 'floor' ? new FloorRecords() : new FloorGcmRecords());
+    return floorConn(socket);
   }
   if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
@@ -225,7 +225,8 @@ function streamConn(stream: Duplex | SecretStream): Conn {
 }
 
 /** Raw TCP with floor records: writes are sealed, and what arrives is opened record by record. */
-function floorConn(socket: Socket, records: FloorRecords | FloorGcmRecords): Conn {
+function floorConn(socket: Socket): Conn {
+  const records = new FloorRecords();
   const conn: Conn = {
     write: (data) => (socket.write(records.seal(data)) ? undefined : once(socket, 'drain').then(() => {})),
     onData: () => {},
@@ -326,10 +327,10 @@ export async function listen(
       socket.on('error', () => {});
       socket.on('close', () => open--);
     });
-  } else if (kind === 'floor' || kind === 'floor-gcm') {
+  } else if (kind === 'floor') {
     server = createNetServer({ noDelay: true }, (socket) => {
       open++;
-      const records = kind === 'floor' ? new FloorRecords() : new FloorGcmRecords();
+      const records = new FloorRecords();
       const onPayload = behaviour(mode, (d) => void socket.write(records.seal(d)));
       socket.on('data', floorReader(records, onPayload));
       socket.on('end', () => socket.end());

@@ -5,8 +5,7 @@
  * hits every kind alike; figures are medians over repetitions.
  *
  *   bulk            MB/s, 64 KiB writes client → server (1 GiB per repetition; 64 MiB quick)
- *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite; bulk-gcm-floor sets it
- *                   beside raw TCP carrying GCM floor records (bench/floor.ts)
+ *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite
  *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip;
  *                   pingpong-N-floor sets it beside raw TCP carrying floor records (bench/floor.ts)
  *   pipeline-16     16-byte messages/s written back to back; pipeline-16-floor sets it beside
@@ -134,19 +133,12 @@ export async function benchBulk(ctx: NetContext): Promise<Row[]> {
   const variants: Variant[] = [
     ...STANDARD,
     { name: 'secsess-gcm', kind: 'secsess', options: { symmetric: 'AES-256-GCM' } },
-    // The floor of the GCM suite (bench/floor.ts): raw TCP carrying records that cost only
-    // the primitives' calls.
-    { name: 'floor-gcm', kind: 'floor-gcm' },
   ];
   const conns = await openAll(ctx, variants, 'sink');
   try {
     await interleave(conns, 1, (c) => bulkOnce(c, 16 * 2 ** 20, chunk)); // warm-up
     const mbs = await interleave(conns, reps, (c) => bulkOnce(c, total, chunk));
-    return [
-      rowFrom('bulk', 'MB/s', mbs),
-      rowFrom('bulk-gcm', 'MB/s', mbs, 'secsess-gcm'),
-      rowFrom('bulk-gcm-floor', 'MB/s', mbs, 'secsess-gcm', ['floor-gcm', 'tls']),
-    ];
+    return [rowFrom('bulk', 'MB/s', mbs), rowFrom('bulk-gcm', 'MB/s', mbs, 'secsess-gcm')];
   } finally {
     await closeAll(conns);
   }
