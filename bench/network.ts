@@ -5,7 +5,9 @@
  * hits every kind alike; figures are medians over repetitions.
  *
  *   bulk            MB/s, 64 KiB writes client → server (1 GiB per repetition; 64 MiB quick)
- *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite
+ *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite; -server-cpu rows: the
+ *                   receiving server's CPU per 64 KiB; bulk-gcm-receiver-bound: the most a
+ *                   receiver reading a net.Socket and opening records via node:crypto can take
  *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip;
  *                   pingpong-N-floor sets it beside raw TCP carrying floor records (bench/floor.ts)
  *   pipeline-16     16-byte messages/s written back to back; pipeline-16-floor sets it beside
@@ -13,11 +15,12 @@
  *   handshake-C-rsaB handshakes/s (connect, handshake, graceful close), C clients at a time,
  *                   with the server's CPU time per handshake
  */
+import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { ACK_BYTES, connect } from './kinds.js';
 import type { BenchFiles, Bits, Conn, ConnectOptions, Kind, Mode } from './kinds.js';
 import type { ChildHandle, Stats } from './child.js';
-import { log, medianOrNull, nowUs, percentile } from './util.js';
+import { log, medianOrNull, nowUs, percentile, timeUs } from './util.js';
 import type { Row } from './util.js';
 
 export const KINDS: readonly Kind[] = ['secsess', 'tcp', 'tls', 'secret-stream'];
@@ -126,6 +129,32 @@ async function bulkOnce(conn: Conn, total: number, chunk: Buffer): Promise<numbe
   return total / (nowUs() - t0); // bytes/µs = MB/s
 }
 
+/**
+ * The least CPU one 64 KiB GCM record costs to open through node:crypto, in µs: a context,
+ * its aad and tag, one `update`, `final` (what node's API needs per record; it cannot give a
+ * GCM context a new nonce). Timed in-process, the median of 5 batches.
+ */
+function gcmOpenFloorUs(quick: boolean): number {
+  const key = createSecretKey(Buffer.alloc(32, 1));
+  const nonce = Buffer.alloc(12);
+  const aad = Buffer.alloc(12);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(aad);
+  const ct = Buffer.concat([c.update(Buffer.alloc(65536 + 13)), c.final()]);
+  const tag = c.getAuthTag();
+  return timeUs(
+    () => {
+      const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
+      d.setAAD(aad);
+      d.setAuthTag(tag);
+      d.update(ct);
+      d.final();
+    },
+    quick ? 200 : 1000,
+    5,
+  );
+}
+
 export async function benchBulk(ctx: NetContext): Promise<Row[]> {
   const total = ctx.quick ? 64 * 2 ** 20 : 2 ** 30;
   const reps = ctx.quick ? 3 : 5;
@@ -134,11 +163,33 @@ export async function benchBulk(ctx: NetContext): Promise<Row[]> {
     ...STANDARD,
     { name: 'secsess-gcm', kind: 'secsess', options: { symmetric: 'AES-256-GCM' } },
   ];
+  const kindOf = new Map(variants.map((v) => [v.name, v.kind]));
   const conns = await openAll(ctx, variants, 'sink');
   try {
     await interleave(conns, 1, (c) => bulkOnce(c, 16 * 2 ** 20, chunk)); // warm-up
-    const mbs = await interleave(conns, reps, (c) => bulkOnce(c, total, chunk));
-    return [rowFrom('bulk', 'MB/s', mbs), rowFrom('bulk-gcm', 'MB/s', mbs, 'secsess-gcm')];
+    const samples = await interleave(conns, reps, async (c, name) => {
+      const child = await ctx.child(kindOf.get(name)!);
+      const before = await child.request<Stats>({ cmd: 'stats' });
+      const mbs = await bulkOnce(c, total, chunk);
+      const after = await child.request<Stats>({ cmd: 'stats' });
+      return { mbs, cpu: ((after.cpu - before.cpu) * chunk.length) / total };
+    });
+    const pick = (f: (s: { mbs: number; cpu: number }) => number): Map<string, number[]> =>
+      new Map([...samples].map(([name, runs]) => [name, runs.map(f)]));
+    const mbs = pick((s) => s.mbs);
+    const cpu = pick((s) => s.cpu);
+    // The most a receiver that reads a net.Socket and opens records through node:crypto can
+    // take on one core: raw TCP's receiving CPU per 64 KiB plus the least GCM open of 64 KiB.
+    const tcpCpu = medianOrNull(cpu.get('tcp') ?? []);
+    const bound = tcpCpu === null ? null : chunk.length / (tcpCpu + gcmOpenFloorUs(ctx.quick));
+    const boundRow = rowFrom('bulk-gcm-receiver-bound', 'MB/s', mbs, 'secsess-gcm', ['tls']);
+    return [
+      rowFrom('bulk', 'MB/s', mbs),
+      rowFrom('bulk-gcm', 'MB/s', mbs, 'secsess-gcm'),
+      rowFrom('bulk-server-cpu', 'µs/64KiB', cpu),
+      rowFrom('bulk-gcm-server-cpu', 'µs/64KiB', cpu, 'secsess-gcm'),
+      { ...boundRow, peers: { 'tcp+node:crypto': bound, ...boundRow.peers } },
+    ];
   } finally {
     await closeAll(conns);
   }
