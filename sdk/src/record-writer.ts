@@ -15,8 +15,10 @@
  *
  * Records the core produces during a call are collected and written after it returns, so
  * a synchronous peer (an in-memory duplex) that answers inside our transport write never
- * re-enters the session while the core is half-way through a call. `flushed()` resolves once every record so far has been handed to the
- * OS (the transport's write callbacks ran).
+ * re-enters the session while the core is half-way through a call. (Replies are also
+ * written while the core is receiving: an answer that arrives then is only queued by the
+ * frame reader, behind the frames still being handled.) `flushed()` resolves once every
+ * record so far has been handed to the OS (the transport's write callbacks ran).
  */
 import type { Duplex } from 'node:stream';
 import { debug } from './debug.js';

@@ -126,3 +126,38 @@ test("replies written in 'message' listeners to one record's batch leave togethe
   t.is(writes, 1, "the 50 replies were sealed together once the record's messages were delivered");
   await client.close();
 });
+
+test('a synchronous peer answering our reply waits for the records still in the chunk', async (t) => {
+  const { client, server, clientEnd, serverEnd } = await sessionPair();
+  // Hold the client's next two records (sealed apart), then hand them to the server as one chunk.
+  const realPeer = clientEnd.peer!;
+  const held: Buffer[] = [];
+  clientEnd.peer = { push: (chunk: Buffer) => held.push(chunk) > 0 } as unknown as typeof realPeer;
+  const got: string[] = [];
+  const errors: string[] = [];
+  server.on('error', (err: { code: string }) => errors.push(`server ${err.code}`));
+  client.on('error', (err: { code: string }) => errors.push(`client ${err.code}`));
+  server.on('message', (m) => {
+    got.push(`server ${m}`);
+    void server.write(`echo ${m}`);
+  });
+  // The client answers the first echo at once: its record reaches the server while the
+  // server is still handling the chunk, before record b.
+  client.on('message', (m) => {
+    got.push(`client ${m}`);
+    if (String(m) === 'echo a') void client.write('c');
+  });
+  void client.write('a');
+  await new Promise((resolve) => setImmediate(resolve));
+  void client.write('b');
+  await new Promise((resolve) => setImmediate(resolve));
+  clientEnd.peer = realPeer;
+  t.is(held.length, 2);
+  serverEnd.push(Buffer.concat(held));
+  for (let i = 0; i < 100 && got.length < 6 && errors.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  t.deepEqual(errors, []);
+  t.deepEqual(got, ['server a', 'client echo a', 'server b', 'client echo b', 'server c', 'client echo c']);
+  await client.close();
+});

@@ -174,7 +174,7 @@ export function constantTimeEqual(a: Buffer, b: Buffer): boolean {
  */
 export function digestMatches(digest: string, buf: Buffer, at: number): boolean {
   const length = digest.length;
-  if (buf.length - at !== length) return false;
+  if (length === 0 || buf.length - at !== length) return false;
   let diff = 0;
   for (let i = 0; i < length; i++) diff |= digest.charCodeAt(i) ^ buf[at + i]!;
   return diff === 0;

@@ -29,10 +29,12 @@ export class FrameHeaderError extends Error {
  * checked against `limit` as soon as its header is complete, so a forged length never
  * causes a large allocation or unbounded buffering.
  *
- * A frame is valid only during its `acceptFrame` call, and only until that call pushes more
- * bytes into this reader (a synchronous peer answering): it may be a view into the pushed
+ * A frame is valid only during its `acceptFrame` call: it may be a view into the pushed
  * chunk or, for a record frame that spanned chunks, into an assembly buffer reused for the
  * next such record (a stream of large records then costs no fresh allocation per record).
+ * Bytes pushed while a frame is being handled (a synchronous peer answering inside the
+ * handler) are only queued, behind everything the reader still holds, and handled once
+ * that frame's call returns, so frames are always handed over in stream order.
  * Whatever a sink keeps of a frame, it copies; the record opener keeps nothing (it MACs and
  * decrypts into new buffers). The assembly buffer is released once a push leaves no
  * partial frame behind.
@@ -44,6 +46,8 @@ export class FrameReader {
   #need = -1;
   /** Reused to assemble record frames that span chunks; null when nothing is partial. */
   #assembly: Buffer | null = null;
+  /** A push is under way (a nested one only queues its chunk). */
+  #pushing = false;
   readonly #sink: FrameSink;
 
   constructor(sink: FrameSink) {
@@ -61,10 +65,26 @@ export class FrameReader {
    * is over).
    */
   push(chunk: Buffer): void {
-    const sink = this.#sink;
     if (chunk.length === 0) return;
-    // Fast path: nothing held and the chunk holds whole frames. Frames are zero-copy views.
+    if (this.#pushing) {
+      // Re-entered from a frame's handler: a synchronous peer answered a reply we wrote. Its
+      // bytes come after everything this reader still holds; the outer push handles them.
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      return;
+    }
+    this.#pushing = true;
+    try {
+      this.#push(chunk);
+    } finally {
+      this.#pushing = false;
+    }
+  }
+
+  #push(chunk: Buffer): void {
+    const sink = this.#sink;
     if (this.#buffered === 0) {
+      // Fast path: nothing held and the chunk holds whole frames. Frames are zero-copy views.
       let at = 0;
       while (chunk.length - at >= FRAME_HEADER_SIZE) {
         const body = this.#checkHeader(chunk, at);
@@ -73,12 +93,20 @@ export class FrameReader {
         // A chunk that is exactly one frame (one message in flight) needs no view.
         sink.acceptFrame(chunk[at]!, at === 0 && end === chunk.length ? chunk : chunk.subarray(at, end));
         at = end;
+        // A nested push queued bytes: they follow the rest of this chunk (below).
+        if (this.#buffered > 0) break;
       }
-      if (at === chunk.length) return;
-      chunk = chunk.subarray(at);
+      if (at < chunk.length) {
+        const rest = chunk.subarray(at);
+        this.#chunks.unshift(rest);
+        this.#buffered += rest.length;
+      } else if (this.#buffered === 0) {
+        return;
+      }
+    } else {
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
     }
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
     this.#drain(sink);
     if (this.#buffered === 0) this.#assembly = null;
   }

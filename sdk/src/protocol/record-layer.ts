@@ -83,7 +83,7 @@ function readU32(buf: Buffer, offset: number): number {
   return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
 }
 
-/** The frame header: record type and u24 body length. */
+/** The frame header: record type and u24 body length (a record body is far below 2^24 bytes). */
 function writeRecordHeader(buf: Buffer, offset: number, bodyLength: number): void {
   buf[offset] = FrameType.Record;
   buf[offset + 1] = bodyLength >>> 16;
@@ -193,14 +193,18 @@ abstract class RecordState {
       this.aad ??= this.storage.subarray(GCM_IV_SIZE, GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE);
       return;
     }
-    const macSize = HmacKey.storageSize(this.suite.hashName);
-    this.mac = new HmacKey(this.suite.hashName, keys.macKey, this.storage);
-    keys.macKey.fill(0);
-    const cipher = this.suite.cipher as CbcCipher;
-    this.cbc = this.sealing
-      ? new CbcEncryptor(cipher, keys.cipherRaw, this.storage, macSize)
-      : new CbcDecryptor(cipher, keys.cipherRaw, this.storage, macSize);
-    keys.cipherRaw.fill(0);
+    try {
+      const macSize = HmacKey.storageSize(this.suite.hashName);
+      this.mac = new HmacKey(this.suite.hashName, keys.macKey, this.storage);
+      const cipher = this.suite.cipher as CbcCipher;
+      this.cbc = this.sealing
+        ? new CbcEncryptor(cipher, keys.cipherRaw, this.storage, macSize)
+        : new CbcDecryptor(cipher, keys.cipherRaw, this.storage, macSize);
+    } finally {
+      // Both are copied into storage by now (or the state is unusable): the raw keys go.
+      keys.macKey.fill(0);
+      keys.cipherRaw.fill(0);
+    }
   }
 
   /**
