@@ -145,27 +145,10 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     await once(socket, 'connect');
     return streamConn(socket);
   }
-  if (kind === 'floor-batch') {
+  if (kind === 'floor' || kind === 'floor-batch') {
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
-    const messages = new FloorMessages(socket);
-    const conn: Conn = {
-      write: (data) => (messages.write(data) ? undefined : messages.drained()),
-      onData: () => {},
-      close: async () => {
-        const closed = once(socket, 'close');
-        socket.end();
-        await closed;
-      },
-    };
-    messages.on('message', (m: Buffer) => conn.onData(m.length));
-    socket.on('error', () => {});
-    return conn;
-  }
-  if (kind === 'floor') {
-    const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
-    await once(socket, 'connect');
-    return floorConn(socket);
+    return kind === 'floor' ? floorConn(socket) : floorBatchConn(socket);
   }
   if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
@@ -213,15 +196,18 @@ function streamConn(stream: Duplex | SecretStream): Conn {
       return drained;
     },
     onData: () => {},
-    close: async () => {
-      const closed = once(s, 'close');
-      s.end();
-      await closed;
-    },
+    close: () => endAndWait(s),
   };
   s.on('data', (chunk: Buffer) => conn.onData(chunk.length));
   s.on('error', () => {});
   return conn;
+}
+
+/** Ends a stream gracefully and waits until it is closed. */
+async function endAndWait(stream: Duplex): Promise<void> {
+  const closed = once(stream, 'close');
+  stream.end();
+  await closed;
 }
 
 /** Raw TCP with floor records: writes are sealed, and what arrives is opened record by record. */
@@ -230,16 +216,25 @@ function floorConn(socket: Socket): Conn {
   const conn: Conn = {
     write: (data) => (socket.write(records.seal(data)) ? undefined : once(socket, 'drain').then(() => {})),
     onData: () => {},
-    close: async () => {
-      const closed = once(socket, 'close');
-      socket.end();
-      await closed;
-    },
+    close: () => endAndWait(socket),
   };
   socket.on(
     'data',
     floorReader(records, (payload) => conn.onData(payload.length)),
   );
+  socket.on('error', () => {});
+  return conn;
+}
+
+/** Raw TCP with messages batched into floor records, delivered one by one as events. */
+function floorBatchConn(socket: Socket): Conn {
+  const messages = new FloorMessages(socket);
+  const conn: Conn = {
+    write: (data) => (messages.write(data) ? undefined : messages.drained()),
+    onData: () => {},
+    close: () => endAndWait(socket),
+  };
+  messages.on('message', (m: Buffer) => conn.onData(m.length));
   socket.on('error', () => {});
   return conn;
 }
@@ -304,38 +299,43 @@ export async function listen(
     await server.start();
     return { port: server.address!.port, open: () => open, close: () => server.stop() };
   }
-  const attach = (stream: Duplex): void => {
+  /** Counts a connection while it is open; it ends when its peer ends. */
+  const track = (stream: Duplex): void => {
     open++;
-    const onData = behaviour(mode, (d) => void stream.write(d));
-    stream.on('data', onData);
     stream.on('end', () => stream.end());
     stream.on('error', () => {});
     stream.on('close', () => open--);
+  };
+  const attach = (stream: Duplex): void => {
+    track(stream);
+    stream.on(
+      'data',
+      behaviour(mode, (d) => void stream.write(d)),
+    );
   };
   let server: NetServer;
   if (kind === 'tcp') {
     server = createNetServer({ noDelay: true }, attach);
   } else if (kind === 'floor-batch') {
     server = createNetServer({ noDelay: true }, (socket) => {
-      open++;
+      track(socket);
       const messages = new FloorMessages(socket);
       messages.on(
         'message',
         behaviour(mode, (d) => void messages.write(d)),
       );
-      socket.on('end', () => socket.end());
-      socket.on('error', () => {});
-      socket.on('close', () => open--);
     });
   } else if (kind === 'floor') {
     server = createNetServer({ noDelay: true }, (socket) => {
-      open++;
+      track(socket);
       const records = new FloorRecords();
-      const onPayload = behaviour(mode, (d) => void socket.write(records.seal(d)));
-      socket.on('data', floorReader(records, onPayload));
-      socket.on('end', () => socket.end());
-      socket.on('error', () => {});
-      socket.on('close', () => open--);
+      socket.on(
+        'data',
+        floorReader(
+          records,
+          behaviour(mode, (d) => void socket.write(records.seal(d))),
+        ),
+      );
     });
   } else if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');

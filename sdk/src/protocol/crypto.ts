@@ -249,14 +249,10 @@ export class HmacKey {
   }
 
   /**
-   * Writes the HMAC of `prefix ‖ data` into `out` at `at`, without copying `data` (for large
-   * inputs, where a copy would cost more than a streaming hash's setup).
+   * Whether the HMAC of `prefix ‖ data` equals `tag[at ..]`, compared in constant time,
+   * without copying `data` (for large inputs, where a copy would cost more than a streaming
+   * hash's setup).
    */
-  macOf(prefix: Buffer, data: Buffer, out: Buffer, at: number): void {
-    out.write(this.#digestOf(prefix, data), at, 'binary');
-  }
-
-  /** Whether the HMAC of `prefix ‖ data` equals `tag[at ..]`, compared in constant time. */
   verifyOf(prefix: Buffer, data: Buffer, tag: Buffer, at: number): boolean {
     return digestMatches(this.#digestOf(prefix, data), tag, at);
   }
