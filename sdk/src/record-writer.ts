@@ -5,8 +5,8 @@
  * a lone message is never held past the current tick (replies written while the session
  * delivers received messages are sealed as soon as the record that carried them is done).
  * The core seals a batch early when it would outgrow a record, and sends a message too big
- * for a batch at once, so order is always the order of `write()` calls. Records sealed together reach the transport as one
- * write (corked when there are several).
+ * for a batch at once, so order is always the order of `write()` calls. Records sealed
+ * together reach the transport as one write (corked when there are several).
  *
  * Writes queued between two seals share one promise: it resolves once their records are
  * in the transport's buffer and the transport is below its high-water mark, otherwise on
