@@ -8,6 +8,8 @@ export const CliErrorCode = {
   PASSPHRASE_FILE: 'ERR_PASSPHRASE_FILE',
   /** A file or directory the CLI writes could not be created. */
   OUTPUT: 'ERR_OUTPUT',
+  /** `probe --fingerprint`: the server offered a key with another fingerprint. Nothing is recorded. */
+  FINGERPRINT_MISMATCH: 'ERR_FINGERPRINT_MISMATCH',
 } as const;
 
 /** One of the {@link CliErrorCode} values. */

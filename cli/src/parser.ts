@@ -63,7 +63,7 @@ export function buildParser(): Argv<GlobalArgs> {
     .example('$0 convert ~/.ssh/id_rsa --to pem -o server.key', 'convert an OpenSSH key to PKCS#8 PEM')
     .example('$0 trust add server.example:7000 server.pub', "trust a server's key (client side)")
     .example('$0 authorize add alice.pub', "authorize a client's key (server side)")
-    .example('$0 probe server.example:7000', "show a running server's key fingerprint")
+    .example('$0 probe server.example:7000', "show a running server's key fingerprint (unauthenticated)")
     .epilogue('Exit status: 0 success, 1 failure, 2 usage error. Run `$0 <command> --help` for its options.')
     .strict()
     .help()

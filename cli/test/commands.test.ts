@@ -49,6 +49,29 @@ test('fingerprint of an encrypted key needs --passphrase-file, except for OpenSS
   t.is(openssh.stdout.trim(), await sshFingerprint(`${f.sshOpensshEncrypted}.pub`));
 });
 
+test('convert decrypts a passphrase-protected OpenSSH key (ssh-keygen -N) into scrypt PKCS#8 openssl reads', async (t) => {
+  const out = fresh('from-openssh.pem');
+  const result = await runCli([
+    'convert',
+    f.sshOpensshEncrypted,
+    '--to',
+    'pem',
+    '--passphrase-file',
+    passphraseFile,
+    '--new-passphrase-file',
+    passphraseFile,
+    '-o',
+    out,
+  ]);
+  t.is(result.code, 0, result.stderr);
+  const pem = await runTool('openssl', ['pkey', '-in', out, '-passin', `pass:${PASSPHRASE}`, '-pubout']);
+  t.is(pem.code, 0, pem.stderr);
+  const asn1 = await runTool('openssl', ['asn1parse', '-in', out]);
+  t.regex(asn1.stdout, /OBJECT +:scrypt\n/);
+  const fingerprint = await runCli(['fingerprint', out, '--passphrase-file', passphraseFile]);
+  t.is(fingerprint.stdout.trim(), await sshFingerprint(`${f.sshOpensshEncrypted}.pub`));
+});
+
 test('a wrong passphrase is ERR_KEY_PASSPHRASE and is not echoed', async (t) => {
   const wrong = fresh('wrong.txt');
   await writeFile(wrong, 'definitely-wrong');
@@ -104,7 +127,7 @@ test('key errors are one line naming the file and what to do, exit 1', async (t)
     ],
     [
       ['convert', f.sshOpensshEncrypted, '--to', 'pem'],
-      /ssh-keygen -p -m PKCS8 -f .*ssh_openssh_enc`.* \[ERR_KEY_OPENSSH_ENCRYPTED\]$/,
+      /is encrypted; a passphrase is needed.*--passphrase-file FILE \[ERR_KEY_ENCRYPTED\]$/,
     ],
     [['inspect', f.dir], /it is a directory.* \[ERR_KEY_FILE_UNREADABLE\]$/],
     [['inspect', passphraseFile], /not a key file we recognise.* \[ERR_KEY_FORMAT\]$/],

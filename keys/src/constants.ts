@@ -19,5 +19,10 @@ export const PRIVATE_KEY_FILE_MODE = 0o600;
 /** Mode of public key files we write. */
 export const PUBLIC_KEY_FILE_MODE = 0o644;
 
-/** Cipher of passphrase-protected PKCS#8 output (PBES2 with PBKDF2, as OpenSSL 3 defaults to). */
-export const PKCS8_CIPHER = 'aes-256-cbc';
+/**
+ * scrypt cost of passphrase-protected PKCS#8 output (PBES2 with scrypt, RFC 7914 §7, and
+ * aes-256-cbc): OpenSSL's own `-scrypt` defaults. N·r is the most OpenSSL reads: it refuses
+ * to spend more than 32 MiB (128·N·r bytes plus a little) on a PKCS#8 scrypt, so N = 2^15
+ * with r = 8 would write files `openssl pkey` and node:crypto cannot open.
+ */
+export const PKCS8_SCRYPT = { N: 16384, r: 8, p: 1 } as const;

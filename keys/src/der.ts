@@ -1,13 +1,15 @@
 /**
  * Just enough DER to tell key structures apart before handing the bytes to node:crypto,
- * which does the real parsing. Nothing here decodes key material.
+ * which does the real parsing, and just enough to write the one structure we build
+ * ourselves. Nothing here decodes key material.
  */
 
-/** Universal ASN.1 tags we look at. */
+/** Universal ASN.1 tags we look at or write. */
 const enum Tag {
   INTEGER = 0x02,
   BIT_STRING = 0x03,
   OCTET_STRING = 0x04,
+  OBJECT_IDENTIFIER = 0x06,
   SEQUENCE = 0x30,
 }
 
@@ -81,4 +83,65 @@ export function classifyDer(data: Uint8Array): DerKind | undefined {
   if (first === Tag.SEQUENCE && second === Tag.OCTET_STRING && tags.length === 2) return 'pkcs8-encrypted';
   if (first === Tag.SEQUENCE && second === Tag.BIT_STRING && tags.length === 2) return 'spki';
   return undefined;
+}
+
+/*
+ * DER encoding, for the one structure we write ourselves: the EncryptedPrivateKeyInfo of
+ * an scrypt-protected PKCS#8 key (pkcs8-scrypt.ts).
+ */
+
+/** A DER length: short form below 128, else long form with the fewest octets. */
+function derLength(length: number): Buffer {
+  if (length < 0x80) return Buffer.of(length);
+  const octets: number[] = [];
+  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
+  return Buffer.from([0x80 | octets.length, ...octets]);
+}
+
+/** One TLV with the given tag and content. */
+export function derTlv(tag: number, content: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.of(tag), derLength(content.length), content]);
+}
+
+/** A SEQUENCE of already-encoded elements. */
+export function derSequence(...elements: Uint8Array[]): Buffer {
+  return derTlv(Tag.SEQUENCE, Buffer.concat(elements));
+}
+
+/** An OCTET STRING. */
+export function derOctetString(content: Uint8Array): Buffer {
+  return derTlv(Tag.OCTET_STRING, content);
+}
+
+/** A non-negative INTEGER (a safe integer): minimal big-endian two's complement. */
+export function derUnsignedInteger(value: number): Buffer {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError('DER INTEGER must be a non-negative safe integer');
+  const octets: number[] = [];
+  for (let rest = value; rest > 0; rest = Math.floor(rest / 256)) octets.unshift(rest % 256);
+  if (octets.length === 0 || ((octets[0] as number) & 0x80) !== 0) octets.unshift(0);
+  return derTlv(Tag.INTEGER, Buffer.from(octets));
+}
+
+/** An OBJECT IDENTIFIER from its dotted form. */
+export function derObjectIdentifier(dotted: string): Buffer {
+  const arcs = dotted.split('.').map(Number);
+  const [first = 0, second = 0, ...rest] = arcs;
+  const octets: number[] = [];
+  for (const arc of [first * 40 + second, ...rest]) {
+    const base128: number[] = [arc % 128];
+    for (let high = Math.floor(arc / 128); high > 0; high = Math.floor(high / 128)) {
+      base128.unshift(0x80 | (high % 128));
+    }
+    octets.push(...base128);
+  }
+  return derTlv(Tag.OBJECT_IDENTIFIER, Buffer.from(octets));
+}
+
+/** A PEM block: `-----BEGIN label-----`, base64 at 64 columns, `-----END label-----`, newline. */
+export function pemEncode(label: string, der: Uint8Array): string {
+  const base64 = Buffer.from(der).toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }

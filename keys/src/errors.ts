@@ -32,7 +32,11 @@ export const KeyErrorCode = {
   ENCRYPTED: 'ERR_KEY_ENCRYPTED',
   /** The passphrase does not decrypt the private key (or the encrypted file is corrupt). */
   PASSPHRASE: 'ERR_KEY_PASSPHRASE',
-  /** A passphrase-protected OpenSSH private key: convert it with `ssh-keygen -p -m PKCS8 -f FILE`. */
+  /**
+   * A passphrase-protected OpenSSH private key secsess cannot decrypt (a cipher other than
+   * AES-CTR/CBC/GCM, a KDF other than bcrypt, more than 1024 rounds): re-encrypt it with
+   * `ssh-keygen -p -Z aes256-ctr -a 16 -f FILE` or convert it with `ssh-keygen -p -m PKCS8 -f FILE`.
+   */
   OPENSSH_ENCRYPTED: 'ERR_KEY_OPENSSH_ENCRYPTED',
   /** The key is not an RSA key (EC, Ed25519, DSA, RSA-PSS-restricted…). */
   NOT_RSA: 'ERR_KEY_NOT_RSA',

@@ -2,15 +2,18 @@
  * Key format detection and decoding. Detection looks only at structure (PEM labels and
  * headers, DER shape, JSON `kty`, SSH type names, the OpenSSH container header) so that we
  * know what a file is — and whether it is encrypted — before decrypting anything. Decoding
- * is done by node:crypto, except the OpenSSH private container (see openssh.ts).
+ * is done by node:crypto, except the OpenSSH private container (see openssh.ts and, for
+ * passphrase-protected ones, openssh-decrypt.ts).
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { MIN_RSA_BITS } from './constants.js';
 import { classifyDer } from './der.js';
 import { describeSource, KeyError, KeyErrorCode } from './errors.js';
+import { decryptOpenSshContainer, openSshEncryptionProblem } from './openssh-decrypt.js';
 import {
   decodeOpenSshPem,
+  encodeOpenSshPem,
   OPENSSH_PRIVATE_LABEL,
   openSshPrivateToPkcs1Der,
   parseOpenSshPublicLine,
@@ -47,6 +50,11 @@ export interface DetectedKey extends KeyFormatInfo {
   decode(passphrase: string | Buffer | undefined): KeyObject;
   /** The public key, when the format stores it in clear beside an encrypted private key (OpenSSH). */
   clearPublicKey?: KeyObject | undefined;
+  /**
+   * Why no passphrase can decrypt this key (an OpenSSH cipher or KDF we do not implement,
+   * too many bcrypt rounds), as the end of a sentence; `undefined` when it can be tried.
+   */
+  undecryptable?: string | undefined;
 }
 
 const PEM_BEGIN = /-----BEGIN ([A-Z0-9 ]+)-----/;
@@ -257,13 +265,22 @@ function detectOpenSshPrivate(pem: string, path: string | undefined): DetectedKe
     throw formatError(path, `holds ${container.keyCount} keys; secsess reads one`);
   // The public half is in clear even in encrypted files, so non-RSA keys are refused first.
   const publicKey = publicKeyFromSshBlob(container.publicBlob, path);
+  const encrypted = container.cipher !== 'none';
+  const problem = encrypted ? openSshEncryptionProblem(container) : undefined;
+  if (problem?.kind === 'malformed')
+    throw formatError(path, `is an OpenSSH private key that ${problem.what}`);
   return {
     kind: 'private',
     format: 'openssh',
-    encrypted: container.cipher !== 'none',
+    encrypted,
     clearPublicKey: publicKey,
-    decode: () => {
-      const key = createPrivateKey({ key: openSshPrivateToPkcs1Der(pem), format: 'der', type: 'pkcs1' });
+    undecryptable: problem?.what,
+    decode: (passphrase) => {
+      const plainPem =
+        encrypted && passphrase !== undefined
+          ? encodeOpenSshPem(decryptOpenSshContainer(container, passphrase))
+          : pem;
+      const key = createPrivateKey({ key: openSshPrivateToPkcs1Der(plainPem), format: 'der', type: 'pkcs1' });
       if (!createPublicKey(key).equals(publicKey)) {
         throw new Error('the private section does not match the public key in the header');
       }
@@ -285,7 +302,7 @@ export function encryptedError(path: string | undefined): KeyError {
 
 /** Options of {@link decodeDetectedKey}. */
 export interface DecodeOptions {
-  /** Passphrase for encrypted PKCS#8 or legacy encrypted PEM. Default: none. */
+  /** Passphrase for encrypted PKCS#8, legacy encrypted PEM or OpenSSH keys. Default: none. */
   passphrase?: string | Buffer | undefined;
   /** The file the data came from, for messages. */
   path?: string | undefined;
@@ -299,12 +316,12 @@ export interface DecodeOptions {
 export function decodeDetectedKey(detected: DetectedKey, options: DecodeOptions = {}): KeyObject {
   const { passphrase, path } = options;
   const source = describeSource(path);
-  if (detected.encrypted && detected.format === 'openssh') {
+  if (detected.undecryptable !== undefined) {
     const file = path ?? 'FILE';
     throw new KeyError(
       KeyErrorCode.OPENSSH_ENCRYPTED,
-      `${source} is a passphrase-protected OpenSSH private key, which secsess cannot decrypt; ` +
-        `convert it with \`ssh-keygen -p -m PKCS8 -f ${file}\` (keeps the passphrase, rewrites the file as encrypted PKCS#8)`,
+      `${source} is a passphrase-protected OpenSSH private key that ${detected.undecryptable}, which secsess cannot decrypt; ` +
+        `re-encrypt it with \`ssh-keygen -p -Z aes256-ctr -a 16 -f ${file}\` or convert it with \`ssh-keygen -p -m PKCS8 -f ${file}\` (both keep the passphrase)`,
       { path },
     );
   }

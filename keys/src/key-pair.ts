@@ -33,7 +33,7 @@ export interface KeyPairSaveOptions {
    * `'openssh'`: OpenSSH private key and `ssh-rsa` public line, as ssh-keygen writes them.
    */
   format?: 'pem' | 'openssh' | undefined;
-  /** Encrypt the private key (PKCS#8, aes-256-cbc); `pem` only. Default: unencrypted. */
+  /** Encrypt the private key (PKCS#8: scrypt and aes-256-cbc, see {@link PrivateKey.encode}); `pem` only. Default: unencrypted. */
   passphrase?: string | Buffer | undefined;
   /** Comment stored in both `openssh` files. Default: none. */
   comment?: string | undefined;

@@ -70,7 +70,7 @@ export async function inspectKeyFile(
     checkPrivateKeyPermissions(path, mode);
   }
   let publicKey: PublicKey | undefined;
-  if (detected.encrypted && (options.passphrase === undefined || detected.format === 'openssh')) {
+  if (detected.encrypted && (options.passphrase === undefined || detected.undecryptable !== undefined)) {
     publicKey =
       detected.clearPublicKey === undefined ? undefined : PublicKey.fromKeyObject(detected.clearPublicKey);
   } else {

@@ -5,11 +5,11 @@
  * We read the container header ourselves, so that encrypted keys and non-RSA keys are
  * recognised before anything is decoded. node-rsa is used only to convert the unencrypted
  * private section to and from PKCS#1, because node:crypto cannot read or write it; every
- * cryptographic operation stays in node:crypto.
+ * cryptographic operation stays in node:crypto, except bcrypt_pbkdf (openssh-decrypt.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { NodeRSA } from 'node-rsa';
-import { SshReader } from './ssh-wire.js';
+import { SshReader, sshString } from './ssh-wire.js';
 
 /** PEM label of OpenSSH private keys. */
 export const OPENSSH_PRIVATE_LABEL = 'OPENSSH PRIVATE KEY';
@@ -57,12 +57,18 @@ export interface OpenSshPrivateContainer {
   cipher: string;
   /** `none`, or `bcrypt` for passphrase-protected keys. */
   kdf: string;
+  /** The KDF's options: for `bcrypt`, `string salt, uint32 rounds`; empty for `none`. */
+  kdfOptions: Buffer;
   /** Number of keys; OpenSSH only ever writes 1. */
   keyCount: number;
   /** The first key's public blob, stored in clear even when the key is encrypted. */
   publicBlob: Buffer;
   /** Offset of the private section's first checkint in the decoded container. */
   checkOffset: number;
+  /** The private section (ciphertext when `cipher` is not `none`), without its length. */
+  privateSection: Buffer;
+  /** Bytes after the private section: the tag of an AEAD cipher, else empty. */
+  trailer: Buffer;
 }
 
 /**
@@ -71,7 +77,8 @@ export interface OpenSshPrivateContainer {
  *   "openssh-key-v1\0"  string cipher  string kdf  string kdfoptions
  *   uint32 N  string publickey[N]  string private-section
  *
- * Returns `undefined` if the magic is wrong or any field is truncated.
+ * followed, for AEAD ciphers only, by their tag. Returns `undefined` if the magic is wrong,
+ * any field is truncated, or an unencrypted container has trailing bytes.
  */
 export function readOpenSshPrivateContainer(data: Buffer): OpenSshPrivateContainer | undefined {
   if (data.length < AUTH_MAGIC.length || !data.subarray(0, AUTH_MAGIC.length).equals(AUTH_MAGIC)) {
@@ -92,8 +99,11 @@ export function readOpenSshPrivateContainer(data: Buffer): OpenSshPrivateContain
   for (let i = 1; i < keyCount; i++) if (reader.string() === undefined) return undefined;
   const sectionStart = reader.position;
   const privateSection = reader.string();
-  if (privateSection === undefined || privateSection.length < 8 || reader.remaining !== 0) return undefined;
-  return { cipher, kdf, keyCount, publicBlob, checkOffset: AUTH_MAGIC.length + sectionStart + 4 };
+  if (privateSection === undefined || privateSection.length < 8) return undefined;
+  if (cipher === 'none' && reader.remaining !== 0) return undefined;
+  const trailer = data.subarray(data.length - reader.remaining);
+  const checkOffset = AUTH_MAGIC.length + sectionStart + 4;
+  return { cipher, kdf, kdfOptions, keyCount, publicBlob, checkOffset, privateSection, trailer };
 }
 
 /** Extracts and decodes the base64 body of an `OPENSSH PRIVATE KEY` PEM block. */
@@ -103,6 +113,35 @@ export function decodeOpenSshPem(pem: string): Buffer {
     .replace(`-----END ${OPENSSH_PRIVATE_LABEL}-----`, '')
     .replace(/\s+/g, '');
   return Buffer.from(body, 'base64');
+}
+
+/** Wraps a decoded container as an `OPENSSH PRIVATE KEY` PEM block, base64 at 70 columns. */
+export function encodeOpenSshPem(container: Buffer): string {
+  const base64 = container.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += OPENSSH_BASE64_COLUMNS) {
+    lines.push(base64.slice(i, i + OPENSSH_BASE64_COLUMNS));
+  }
+  return `-----BEGIN ${OPENSSH_PRIVATE_LABEL}-----\n${lines.join('\n')}\n-----END ${OPENSSH_PRIVATE_LABEL}-----\n`;
+}
+
+/**
+ * The unencrypted container holding one key: `cipher` and `kdf` `none`, empty KDF options,
+ * the public blob and a decrypted private section.
+ */
+export function unencryptedOpenSshContainer(publicBlob: Buffer, privateSection: Buffer): Buffer {
+  const none = sshString(Buffer.from('none', 'latin1'));
+  const count = Buffer.alloc(4);
+  count.writeUInt32BE(1);
+  return Buffer.concat([
+    AUTH_MAGIC,
+    none,
+    none,
+    sshString(Buffer.alloc(0)),
+    count,
+    sshString(publicBlob),
+    sshString(privateSection),
+  ]);
 }
 
 /**
@@ -131,10 +170,5 @@ export function pkcs1DerToOpenSshPrivate(der: Buffer, comment: string): string {
   const check = randomBytes(4);
   check.copy(container, header.checkOffset);
   check.copy(container, header.checkOffset + 4);
-  const base64 = container.toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < base64.length; i += OPENSSH_BASE64_COLUMNS) {
-    lines.push(base64.slice(i, i + OPENSSH_BASE64_COLUMNS));
-  }
-  return `-----BEGIN ${OPENSSH_PRIVATE_LABEL}-----\n${lines.join('\n')}\n-----END ${OPENSSH_PRIVATE_LABEL}-----\n`;
+  return encodeOpenSshPem(container);
 }

@@ -1,8 +1,10 @@
+import { sign, verify } from 'node:crypto';
 import { copyFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import test from 'ava';
 import { inspectKeyFile, KeyErrorCode, loadKey, PrivateKey, PublicKey } from '@secsess/keys';
 import { expectKeyError } from './helpers/assert.js';
-import { makeFixtures, PASSPHRASE } from './helpers/fixtures.js';
+import { makeFixtures, PASSPHRASE, writeFixture } from './helpers/fixtures.js';
 import type { Fixtures } from './helpers/fixtures.js';
 import { sshFingerprint, sshFingerprintOfPemPublic, sshKeygen } from './helpers/tools.js';
 
@@ -54,20 +56,101 @@ test('reads OpenSSH .pub lines with comments containing spaces', async (t) => {
   t.is(pub.toOpenSSH('openssh comment with spaces'), text.trim());
 });
 
-test('refuses a passphrase-protected OpenSSH key and says how to convert it', async (t) => {
-  await expectKeyError(t, PrivateKey.load(f.sshOpensshEncrypted), KeyErrorCode.OPENSSH_ENCRYPTED, {
-    path: f.sshOpensshEncrypted,
-    mentions: [`ssh-keygen -p -m PKCS8 -f ${f.sshOpensshEncrypted}`],
-  });
-  // Even with the right passphrase: node:crypto cannot decrypt bcrypt-pbkdf containers.
-  await expectKeyError(
+/** The cipher and KDF names in the header of an OpenSSH private key file. */
+async function opensshHeader(path: string): Promise<{ cipher: string; kdf: string }> {
+  const text = await readFile(path, 'utf8');
+  const container = Buffer.from(text.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const cipherLength = container.readUInt32BE(15);
+  const cipher = container.toString('latin1', 19, 19 + cipherLength);
+  const kdfLength = container.readUInt32BE(19 + cipherLength);
+  const kdf = container.toString('latin1', 23 + cipherLength, 23 + cipherLength + kdfLength);
+  return { cipher, kdf };
+}
+
+test('loads a passphrase-protected OpenSSH key as ssh-keygen -N writes it (bcrypt + aes256-ctr)', async (t) => {
+  const path = f.sshOpensshEncrypted;
+  t.deepEqual(await opensshHeader(path), { cipher: 'aes256-ctr', kdf: 'bcrypt' }, "ssh-keygen's default");
+  const expected = await sshFingerprint(`${path}.pub`);
+  const key = await PrivateKey.load(path, { passphrase: PASSPHRASE });
+  t.is(key.fingerprint(), expected);
+  t.true(key.publicKey.equals(await PublicKey.load(`${path}.pub`)));
+  t.is(PrivateKey.loadSync(path, { passphrase: Buffer.from(PASSPHRASE) }).fingerprint(), expected);
+  t.is((await loadKey(path, { passphrase: PASSPHRASE })).fingerprint(), expected);
+  // The decrypted key is really the private half: it signs what the .pub verifies.
+  const signature = sign('sha256', Buffer.from('hello'), key.keyObject);
+  t.true(verify('sha256', Buffer.from('hello'), (await PublicKey.load(`${path}.pub`)).keyObject, signature));
+  const wrong = await expectKeyError(
     t,
-    PrivateKey.load(f.sshOpensshEncrypted, { passphrase: PASSPHRASE }),
-    KeyErrorCode.OPENSSH_ENCRYPTED,
+    PrivateKey.load(path, { passphrase: 'not it' }),
+    KeyErrorCode.PASSPHRASE,
+    { path },
+  );
+  t.false(wrong.message.includes('not it'));
+  await expectKeyError(t, PrivateKey.load(path), KeyErrorCode.ENCRYPTED, { path });
+  await expectKeyError(t, inspectKeyFile(path, { passphrase: 'not it' }), KeyErrorCode.PASSPHRASE, { path });
+});
+
+test('loads OpenSSH keys re-encrypted with aes256-gcm and aes128-cbc (ssh-keygen -Z)', async (t) => {
+  const expected = await sshFingerprint(`${f.sshOpensshEncrypted}.pub`);
+  for (const cipher of ['aes256-gcm@openssh.com', 'aes128-cbc']) {
+    const copy = join(f.dir, `reencrypted-${cipher}`);
+    await copyFile(f.sshOpensshEncrypted, copy);
+    await sshKeygen('-q', '-p', '-P', PASSPHRASE, '-N', PASSPHRASE, '-Z', cipher, '-f', copy);
+    t.is((await opensshHeader(copy)).cipher, cipher);
+    t.is((await PrivateKey.load(copy, { passphrase: PASSPHRASE })).fingerprint(), expected, cipher);
+    await expectKeyError(t, PrivateKey.load(copy, { passphrase: 'nope' }), KeyErrorCode.PASSPHRASE, {
+      path: copy,
+    });
+  }
+});
+
+test('an OpenSSH cipher secsess does not implement is ERR_KEY_OPENSSH_ENCRYPTED; its advice works', async (t) => {
+  const copy = join(f.dir, 'chacha');
+  await copyFile(f.sshOpensshEncrypted, copy);
+  await sshKeygen(
+    '-q',
+    '-p',
+    '-P',
+    PASSPHRASE,
+    '-N',
+    PASSPHRASE,
+    '-Z',
+    'chacha20-poly1305@openssh.com',
+    '-f',
+    copy,
+  );
+  for (const passphrase of [PASSPHRASE, undefined]) {
+    await expectKeyError(t, PrivateKey.load(copy, { passphrase }), KeyErrorCode.OPENSSH_ENCRYPTED, {
+      path: copy,
+      mentions: ['chacha20-poly1305@openssh.com', `ssh-keygen -p -Z aes256-ctr -a 16 -f ${copy}`],
+    });
+  }
+  await sshKeygen('-q', '-p', '-P', PASSPHRASE, '-N', PASSPHRASE, '-Z', 'aes256-ctr', '-a', '16', '-f', copy);
+  t.is(
+    (await PrivateKey.load(copy, { passphrase: PASSPHRASE })).fingerprint(),
+    await sshFingerprint(`${f.sshOpensshEncrypted}.pub`),
   );
 });
 
-test('the conversion the OPENSSH_ENCRYPTED message suggests makes the key loadable', async (t) => {
+test('an OpenSSH key asking for more than 1024 bcrypt rounds is refused before any are run', async (t) => {
+  const text = await readFile(f.sshOpensshEncrypted, 'utf8');
+  const container = Buffer.from(text.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  // magic(15) "aes256-ctr"(4+10) "bcrypt"(4+6) kdfoptions(4 + salt(4+16) + rounds(4))
+  const roundsAt = 15 + 14 + 10 + 4 + 4 + 16;
+  t.is(container.readUInt32BE(roundsAt), 16, "ssh-keygen's default rounds");
+  container.writeUInt32BE(0xffffffff, roundsAt);
+  const path = await writeFixture(
+    f.dir,
+    'many-rounds',
+    `-----BEGIN OPENSSH PRIVATE KEY-----\n${container.toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+  );
+  await expectKeyError(t, PrivateKey.load(path, { passphrase: PASSPHRASE }), KeyErrorCode.OPENSSH_ENCRYPTED, {
+    path,
+    mentions: ['4294967295 bcrypt rounds', '1024'],
+  });
+});
+
+test('the PKCS#8 conversion the OPENSSH_ENCRYPTED message suggests makes the key loadable', async (t) => {
   const copy = `${f.sshOpensshEncrypted}.converted`;
   await copyFile(f.sshOpensshEncrypted, copy);
   await sshKeygen('-p', '-m', 'PKCS8', '-P', PASSPHRASE, '-N', PASSPHRASE, '-f', copy);

@@ -81,8 +81,46 @@ for (const format of ['pem', 'der'] as const) {
     t.regex(check.stdout + check.stderr, /Key is valid/);
     const asn1 = await openssl('asn1parse', '-inform', format.toUpperCase(), '-in', path);
     t.true(asn1.includes('aes-256-cbc'), 'PBES2 with aes-256-cbc');
+    t.deepEqual(scryptParameters(asn1), { N: 16384, r: 8, p: 1, saltBytes: 16 }, asn1);
+    t.false(asn1.includes('PBKDF2'), 'not PBKDF2 (node:crypto writes it with 2048 iterations)');
   });
 }
+
+/**
+ * The KDF of an EncryptedPrivateKeyInfo as `openssl asn1parse` prints it: PBES2, then the
+ * scrypt OID and its SEQUENCE of salt, N, r, p (RFC 7914 §7). `undefined` if not scrypt.
+ */
+function scryptParameters(asn1: string): { N: number; r: number; p: number; saltBytes: number } | undefined {
+  const lines = asn1.split('\n');
+  const pbes2 = lines.findIndex((line) => / OBJECT +:PBES2$/.test(line));
+  const scrypt = lines.findIndex((line) => / OBJECT +:scrypt$/.test(line));
+  if (pbes2 < 0 || scrypt < pbes2) return undefined;
+  const salt = /prim: OCTET STRING +\[HEX DUMP\]:([0-9A-F]+)$/.exec(lines[scrypt + 2] ?? '');
+  const integers = lines
+    .slice(scrypt + 3, scrypt + 6)
+    .map((line) => /prim: INTEGER +:([0-9A-F]+)$/.exec(line)?.[1]);
+  if (salt?.[1] === undefined || integers.some((hex) => hex === undefined)) return undefined;
+  const [N, r, p] = integers.map((hex) => parseInt(hex as string, 16)) as [number, number, number];
+  return { N, r, p, saltBytes: salt[1].length / 2 };
+}
+
+test('KeyPair.save with a passphrase writes scrypt PKCS#8 too', async (t) => {
+  const base = fresh('pair-scrypt');
+  const { privateKeyPath } = await pair.save(base, { passphrase: 'p4ss' });
+  const asn1 = await openssl('asn1parse', '-in', privateKeyPath);
+  t.deepEqual(scryptParameters(asn1), { N: 16384, r: 8, p: 1, saltBytes: 16 });
+  t.true((await PrivateKey.load(privateKeyPath, { passphrase: 'p4ss' })).publicKey.equals(pair.publicKey));
+});
+
+test('loads scrypt PKCS#8 written by openssl pkcs8 -scrypt', async (t) => {
+  const plain = fresh('plain-for-openssl.pem');
+  const encrypted = fresh('openssl-scrypt.pem');
+  await pair.privateKey.save(plain);
+  await openssl('pkcs8', '-topk8', '-scrypt', '-in', plain, '-passout', 'pass:p4ss', '-out', encrypted);
+  await chmod(encrypted, 0o600);
+  t.true((await PrivateKey.load(encrypted, { passphrase: 'p4ss' })).publicKey.equals(pair.publicKey));
+  await expectKeyError(t, PrivateKey.load(encrypted, { passphrase: 'nope' }), KeyErrorCode.PASSPHRASE);
+});
 
 test('openssl pkey -check accepts the pem, pkcs1 and der outputs', async (t) => {
   for (const format of ['pem', 'pkcs1', 'der'] as const) {

@@ -45,6 +45,7 @@ const cases: [string, 'private' | 'public', (f: Fixtures) => string][] = [
   ['encrypted PKCS#8 DER', 'private', (x) => x.encryptedPkcs8Der],
   ['legacy encrypted PEM', 'private', (x) => x.legacyEncryptedPem],
   ['OpenSSH private key', 'private', (x) => x.sshOpenssh],
+  ['encrypted OpenSSH private key', 'private', (x) => x.sshOpensshEncrypted],
 ];
 
 for (const [name, kind, pick] of cases) {

@@ -35,7 +35,8 @@ function builder(yargs: Argv<GlobalArgs>) {
     })
     .option('passphrase-file', {
       type: 'string',
-      describe: 'encrypt the private key (PKCS#8, aes-256-cbc) with the passphrase in this file (pem only)',
+      describe:
+        'encrypt the private key (PKCS#8, scrypt + aes-256-cbc) with the passphrase in this file (pem only)',
     })
     .option('comment', { alias: 'C', type: 'string', describe: 'comment stored in openssh files' })
     .option('force', { type: 'boolean', default: false, describe: 'overwrite existing files' })
