@@ -6,7 +6,8 @@
  *
  * A source's bucket holds `burst` tokens and refills at `perSecond`; a ClientHello accepted
  * for decryption takes one, and a hello that finds the bucket empty is refused before any
- * RSA work. Refusal depends on the source's own past alone, never on the hello's content.
+ * RSA work (a connection that finds it empty, before a byte is read). Refusal depends on
+ * the source's own past alone, never on the hello's content.
  *
  * The table of buckets is bounded. A bucket that has refilled is the same as no bucket,
  * so full ones are dropped as they are met (least recently used first). When the table is
@@ -64,6 +65,17 @@ export class HandshakeRate {
   /** Sources with a bucket that has not refilled yet (or not been looked at since). */
   get size(): number {
     return this.#buckets.size;
+  }
+
+  /**
+   * Whether `address` has a token now, without taking it: a connection from a source whose
+   * bucket is empty is refused at accept, before a byte is read (its hello would be).
+   */
+  allows(address: string | undefined): boolean {
+    if (!this.enabled) return true;
+    const bucket = this.#buckets.get(addressKey(address));
+    if (!bucket) return true;
+    return bucket.tokens + (this.#now() - bucket.at) * this.#perMs >= 1;
   }
 
   /**

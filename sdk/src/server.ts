@@ -16,8 +16,9 @@
  * byte is read (see handshake-limiter.ts and SECURITY.md): past `maxConnections`,
  * `maxHandshakes` or `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext
  * ServerBusy alert (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is
- * emitted. A ClientHello is refused the same way, before any RSA work, when its source is
- * over `handshakeRate` (handshake-rate.ts) or `maxPendingDecrypts` decryptions already wait.
+ * emitted; so is a connection from an address over its `handshakeRate` (handshake-rate.ts).
+ * A ClientHello is refused the same way, before any RSA work, when its address is over
+ * that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already wait.
  */
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
@@ -349,7 +350,9 @@ export class Server extends EventEmitter<ServerEvents> {
     const admission =
       max > 0 && this.#handshaking.size + this.#sessions.size >= max
         ? ({ admitted: false, limit: 'maxConnections' } as const)
-        : this.#handshaking.admit(remote.address);
+        : !this.#rate.allows(remote.address)
+          ? ({ admitted: false, limit: 'handshakeRate' } as const)
+          : this.#handshaking.admit(remote.address);
     if (!admission.admitted) {
       refuse(socket);
       this.#refused(admission.limit, remote);

@@ -63,7 +63,11 @@ test('a token bucket per source: a burst, then the rate; other sources are apart
   t.deepEqual(takes('::ffff:192.0.2.1', 1), [false], 'IPv4-mapped is the same address');
   now += 499;
   t.deepEqual(takes('192.0.2.1', 1), [false], 'not yet a whole token');
+  t.false(rate.allows('192.0.2.1'), 'a connection from it is refused at accept');
+  t.true(rate.allows('192.0.2.3'), 'an unknown address is allowed');
   now += 1;
+  t.true(rate.allows('192.0.2.1'));
+  t.true(rate.allows('192.0.2.1'), 'allows() takes nothing');
   t.deepEqual(takes('192.0.2.1', 2), [true, false], 'one token per 1/rate seconds');
   now += 60_000;
   t.deepEqual(takes('192.0.2.1', 4), [true, true, true, false], 'refills to the burst, not beyond');
@@ -146,7 +150,7 @@ test('hellos over a source rate get ServerBusy before any RSA work (RSA on the m
 
 test('a host replaying ClientHellos on many connections: RSA work bounded by the rate; another source connects meanwhile', async (t) => {
   if (!(await loopbackAliasesWork())) return t.pass('this machine has no 127.0.0.0/8 aliases');
-  // Defaults but the handshake timeout: the limits under test are the shipped ones.
+  // The shipped limits (the defaults) are the ones under test.
   const server = await startServerProcess({ workers: 2 });
   t.teardown(() => server.kill());
   const attacker = attackerAddress(0);
