@@ -283,9 +283,11 @@ export async function listen(
     // Both key sizes: the client names the one it trusts (key_id), as during a key rotation.
     const keys = [PrivateKey.loadSync(files.rsa[2048].key), PrivateKey.loadSync(files.rsa[3072].key)];
     const server = Server.create('127.0.0.1:0', keys, undefined, {
-      // Every bench client comes from 127.0.0.1: the per-address handshake cap (a defence
-      // against one hostile host) would otherwise refuse the 9th concurrent handshake.
+      // Every bench client comes from 127.0.0.1: the per-address handshake cap and rate (a
+      // defence against one hostile host) would otherwise refuse the 17th concurrent
+      // handshake and all but 10 a second.
       maxHandshakesPerAddress: 64,
+      handshakeRate: 0,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
     });
     server.on('session', (session) => {

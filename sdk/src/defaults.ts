@@ -46,6 +46,23 @@ export const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS = 16;
  * legitimate handshake) when `maxHandshakes` is raised to hold more slow clients.
  */
 export const DEFAULT_MAX_PENDING_DECRYPTS = 64;
+/**
+ * Handshakes per second one source (IPv4 address, IPv6 /64) may bring to the RSA step,
+ * sustained: 10. RSA-2048 decrypts at ~1500–3700/s per core and RSA-4096 at ~240/s, so one
+ * source takes at most ~4% of two workers even with a 4096-bit key, while a client that
+ * reconnects (one handshake per session) never comes near it. See SECURITY.md.
+ */
+export const DEFAULT_HANDSHAKE_RATE = 10;
+/**
+ * Handshakes one source may bring to the RSA step at once after a quiet spell: 32, twice
+ * `maxHandshakesPerAddress`, so a connection pool can open all its connections together.
+ */
+export const DEFAULT_HANDSHAKE_BURST = 32;
+/**
+ * Sources whose handshake rate a server tracks at once: 16 384 (about 2 MiB at most).
+ * Beyond, the least recently seen source is forgotten (see handshake-rate.ts).
+ */
+export const HANDSHAKE_RATE_SOURCES = 16_384;
 /** Times `client.connect()` tries again when the server answers ERR_SERVER_BUSY: 5. */
 export const DEFAULT_BUSY_RETRIES = 5;
 /** First pause before such a retry, at most (full jitter; doubles each time): 50 ms. */

@@ -10,21 +10,30 @@
  * after connecting, so it is evictable for half a round trip at most. Connections past
  * their hello (decrypting, or waiting for the client's Finished) are never evicted; when
  * they fill every slot, new connections are refused.
+ *
+ * The per-address cap works the same way within one address: a newcomer from an address at
+ * its cap evicts that address's oldest connection without a hello, so a flooder's silent
+ * connections cannot lock out a legitimate client behind the same address (a NAT, a shared
+ * host); it is refused only when all of the address's slots are past their hello.
  */
 import { isIPv6 } from 'node:net';
 
 /** The limit that turned a connection away (the name of the server option). */
 export type RefusalLimit =
-  'maxConnections' | 'maxHandshakes' | 'maxHandshakesPerAddress' | 'maxPendingDecrypts';
+  'maxConnections' | 'maxHandshakes' | 'maxHandshakesPerAddress' | 'maxPendingDecrypts' | 'handshakeRate';
 
 export interface HandshakeLimits {
   readonly maxHandshakes: number;
   readonly maxHandshakesPerAddress: number;
 }
 
-/** The decision for a new connection. `evict`, if set, has already been removed from the limiter. */
+/**
+ * The decision for a new connection. `evict`, if set, has already been removed from the
+ * limiter; `limit` then names the cap it was evicted for.
+ */
 export type Admission<T> =
-  | { readonly admitted: true; readonly evict: T | null }
+  | { readonly admitted: true; readonly evict: null }
+  | { readonly admitted: true; readonly evict: T; readonly limit: RefusalLimit }
   | { readonly admitted: false; readonly limit: RefusalLimit };
 
 export class HandshakeLimiter<T> {
@@ -32,7 +41,8 @@ export class HandshakeLimiter<T> {
   readonly #evictable: (item: T) => boolean;
   /** Handshakes in progress and their address keys, oldest first (Map keeps insertion order). */
   readonly #items = new Map<T, string>();
-  readonly #perAddress = new Map<string, number>();
+  /** The same handshakes grouped by address key, oldest first. */
+  readonly #perAddress = new Map<string, Set<T>>();
 
   /**
    * @param limits The caps.
@@ -56,24 +66,33 @@ export class HandshakeLimiter<T> {
   /** Whether a connection from `address` may start a handshake now. */
   admit(address: string | undefined): Admission<T> {
     const key = addressKey(address);
-    if ((this.#perAddress.get(key) ?? 0) >= this.#limits.maxHandshakesPerAddress) {
-      return { admitted: false, limit: 'maxHandshakesPerAddress' };
+    const own = this.#perAddress.get(key);
+    if (own && own.size >= this.#limits.maxHandshakesPerAddress) {
+      // Evicting one of the address's own keeps the total as it was: within maxHandshakes.
+      const evict = this.#oldestEvictable(own.keys());
+      if (evict === null) return { admitted: false, limit: 'maxHandshakesPerAddress' };
+      this.delete(evict);
+      return { admitted: true, evict, limit: 'maxHandshakesPerAddress' };
     }
     if (this.#items.size < this.#limits.maxHandshakes) return { admitted: true, evict: null };
-    for (const item of this.#items.keys()) {
-      if (this.#evictable(item)) {
-        this.delete(item);
-        return { admitted: true, evict: item };
-      }
-    }
-    return { admitted: false, limit: 'maxHandshakes' };
+    const evict = this.#oldestEvictable(this.#items.keys());
+    if (evict === null) return { admitted: false, limit: 'maxHandshakes' };
+    this.delete(evict);
+    return { admitted: true, evict, limit: 'maxHandshakes' };
+  }
+
+  #oldestEvictable(items: Iterable<T>): T | null {
+    for (const item of items) if (this.#evictable(item)) return item;
+    return null;
   }
 
   /** Records an admitted handshake. */
   add(item: T, address: string | undefined): void {
     const key = addressKey(address);
     this.#items.set(item, key);
-    this.#perAddress.set(key, (this.#perAddress.get(key) ?? 0) + 1);
+    const own = this.#perAddress.get(key);
+    if (own) own.add(item);
+    else this.#perAddress.set(key, new Set([item]));
   }
 
   /** Forgets a handshake that ended (established, failed or evicted). Returns whether it was held. */
@@ -81,9 +100,9 @@ export class HandshakeLimiter<T> {
     const key = this.#items.get(item);
     if (key === undefined) return false;
     this.#items.delete(item);
-    const n = this.#perAddress.get(key)! - 1;
-    if (n === 0) this.#perAddress.delete(key);
-    else this.#perAddress.set(key, n);
+    const own = this.#perAddress.get(key)!;
+    own.delete(item);
+    if (own.size === 0) this.#perAddress.delete(key);
     return true;
   }
 }

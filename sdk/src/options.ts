@@ -11,6 +11,8 @@ import {
   DEFAULT_BUSY_RETRIES,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_HANDSHAKE_BURST,
+  DEFAULT_HANDSHAKE_RATE,
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_BUFFERED_AMOUNT,
@@ -106,6 +108,19 @@ export interface ServerOptions extends SessionOptions, AuthorizationOptions {
    * at once; more are refused. Default 16 (at most `maxHandshakes`).
    */
   readonly maxHandshakesPerAddress?: number;
+  /**
+   * ClientHellos per second that one remote address (IPv6: one /64 prefix) may bring to
+   * the RSA decryption, sustained (a token bucket of `handshakeBurst` tokens refilled at
+   * this rate). A hello over the rate is refused before any RSA work (ServerBusy; the
+   * client sees ERR_SERVER_BUSY and retries; `'refused'` with `'handshakeRate'`).
+   * 0 turns the limit off. Default 10.
+   */
+  readonly handshakeRate?: number;
+  /**
+   * ClientHellos one remote address may bring to the RSA decryption at once after a quiet
+   * spell (the token bucket's size; see `handshakeRate`). Default 32.
+   */
+  readonly handshakeBurst?: number;
   /**
    * RSA decryptions allowed to wait for the worker pool; a ClientHello that arrives when
    * this many are queued is refused before any RSA work. Not used with `workers: 0`, where
@@ -205,6 +220,8 @@ export interface ResolvedServerOptions extends ResolvedSessionOptions {
   readonly maxHandshakesPerAddress: number;
   readonly maxPendingDecrypts: number;
   readonly maxConnections: number;
+  readonly handshakeRate: number;
+  readonly handshakeBurst: number;
 }
 
 /** @internal */
@@ -242,6 +259,8 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
       1 << 20,
     ),
     maxConnections,
+    handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),
+    handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
   };
 }
 

@@ -14,9 +14,11 @@
  *
  * Before authentication every connection is untrusted, so admission is decided before a
  * byte is read (see handshake-limiter.ts and SECURITY.md): past `maxConnections`,
- * `maxHandshakes` or `maxHandshakesPerAddress`, and when `maxPendingDecrypts` RSA
- * decryptions already wait, the connection gets the 6-byte plaintext ServerBusy alert
- * (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is emitted.
+ * `maxHandshakes` or `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext
+ * ServerBusy alert (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is
+ * emitted; so is a connection from an address over its `handshakeRate` (handshake-rate.ts).
+ * A ClientHello is refused the same way, before any RSA work, when its address is over
+ * that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already wait.
  */
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
@@ -29,16 +31,18 @@ import {
   HandshakeError,
   SessionError,
   encodeAlertFrame,
+  oaepDecrypt,
 } from './protocol/index.js';
 import type { AlgorithmSet, Suite } from './protocol/index.js';
 import { debug } from './debug.js';
-import { CLOSE_TRY_AGAIN_LATER } from './defaults.js';
+import { CLOSE_TRY_AGAIN_LATER, HANDSHAKE_RATE_SOURCES } from './defaults.js';
 import { DecryptPool } from './decrypt-pool.js';
 import { abortError, checkSignal, onAbort } from './deferred.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
 import { HandshakeLimiter } from './handshake-limiter.js';
 import type { RefusalLimit } from './handshake-limiter.js';
+import { HandshakeRate } from './handshake-rate.js';
 import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js';
 import type { PrivateKeyInput } from './key-input.js';
 import { resolveServerOptions } from './options.js';
@@ -102,6 +106,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
   readonly #handshaking: HandshakeLimiter<Session>;
+  readonly #rate: HandshakeRate;
   /** Handshakes this server ended because of a limit, and which. */
   readonly #refusedBy = new WeakMap<Session, RefusalLimit>();
   readonly #sessions = new Set<Session>();
@@ -122,6 +127,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#options = resolveServerOptions(options);
     this.#authorizer = new Authorizer(options ?? {});
     this.#handshaking = new HandshakeLimiter(this.#options, (session) => !session[kHelloReceived]);
+    this.#rate = new HandshakeRate(this.#options, HANDSHAKE_RATE_SOURCES);
   }
 
   /**
@@ -196,7 +202,14 @@ export class Server extends EventEmitter<ServerEvents> {
             this.#refusedBy.set(session, 'maxPendingDecrypts');
             throw busyError('maxPendingDecrypts');
           }
+          this.#takeRateToken(session);
           return pool.decrypt(keyIndex, ciphertext);
+        };
+      } else if (this.#rate.enabled) {
+        // On the main thread, at once, as without a pool; only the rate check comes first.
+        this.#decrypt = (keyIndex, ciphertext, session) => {
+          this.#takeRateToken(session);
+          return Promise.resolve(oaepDecrypt(this.#keys[keyIndex]!.keyObject, ciphertext));
         };
       }
       // Paused: a connection that is refused is never read from.
@@ -337,13 +350,15 @@ export class Server extends EventEmitter<ServerEvents> {
     const admission =
       max > 0 && this.#handshaking.size + this.#sessions.size >= max
         ? ({ admitted: false, limit: 'maxConnections' } as const)
-        : this.#handshaking.admit(remote.address);
+        : !this.#rate.allows(remote.address)
+          ? ({ admitted: false, limit: 'handshakeRate' } as const)
+          : this.#handshaking.admit(remote.address);
     if (!admission.admitted) {
       refuse(socket);
       this.#refused(admission.limit, remote);
       return;
     }
-    if (admission.evict) this.#refuseHandshake(admission.evict, 'maxHandshakes');
+    if (admission.evict) this.#refuseHandshake(admission.evict, admission.limit);
     let session: Session;
     try {
       session = new Session(
@@ -406,6 +421,17 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #forget = (session: Session): void => {
     this.#sessions.delete(session);
   };
+
+  /**
+   * Takes a `handshakeRate` token for the ClientHello `session` just received, or refuses
+   * it (throws ServerBusy: the core sends the plaintext alert) before any RSA work.
+   */
+  #takeRateToken(session: Session): void {
+    // The address the socket had at accept (Node caches it): the one the limiter counted.
+    if (this.#rate.take(session.remoteAddress)) return;
+    this.#refusedBy.set(session, 'handshakeRate');
+    throw busyError('handshakeRate');
+  }
 
   /** Ends a handshake in progress to make room (its peer has not sent its hello yet). */
   #refuseHandshake(session: Session, limit: RefusalLimit): void {

@@ -134,7 +134,7 @@ test('a new connection evicts the oldest silent handshake, never one past its he
   await silentOutcomes[1];
 });
 
-test('connections past maxHandshakesPerAddress are refused unread; other addresses are not', async (t) => {
+test('connections past maxHandshakesPerAddress evict the oldest silent ones of that address; other addresses are not touched', async (t) => {
   if (!(await loopbackAliasesWork())) return t.pass('this machine has no 127.0.0.0/8 aliases');
   const { server, endpoint, port } = await startServer({ maxHandshakes: 16, maxHandshakesPerAddress: 4 });
   t.teardown(() => server.stop());
@@ -145,7 +145,7 @@ test('connections past maxHandshakesPerAddress are refused unread; other address
     Array.from({ length: 10 }, () => rawFrom(port, { localAddress: attacker })),
   );
   const outcomes = sockets.map(outcome);
-  // The refused ones get the alert and are closed; the first four keep their slots.
+  // Six are evicted (the oldest: none has sent a hello), get the alert and are closed; four keep their slots.
   await waitUntil(() => seen.refused.length === 6, 'six refusals');
   t.true(
     seen.refused.every(
