@@ -806,7 +806,9 @@ export class Session extends EventEmitter<SessionEvents> {
       timeout(): void {
         const session = this.session;
         session.#fail(
-          session.#stalled ? session.#stallTimedOut() : new TimeoutError('idle', session.#options.idleTimeout),
+          session.#stalled
+            ? session.#stallTimedOut()
+            : new TimeoutError('idle', session.#options.idleTimeout),
           { destroy: true },
         );
       }

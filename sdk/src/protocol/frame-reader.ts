@@ -113,7 +113,10 @@ export class FrameReader {
     }
     // Whole frames in the rest of the chunk: zero-copy views.
     while (length - at >= FRAME_HEADER_SIZE) {
-      const body = this.#checkHeader(chunk[at]!, (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!);
+      const body = this.#checkHeader(
+        chunk[at]!,
+        (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!,
+      );
       const end = at + FRAME_HEADER_SIZE + body;
       if (end > length) {
         // A frame that continues in later chunks: its own buffer, holding what is here.
