@@ -719,8 +719,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #stallTimedOut(): SessionError {
     return new SessionError(
       ErrorCode.BUFFER_FULL,
-      `the peer does not read: ${this.#transport.writableLength} bytes of replies it asked for ` +
-        `unsent for ${this.#options.idleTimeout} ms (idleTimeout)`,
+      `the peer does not read: ${this.#transport.writableLength} bytes unsent, and nothing read from it ` +
+        `for ${this.#options.idleTimeout} ms (idleTimeout) while it waits for the replies it asked for`,
     );
   }
 
