@@ -19,7 +19,8 @@ import { duplexPair } from './helpers/duplex-pair.js';
 import { fixtureKeys } from './helpers/keys.js';
 import { startServer, waitUntil } from './helpers/net.js';
 import { rawSession } from './helpers/raw-session.js';
-import { mib } from './helpers/server-process.js';
+import type { RawSession } from './helpers/raw-session.js';
+import { mib, startServerProcess } from './helpers/server-process.js';
 
 /** Most the flood may send: enough to grow an unbounded server far past the bound below. */
 const FLOOD_BYTES = 24 * 1024 * 1024;
@@ -40,6 +41,30 @@ async function drained(socket: Socket, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The flood: Pings sealed by the real core, written in batches, never a byte read back, until
+ * FLOOD_BYTES are sent, `going()` says stop, or the socket has not drained five times running
+ * (the server stopped reading). Returns the bytes sent.
+ */
+async function flood(attacker: RawSession, going: () => boolean): Promise<number> {
+  let sent = 0;
+  let stalls = 0;
+  while (sent < FLOOD_BYTES && going() && stalls < 5) {
+    attacker.collect = [];
+    for (let i = 0; i < PINGS_PER_WRITE; i++) attacker.conn.ping();
+    const batch = Buffer.concat(attacker.collect);
+    attacker.collect = null;
+    sent += batch.length;
+    if (attacker.socket.write(batch)) {
+      stalls = 0;
+      await tick();
+    } else {
+      stalls = (await drained(attacker.socket, 300)) ? 0 : stalls + 1;
+    }
+  }
+  return sent;
 }
 
 test('a peer flooding Pings without reading is stalled with a bounded buffer, then fails with ERR_BUFFER_FULL; others are served', async (t) => {
@@ -69,23 +94,10 @@ test('a peer flooding Pings without reading is stalled with a bounded buffer, th
   const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, victim.bufferedAmount)), 1);
   t.teardown(() => clearInterval(sampler));
 
-  // The flood: Pings sealed by the real core, written in batches, never a byte read back.
-  let sent = 0;
-  let stalls = 0;
-  while (sent < FLOOD_BYTES && victim.state === 'open' && stalls < 5) {
-    attacker.collect = [];
-    for (let i = 0; i < PINGS_PER_WRITE; i++) attacker.conn.ping();
-    const batch = Buffer.concat(attacker.collect);
-    attacker.collect = null;
-    sent += batch.length;
+  const sent = await flood(attacker, () => {
     maxBuffered = Math.max(maxBuffered, victim.bufferedAmount);
-    if (attacker.socket.write(batch)) {
-      stalls = 0;
-      await tick();
-    } else {
-      stalls = (await drained(attacker.socket, 300)) ? 0 : stalls + 1;
-    }
-  }
+    return victim.state === 'open';
+  });
   t.log(`attacker sent ${mib(sent)} of Pings; server buffered at most ${maxBuffered} bytes for it`);
   t.true(victim.state === 'open' || errors.get(remote) === ErrorCode.BUFFER_FULL);
   t.true(maxBuffered <= BOUND, `server buffered ${maxBuffered} bytes for a peer that does not read`);
@@ -98,6 +110,33 @@ test('a peer flooding Pings without reading is stalled with a bounded buffer, th
   t.is(errors.get(remote), ErrorCode.BUFFER_FULL);
   t.true(maxBuffered <= BOUND, `server buffered ${maxBuffered} bytes`);
   t.is(server.sessionCount, 0);
+});
+
+test('measured in a server child process: a Ping flood without reading does not grow the server', async (t) => {
+  const server = await startServerProcess({ idleTimeout: IDLE });
+  t.teardown(() => server.kill());
+  const before = await server.stats();
+  const attacker = await rawSession(server.port);
+  t.teardown(() => attacker.socket.destroy());
+  const remote = String(attacker.socket.localPort);
+  const sent = await flood(attacker, () => !attacker.socket.destroyed);
+  const during = await server.stats();
+  const grew = during.heapUsed + during.external - (before.heapUsed + before.external);
+  t.log(
+    `attacker sent ${mib(sent)} of Pings; server heap+external grew ${mib(grew)}, ` +
+      `RSS ${mib(before.rss)} → ${mib(during.rss)}`,
+  );
+  t.true(grew < 4 * 1024 * 1024, `server grew ${mib(grew)}`);
+  // Still not reading: the session ends with the coded error at idleTimeout.
+  let ended = during;
+  for (let i = 0; i < 1000 && ended.ports[remote]?.error === undefined; i++) {
+    await sleep(20);
+    ended = await server.stats();
+  }
+  t.is(ended.ports[remote]?.error, ErrorCode.BUFFER_FULL);
+  const after = await server.stop();
+  t.is(after.sessionCount, 0);
+  t.deepEqual(after.findings, []);
 });
 
 test('Pongs count against maxBufferedAmount: one huge chunk of Pings fails the session with ERR_BUFFER_FULL', async (t) => {
