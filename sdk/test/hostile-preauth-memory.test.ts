@@ -139,6 +139,28 @@ test('a client awaiting ServerFinished refuses a record longer than a sealed pro
   }
 });
 
+test('frames sent while the RSA decryption runs are charged their overhead, not just their bytes', async (t) => {
+  // Decryption in a worker: the rest of the chunk arrives while the server waits for it.
+  const server = Server.create('127.0.0.1:0', fixtureKeys().privateKey, undefined, { workers: 1 });
+  const failures = new Map<number, string>();
+  server.on('handshakeError', (err: SessionError, remote: RemoteInfo) =>
+    failures.set(remote.port!, err.code),
+  );
+  await server.start();
+  t.teardown(() => server.stop());
+  // 1365 six-byte Timeout alerts (8190 bytes, within the 8 KiB of bytes): each would be a
+  // queued Buffer. Charged 128 bytes each on top, they exceed the bound after ~60.
+  const alerts = Buffer.concat(Array.from({ length: 1365 }, () => Buffer.from([0x15, 0, 0, 2, 0x00, 0x0b])));
+  const socket = await rawFrom(server.address!.port);
+  const local = socket.localPort!;
+  const ended = outcome(socket);
+  socket.write(Buffer.concat([helloFor({}), alerts]));
+  await ended;
+  await waitUntil(() => failures.has(local), 'the server reported the failure');
+  // Not the queued alert's code: the queue was refused first.
+  t.is(failures.get(local), ErrorCode.HANDSHAKE);
+});
+
 /** Pre-auth connections dripping their largest allowed frame, in the server child process. */
 const DRIPPERS = 32;
 const FRAME = 4096;
