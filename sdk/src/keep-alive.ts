@@ -1,7 +1,9 @@
 /**
  * Idle detection and keepalive pings for one session, on a single unref'd timer. Any
  * bytes from the peer count as activity (a pong is just the most likely ones). While the
- * session has paused reading for backpressure, silence is expected and not counted.
+ * session has paused reading because its application does not read (`suspend`), silence is
+ * expected and not counted. Reading stopped because the peer does not read the replies it
+ * asks for is not suspended: that time counts, so such a peer ends at `idleTimeout`.
  */
 export interface KeepAliveOptions {
   /** Fail after this long without activity; 0 = never. */

@@ -12,6 +12,13 @@
  * fixed overhead, so floods of tiny messages count too), the transport is paused
  * until reads bring it below again.
  *
+ * What the peer makes the protocol write (a Pong for each Ping) obeys the same bounds as
+ * `write()`: when such a reply finds the transport above its high-water mark, reading stops
+ * until the transport drains (TCP then holds the peer's further records in its own
+ * buffers); a reply that finds `maxBufferedAmount` unsent fails the session with
+ * ERR_BUFFER_FULL. Time stalled so is not backpressure from our side: the idle timer keeps
+ * running, and a peer that has not read for `idleTimeout` fails with ERR_BUFFER_FULL.
+ *
  * End of a session: `read()` resolves null after a normal close (code 1000, or the echo of
  * our own close) once the queue is empty; after any other end it rejects with the coded
  * error (PeerClosedError for another close code). `'error'` is emitted at most once and
@@ -140,6 +147,8 @@ export class Session extends EventEmitter<SessionEvents> {
   #closeTimer: NodeJS.Timeout | null = null;
   #destroyTimer: NodeJS.Timeout | null = null;
   #paused = false;
+  /** Reading is stopped because the peer does not read the replies it made us write. */
+  #stalled = false;
   #transportClosed = false;
   #stream: Duplex | null = null;
 
@@ -167,7 +176,7 @@ export class Session extends EventEmitter<SessionEvents> {
     transport.on('end', this.#onEnd.bind(this));
     transport.on('error', this.#onTransportError.bind(this));
     transport.on('close', this.#onTransportClose.bind(this));
-    transport.on('drain', this.#writer.onDrain.bind(this.#writer));
+    transport.on('drain', this.#onDrain.bind(this));
     // A private method is one function for every session; the emitter calls it with `this`.
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#handshakeTimer = setTimeout(
@@ -561,16 +570,49 @@ export class Session extends EventEmitter<SessionEvents> {
 
   #maybeResume(): void {
     if (this.#paused && this.#inbound.cost < this.#options.readableHighWaterMark) {
+      this.#paused = false;
+      this.#keepAlive.suspend(false);
+      // Still stalled (the peer does not read our replies): the drain resumes.
+      if (this.#stalled) return;
       debug('resumed reading from %s', this.#label());
-      this.#resumeTransport();
+      this.#transport.resume();
     }
   }
 
+  /** Reads again whatever paused reading: the session is ending, and its last records must be read. */
   #resumeTransport(): void {
+    this.#stalled = false;
     if (this.#paused) {
       this.#paused = false;
       this.#keepAlive.suspend(false);
     }
+    this.#transport.resume();
+  }
+
+  /**
+   * The core wrote a reply the peer's record required (a Pong). It counts against
+   * `maxBufferedAmount` like a `write()`; and if it found the transport above its high-water
+   * mark, the peer is not reading what it makes us write: stop reading from it until the
+   * transport drains. One flag check per reply; nothing on the message path.
+   */
+  #onReplied(): void {
+    if (this.#state === 'closed') return;
+    const t = this.#transport;
+    if (this.#writer.bufferedAmount >= this.#options.maxBufferedAmount) {
+      this.#fail(this.#bufferFull('replies the peer asked for'), { destroy: true });
+    } else if (!this.#stalled && t.writableNeedDrain) {
+      this.#stalled = true;
+      t.pause();
+      debug('stalled reading from %s: %d bytes unsent', this.#label(), t.writableLength);
+    }
+  }
+
+  #onDrain(): void {
+    this.#writer.onDrain();
+    if (!this.#stalled) return;
+    this.#stalled = false;
+    if (this.#paused || this.#state === 'closed') return;
+    debug('resumed reading from %s: replies drained', this.#label());
     this.#transport.resume();
   }
 
@@ -660,11 +702,25 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
-  #bufferFull(): SessionError {
+  #bufferFull(what?: string): SessionError {
+    const unsent = this.#writer.bufferedAmount;
+    const max = this.#options.maxBufferedAmount;
     return new SessionError(
       ErrorCode.BUFFER_FULL,
-      `write buffer full: ${this.#writer.bufferedAmount} bytes not yet sent ` +
-        `(maxBufferedAmount ${this.#options.maxBufferedAmount}); wait for write() before writing more`,
+      what
+        ? `write buffer full: the peer does not read; ${unsent} bytes not yet sent with ${what} ` +
+            `(maxBufferedAmount ${max})`
+        : `write buffer full: ${unsent} bytes not yet sent ` +
+            `(maxBufferedAmount ${max}); wait for write() before writing more`,
+    );
+  }
+
+  /** The peer kept us stalled (it does not read the replies it asks for) for `idleTimeout`. */
+  #stallTimedOut(): SessionError {
+    return new SessionError(
+      ErrorCode.BUFFER_FULL,
+      `the peer does not read: ${this.#transport.writableLength} bytes unsent, and nothing read from it ` +
+        `for ${this.#options.idleTimeout} ms (idleTimeout) while it waits for the replies it asked for`,
     );
   }
 
@@ -749,7 +805,16 @@ export class Session extends EventEmitter<SessionEvents> {
 
       timeout(): void {
         const session = this.session;
-        session.#fail(new TimeoutError('idle', session.#options.idleTimeout), { destroy: true });
+        session.#fail(
+          session.#stalled
+            ? session.#stallTimedOut()
+            : new TimeoutError('idle', session.#options.idleTimeout),
+          { destroy: true },
+        );
+      }
+
+      replied(): void {
+        this.session.#onReplied();
       }
     }
 

@@ -38,7 +38,7 @@ import {
 } from './handshake-messages.js';
 import type { PrivateKey } from '@secsess/keys';
 import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
-import { RecordOpener, RecordSealer } from './record-layer.js';
+import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
 import type { AlgorithmSet, Suite } from './suite.js';
 
@@ -232,6 +232,8 @@ export class ClientConnection extends Connection {
       this.keyBudget,
     );
     this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 's2c'), this.keyBudget);
+    // The server's next record is its ServerFinished: an HMAC of the suite's hash length.
+    this.recordLimit = maxRecordBody(suite, suite.hashLength);
     master.fill(0);
     shared.fill(0);
     this.#preSecret!.fill(0);

@@ -50,6 +50,12 @@ export interface ConnectionHandler {
   /** A pong answering one of our pings arrived. */
   pong?(payload: Buffer): void;
   /**
+   * The connection wrote a reply the peer's record required of it (a Pong, just sent):
+   * what the peer makes us write counts against the transport's bounds like any write, and
+   * a transport whose peer does not read them should stop reading from it.
+   */
+  replied?(): void;
+  /**
    * The peer's close arrived and ours is about to be sent: write anything still queued
    * now (with `write`/`writeMany`), or it will never be sent.
    */
@@ -143,6 +149,12 @@ export abstract class Connection implements FrameSink {
   protected suite: Suite | null = null;
   /** Set once the peer has shown it holds the session keys; alerts may then be encrypted. */
   protected peerHasKeys = false;
+  /**
+   * Largest record body the frame reader accepts now: -1 before keys exist, then (set by the
+   * role with the keys) the sealed size of the one handshake record the peer may send, and a
+   * full record once that record has arrived (PROTOCOL.md, frame limits per state).
+   */
+  protected recordLimit = -1;
   readonly #reader: FrameReader;
   #state: ConnectionState = 'handshake';
   #sentClose = false;
@@ -387,6 +399,7 @@ export abstract class Connection implements FrameSink {
   protected open(info: HandshakeInfo): void {
     this.peerHasKeys = true;
     this.#state = 'open';
+    this.recordLimit = maxRecordBody(info.suite, MAX_FRAGMENT);
     // An established session may well stay idle (a fleet of quiet links): its cipher contexts
     // are made again by the first record that needs them.
     this.releaseIdle();
@@ -441,6 +454,8 @@ export abstract class Connection implements FrameSink {
   #onRecord(frame: Buffer): void {
     const { type, payload } = this.opener!.open(frame);
     if (this.#state === 'handshake') {
+      // The one record the handshake allows has arrived: whatever follows is an ordinary record.
+      this.recordLimit = maxRecordBody(this.suite!, MAX_FRAGMENT);
       this.onHandshakeRecord(type, payload);
       return;
     }
@@ -459,7 +474,10 @@ export abstract class Connection implements FrameSink {
         return;
       case RecordType.Ping:
         if (payload.length > 64) throw protocolError('ping payload too large');
-        if (!this.#sentClose) this.#emit(this.sealer!.seal(RecordType.Pong, payload));
+        if (!this.#sentClose) {
+          this.#emit(this.sealer!.seal(RecordType.Pong, payload));
+          this.handler.replied?.();
+        }
         return;
       case RecordType.Pong:
         this.handler.pong?.(payload);
@@ -588,9 +606,7 @@ export abstract class Connection implements FrameSink {
 
   /** @internal The frame reader's limit for a frame type (see FrameSink). */
   frameLimit(type: number): number {
-    if (type === FrameType.Record) {
-      return this.suite ? maxRecordBody(this.suite, MAX_FRAGMENT) : -1;
-    }
+    if (type === FrameType.Record) return this.recordLimit;
     if (this.#state !== 'handshake') return -1;
     if (type === FrameType.Alert) return 2;
     return type >= FrameType.KeyRequest && type <= FrameType.ServerHello ? MAX_HANDSHAKE_FRAME : -1;
@@ -611,6 +627,13 @@ export abstract class Connection implements FrameSink {
         err.reason === 'type'
           ? 'handshake: unexpected data from peer (not a secsess handshake message)'
           : 'handshake: handshake message too large',
+      );
+    }
+    if (this.#state === 'handshake' && err.type === FrameType.Record) {
+      // Longer than the one record this handshake step allows (a Finished): refused unread.
+      return new HandshakeError(
+        ErrorCode.RECORD_TOO_LARGE,
+        'handshake: record longer than this handshake step allows',
       );
     }
     if (err.reason === 'type' && err.type !== FrameType.Record) {

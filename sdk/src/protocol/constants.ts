@@ -89,6 +89,13 @@ export const AES_BLOCK = 16;
 
 /** Largest handshake frame body accepted (RSA-4096 ciphertexts and keys fit with room). */
 export const MAX_HANDSHAKE_FRAME = 4096;
+/**
+ * Largest ClientFinished payload: flags (1) ‖ u16 length ‖ SPKI DER of a 4096-bit RSA key
+ * with e = 65537 (550) ‖ u16 length ‖ its PSS signature (512). While the server awaits
+ * ClientFinished, a record whose body exceeds the sealed size of this payload in the
+ * connection's suite is refused on its header.
+ */
+export const MAX_CLIENT_FINISHED_PAYLOAD = 1 + 2 + 550 + 2 + 512;
 /** Largest record plaintext payload (fragment) a sender produces by default. */
 export const DEFAULT_MAX_FRAGMENT = 65536;
 /** Largest record payload a receiver accepts; beyond it the length field is refused unread. */

@@ -14,6 +14,7 @@ import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
   FrameType,
+  MAX_CLIENT_FINISHED_PAYLOAD,
   MAX_HANDSHAKE_FRAME,
   PRE_SECRET_SIZE,
   RANDOM_SIZE,
@@ -32,7 +33,7 @@ import {
 } from './handshake-messages.js';
 import type { ClientHello } from './handshake-messages.js';
 import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
-import { RecordOpener, RecordSealer } from './record-layer.js';
+import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
 
@@ -66,6 +67,11 @@ type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'done';
 
 /** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
 const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
+/**
+ * What each queued frame is charged beyond its bytes (its copy's Buffer object and queue
+ * entry), so that many tiny frames cannot hold more memory than the bound says.
+ */
+const QUEUED_FRAME_OVERHEAD = 128;
 
 export class ServerConnection extends Connection {
   readonly #keys: readonly PrivateKey[];
@@ -132,7 +138,7 @@ export class ServerConnection extends Connection {
 
   protected override onFrame(type: number, frame: Buffer): void {
     if (this.#step === 'decrypting') {
-      this.#queuedBytes += frame.length;
+      this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
       if (this.#queuedBytes > MAX_QUEUED_BYTES) {
         throw new HandshakeError(
           ErrorCode.HANDSHAKE,
@@ -254,6 +260,8 @@ export class ServerConnection extends Connection {
       this.keyBudget,
     );
     this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 'c2s'), this.keyBudget);
+    // The client's next record is its ClientFinished: no body longer than the largest one.
+    this.recordLimit = maxRecordBody(suite, MAX_CLIENT_FINISHED_PAYLOAD);
     const proof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
     master.fill(0);
     shared.fill(0);
