@@ -4,7 +4,7 @@
  * traffic secret with any inner header or padding.
  */
 import { Buffer } from 'node:buffer';
-import { createCipheriv, createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import type { ClientConnection, ServerConnection } from '../../src/protocol/index.js';
 import { trafficKeys } from '../../src/protocol/key-schedule.js';
 import type { RecordSealer } from '../../src/protocol/record-layer.js';
@@ -65,4 +65,16 @@ export function forgeCbc(conn: Conn, suite: Suite, f: CbcForgery): Buffer {
     .digest();
   sealer.seq += 1;
   return Buffer.concat([header, iv, ct, tag]);
+}
+
+/** The payload of a CBC record that `conn` sealed (decrypted with its own sending key). */
+export function payloadOf(conn: Conn, suite: Suite, record: Buffer): Buffer {
+  const secret = Buffer.from((sealerOf(conn) as unknown as { secret: Buffer }).secret);
+  const keys = trafficKeys(suite, secret);
+  const decipher = createDecipheriv(suite.cipher, keys.cipherRaw, record.subarray(4, 20));
+  const plain = Buffer.concat([
+    decipher.update(record.subarray(20, record.length - suite.tagLength)),
+    decipher.final(),
+  ]);
+  return plain.subarray(13, 13 + plain.readUInt32BE(9));
 }
