@@ -295,9 +295,10 @@ test('maxMessageSize: a Data, a reassembly and a batch entry one byte over are r
   t.is(p.s.messages[0]?.length, 10);
 });
 
-test('Ping of 65 bytes, KeyUpdate with a payload, unknown and handshake record types after open: ERR_PROTOCOL', (t) => {
+test('Ping or Pong of 65 bytes, KeyUpdate with a payload, unknown and handshake record types after open: ERR_PROTOCOL', (t) => {
   const records: Array<[number, Buffer]> = [
     [RecordType.Ping, Buffer.alloc(65)],
+    [RecordType.Pong, Buffer.alloc(65)],
     [RecordType.KeyUpdate, Buffer.of(0)],
     [0x09, Buffer.alloc(0)],
     [0x00, Buffer.alloc(0)],
@@ -351,4 +352,17 @@ test('key budget: a receiver refuses the record after twice the budget under one
   p.server.receive(seal(p.client, RecordType.Data, Buffer.alloc(1)));
   refused(t, p.server, seal(p.client, RecordType.Data, []), ErrorCode.KEY_EXHAUSTED, p.s.sent);
   t.is(p.s.messages.length, 3);
+});
+
+test('a Close that reaches the key budget is the last record: no KeyUpdate follows it', (t) => {
+  // The client's budget: ClientFinished and one Data, so its Close is the second record under the key.
+  const p = openPair({ keyBudget: { records: 3, bytes: 2 ** 32 } });
+  p.client.write(Buffer.from('x'));
+  p.c.deliver = null;
+  const before = p.c.sent.length;
+  p.client.close(1000, '');
+  t.is(p.c.sent.length, before + 1, 'only the Close');
+  p.server.receive(p.c.sent[before]!);
+  t.deepEqual(p.s.closes, [{ code: 1000, reason: '' }]);
+  t.is(p.server.state, 'closed');
 });

@@ -475,6 +475,7 @@ export abstract class Connection implements FrameSink {
         if (!this.#sentClose) this.#emit(this.sealer!.seal(RecordType.Pong, payload));
         return;
       case RecordType.Pong:
+        if (payload.length > 64) throw protocolError('pong payload too large');
         this.handler.pong?.(payload);
         return;
       case RecordType.KeyUpdate:
@@ -567,7 +568,8 @@ export abstract class Connection implements FrameSink {
 
   #emit(record: Buffer): void {
     this.handler.send(record);
-    if (this.#state === 'closed') return;
+    // After our Close nothing more is sent, not even a KeyUpdate the Close made due.
+    if (this.#state === 'closed' || this.#sentClose) return;
     const sealer = this.sealer!;
     if (sealer.needsUpdate) {
       this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
