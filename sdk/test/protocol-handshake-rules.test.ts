@@ -40,7 +40,7 @@ function manual(options: { clientAuth?: boolean; decryptLater?: boolean } = {}) 
 /** `bytes` make `to` throw `code`; it is failed as a transport would; returns what it sent then. */
 function refused(t: ExecutionContext, to: Conn, bytes: Buffer, code: string, sent: Buffer[]): Buffer[] {
   const err = t.throws(() => to.receive(bytes), { instanceOf: SessionError });
-  t.is((err as SessionError).code, code, (err as Error).message);
+  t.is((err as SessionError).code as string, code, (err as Error).message);
   const before = sent.length;
   to.fail(err);
   return sent.slice(before);
@@ -57,7 +57,7 @@ test('ClientHello: preamble, then fields, then suite, then key: each refusal wit
     ['ct_len past the end', (h) => (h.writeUInt16BE(0x101, AT.ctLen), h), ErrorCode.HANDSHAKE, 0x0005],
     ['short body', (h) => withBody(h.subarray(0, 7)), ErrorCode.HANDSHAKE, 0x0005],
     ['unknown suite', (h) => ((h[AT.suite + 1] = 0x09), h), ErrorCode.SUITE_MISMATCH, 0x0003],
-    ['unknown key', (h) => ((h[AT.keyId] ^= 1), h), ErrorCode.SERVER_KEY_MISMATCH, 0x0004],
+    ['unknown key', (h) => ((h[AT.keyId]! ^= 1), h), ErrorCode.SERVER_KEY_MISMATCH, 0x0004],
     // Order: the preamble first, the whole parse before any check of its values, suite before key.
     [
       'bad magic + trailing',
@@ -73,7 +73,7 @@ test('ClientHello: preamble, then fields, then suite, then key: each refusal wit
     ],
     [
       'unknown suite + unknown key',
-      (h) => ((h[AT.suite + 2] = 9), (h[AT.keyId] ^= 1), h),
+      (h) => ((h[AT.suite + 2] = 9), (h[AT.keyId]! ^= 1), h),
       ErrorCode.SUITE_MISMATCH,
       0x0003,
     ],

@@ -33,7 +33,7 @@ function open(suite?: Suite, serverOptions = {}): Pair {
 function refused(t: ExecutionContext, to: Conn, bytes: Buffer, code: string, sent: Buffer[]): Buffer[] {
   const before = sent.length;
   const err = t.throws(() => to.receive(bytes), { instanceOf: SessionError });
-  t.is((err as SessionError).code, code, (err as Error).message);
+  t.is((err as SessionError).code as string, code, (err as Error).message);
   to.fail(err);
   t.is(to.state, 'closed');
   return sent.slice(before);

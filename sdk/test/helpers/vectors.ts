@@ -100,7 +100,7 @@ function handshake(o: RunOptions): Run {
   const key = serverKey();
   let preSecret: Buffer | null = null;
   let encrypted: Buffer | null = null;
-  let offered: PublicKey | null = null;
+  let offered = null as PublicKey | null;
   const c = new Endpoint();
   const s = new Endpoint();
   const client = new ClientConnection(
