@@ -21,7 +21,8 @@ import {
 import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ServerConnection } from '../src/protocol/index.js';
+import { ALL_SUITES, ServerConnection } from '../src/protocol/index.js';
+import { maxRecordBody } from '../src/protocol/record-layer.js';
 import {
   CLIENT_AUTH_BLOCK,
   DEFAULT_BLOCK,
@@ -418,4 +419,18 @@ test('client-auth block: signature input, a signature that verifies, ClientFinis
   server.receive(c.get('client_finished_record'));
   t.is(server.state, 'open');
   t.is(e.info?.clientKey?.fingerprint(), clientKey.fingerprint());
+});
+
+test("PROTOCOL.md §1's limit table is what the record layer computes for every suite", (t) => {
+  const doc = readFileSync(PROTOCOL_MD, 'utf8');
+  const num = (s: string) => Number(s.replace(/\s/g, ''));
+  for (const suite of ALL_SUITES) {
+    const symmetric = suite.mode === 'gcm' ? 'AES-256-GCM' : 'AES-128-CBC or AES-256-CBC';
+    const row = doc.split('\n').find((line) => line.startsWith(`| ${symmetric} / ${suite.hash} |`));
+    t.truthy(row, `${symmetric} / ${suite.hash}`);
+    const [record, first, clientFirst] = row!.split('|').slice(2, 5).map(num);
+    t.is(record, maxRecordBody(suite, 65536));
+    t.is(first, maxRecordBody(suite, 1 + 2 + 550 + 2 + 512));
+    t.is(clientFirst, maxRecordBody(suite, suite.hashLength));
+  }
 });
