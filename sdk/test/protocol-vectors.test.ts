@@ -385,6 +385,7 @@ test('client-auth block: signature input, a signature that verifies, ClientFinis
   const hello = Buffer.from(d.get('client_hello'));
   hello[12] = 0x01;
   const k = schedule(c, s, [hello, d.get('server_hello')], d);
+  c.record(s, k.s2cKeys, 0, 'server_finished_record', 0x10, k.proof);
   c.is('signature_input', Buffer.concat([Buffer.from('secsess v1 client auth\0'), k.th]));
   const spki = createPublicKey(clientKey.keyObject).export({ type: 'spki', format: 'der' });
   c.is('client_spki', spki);

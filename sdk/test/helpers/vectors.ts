@@ -292,9 +292,7 @@ function keyRequestBlock(kept: Kept): Block {
   return {
     key_request: hex(c.sent[0]!),
     key_response: hex(s.sent[0]!),
-    transcript_hash: sch.transcript_hash!,
-    master: sch.master!,
-    server_proof: sch.server_proof!,
+    ...withoutPrivate(sch),
     server_finished_record: hex(s.sent[2]!),
     client_finished_record: hex(c.sent[2]!),
   };
@@ -329,9 +327,8 @@ function clientAuthBlock(kept: Kept): Block {
     client_key: 'sdk/test/fixtures/client-2048.key',
     client_key_fingerprint: clientKey.fingerprint(),
     client_hello_flags: '01',
-    transcript_hash: sch.transcript_hash!,
-    server_proof: sch.server_proof!,
-    c2s_traffic_0: sch.c2s_traffic_0!,
+    ...withoutPrivate(sch),
+    server_finished_record: hex(s.sent[1]!),
     signature_input: hex(input),
     client_spki: hex(spki),
     client_signature: hex(signature),
