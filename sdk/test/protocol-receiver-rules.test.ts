@@ -132,6 +132,12 @@ test('an authentic CBC record with a wrong inner seq, payload_length or padding:
     { type: RecordType.Data, payload, padding: Buffer.from([...Array<number>(15).fill(13), 0]) },
     { type: RecordType.Data, payload, padding: Buffer.from([...Array<number>(15).fill(13), 17]) },
     { type: RecordType.Data, payload, padding: Buffer.from([...Array<number>(15).fill(12), 16]) },
+    // A plaintext too short for the 13-byte inner header once its padding is removed.
+    {
+      type: RecordType.Data,
+      payload,
+      plain: Buffer.from([...Array<number>(10).fill(0), ...Array<number>(6).fill(6)]),
+    },
   ];
   for (const f of forgeries) {
     const p = open(suite);
@@ -365,4 +371,41 @@ test('a Close that reaches the key budget is the last record: no KeyUpdate follo
   p.server.receive(p.c.sent[before]!);
   t.deepEqual(p.s.closes, [{ code: 1000, reason: '' }]);
   t.is(p.server.state, 'closed');
+});
+
+test('GCM: a bad tag, a body shorter than inner header and tag, a replay: ERR_RECORD_AUTH; 65 536 bytes delivered', (t) => {
+  const gcm = ALL_SUITES.find((s) => s.mode === 'gcm')!;
+  const cases: Array<(p: Pair) => Buffer> = [
+    (p) => {
+      const r = Buffer.from(seal(p.client, RecordType.Data, [1]));
+      r[r.length - 1]! ^= 1;
+      return r;
+    },
+    (p) => {
+      const r = seal(p.client, RecordType.Data, []);
+      const cut = Buffer.concat([r.subarray(0, 4 + 12), r.subarray(-16)]);
+      cut.writeUIntBE(cut.length - 4, 1, 3);
+      return cut;
+    },
+    (p) => {
+      const r = seal(p.client, RecordType.Data, [1]);
+      p.server.receive(r);
+      return r;
+    },
+  ];
+  for (const make of cases) {
+    const p = open(gcm);
+    refused(t, p.server, make(p), ErrorCode.RECORD_AUTH, p.s.sent);
+  }
+  const p = open(gcm);
+  p.server.receive(seal(p.client, RecordType.Data, Buffer.alloc(65536, 4)));
+  t.is(p.s.messages[0]?.length, 65536);
+});
+
+test('a Close with any u16 code is accepted and reported with its code', (t) => {
+  for (const code of [0, 1000, 1001, 2999, 4999, 65535]) {
+    const p = open();
+    p.server.receive(seal(p.client, RecordType.Close, [code >>> 8, code & 0xff]));
+    t.deepEqual(p.s.closes, [{ code, reason: '' }]);
+  }
 });

@@ -31,6 +31,8 @@ export interface CbcForgery {
   readonly innerSeq?: number;
   /** The padding bytes; default PKCS#7. Their count must make the plaintext a block multiple. */
   readonly padding?: Buffer;
+  /** The whole padded plaintext, in place of inner header ‖ payload ‖ padding. */
+  readonly plain?: Buffer;
 }
 
 /**
@@ -51,7 +53,10 @@ export function forgeCbc(conn: Conn, suite: Suite, f: CbcForgery): Buffer {
   const padding = f.padding ?? Buffer.alloc(padCount, padCount);
   const iv = Buffer.alloc(16, 0x5a);
   const cipher = createCipheriv(suite.cipher, keys.cipherRaw, iv).setAutoPadding(false);
-  const ct = Buffer.concat([cipher.update(Buffer.concat([inner, f.payload, padding])), cipher.final()]);
+  const ct = Buffer.concat([
+    cipher.update(f.plain ?? Buffer.concat([inner, f.payload, padding])),
+    cipher.final(),
+  ]);
   const header = Buffer.alloc(4);
   header[0] = 0x17;
   header.writeUIntBE(16 + ct.length + suite.tagLength, 1, 3);
