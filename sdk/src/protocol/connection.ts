@@ -121,15 +121,23 @@ const PEER_ALERT: Record<number, [ErrorCode, string]> = {
   [AlertCode.ServerBusy]: [ErrorCode.SERVER_BUSY, 'server is busy; try again later'],
 };
 
+/** Errors that stand for an alert the peer sent: failing with one sends no alert back. */
+const fromPeerAlert = new WeakSet<SessionError>();
+
 /** The error a received alert code stands for; a HandshakeError while the handshake runs. */
 export function errorForAlert(code: number, duringHandshake = false): SessionError {
   const [errCode, message] = PEER_ALERT[code] ?? [ErrorCode.PEER_ERROR, `peer failed (alert ${code})`];
-  return duringHandshake
+  const error = duringHandshake
     ? new HandshakeError(errCode, `handshake: ${message}`)
     : new SessionError(errCode, message);
+  fromPeerAlert.add(error);
+  return error;
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Close reasons must be valid UTF-8: a fatal decoder throws on any bad sequence. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A batch buffer larger than this is released after each flush rather than kept. */
 const MAX_KEPT_BATCH = 4096;
@@ -367,7 +375,12 @@ export abstract class Connection implements FrameSink {
    */
   fail(error: unknown): void {
     if (this.#state === 'closed') return;
-    const code = error instanceof SessionError ? ALERT_FOR_CODE[error.code] : AlertCode.Internal;
+    const code =
+      error instanceof SessionError
+        ? fromPeerAlert.has(error)
+          ? undefined
+          : ALERT_FOR_CODE[error.code]
+        : AlertCode.Internal;
     try {
       if (code !== undefined && !this.#sentClose) {
         if (this.sealer && this.peerHasKeys) {
@@ -480,6 +493,7 @@ export abstract class Connection implements FrameSink {
         }
         return;
       case RecordType.Pong:
+        if (payload.length > 64) throw protocolError('pong payload too large');
         this.handler.pong?.(payload);
         return;
       case RecordType.KeyUpdate:
@@ -549,8 +563,16 @@ export abstract class Connection implements FrameSink {
     if (payload.length < 2 || payload.length > 2 + MAX_CLOSE_REASON_BYTES) {
       throw protocolError('malformed close');
     }
+    // A Close inside a fragmented message would end the session "normally" with a message cut
+    // short: truncation must always be detectable.
+    if (this.#assembling) throw protocolError('close between the fragments of a message');
     const code = payload.readUInt16BE(0);
-    const reason = payload.toString('utf8', 2);
+    let reason: string;
+    try {
+      reason = UTF8.decode(payload.subarray(2));
+    } catch {
+      throw protocolError('malformed close (reason is not UTF-8)');
+    }
     if (!this.#sentClose) {
       this.handler.flush?.();
       this.#sentClose = true;
@@ -564,7 +586,8 @@ export abstract class Connection implements FrameSink {
 
   #emit(record: Buffer): void {
     this.handler.send(record);
-    if (this.#state === 'closed') return;
+    // After our Close nothing more is sent, not even a KeyUpdate the Close made due.
+    if (this.#state === 'closed' || this.#sentClose) return;
     const sealer = this.sealer!;
     if (sealer.needsUpdate) {
       this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
@@ -621,7 +644,12 @@ export abstract class Connection implements FrameSink {
         'handshake: record received before the keys were agreed',
       );
     }
-    if (this.#state === 'handshake' && err.type !== FrameType.Record) {
+    if (this.#state === 'handshake' && err.type === FrameType.Record) {
+      // Keys exist but the peer has not confirmed them: a first record longer than its
+      // Finished can be is a failed handshake (plaintext HandshakeFailed), not a record error.
+      return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: record too large for this step');
+    }
+    if (this.#state === 'handshake') {
       return new HandshakeError(
         ErrorCode.HANDSHAKE,
         err.reason === 'type'

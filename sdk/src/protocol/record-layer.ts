@@ -25,6 +25,7 @@ import {
   KEY_LIMIT_FACTOR,
   KEY_UPDATE_BYTES,
   KEY_UPDATE_RECORDS,
+  MAX_FRAGMENT,
   MAX_SEQUENCE,
 } from './constants.js';
 import { CbcDecryptor, CbcEncryptor, HmacKey, fillBytes, gcmOpen, gcmSealInto } from './crypto.js';
@@ -376,7 +377,13 @@ export class RecordOpener extends RecordState {
     const seqHigh = readU32(plain, 0);
     const seqLow = readU32(plain, 4);
     const payloadLength = readU32(plain, 9);
-    if (seqHigh * 0x100000000 + seqLow !== this.seq || payloadLength !== end - INNER_HEADER_SIZE) {
+    // A CBC frame within the limit has room (its padding) for a payload of up to 65 538 bytes:
+    // the payload limit is checked here, with the other inner checks, as the same error.
+    if (
+      seqHigh * 0x100000000 + seqLow !== this.seq ||
+      payloadLength !== end - INNER_HEADER_SIZE ||
+      payloadLength > MAX_FRAGMENT
+    ) {
       throw recordError();
     }
     this.seq += 1;

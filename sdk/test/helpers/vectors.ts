@@ -1,19 +1,37 @@
 /**
- * Test vectors for PROTOCOL.md: fixed keys and randoms → exact handshake and record bytes.
+ * Test vectors for PROTOCOL.md §11: fixed keys and randoms → exact handshake and record bytes.
  *
  *   node --import=tsx --conditions=source sdk/test/helpers/vectors.ts --write   (npm run vectors)
  *
  * regenerates sdk/test/fixtures/vectors.json and the vectors section of PROTOCOL.md.
- * sdk/test/protocol-vectors.test.ts checks both against a fresh run, so they cannot drift.
- * OAEP encryption is randomized, so the key-transport ciphertext is generated once and kept;
- * everything else is recomputed from the fixed inputs.
+ * sdk/test/protocol-vectors.test.ts checks both against a fresh run, so they cannot drift,
+ * and re-derives every printed value from PROTOCOL.md's formulas with raw node:crypto.
+ * Two inputs are randomized by their algorithms and so generated once and kept: the OAEP
+ * ciphertext and the client's PSS signature. Everything else is recomputed from fixed inputs.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ClientConnection, ServerConnection, resolveSuite } from '../../src/protocol/index.js';
-import { hash, oaepEncrypt, x25519Key, x25519Shared } from '../../src/protocol/crypto.js';
-import { deriveMaster, initialTrafficSecret } from '../../src/protocol/key-schedule.js';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { ALL_SUITES, ClientConnection, ServerConnection, resolveSuite } from '../../src/protocol/index.js';
+import type { Suite } from '../../src/protocol/index.js';
+import { CLIENT_AUTH_CONTEXT, RecordType } from '../../src/protocol/constants.js';
+import {
+  hash,
+  hkdf,
+  hmac,
+  oaepEncrypt,
+  pssSign,
+  x25519Key,
+  x25519Shared,
+} from '../../src/protocol/crypto.js';
+import {
+  deriveMaster,
+  initialTrafficSecret,
+  nextTrafficSecret,
+  serverFinishedKey,
+} from '../../src/protocol/key-schedule.js';
+import { RecordSealer } from '../../src/protocol/record-layer.js';
 import { Endpoint, fixturePrivateKey } from './protocol-pair.js';
 
 export const VECTORS_PATH = fileURLToPath(new URL('../fixtures/vectors.json', import.meta.url));
@@ -37,115 +55,327 @@ export function seededRandom(label: string): (n: number) => Buffer {
   };
 }
 
-export type Vectors = Record<string, string>;
+/** One block of vectors: name → value (hex, or text). */
+export type Block = Record<string, string>;
+/** Blocks by title, in the order PROTOCOL.md shows them. */
+export type Vectors = Record<string, Block>;
+
+/** What the randomized algorithms produced once, kept so the vectors stay fixed. */
+export interface Kept {
+  readonly oaepCiphertext?: string;
+  readonly clientSignature?: string;
+}
+
+export const DEFAULT_BLOCK = 'default suite, full exchange';
+export const KEY_REQUEST_BLOCK = 'KeyRequest first (trust on first use)';
+export const CLIENT_AUTH_BLOCK = 'client authentication';
+export const suiteBlock = (s: Suite) => `suite ${s.symmetric} / HMAC-${s.hash}`;
 
 const hex = (b: Buffer): string => b.toString('hex');
+const text = (s: string): string => hex(Buffer.from(s));
+const ids = (s: Suite): string => s.ids.map((i) => i.toString(16).padStart(2, '0')).join(' ');
 
-/** Runs the fixed handshake and exchange; `ciphertext` is the kept OAEP output (hex), if any. */
-export function buildVectors(ciphertext?: string): Vectors {
-  const serverKey = fixturePrivateKey('server-2048');
-  const suite = resolveSuite({});
-  const clientEphemeral = Buffer.from(seededRandom('client x25519')(32));
-  const serverEphemeral = Buffer.from(seededRandom('server x25519')(32));
+interface RunOptions {
+  readonly suite: Suite;
+  readonly kept: Kept;
+  readonly keyRequest?: boolean;
+  readonly clientKey?: PrivateKey;
+  /** The full exchange: 16-byte fragments and a 6-record key budget on the client. */
+  readonly exchange?: boolean;
+}
+
+interface Run {
+  readonly c: Endpoint;
+  readonly s: Endpoint;
+  readonly client: ClientConnection;
+  readonly server: ServerConnection;
+  readonly preSecret: Buffer;
+  readonly encrypted: Buffer;
+}
+
+const serverKey = (): PrivateKey => fixturePrivateKey('server-2048');
+
+/** One handshake with the fixed inputs; the bytes are moved by hand, nothing is wired. */
+function handshake(o: RunOptions): Run {
+  const key = serverKey();
   let preSecret: Buffer | null = null;
   let encrypted: Buffer | null = null;
-
+  let offered = null as PublicKey | null;
   const c = new Endpoint();
   const s = new Endpoint();
-  const client = new ClientConnection(c.handler(), {
-    serverKey: serverKey.publicKey,
-    random: seededRandom('client'),
-    ephemeralPrivate: clientEphemeral,
-    fixedEncryptedSecret: (secret) => {
-      preSecret = Buffer.from(secret);
-      encrypted = ciphertext
-        ? Buffer.from(ciphertext, 'hex')
-        : oaepEncrypt(serverKey.publicKey.keyObject, secret);
-      return encrypted;
+  const client = new ClientConnection(
+    {
+      ...c.handler(),
+      serverKey: (k) => {
+        offered = k;
+      },
     },
-  });
+    {
+      ...(o.keyRequest ? {} : { serverKey: key.publicKey }),
+      set: { symmetric: o.suite.symmetric, hash: o.suite.hash },
+      random: seededRandom('client'),
+      ephemeralPrivate: seededRandom('client x25519')(32),
+      ...(o.clientKey ? { clientKey: o.clientKey } : {}),
+      ...(o.exchange ? { maxFragmentSize: 16, keyBudget: { records: 6, bytes: 2 ** 32 } } : {}),
+      fixedEncryptedSecret: (secret) => {
+        preSecret = Buffer.from(secret);
+        encrypted = o.kept.oaepCiphertext
+          ? Buffer.from(o.kept.oaepCiphertext, 'hex')
+          : oaepEncrypt(key.publicKey.keyObject, secret);
+        return encrypted;
+      },
+    },
+  );
   const server = new ServerConnection(s.handler(), {
-    keys: [serverKey],
+    keys: [key],
     random: seededRandom('server'),
-    ephemeralPrivate: serverEphemeral,
+    ephemeralPrivate: seededRandom('server x25519')(32),
   });
   client.start();
-  server.receive(c.sent[0]!);
-  client.receive(Buffer.concat(s.sent));
-  server.receive(c.sent[1]!);
-  if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
-  client.write(Buffer.from('hello, secsess'));
-  server.write(Buffer.from('hello, client'));
-  client.close(1000, 'bye');
-  server.receive(c.sent[2]!);
-  server.receive(c.sent[3]!);
-  client.receive(Buffer.concat(s.sent.slice(2)));
-  if (s.messages[0]?.toString() !== 'hello, secsess' || c.messages[0]?.toString() !== 'hello, client') {
-    throw new Error('vector exchange failed');
+  if (o.keyRequest) {
+    server.receive(c.sent[0]!);
+    client.receive(s.sent[0]!);
+    if (!offered || offered.fingerprint() !== key.fingerprint()) throw new Error('vector key request failed');
+    client.useServerKey(offered);
   }
+  const at = o.keyRequest ? 1 : 0;
+  server.receive(c.sent[at]!);
+  client.receive(Buffer.concat(s.sent.slice(at)));
+  if (!o.clientKey) server.receive(c.sent[at + 1]!);
+  return { c, s, client, server, preSecret: preSecret!, encrypted: encrypted! };
+}
 
-  // Intermediate values, recomputed from the definitions in PROTOCOL.md.
-  const clientHello = c.sent[0]!;
-  const serverHello = s.sent[0]!;
-  const th = hash('sha256', clientHello, serverHello);
-  const shared = x25519Shared(x25519Key(clientEphemeral).privateKey, x25519Key(serverEphemeral).publicRaw);
-  const clientRandom = seededRandom('client')(32);
-  const serverRandom = seededRandom('server')(32);
+/** The key schedule's values for one handshake, recomputed from the definitions. */
+function schedule(suite: Suite, preSecret: Buffer, frames: Buffer[]): Block & { _c2s: string } {
+  const th = hash(suite.hashName, ...frames);
+  const shared = x25519Shared(
+    x25519Key(seededRandom('client x25519')(32)).privateKey,
+    x25519Key(seededRandom('server x25519')(32)).publicRaw,
+  );
   const master = deriveMaster(suite, {
-    preSecret: preSecret!,
+    preSecret,
     shared,
-    clientRandom,
-    serverRandom,
+    clientRandom: seededRandom('client')(32),
+    serverRandom: seededRandom('server')(32),
     transcriptHash: th,
   });
-
+  const finishedKey = hkdf(
+    suite.hashName,
+    master,
+    Buffer.alloc(0),
+    Buffer.from('secsess v1 server finished'),
+    suite.hashLength,
+  );
+  const c2s = initialTrafficSecret(suite, master, 'c2s');
+  const s2c = initialTrafficSecret(suite, master, 's2c');
   return {
-    suite: 'RSA-OAEP-SHA256 / AES-256-CBC / HMAC-SHA-256 (ids 01 02 01)',
-    server_key: 'sdk/test/fixtures/server-2048.key',
-    server_key_fingerprint: serverKey.fingerprint(),
-    key_id: hex(serverKey.publicKey.fingerprintBytes()),
-    client_random: hex(clientRandom),
-    pre_secret: hex(preSecret!),
-    client_x25519_private: hex(clientEphemeral),
-    client_x25519_public: hex(x25519Key(clientEphemeral).publicRaw),
-    oaep_ciphertext: hex(encrypted!),
-    server_random: hex(serverRandom),
-    server_x25519_private: hex(serverEphemeral),
-    server_x25519_public: hex(x25519Key(serverEphemeral).publicRaw),
-    x25519_shared: hex(shared),
-    client_hello: hex(clientHello),
-    server_hello: hex(serverHello),
     transcript_hash: hex(th),
     master: hex(master),
-    c2s_traffic_0: hex(initialTrafficSecret(suite, master, 'c2s')),
-    s2c_traffic_0: hex(initialTrafficSecret(suite, master, 's2c')),
+    finished_key: hex(finishedKey),
+    server_proof: hex(hmac(suite.hashName, serverFinishedKey(suite, master), th)),
+    c2s_traffic_0: hex(c2s),
+    ...trafficBlock(suite, 'c2s', 0, c2s),
+    s2c_traffic_0: hex(s2c),
+    ...trafficBlock(suite, 's2c', 0, s2c),
+    _c2s: hex(c2s),
+  };
+}
+
+/** cipher_key and mac_key (CBC) or iv (GCM) of one traffic secret. */
+function trafficBlock(suite: Suite, dir: string, n: number, secret: Buffer): Block {
+  const h = (label: string, len: number) =>
+    hex(hkdf(suite.hashName, secret, Buffer.alloc(0), Buffer.from(`secsess v1 ${label}`), len));
+  const out: Block = { [`${dir}_cipher_key_${n}`]: h('key', suite.keyLength) };
+  if (suite.mode === 'gcm') out[`${dir}_iv_${n}`] = h('iv', 12);
+  else out[`${dir}_mac_key_${n}`] = h('mac', suite.hashLength);
+  return out;
+}
+
+function withoutPrivate(b: Block): Block {
+  return Object.fromEntries(Object.entries(b).filter(([k]) => !k.startsWith('_')));
+}
+
+/** The default suite: every handshake value, then one record of every type and a key update. */
+function defaultBlock(kept: Kept): Block {
+  const suite = resolveSuite({});
+  const key = serverKey();
+  const r = handshake({ suite, kept, exchange: true });
+  const { c, s, client, server } = r;
+  if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
+  client.write(Buffer.from('hello, secsess')); // c2s seq 1: Data
+  client.write(Buffer.from('a fragmented message')); // seq 2 DataMore (16 bytes), seq 3 Data
+  client.writeMany([Buffer.from('one'), Buffer.from('two')]); // seq 4: DataBatch
+  client.ping(Buffer.from('ping')); // seq 5: Ping, then seq 6: KeyUpdate (budget of 6 records)
+  server.write(Buffer.from('hello, client')); // s2c seq 1: Data
+  for (const record of c.sent.slice(2)) server.receive(record); // s2c seq 2: Pong
+  client.close(1000, 'bye'); // c2s seq 7: Close, under c2s_traffic_1
+  server.receive(c.sent[8]!); // s2c seq 3: Close 1000
+  for (const record of s.sent.slice(2)) client.receive(record);
+  const delivered = s.messages.map((m) => m.toString()).join('|');
+  if (delivered !== 'hello, secsess|a fragmented message|one|two' || c.pongs[0]?.toString() !== 'ping') {
+    throw new Error('vector exchange failed');
+  }
+  if (c.sent.length !== 9 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
+  const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
+  const c2s1 = nextTrafficSecret(suite, Buffer.from(sch._c2s, 'hex'));
+  return {
+    suite: `RSA-OAEP-SHA256 / AES-256-CBC / HMAC-SHA-256 (ids ${ids(suite)})`,
+    server_key: 'sdk/test/fixtures/server-2048.key',
+    server_key_ssh_blob: hex(key.publicKey.sshPublicBlob()),
+    server_key_fingerprint: key.fingerprint(),
+    key_id: hex(key.publicKey.fingerprintBytes()),
+    client_random: hex(seededRandom('client')(32)),
+    pre_secret: hex(r.preSecret),
+    client_x25519_private: hex(seededRandom('client x25519')(32)),
+    client_x25519_public: hex(x25519Key(seededRandom('client x25519')(32)).publicRaw),
+    oaep_ciphertext: hex(r.encrypted),
+    server_random: hex(seededRandom('server')(32)),
+    server_x25519_private: hex(seededRandom('server x25519')(32)),
+    server_x25519_public: hex(x25519Key(seededRandom('server x25519')(32)).publicRaw),
+    x25519_shared: hex(
+      x25519Shared(
+        x25519Key(seededRandom('client x25519')(32)).privateKey,
+        x25519Key(seededRandom('server x25519')(32)).publicRaw,
+      ),
+    ),
+    client_hello: hex(c.sent[0]!),
+    server_hello: hex(s.sent[0]!),
+    ...withoutPrivate(sch),
+    server_finished_record: hex(s.sent[1]!),
+    client_finished_payload: '00',
+    client_finished_record: hex(c.sent[1]!),
+    c2s_data_payload: text('hello, secsess'),
+    c2s_data_record: hex(c.sent[2]!),
+    s2c_data_payload: text('hello, client'),
+    s2c_data_record: hex(s.sent[2]!),
+    c2s_datamore_payload: text('a fragmented mes'),
+    c2s_datamore_record: hex(c.sent[3]!),
+    c2s_data_final_payload: text('sage'),
+    c2s_data_final_record: hex(c.sent[4]!),
+    c2s_databatch_payload: hex(Buffer.from('00000003' + text('one') + '00000003' + text('two'), 'hex')),
+    c2s_databatch_record: hex(c.sent[5]!),
+    c2s_ping_payload: text('ping'),
+    c2s_ping_record: hex(c.sent[6]!),
+    s2c_pong_record: hex(s.sent[3]!),
+    c2s_keyupdate_record: hex(c.sent[7]!),
+    c2s_traffic_1: hex(c2s1),
+    ...trafficBlock(suite, 'c2s', 1, c2s1),
+    c2s_close_payload: '03e8' + text('bye'),
+    c2s_close_record: hex(c.sent[8]!),
+    s2c_close_payload: '03e8',
+    s2c_close_record: hex(s.sent[4]!),
+  };
+}
+
+/** Any other suite: the same inputs; the hellos differ from the default block's only in the suite field. */
+function otherSuiteBlock(suite: Suite, kept: Kept): Block {
+  const r = handshake({ suite, kept });
+  const { c, s, client, server } = r;
+  if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
+  client.write(Buffer.from('hello, secsess'));
+  const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
+  return {
+    suite_ids: ids(suite),
+    ...withoutPrivate(sch),
     server_finished_record: hex(s.sent[1]!),
     client_finished_record: hex(c.sent[1]!),
     c2s_data_record: hex(c.sent[2]!),
-    c2s_data_plaintext: hex(Buffer.from('hello, secsess')),
-    s2c_data_record: hex(s.sent[2]!),
-    s2c_data_plaintext: hex(Buffer.from('hello, client')),
-    c2s_close_record: hex(c.sent[3]!),
-    s2c_close_record: hex(s.sent[3]!),
   };
+}
+
+function keyRequestBlock(kept: Kept): Block {
+  const suite = resolveSuite({});
+  const r = handshake({ suite, kept, keyRequest: true });
+  const { c, s } = r;
+  if (r.client.state !== 'open' || r.server.state !== 'open') throw new Error('vector handshake failed');
+  const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!, c.sent[1]!, s.sent[1]!]);
+  return {
+    key_request: hex(c.sent[0]!),
+    key_response: hex(s.sent[0]!),
+    ...withoutPrivate(sch),
+    server_finished_record: hex(s.sent[2]!),
+    client_finished_record: hex(c.sent[2]!),
+  };
+}
+
+function clientAuthBlock(kept: Kept): Block {
+  const suite = resolveSuite({});
+  const clientKey = fixturePrivateKey('client-2048');
+  const r = handshake({ suite, kept, clientKey });
+  const { c, s } = r;
+  const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
+  const input = Buffer.concat([CLIENT_AUTH_CONTEXT, Buffer.from(sch.transcript_hash!, 'hex')]);
+  const signature = kept.clientSignature
+    ? Buffer.from(kept.clientSignature, 'hex')
+    : pssSign(clientKey.keyObject, input);
+  const spki = clientKey.publicKey.toSpkiDer();
+  const payload = Buffer.alloc(1 + 2 + spki.length + 2 + signature.length);
+  payload[0] = 0x01;
+  payload.writeUInt16BE(spki.length, 1);
+  spki.copy(payload, 3);
+  payload.writeUInt16BE(signature.length, 3 + spki.length);
+  signature.copy(payload, 5 + spki.length);
+  // Sealed as the client seals it: c2s seq 0, its IV the next 16 bytes of the client's stream.
+  const random = seededRandom('client');
+  random(32 + 64);
+  const sealer = new RecordSealer(suite, Buffer.from(sch._c2s, 'hex'), random);
+  const record = sealer.seal(RecordType.ClientFinished, payload);
+  // The live client's own ClientFinished (another PSS salt) must have been accepted too.
+  r.server.receive(c.sent[1]!);
+  if (r.server.state !== 'open' || !r.s.info?.clientKey) throw new Error('vector client auth failed');
+  return {
+    client_key: 'sdk/test/fixtures/client-2048.key',
+    client_key_fingerprint: clientKey.fingerprint(),
+    client_hello_flags: '01',
+    ...withoutPrivate(sch),
+    server_finished_record: hex(s.sent[1]!),
+    signature_input: hex(input),
+    client_spki: hex(spki),
+    client_signature: hex(signature),
+    client_finished_payload: hex(payload),
+    client_finished_record: hex(record),
+  };
+}
+
+/** Every block; `kept` holds the randomized values generated once (absent: made now). */
+export function buildVectors(kept: Kept = {}): Vectors {
+  const first = defaultBlock(kept);
+  const fixed: Kept = { ...kept, oaepCiphertext: first.oaep_ciphertext };
+  const out: Vectors = { [DEFAULT_BLOCK]: first };
+  for (const suite of ALL_SUITES.slice(1)) out[suiteBlock(suite)] = otherSuiteBlock(suite, fixed);
+  out[KEY_REQUEST_BLOCK] = keyRequestBlock(fixed);
+  out[CLIENT_AUTH_BLOCK] = clientAuthBlock(fixed);
+  return out;
 }
 
 export function readVectors(): Vectors | null {
   return existsSync(VECTORS_PATH) ? (JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as Vectors) : null;
 }
 
+/** The kept randomized values of stored vectors. */
+export function keptOf(v: Vectors | null): Kept {
+  return {
+    oaepCiphertext: v?.[DEFAULT_BLOCK]?.oaep_ciphertext,
+    clientSignature: v?.[CLIENT_AUTH_BLOCK]?.client_signature,
+  };
+}
+
 /** The PROTOCOL.md section for a set of vectors, long hex folded at 64 characters. */
 export function renderVectors(v: Vectors): string {
-  const lines = [BEGIN, '', '```'];
-  for (const [k, value] of Object.entries(v)) {
-    if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
-      lines.push(`${k}:`);
-      for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
-    } else {
-      lines.push(`${k}: ${value}`);
+  const lines = [BEGIN];
+  for (const [title, block] of Object.entries(v)) {
+    lines.push('', `**${title}**`, '', '```');
+    for (const [k, value] of Object.entries(block)) {
+      if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
+        lines.push(`${k}:`);
+        for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
+      } else {
+        lines.push(`${k}: ${value}`);
+      }
     }
+    lines.push('```');
   }
-  lines.push('```', '', END);
+  lines.push('', END);
   return lines.join('\n');
 }
 
@@ -157,7 +387,7 @@ export function replaceSection(doc: string, section: string): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
-  const vectors = buildVectors(readVectors()?.oaep_ciphertext);
+  const vectors = buildVectors(keptOf(readVectors()));
   writeFileSync(VECTORS_PATH, JSON.stringify(vectors, null, 2) + '\n');
   writeFileSync(PROTOCOL_MD, replaceSection(readFileSync(PROTOCOL_MD, 'utf8'), renderVectors(vectors)));
   console.log(`wrote ${VECTORS_PATH} and the vectors section of PROTOCOL.md`);
