@@ -657,13 +657,6 @@ export abstract class Connection implements FrameSink {
           : 'handshake: handshake message too large',
       );
     }
-    if (this.#state === 'handshake' && err.type === FrameType.Record) {
-      // Longer than the one record this handshake step allows (a Finished): refused unread.
-      return new HandshakeError(
-        ErrorCode.RECORD_TOO_LARGE,
-        'handshake: record longer than this handshake step allows',
-      );
-    }
     if (err.reason === 'type' && err.type !== FrameType.Record) {
       return protocolError('unexpected frame type');
     }
