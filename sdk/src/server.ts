@@ -21,7 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { PrivateKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLOSE_GOING_AWAY,
@@ -34,6 +34,7 @@ import type { AlgorithmSet, Suite } from './protocol/index.js';
 import { debug } from './debug.js';
 import { CLOSE_TRY_AGAIN_LATER } from './defaults.js';
 import { DecryptPool } from './decrypt-pool.js';
+import type { PoolCounts } from './decrypt-pool.js';
 import { abortError, checkSignal, onAbort } from './deferred.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
@@ -44,7 +45,7 @@ import type { PrivateKeyInput } from './key-input.js';
 import { resolveServerOptions } from './options.js';
 import type { ResolvedServerOptions, ServerOptions } from './options.js';
 import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session.js';
-import type { DecryptFunction } from './session.js';
+import type { DecryptFunction, VerifyFunction } from './session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 
@@ -99,6 +100,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #pool: DecryptPool | null = null;
   /** Decryption through `#pool` for the sessions: one function while the pool runs, not one per connection. */
   #decrypt: DecryptFunction | undefined = undefined;
+  /** Client-signature verification through `#pool`, likewise. */
+  #verify: VerifyFunction | undefined = undefined;
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
   readonly #handshaking: HandshakeLimiter<Session>;
@@ -168,6 +171,15 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#pool?.pending ?? 0;
   }
 
+  /**
+   * RSA operations the worker pool performed since `start()`: OAEP decryptions and
+   * client-signature verifications answered by a worker, and operations of either kind
+   * done on the main thread because no worker was left. All zero with `workers: 0`.
+   */
+  get workerCounts(): PoolCounts {
+    return this.#pool?.counts ?? { decrypts: 0, verifies: 0, inline: 0 };
+  }
+
   /** Whether the server is listening. */
   get listening(): boolean {
     return this.#state === 'listening';
@@ -197,6 +209,14 @@ export class Server extends EventEmitter<ServerEvents> {
             throw busyError('maxPendingDecrypts');
           }
           return pool.decrypt(keyIndex, ciphertext);
+        };
+        // The same bound covers verifications: one queue of RSA work.
+        this.#verify = (request, session) => {
+          if (pool.pending >= this.#options.maxPendingDecrypts) {
+            this.#refusedBy.set(session, 'maxPendingDecrypts');
+            throw busyError('maxPendingDecrypts');
+          }
+          return pool.verify(request.key.keyObject, request.message, request.signature);
         };
       }
       // Paused: a connection that is refused is never read from.
@@ -231,6 +251,7 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.#pool?.close();
       this.#pool = null;
       this.#decrypt = undefined;
+      this.#verify = undefined;
       this.#state = 'idle';
       throw err;
     }
@@ -314,6 +335,7 @@ export class Server extends EventEmitter<ServerEvents> {
     await this.#pool?.close();
     this.#pool = null;
     this.#decrypt = undefined;
+    this.#verify = undefined;
     await listenerClosed;
     this.#listener = null;
     this.#address = null;
@@ -350,8 +372,9 @@ export class Server extends EventEmitter<ServerEvents> {
         socket,
         {
           role: 'server',
-          connection: { keys: this.#keys, suites: this.#suites },
+          connection: { keys: this.#keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
           decrypt: this.#decrypt,
+          verify: this.#verify,
         },
         this.#options,
       );
@@ -401,6 +424,12 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     );
   }
+
+  /**
+   * Whether a client key may authenticate: with authorizedKeys, only a listed key (asked by
+   * the core before any signature work). One function for all connections.
+   */
+  readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
 
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {

@@ -1,11 +1,15 @@
 /**
  * The server's handshake (PROTOCOL.md "Server state machine"):
  *
- *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished} → {ClientFinished} → open
+ *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished}
+ *     → {ClientFinished} → [(verify the client's signature)] → open
  *
- * The RSA private operation is the one step that may leave the event loop: if the handler
- * has `decryptSecret`, the connection pauses until `completeDecrypt()` (frames arriving in
- * the meantime are queued, bounded); otherwise it decrypts in place.
+ * The RSA operations are the steps that may leave the event loop: if the handler has
+ * `decryptSecret`, the connection pauses until `completeDecrypt()`, and if it has
+ * `verifyClientAuth`, until `completeVerify()` (frames arriving in the meantime are
+ * queued, bounded); otherwise each runs in place. Before a client's signature is verified,
+ * its key must pass the cheap checks (RSA, 2048–4096 bits, exponent 65537) and
+ * `clientKeyAllowed`: a key refused there costs no RSA operation.
  */
 import { Buffer } from 'node:buffer';
 import { PublicKey } from '@secsess/keys';
@@ -13,7 +17,11 @@ import type { PrivateKey } from '@secsess/keys';
 import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
+  CLIENT_KEY_EXPONENT,
+  CLIENT_KEY_MAX_BITS,
+  CLIENT_KEY_MIN_BITS,
   FrameType,
+  MAX_FRAGMENT,
   MAX_HANDSHAKE_FRAME,
   PRE_SECRET_SIZE,
   RANDOM_SIZE,
@@ -44,6 +52,12 @@ export interface ServerConnectionOptions extends ConnectionOptions {
   readonly keys: readonly PrivateKey[];
   /** Suites accepted. Default: every supported suite. */
   readonly suites?: readonly Suite[];
+  /**
+   * Whether a client key may authenticate at all (e.g. it is in authorized_keys). Asked
+   * once the key passed the cheap checks and before its signature is verified, so a key
+   * refused here costs no RSA operation. Default: every key.
+   */
+  readonly clientKeyAllowed?: (key: PublicKey) => boolean;
   /** @internal Test vectors only: fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;
 }
@@ -54,18 +68,43 @@ export interface DecryptRequest {
   readonly ciphertext: Buffer;
 }
 
+/**
+ * A pending client-authentication check: RSA-PSS verification of `signature` over
+ * `message` with `key` (a key that passed the size, exponent and membership checks).
+ */
+export interface VerifyRequest {
+  readonly key: PublicKey;
+  readonly message: Buffer;
+  readonly signature: Buffer;
+}
+
 export interface ServerConnectionHandler extends ConnectionHandler {
   /**
    * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread) and call
    * {@link ServerConnection.completeDecrypt} with the plaintext, or null on any failure.
    */
   decryptSecret?(request: DecryptRequest): void;
+  /**
+   * Optional: verify the client's signature elsewhere (a worker thread) and call
+   * {@link ServerConnection.completeVerify} with the outcome (false on any failure).
+   */
+  verifyClientAuth?(request: VerifyRequest): void;
 }
 
-type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'done';
+type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'verifying' | 'done';
 
-/** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
+/** Frames that may queue while the RSA decryption runs: the client has no reason to send any. */
 const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
+
+/**
+ * Frames that may queue while the client's signature is verified: the client is open on
+ * its side and may already send records. The transport stops reading meanwhile (the
+ * session pauses it), so this holds at most the rest of one read.
+ */
+const MAX_QUEUED_VERIFYING = 2 * (MAX_FRAGMENT + 1024);
+
+/** Why a client was refused (the client learns only NotAuthorized). */
+const KEY_NOT_ALLOWED = 'client not authorized: key not authorized';
 
 export class ServerConnection extends Connection {
   readonly #keys: readonly PrivateKey[];
@@ -81,7 +120,10 @@ export class ServerConnection extends Connection {
   #wantsAuth = false;
   #helloSuite: Suite | null = null;
   #keyIndex = -1;
-  /** Frames that arrived while decrypting; made only if any do. */
+  readonly #clientKeyAllowed: ((key: PublicKey) => boolean) | undefined;
+  /** The client key whose signature is being verified. */
+  #clientKey: PublicKey | null = null;
+  /** Frames that arrived while decrypting or verifying; made only if any do. */
   #queued: Array<[number, Buffer]> | null = null;
   #queuedBytes = 0;
   #transcriptHash: Buffer | null = null;
@@ -94,6 +136,7 @@ export class ServerConnection extends Connection {
     this.#keys = options.keys;
     this.#suites = options.suites ?? ALL_SUITES;
     this.#ephemeralPrivate = options.ephemeralPrivate;
+    this.#clientKeyAllowed = options.clientKeyAllowed;
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -105,6 +148,25 @@ export class ServerConnection extends Connection {
   completeDecrypt(secret: Buffer | null): void {
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
     this.#respond(secret);
+    this.#replayQueued();
+  }
+
+  /**
+   * Resumes a handshake paused at `verifyClientAuth`: opens the connection if `valid`,
+   * else throws the NOT_AUTHORIZED error (the caller fails the connection with it, which
+   * sends the encrypted NotAuthorized alert).
+   */
+  completeVerify(valid: boolean): void {
+    if (this.#step !== 'verifying' || this.state === 'closed') return;
+    const clientKey = this.#clientKey!;
+    this.#clientKey = null;
+    if (!valid) throw clientAuthFailed();
+    this.#establish(clientKey);
+    this.#replayQueued();
+  }
+
+  /** Handles the frames that arrived while an RSA operation ran elsewhere. */
+  #replayQueued(): void {
     const queued = this.#queued;
     this.#queued = null;
     this.#queuedBytes = 0;
@@ -131,9 +193,9 @@ export class ServerConnection extends Connection {
   }
 
   protected override onFrame(type: number, frame: Buffer): void {
-    if (this.#step === 'decrypting') {
+    if (this.#step === 'decrypting' || this.#step === 'verifying') {
       this.#queuedBytes += frame.length;
-      if (this.#queuedBytes > MAX_QUEUED_BYTES) {
+      if (this.#queuedBytes > (this.#step === 'decrypting' ? MAX_QUEUED_BYTES : MAX_QUEUED_VERIFYING)) {
         throw new HandshakeError(
           ErrorCode.HANDSHAKE,
           'handshake: client sent too much before the server replied',
@@ -203,7 +265,28 @@ export class ServerConnection extends Connection {
     }
     // The record opened under the c2s keys: the client holds them.
     this.peerHasKeys = true;
-    const clientKey = this.#readClientAuth(payload);
+    const auth = this.#readClientAuth(payload);
+    if (!auth) {
+      this.#establish(null);
+      return;
+    }
+    const request: VerifyRequest = {
+      key: auth.key,
+      message: Buffer.concat([CLIENT_AUTH_CONTEXT, this.#transcriptHash!]),
+      signature: auth.signature,
+    };
+    this.#transcriptHash = null;
+    this.#clientKey = auth.key;
+    this.#step = 'verifying';
+    const handler = this.handler as ServerConnectionHandler;
+    if (handler.verifyClientAuth) {
+      handler.verifyClientAuth(request);
+    } else {
+      this.completeVerify(pssVerify(auth.key.keyObject, request.message, request.signature));
+    }
+  }
+
+  #establish(clientKey: PublicKey | null): void {
     this.#step = 'done';
     this.#transcriptHash = null;
     this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
@@ -263,28 +346,61 @@ export class ServerConnection extends Connection {
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
   }
 
-  #readClientAuth(payload: Buffer): PublicKey | null {
+  /**
+   * Reads ClientFinished (PROTOCOL.md §6) and checks, cheapest first, everything but the
+   * signature: the shape (flags, exact length), the key (RSA, 2048–4096 bits, exponent
+   * 65537, canonical DER), its membership (`clientKeyAllowed`) and the signature's length.
+   * Returns null for a client that does not authenticate.
+   */
+  #readClientAuth(payload: Buffer): { key: PublicKey; signature: Buffer } | null {
     const wantsAuth = this.#wantsAuth;
     if (payload.length === 1 && payload[0] === 0 && !wantsAuth) return null;
-    const bad = (): SessionError =>
-      new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
-    if (!wantsAuth || payload.length < 5 || payload[0] !== FLAG_CLIENT_AUTH) throw bad();
+    if (!wantsAuth || payload.length < 5 || payload[0] !== FLAG_CLIENT_AUTH) throw clientAuthFailed();
     const spkiLength = payload.readUInt16BE(1);
-    if (payload.length < 5 + spkiLength) throw bad();
+    if (payload.length < 5 + spkiLength) throw clientAuthFailed();
     const spki = payload.subarray(3, 3 + spkiLength);
     const sigLength = payload.readUInt16BE(3 + spkiLength);
-    if (payload.length !== 5 + spkiLength + sigLength) throw bad();
+    if (payload.length !== 5 + spkiLength + sigLength) throw clientAuthFailed();
     const signature = payload.subarray(5 + spkiLength);
-    const keyObject = parseSpki(spki);
-    if (!keyObject || keyObject.asymmetricKeyType !== 'rsa') throw bad();
-    let key: PublicKey;
-    try {
-      key = PublicKey.fromKeyObject(keyObject);
-    } catch {
-      throw bad();
+    const key = supportedClientKey(spki);
+    if (this.#clientKeyAllowed && !this.#clientKeyAllowed(key)) {
+      throw new SessionError(ErrorCode.NOT_AUTHORIZED, KEY_NOT_ALLOWED);
     }
-    if (!pssVerify(keyObject, Buffer.concat([CLIENT_AUTH_CONTEXT, this.#transcriptHash!]), signature))
-      throw bad();
-    return key;
+    // An RSA signature is exactly as long as the modulus.
+    if (signature.length !== Math.ceil(key.bits / 8)) throw clientAuthFailed();
+    return { key, signature };
   }
+}
+
+function clientAuthFailed(): SessionError {
+  return new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
+}
+
+/**
+ * The client key in a ClientFinished, if it is one this server verifies: the DER encoding
+ * of an RSA SubjectPublicKeyInfo (rsaEncryption), 2048–4096 bits, public exponent 65537.
+ * Read from the parsed key's details, before any RSA operation: a huge exponent or
+ * modulus would make the verification arbitrarily expensive.
+ */
+function supportedClientKey(spki: Buffer): PublicKey {
+  const unsupported = (): SessionError =>
+    new SessionError(
+      ErrorCode.CLIENT_KEY_UNSUPPORTED,
+      `handshake: client key refused: not an RSA key of ${CLIENT_KEY_MIN_BITS}–${CLIENT_KEY_MAX_BITS} bits with exponent ${CLIENT_KEY_EXPONENT}`,
+    );
+  const keyObject = parseSpki(spki);
+  if (!keyObject || keyObject.asymmetricKeyType !== 'rsa') throw unsupported();
+  const details = keyObject.asymmetricKeyDetails;
+  const bits = details?.modulusLength ?? 0;
+  if (bits < CLIENT_KEY_MIN_BITS || bits > CLIENT_KEY_MAX_BITS) throw unsupported();
+  if (details?.publicExponent !== BigInt(CLIENT_KEY_EXPONENT)) throw unsupported();
+  let key: PublicKey;
+  try {
+    key = PublicKey.fromKeyObject(keyObject);
+  } catch {
+    throw unsupported();
+  }
+  // One encoding per key: what we parsed must be exactly its DER.
+  if (!key.toSpkiDer().equals(spki)) throw unsupported();
+  return key;
 }
