@@ -100,8 +100,6 @@ export class Server extends EventEmitter<ServerEvents> {
   #pool: DecryptPool | null = null;
   /** Decryption through `#pool` for the sessions: one function while the pool runs, not one per connection. */
   #decrypt: DecryptFunction | undefined = undefined;
-  /** Client-signature verification through `#pool`, likewise. */
-  #verify: VerifyFunction | undefined = undefined;
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
   readonly #handshaking: HandshakeLimiter<Session>;
@@ -210,14 +208,6 @@ export class Server extends EventEmitter<ServerEvents> {
           }
           return pool.decrypt(keyIndex, ciphertext);
         };
-        // The same bound covers verifications: one queue of RSA work.
-        this.#verify = (request, session) => {
-          if (pool.pending >= this.#options.maxPendingDecrypts) {
-            this.#refusedBy.set(session, 'maxPendingDecrypts');
-            throw busyError('maxPendingDecrypts');
-          }
-          return pool.verify(request.key.keyObject, request.message, request.signature);
-        };
       }
       // Paused: a connection that is refused is never read from.
       const listener = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
@@ -251,7 +241,6 @@ export class Server extends EventEmitter<ServerEvents> {
       await this.#pool?.close();
       this.#pool = null;
       this.#decrypt = undefined;
-      this.#verify = undefined;
       this.#state = 'idle';
       throw err;
     }
@@ -335,7 +324,6 @@ export class Server extends EventEmitter<ServerEvents> {
     await this.#pool?.close();
     this.#pool = null;
     this.#decrypt = undefined;
-    this.#verify = undefined;
     await listenerClosed;
     this.#listener = null;
     this.#address = null;
@@ -374,7 +362,7 @@ export class Server extends EventEmitter<ServerEvents> {
           role: 'server',
           connection: { keys: this.#keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
           decrypt: this.#decrypt,
-          verify: this.#verify,
+          verify: this.#pool ? this.#verifyInPool : undefined,
         },
         this.#options,
       );
@@ -430,6 +418,20 @@ export class Server extends EventEmitter<ServerEvents> {
    * the core before any signature work). One function for all connections.
    */
   readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
+
+  /**
+   * A client's signature verified in the worker pool, under the same `maxPendingDecrypts`
+   * bound as the decryptions (one queue of RSA work); decided on the queue alone.
+   */
+  readonly #verifyInPool: VerifyFunction = (request, session) => {
+    const pool = this.#pool;
+    if (!pool) return Promise.resolve(false);
+    if (pool.pending >= this.#options.maxPendingDecrypts) {
+      this.#refusedBy.set(session, 'maxPendingDecrypts');
+      throw busyError('maxPendingDecrypts');
+    }
+    return pool.verify(request.key.keyObject, request.message, request.signature);
+  };
 
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {

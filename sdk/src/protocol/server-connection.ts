@@ -12,25 +12,21 @@
  * `clientKeyAllowed`: a key refused there costs no RSA operation.
  */
 import { Buffer } from 'node:buffer';
-import { PublicKey } from '@secsess/keys';
-import type { PrivateKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
-  CLIENT_KEY_EXPONENT,
-  CLIENT_KEY_MAX_BITS,
-  CLIENT_KEY_MIN_BITS,
   FrameType,
-  MAX_FRAGMENT,
   MAX_HANDSHAKE_FRAME,
   PRE_SECRET_SIZE,
   RANDOM_SIZE,
   RecordType,
 } from './constants.js';
+import { MAX_QUEUED_VERIFYING, clientAuthFailed, readClientFinished } from './client-auth.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { hash, hmac, oaepDecrypt, parseSpki, pssVerify, x25519Key, x25519Shared } from './crypto.js';
-import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import { hash, hmac, oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './crypto.js';
+import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeClientHello,
@@ -93,18 +89,8 @@ export interface ServerConnectionHandler extends ConnectionHandler {
 
 type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'verifying' | 'done';
 
-/** Frames that may queue while the RSA decryption runs: the client has no reason to send any. */
+/** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
 const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
-
-/**
- * Frames that may queue while the client's signature is verified: the client is open on
- * its side and may already send records. The transport stops reading meanwhile (the
- * session pauses it), so this holds at most the rest of one read.
- */
-const MAX_QUEUED_VERIFYING = 2 * (MAX_FRAGMENT + 1024);
-
-/** Why a client was refused (the client learns only NotAuthorized). */
-const KEY_NOT_ALLOWED = 'client not authorized: key not authorized';
 
 export class ServerConnection extends Connection {
   readonly #keys: readonly PrivateKey[];
@@ -193,9 +179,22 @@ export class ServerConnection extends Connection {
   }
 
   protected override onFrame(type: number, frame: Buffer): void {
-    if (this.#step === 'decrypting' || this.#step === 'verifying') {
+    if (this.#step === 'verifying') {
+      // The client is open on its side and may already send records: they wait for the verdict.
       this.#queuedBytes += frame.length;
-      if (this.#queuedBytes > (this.#step === 'decrypting' ? MAX_QUEUED_BYTES : MAX_QUEUED_VERIFYING)) {
+      if (this.#queuedBytes > MAX_QUEUED_VERIFYING) {
+        throw new HandshakeError(
+          ErrorCode.HANDSHAKE,
+          'handshake: client sent too much before its key was verified',
+        );
+      }
+      (this.#queued ??= []).push([type, Buffer.from(frame)]);
+      return;
+    }
+
+    if (this.#step === 'decrypting') {
+      this.#queuedBytes += frame.length;
+      if (this.#queuedBytes > MAX_QUEUED_BYTES) {
         throw new HandshakeError(
           ErrorCode.HANDSHAKE,
           'handshake: client sent too much before the server replied',
@@ -265,7 +264,7 @@ export class ServerConnection extends Connection {
     }
     // The record opened under the c2s keys: the client holds them.
     this.peerHasKeys = true;
-    const auth = this.#readClientAuth(payload);
+    const auth = readClientFinished(payload, this.#wantsAuth, this.#clientKeyAllowed);
     if (!auth) {
       this.#establish(null);
       return;
@@ -345,62 +344,4 @@ export class ServerConnection extends Connection {
     this.handler.send(serverHello);
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
   }
-
-  /**
-   * Reads ClientFinished (PROTOCOL.md §6) and checks, cheapest first, everything but the
-   * signature: the shape (flags, exact length), the key (RSA, 2048–4096 bits, exponent
-   * 65537, canonical DER), its membership (`clientKeyAllowed`) and the signature's length.
-   * Returns null for a client that does not authenticate.
-   */
-  #readClientAuth(payload: Buffer): { key: PublicKey; signature: Buffer } | null {
-    const wantsAuth = this.#wantsAuth;
-    if (payload.length === 1 && payload[0] === 0 && !wantsAuth) return null;
-    if (!wantsAuth || payload.length < 5 || payload[0] !== FLAG_CLIENT_AUTH) throw clientAuthFailed();
-    const spkiLength = payload.readUInt16BE(1);
-    if (payload.length < 5 + spkiLength) throw clientAuthFailed();
-    const spki = payload.subarray(3, 3 + spkiLength);
-    const sigLength = payload.readUInt16BE(3 + spkiLength);
-    if (payload.length !== 5 + spkiLength + sigLength) throw clientAuthFailed();
-    const signature = payload.subarray(5 + spkiLength);
-    const key = supportedClientKey(spki);
-    if (this.#clientKeyAllowed && !this.#clientKeyAllowed(key)) {
-      throw new SessionError(ErrorCode.NOT_AUTHORIZED, KEY_NOT_ALLOWED);
-    }
-    // An RSA signature is exactly as long as the modulus.
-    if (signature.length !== Math.ceil(key.bits / 8)) throw clientAuthFailed();
-    return { key, signature };
-  }
-}
-
-function clientAuthFailed(): SessionError {
-  return new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
-}
-
-/**
- * The client key in a ClientFinished, if it is one this server verifies: the DER encoding
- * of an RSA SubjectPublicKeyInfo (rsaEncryption), 2048–4096 bits, public exponent 65537.
- * Read from the parsed key's details, before any RSA operation: a huge exponent or
- * modulus would make the verification arbitrarily expensive.
- */
-function supportedClientKey(spki: Buffer): PublicKey {
-  const unsupported = (): SessionError =>
-    new SessionError(
-      ErrorCode.CLIENT_KEY_UNSUPPORTED,
-      `handshake: client key refused: not an RSA key of ${CLIENT_KEY_MIN_BITS}–${CLIENT_KEY_MAX_BITS} bits with exponent ${CLIENT_KEY_EXPONENT}`,
-    );
-  const keyObject = parseSpki(spki);
-  if (!keyObject || keyObject.asymmetricKeyType !== 'rsa') throw unsupported();
-  const details = keyObject.asymmetricKeyDetails;
-  const bits = details?.modulusLength ?? 0;
-  if (bits < CLIENT_KEY_MIN_BITS || bits > CLIENT_KEY_MAX_BITS) throw unsupported();
-  if (details?.publicExponent !== BigInt(CLIENT_KEY_EXPONENT)) throw unsupported();
-  let key: PublicKey;
-  try {
-    key = PublicKey.fromKeyObject(keyObject);
-  } catch {
-    throw unsupported();
-  }
-  // One encoding per key: what we parsed must be exactly its DER.
-  if (!key.toSpkiDer().equals(spki)) throw unsupported();
-  return key;
 }
