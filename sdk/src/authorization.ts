@@ -4,6 +4,11 @@
  * to the application. The client's key was already proven by its RSA-PSS signature over
  * the transcript (PROTOCOL.md §6); this only decides whether that key (and address) may in.
  *
+ * Order of the server's checks on a client key: its shape, size and exponent (the core),
+ * membership in authorized_keys ({@link Authorizer.allows}, asked by the core before any
+ * signature work), the signature (in the worker pool), then {@link Authorizer.check}
+ * (a key missing from the file after a reload, a client without a key, the hook).
+ *
  * Rules: with `authorizedKeys`, the client must authenticate with a key in the file; with
  * `authorize`, the hook must also return true (it sees clients without a key too when there
  * is no file). A hook that throws, rejects or does not answer within the handshake timeout
@@ -85,6 +90,15 @@ export class Authorizer {
   async reload(): Promise<{ added: number; removed: number }> {
     if (!this.#keys) throw new TypeError('the server has no authorizedKeys file to reload');
     return this.#keys.reload();
+  }
+
+  /**
+   * Whether `key` may authenticate at all: without authorized_keys every key may (it is
+   * still verified, then given to the hook); with it, only a listed key. Synchronous and
+   * cheap (a fingerprint lookup): asked before the client's signature is verified.
+   */
+  allows(key: PublicKey): boolean {
+    return this.#keys === null || this.#keys.has(key);
   }
 
   /**

@@ -23,7 +23,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { PrivateKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLOSE_GOING_AWAY,
@@ -37,6 +37,7 @@ import type { AlgorithmSet, Suite } from './protocol/index.js';
 import { debug } from './debug.js';
 import { CLOSE_TRY_AGAIN_LATER, HANDSHAKE_RATE_SOURCES } from './defaults.js';
 import { DecryptPool } from './decrypt-pool.js';
+import type { PoolCounts } from './decrypt-pool.js';
 import { abortError, checkSignal, onAbort } from './deferred.js';
 import { formatEndpoint, parseEndpoint } from './endpoint.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
@@ -48,7 +49,7 @@ import type { PrivateKeyInput } from './key-input.js';
 import { resolveServerOptions } from './options.js';
 import type { ResolvedServerOptions, ServerOptions } from './options.js';
 import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session.js';
-import type { DecryptFunction } from './session.js';
+import type { DecryptFunction, VerifyFunction } from './session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 
@@ -172,6 +173,15 @@ export class Server extends EventEmitter<ServerEvents> {
   /** RSA decryptions queued for or running in the worker pool. */
   get pendingDecrypts(): number {
     return this.#pool?.pending ?? 0;
+  }
+
+  /**
+   * RSA operations the worker pool performed since `start()`: OAEP decryptions and
+   * client-signature verifications answered by a worker, and operations of either kind
+   * done on the main thread because no worker was left. All zero with `workers: 0`.
+   */
+  get workerCounts(): PoolCounts {
+    return this.#pool?.counts ?? { decrypts: 0, verifies: 0, inline: 0 };
   }
 
   /** Whether the server is listening. */
@@ -365,8 +375,9 @@ export class Server extends EventEmitter<ServerEvents> {
         socket,
         {
           role: 'server',
-          connection: { keys: this.#keys, suites: this.#suites },
+          connection: { keys: this.#keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
           decrypt: this.#decrypt,
+          verify: this.#pool ? this.#verifyInPool : undefined,
         },
         this.#options,
       );
@@ -416,6 +427,26 @@ export class Server extends EventEmitter<ServerEvents> {
       },
     );
   }
+
+  /**
+   * Whether a client key may authenticate: with authorizedKeys, only a listed key (asked by
+   * the core before any signature work). One function for all connections.
+   */
+  readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
+
+  /**
+   * A client's signature verified in the worker pool, under the same `maxPendingDecrypts`
+   * bound as the decryptions (one queue of RSA work); decided on the queue alone.
+   */
+  readonly #verifyInPool: VerifyFunction = (request, session) => {
+    const pool = this.#pool;
+    if (!pool) return Promise.resolve(false);
+    if (pool.pending >= this.#options.maxPendingDecrypts) {
+      this.#refusedBy.set(session, 'maxPendingDecrypts');
+      throw busyError('maxPendingDecrypts');
+    }
+    return pool.verify(request.key.keyObject, request.message, request.signature);
+  };
 
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {

@@ -48,6 +48,7 @@ import type {
   ServerConnectionHandler,
   ServerConnectionOptions,
   Suite,
+  VerifyRequest,
 } from './protocol/index.js';
 import { debug } from './debug.js';
 import { CLOSE_ABNORMAL } from './defaults.js';
@@ -85,6 +86,9 @@ export type DecryptFunction = (
   session: Session,
 ) => Promise<Buffer | null>;
 
+/** @internal Verifies a client's signature elsewhere (the server's worker pool); false on any failure. */
+export type VerifyFunction = (request: VerifyRequest, session: Session) => Promise<boolean>;
+
 /** @internal How the session's connection is made. */
 export type SessionInit =
   | {
@@ -97,6 +101,7 @@ export type SessionInit =
       readonly role: 'server';
       readonly connection: ServerConnectionOptions;
       readonly decrypt?: DecryptFunction | undefined;
+      readonly verify?: VerifyFunction | undefined;
     };
 
 /** @internal Settles when the handshake completes or fails. */
@@ -650,6 +655,29 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
+   * Hands the client's signature to `verify`; the transport is not read meanwhile (what
+   * the core already holds of the current read is queued there, bounded).
+   */
+  #verify(verify: VerifyFunction, request: VerifyRequest): void {
+    const transport = this.#transport;
+    transport.pause();
+    const complete = (valid: boolean): void => {
+      if (this.#state !== 'handshake') return;
+      const writer = this.#writer;
+      writer.beginDelivery();
+      try {
+        (this.#conn as ServerConnection).completeVerify(valid);
+      } catch (err) {
+        this.#fail(err);
+      } finally {
+        writer.endDelivery();
+      }
+      if (this.#conn.state !== 'closed' && !this.#paused) transport.resume();
+    };
+    verify(request, this).then(complete, () => complete(false));
+  }
+
+  /**
    * Ends the session because of `err`: sends the peer an alert when the core says one is
    * due, settles every pending operation with the error and ends (or destroys) the transport.
    */
@@ -832,6 +860,20 @@ export class Session extends EventEmitter<SessionEvents> {
       }
     }
 
+    /** A server session whose client-signature verification runs there too. */
+    class VaultHooks extends DecryptHooks {
+      readonly #verifyFn: VerifyFunction;
+
+      constructor(session: Session, decrypt: DecryptFunction, verify: VerifyFunction) {
+        super(session, decrypt);
+        this.#verifyFn = verify;
+      }
+
+      verifyClientAuth(request: VerifyRequest): void {
+        this.session.#verify(this.#verifyFn, request);
+      }
+    }
+
     /** A client session that decides on the key the server sends (trust on first use). */
     class TrustHooks extends Hooks implements ClientConnectionHandler {
       readonly #decide: (key: PublicKey) => Promise<void>;
@@ -858,8 +900,12 @@ export class Session extends EventEmitter<SessionEvents> {
     }
 
     createHooks = (session, init) => {
-      if (init.role === 'server')
-        return init.decrypt ? new DecryptHooks(session, init.decrypt) : new Hooks(session);
+      if (init.role === 'server') {
+        if (!init.decrypt) return new Hooks(session);
+        return init.verify
+          ? new VaultHooks(session, init.decrypt, init.verify)
+          : new DecryptHooks(session, init.decrypt);
+      }
       return init.decideServerKey ? new TrustHooks(session, init.decideServerKey) : new Hooks(session);
     };
   }

@@ -2,7 +2,9 @@ import test from 'ava';
 import { DecryptPool } from '../src/decrypt-pool.js';
 import { Client, ErrorCode, HandshakeError, Server, SessionError, secureDuplex } from '../src/index.js';
 import { resolveSessionOptions } from '../src/options.js';
-import { oaepEncrypt } from '../src/protocol/crypto.js';
+import { CLIENT_AUTH_CONTEXT } from '../src/protocol/constants.js';
+import { oaepDecrypt, oaepEncrypt, pssSign, pssVerify } from '../src/protocol/crypto.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Session, kReady } from '../src/session.js';
 import { duplexPair } from './helpers/duplex-pair.js';
 import { fixtureKeys } from './helpers/keys.js';
@@ -31,6 +33,59 @@ test('decrypts in worker threads with the right key, and answers null for anythi
     Array.from({ length: 20 }, (_, i) => Buffer.alloc(64, i)),
   );
   t.is(pool.pending, 0);
+});
+
+test('verifies client signatures in worker threads, counted in pending while in flight', async (t) => {
+  const pool = new DecryptPool([server.privateKey.keyObject], 2);
+  t.teardown(() => pool.close());
+  const client = fixtureKeys('client-2048');
+  const message = Buffer.concat([CLIENT_AUTH_CONTEXT, Buffer.alloc(32, 7)]);
+  const signature = pssSign(client.privateKey.keyObject, message);
+  const valid = pool.verify(client.publicKey.keyObject, message, signature);
+  const wrongKey = pool.verify(other.publicKey.keyObject, message, signature);
+  const junk = pool.verify(client.publicKey.keyObject, message, Buffer.alloc(256, 1));
+  // One queue of RSA work: the server's maxPendingDecrypts sees verifications too.
+  t.is(pool.pending, 3);
+  t.deepEqual(await Promise.all([valid, wrongKey, junk]), [true, false, false]);
+  t.is(pool.pending, 0);
+  t.deepEqual(pool.counts, { decrypts: 0, verifies: 3, inline: 0 });
+  await pool.close();
+  t.false(await pool.verify(client.publicKey.keyObject, message, signature));
+});
+
+test('records a client sends right after its ClientFinished wait for the verification, in order', async (t) => {
+  const client = fixtureKeys('client-2048');
+  const [clientEnd, serverEnd] = duplexPair();
+  let verifications = 0;
+  const serverSession = new Session(
+    serverEnd,
+    {
+      role: 'server',
+      connection: { keys: [server.privateKey] },
+      decrypt: async (_index, ciphertext) => oaepDecrypt(server.privateKey.keyObject, ciphertext),
+      // A slow vault: the client is open on its side long before the server is.
+      verify: async (request) => {
+        verifications++;
+        await sleep(100);
+        return pssVerify(request.key.keyObject, request.message, request.signature);
+      },
+    },
+    resolveSessionOptions({}),
+  );
+  const session = new Session(
+    clientEnd,
+    { role: 'client', connection: { serverKey: server.publicKey, clientKey: client.privateKey } },
+    resolveSessionOptions({}),
+  );
+  await session[kReady];
+  const sent = Array.from({ length: 50 }, (_, i) => Buffer.alloc(1000 * i + 1, i));
+  const writes = sent.map((m) => session.write(m));
+  await serverSession[kReady];
+  t.is(verifications, 1);
+  t.true(serverSession.clientKey?.equals(client.publicKey));
+  for (const m of sent) t.deepEqual(await serverSession.read(), m);
+  await Promise.all(writes);
+  await session.close();
 });
 
 test('a worker that dies fails its requests with null and is replaced', async (t) => {

@@ -96,6 +96,7 @@ const ALERT_FOR_CODE: Partial<Record<ErrorCode, AlertCode>> = {
   [ErrorCode.MESSAGE_TOO_LARGE]: AlertCode.MessageTooLarge,
   [ErrorCode.PROTOCOL]: AlertCode.Protocol,
   [ErrorCode.NOT_AUTHORIZED]: AlertCode.NotAuthorized,
+  [ErrorCode.CLIENT_KEY_UNSUPPORTED]: AlertCode.NotAuthorized,
   [ErrorCode.KEY_EXHAUSTED]: AlertCode.KeyExhausted,
   [ErrorCode.TIMEOUT]: AlertCode.Timeout,
   [ErrorCode.SERVER_BUSY]: AlertCode.ServerBusy,

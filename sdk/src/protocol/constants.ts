@@ -79,6 +79,10 @@ export const KEY_ID_SIZE = 32;
 export const PRE_SECRET_SIZE = 64;
 export const OAEP_LABEL = Buffer.from('secsess v1 key transport', 'ascii');
 export const CLIENT_AUTH_CONTEXT = Buffer.from('secsess v1 client auth\0', 'ascii');
+/** Client-authentication keys a server verifies: RSA of 2048–4096 bits, public exponent 65537. */
+export const CLIENT_KEY_MIN_BITS = 2048;
+export const CLIENT_KEY_MAX_BITS = 4096;
+export const CLIENT_KEY_EXPONENT = 65537;
 
 /** Record inner header: sequence (u64) ‖ record type (u8) ‖ payload length (u32). */
 export const INNER_HEADER_SIZE = 13;

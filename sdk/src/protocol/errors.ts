@@ -50,6 +50,11 @@ export const ErrorCode = {
    * the application did not wait for earlier writes. The session is ended.
    */
   BUFFER_FULL: 'ERR_BUFFER_FULL',
+  /**
+   * Server side: a client offered a key this server does not verify (not RSA, outside
+   * 2048–4096 bits, a public exponent other than 65537). The client sees ERR_NOT_AUTHORIZED.
+   */
+  CLIENT_KEY_UNSUPPORTED: 'ERR_CLIENT_KEY_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

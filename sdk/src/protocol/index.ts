@@ -9,6 +9,7 @@ export type {
   DecryptRequest,
   ServerConnectionHandler,
   ServerConnectionOptions,
+  VerifyRequest,
 } from './server-connection.js';
 export { Connection, errorForAlert } from './connection.js';
 export type { ConnectionHandler, ConnectionOptions, ConnectionState, HandshakeInfo } from './connection.js';
@@ -22,7 +23,7 @@ export {
 } from './errors.js';
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
 export type { AlgorithmSet, Suite } from './suite.js';
-export { oaepDecrypt } from './crypto.js';
+export { oaepDecrypt, pssVerify } from './crypto.js';
 export { encodeAlertFrame } from './handshake-messages.js';
 export {
   AlertCode,

@@ -1,15 +1,18 @@
 /**
  * The server's handshake (PROTOCOL.md "Server state machine"):
  *
- *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished} → {ClientFinished} → open
+ *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished}
+ *     → {ClientFinished} → [(verify the client's signature)] → open
  *
- * The RSA private operation is the one step that may leave the event loop: if the handler
- * has `decryptSecret`, the connection pauses until `completeDecrypt()` (frames arriving in
- * the meantime are queued, bounded); otherwise it decrypts in place.
+ * The RSA operations are the steps that may leave the event loop: if the handler has
+ * `decryptSecret`, the connection pauses until `completeDecrypt()`, and if it has
+ * `verifyClientAuth`, until `completeVerify()` (frames arriving in the meantime are
+ * queued, bounded); otherwise each runs in place. Before a client's signature is verified,
+ * its key must pass the cheap checks (RSA, 2048–4096 bits, exponent 65537) and
+ * `clientKeyAllowed`: a key refused there costs no RSA operation.
  */
 import { Buffer } from 'node:buffer';
-import { PublicKey } from '@secsess/keys';
-import type { PrivateKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
@@ -20,10 +23,11 @@ import {
   RANDOM_SIZE,
   RecordType,
 } from './constants.js';
+import { MAX_QUEUED_VERIFYING, clientAuthFailed, readClientFinished } from './client-auth.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { hash, hmac, oaepDecrypt, parseSpki, pssVerify, x25519Key, x25519Shared } from './crypto.js';
-import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import { hash, hmac, oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './crypto.js';
+import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeClientHello,
@@ -45,6 +49,12 @@ export interface ServerConnectionOptions extends ConnectionOptions {
   readonly keys: readonly PrivateKey[];
   /** Suites accepted. Default: every supported suite. */
   readonly suites?: readonly Suite[];
+  /**
+   * Whether a client key may authenticate at all (e.g. it is in authorized_keys). Asked
+   * once the key passed the cheap checks and before its signature is verified, so a key
+   * refused here costs no RSA operation. Default: every key.
+   */
+  readonly clientKeyAllowed?: (key: PublicKey) => boolean;
   /** @internal Test vectors only: fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;
 }
@@ -55,15 +65,30 @@ export interface DecryptRequest {
   readonly ciphertext: Buffer;
 }
 
+/**
+ * A pending client-authentication check: RSA-PSS verification of `signature` over
+ * `message` with `key` (a key that passed the size, exponent and membership checks).
+ */
+export interface VerifyRequest {
+  readonly key: PublicKey;
+  readonly message: Buffer;
+  readonly signature: Buffer;
+}
+
 export interface ServerConnectionHandler extends ConnectionHandler {
   /**
    * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread) and call
    * {@link ServerConnection.completeDecrypt} with the plaintext, or null on any failure.
    */
   decryptSecret?(request: DecryptRequest): void;
+  /**
+   * Optional: verify the client's signature elsewhere (a worker thread) and call
+   * {@link ServerConnection.completeVerify} with the outcome (false on any failure).
+   */
+  verifyClientAuth?(request: VerifyRequest): void;
 }
 
-type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'done';
+type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'verifying' | 'done';
 
 /** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
 const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
@@ -87,7 +112,10 @@ export class ServerConnection extends Connection {
   #wantsAuth = false;
   #helloSuite: Suite | null = null;
   #keyIndex = -1;
-  /** Frames that arrived while decrypting; made only if any do. */
+  readonly #clientKeyAllowed: ((key: PublicKey) => boolean) | undefined;
+  /** The client key whose signature is being verified. */
+  #clientKey: PublicKey | null = null;
+  /** Frames that arrived while decrypting or verifying; made only if any do. */
   #queued: Array<[number, Buffer]> | null = null;
   #queuedBytes = 0;
   #transcriptHash: Buffer | null = null;
@@ -100,6 +128,7 @@ export class ServerConnection extends Connection {
     this.#keys = options.keys;
     this.#suites = options.suites ?? ALL_SUITES;
     this.#ephemeralPrivate = options.ephemeralPrivate;
+    this.#clientKeyAllowed = options.clientKeyAllowed;
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -111,6 +140,25 @@ export class ServerConnection extends Connection {
   completeDecrypt(secret: Buffer | null): void {
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
     this.#respond(secret);
+    this.#replayQueued();
+  }
+
+  /**
+   * Resumes a handshake paused at `verifyClientAuth`: opens the connection if `valid`,
+   * else throws the NOT_AUTHORIZED error (the caller fails the connection with it, which
+   * sends the encrypted NotAuthorized alert).
+   */
+  completeVerify(valid: boolean): void {
+    if (this.#step !== 'verifying' || this.state === 'closed') return;
+    const clientKey = this.#clientKey!;
+    this.#clientKey = null;
+    if (!valid) throw clientAuthFailed();
+    this.#establish(clientKey);
+    this.#replayQueued();
+  }
+
+  /** Handles the frames that arrived while an RSA operation ran elsewhere. */
+  #replayQueued(): void {
     const queued = this.#queued;
     this.#queued = null;
     this.#queuedBytes = 0;
@@ -137,6 +185,19 @@ export class ServerConnection extends Connection {
   }
 
   protected override onFrame(type: number, frame: Buffer): void {
+    if (this.#step === 'verifying') {
+      // The client is open on its side and may already send records: they wait for the verdict.
+      this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
+      if (this.#queuedBytes > MAX_QUEUED_VERIFYING) {
+        throw new HandshakeError(
+          ErrorCode.HANDSHAKE,
+          'handshake: client sent too much before its key was verified',
+        );
+      }
+      (this.#queued ??= []).push([type, Buffer.from(frame)]);
+      return;
+    }
+
     if (this.#step === 'decrypting') {
       this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
       if (this.#queuedBytes > MAX_QUEUED_BYTES) {
@@ -209,7 +270,28 @@ export class ServerConnection extends Connection {
     }
     // The record opened under the c2s keys: the client holds them.
     this.peerHasKeys = true;
-    const clientKey = this.#readClientAuth(payload);
+    const auth = readClientFinished(payload, this.#wantsAuth, this.#clientKeyAllowed);
+    if (!auth) {
+      this.#establish(null);
+      return;
+    }
+    const request: VerifyRequest = {
+      key: auth.key,
+      message: Buffer.concat([CLIENT_AUTH_CONTEXT, this.#transcriptHash!]),
+      signature: auth.signature,
+    };
+    this.#transcriptHash = null;
+    this.#clientKey = auth.key;
+    this.#step = 'verifying';
+    const handler = this.handler as ServerConnectionHandler;
+    if (handler.verifyClientAuth) {
+      handler.verifyClientAuth(request);
+    } else {
+      this.completeVerify(pssVerify(auth.key.keyObject, request.message, request.signature));
+    }
+  }
+
+  #establish(clientKey: PublicKey | null): void {
     this.#step = 'done';
     this.#transcriptHash = null;
     this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
@@ -269,30 +351,5 @@ export class ServerConnection extends Connection {
     this.#step = 'awaitFinished';
     this.handler.send(serverHello);
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
-  }
-
-  #readClientAuth(payload: Buffer): PublicKey | null {
-    const wantsAuth = this.#wantsAuth;
-    if (payload.length === 1 && payload[0] === 0 && !wantsAuth) return null;
-    const bad = (): SessionError =>
-      new SessionError(ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed');
-    if (!wantsAuth || payload.length < 5 || payload[0] !== FLAG_CLIENT_AUTH) throw bad();
-    const spkiLength = payload.readUInt16BE(1);
-    if (payload.length < 5 + spkiLength) throw bad();
-    const spki = payload.subarray(3, 3 + spkiLength);
-    const sigLength = payload.readUInt16BE(3 + spkiLength);
-    if (payload.length !== 5 + spkiLength + sigLength) throw bad();
-    const signature = payload.subarray(5 + spkiLength);
-    const keyObject = parseSpki(spki);
-    if (!keyObject || keyObject.asymmetricKeyType !== 'rsa') throw bad();
-    let key: PublicKey;
-    try {
-      key = PublicKey.fromKeyObject(keyObject);
-    } catch {
-      throw bad();
-    }
-    if (!pssVerify(keyObject, Buffer.concat([CLIENT_AUTH_CONTEXT, this.#transcriptHash!]), signature))
-      throw bad();
-    return key;
   }
 }
