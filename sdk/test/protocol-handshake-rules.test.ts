@@ -272,3 +272,32 @@ test('the client refuses a ServerHello with another suite or a trailing byte, an
   const err = t.throws(() => p.client.receive(sf), { code: ErrorCode.HANDSHAKE });
   t.is(err?.message, 'handshake: server proof did not verify');
 });
+
+test('an open client accepts the plaintext alert that answers its ClientFinished, until the server is heard from', (t) => {
+  // The server refuses a ClientFinished that does not open with a plaintext HandshakeFailed.
+  let p = manual();
+  p.server.receive(p.hello);
+  p.client.receive(Buffer.concat(p.s.sent));
+  t.is(p.client.state, 'open');
+  const finished = Buffer.from(p.c.sent[1]!);
+  finished[finished.length - 1]! ^= 1;
+  const answer = refused(t, p.server, finished, ErrorCode.HANDSHAKE, p.s.sent);
+  t.deepEqual(answer, [alertFrame(0x0005)]);
+  // The client, already open, reports the server's verdict, not a protocol error.
+  refused(t, p.client, answer[0]!, ErrorCode.HANDSHAKE, p.c.sent);
+  // The same for the plaintext Timeout of a server whose handshake timeout expired meanwhile.
+  p = manual();
+  p.server.receive(p.hello);
+  p.client.receive(Buffer.concat(p.s.sent));
+  t.deepEqual(refused(t, p.client, alertFrame(0x000b), ErrorCode.TIMEOUT, p.c.sent), []);
+  // Once a record from the open server has opened, plaintext frames are refused again.
+  p = manual();
+  p.server.receive(p.hello);
+  p.client.receive(Buffer.concat(p.s.sent));
+  p.server.receive(Buffer.concat(p.c.sent.slice(1)));
+  t.is(p.server.state, 'open');
+  const sentBefore = p.s.sent.length;
+  p.server.ping(Buffer.alloc(0));
+  p.client.receive(Buffer.concat(p.s.sent.slice(sentBefore)));
+  refused(t, p.client, alertFrame(0x000b), ErrorCode.PROTOCOL, p.c.sent);
+});

@@ -165,6 +165,7 @@ export class ClientConnection extends Connection {
     this.#transcriptHash = null;
     const clientKey = this.#options.clientKey?.publicKey ?? null;
     this.#options = NO_OPTIONS;
+    this.awaitingAcceptance = true;
     this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey });
   }
 

@@ -155,6 +155,13 @@ export abstract class Connection implements FrameSink {
   protected readonly keyBudget: KeyBudget;
   protected sealer: RecordSealer | null = null;
   protected opener: RecordOpener | null = null;
+  /**
+   * The client from the ClientFinished it sent until the first record from the server
+   * after ServerFinished: the server may not have accepted that ClientFinished yet, so it
+   * may still answer with a plaintext alert (HandshakeFailed, Timeout), which the client
+   * accepts in that window (PROTOCOL.md §6).
+   */
+  protected awaitingAcceptance = false;
   protected suite: Suite | null = null;
   /** Set once the peer has shown it holds the session keys; alerts may then be encrypted. */
   protected peerHasKeys = false;
@@ -444,6 +451,7 @@ export abstract class Connection implements FrameSink {
     if (this.#state === 'closed') return;
     if (type === FrameType.Record && this.opener) {
       if (this.#state !== 'handshake') {
+        this.awaitingAcceptance = false;
         this.#onRecord(frame);
         return;
       }
@@ -458,10 +466,10 @@ export abstract class Connection implements FrameSink {
       }
       return;
     }
-    if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');
-    if (type === FrameType.Alert) {
+    if (type === FrameType.Alert && (this.#state === 'handshake' || this.awaitingAcceptance)) {
       throw errorForAlert(decodeAlertFrame(frame), true);
     }
+    if (this.#state !== 'handshake') throw protocolError('plaintext frame after the handshake');
     this.onHandshakeFrame(type, frame);
   }
 
@@ -631,8 +639,8 @@ export abstract class Connection implements FrameSink {
   /** @internal The frame reader's limit for a frame type (see FrameSink). */
   frameLimit(type: number): number {
     if (type === FrameType.Record) return this.recordLimit;
+    if (type === FrameType.Alert && (this.#state === 'handshake' || this.awaitingAcceptance)) return 2;
     if (this.#state !== 'handshake') return -1;
-    if (type === FrameType.Alert) return 2;
     return type >= FrameType.KeyRequest && type <= FrameType.ServerHello ? MAX_HANDSHAKE_FRAME : -1;
   }
 
