@@ -260,7 +260,8 @@ test('tofu records nothing when whoever answers cannot prove it holds the key it
 test('an authorize hook that never answers denies when the handshake timeout expires', async (t) => {
   const reasons: string[] = [];
   const { server, endpoint } = await echoServer(t, [serverKeys], {
-    handshakeTimeout: 500,
+    // Long enough that a loaded machine still reaches the hook before the timeout.
+    handshakeTimeout: 1500,
     authorize: () => new Promise<boolean>(() => {}),
   });
   server.on('handshakeError', (err) => reasons.push((err as Error).message));
