@@ -11,6 +11,12 @@
  * its holder re-reads the lock and deletes it only if it is still the same file (device and
  * inode) and still stale. A `.break` file left by a process that died within those few
  * system calls is removed once it is `staleMs` old.
+ *
+ * Lock files are created with O_EXCL (`wx`), which never follows a symbolic link, and read
+ * with O_NOFOLLOW|O_NONBLOCK, at most {@link MAX_LOCK_FILE_BYTES}: a link, FIFO or device
+ * planted as `<file>.lock` is refused (`ERR_KEY_FILE_SYMLINK`), and so is a lock file that
+ * belongs to another user (`ERR_KEY_FILE_OWNER`), who could otherwise hold our writers off.
+ * The trust stores check the directory itself before they lock (file-safety.ts).
  */
 import { lstat, open, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -18,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 import { KeyError, KeyErrorCode, LockError, LockErrorCode } from './errors.js';
 import { errnoCode, writeFailureReason } from './errno.js';
+import { READ_NOFOLLOW, checkOpenedFile, openNoFollow } from './file-safety.js';
 
 /** Default time {@link withFileLock} keeps trying before `ERR_LOCK_TIMEOUT`: 5 s. */
 export const LOCK_TIMEOUT_MS = 5000;
@@ -35,6 +42,9 @@ const MAX_IMMEDIATE_RETRIES = 8;
 
 /** Mode of lock files: they name a pid and host, nothing secret, but need not be shared. */
 const LOCK_FILE_MODE = 0o600;
+
+/** A lock file holds one short JSON line; no more than this is ever read from one. */
+const MAX_LOCK_FILE_BYTES = 4096;
 
 const debug = debuglog('secsess');
 
@@ -181,8 +191,9 @@ async function tryCreate(lockPath: string): Promise<HeldLock | undefined> {
 async function inspect(lockPath: string): Promise<LockState | undefined> {
   let handle;
   try {
-    handle = await open(lockPath, 'r');
+    handle = await openNoFollow(open, 'lock file', lockPath, READ_NOFOLLOW);
   } catch (error) {
+    if (error instanceof KeyError) throw error;
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw new KeyError(
       KeyErrorCode.FILE_UNREADABLE,
@@ -193,7 +204,10 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
   try {
     // One descriptor for both, so the owner and the identity describe the same file.
     const stat = await handle.stat({ bigint: true });
-    const text = await handle.readFile('utf8');
+    checkLockFile(lockPath, stat);
+    const buffer = Buffer.alloc(MAX_LOCK_FILE_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, MAX_LOCK_FILE_BYTES, 0);
+    const text = buffer.toString('utf8', 0, bytesRead);
     return {
       dev: stat.dev,
       ino: stat.ino,
@@ -203,6 +217,28 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A lock file must be a regular file of ours (or root's). Its mode is not judged: it is
+ * created 0600 and decides nothing but who waits.
+ */
+function checkLockFile(
+  lockPath: string,
+  stat: { uid: bigint; mode: bigint; isFile(): boolean; isDirectory(): boolean },
+): void {
+  checkOpenedFile(
+    'lock file',
+    lockPath,
+    {
+      uid: Number(stat.uid),
+      // The mode is not judged (see above): pass it without the group/other write bits.
+      mode: Number(stat.mode) & ~0o022,
+      isFile: () => stat.isFile(),
+      isDirectory: () => stat.isDirectory(),
+    },
+    true,
+  );
 }
 
 function parseOwner(text: string): LockOwner | undefined {

@@ -38,7 +38,11 @@ export interface KnownHostsOptions {
   create?: boolean | undefined;
   /** Timing of the cross-process lock writers take. Default: 5 s timeout, stale after 10 s. */
   lock?: FileLockOptions | undefined;
-  /** Accept a file that group or others may write. Default `false` (`ERR_KEY_PERMISSIONS`). */
+  /**
+   * Skip sshd's StrictModes checks: accept a file (or a directory above it) that group or
+   * others may write or another user owns. Default `false` (`ERR_KEY_PERMISSIONS`,
+   * `ERR_KEY_FILE_OWNER`). A symbolic link is refused either way (`ERR_KEY_FILE_SYMLINK`).
+   */
   allowInsecurePermissions?: boolean | undefined;
 }
 
@@ -144,8 +148,10 @@ export class KnownHosts {
    * written). Malformed lines do not fail the load: they are listed in {@link problems}.
    *
    * @param path - default {@link defaultKnownHostsPath} (`$SECSESS_HOME/known_hosts` or `~/.secsess/known_hosts`)
-   * @throws KeyError `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS` (writable by group or
-   *   others), `ERR_KEY_FORMAT` (over 16 MiB), `ERR_KEY_FILE_UNWRITABLE` (with `create`)
+   * @throws KeyError `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS` (the file or a directory
+   *   above it writable by group or others), `ERR_KEY_FILE_OWNER` (owned by another user),
+   *   `ERR_KEY_FILE_SYMLINK` (a link), `ERR_KEY_FORMAT` (over 16 MiB), `ERR_KEY_FILE_UNWRITABLE`
+   *   (with `create`)
    * @throws TypeError / RangeError for invalid options
    */
   static async open(
@@ -156,7 +162,7 @@ export class KnownHosts {
     checkOptionsObject(options);
     checkLockOptions(options.lock);
     const knownHosts = new KnownHosts(path, { ...options });
-    if (options.create === true) await createStoreFile('known_hosts', path);
+    if (options.create === true) await createStoreFile('known_hosts', path, options);
     await knownHosts.reload();
     return knownHosts;
   }
@@ -229,7 +235,7 @@ export class KnownHosts {
     const number = checkPort(port);
     checkPublicKey(key);
     checkCommentOption(comment);
-    await ensureStoreDirectory('known_hosts', this.path);
+    await ensureStoreDirectory('known_hosts', this.path, this.#options);
     return withFileLock(
       this.path,
       async () => {
@@ -308,7 +314,7 @@ export class KnownHosts {
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
     if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'verify');
     if (mode === 'strict') throw unknownHostError(this.path, name, number, key);
-    await ensureStoreDirectory('known_hosts', this.path);
+    await ensureStoreDirectory('known_hosts', this.path, this.#options);
     return withFileLock(
       this.path,
       async () => {
@@ -358,7 +364,7 @@ export class KnownHosts {
   async #append(host: string, port: number, key: PublicKey, comment: string | undefined): Promise<number> {
     const trimmed = comment?.trim() ?? '';
     const text = `${knownHostsField(host, port)} ${key.toOpenSSH(trimmed)}`;
-    await appendStoreLine('known_hosts', this.path, text, this.#text);
+    await appendStoreLine('known_hosts', this.path, text, this.#text, this.#options);
     const previous = this.#text ?? '';
     this.#text = `${previous}${previous === '' || previous.endsWith('\n') ? '' : '\n'}${text}\n`;
     const row: Row = {
