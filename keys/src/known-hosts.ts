@@ -1,7 +1,14 @@
 /**
  * The client's record of server keys, like OpenSSH's `~/.ssh/known_hosts`: one
  * `[host]:port ssh-rsa AAAA… [comment]` line per trusted server key (see
- * known-hosts-line.ts and README.md "known_hosts").
+ * known-hosts-line.ts for the OpenSSH forms also read, and keys/README.md "known_hosts").
+ *
+ * A host may have several keys (a server in the middle of a key rotation): each of them is
+ * trusted. A key on an `@revoked` line is refused for every host, whatever other lines say:
+ * revocation answers "this private key may be in someone else's hands", which does not
+ * depend on the host (OpenSSH applies the line to the hosts it names; secsess errs on the
+ * safe side). Any line naming the host that cannot be used (malformed, a wildcard pattern,
+ * an unknown marker, an unreadable revocation) makes every key of that host refused.
  *
  * Reads take no lock: writers only ever append one line with one write, or replace the
  * file by rename, so a reader sees the file before or after a write — at worst with the
@@ -14,9 +21,9 @@ import { defaultKnownHostsPath } from './default-paths.js';
 import { checkLockOptions, withFileLock } from './file-lock.js';
 import type { FileLockOptions } from './file-lock.js';
 import { checkPort, formatHostPort, knownHostsField, normalizeHost } from './host-port.js';
-import { changedKeyError, unknownHostError } from './host-key-errors.js';
-import { parseKnownHostsLine } from './known-hosts-line.js';
-import type { KnownHostsLine } from './known-hosts-line.js';
+import { changedKeyError, revokedKeyError, unknownHostError } from './host-key-errors.js';
+import { fieldNames, needsMatching, parseKnownHostsLine } from './known-hosts-line.js';
+import type { HostField, KnownHostsLine } from './known-hosts-line.js';
 import { checkCommentOption, checkOptionsObject } from './options.js';
 import { PublicKey } from './public-key.js';
 import {
@@ -58,6 +65,8 @@ export interface KnownHostEntry {
   line: number;
   /** Text after the key, `''` if none. */
   comment: string;
+  /** `true` when an `@revoked` line revokes the key: it is then never trusted. */
+  revoked: boolean;
 }
 
 /** A line that is kept in the file but never trusts anything, and why. */
@@ -67,13 +76,15 @@ export interface KnownHostsProblem {
 }
 
 /**
- * What the file says about a host's key. `changed` also covers an entry for the host that
- * cannot be used (malformed, too small, an unsupported marker or host list): `expected`
- * is then its fingerprint if one can be computed, and `problem` says what is wrong.
+ * What the file says about a host's key. `revoked`: an `@revoked` line (`line`, the first)
+ * revokes the key. `changed` also covers a line for the host that cannot be used
+ * (malformed, too small, a wildcard pattern, an unsupported marker): `expected` is then its
+ * fingerprint if one can be computed, and `problem` says what is wrong.
  */
 export type HostKeyCheck =
   | { status: 'match'; line: number }
   | { status: 'unknown' }
+  | { status: 'revoked'; line: number }
   | { status: 'changed'; expected: string | undefined; line: number; problem: string | undefined };
 
 /**
@@ -91,6 +102,16 @@ export interface VerifyHostKeyResult {
   line: number;
   /** `SHA256:…` of the key. */
   fingerprint: string;
+}
+
+/** Options of {@link KnownHosts.add}. */
+export interface AddHostKeyOptions {
+  /**
+   * Record the key next to the other keys of the host instead of refusing
+   * (`ERR_HOST_KEY_CHANGED`): for a server in the middle of a key rotation, which holds
+   * both. Default `false`. An unusable line for the host, or a revoked key, is refused still.
+   */
+  alongside?: boolean | undefined;
 }
 
 /** Result of {@link KnownHosts.add}. */
@@ -135,8 +156,12 @@ export class KnownHosts {
   #text: string | undefined;
   #mode = STORE_FILE_MODE;
   #rows: Row[] = [];
-  /** Rows naming each `[host]:port`, in file order (entries, other key types and unusable lines). */
+  /** Rows naming each `[host]:port` in clear, in file order (entries, other key types and unusable lines). */
   #byName = new Map<string, Row[]>();
+  /** Rows found only by matching: hashed names, wildcard patterns. */
+  #matched: Row[] = [];
+  /** The first `@revoked` line of each revoked key, by fingerprint. */
+  #revoked = new Map<string, Row>();
 
   private constructor(path: string, options: KnownHostsOptions) {
     this.path = path;
@@ -176,25 +201,30 @@ export class KnownHosts {
     this.#load(contents);
   }
 
-  /** Usable entries, in file order. */
+  /**
+   * Entries whose hosts are written in clear, one per host of a line, in file order
+   * (revoked keys included, marked). Entries under hashed names are not listed: their hosts
+   * cannot be read back; {@link lookup} and {@link check} find them.
+   */
   list(): KnownHostEntry[] {
     const entries: KnownHostEntry[] = [];
     for (const row of this.#rows) {
-      const entry = toEntry(row);
-      if (entry !== undefined) entries.push(entry);
+      if (row.parsed.kind !== 'entry') continue;
+      for (const { host, port } of row.parsed.hosts.names) entries.push(this.#toEntry(row, host, port));
     }
     return entries;
   }
 
-  /** Lines that never match: malformed, unsupported syntax, or keys of other types. */
+  /** Lines that never trust anything: malformed, unsupported syntax, keys of other types. */
   get problems(): KnownHostsProblem[] {
     const problems: KnownHostsProblem[] = [];
     for (const { line, parsed } of this.#rows) {
-      if (parsed.kind === 'invalid') problems.push({ line, reason: parsed.reason });
+      if (parsed.kind === 'invalid' || parsed.kind === 'ignored')
+        problems.push({ line, reason: parsed.reason });
       if (parsed.kind === 'other') {
         problems.push({
           line,
-          reason: `${parsed.type} key for ${formatHostPort(parsed.host, parsed.port)}: secsess uses only ssh-rsa keys; the line is kept but never matches`,
+          reason: `${parsed.type} key for ${describeHosts(parsed.hosts)}: secsess uses only ssh-rsa keys; the line is kept but never matches`,
         });
       }
     }
@@ -202,20 +232,29 @@ export class KnownHosts {
   }
 
   /**
-   * The usable entries for `host:port` (usually one).
+   * The entries that trust a key for `host:port` (usually one; several while the server's
+   * key is being rotated), in file order. Revoked keys are left out.
    *
    * @throws TypeError / RangeError for an invalid host or port
    */
   lookup(host: string, port: number): KnownHostEntry[] {
-    const rows = this.#byName.get(nameKey(normalizeHost(host), checkPort(port))) ?? [];
-    return rows.map(toEntry).filter((entry): entry is KnownHostEntry => entry !== undefined);
+    const name = normalizeHost(host);
+    const number = checkPort(port);
+    const entries: KnownHostEntry[] = [];
+    for (const row of this.#rowsFor(name, number)) {
+      if (row.parsed.kind !== 'entry' || this.#revoked.has(row.parsed.key.fingerprint())) continue;
+      entries.push(this.#toEntry(row, name, number));
+    }
+    return entries;
   }
 
   /**
-   * What the file (as read last) says about `key` for `host:port`: `match` if an entry
-   * records this key; `changed` if entries record only other keys, or if any line for the
-   * host cannot be used (fail safe: an entry we cannot read never lets a key through);
-   * `unknown` if no line names the host. Keys of other types (ssh-ed25519…) are ignored.
+   * What the file (as read last) says about `key` for `host:port`: `revoked` if an
+   * `@revoked` line revokes the key (whatever else the file says); `match` if an entry for
+   * the host records this key (one of several is enough); `changed` if entries record only
+   * other keys, or if any line for the host cannot be used (fail safe: an entry we cannot
+   * read never lets a key through); `unknown` if no line names the host. Keys of other
+   * types (ssh-ed25519…) and `@cert-authority` lines are ignored.
    */
   check(host: string, port: number, key: PublicKey): HostKeyCheck {
     return this.#check(normalizeHost(host), checkPort(port), checkPublicKey(key));
@@ -227,14 +266,25 @@ export class KnownHosts {
    * that is already recorded writes nothing.
    *
    * @throws TrustError `ERR_HOST_KEY_CHANGED` if the file records another key for the host
-   *   (or an unusable line for it); it is never replaced silently: {@link remove} it first
+   *   (unless `alongside`) or an unusable line for it; it is never replaced silently:
+   *   {@link remove} it first. `ERR_HOST_KEY_REVOKED` if the key is revoked.
    * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors as {@link open}
    */
-  async add(host: string, port: number, key: PublicKey, comment?: string): Promise<AddHostKeyResult> {
+  async add(
+    host: string,
+    port: number,
+    key: PublicKey,
+    comment?: string,
+    options: AddHostKeyOptions = {},
+  ): Promise<AddHostKeyResult> {
     const name = normalizeHost(host);
     const number = checkPort(port);
     checkPublicKey(key);
     checkCommentOption(comment);
+    checkOptionsObject(options);
+    if (options.alongside !== undefined && typeof options.alongside !== 'boolean') {
+      throw new TypeError('options.alongside must be a boolean');
+    }
     await ensureStoreDirectory('known_hosts', this.path, this.#options);
     return withFileLock(
       this.path,
@@ -242,7 +292,13 @@ export class KnownHosts {
         await this.reload();
         const result = this.#check(name, number, key);
         if (result.status === 'match') return { added: false, line: result.line };
-        if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'add');
+        if (result.status === 'revoked')
+          throw revokedKeyError(this.path, name, number, key, result.line, 'add');
+        const alongside =
+          options.alongside === true && result.status === 'changed' && result.problem === undefined;
+        if (result.status === 'changed' && !alongside) {
+          throw changedKeyError(this.path, name, number, key, result, 'add');
+        }
         return { added: true, line: await this.#append(name, number, key, comment) };
       },
       this.#options.lock,
@@ -258,7 +314,8 @@ export class KnownHosts {
    * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
    */
   async remove(host: string, port: number): Promise<number> {
-    const key = nameKey(normalizeHost(host), checkPort(port));
+    const name = normalizeHost(host);
+    const number = checkPort(port);
     await this.reload();
     if (this.#text === undefined) return 0;
     return withFileLock(
@@ -266,7 +323,7 @@ export class KnownHosts {
       async () => {
         await this.reload();
         const text = this.#text;
-        const drop = new Set((this.#byName.get(key) ?? []).map((row) => row.line));
+        const drop = new Set(this.#rowsFor(name, number).map((row) => row.line));
         if (text === undefined || drop.size === 0) return 0;
         let kept = text
           .split('\n')
@@ -284,7 +341,9 @@ export class KnownHosts {
   /**
    * Decides whether to trust `key` as the key of `host:port`:
    *
-   * - recorded → accepted (`learned: false`);
+   * - revoked by an `@revoked` line → `ERR_HOST_KEY_REVOKED`, in both modes, whatever else
+   *   the file says;
+   * - recorded (one of the host's keys) → accepted (`learned: false`);
    * - another key recorded, or an unusable line for the host → `ERR_HOST_KEY_CHANGED`,
    *   in both modes; the file is never updated silently;
    * - no entry: `strict` → `ERR_HOST_UNKNOWN`; `tofu` → recorded under the lock (unless
@@ -293,7 +352,8 @@ export class KnownHosts {
    *
    * Anything but a match is confirmed on a fresh read of the file first.
    *
-   * @throws TrustError `ERR_HOST_UNKNOWN`, `ERR_HOST_KEY_CHANGED`; LockError; KeyError file errors
+   * @throws TrustError `ERR_HOST_UNKNOWN`, `ERR_HOST_KEY_CHANGED`, `ERR_HOST_KEY_REVOKED`;
+   *   LockError; KeyError file errors
    */
   async verify(
     host: string,
@@ -312,6 +372,9 @@ export class KnownHosts {
     await this.reload();
     result = this.#check(name, number, key);
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
+    if (result.status === 'revoked') {
+      throw revokedKeyError(this.path, name, number, key, result.line, 'verify');
+    }
     if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'verify');
     if (mode === 'strict') throw unknownHostError(this.path, name, number, key);
     await ensureStoreDirectory('known_hosts', this.path, this.#options);
@@ -321,6 +384,9 @@ export class KnownHosts {
         await this.reload();
         const locked = this.#check(name, number, key);
         if (locked.status === 'match') return { learned: false, line: locked.line, fingerprint };
+        if (locked.status === 'revoked') {
+          throw revokedKeyError(this.path, name, number, key, locked.line, 'verify');
+        }
         if (locked.status === 'changed')
           throw changedKeyError(this.path, name, number, key, locked, 'verify');
         return { learned: true, line: await this.#append(name, number, key, undefined), fingerprint };
@@ -333,18 +399,62 @@ export class KnownHosts {
     const lines = (contents?.text ?? '').split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     const rows: Row[] = lines.map((raw, index) => ({ line: index + 1, parsed: parseKnownHostsLine(raw) }));
-    const byName = new Map<string, Row[]>();
-    for (const row of rows) indexRow(byName, row);
     this.#text = contents?.text;
     this.#mode = contents?.mode ?? STORE_FILE_MODE;
-    this.#rows = rows;
-    this.#byName = byName;
+    this.#rows = [];
+    this.#byName = new Map();
+    this.#matched = [];
+    this.#revoked = new Map();
+    for (const row of rows) this.#index(row);
+  }
+
+  /** Files the row under the names it holds, the rows to match, or the revoked keys. */
+  #index(row: Row): void {
+    this.#rows.push(row);
+    const { parsed } = row;
+    if (parsed.kind === 'revoked') {
+      const fingerprint = parsed.key.fingerprint();
+      if (!this.#revoked.has(fingerprint)) this.#revoked.set(fingerprint, row);
+      return;
+    }
+    if (parsed.kind !== 'entry' && parsed.kind !== 'other' && parsed.kind !== 'invalid') return;
+    if (needsMatching(parsed.hosts)) this.#matched.push(row);
+    for (const { host, port } of parsed.hosts.names) {
+      const key = nameKey(host, port);
+      const rows = this.#byName.get(key);
+      if (rows === undefined) this.#byName.set(key, [row]);
+      else if (rows[rows.length - 1] !== row) rows.push(row);
+    }
+  }
+
+  /** Every row that names `host:port` (host canonical), in file order. */
+  #rowsFor(host: string, port: number): Row[] {
+    const named = this.#byName.get(nameKey(host, port)) ?? [];
+    const matched = this.#matched.filter((row) => fieldNames(hostsOf(row), host, port));
+    if (matched.length === 0) return named;
+    return [...new Set([...named, ...matched])].sort((a, b) => a.line - b.line);
+  }
+
+  #toEntry(row: Row, host: string, port: number): KnownHostEntry {
+    const { parsed } = row;
+    if (parsed.kind !== 'entry') throw new Error('not an entry');
+    return {
+      host,
+      port,
+      key: parsed.key,
+      fingerprint: parsed.key.fingerprint(),
+      line: row.line,
+      comment: parsed.comment,
+      revoked: this.#revoked.has(parsed.key.fingerprint()),
+    };
   }
 
   #check(host: string, port: number, key: PublicKey): HostKeyCheck {
+    const revoked = this.#revoked.get(key.fingerprint());
+    if (revoked !== undefined) return { status: 'revoked', line: revoked.line };
     let match: Row | undefined;
     let other: { line: number; key: PublicKey } | undefined;
-    for (const row of this.#byName.get(nameKey(host, port)) ?? []) {
+    for (const row of this.#rowsFor(host, port)) {
       const { parsed } = row;
       if (parsed.kind === 'invalid') {
         return { status: 'changed', expected: parsed.fingerprint, line: row.line, problem: parsed.reason };
@@ -367,43 +477,31 @@ export class KnownHosts {
     await appendStoreLine('known_hosts', this.path, text, this.#text, this.#options);
     const previous = this.#text ?? '';
     this.#text = `${previous}${previous === '' || previous.endsWith('\n') ? '' : '\n'}${text}\n`;
-    const row: Row = {
-      line: this.#rows.length + 1,
-      parsed: { kind: 'entry', host, port, key, comment: trimmed },
+    const hosts: HostField = {
+      text: knownHostsField(host, port),
+      names: [{ host, port }],
+      hashed: [],
+      patterns: [],
     };
-    this.#rows.push(row);
-    indexRow(this.#byName, row);
+    const row: Row = { line: this.#rows.length + 1, parsed: { kind: 'entry', hosts, key, comment: trimmed } };
+    this.#index(row);
     return row.line;
   }
 }
 
-function indexRow(byName: Map<string, Row[]>, row: Row): void {
+function hostsOf(row: Row): HostField {
   const { parsed } = row;
-  const names =
-    parsed.kind === 'entry' || parsed.kind === 'other'
-      ? [{ host: parsed.host, port: parsed.port }]
-      : parsed.kind === 'invalid'
-        ? parsed.names
-        : [];
-  for (const { host, port } of names) {
-    const key = nameKey(host, port);
-    const rows = byName.get(key);
-    if (rows === undefined) byName.set(key, [row]);
-    else if (rows[rows.length - 1] !== row) rows.push(row);
-  }
+  return parsed.kind === 'entry' || parsed.kind === 'other' || parsed.kind === 'invalid'
+    ? parsed.hosts
+    : { text: '', names: [], hashed: [], patterns: [] };
 }
 
-function toEntry(row: Row): KnownHostEntry | undefined {
-  const { parsed } = row;
-  if (parsed.kind !== 'entry') return undefined;
-  return {
-    host: parsed.host,
-    port: parsed.port,
-    key: parsed.key,
-    fingerprint: parsed.key.fingerprint(),
-    line: row.line,
-    comment: parsed.comment,
-  };
+/** `host:port` for a line naming one host in clear, else the field as written. */
+function describeHosts(hosts: HostField): string {
+  const [only] = hosts.names;
+  return only !== undefined && hosts.names.length === 1 && !needsMatching(hosts)
+    ? formatHostPort(only.host, only.port)
+    : hosts.text;
 }
 
 /**
@@ -412,7 +510,7 @@ function toEntry(row: Row): KnownHostEntry | undefined {
  *
  * @returns `{ learned, line, fingerprint }` when the key is trusted
  * @throws TrustError `ERR_HOST_UNKNOWN` (strict, no entry), `ERR_HOST_KEY_CHANGED` (another
- *   key recorded, either mode); LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
+ *   key recorded, either mode), `ERR_HOST_KEY_REVOKED`; LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
  */
 export async function verifyHostKey(
   path: string,
