@@ -142,10 +142,11 @@ function globMatches(pattern: string, name: string): boolean {
 
 /**
  * Whether `hosts` names `host:port` (host canonical): a name in clear, a hashed name of it,
- * or — for failing safe only — a wildcard pattern, matched against the host with and
- * without its port, negations ignored (so a pattern line errs towards naming a host).
+ * or — for failing safe only, and unless `patterns` is false — a wildcard pattern, matched
+ * against the host with and without its port, negations ignored (so a pattern line errs
+ * towards naming a host).
  */
-export function fieldNames(hosts: HostField, host: string, port: number): boolean {
+export function fieldNames(hosts: HostField, host: string, port: number, patterns = true): boolean {
   if (hosts.names.some((name) => name.host === host && name.port === port)) return true;
   const names = lookupNames(host, port);
   for (const { salt, hash } of hosts.hashed) {
@@ -153,7 +154,7 @@ export function fieldNames(hosts: HostField, host: string, port: number): boolea
       if (timingSafeEqual(createHmac('sha1', salt).update(name).digest(), hash)) return true;
     }
   }
-  for (const pattern of hosts.patterns) {
+  for (const pattern of patterns ? hosts.patterns : []) {
     if (pattern.startsWith('!')) continue;
     if ([host, `[${host}]:${port}`].some((name) => globMatches(pattern, name))) return true;
   }

@@ -430,7 +430,11 @@ export class KnownHosts {
   /** Every row that names `host:port` (host canonical), in file order. */
   #rowsFor(host: string, port: number): Row[] {
     const named = this.#byName.get(nameKey(host, port)) ?? [];
-    const matched = this.#matched.filter((row) => fieldNames(hostsOf(row), host, port));
+    // A pattern names a host only to fail safe: a line of another key type, which never
+    // decides anything, is not taken (nor removed) for every host its pattern matches.
+    const matched = this.#matched.filter((row) =>
+      fieldNames(hostsOf(row), host, port, row.parsed.kind !== 'other'),
+    );
     if (matched.length === 0) return named;
     return [...new Set([...named, ...matched])].sort((a, b) => a.line - b.line);
   }

@@ -184,8 +184,11 @@ test('@revoked: the key is refused with ERR_HOST_KEY_REVOKED for every host, eve
   t.is(after.check('server.example', 7000, a).status, 'revoked', 'remove keeps the @revoked line');
 });
 
-test('@cert-authority lines are ignored: they trust nothing and block nothing', async (t) => {
-  const path = await fileWith([`@cert-authority *.example,[ca.example]:7000 ${a.toOpenSSH()}`]);
+test('@cert-authority lines, and other key types under patterns, trust nothing and block nothing', async (t) => {
+  const path = await fileWith([
+    `@cert-authority *.example,[ca.example]:7000 ${a.toOpenSSH()}`,
+    `* ${ed25519Line()}`,
+  ]);
   const knownHosts = await KnownHosts.open(path);
   t.is(knownHosts.check('ca.example', 7000, a).status, 'unknown');
   t.is(knownHosts.check('x.example', 22, b).status, 'unknown');
@@ -194,9 +197,15 @@ test('@cert-authority lines are ignored: they trust nothing and block nothing', 
       line: 1,
       reason: '@cert-authority line: secsess has no certificates, so it never trusts a key through it',
     },
+    {
+      line: 2,
+      reason: 'ssh-ed25519 key for *: secsess uses only ssh-rsa keys; the line is kept but never matches',
+    },
   ]);
   await expectTrustError(t, knownHosts.verify('ca.example', 7000, a, 'strict'), TrustErrorCode.HOST_UNKNOWN);
-  t.like(await knownHosts.verify('ca.example', 7000, b, 'tofu'), { learned: true, line: 2 });
+  t.like(await knownHosts.verify('ca.example', 7000, b, 'tofu'), { learned: true, line: 3 });
+  t.is(await knownHosts.remove('ca.example', 7000), 1, 'only the learned line names the host');
+  t.is((await readFile(path, 'utf8')).split('\n').length, 3);
 });
 
 test('a host may have several keys (rotation): each is trusted; add({ alongside }) records another', async (t) => {
