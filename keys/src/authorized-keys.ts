@@ -256,6 +256,7 @@ export class AuthorizedKeys {
         return { added: true, line: lines.length + 1 };
       },
       options.lock,
+      options.allowInsecurePermissions !== true,
     );
   }
 

@@ -119,9 +119,11 @@ export async function withFileLock<T>(
   path: string,
   fn: () => Promise<T>,
   options?: FileLockOptions,
+  /** @internal `false` under `allowInsecurePermissions`: a lock of another user is waited on. */
+  ownLocksOnly = true,
 ): Promise<T> {
   const { timeoutMs, staleMs } = checkLockOptions(options);
-  const held = await acquire(path, timeoutMs, staleMs);
+  const held = await acquire(path, timeoutMs, staleMs, ownLocksOnly);
   try {
     return await fn();
   } finally {
@@ -129,7 +131,12 @@ export async function withFileLock<T>(
   }
 }
 
-async function acquire(path: string, timeoutMs: number, staleMs: number): Promise<HeldLock> {
+async function acquire(
+  path: string,
+  timeoutMs: number,
+  staleMs: number,
+  ownLocksOnly: boolean,
+): Promise<HeldLock> {
   const lockPath = lockPathOf(path);
   const deadline = Date.now() + timeoutMs;
   let last: LockState | undefined;
@@ -137,11 +144,11 @@ async function acquire(path: string, timeoutMs: number, staleMs: number): Promis
   for (let attempt = 0; ; attempt++) {
     const held = await tryCreate(lockPath);
     if (held !== undefined) return held;
-    const state = await inspect(lockPath);
+    const state = await inspect(lockPath, ownLocksOnly);
     let free = state === undefined;
     if (state !== undefined && isStale(state, staleMs)) {
       debug('breaking stale lock %s (owner %o, %d ms old)', lockPath, state.owner, state.ageMs);
-      free = await breakStale(lockPath, state, staleMs);
+      free = await breakStale(lockPath, state, staleMs, ownLocksOnly);
     } else if (state !== undefined) {
       last = state;
     }
@@ -188,7 +195,7 @@ async function tryCreate(lockPath: string): Promise<HeldLock | undefined> {
 }
 
 /** Reads an existing lock file; `undefined` if it has gone. */
-async function inspect(lockPath: string): Promise<LockState | undefined> {
+async function inspect(lockPath: string, ownLocksOnly: boolean): Promise<LockState | undefined> {
   let handle;
   try {
     handle = await openNoFollow(open, 'lock file', lockPath, READ_NOFOLLOW);
@@ -204,7 +211,7 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
   try {
     // One descriptor for both, so the owner and the identity describe the same file.
     const stat = await handle.stat({ bigint: true });
-    checkLockFile(lockPath, stat);
+    checkLockFile(lockPath, stat, ownLocksOnly);
     const buffer = Buffer.alloc(MAX_LOCK_FILE_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, MAX_LOCK_FILE_BYTES, 0);
     const text = buffer.toString('utf8', 0, bytesRead);
@@ -220,12 +227,13 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
 }
 
 /**
- * A lock file must be a regular file of ours (or root's). Its mode is not judged: it is
- * created 0600 and decides nothing but who waits.
+ * A lock file must be a regular file of ours (or root's; any owner when `ownLocksOnly` is
+ * false). Its mode is not judged: it is created 0600 and decides nothing but who waits.
  */
 function checkLockFile(
   lockPath: string,
   stat: { uid: bigint; mode: bigint; isFile(): boolean; isDirectory(): boolean },
+  ownLocksOnly: boolean,
 ): void {
   checkOpenedFile(
     'lock file',
@@ -237,7 +245,7 @@ function checkLockFile(
       isFile: () => stat.isFile(),
       isDirectory: () => stat.isDirectory(),
     },
-    true,
+    ownLocksOnly,
   );
 }
 
@@ -276,7 +284,12 @@ function isStale(state: LockState, staleMs: number): boolean {
  * Deletes the stale lock described by `state`, under the `.break` lock. Returns `false`
  * when another process is breaking it (the caller waits), `true` otherwise.
  */
-async function breakStale(lockPath: string, state: LockState, staleMs: number): Promise<boolean> {
+async function breakStale(
+  lockPath: string,
+  state: LockState,
+  staleMs: number,
+  ownLocksOnly: boolean,
+): Promise<boolean> {
   const breakPath = `${lockPath}.break`;
   let handle;
   try {
@@ -292,7 +305,7 @@ async function breakStale(lockPath: string, state: LockState, staleMs: number): 
   }
   try {
     await handle.close();
-    const current = await inspect(lockPath);
+    const current = await inspect(lockPath, ownLocksOnly);
     if (
       current !== undefined &&
       current.dev === state.dev &&

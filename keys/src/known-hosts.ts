@@ -302,6 +302,7 @@ export class KnownHosts {
         return { added: true, line: await this.#append(name, number, key, comment) };
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 
@@ -335,6 +336,7 @@ export class KnownHosts {
         return drop.size;
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 
@@ -392,6 +394,7 @@ export class KnownHosts {
         return { learned: true, line: await this.#append(name, number, key, undefined), fingerprint };
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 

@@ -245,4 +245,9 @@ rootOnly('a lock file owned by another user is refused with ERR_KEY_FILE_OWNER',
     { path: lockPathOf(path), mentions: ['lock file', 'owned by uid 65534'] },
   );
   await t.throwsAsync(stat(path), { code: 'ENOENT' });
+  // StrictModes off (a store shared on purpose): another user's lock is waited on as usual.
+  await t.throwsAsync(
+    AuthorizedKeys.add(path, a, undefined, { lock: { timeoutMs: 100 }, allowInsecurePermissions: true }),
+    { code: 'ERR_LOCK_TIMEOUT' },
+  );
 });
