@@ -189,35 +189,36 @@ function isUnder(path: string, directory: string): boolean {
  */
 export async function checkParentDirectories(subject: SafetySubject, path: string): Promise<void> {
   if (skipped()) return;
-  let directory: string;
-  try {
-    directory = await realpath(dirname(resolve(path)));
-  } catch (error) {
-    throw new KeyError(
-      KeyErrorCode.FILE_UNREADABLE,
-      `cannot examine the directory of ${subject} ${path}: ${errnoCode(error) ?? 'I/O error'}`,
-      { path, cause: error },
-    );
-  }
-  const home = await realHome();
-  const stopAtHome = home !== undefined && home !== sep && isUnder(directory, home);
-  for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    let stats;
-    try {
-      stats = await stat(directory);
-    } catch (error) {
+  const [directory, home] = await Promise.all([
+    realpath(dirname(resolve(path))).catch((error: unknown) => {
       throw new KeyError(
         KeyErrorCode.FILE_UNREADABLE,
-        `cannot examine directory ${directory} above ${subject} ${path}: ${errnoCode(error) ?? 'I/O error'}`,
+        `cannot examine the directory of ${subject} ${path}: ${errnoCode(error) ?? 'I/O error'}`,
         { path, cause: error },
       );
-    }
-    checkDirectory(subject, path, directory, stats);
-    if (stopAtHome && directory === home) return;
-    const parent = dirname(directory);
-    if (parent === directory) return;
-    directory = parent;
+    }),
+    realHome(),
+  ]);
+  const stopAtHome = home !== undefined && home !== sep && isUnder(directory, home);
+  const chain: string[] = [];
+  for (let current = directory; chain.length < MAX_DEPTH; current = dirname(current)) {
+    chain.push(current);
+    if ((stopAtHome && current === home) || dirname(current) === current) break;
   }
+  // All at once (one round of the thread pool, not one per level), judged in order.
+  const results = await Promise.allSettled(chain.map((entry) => stat(entry)));
+  results.forEach((result, index) => {
+    const entry = chain[index] ?? '';
+    if (result.status === 'fulfilled') {
+      checkDirectory(subject, path, entry, result.value);
+      return;
+    }
+    throw new KeyError(
+      KeyErrorCode.FILE_UNREADABLE,
+      `cannot examine directory ${entry} above ${subject} ${path}: ${errnoCode(result.reason) ?? 'I/O error'}`,
+      { path, cause: result.reason },
+    );
+  });
 }
 
 function checkDirectory(subject: SafetySubject, path: string, directory: string, stats: OwnerAndMode): void {
