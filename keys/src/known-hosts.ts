@@ -3,12 +3,8 @@
  * `[host]:port ssh-rsa AAAA… [comment]` line per trusted server key (see
  * known-hosts-line.ts for the OpenSSH forms also read, and keys/README.md "known_hosts").
  *
- * A host may have several keys (a server in the middle of a key rotation): each of them is
- * trusted. A key on an `@revoked` line is refused for every host, whatever other lines say:
- * revocation answers "this private key may be in someone else's hands", which does not
- * depend on the host (OpenSSH applies the line to the hosts it names; secsess errs on the
- * safe side). Any line naming the host that cannot be used (malformed, a wildcard pattern,
- * an unknown marker, an unreadable revocation) makes every key of that host refused.
+ * What the lines mean (several keys per host, `@revoked`, fail-safe lines) is decided in
+ * known-hosts-table.ts; this file reads, locks and writes.
  *
  * Reads take no lock: writers only ever append one line with one write, or replace the
  * file by rename, so a reader sees the file before or after a write — at worst with the
@@ -20,10 +16,10 @@
 import { defaultKnownHostsPath } from './default-paths.js';
 import { checkLockOptions, withFileLock } from './file-lock.js';
 import type { FileLockOptions } from './file-lock.js';
-import { checkPort, formatHostPort, knownHostsField, normalizeHost } from './host-port.js';
+import { checkPort, knownHostsField, normalizeHost } from './host-port.js';
 import { changedKeyError, revokedKeyError, unknownHostError } from './host-key-errors.js';
-import { fieldNames, needsMatching, parseKnownHostsLine } from './known-hosts-line.js';
-import type { HostField, KnownHostsLine } from './known-hosts-line.js';
+import { KnownHostsTable } from './known-hosts-table.js';
+import type { HostKeyCheck, KnownHostEntry, KnownHostsProblem } from './known-hosts-table.js';
 import { checkCommentOption, checkOptionsObject } from './options.js';
 import { PublicKey } from './public-key.js';
 import {
@@ -35,6 +31,8 @@ import {
   STORE_FILE_MODE,
 } from './store-file.js';
 import type { StoreContents } from './store-file.js';
+
+export type { HostKeyCheck, KnownHostEntry, KnownHostsProblem } from './known-hosts-table.js';
 
 /** Options of {@link KnownHosts.open} and {@link verifyHostKey}. */
 export interface KnownHostsOptions {
@@ -52,40 +50,6 @@ export interface KnownHostsOptions {
    */
   allowInsecurePermissions?: boolean | undefined;
 }
-
-/** A usable known_hosts entry. */
-export interface KnownHostEntry {
-  /** Host in canonical form: lower case, IPv6 without brackets in RFC 5952 form. */
-  host: string;
-  port: number;
-  key: PublicKey;
-  /** `SHA256:…` of `key`. */
-  fingerprint: string;
-  /** 1-based line number in the file. */
-  line: number;
-  /** Text after the key, `''` if none. */
-  comment: string;
-  /** `true` when an `@revoked` line revokes the key: it is then never trusted. */
-  revoked: boolean;
-}
-
-/** A line that is kept in the file but never trusts anything, and why. */
-export interface KnownHostsProblem {
-  line: number;
-  reason: string;
-}
-
-/**
- * What the file says about a host's key. `revoked`: an `@revoked` line (`line`, the first)
- * revokes the key. `changed` also covers a line for the host that cannot be used
- * (malformed, too small, a wildcard pattern, an unsupported marker): `expected` is then its
- * fingerprint if one can be computed, and `problem` says what is wrong.
- */
-export type HostKeyCheck =
-  | { status: 'match'; line: number }
-  | { status: 'unknown' }
-  | { status: 'revoked'; line: number }
-  | { status: 'changed'; expected: string | undefined; line: number; problem: string | undefined };
 
 /**
  * How {@link KnownHosts.verify} treats a host with no entry: `strict` refuses it
@@ -122,13 +86,6 @@ export interface AddHostKeyResult {
   line: number;
 }
 
-interface Row {
-  line: number;
-  parsed: KnownHostsLine;
-}
-
-const nameKey = (host: string, port: number): string => knownHostsField(host, port);
-
 function checkPublicKey(key: unknown): PublicKey {
   if (!(key instanceof PublicKey)) throw new TypeError('key must be a PublicKey');
   return key;
@@ -155,13 +112,7 @@ export class KnownHosts {
   /** The text read last; `undefined` when the file did not exist. */
   #text: string | undefined;
   #mode = STORE_FILE_MODE;
-  #rows: Row[] = [];
-  /** Rows naming each `[host]:port` in clear, in file order (entries, other key types and unusable lines). */
-  #byName = new Map<string, Row[]>();
-  /** Rows found only by matching: hashed names, wildcard patterns. */
-  #matched: Row[] = [];
-  /** The first `@revoked` line of each revoked key, by fingerprint. */
-  #revoked = new Map<string, Row>();
+  #table = new KnownHostsTable('');
 
   private constructor(path: string, options: KnownHostsOptions) {
     this.path = path;
@@ -207,28 +158,12 @@ export class KnownHosts {
    * cannot be read back; {@link lookup} and {@link check} find them.
    */
   list(): KnownHostEntry[] {
-    const entries: KnownHostEntry[] = [];
-    for (const row of this.#rows) {
-      if (row.parsed.kind !== 'entry') continue;
-      for (const { host, port } of row.parsed.hosts.names) entries.push(this.#toEntry(row, host, port));
-    }
-    return entries;
+    return this.#table.list();
   }
 
   /** Lines that never trust anything: malformed, unsupported syntax, keys of other types. */
   get problems(): KnownHostsProblem[] {
-    const problems: KnownHostsProblem[] = [];
-    for (const { line, parsed } of this.#rows) {
-      if (parsed.kind === 'invalid' || parsed.kind === 'ignored')
-        problems.push({ line, reason: parsed.reason });
-      if (parsed.kind === 'other') {
-        problems.push({
-          line,
-          reason: `${parsed.type} key for ${describeHosts(parsed.hosts)}: secsess uses only ssh-rsa keys; the line is kept but never matches`,
-        });
-      }
-    }
-    return problems;
+    return this.#table.problems();
   }
 
   /**
@@ -238,14 +173,7 @@ export class KnownHosts {
    * @throws TypeError / RangeError for an invalid host or port
    */
   lookup(host: string, port: number): KnownHostEntry[] {
-    const name = normalizeHost(host);
-    const number = checkPort(port);
-    const entries: KnownHostEntry[] = [];
-    for (const row of this.#rowsFor(name, number)) {
-      if (row.parsed.kind !== 'entry' || this.#revoked.has(row.parsed.key.fingerprint())) continue;
-      entries.push(this.#toEntry(row, name, number));
-    }
-    return entries;
+    return this.#table.lookup(normalizeHost(host), checkPort(port));
   }
 
   /**
@@ -257,7 +185,7 @@ export class KnownHosts {
    * types (ssh-ed25519…) and `@cert-authority` lines are ignored.
    */
   check(host: string, port: number, key: PublicKey): HostKeyCheck {
-    return this.#check(normalizeHost(host), checkPort(port), checkPublicKey(key));
+    return this.#table.check(normalizeHost(host), checkPort(port), checkPublicKey(key));
   }
 
   /**
@@ -290,7 +218,7 @@ export class KnownHosts {
       this.path,
       async () => {
         await this.reload();
-        const result = this.#check(name, number, key);
+        const result = this.#table.check(name, number, key);
         if (result.status === 'match') return { added: false, line: result.line };
         if (result.status === 'revoked')
           throw revokedKeyError(this.path, name, number, key, result.line, 'add');
@@ -324,7 +252,7 @@ export class KnownHosts {
       async () => {
         await this.reload();
         const text = this.#text;
-        const drop = new Set(this.#rowsFor(name, number).map((row) => row.line));
+        const drop = new Set(this.#table.linesFor(name, number));
         if (text === undefined || drop.size === 0) return 0;
         let kept = text
           .split('\n')
@@ -368,11 +296,11 @@ export class KnownHosts {
     checkPublicKey(key);
     checkPolicy(mode);
     const fingerprint = key.fingerprint();
-    let result = this.#check(name, number, key);
+    let result = this.#table.check(name, number, key);
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
     // Confirm on a fresh read: another process may have been half-way through a line.
     await this.reload();
-    result = this.#check(name, number, key);
+    result = this.#table.check(name, number, key);
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
     if (result.status === 'revoked') {
       throw revokedKeyError(this.path, name, number, key, result.line, 'verify');
@@ -384,7 +312,7 @@ export class KnownHosts {
       this.path,
       async () => {
         await this.reload();
-        const locked = this.#check(name, number, key);
+        const locked = this.#table.check(name, number, key);
         if (locked.status === 'match') return { learned: false, line: locked.line, fingerprint };
         if (locked.status === 'revoked') {
           throw revokedKeyError(this.path, name, number, key, locked.line, 'verify');
@@ -399,82 +327,9 @@ export class KnownHosts {
   }
 
   #load(contents: StoreContents | undefined): void {
-    const lines = (contents?.text ?? '').split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    const rows: Row[] = lines.map((raw, index) => ({ line: index + 1, parsed: parseKnownHostsLine(raw) }));
+    this.#table = new KnownHostsTable(contents?.text ?? '');
     this.#text = contents?.text;
     this.#mode = contents?.mode ?? STORE_FILE_MODE;
-    this.#rows = [];
-    this.#byName = new Map();
-    this.#matched = [];
-    this.#revoked = new Map();
-    for (const row of rows) this.#index(row);
-  }
-
-  /** Files the row under the names it holds, the rows to match, or the revoked keys. */
-  #index(row: Row): void {
-    this.#rows.push(row);
-    const { parsed } = row;
-    if (parsed.kind === 'revoked') {
-      const fingerprint = parsed.key.fingerprint();
-      if (!this.#revoked.has(fingerprint)) this.#revoked.set(fingerprint, row);
-      return;
-    }
-    if (parsed.kind !== 'entry' && parsed.kind !== 'other' && parsed.kind !== 'invalid') return;
-    if (needsMatching(parsed.hosts)) this.#matched.push(row);
-    for (const { host, port } of parsed.hosts.names) {
-      const key = nameKey(host, port);
-      const rows = this.#byName.get(key);
-      if (rows === undefined) this.#byName.set(key, [row]);
-      else if (rows[rows.length - 1] !== row) rows.push(row);
-    }
-  }
-
-  /** Every row that names `host:port` (host canonical), in file order. */
-  #rowsFor(host: string, port: number): Row[] {
-    const named = this.#byName.get(nameKey(host, port)) ?? [];
-    // A pattern names a host only to fail safe: a line of another key type, which never
-    // decides anything, is not taken (nor removed) for every host its pattern matches.
-    const matched = this.#matched.filter((row) =>
-      fieldNames(hostsOf(row), host, port, row.parsed.kind !== 'other'),
-    );
-    if (matched.length === 0) return named;
-    return [...new Set([...named, ...matched])].sort((a, b) => a.line - b.line);
-  }
-
-  #toEntry(row: Row, host: string, port: number): KnownHostEntry {
-    const { parsed } = row;
-    if (parsed.kind !== 'entry') throw new Error('not an entry');
-    return {
-      host,
-      port,
-      key: parsed.key,
-      fingerprint: parsed.key.fingerprint(),
-      line: row.line,
-      comment: parsed.comment,
-      revoked: this.#revoked.has(parsed.key.fingerprint()),
-    };
-  }
-
-  #check(host: string, port: number, key: PublicKey): HostKeyCheck {
-    const revoked = this.#revoked.get(key.fingerprint());
-    if (revoked !== undefined) return { status: 'revoked', line: revoked.line };
-    let match: Row | undefined;
-    let other: { line: number; key: PublicKey } | undefined;
-    for (const row of this.#rowsFor(host, port)) {
-      const { parsed } = row;
-      if (parsed.kind === 'invalid') {
-        return { status: 'changed', expected: parsed.fingerprint, line: row.line, problem: parsed.reason };
-      }
-      if (parsed.kind !== 'entry') continue;
-      if (parsed.key.equals(key)) match ??= row;
-      else other ??= { line: row.line, key: parsed.key };
-    }
-    if (match !== undefined) return { status: 'match', line: match.line };
-    if (other !== undefined) {
-      return { status: 'changed', expected: other.key.fingerprint(), line: other.line, problem: undefined };
-    }
-    return { status: 'unknown' };
   }
 
   /** Appends the entry (caller holds the lock and has just re-read) and records it in memory. */
@@ -484,31 +339,8 @@ export class KnownHosts {
     await appendStoreLine('known_hosts', this.path, text, this.#text, this.#options);
     const previous = this.#text ?? '';
     this.#text = `${previous}${previous === '' || previous.endsWith('\n') ? '' : '\n'}${text}\n`;
-    const hosts: HostField = {
-      text: knownHostsField(host, port),
-      names: [{ host, port }],
-      hashed: [],
-      patterns: [],
-    };
-    const row: Row = { line: this.#rows.length + 1, parsed: { kind: 'entry', hosts, key, comment: trimmed } };
-    this.#index(row);
-    return row.line;
+    return this.#table.append(host, port, key, trimmed);
   }
-}
-
-function hostsOf(row: Row): HostField {
-  const { parsed } = row;
-  return parsed.kind === 'entry' || parsed.kind === 'other' || parsed.kind === 'invalid'
-    ? parsed.hosts
-    : { text: '', names: [], hashed: [], patterns: [] };
-}
-
-/** `host:port` for a line naming one host in clear, else the field as written. */
-function describeHosts(hosts: HostField): string {
-  const [only] = hosts.names;
-  return only !== undefined && hosts.names.length === 1 && !needsMatching(hosts)
-    ? formatHostPort(only.host, only.port)
-    : hosts.text;
 }
 
 /**
