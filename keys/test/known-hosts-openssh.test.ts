@@ -1,9 +1,11 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { KnownHosts, TrustError, TrustErrorCode } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
+import { KnownHostsTable } from '../src/known-hosts-table.js';
 import { makeTempDir, runTool, sshKeygen } from './helpers/tools.js';
 import { ed25519Line, rsaPublicKeys } from './helpers/trust.js';
 
@@ -243,4 +245,53 @@ test('a host may have several keys (rotation): each is trusted; add({ alongside 
     brokenHosts.add('broken.example', 1, b, undefined, { alongside: true }),
     TrustErrorCode.HOST_KEY_CHANGED,
   );
+});
+
+test('the OpenSSH forms cut at any byte never trust a key they do not wholly hold, nor lose a revocation they hold', (t) => {
+  const salt = randomBytes(20);
+  const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('hashed.example').digest('base64')}`;
+  const lines = [
+    `list.example,[list.example]:7000 ${a.toOpenSSH('list')}`,
+    `${hashed} ${b.toOpenSSH('hashed')}`,
+    `[rot.example]:7000 ${a.toOpenSSH('old')}`,
+    `[rot.example]:7000 ${b.toOpenSSH('new')}`,
+    `@revoked * ${c.toOpenSSH('leaked')}`,
+    `[rot.example]:7000 ${c.toOpenSSH('revoked')}`,
+  ];
+  const text = `${lines.join('\n')}\n`;
+  // Where each line's key data ends in the text (the comment may be cut, the key may not).
+  const keyEnds: number[] = [];
+  let offset = 0;
+  for (const line of lines) {
+    keyEnds.push(offset + line.lastIndexOf(' '));
+    offset += line.length + 1;
+  }
+  const hosts = [
+    ['list.example', 22],
+    ['list.example', 7000],
+    ['hashed.example', 22],
+    ['rot.example', 7000],
+  ] as const;
+  const whole = new KnownHostsTable(text);
+  t.deepEqual(
+    hosts.map(([host, port]) => [a, b, c].map((key) => whole.check(host, port, key).status)),
+    [
+      ['match', 'changed', 'revoked'],
+      ['match', 'changed', 'revoked'],
+      ['changed', 'match', 'revoked'],
+      ['match', 'match', 'revoked'],
+    ],
+  );
+  let failures = 0;
+  for (let end = 0; end <= text.length; end++) {
+    const table = new KnownHostsTable(text.slice(0, end));
+    for (const [host, port] of hosts) {
+      for (const key of [a, b, c]) {
+        const result = table.check(host, port, key);
+        if (result.status === 'match' && end < (keyEnds[result.line - 1] ?? Infinity)) failures++;
+        if (end >= (keyEnds[4] ?? Infinity) && result.status !== 'revoked' && key === c) failures++;
+      }
+    }
+  }
+  t.is(failures, 0);
 });
