@@ -113,8 +113,8 @@ function ownerError(
       (subject === 'lock file'
         ? 'can hold off every writer of the store'
         : 'decides which keys secsess trusts') +
-      `; if it should be yours, run \`chown ${me} ${target}\` as root, otherwise move the ` +
-      `file to a directory you own`,
+      `; if it should be yours, run \`chown ${me} ${target}\` as root, otherwise ` +
+      (kind === 'file' ? 'remove it and create your own' : 'keep the file in a directory you own'),
     { path },
   );
 }
