@@ -97,6 +97,25 @@ test('trust add refuses a different key for a known server: exit 1, ERR_HOST_KEY
   t.is(await readFile(file, 'utf8'), before);
 });
 
+test('trust add --alongside records a rotated key next to the old one; both are trusted', async (t) => {
+  const file = fresh();
+  await runCli(['trust', 'add', 'rot.example:5000', server.pub, '--known-hosts', file]);
+  const result = await runCli([
+    'trust',
+    'add',
+    'rot.example:5000',
+    other.pub,
+    '--known-hosts',
+    file,
+    '--alongside',
+  ]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, `trusted ${other.publicKey.fingerprint()} for rot.example:5000 (line 2 of ${file})\n`);
+  const knownHosts = await KnownHosts.open(file);
+  t.is(knownHosts.check('rot.example', 5000, server.publicKey).status, 'match');
+  t.is(knownHosts.check('rot.example', 5000, other.publicKey).status, 'match');
+});
+
 test('trust list prints host:port, fingerprint, line and comment; unusable lines go to stderr', async (t) => {
   const file = fresh();
   await mkdir(join(file, '..'), { recursive: true });

@@ -42,7 +42,11 @@ export interface SkippedAuthorizedKey {
 
 /** Options of {@link AuthorizedKeys.load} and {@link AuthorizedKeys.add}. */
 export interface AuthorizedKeysOptions {
-  /** Accept a file that group or others may write. Default `false` (`ERR_KEY_PERMISSIONS`). */
+  /**
+   * Skip sshd's StrictModes checks: accept a file (or a directory above it) that group or
+   * others may write or another user owns. Default `false` (`ERR_KEY_PERMISSIONS`,
+   * `ERR_KEY_FILE_OWNER`). A symbolic link is refused either way (`ERR_KEY_FILE_SYMLINK`).
+   */
   allowInsecurePermissions?: boolean | undefined;
   /** Timing of the cross-process lock {@link AuthorizedKeys.add} takes. Default: 5 s timeout, stale after 10 s. */
   lock?: FileLockOptions | undefined;
@@ -201,7 +205,8 @@ export class AuthorizedKeys {
    *
    * @param path - default {@link defaultAuthorizedKeysPath} (`$SECSESS_HOME/authorized_keys` or `~/.secsess/authorized_keys`)
    * @throws KeyError `ERR_KEY_FILE_NOT_FOUND`, `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS`
-   *   (writable by group or others), `ERR_KEY_FORMAT` (over 16 MiB)
+   *   (the file or a directory above it writable by group or others), `ERR_KEY_FILE_OWNER`
+   *   (owned by another user), `ERR_KEY_FILE_SYMLINK` (a link), `ERR_KEY_FORMAT` (over 16 MiB)
    */
   static async load(
     path: string = defaultAuthorizedKeysPath(),
@@ -238,19 +243,20 @@ export class AuthorizedKeys {
     checkCommentOption(comment);
     checkOptionsObject(options);
     checkLockOptions(options.lock);
-    await ensureStoreDirectory('authorized_keys', path);
+    await ensureStoreDirectory('authorized_keys', path, options);
     return withFileLock(
       path,
       async () => {
         const text = await readAuthorizedKeysFile(path, options, true);
         const existing = parseAuthorizedKeys(text ?? '').keys.get(key.fingerprint());
         if (existing !== undefined) return { added: false, line: existing.line };
-        await appendStoreLine('authorized_keys', path, key.toOpenSSH(comment?.trim()), text);
+        await appendStoreLine('authorized_keys', path, key.toOpenSSH(comment?.trim()), text, options);
         const lines = (text ?? '').split('\n');
         if (lines[lines.length - 1] === '') lines.pop();
         return { added: true, line: lines.length + 1 };
       },
       options.lock,
+      options.allowInsecurePermissions !== true,
     );
   }
 

@@ -42,8 +42,22 @@ export const KeyErrorCode = {
   NOT_RSA: 'ERR_KEY_NOT_RSA',
   /** The RSA modulus is shorter than 2048 bits. */
   TOO_SMALL: 'ERR_KEY_TOO_SMALL',
-  /** A private key file is readable by group or others: `chmod 600 FILE`. */
+  /**
+   * A private key file is readable by group or others (`chmod 600 FILE`), or a trust-store
+   * file (known_hosts, authorized_keys) or a directory above it is writable by group or
+   * others (`chmod go-w PATH`).
+   */
   PERMISSIONS: 'ERR_KEY_PERMISSIONS',
+  /**
+   * A trust-store file, its lock file, or a directory above it belongs to another user
+   * (neither you nor root), who could change which keys secsess trusts.
+   */
+  FILE_OWNER: 'ERR_KEY_FILE_OWNER',
+  /**
+   * A trust-store file or its lock file is a symbolic link (or not a regular file). secsess
+   * never reads or writes a store through a link: name the real file instead.
+   */
+  FILE_SYMLINK: 'ERR_KEY_FILE_SYMLINK',
 } as const;
 
 /** One of the {@link KeyErrorCode} values, e.g. `'ERR_KEY_PASSPHRASE'`. */
@@ -81,6 +95,11 @@ export const TrustErrorCode = {
    * be read). Never resolved silently: a person must remove the old entry.
    */
   HOST_KEY_CHANGED: 'ERR_HOST_KEY_CHANGED',
+  /**
+   * The server offered a key that an `@revoked` line of the known_hosts file revokes. Refused
+   * whatever other lines say, for every host, in every mode.
+   */
+  HOST_KEY_REVOKED: 'ERR_HOST_KEY_REVOKED',
 } as const;
 
 /** One of the {@link TrustErrorCode} values. */

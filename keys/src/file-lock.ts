@@ -11,6 +11,12 @@
  * its holder re-reads the lock and deletes it only if it is still the same file (device and
  * inode) and still stale. A `.break` file left by a process that died within those few
  * system calls is removed once it is `staleMs` old.
+ *
+ * Lock files are created with O_EXCL (`wx`), which never follows a symbolic link, and read
+ * with O_NOFOLLOW|O_NONBLOCK, at most {@link MAX_LOCK_FILE_BYTES}: a link, FIFO or device
+ * planted as `<file>.lock` is refused (`ERR_KEY_FILE_SYMLINK`), and so is a lock file that
+ * belongs to another user (`ERR_KEY_FILE_OWNER`), who could otherwise hold our writers off.
+ * The trust stores check the directory itself before they lock (file-safety.ts).
  */
 import { lstat, open, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -18,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 import { KeyError, KeyErrorCode, LockError, LockErrorCode } from './errors.js';
 import { errnoCode, writeFailureReason } from './errno.js';
+import { READ_NOFOLLOW, checkOpenedFile, openNoFollow } from './file-safety.js';
 
 /** Default time {@link withFileLock} keeps trying before `ERR_LOCK_TIMEOUT`: 5 s. */
 export const LOCK_TIMEOUT_MS = 5000;
@@ -35,6 +42,9 @@ const MAX_IMMEDIATE_RETRIES = 8;
 
 /** Mode of lock files: they name a pid and host, nothing secret, but need not be shared. */
 const LOCK_FILE_MODE = 0o600;
+
+/** A lock file holds one short JSON line; no more than this is ever read from one. */
+const MAX_LOCK_FILE_BYTES = 4096;
 
 const debug = debuglog('secsess');
 
@@ -109,9 +119,11 @@ export async function withFileLock<T>(
   path: string,
   fn: () => Promise<T>,
   options?: FileLockOptions,
+  /** @internal `false` under `allowInsecurePermissions`: a lock of another user is waited on. */
+  ownLocksOnly = true,
 ): Promise<T> {
   const { timeoutMs, staleMs } = checkLockOptions(options);
-  const held = await acquire(path, timeoutMs, staleMs);
+  const held = await acquire(path, timeoutMs, staleMs, ownLocksOnly);
   try {
     return await fn();
   } finally {
@@ -119,7 +131,12 @@ export async function withFileLock<T>(
   }
 }
 
-async function acquire(path: string, timeoutMs: number, staleMs: number): Promise<HeldLock> {
+async function acquire(
+  path: string,
+  timeoutMs: number,
+  staleMs: number,
+  ownLocksOnly: boolean,
+): Promise<HeldLock> {
   const lockPath = lockPathOf(path);
   const deadline = Date.now() + timeoutMs;
   let last: LockState | undefined;
@@ -127,11 +144,11 @@ async function acquire(path: string, timeoutMs: number, staleMs: number): Promis
   for (let attempt = 0; ; attempt++) {
     const held = await tryCreate(lockPath);
     if (held !== undefined) return held;
-    const state = await inspect(lockPath);
+    const state = await inspect(lockPath, ownLocksOnly);
     let free = state === undefined;
     if (state !== undefined && isStale(state, staleMs)) {
       debug('breaking stale lock %s (owner %o, %d ms old)', lockPath, state.owner, state.ageMs);
-      free = await breakStale(lockPath, state, staleMs);
+      free = await breakStale(lockPath, state, staleMs, ownLocksOnly);
     } else if (state !== undefined) {
       last = state;
     }
@@ -178,11 +195,12 @@ async function tryCreate(lockPath: string): Promise<HeldLock | undefined> {
 }
 
 /** Reads an existing lock file; `undefined` if it has gone. */
-async function inspect(lockPath: string): Promise<LockState | undefined> {
+async function inspect(lockPath: string, ownLocksOnly: boolean): Promise<LockState | undefined> {
   let handle;
   try {
-    handle = await open(lockPath, 'r');
+    handle = await openNoFollow(open, 'lock file', lockPath, READ_NOFOLLOW);
   } catch (error) {
+    if (error instanceof KeyError) throw error;
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw new KeyError(
       KeyErrorCode.FILE_UNREADABLE,
@@ -193,7 +211,10 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
   try {
     // One descriptor for both, so the owner and the identity describe the same file.
     const stat = await handle.stat({ bigint: true });
-    const text = await handle.readFile('utf8');
+    checkLockFile(lockPath, stat, ownLocksOnly);
+    const buffer = Buffer.alloc(MAX_LOCK_FILE_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, MAX_LOCK_FILE_BYTES, 0);
+    const text = buffer.toString('utf8', 0, bytesRead);
     return {
       dev: stat.dev,
       ino: stat.ino,
@@ -203,6 +224,29 @@ async function inspect(lockPath: string): Promise<LockState | undefined> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A lock file must be a regular file of ours (or root's; any owner when `ownLocksOnly` is
+ * false). Its mode is not judged: it is created 0600 and decides nothing but who waits.
+ */
+function checkLockFile(
+  lockPath: string,
+  stat: { uid: bigint; mode: bigint; isFile(): boolean; isDirectory(): boolean },
+  ownLocksOnly: boolean,
+): void {
+  checkOpenedFile(
+    'lock file',
+    lockPath,
+    {
+      uid: Number(stat.uid),
+      // The mode is not judged (see above): pass it without the group/other write bits.
+      mode: Number(stat.mode) & ~0o022,
+      isFile: () => stat.isFile(),
+      isDirectory: () => stat.isDirectory(),
+    },
+    ownLocksOnly,
+  );
 }
 
 function parseOwner(text: string): LockOwner | undefined {
@@ -240,7 +284,12 @@ function isStale(state: LockState, staleMs: number): boolean {
  * Deletes the stale lock described by `state`, under the `.break` lock. Returns `false`
  * when another process is breaking it (the caller waits), `true` otherwise.
  */
-async function breakStale(lockPath: string, state: LockState, staleMs: number): Promise<boolean> {
+async function breakStale(
+  lockPath: string,
+  state: LockState,
+  staleMs: number,
+  ownLocksOnly: boolean,
+): Promise<boolean> {
   const breakPath = `${lockPath}.break`;
   let handle;
   try {
@@ -256,7 +305,7 @@ async function breakStale(lockPath: string, state: LockState, staleMs: number): 
   }
   try {
     await handle.close();
-    const current = await inspect(lockPath);
+    const current = await inspect(lockPath, ownLocksOnly);
     if (
       current !== undefined &&
       current.dev === state.dev &&

@@ -72,3 +72,34 @@ export function changedKeyError(
     line: entry.line,
   });
 }
+
+/**
+ * `ERR_HOST_KEY_REVOKED`: an `@revoked` line revokes the key. `context` as
+ * {@link changedKeyError}.
+ */
+export function revokedKeyError(
+  path: string,
+  host: string,
+  port: number,
+  key: PublicKey,
+  line: number,
+  context: 'add' | 'verify',
+): TrustError {
+  const shown = formatHostPort(host, port);
+  const offered = key.fingerprint();
+  const where = `line ${line} of ${path}`;
+  const message =
+    context === 'verify'
+      ? `host key of ${shown} is revoked: the server offered ${offered}, which ${where} marks @revoked. ` +
+        'Whoever answered holds a key that is no longer to be trusted; do not connect. If the server ' +
+        'still uses that key, it must be given a new one'
+      : `not recording ${offered} for ${shown}: ${where} marks it @revoked`;
+  return new TrustError(TrustErrorCode.HOST_KEY_REVOKED, message, {
+    host,
+    port,
+    offered,
+    expected: undefined,
+    path,
+    line,
+  });
+}

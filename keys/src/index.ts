@@ -47,6 +47,7 @@ export type {
   HostKeyCheck,
   HostKeyPolicy,
   VerifyHostKeyResult,
+  AddHostKeyOptions,
   AddHostKeyResult,
 } from './known-hosts.js';
 export { AuthorizedKeys } from './authorized-keys.js';

@@ -1,7 +1,10 @@
 /**
  * The client's record of server keys, like OpenSSH's `~/.ssh/known_hosts`: one
  * `[host]:port ssh-rsa AAAA… [comment]` line per trusted server key (see
- * known-hosts-line.ts and README.md "known_hosts").
+ * known-hosts-line.ts for the OpenSSH forms also read, and keys/README.md "known_hosts").
+ *
+ * What the lines mean (several keys per host, `@revoked`, fail-safe lines) is decided in
+ * known-hosts-table.ts; this file reads, locks and writes.
  *
  * Reads take no lock: writers only ever append one line with one write, or replace the
  * file by rename, so a reader sees the file before or after a write — at worst with the
@@ -13,10 +16,10 @@
 import { defaultKnownHostsPath } from './default-paths.js';
 import { checkLockOptions, withFileLock } from './file-lock.js';
 import type { FileLockOptions } from './file-lock.js';
-import { checkPort, formatHostPort, knownHostsField, normalizeHost } from './host-port.js';
-import { changedKeyError, unknownHostError } from './host-key-errors.js';
-import { parseKnownHostsLine } from './known-hosts-line.js';
-import type { KnownHostsLine } from './known-hosts-line.js';
+import { checkPort, knownHostsField, normalizeHost } from './host-port.js';
+import { changedKeyError, revokedKeyError, unknownHostError } from './host-key-errors.js';
+import { KnownHostsTable } from './known-hosts-table.js';
+import type { HostKeyCheck, KnownHostEntry, KnownHostsProblem } from './known-hosts-table.js';
 import { checkCommentOption, checkOptionsObject } from './options.js';
 import { PublicKey } from './public-key.js';
 import {
@@ -29,6 +32,8 @@ import {
 } from './store-file.js';
 import type { StoreContents } from './store-file.js';
 
+export type { HostKeyCheck, KnownHostEntry, KnownHostsProblem } from './known-hosts-table.js';
+
 /** Options of {@link KnownHosts.open} and {@link verifyHostKey}. */
 export interface KnownHostsOptions {
   /**
@@ -38,39 +43,13 @@ export interface KnownHostsOptions {
   create?: boolean | undefined;
   /** Timing of the cross-process lock writers take. Default: 5 s timeout, stale after 10 s. */
   lock?: FileLockOptions | undefined;
-  /** Accept a file that group or others may write. Default `false` (`ERR_KEY_PERMISSIONS`). */
+  /**
+   * Skip sshd's StrictModes checks: accept a file (or a directory above it) that group or
+   * others may write or another user owns. Default `false` (`ERR_KEY_PERMISSIONS`,
+   * `ERR_KEY_FILE_OWNER`). A symbolic link is refused either way (`ERR_KEY_FILE_SYMLINK`).
+   */
   allowInsecurePermissions?: boolean | undefined;
 }
-
-/** A usable known_hosts entry. */
-export interface KnownHostEntry {
-  /** Host in canonical form: lower case, IPv6 without brackets in RFC 5952 form. */
-  host: string;
-  port: number;
-  key: PublicKey;
-  /** `SHA256:…` of `key`. */
-  fingerprint: string;
-  /** 1-based line number in the file. */
-  line: number;
-  /** Text after the key, `''` if none. */
-  comment: string;
-}
-
-/** A line that is kept in the file but never trusts anything, and why. */
-export interface KnownHostsProblem {
-  line: number;
-  reason: string;
-}
-
-/**
- * What the file says about a host's key. `changed` also covers an entry for the host that
- * cannot be used (malformed, too small, an unsupported marker or host list): `expected`
- * is then its fingerprint if one can be computed, and `problem` says what is wrong.
- */
-export type HostKeyCheck =
-  | { status: 'match'; line: number }
-  | { status: 'unknown' }
-  | { status: 'changed'; expected: string | undefined; line: number; problem: string | undefined };
 
 /**
  * How {@link KnownHosts.verify} treats a host with no entry: `strict` refuses it
@@ -89,6 +68,16 @@ export interface VerifyHostKeyResult {
   fingerprint: string;
 }
 
+/** Options of {@link KnownHosts.add}. */
+export interface AddHostKeyOptions {
+  /**
+   * Record the key next to the other keys of the host instead of refusing
+   * (`ERR_HOST_KEY_CHANGED`): for a server in the middle of a key rotation, which holds
+   * both. Default `false`. An unusable line for the host, or a revoked key, is refused still.
+   */
+  alongside?: boolean | undefined;
+}
+
 /** Result of {@link KnownHosts.add}. */
 export interface AddHostKeyResult {
   /** `false` when the same key was already recorded for the host (nothing written). */
@@ -96,13 +85,6 @@ export interface AddHostKeyResult {
   /** The line that records the key. */
   line: number;
 }
-
-interface Row {
-  line: number;
-  parsed: KnownHostsLine;
-}
-
-const nameKey = (host: string, port: number): string => knownHostsField(host, port);
 
 function checkPublicKey(key: unknown): PublicKey {
   if (!(key instanceof PublicKey)) throw new TypeError('key must be a PublicKey');
@@ -130,9 +112,7 @@ export class KnownHosts {
   /** The text read last; `undefined` when the file did not exist. */
   #text: string | undefined;
   #mode = STORE_FILE_MODE;
-  #rows: Row[] = [];
-  /** Rows naming each `[host]:port`, in file order (entries, other key types and unusable lines). */
-  #byName = new Map<string, Row[]>();
+  #table = new KnownHostsTable('');
 
   private constructor(path: string, options: KnownHostsOptions) {
     this.path = path;
@@ -144,8 +124,10 @@ export class KnownHosts {
    * written). Malformed lines do not fail the load: they are listed in {@link problems}.
    *
    * @param path - default {@link defaultKnownHostsPath} (`$SECSESS_HOME/known_hosts` or `~/.secsess/known_hosts`)
-   * @throws KeyError `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS` (writable by group or
-   *   others), `ERR_KEY_FORMAT` (over 16 MiB), `ERR_KEY_FILE_UNWRITABLE` (with `create`)
+   * @throws KeyError `ERR_KEY_FILE_UNREADABLE`, `ERR_KEY_PERMISSIONS` (the file or a directory
+   *   above it writable by group or others), `ERR_KEY_FILE_OWNER` (owned by another user),
+   *   `ERR_KEY_FILE_SYMLINK` (a link), `ERR_KEY_FORMAT` (over 16 MiB), `ERR_KEY_FILE_UNWRITABLE`
+   *   (with `create`)
    * @throws TypeError / RangeError for invalid options
    */
   static async open(
@@ -156,7 +138,7 @@ export class KnownHosts {
     checkOptionsObject(options);
     checkLockOptions(options.lock);
     const knownHosts = new KnownHosts(path, { ...options });
-    if (options.create === true) await createStoreFile('known_hosts', path);
+    if (options.create === true) await createStoreFile('known_hosts', path, options);
     await knownHosts.reload();
     return knownHosts;
   }
@@ -170,49 +152,40 @@ export class KnownHosts {
     this.#load(contents);
   }
 
-  /** Usable entries, in file order. */
+  /**
+   * Entries whose hosts are written in clear, one per host of a line, in file order
+   * (revoked keys included, marked). Entries under hashed names are not listed: their hosts
+   * cannot be read back; {@link lookup} and {@link check} find them.
+   */
   list(): KnownHostEntry[] {
-    const entries: KnownHostEntry[] = [];
-    for (const row of this.#rows) {
-      const entry = toEntry(row);
-      if (entry !== undefined) entries.push(entry);
-    }
-    return entries;
+    return this.#table.list();
   }
 
-  /** Lines that never match: malformed, unsupported syntax, or keys of other types. */
+  /** Lines that never trust anything: malformed, unsupported syntax, keys of other types. */
   get problems(): KnownHostsProblem[] {
-    const problems: KnownHostsProblem[] = [];
-    for (const { line, parsed } of this.#rows) {
-      if (parsed.kind === 'invalid') problems.push({ line, reason: parsed.reason });
-      if (parsed.kind === 'other') {
-        problems.push({
-          line,
-          reason: `${parsed.type} key for ${formatHostPort(parsed.host, parsed.port)}: secsess uses only ssh-rsa keys; the line is kept but never matches`,
-        });
-      }
-    }
-    return problems;
+    return this.#table.problems();
   }
 
   /**
-   * The usable entries for `host:port` (usually one).
+   * The entries that trust a key for `host:port` (usually one; several while the server's
+   * key is being rotated), in file order. Revoked keys are left out.
    *
    * @throws TypeError / RangeError for an invalid host or port
    */
   lookup(host: string, port: number): KnownHostEntry[] {
-    const rows = this.#byName.get(nameKey(normalizeHost(host), checkPort(port))) ?? [];
-    return rows.map(toEntry).filter((entry): entry is KnownHostEntry => entry !== undefined);
+    return this.#table.lookup(normalizeHost(host), checkPort(port));
   }
 
   /**
-   * What the file (as read last) says about `key` for `host:port`: `match` if an entry
-   * records this key; `changed` if entries record only other keys, or if any line for the
-   * host cannot be used (fail safe: an entry we cannot read never lets a key through);
-   * `unknown` if no line names the host. Keys of other types (ssh-ed25519…) are ignored.
+   * What the file (as read last) says about `key` for `host:port`: `revoked` if an
+   * `@revoked` line revokes the key (whatever else the file says); `match` if an entry for
+   * the host records this key (one of several is enough); `changed` if entries record only
+   * other keys, or if any line for the host cannot be used (fail safe: an entry we cannot
+   * read never lets a key through); `unknown` if no line names the host. Keys of other
+   * types (ssh-ed25519…) and `@cert-authority` lines are ignored.
    */
   check(host: string, port: number, key: PublicKey): HostKeyCheck {
-    return this.#check(normalizeHost(host), checkPort(port), checkPublicKey(key));
+    return this.#table.check(normalizeHost(host), checkPort(port), checkPublicKey(key));
   }
 
   /**
@@ -221,25 +194,43 @@ export class KnownHosts {
    * that is already recorded writes nothing.
    *
    * @throws TrustError `ERR_HOST_KEY_CHANGED` if the file records another key for the host
-   *   (or an unusable line for it); it is never replaced silently: {@link remove} it first
+   *   (unless `alongside`) or an unusable line for it; it is never replaced silently:
+   *   {@link remove} it first. `ERR_HOST_KEY_REVOKED` if the key is revoked.
    * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors as {@link open}
    */
-  async add(host: string, port: number, key: PublicKey, comment?: string): Promise<AddHostKeyResult> {
+  async add(
+    host: string,
+    port: number,
+    key: PublicKey,
+    comment?: string,
+    options: AddHostKeyOptions = {},
+  ): Promise<AddHostKeyResult> {
     const name = normalizeHost(host);
     const number = checkPort(port);
     checkPublicKey(key);
     checkCommentOption(comment);
-    await ensureStoreDirectory('known_hosts', this.path);
+    checkOptionsObject(options);
+    if (options.alongside !== undefined && typeof options.alongside !== 'boolean') {
+      throw new TypeError('options.alongside must be a boolean');
+    }
+    await ensureStoreDirectory('known_hosts', this.path, this.#options);
     return withFileLock(
       this.path,
       async () => {
         await this.reload();
-        const result = this.#check(name, number, key);
+        const result = this.#table.check(name, number, key);
         if (result.status === 'match') return { added: false, line: result.line };
-        if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'add');
+        if (result.status === 'revoked')
+          throw revokedKeyError(this.path, name, number, key, result.line, 'add');
+        const alongside =
+          options.alongside === true && result.status === 'changed' && result.problem === undefined;
+        if (result.status === 'changed' && !alongside) {
+          throw changedKeyError(this.path, name, number, key, result, 'add');
+        }
         return { added: true, line: await this.#append(name, number, key, comment) };
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 
@@ -252,7 +243,8 @@ export class KnownHosts {
    * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
    */
   async remove(host: string, port: number): Promise<number> {
-    const key = nameKey(normalizeHost(host), checkPort(port));
+    const name = normalizeHost(host);
+    const number = checkPort(port);
     await this.reload();
     if (this.#text === undefined) return 0;
     return withFileLock(
@@ -260,7 +252,7 @@ export class KnownHosts {
       async () => {
         await this.reload();
         const text = this.#text;
-        const drop = new Set((this.#byName.get(key) ?? []).map((row) => row.line));
+        const drop = new Set(this.#table.linesFor(name, number));
         if (text === undefined || drop.size === 0) return 0;
         let kept = text
           .split('\n')
@@ -272,13 +264,16 @@ export class KnownHosts {
         return drop.size;
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 
   /**
    * Decides whether to trust `key` as the key of `host:port`:
    *
-   * - recorded → accepted (`learned: false`);
+   * - revoked by an `@revoked` line → `ERR_HOST_KEY_REVOKED`, in both modes, whatever else
+   *   the file says;
+   * - recorded (one of the host's keys) → accepted (`learned: false`);
    * - another key recorded, or an unusable line for the host → `ERR_HOST_KEY_CHANGED`,
    *   in both modes; the file is never updated silently;
    * - no entry: `strict` → `ERR_HOST_UNKNOWN`; `tofu` → recorded under the lock (unless
@@ -287,7 +282,8 @@ export class KnownHosts {
    *
    * Anything but a match is confirmed on a fresh read of the file first.
    *
-   * @throws TrustError `ERR_HOST_UNKNOWN`, `ERR_HOST_KEY_CHANGED`; LockError; KeyError file errors
+   * @throws TrustError `ERR_HOST_UNKNOWN`, `ERR_HOST_KEY_CHANGED`, `ERR_HOST_KEY_REVOKED`;
+   *   LockError; KeyError file errors
    */
   async verify(
     host: string,
@@ -300,104 +296,51 @@ export class KnownHosts {
     checkPublicKey(key);
     checkPolicy(mode);
     const fingerprint = key.fingerprint();
-    let result = this.#check(name, number, key);
+    let result = this.#table.check(name, number, key);
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
     // Confirm on a fresh read: another process may have been half-way through a line.
     await this.reload();
-    result = this.#check(name, number, key);
+    result = this.#table.check(name, number, key);
     if (result.status === 'match') return { learned: false, line: result.line, fingerprint };
+    if (result.status === 'revoked') {
+      throw revokedKeyError(this.path, name, number, key, result.line, 'verify');
+    }
     if (result.status === 'changed') throw changedKeyError(this.path, name, number, key, result, 'verify');
     if (mode === 'strict') throw unknownHostError(this.path, name, number, key);
-    await ensureStoreDirectory('known_hosts', this.path);
+    await ensureStoreDirectory('known_hosts', this.path, this.#options);
     return withFileLock(
       this.path,
       async () => {
         await this.reload();
-        const locked = this.#check(name, number, key);
+        const locked = this.#table.check(name, number, key);
         if (locked.status === 'match') return { learned: false, line: locked.line, fingerprint };
+        if (locked.status === 'revoked') {
+          throw revokedKeyError(this.path, name, number, key, locked.line, 'verify');
+        }
         if (locked.status === 'changed')
           throw changedKeyError(this.path, name, number, key, locked, 'verify');
         return { learned: true, line: await this.#append(name, number, key, undefined), fingerprint };
       },
       this.#options.lock,
+      this.#options.allowInsecurePermissions !== true,
     );
   }
 
   #load(contents: StoreContents | undefined): void {
-    const lines = (contents?.text ?? '').split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    const rows: Row[] = lines.map((raw, index) => ({ line: index + 1, parsed: parseKnownHostsLine(raw) }));
-    const byName = new Map<string, Row[]>();
-    for (const row of rows) indexRow(byName, row);
+    this.#table = new KnownHostsTable(contents?.text ?? '');
     this.#text = contents?.text;
     this.#mode = contents?.mode ?? STORE_FILE_MODE;
-    this.#rows = rows;
-    this.#byName = byName;
-  }
-
-  #check(host: string, port: number, key: PublicKey): HostKeyCheck {
-    let match: Row | undefined;
-    let other: { line: number; key: PublicKey } | undefined;
-    for (const row of this.#byName.get(nameKey(host, port)) ?? []) {
-      const { parsed } = row;
-      if (parsed.kind === 'invalid') {
-        return { status: 'changed', expected: parsed.fingerprint, line: row.line, problem: parsed.reason };
-      }
-      if (parsed.kind !== 'entry') continue;
-      if (parsed.key.equals(key)) match ??= row;
-      else other ??= { line: row.line, key: parsed.key };
-    }
-    if (match !== undefined) return { status: 'match', line: match.line };
-    if (other !== undefined) {
-      return { status: 'changed', expected: other.key.fingerprint(), line: other.line, problem: undefined };
-    }
-    return { status: 'unknown' };
   }
 
   /** Appends the entry (caller holds the lock and has just re-read) and records it in memory. */
   async #append(host: string, port: number, key: PublicKey, comment: string | undefined): Promise<number> {
     const trimmed = comment?.trim() ?? '';
     const text = `${knownHostsField(host, port)} ${key.toOpenSSH(trimmed)}`;
-    await appendStoreLine('known_hosts', this.path, text, this.#text);
+    await appendStoreLine('known_hosts', this.path, text, this.#text, this.#options);
     const previous = this.#text ?? '';
     this.#text = `${previous}${previous === '' || previous.endsWith('\n') ? '' : '\n'}${text}\n`;
-    const row: Row = {
-      line: this.#rows.length + 1,
-      parsed: { kind: 'entry', host, port, key, comment: trimmed },
-    };
-    this.#rows.push(row);
-    indexRow(this.#byName, row);
-    return row.line;
+    return this.#table.append(host, port, key, trimmed);
   }
-}
-
-function indexRow(byName: Map<string, Row[]>, row: Row): void {
-  const { parsed } = row;
-  const names =
-    parsed.kind === 'entry' || parsed.kind === 'other'
-      ? [{ host: parsed.host, port: parsed.port }]
-      : parsed.kind === 'invalid'
-        ? parsed.names
-        : [];
-  for (const { host, port } of names) {
-    const key = nameKey(host, port);
-    const rows = byName.get(key);
-    if (rows === undefined) byName.set(key, [row]);
-    else if (rows[rows.length - 1] !== row) rows.push(row);
-  }
-}
-
-function toEntry(row: Row): KnownHostEntry | undefined {
-  const { parsed } = row;
-  if (parsed.kind !== 'entry') return undefined;
-  return {
-    host: parsed.host,
-    port: parsed.port,
-    key: parsed.key,
-    fingerprint: parsed.key.fingerprint(),
-    line: row.line,
-    comment: parsed.comment,
-  };
 }
 
 /**
@@ -406,7 +349,7 @@ function toEntry(row: Row): KnownHostEntry | undefined {
  *
  * @returns `{ learned, line, fingerprint }` when the key is trusted
  * @throws TrustError `ERR_HOST_UNKNOWN` (strict, no entry), `ERR_HOST_KEY_CHANGED` (another
- *   key recorded, either mode); LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
+ *   key recorded, either mode), `ERR_HOST_KEY_REVOKED`; LockError `ERR_LOCK_TIMEOUT`; KeyError file errors
  */
 export async function verifyHostKey(
   path: string,

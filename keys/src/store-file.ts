@@ -1,12 +1,21 @@
 /**
  * The files of the trust stores (known_hosts, authorized_keys): bounded reads with errors
- * that name the file, a permission check, one-write appends and atomic rewrites.
+ * that name the file, sshd's StrictModes checks (file-safety.ts), one-write appends and
+ * atomic rewrites. No store file is ever read or written through a symbolic link.
  */
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeyError, KeyErrorCode } from './errors.js';
 import { writeKeyFile } from './key-file.js';
 import { errnoCode, writeFailureReason } from './errno.js';
+import {
+  APPEND_NOFOLLOW,
+  CREATE_APPEND_EXCL,
+  READ_NOFOLLOW,
+  checkOpenedFile,
+  checkParentDirectories,
+  openNoFollow,
+} from './file-safety.js';
 
 /** Mode of the trust-store files secsess creates. */
 export const STORE_FILE_MODE = 0o600;
@@ -31,7 +40,7 @@ export interface StoreContents {
 export interface ReadStoreOptions {
   /** Return `undefined` for a missing file instead of throwing `ERR_KEY_FILE_NOT_FOUND`. */
   missingOk: boolean;
-  /** Skip the group/other-writable check. */
+  /** Skip the ownership and mode checks of the file and its directories (never the link check). */
   allowInsecurePermissions?: boolean | undefined;
   /** Appended to the not-found message (what to run to create the file). */
   missingHint?: string | undefined;
@@ -45,29 +54,13 @@ function unreadable(kind: StoreKind, path: string, reason: string, cause?: unkno
 }
 
 /**
- * Refuses a store that group or others may write (`mode & 0o022`): whoever can write
- * known_hosts or authorized_keys decides whom secsess trusts. sshd's StrictModes refuses
- * the same. Skipped on Windows, where POSIX modes do not describe access.
- *
- * @throws KeyError `ERR_KEY_PERMISSIONS`
- */
-export function checkStorePermissions(kind: StoreKind, path: string, mode: number): void {
-  if (process.platform === 'win32' || (mode & 0o022) === 0) return;
-  const octal = (mode & 0o777).toString(8).padStart(4, '0');
-  throw new KeyError(
-    KeyErrorCode.PERMISSIONS,
-    `${kind} file ${path} is writable by group or others (mode ${octal}), so anyone who can write it ` +
-      `decides which keys secsess trusts; run \`chmod 600 ${path}\``,
-    { path },
-  );
-}
-
-/**
- * Reads a store file as UTF-8 (a leading BOM removed). Size and mode come from the open
- * descriptor, so they describe the bytes read.
+ * Reads a store file as UTF-8 (a leading BOM removed), refusing a symbolic link. Type,
+ * owner, mode and size come from the open descriptor, so they describe the bytes read;
+ * then the directories above it are checked (see file-safety.ts).
  *
  * @throws KeyError `ERR_KEY_FILE_NOT_FOUND` (unless `missingOk`), `ERR_KEY_FILE_UNREADABLE`,
- *   `ERR_KEY_FORMAT` (over {@link MAX_STORE_FILE_BYTES}), `ERR_KEY_PERMISSIONS`
+ *   `ERR_KEY_FORMAT` (over {@link MAX_STORE_FILE_BYTES}), `ERR_KEY_PERMISSIONS`,
+ *   `ERR_KEY_FILE_OWNER`, `ERR_KEY_FILE_SYMLINK`
  */
 export async function readStoreFile(
   kind: StoreKind,
@@ -76,8 +69,9 @@ export async function readStoreFile(
 ): Promise<StoreContents | undefined> {
   let handle;
   try {
-    handle = await open(path, 'r');
+    handle = await openNoFollow(open, `${kind} file`, path, READ_NOFOLLOW);
   } catch (error) {
+    if (error instanceof KeyError) throw error;
     const code = errnoCode(error);
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       if (options.missingOk) return undefined;
@@ -98,7 +92,8 @@ export async function readStoreFile(
   }
   try {
     const stat = await handle.stat();
-    if (stat.isDirectory()) throw unreadable(kind, path, 'it is a directory');
+    const strict = options.allowInsecurePermissions !== true;
+    checkOpenedFile(`${kind} file`, path, stat, strict);
     if (stat.size > MAX_STORE_FILE_BYTES) {
       throw new KeyError(
         KeyErrorCode.FORMAT,
@@ -106,7 +101,7 @@ export async function readStoreFile(
         { path },
       );
     }
-    if (options.allowInsecurePermissions !== true) checkStorePermissions(kind, path, stat.mode);
+    if (strict) await checkParentDirectories(`${kind} file`, path);
     const text = (await handle.readFile('utf8')).replace(/^\uFEFF/, '');
     return { text, mode: stat.mode };
   } catch (error) {
@@ -116,8 +111,24 @@ export async function readStoreFile(
   }
 }
 
-/** Creates the directory of a store file (mode 0700) if it is missing. */
-export async function ensureStoreDirectory(kind: StoreKind, path: string): Promise<void> {
+/** Options of the functions that write store files. */
+export interface WriteStoreOptions {
+  /** Skip the ownership and mode checks of the file and its directories (never the link check). */
+  allowInsecurePermissions?: boolean | undefined;
+}
+
+/**
+ * Creates the directory of a store file (mode 0700) if it is missing, then checks it and
+ * the directories above it: the lock file, temporary files and the store itself are about
+ * to be created there.
+ *
+ * @throws KeyError `ERR_KEY_FILE_UNWRITABLE`, `ERR_KEY_PERMISSIONS`, `ERR_KEY_FILE_OWNER`
+ */
+export async function ensureStoreDirectory(
+  kind: StoreKind,
+  path: string,
+  options: WriteStoreOptions = {},
+): Promise<void> {
   try {
     await mkdir(dirname(path), { recursive: true, mode: STORE_DIR_MODE });
   } catch (error) {
@@ -127,22 +138,28 @@ export async function ensureStoreDirectory(kind: StoreKind, path: string): Promi
       { path, cause: error },
     );
   }
+  if (options.allowInsecurePermissions !== true) await checkParentDirectories(`${kind} file`, path);
 }
 
 /**
  * Appends one line to a store file with a single write on an O_APPEND descriptor, then
- * fsyncs. A missing file is created with mode 0600 (set exactly, whatever the umask).
- * Callers hold the file's lock and pass the text they just read: if it does not end with a
- * newline, one is written first so the new line stands on its own.
+ * fsyncs. A missing file is created (O_EXCL) with mode 0600 (set exactly, whatever the
+ * umask); an existing one is opened with O_NOFOLLOW and checked on its descriptor before
+ * anything is written, so a link never redirects the write. Callers hold the file's lock,
+ * have checked its directory ({@link ensureStoreDirectory}) and pass the text they just
+ * read: if it does not end with a newline, one is written first so the new line stands on
+ * its own.
  *
  * @param line - one line, without its newline
- * @throws KeyError `ERR_KEY_FILE_UNWRITABLE`
+ * @throws KeyError `ERR_KEY_FILE_UNWRITABLE`, `ERR_KEY_FILE_SYMLINK`, `ERR_KEY_FILE_OWNER`,
+ *   `ERR_KEY_PERMISSIONS`
  */
 export async function appendStoreLine(
   kind: StoreKind,
   path: string,
   line: string,
   currentText: string | undefined,
+  options: WriteStoreOptions = {},
 ): Promise<void> {
   const separator =
     currentText !== undefined && currentText !== '' && !currentText.endsWith('\n') ? '\n' : '';
@@ -151,14 +168,15 @@ export async function appendStoreLine(
     let handle;
     let created = true;
     try {
-      handle = await open(path, 'ax', STORE_FILE_MODE);
+      handle = await open(path, CREATE_APPEND_EXCL, STORE_FILE_MODE);
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw error;
       created = false;
-      handle = await open(path, 'a');
+      handle = await openNoFollow(open, `${kind} file`, path, APPEND_NOFOLLOW);
     }
     try {
       if (created && process.platform !== 'win32') await handle.chmod(STORE_FILE_MODE);
+      checkOpenedFile(`${kind} file`, path, await handle.stat(), options.allowInsecurePermissions !== true);
       let offset = 0;
       // One write() in practice; the loop only guards against a short write (disk full).
       for (let writes = 0; offset < data.length && writes < 16; writes++) {
@@ -171,6 +189,7 @@ export async function appendStoreLine(
       await handle.close();
     }
   } catch (error) {
+    if (error instanceof KeyError) throw error;
     const reason = writeFailureReason(error);
     throw new KeyError(KeyErrorCode.FILE_UNWRITABLE, `cannot write ${kind} file ${path}: ${reason}`, {
       path,
@@ -191,15 +210,19 @@ export async function rewriteStoreFile(path: string, text: string, mode: number)
 
 /**
  * Creates an empty store file (mode 0600) and its directory (0700) if they are missing;
- * an existing file is left as it is.
+ * an existing file is left as it is (and checked when it is read).
  *
- * @throws KeyError `ERR_KEY_FILE_UNWRITABLE`
+ * @throws KeyError `ERR_KEY_FILE_UNWRITABLE`; directory errors of {@link ensureStoreDirectory}
  */
-export async function createStoreFile(kind: StoreKind, path: string): Promise<void> {
-  await ensureStoreDirectory(kind, path);
+export async function createStoreFile(
+  kind: StoreKind,
+  path: string,
+  options: WriteStoreOptions = {},
+): Promise<void> {
+  await ensureStoreDirectory(kind, path, options);
   let handle;
   try {
-    handle = await open(path, 'ax', STORE_FILE_MODE);
+    handle = await open(path, CREATE_APPEND_EXCL, STORE_FILE_MODE);
   } catch (error) {
     if (errnoCode(error) === 'EEXIST') return;
     throw new KeyError(

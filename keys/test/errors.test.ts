@@ -33,6 +33,8 @@ test('every KeyErrorCode is a distinct ERR_KEY_ string', (t) => {
     'ERR_KEY_ENCRYPTED',
     'ERR_KEY_FILE_EXISTS',
     'ERR_KEY_FILE_NOT_FOUND',
+    'ERR_KEY_FILE_OWNER',
+    'ERR_KEY_FILE_SYMLINK',
     'ERR_KEY_FILE_UNREADABLE',
     'ERR_KEY_FILE_UNWRITABLE',
     'ERR_KEY_FORMAT',

@@ -230,11 +230,12 @@ test('malformed lines are listed with their line numbers and do not stop the oth
     `[bad.example]:1 ${truncated}`,
     `[small.example]:1 ${smallRsaLine()}`,
     `[port.example]:70000 ${a.toOpenSSH()}`,
-    `unbracketed.example ${a.toOpenSSH()}`,
+    `unbracketed.example:7000 ${a.toOpenSSH()}`,
     `|1|c2FsdA==|aGFzaA== ${a.toOpenSSH()}`,
-    `[list.example]:1,[other.example]:1 ${a.toOpenSSH()}`,
-    `@revoked [revoked.example]:1 ${a.toOpenSSH()}`,
+    `[list.example]:1,,[other.example]:1 ${a.toOpenSSH()}`,
+    `@unknown [marker.example]:1 ${a.toOpenSSH()}`,
     `[weird.example]:1 ssh-rsa-ish ${a.toOpenSSH().split(' ')[1]}`,
+    `*.wild.example ${a.toOpenSSH()}`,
   ]);
   const knownHosts = await KnownHosts.open(path);
   t.deepEqual(
@@ -244,43 +245,52 @@ test('malformed lines are listed with their line numbers and do not stop the oth
   const problems = knownHosts.problems;
   t.deepEqual(
     problems.map((problem) => problem.line),
-    [2, 3, 4, 5, 6, 7, 8, 9, 10],
+    [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
   );
   const reason = (line: number): string => problems.find((problem) => problem.line === line)?.reason ?? '';
   t.regex(reason(2), /expected "\[host\]:port ssh-rsa <base64>"/);
   t.regex(reason(3), /truncated/);
   t.regex(reason(4), /1024-bit RSA key; secsess needs at least 2048 bits/);
   t.regex(reason(5), /port outside 1-65535/);
-  t.regex(reason(6), /must be written \[host\]:port/);
-  t.regex(reason(7), /hashed host names are not supported/);
-  t.regex(reason(8), /lists of hosts are not supported/);
-  t.regex(reason(9), /@revoked lines are not supported/);
+  t.regex(reason(6), /must be written \[host\]:port \(or host alone for port 22\)/);
+  t.regex(reason(7), /is not a hashed host name/);
+  t.regex(reason(8), /empty name/);
+  t.regex(reason(9), /@unknown lines are not supported/);
   t.regex(reason(10), /the line says ssh-rsa-ish but its key data is of type ssh-rsa/);
+  t.regex(reason(11), /host patterns \(wildcards, negation\) are not supported/);
 });
 
 test('an unusable line for a host counts as a changed key: it never lets another key in', async (t) => {
   const path = await fileWith([
     `[bad.example]:1 ${a.toOpenSSH().slice(0, 200)}`,
     `[small.example]:1 ${smallRsaLine()}`,
-    `[list.example]:1,[other.example]:1 ${a.toOpenSSH()}`,
-    `@revoked [revoked.example]:1 ${a.toOpenSSH()}`,
-    `[revoked.example]:1 ${a.toOpenSSH()}`,
+    `[list.example]:1,[other.example]:1,[*.example]:9 ${a.toOpenSSH()}`,
+    `@unknown [marker.example]:1 ${a.toOpenSSH()}`,
+    `[marker.example]:1 ${a.toOpenSSH()}`,
+    `*.wild.example ${a.toOpenSSH()}`,
+    `unbracketed.example:1 ${a.toOpenSSH()}`,
+    `@revoked [unreadable.example]:1 ${c.toOpenSSH().slice(0, 200)}`,
   ]);
   const knownHosts = await KnownHosts.open(path);
-  for (const [host, line] of [
-    ['bad.example', 1],
-    ['small.example', 2],
-    ['list.example', 3],
-    ['other.example', 3],
-    ['revoked.example', 4],
+  for (const [host, port, line] of [
+    ['bad.example', 1, 1],
+    ['small.example', 1, 2],
+    ['list.example', 1, 3],
+    ['other.example', 1, 3],
+    ['x.example', 9, 3],
+    ['marker.example', 1, 4],
+    ['a.wild.example', 22, 6],
+    ['a.wild.example', 1, 6],
+    ['unbracketed.example', 1, 7],
+    ['unreadable.example', 1, 8],
   ] as const) {
-    const result = knownHosts.check(host, 1, b);
+    const result = knownHosts.check(host, port, b);
     t.like(result, { status: 'changed', line }, host);
     // Even the key an unusable line seems to name is not accepted through it.
-    t.is(knownHosts.check(host, 1, a).status, 'changed', host);
+    t.is(knownHosts.check(host, port, a).status, 'changed', host);
     const error = await expectTrustError(
       t,
-      knownHosts.verify(host, 1, b, 'tofu'),
+      knownHosts.verify(host, port, b, 'tofu'),
       TrustErrorCode.HOST_KEY_CHANGED,
     );
     t.true(error.message.includes('secsess cannot use'), error.message);
@@ -289,6 +299,7 @@ test('an unusable line for a host counts as a changed key: it never lets another
   t.like(knownHosts.check('list.example', 1, b), { expected: a.fingerprint() });
   t.like(knownHosts.check('bad.example', 1, b), { expected: undefined });
   t.is(knownHosts.check('bad.example', 2, b).status, 'unknown', 'other ports are not affected');
+  t.is(knownHosts.check('wild.example', 22, b).status, 'unknown', 'a pattern names only what it matches');
 });
 
 test('verify strict: a recorded key passes, an unknown host is ERR_HOST_UNKNOWN and nothing is written', async (t) => {

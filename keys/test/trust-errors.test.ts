@@ -35,7 +35,11 @@ test.after.always(async () => {
 });
 
 test('the trust codes are stable strings', (t) => {
-  t.deepEqual(TrustErrorCode, { HOST_UNKNOWN: 'ERR_HOST_UNKNOWN', HOST_KEY_CHANGED: 'ERR_HOST_KEY_CHANGED' });
+  t.deepEqual(TrustErrorCode, {
+    HOST_UNKNOWN: 'ERR_HOST_UNKNOWN',
+    HOST_KEY_CHANGED: 'ERR_HOST_KEY_CHANGED',
+    HOST_KEY_REVOKED: 'ERR_HOST_KEY_REVOKED',
+  });
   t.deepEqual(LockErrorCode, { TIMEOUT: 'ERR_LOCK_TIMEOUT' });
 });
 

@@ -95,7 +95,10 @@ export class Client {
       if (this.#clientKeyInput !== null) {
         this.#clientKey ??= (await loadPrivateKeys([this.#clientKeyInput]))[0]!;
       }
-      for (let attempt = 0; ; attempt++) {
+      // Set once the server refused the key known_hosts lists last while it trusts others for
+      // the host: the next connection asks the server for its key (see trust.ts).
+      let askServerKey = false;
+      for (let attempt = 0; ;) {
         // known_hosts is read afresh for each attempt: another client may have learned the key.
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
         let trustError: unknown = null;
@@ -105,7 +108,7 @@ export class Client {
           {
             role: 'client',
             connection: {
-              serverKey: trust ? (trust.key ?? undefined) : this.#serverKey!,
+              serverKey: trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!,
               set: this.#set,
               maxFragmentSize: this.#options.maxFragmentSize,
               clientKey: this.#clientKey ?? undefined,
@@ -127,6 +130,12 @@ export class Client {
         } catch (err) {
           // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED).
           if (trustError) throw trustError;
+          const mismatch = err instanceof SessionError && err.code === ErrorCode.SERVER_KEY_MISMATCH;
+          if (trust && mismatch && trust.alternatives && !askServerKey) {
+            debug('%s does not hold the newest trusted key: asking for its key', formatEndpoint(target));
+            askServerKey = true;
+            continue;
+          }
           if (trust) {
             const explained = await trust.explain(err, signal);
             if (explained !== err) throw explained;
@@ -137,6 +146,7 @@ export class Client {
           const ms = Math.random() * Math.min(BUSY_RETRY_CAP, BUSY_RETRY_BASE * 2 ** attempt);
           debug('%s is busy: trying again in %d ms', formatEndpoint(target), Math.round(ms));
           await pause(ms, signal);
+          attempt++;
           continue;
         }
         if (trust) {

@@ -9,6 +9,18 @@
  * the server no longer holds it, the client fetches the server's current key in a separate
  * probe so the error can name it. Without an entry, the client asks the server for its key
  * first (one more round trip) and the file decides.
+ *
+ * A host with several trusted keys (a server key being rotated) connects while the server
+ * holds any of them. The client names the one listed last, the newest by the rotation
+ * procedure (README "Rotating the server key without downtime"), which a rotating server
+ * holds: still one round trip. Only if the server refuses that key (ERR_SERVER_KEY_MISMATCH)
+ * does the client connect once more, ask the server for its key (KeyRequest) and accept it
+ * if, and only if, it is one of the trusted keys. That refusal is unauthenticated, so an
+ * on-path attacker can force the second connection; it gains nothing by it: the
+ * KeyResponse is part of the transcript the server's proof covers, the answer must be a
+ * trusted key the server then proves it holds, and a revoked key is refused
+ * (ERR_HOST_KEY_REVOKED) whatever other lines say. No key outside the set is ever accepted
+ * and nothing is learned (tofu records only for a host without entries).
  */
 import { KnownHosts, defaultKnownHostsPath } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
@@ -34,6 +46,11 @@ export interface TrustOptions {
 export interface HostTrust {
   /** The key to name in the hello, if known_hosts has one; null to ask the server first. */
   readonly key: PublicKey | null;
+  /**
+   * Whether known_hosts trusts other keys for the host besides `key`: if the server refuses
+   * `key`, ask it for its key (KeyRequest) and check that against the file.
+   */
+  readonly alternatives: boolean;
   /** Decides on a key the server sent: resolves to trust it, rejects with a TrustError. */
   decide(key: PublicKey): Promise<void>;
   /** After the handshake succeeded: records a key learned on first use (tofu). */
@@ -61,13 +78,23 @@ export function checkTrustOptions(options: TrustOptions): void {
 export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: string): Promise<HostTrust> {
   const path = knownHosts ?? defaultKnownHostsPath();
   const store = await KnownHosts.open(path, { create: mode === 'tofu' });
-  const known = store.lookup(target.host, target.port)[0];
-  const key = known && store.check(target.host, target.port, known.key).status === 'match' ? known.key : null;
+  // lookup() leaves revoked keys out; check() refuses them all if a line for the host is unusable.
+  const trusted = new Map<string, PublicKey>();
+  for (const entry of store.lookup(target.host, target.port)) {
+    if (store.check(target.host, target.port, entry.key).status === 'match') {
+      trusted.delete(entry.fingerprint);
+      trusted.set(entry.fingerprint, entry.key);
+    }
+  }
+  const keys = [...trusted.values()];
+  // The last listed: `trust add --alongside` appends the new key after the old one.
+  const key = keys[keys.length - 1] ?? null;
   // tofu: a key the server offers is recorded only after the handshake proved the server
   // holds it (confirm()), so an impostor answering the key request cannot poison the file.
   let pending: PublicKey | null = null;
   return {
     key,
+    alternatives: keys.length > 1,
     decide: async (offered) => {
       const check = store.check(target.host, target.port, offered);
       if (check.status === 'match') return;
@@ -75,7 +102,8 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
         pending = offered;
         return;
       }
-      // Throws ERR_HOST_UNKNOWN (strict) or ERR_HOST_KEY_CHANGED, naming file and line.
+      // Throws ERR_HOST_UNKNOWN (strict), ERR_HOST_KEY_CHANGED or ERR_HOST_KEY_REVOKED,
+      // naming file and line.
       await store.verify(target.host, target.port, offered, 'strict');
     },
     confirm: async () => {
@@ -95,7 +123,8 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
         return error;
       }
       try {
-        // Fails with ERR_HOST_KEY_CHANGED (both fingerprints, file, line) unless recorded.
+        // Fails with ERR_HOST_KEY_CHANGED (both fingerprints, file, line) or
+        // ERR_HOST_KEY_REVOKED unless recorded.
         await store.verify(target.host, target.port, current, 'strict');
       } catch (changed) {
         return changed;

@@ -28,9 +28,17 @@ function addBuilder(yargs: Argv<GlobalArgs>) {
     })
     .option('known-hosts', KNOWN_HOSTS_OPTION)
     .option('comment', { alias: 'C', type: 'string', describe: 'comment stored after the key' })
+    .option('alongside', {
+      type: 'boolean',
+      describe: "keep the server's other trusted keys (key rotation) instead of refusing a different key",
+    })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key file' })
     .example('$0 trust add server.example:7000 server.pub', 'trust the key in server.pub for that server')
-    .example('$0 trust add [::1]:7000 server.pub -C "lab box"', 'an IPv6 address, with a comment');
+    .example('$0 trust add [::1]:7000 server.pub -C "lab box"', 'an IPv6 address, with a comment')
+    .example(
+      '$0 trust add server.example:7000 new.pub --alongside',
+      'trust a rotated key next to the old one',
+    );
 }
 
 function removeBuilder(yargs: Argv<GlobalArgs>) {
@@ -71,7 +79,9 @@ async function add(args: TrustAddArgs & GlobalArgs, out: Output): Promise<void> 
   const host = normalizeHost((args.target as HostPort).host);
   const key = await readPublicKey(args.keyfile, args['passphrase-file']);
   const knownHosts = await KnownHosts.open(args['known-hosts'] ?? defaultKnownHostsPath());
-  const { added, line } = await knownHosts.add(host, port, key, args.comment);
+  const { added, line } = await knownHosts.add(host, port, key, args.comment, {
+    alongside: args.alongside === true,
+  });
   const shown = formatHostPort(host, port);
   const fingerprint = key.fingerprint();
   out.result(
