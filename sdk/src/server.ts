@@ -435,16 +435,15 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
 
   /**
-   * A client's signature verified in the worker pool, under the same `maxPendingDecrypts`
-   * bound as the decryptions (one queue of RSA work); decided on the queue alone.
+   * A client's signature verified in the worker pool. Not refused when the queue is full:
+   * the client is already open (its ClientFinished opened) and the decryption is spent, so
+   * a refusal now would cost it its session instead of a retry. Verifications need no bound
+   * of their own: at most one per handshake, so at most `maxHandshakes` queued, each a
+   * public-exponent-65537 operation (~0.06 ms for 4096 bits).
    */
-  readonly #verifyInPool: VerifyFunction = (request, session) => {
+  readonly #verifyInPool: VerifyFunction = (request) => {
     const pool = this.#pool;
     if (!pool) return Promise.resolve(false);
-    if (pool.pending >= this.#options.maxPendingDecrypts) {
-      this.#refusedBy.set(session, 'maxPendingDecrypts');
-      throw busyError('maxPendingDecrypts');
-    }
     return pool.verify(request.key.keyObject, request.message, request.signature);
   };
 

@@ -672,7 +672,7 @@ export class Session extends EventEmitter<SessionEvents> {
       } finally {
         writer.endDelivery();
       }
-      if (this.#conn.state !== 'closed' && !this.#paused) transport.resume();
+      if (this.#conn.state !== 'closed' && !this.#paused && !this.#stalled) transport.resume();
     };
     verify(request, this).then(complete, () => complete(false));
   }

@@ -10,8 +10,8 @@ import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode } from '../src/index.js';
-import type { ServerOptions, Client } from '../src/index.js';
+import { Client, ErrorCode } from '../src/index.js';
+import type { ServerOptions } from '../src/index.js';
 import {
   clientFinishedPayload,
   forgedClientAuth,
@@ -181,4 +181,30 @@ test('a ClientFinished of the wrong shape is refused as a failed authentication'
     shapes.map(() => [ErrorCode.NOT_AUTHORIZED, 'handshake: client authentication failed']),
   );
   t.like(s.server.workerCounts, { verifies: 0 });
+});
+
+test('a client whose signature waits behind a full RSA queue is verified, not refused after it opened', async (t) => {
+  // One worker and a queue of one: most of 40 concurrent hellos are refused busy (the
+  // clients retry), and the ones decrypted find the queue busy when their ClientFinished
+  // arrives. A verification is never refused: the client is already open, its decryption
+  // spent, and a refusal would cost it its session instead of a retry.
+  const { s } = await hostileServer(t, {
+    maxPendingDecrypts: 1,
+    handshakeRate: 0,
+    maxHandshakes: 128,
+    maxHandshakesPerAddress: 64,
+  });
+  const outcomes = await Promise.all(
+    Array.from({ length: 40 }, () =>
+      roundTrip(
+        Client.create(serverKeys.publicKey, {}, { clientKey: clientKeys.privateKey, busyRetries: 100 }),
+        s.endpoint,
+      ).catch((err: { code?: string }) => err.code ?? 'error'),
+    ),
+  );
+  t.deepEqual(
+    outcomes.filter((o) => o !== 'ping'),
+    [],
+  );
+  t.is(s.server.workerCounts.verifies, 40);
 });
