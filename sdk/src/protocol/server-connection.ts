@@ -187,30 +187,22 @@ export class ServerConnection extends Connection {
   protected override onFrame(type: number, frame: Buffer): void {
     if (this.#step === 'verifying') {
       // The client is open on its side and may already send records: they wait for the verdict.
-      this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
-      if (this.#queuedBytes > MAX_QUEUED_VERIFYING) {
-        throw new HandshakeError(
-          ErrorCode.HANDSHAKE,
-          'handshake: client sent too much before its key was verified',
-        );
-      }
-      (this.#queued ??= []).push([type, Buffer.from(frame)]);
-      return;
+      this.#hold(type, frame, MAX_QUEUED_VERIFYING, 'before its key was verified');
+    } else if (this.#step === 'decrypting') {
+      this.#hold(type, frame, MAX_QUEUED_BYTES, 'before the server replied');
+    } else {
+      super.onFrame(type, frame);
     }
+  }
 
-    if (this.#step === 'decrypting') {
-      this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
-      if (this.#queuedBytes > MAX_QUEUED_BYTES) {
-        throw new HandshakeError(
-          ErrorCode.HANDSHAKE,
-          'handshake: client sent too much before the server replied',
-        );
-      }
-      // The frame may be a view into a transport buffer: keep a copy.
-      (this.#queued ??= []).push([type, Buffer.from(frame)]);
-      return;
+  /** Keeps a frame until the RSA operation under way returns, within `limit` (§6). */
+  #hold(type: number, frame: Buffer, limit: number, when: string): void {
+    this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
+    if (this.#queuedBytes > limit) {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, `handshake: client sent too much ${when}`);
     }
-    super.onFrame(type, frame);
+    // The frame may be a view into a transport buffer: keep a copy.
+    (this.#queued ??= []).push([type, Buffer.from(frame)]);
   }
 
   protected handshakeRecordRejected(cause: unknown): HandshakeError {
