@@ -6,6 +6,7 @@
  * drift from the API. `npm run typecheck` type-checks them (tsconfig.tests.json).
  */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -108,7 +109,15 @@ test.after.always(async () => {
   await rm(shared, { recursive: true, force: true });
 });
 
-for (const name of ['secsess-way', 'node-way', 'any-transport', 'algorithms', 'trust', 'authorize']) {
+// Every examples/*.ts but keys (run first, above) and client-drops (below).
+const names = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  .map((f) => f.slice(0, -3))
+  .filter((name) => name !== 'keys' && name !== 'client-drops');
+test('the examples are found', (t) => {
+  t.true(names.includes('secsess-way'));
+});
+for (const name of names) {
   test.serial(`examples/${name}.ts runs`, async (t) => {
     const { code, out, err } = await runTs(shared, name);
     t.is(code, 0, `stdout:\n${out}\nstderr:\n${err}`);
