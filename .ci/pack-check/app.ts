@@ -1,0 +1,41 @@
+/**
+ * The pack check's program (.ci/pack-check.sh): compiled with `tsc --strict` against the
+ * installed tarballs of @secsess/keys and @secsess/sdk, outside this repository, and run.
+ * A server on 127.0.0.1:0 with a freshly generated key, one client, one echoed message.
+ */
+import { randomBytes } from 'node:crypto';
+import { KeyPair } from '@secsess/keys';
+import { Client, ErrorCode, SecsessError, Server, formatEndpoint } from '@secsess/sdk';
+import type { Endpoint, Session } from '@secsess/sdk';
+
+const pair = await KeyPair.generateRSA({ bits: 2048 });
+const server = Server.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 1 });
+await server.start();
+const endpoint: Endpoint | null = server.address;
+if (endpoint === null) throw new Error('the server has no address after start()');
+
+const accepted: Promise<Session> = server.acceptClient();
+const client = Client.create(pair.publicKey);
+await client.connect(endpoint);
+const session = await accepted;
+
+const sent = randomBytes(1000);
+await client.write(sent);
+const received = await session.read();
+if (received === null) throw new Error('the server read null');
+await session.write(received);
+const echoed = await client.read();
+if (echoed === null || !Buffer.from(echoed).equals(sent)) throw new Error('the echo differs');
+
+await client.close();
+if ((await session.read()) !== null) throw new Error('the server saw no normal close');
+await server.stop();
+
+// The error hierarchy is part of the public types.
+const code: string = ErrorCode.SESSION_CLOSED;
+const err: unknown = await client.write(sent).catch((e: unknown) => e);
+if (!(err instanceof SecsessError) || err.code !== code) throw new Error(`write after close: ${String(err)}`);
+
+console.log(
+  `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)}, ${pair.publicKey.fingerprint()}`,
+);
