@@ -32,24 +32,24 @@ import {
   SessionError,
   encodeAlertFrame,
   oaepDecrypt,
-} from './protocol/index.js';
-import type { AlgorithmSet, Suite } from './protocol/index.js';
-import { debug } from './debug.js';
-import { CLOSE_TRY_AGAIN_LATER, HANDSHAKE_RATE_SOURCES } from './defaults.js';
+} from '../protocol/index.js';
+import type { AlgorithmSet, Suite } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { CLOSE_TRY_AGAIN_LATER, HANDSHAKE_RATE_SOURCES } from '../common/defaults.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
-import { abortError, checkSignal, onAbort } from './deferred.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
-import type { Endpoint, EndpointInput } from './endpoint.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { Endpoint, EndpointInput } from '../common/endpoint.js';
 import { HandshakeLimiter } from './handshake-limiter.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 import { HandshakeRate } from './handshake-rate.js';
-import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js';
-import type { PrivateKeyInput } from './key-input.js';
-import { resolveServerOptions } from './options.js';
-import type { ResolvedServerOptions, ServerOptions } from './options.js';
-import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session.js';
-import type { DecryptFunction, VerifyFunction } from './session.js';
+import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
+import { resolveServerOptions } from '../common/options.js';
+import type { ResolvedServerOptions, ServerOptions } from '../common/options.js';
+import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from '../stream/session.js';
+import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 

@@ -3,10 +3,10 @@
  * up front: TypeError for a wrong type or conflicting options, RangeError for a number out
  * of range.
  */
-import type { AuthorizationOptions } from './authorization.js';
+import type { AuthorizationOptions } from '../server/authorization.js';
 import type { PrivateKeyInput } from './key-input.js';
-import { DEFAULT_MAX_MESSAGE_SIZE } from './protocol/index.js';
-import type { TrustOptions } from './trust.js';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../protocol/index.js';
+import type { TrustOptions } from '../client/trust.js';
 import {
   DEFAULT_BUSY_RETRIES,
   DEFAULT_CLOSE_TIMEOUT,

@@ -38,7 +38,7 @@ import {
   ServerConnection,
   SessionError,
   TimeoutError,
-} from './protocol/index.js';
+} from '../protocol/index.js';
 import type {
   ClientConnectionHandler,
   ClientConnectionOptions,
@@ -49,15 +49,15 @@ import type {
   ServerConnectionOptions,
   Suite,
   VerifyRequest,
-} from './protocol/index.js';
-import { debug } from './debug.js';
-import { CLOSE_ABNORMAL } from './defaults.js';
-import { checkSignal, deferred, noop } from './deferred.js';
-import type { Deferred } from './deferred.js';
+} from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { checkSignal, deferred, noop } from '../common/deferred.js';
+import type { Deferred } from '../common/deferred.js';
 import { KeepAlive } from './keep-alive.js';
 import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
-import type { ResolvedSessionOptions } from './options.js';
+import type { ResolvedSessionOptions } from '../common/options.js';
 import { RecordWriter } from './record-writer.js';
 import type { RecordWriterOptions } from './record-writer.js';
 import { createSessionStream } from './session-stream.js';
