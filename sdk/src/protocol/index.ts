@@ -23,7 +23,7 @@ export {
 } from './errors.js';
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
 export type { AlgorithmSet, Suite } from './suite.js';
-export { oaepDecrypt, pssVerify } from './crypto.js';
+export { oaepDecrypt, pssVerify } from './asymmetric.js';
 export { encodeAlertFrame } from './handshake-messages.js';
 export {
   AlertCode,
