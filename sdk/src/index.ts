@@ -16,10 +16,16 @@ export { probeServerKey } from './client/probe.js';
 export type { ProbeOptions } from './client/probe.js';
 export type { TrustMode, TrustOptions } from './client/trust.js';
 export type { AuthorizationOptions, AuthorizeHook, DenialReason, PeerInfo } from './server/authorization.js';
-export type { SecureClientOptions, SecureDuplexOptions, SecureServerOptions } from './stream/secure-duplex.js';
+export type {
+  SecureClientOptions,
+  SecureDuplexOptions,
+  SecureServerOptions,
+} from './stream/secure-duplex.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';
-export type { ClientOptions, ServerOptions, SessionOptions } from './common/options.js';
+export type { ClientOptions } from './client/client-options.js';
+export type { ServerOptions } from './server/server-options.js';
+export type { SessionOptions } from './common/options.js';
 export type { PrivateKeyInput, PublicKeyInput } from './common/key-input.js';
 export {
   CLOSE_ABNORMAL,

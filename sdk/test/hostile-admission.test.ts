@@ -17,7 +17,7 @@ import {
 } from '../src/index.js';
 import type { RefusalLimit, RemoteInfo } from '../src/index.js';
 import { HandshakeRate } from '../src/server/handshake-rate.js';
-import { resolveServerOptions } from '../src/common/options.js';
+import { resolveServerOptions } from '../src/server/server-options.js';
 import {
   SERVER_BUSY_ALERT,
   attackerAddress,

@@ -17,8 +17,8 @@ import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
 import { checkTrustOptions, hostTrust } from './trust.js';
 import type { TrustMode } from './trust.js';
-import { resolveClientOptions } from '../common/options.js';
-import type { ClientOptions } from '../common/options.js';
+import { resolveClientOptions } from './client-options.js';
+import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
 import { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session.js';
