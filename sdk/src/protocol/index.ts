@@ -1,6 +1,6 @@
 /**
  * The sans-IO protocol core: handshake state machines, record layer, key schedule.
- * No sockets, timers or process state; see sdk/src/session.ts for the driver.
+ * No sockets, timers or process state; see sdk/src/stream/session.ts for the driver.
  */
 export { ClientConnection } from './client-connection.js';
 export type { ClientConnectionHandler, ClientConnectionOptions } from './client-connection.js';

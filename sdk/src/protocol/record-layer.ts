@@ -140,7 +140,7 @@ abstract class RecordState {
   protected bytesUnderKey = 0;
   /** CBC suites: the HMAC key. */
   protected mac: HmacKey | null = null;
-  /** CBC suites: this direction's long-lived cipher context (see crypto.ts). */
+  /** CBC suites: this direction's long-lived cipher context (see ciphers.ts). */
   protected cbc: CbcEncryptor | CbcDecryptor | null = null;
   /** GCM suites: the cipher key and the 12-byte nonce base. */
   protected gcmKey: KeyObject | null = null;

@@ -24,7 +24,7 @@ import type { Duplex } from 'node:stream';
 import { debug } from '../common/debug.js';
 import { noop } from '../common/deferred.js';
 
-/** The core's batching API (protocol/connection.ts). Each call may throw. */
+/** The core's batching API (protocol/message-sender.ts). Each call may throw. */
 export interface Outbound {
   queue(message: Buffer): void;
   /** Queues the message only if that seals nothing; false means: use queue(). */
