@@ -47,9 +47,28 @@ export default tseslint.config(
             'node:worker_threads',
             'node:dgram',
           ],
+          // The core imports nothing above it (stream/, server/, client/, common/).
+          patterns: [{ group: ['../*'], message: 'protocol/ imports nothing from outside protocol/.' }],
         },
       ],
       'no-restricted-globals': ['error', 'process', 'setTimeout', 'setInterval', 'setImmediate'],
+    },
+  },
+  {
+    // Imports run one way: common/ is shared by every side and imports none of them.
+    files: ['sdk/src/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../stream/*', '../server/*', '../client/*', '../index.js'],
+              message: 'common/ imports only protocol/ and itself.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

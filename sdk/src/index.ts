@@ -6,21 +6,27 @@
  * `close()`, `stop()` — with Node's idioms beside it: events, async iteration, a Duplex
  * view, AbortSignal and `await using`.
  */
-export { Server } from './server.js';
-export type { RefusalLimit, RemoteInfo, ServerEvents } from './server.js';
-export { Client } from './client.js';
-export { Session } from './session.js';
-export type { MessageData, SessionEvents, SessionState } from './session.js';
-export { secureDuplex } from './secure-duplex.js';
-export { probeServerKey } from './probe.js';
-export type { ProbeOptions } from './probe.js';
-export type { TrustMode, TrustOptions } from './trust.js';
-export type { AuthorizationOptions, AuthorizeHook, DenialReason, PeerInfo } from './authorization.js';
-export type { SecureClientOptions, SecureDuplexOptions, SecureServerOptions } from './secure-duplex.js';
-export { formatEndpoint, parseEndpoint } from './endpoint.js';
-export type { Endpoint, EndpointInput } from './endpoint.js';
-export type { ClientOptions, ServerOptions, SessionOptions } from './options.js';
-export type { PrivateKeyInput, PublicKeyInput } from './key-input.js';
+export { Server } from './server/server.js';
+export type { RefusalLimit, RemoteInfo, ServerEvents } from './server/server.js';
+export { Client } from './client/client.js';
+export { Session } from './stream/session.js';
+export type { MessageData, SessionEvents, SessionState } from './stream/session.js';
+export { secureDuplex } from './stream/secure-duplex.js';
+export { probeServerKey } from './client/probe.js';
+export type { ProbeOptions } from './client/probe.js';
+export type { TrustMode, TrustOptions } from './client/trust.js';
+export type { AuthorizationOptions, AuthorizeHook, DenialReason, PeerInfo } from './server/authorization.js';
+export type {
+  SecureClientOptions,
+  SecureDuplexOptions,
+  SecureServerOptions,
+} from './stream/secure-duplex.js';
+export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
+export type { Endpoint, EndpointInput } from './common/endpoint.js';
+export type { ClientOptions } from './client/client-options.js';
+export type { ServerOptions } from './server/server-options.js';
+export type { SessionOptions } from './common/options.js';
+export type { PrivateKeyInput, PublicKeyInput } from './common/key-input.js';
 export {
   CLOSE_ABNORMAL,
   CLOSE_TRY_AGAIN_LATER,
@@ -39,7 +45,7 @@ export {
   DEFAULT_MAX_PENDING_SESSIONS,
   DEFAULT_READABLE_HIGH_WATER_MARK,
   DEFAULT_SERVER_IDLE_TIMEOUT,
-} from './defaults.js';
+} from './common/defaults.js';
 export {
   ALL_SUITES,
   Asymmetric,

@@ -1,11 +1,11 @@
 import test from 'ava';
-import { DecryptPool } from '../src/decrypt-pool.js';
+import { DecryptPool } from '../src/server/decrypt-pool.js';
 import { Client, ErrorCode, HandshakeError, Server, SessionError, secureDuplex } from '../src/index.js';
-import { resolveSessionOptions } from '../src/options.js';
+import { resolveSessionOptions } from '../src/common/options.js';
 import { CLIENT_AUTH_CONTEXT } from '../src/protocol/constants.js';
-import { oaepDecrypt, oaepEncrypt, pssSign, pssVerify } from '../src/protocol/crypto.js';
+import { oaepDecrypt, oaepEncrypt, pssSign, pssVerify } from '../src/protocol/asymmetric.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Session, kReady } from '../src/session.js';
+import { Session, kReady } from '../src/stream/session.js';
 import { duplexPair } from './helpers/duplex-pair.js';
 import { fixtureKeys } from './helpers/keys.js';
 import { echoSessions, waitUntil } from './helpers/net.js';

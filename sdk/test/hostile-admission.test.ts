@@ -16,8 +16,8 @@ import {
   Server,
 } from '../src/index.js';
 import type { RefusalLimit, RemoteInfo } from '../src/index.js';
-import { HandshakeRate } from '../src/handshake-rate.js';
-import { resolveServerOptions } from '../src/options.js';
+import { HandshakeRate } from '../src/server/handshake-rate.js';
+import { resolveServerOptions } from '../src/server/server-options.js';
 import {
   SERVER_BUSY_ALERT,
   attackerAddress,

@@ -13,8 +13,10 @@ import {
   Server,
 } from '../src/index.js';
 import type { RefusalLimit, RemoteInfo, SessionError } from '../src/index.js';
-import { addressKey } from '../src/handshake-limiter.js';
-import { resolveClientOptions, resolveServerOptions, resolveSessionOptions } from '../src/options.js';
+import { addressKey } from '../src/server/handshake-limiter.js';
+import { resolveClientOptions } from '../src/client/client-options.js';
+import { resolveServerOptions } from '../src/server/server-options.js';
+import { resolveSessionOptions } from '../src/common/options.js';
 import {
   SERVER_BUSY_ALERT,
   attackerAddress,

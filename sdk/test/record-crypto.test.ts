@@ -3,22 +3,15 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import {
-  CbcDecryptor,
-  CbcEncryptor,
-  HmacKey,
-  createRandomPool,
-  digestMatches,
-  hkdf,
-  secureRandom,
-  x25519Key,
-  x25519Shared,
-} from '../src/protocol/crypto.js';
+import { CbcDecryptor, CbcEncryptor } from '../src/protocol/ciphers.js';
+import { HmacKey, createRandomPool, digestMatches, hkdf, secureRandom } from '../src/protocol/crypto.js';
+import { x25519Key, x25519Shared } from '../src/protocol/asymmetric.js';
 import { RecordType } from '../src/protocol/constants.js';
 import { ErrorCode } from '../src/protocol/errors.js';
 import { RecordOpener, RecordSealer } from '../src/protocol/record-layer.js';
 import { resolveSuite } from '../src/protocol/suite.js';
-import type { CbcCipher, HashName } from '../src/protocol/crypto.js';
+import type { CbcCipher } from '../src/protocol/ciphers.js';
+import type { HashName } from '../src/protocol/crypto.js';
 
 const SIZES = [16, 32, 48, 1024, 65552];
 

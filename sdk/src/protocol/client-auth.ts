@@ -12,7 +12,7 @@
 import type { Buffer } from 'node:buffer';
 import { PublicKey } from '@secsess/keys';
 import { CLIENT_KEY_EXPONENT, CLIENT_KEY_MAX_BITS, CLIENT_KEY_MIN_BITS, MAX_FRAGMENT } from './constants.js';
-import { parseSpki } from './crypto.js';
+import { parseSpki } from './asymmetric.js';
 import { ErrorCode, SessionError } from './errors.js';
 import { FLAG_CLIENT_AUTH } from './handshake-messages.js';
 

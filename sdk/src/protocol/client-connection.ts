@@ -17,17 +17,9 @@ import {
 } from './constants.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import {
-  constantTimeEqual,
-  hash,
-  hmac,
-  oaepEncrypt,
-  parseSpki,
-  pssSign,
-  x25519Key,
-  x25519Shared,
-} from './crypto.js';
-import type { EphemeralKey } from './crypto.js';
+import { constantTimeEqual, hash, hmac } from './crypto.js';
+import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from './asymmetric.js';
+import type { EphemeralKey } from './asymmetric.js';
 import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,

@@ -1,30 +1,20 @@
 /**
- * Every node:crypto operation of the protocol core goes through this module, so the
- * primitives in use can be read (and audited) in one place.
+ * The protocol core's hashing and randomness: the random pool, hashes, HMAC (with the
+ * record layer's prepared-pad HmacKey) and HKDF, constant-time comparison. With ciphers.ts (record encryption) and
+ * asymmetric.ts (RSA, X25519), every node:crypto operation of the core is in these three
+ * files, so the primitives in use can be read (and audited) in one place.
  */
 import { Buffer } from 'node:buffer';
 import {
-  constants as cryptoConstants,
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createHmac,
-  createPrivateKey,
-  createPublicKey,
   createSecretKey,
-  diffieHellman,
-  generateKeyPairSync,
   hash as oneShotHash,
-  privateDecrypt,
-  publicEncrypt,
   randomBytes,
   randomFillSync,
-  sign,
   timingSafeEqual,
-  verify,
 } from 'node:crypto';
-import type { Cipher, Decipher, JsonWebKey, KeyObject } from 'node:crypto';
-import { OAEP_LABEL, X25519_KEY_SIZE } from './constants.js';
+import type { KeyObject } from 'node:crypto';
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
 
@@ -180,9 +170,6 @@ export function digestMatches(digest: string, buf: Buffer, at: number): boolean 
   return diff === 0;
 }
 
-export type CbcCipher = 'aes-128-cbc' | 'aes-256-cbc';
-export type GcmCipher = 'aes-256-gcm';
-
 /**
  * HMAC (RFC 2104) with the key's pads prepared once:
  *
@@ -287,285 +274,5 @@ export class HmacKey {
   /** Overwrites the pads. The key is unusable afterwards. */
   destroy(): void {
     this.#store.fill(0, 0, HmacKey.storageSize(this.#hashName));
-  }
-}
-
-const ZERO_IV = Buffer.alloc(16);
-
-/*
- * AES-CBC on one long-lived cipher context, each record under its own fresh IV.
- *
- * node:crypto cannot give an existing context a new IV, and creating a context per record
- * costs ~3.5 µs, more than encrypting a small record. A CBC context that carries on from
- * its previous output computes C1 = E(X1 ⊕ C_prev), where C_prev is the last ciphertext
- * block it produced. Feeding X1 = P1 ⊕ IV ⊕ C_prev gives C1 = E(P1 ⊕ IV): the output is
- * exactly AES-CBC(key, IV, P), byte for byte what createCipheriv(key, IV) produces (tested).
- * The IV is still the caller's fresh CSPRNG one; the context's chaining value is cancelled
- * out, never used as an IV. Decryption is the mirror image: the context computes
- * D(C1) ⊕ C_prev for the first block, and XORing C_prev ⊕ IV back gives D(C1) ⊕ IV.
- * Padding is the caller's (PKCS#7, added before encryption, checked after the MAC).
- */
-
-/**
- * What both directions share: the raw key and the chaining block, kept in the caller's
- * storage (`store[at .. at+16]` the chaining block, then the key), and the OpenSSL context,
- * made from the key when a record needs it. `release()` frees the context (~0.9 KiB of
- * native memory each, measured) while the session is idle; the next record makes a new one
- * (~3 µs), whose chaining value starts again at the zero IV, which the block follows.
- */
-abstract class CbcContext<C extends Cipher | Decipher> {
-  protected context: C | null = null;
-  protected readonly store: Buffer;
-  protected readonly at: number;
-  readonly #name: CbcCipher;
-  readonly #keyLength: number;
-  #destroyed = false;
-
-  /** Bytes of storage a context uses: the chaining block and the key. */
-  static storageSize(keyLength: number): number {
-    return 16 + keyLength;
-  }
-
-  /** `key` is copied into `store` (given: the caller's storage, no allocation) at `at + 16`. */
-  constructor(name: CbcCipher, key: Buffer, store?: Buffer, at = 0) {
-    this.#name = name;
-    this.#keyLength = key.length;
-    this.store = store ?? Buffer.alloc(CbcContext.storageSize(key.length));
-    this.at = at;
-    this.store.fill(0, at, at + 16);
-    this.store.set(key, at + 16);
-  }
-
-  /** The context, made now if it was released (or never made). */
-  protected open(): C {
-    if (this.#destroyed) throw new Error('cbc: destroyed');
-    const key = this.store.subarray(this.at + 16, this.at + 16 + this.#keyLength);
-    const context = this.create(this.#name, key);
-    context.setAutoPadding(false);
-    this.context = context;
-    return context;
-  }
-
-  protected abstract create(name: CbcCipher, key: Buffer): C;
-
-  /** Frees the context until the next record (OpenSSL wipes its key schedule). */
-  release(): void {
-    if (!this.context) return;
-    this.context.final();
-    this.context = null;
-    this.store.fill(0, this.at, this.at + 16);
-  }
-
-  /** Frees the context and wipes the key: unusable afterwards. */
-  destroy(): void {
-    this.release();
-    this.#destroyed = true;
-    this.store.fill(0, this.at, this.at + 16 + this.#keyLength);
-  }
-}
-
-/** AES-CBC encryption, one fresh IV per call (see above). */
-export class CbcEncryptor extends CbcContext<Cipher> {
-  protected create(name: CbcCipher, key: Buffer): Cipher {
-    return createCipheriv(name, key, ZERO_IV);
-  }
-
-  /**
-   * Encrypts `plain` (whole blocks, already padded) under the IV at `iv[ivAt .. ivAt + 16]`
-   * into `out` at `offset`. The first block of `plain` is overwritten.
-   */
-  encryptInto(iv: Buffer, plain: Buffer, out: Buffer, offset: number, ivAt = 0): void {
-    const cipher = this.context ?? this.open();
-    const store = this.store;
-    const at = this.at;
-    for (let i = 0; i < 16; i++) plain[i]! ^= iv[ivAt + i]! ^ store[at + i]!;
-    const ct = cipher.update(plain);
-    if (ct.length !== plain.length) throw new Error('cbc: short output');
-    out.set(ct, offset);
-    const tail = ct.length - 16;
-    for (let i = 0; i < 16; i++) store[at + i] = ct[tail + i]!;
-  }
-}
-
-/** AES-CBC decryption, one IV per call (see above). No padding removal. */
-export class CbcDecryptor extends CbcContext<Decipher> {
-  protected create(name: CbcCipher, key: Buffer): Decipher {
-    return createDecipheriv(name, key, ZERO_IV);
-  }
-
-  /**
-   * Decrypts `data` (whole blocks, at least one) under the IV at `iv[ivAt .. ivAt + 16]`.
-   * Returns a new buffer, padding included.
-   */
-  decrypt(iv: Buffer, data: Buffer, ivAt = 0): Buffer {
-    const decipher = this.context ?? this.open();
-    const plain = decipher.update(data);
-    if (plain.length !== data.length) throw new Error('cbc: short output');
-    const store = this.store;
-    const at = this.at;
-    for (let i = 0; i < 16; i++) plain[i]! ^= iv[ivAt + i]! ^ store[at + i]!;
-    const tail = data.length - 16;
-    for (let i = 0; i < 16; i++) store[at + i] = data[tail + i]!;
-    return plain;
-  }
-}
-
-/**
- * AES-GCM encryption of `parts` into `out` at `offset`, followed by the 16-byte tag.
- * Returns the bytes written (ciphertext + tag).
- */
-export function gcmSealInto(
-  cipher: GcmCipher,
-  key: KeyObject,
-  nonce: Buffer,
-  aad: Buffer,
-  parts: readonly Buffer[],
-  out: Buffer,
-  offset: number,
-): number {
-  const c = createCipheriv(cipher, key, nonce, { authTagLength: 16 });
-  c.setAAD(aad);
-  let at = offset;
-  for (const p of parts) at += c.update(p).copy(out, at);
-  at += c.final().copy(out, at);
-  at += c.getAuthTag().copy(out, at);
-  return at - offset;
-}
-
-/**
- * AES-GCM decryption. Returns null unless the tag verifies; the plaintext that update()
- * produces is discarded unless final() authenticates it.
- */
-export function gcmOpen(
-  cipher: GcmCipher,
-  key: KeyObject,
-  nonce: Buffer,
-  aad: Buffer,
-  data: Buffer,
-  tag: Buffer,
-): Buffer | null {
-  try {
-    const d = createDecipheriv(cipher, key, nonce, { authTagLength: 16 });
-    d.setAAD(aad);
-    d.setAuthTag(tag);
-    const head = d.update(data);
-    const tail = d.final();
-    return tail.length === 0 ? head : Buffer.concat([head, tail]);
-  } catch {
-    return null;
-  }
-}
-
-/** An ephemeral X25519 key pair with its raw 32-byte public value. */
-export interface EphemeralKey {
-  readonly privateKey: KeyObject;
-  readonly publicRaw: Buffer;
-}
-
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
-
-// X25519 keys cross the node:crypto boundary as JWK: OpenSSL 3's DER encoders and decoders
-// cost ~90 µs per call here, JWK ~1–9 µs (measured; see BENCHMARKS.md).
-
-/**
- * A fresh X25519 key; or, given 32 private bytes (test vectors only), that key.
- *
- * The public value of a fresh key comes out of the generation itself (`publicKeyEncoding`),
- * never from exporting the generated KeyObject afterwards. Node 20 can deadlock on the
- * latter: exporting holds the key's mutex while it allocates, an allocation can run the
- * garbage collector, and the collector may then finalize the finished synchronous
- * generation job, whose destructor takes the same mutex (reproduced: the process hung for
- * good within 50 000 handshakes' worth of keys; with the public value from the generation,
- * 400 000 keys ran clean).
- */
-export function x25519Key(privateRaw?: Buffer): EphemeralKey {
-  if (!privateRaw) {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519', {
-      publicKeyEncoding: { type: 'spki', format: 'jwk' },
-    });
-    // A JWK object at run time (@types/node types it as a KeyObject).
-    const { x } = publicKey as unknown as JsonWebKey;
-    return { privateKey, publicRaw: Buffer.from(x!, 'base64url') };
-  }
-  // Not from a generation job: exporting it is safe.
-  const privateKey = createPrivateKey({
-    key: Buffer.concat([X25519_PKCS8_PREFIX, privateRaw]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const { x } = createPublicKey(privateKey).export({ format: 'jwk' });
-  return { privateKey, publicRaw: Buffer.from(x!, 'base64url') };
-}
-
-/** X25519 shared secret with a peer's raw public value. Throws on an all-zero (low-order) result. */
-export function x25519Shared(own: KeyObject, peerRaw: Buffer): Buffer {
-  if (peerRaw.length !== X25519_KEY_SIZE) throw new Error('x25519: bad public key length');
-  const peer = createPublicKey({
-    key: { kty: 'OKP', crv: 'X25519', x: peerRaw.toString('base64url') },
-    format: 'jwk',
-  });
-  const shared = diffieHellman({ privateKey: own, publicKey: peer });
-  if (shared.every((b) => b === 0)) throw new Error('x25519: low-order point');
-  return shared;
-}
-
-/** RSA-OAEP (SHA-256, MGF1-SHA-256, fixed label) encryption of the pre-secret. */
-export function oaepEncrypt(publicKey: KeyObject, data: Buffer): Buffer {
-  return publicEncrypt(
-    {
-      key: publicKey,
-      padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: 'sha256',
-      oaepLabel: OAEP_LABEL,
-    },
-    data,
-  );
-}
-
-/** RSA-OAEP decryption. Returns null on any failure; the caller substitutes random key material. */
-export function oaepDecrypt(privateKey: KeyObject, data: Buffer): Buffer | null {
-  try {
-    return privateDecrypt(
-      {
-        key: privateKey,
-        padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING,
-        oaepHash: 'sha256',
-        oaepLabel: OAEP_LABEL,
-      },
-      data,
-    );
-  } catch {
-    return null;
-  }
-}
-
-/** RSA-PSS (SHA-256, MGF1-SHA-256, salt = 32) signature, for client authentication. */
-export function pssSign(privateKey: KeyObject, data: Buffer): Buffer {
-  return sign('sha256', data, {
-    key: privateKey,
-    padding: cryptoConstants.RSA_PKCS1_PSS_PADDING,
-    saltLength: 32,
-  });
-}
-
-export function pssVerify(publicKey: KeyObject, data: Buffer, signature: Buffer): boolean {
-  try {
-    return verify(
-      'sha256',
-      data,
-      { key: publicKey, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-      signature,
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** Parse an SPKI DER public key; null if it is not one. */
-export function parseSpki(der: Buffer): KeyObject | null {
-  try {
-    return createPublicKey({ key: der, format: 'der', type: 'spki' });
-  } catch {
-    return null;
   }
 }

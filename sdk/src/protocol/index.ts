@@ -1,6 +1,6 @@
 /**
  * The sans-IO protocol core: handshake state machines, record layer, key schedule.
- * No sockets, timers or process state; see sdk/src/session.ts for the driver.
+ * No sockets, timers or process state; see sdk/src/stream/session.ts for the driver.
  */
 export { ClientConnection } from './client-connection.js';
 export type { ClientConnectionHandler, ClientConnectionOptions } from './client-connection.js';
@@ -23,7 +23,7 @@ export {
 } from './errors.js';
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
 export type { AlgorithmSet, Suite } from './suite.js';
-export { oaepDecrypt, pssVerify } from './crypto.js';
+export { oaepDecrypt, pssVerify } from './asymmetric.js';
 export { encodeAlertFrame } from './handshake-messages.js';
 export {
   AlertCode,

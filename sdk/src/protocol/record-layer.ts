@@ -28,8 +28,10 @@ import {
   MAX_FRAGMENT,
   MAX_SEQUENCE,
 } from './constants.js';
-import { CbcDecryptor, CbcEncryptor, HmacKey, fillBytes, gcmOpen, gcmSealInto } from './crypto.js';
-import type { CbcCipher, GcmCipher, RandomSource } from './crypto.js';
+import { CbcDecryptor, CbcEncryptor, gcmOpen, gcmSealInto } from './ciphers.js';
+import { HmacKey, fillBytes } from './crypto.js';
+import type { CbcCipher, GcmCipher } from './ciphers.js';
+import type { RandomSource } from './crypto.js';
 import { ErrorCode, SessionError, recordError } from './errors.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
 import type { Suite } from './suite.js';
@@ -138,7 +140,7 @@ abstract class RecordState {
   protected bytesUnderKey = 0;
   /** CBC suites: the HMAC key. */
   protected mac: HmacKey | null = null;
-  /** CBC suites: this direction's long-lived cipher context (see crypto.ts). */
+  /** CBC suites: this direction's long-lived cipher context (see ciphers.ts). */
   protected cbc: CbcEncryptor | CbcDecryptor | null = null;
   /** GCM suites: the cipher key and the 12-byte nonce base. */
   protected gcmKey: KeyObject | null = null;

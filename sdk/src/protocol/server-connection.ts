@@ -26,7 +26,8 @@ import {
 import { MAX_QUEUED_VERIFYING, clientAuthFailed, readClientFinished } from './client-auth.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { hash, hmac, oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './crypto.js';
+import { hash, hmac } from './crypto.js';
+import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
 import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,

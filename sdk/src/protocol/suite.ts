@@ -1,4 +1,5 @@
-import type { CbcCipher, GcmCipher, HashName } from './crypto.js';
+import type { CbcCipher, GcmCipher } from './ciphers.js';
+import type { HashName } from './crypto.js';
 
 /** Key transport algorithm. Only RSA (OAEP-SHA-256) exists; the field keeps SecSess's shape. */
 export const Asymmetric = { RSA: 'RSA' } as const;

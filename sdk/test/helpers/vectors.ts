@@ -16,15 +16,8 @@ import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ALL_SUITES, ClientConnection, ServerConnection, resolveSuite } from '../../src/protocol/index.js';
 import type { Suite } from '../../src/protocol/index.js';
 import { CLIENT_AUTH_CONTEXT, RecordType } from '../../src/protocol/constants.js';
-import {
-  hash,
-  hkdf,
-  hmac,
-  oaepEncrypt,
-  pssSign,
-  x25519Key,
-  x25519Shared,
-} from '../../src/protocol/crypto.js';
+import { hash, hkdf, hmac } from '../../src/protocol/crypto.js';
+import { oaepEncrypt, pssSign, x25519Key, x25519Shared } from '../../src/protocol/asymmetric.js';
 import {
   deriveMaster,
   initialTrafficSecret,

@@ -1,5 +1,5 @@
 /** Small promise and AbortSignal helpers shared by the transport modules. */
-import { ErrorCode, SessionError } from './protocol/index.js';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 
 export interface Deferred<T> {
   readonly promise: Promise<T>;

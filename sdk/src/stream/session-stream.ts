@@ -5,9 +5,20 @@
  * `read()`, only while the stream wants more, so backpressure reaches the transport.
  */
 import { Duplex } from 'node:stream';
-import type { Session } from './session.js';
 
-export function createSessionStream(session: Session): Duplex {
+/**
+ * What the view needs of a session: the view depends on this shape only, so the session
+ * (which creates its view) and the view do not import each other.
+ */
+export interface StreamSource {
+  readonly state: string;
+  read(): Promise<Buffer | null>;
+  write(data: Buffer): Promise<void>;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+export function createSessionStream(session: StreamSource): Duplex {
   let pumping = false;
   const stream: Duplex = new Duplex({
     read() {

@@ -6,11 +6,11 @@
  */
 import { connect as netConnect } from 'node:net';
 import type { PublicKey } from '@secsess/keys';
-import { abortError, checkSignal, onAbort } from './deferred.js';
-import { parseEndpoint } from './endpoint.js';
-import type { EndpointInput } from './endpoint.js';
-import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from './defaults.js';
-import { ClientConnection, ErrorCode, SessionError, TimeoutError } from './protocol/index.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { parseEndpoint } from '../common/endpoint.js';
+import type { EndpointInput } from '../common/endpoint.js';
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
+import { ClientConnection, ErrorCode, SessionError, TimeoutError } from '../protocol/index.js';
 
 export interface ProbeOptions {
   /** Milliseconds for the whole probe (connect and answer). Default 20000. */

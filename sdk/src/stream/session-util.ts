@@ -1,7 +1,7 @@
 /** Argument checks and conversions of the session API. */
 import { Buffer } from 'node:buffer';
-import { ErrorCode, HandshakeError, MAX_CLOSE_REASON_BYTES, SessionError } from './protocol/index.js';
-import { noop } from './deferred.js';
+import { ErrorCode, HandshakeError, MAX_CLOSE_REASON_BYTES, SessionError } from '../protocol/index.js';
+import { noop } from '../common/deferred.js';
 
 /** What `write()` accepts. Strings are sent as UTF-8. */
 export type MessageData = Buffer | Uint8Array | string;

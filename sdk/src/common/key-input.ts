@@ -3,8 +3,8 @@
  * (loaded when the server starts or the client connects). Types are checked at once.
  */
 import { PrivateKey, PublicKey } from '@secsess/keys';
-import { resolveSuite } from './protocol/index.js';
-import type { AlgorithmSet, Suite } from './protocol/index.js';
+import { resolveSuite } from '../protocol/index.js';
+import type { AlgorithmSet, Suite } from '../protocol/index.js';
 
 /** A private key or the path of a private key file (unencrypted, mode 0600). */
 export type PrivateKeyInput = PrivateKey | string;

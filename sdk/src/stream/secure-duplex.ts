@@ -6,17 +6,17 @@
  */
 import type { Duplex } from 'node:stream';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import type { AlgorithmSet } from './protocol/index.js';
-import { abortError, checkSignal, onAbort } from './deferred.js';
+import type { AlgorithmSet } from '../protocol/index.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import {
   checkPrivateKeys,
   checkPublicKey,
   loadPrivateKeys,
   loadPublicKey,
   resolveSuites,
-} from './key-input.js';
-import { resolveSessionOptions } from './options.js';
-import type { SessionOptions } from './options.js';
+} from '../common/key-input.js';
+import { resolveSessionOptions } from '../common/options.js';
+import type { SessionOptions } from '../common/options.js';
 import { Session, kReady } from './session.js';
 
 /** `secureDuplex()` as the client: the side that knows the server's public key. */

@@ -1,19 +1,16 @@
 /**
  * The TCP server: SecSess's `Server.create(endpoint, privateKey, set)` / `start()` /
  * `acceptClient()` / `stop()`, plus Node's `'session'` event. It accepts sockets, hands
- * each to a server-role {@link Session}, and passes established sessions on:
- *
- *   1. to the oldest pending `acceptClient()`,
- *   2. otherwise to `'session'` listeners, if there are any,
- *   3. otherwise into a queue of at most `maxPendingSessions` for later `acceptClient()`
- *      calls; a session established while the queue is full is closed with code 1013.
+ * each to a server-role {@link Session}, and passes established sessions on through its
+ * accept queue (accept-queue.ts: a waiting `acceptClient()`, else `'session'` listeners,
+ * else a queue of at most `maxPendingSessions`; past it, close code 1013).
  *
  * A session is handed on even if it closed in the meantime, so what its client sent
  * before closing can still be read. A handshake that fails is reported through
  * `'handshakeError'` and never disturbs the server or other sessions.
  *
  * Before authentication every connection is untrusted, so admission is decided before a
- * byte is read (see handshake-limiter.ts and SECURITY.md): past `maxConnections`,
+ * byte is read (admission.ts, handshake-limiter.ts and SECURITY.md): past `maxConnections`,
  * `maxHandshakes` or `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext
  * ServerBusy alert (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is
  * emitted; so is a connection from an address over its `handshakeRate` (handshake-rate.ts).
@@ -24,39 +21,27 @@ import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import {
-  AlertCode,
-  CLOSE_GOING_AWAY,
-  ErrorCode,
-  HandshakeError,
-  SessionError,
-  encodeAlertFrame,
-  oaepDecrypt,
-} from './protocol/index.js';
-import type { AlgorithmSet, Suite } from './protocol/index.js';
-import { debug } from './debug.js';
-import { CLOSE_TRY_AGAIN_LATER, HANDSHAKE_RATE_SOURCES } from './defaults.js';
+import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
+import type { AlgorithmSet, Suite } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
-import { abortError, checkSignal, onAbort } from './deferred.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
-import type { Endpoint, EndpointInput } from './endpoint.js';
-import { HandshakeLimiter } from './handshake-limiter.js';
+import { checkSignal } from '../common/deferred.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { Endpoint, EndpointInput } from '../common/endpoint.js';
 import type { RefusalLimit } from './handshake-limiter.js';
-import { HandshakeRate } from './handshake-rate.js';
-import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from './key-input.js';
-import type { PrivateKeyInput } from './key-input.js';
-import { resolveServerOptions } from './options.js';
-import type { ResolvedServerOptions, ServerOptions } from './options.js';
-import { Session, kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session.js';
-import type { DecryptFunction, VerifyFunction } from './session.js';
+import { AcceptQueue } from './accept-queue.js';
+import { ConnectionAdmission, refuseSocket } from './admission.js';
+import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
+import { resolveServerOptions } from './server-options.js';
+import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
+import { Session, kFail, kOnClosed, kReady } from '../stream/session.js';
+import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
-
-/** What a refused client receives: a plaintext ServerBusy alert (PROTOCOL.md §8). */
-const BUSY_ALERT = encodeAlertFrame(AlertCode.ServerBusy);
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -87,12 +72,6 @@ export interface ServerEvents {
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
 
-interface Acceptor {
-  resolve(session: Session): void;
-  reject(error: unknown): void;
-  cleanup(): void;
-}
-
 export class Server extends EventEmitter<ServerEvents> {
   readonly #endpoint: Endpoint;
   readonly #keyInputs: readonly PrivateKeyInput[];
@@ -106,13 +85,10 @@ export class Server extends EventEmitter<ServerEvents> {
   #decrypt: DecryptFunction | undefined = undefined;
   #keys: PrivateKey[] = [];
   #address: Endpoint | null = null;
-  readonly #handshaking: HandshakeLimiter<Session>;
-  readonly #rate: HandshakeRate;
-  /** Handshakes this server ended because of a limit, and which. */
-  readonly #refusedBy = new WeakMap<Session, RefusalLimit>();
+  readonly #admission: ConnectionAdmission;
+  readonly #handshaking: ConnectionAdmission['handshaking'];
   readonly #sessions = new Set<Session>();
-  #queue: Session[] = [];
-  #acceptors: Acceptor[] = [];
+  readonly #accepted: AcceptQueue;
   #stopping: Promise<void> | null = null;
 
   private constructor(
@@ -127,8 +103,9 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#suites = suites;
     this.#options = resolveServerOptions(options);
     this.#authorizer = new Authorizer(options ?? {});
-    this.#handshaking = new HandshakeLimiter(this.#options, (session) => !session[kHelloReceived]);
-    this.#rate = new HandshakeRate(this.#options, HANDSHAKE_RATE_SOURCES);
+    this.#admission = new ConnectionAdmission(this.#options);
+    this.#handshaking = this.#admission.handshaking;
+    this.#accepted = new AcceptQueue(this.#options.maxPendingSessions);
   }
 
   /**
@@ -209,16 +186,15 @@ export class Server extends EventEmitter<ServerEvents> {
         this.#decrypt = (keyIndex, ciphertext, session) => {
           // Decided on the queue alone, before the ciphertext is looked at: no oracle.
           if (pool.pending >= this.#options.maxPendingDecrypts) {
-            this.#refusedBy.set(session, 'maxPendingDecrypts');
-            throw busyError('maxPendingDecrypts');
+            this.#admission.refuse(session, 'maxPendingDecrypts');
           }
-          this.#takeRateToken(session);
+          this.#admission.takeRateToken(session);
           return pool.decrypt(keyIndex, ciphertext);
         };
-      } else if (this.#rate.enabled) {
+      } else if (this.#admission.rateEnabled) {
         // On the main thread, at once, as without a pool; only the rate check comes first.
         this.#decrypt = (keyIndex, ciphertext, session) => {
-          this.#takeRateToken(session);
+          this.#admission.takeRateToken(session);
           return Promise.resolve(oaepDecrypt(this.#keys[keyIndex]!.keyObject, ciphertext));
         };
       }
@@ -280,20 +256,12 @@ export class Server extends EventEmitter<ServerEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const queued = this.#queue.shift();
+    const queued = this.#accepted.shift();
     if (queued) return Promise.resolve(queued);
     if (this.#state !== 'listening' && this.#state !== 'starting') {
       return Promise.reject(new SessionError(ErrorCode.SESSION_CLOSED, 'server is not running'));
     }
-    if (signal?.aborted) return Promise.reject(abortError('acceptClient', signal));
-    return new Promise<Session>((resolve, reject) => {
-      const acceptor: Acceptor = { resolve, reject, cleanup: () => {} };
-      acceptor.cleanup = onAbort(signal, () => {
-        this.#acceptors = this.#acceptors.filter((a) => a !== acceptor);
-        reject(abortError('acceptClient', signal!));
-      });
-      this.#acceptors.push(acceptor);
-    });
+    return this.#accepted.wait(signal);
   }
 
   /**
@@ -323,17 +291,11 @@ export class Server extends EventEmitter<ServerEvents> {
       else listener.close(() => resolve());
     });
     for (const session of [...this.#handshaking.items()]) session.destroy();
-    const stopped = new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped');
-    const acceptors = this.#acceptors;
-    this.#acceptors = [];
-    for (const a of acceptors) {
-      a.cleanup();
-      a.reject(stopped);
-    }
+    this.#accepted.rejectWaiting(new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped'));
     await Promise.all(
       [...this.#sessions].map((s) => s.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {})),
     );
-    this.#queue = [];
+    this.#accepted.clear();
     await this.#pool?.close();
     this.#pool = null;
     this.#decrypt = undefined;
@@ -356,19 +318,12 @@ export class Server extends EventEmitter<ServerEvents> {
       port: socket.remotePort,
       family: socket.remoteFamily,
     };
-    const max = this.#options.maxConnections;
-    const admission =
-      max > 0 && this.#handshaking.size + this.#sessions.size >= max
-        ? ({ admitted: false, limit: 'maxConnections' } as const)
-        : !this.#rate.allows(remote.address)
-          ? ({ admitted: false, limit: 'handshakeRate' } as const)
-          : this.#handshaking.admit(remote.address);
+    const admission = this.#admission.admit(remote.address, this.#sessions.size);
     if (!admission.admitted) {
-      refuse(socket);
+      refuseSocket(socket);
       this.#refused(admission.limit, remote);
       return;
     }
-    if (admission.evict) this.#refuseHandshake(admission.evict, admission.limit);
     let session: Session;
     try {
       session = new Session(
@@ -408,7 +363,7 @@ export class Server extends EventEmitter<ServerEvents> {
         this.#handshaking.delete(session);
         this.#sessions.add(session);
         session[kOnClosed](this.#forget);
-        this.#deliver(session);
+        this.#accepted.deliver(session, this.#emitSession);
       },
       (err: SessionError) => {
         this.#handshaking.delete(session);
@@ -417,7 +372,7 @@ export class Server extends EventEmitter<ServerEvents> {
         // closeTimeout, outside every handshake limit).
         session.destroy();
         if (this.#state === 'stopping') return;
-        const limit = this.#refusedBy.get(session);
+        const limit = this.#admission.refusedBy(session);
         if (limit) {
           this.#refused(limit, remote);
           return;
@@ -452,69 +407,24 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#sessions.delete(session);
   };
 
-  /**
-   * Takes a `handshakeRate` token for the ClientHello `session` just received, or refuses
-   * it (throws ServerBusy: the core sends the plaintext alert) before any RSA work.
-   */
-  #takeRateToken(session: Session): void {
-    // The address the socket had at accept (Node caches it): the one the limiter counted.
-    if (this.#rate.take(session.remoteAddress)) return;
-    this.#refusedBy.set(session, 'handshakeRate');
-    throw busyError('handshakeRate');
-  }
-
-  /** Ends a handshake in progress to make room (its peer has not sent its hello yet). */
-  #refuseHandshake(session: Session, limit: RefusalLimit): void {
-    this.#refusedBy.set(session, limit);
-    session[kAbortHandshake](busyError(limit));
-  }
-
   #refused(limit: RefusalLimit, remote: RemoteInfo): void {
     debug('refused %s:%s (%s)', remote.address, remote.port, limit);
     this.emit('refused', limit, remote);
   }
 
-  #deliver(session: Session): void {
-    const acceptor = this.#acceptors.shift();
-    if (acceptor) {
-      acceptor.cleanup();
-      acceptor.resolve(session);
-      return;
+  /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */
+  readonly #emitSession = (session: Session): boolean => {
+    if (this.listenerCount('session') === 0) return false;
+    try {
+      this.emit('session', session);
+    } catch (err) {
+      // A throwing listener is the application's bug: reported as uncaught, as EventEmitter does.
+      process.nextTick(() => {
+        throw err;
+      });
     }
-    if (this.listenerCount('session') > 0) {
-      try {
-        this.emit('session', session);
-      } catch (err) {
-        // A throwing listener is the application's bug: reported as uncaught, as EventEmitter does.
-        process.nextTick(() => {
-          throw err;
-        });
-      }
-      return;
-    }
-    if (this.#queue.length < this.#options.maxPendingSessions) {
-      this.#queue.push(session);
-      return;
-    }
-    debug('accept queue full (%d): closing a new session', this.#queue.length);
-    session.close(CLOSE_TRY_AGAIN_LATER, 'server busy').catch(() => {});
-  }
-}
-
-function busyError(limit: RefusalLimit): HandshakeError {
-  return new HandshakeError(ErrorCode.SERVER_BUSY, `handshake: server busy (${limit} reached)`);
-}
-
-/**
- * Turns a connection away without reading from it: the ServerBusy alert (6 bytes, which a
- * fresh socket hands to the kernel at once), then the socket is dropped. If the peer had
- * already sent its hello, the kernel answers with a reset after the alert; the peer still
- * reads the alert first.
- */
-function refuse(socket: Socket): void {
-  socket.on('error', (err: NodeJS.ErrnoException) => debug('refused socket: %s', err.code ?? err.message));
-  socket.write(BUSY_ALERT);
-  socket.destroy();
+    return true;
+  };
 }
 
 /** What the authorize hook sees of a session whose handshake completed. */

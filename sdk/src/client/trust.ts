@@ -24,9 +24,9 @@
  */
 import { KnownHosts, defaultKnownHostsPath } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
-import type { Endpoint } from './endpoint.js';
+import type { Endpoint } from '../common/endpoint.js';
 import { probeServerKey } from './probe.js';
-import { ErrorCode, SessionError } from './protocol/index.js';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 
 /** `strict`: only keys already in known_hosts; `tofu`: record the first key seen. */
 export type TrustMode = 'strict' | 'tofu';

@@ -6,22 +6,22 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, TimeoutError, resolveSuite } from './protocol/index.js';
-import type { AlgorithmSet } from './protocol/index.js';
-import { debug } from './debug.js';
-import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from './defaults.js';
-import { abortError, checkSignal, onAbort } from './deferred.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
-import type { Endpoint, EndpointInput } from './endpoint.js';
-import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from './key-input.js';
-import type { PrivateKeyInput, PublicKeyInput } from './key-input.js';
+import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
+import type { AlgorithmSet } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { Endpoint, EndpointInput } from '../common/endpoint.js';
+import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
+import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
 import { checkTrustOptions, hostTrust } from './trust.js';
 import type { TrustMode } from './trust.js';
-import { resolveClientOptions } from './options.js';
-import type { ClientOptions } from './options.js';
-import { establish } from './secure-duplex.js';
-import { Session } from './session.js';
-import type { MessageData } from './session.js';
+import { resolveClientOptions } from './client-options.js';
+import type { ClientOptions } from './client-options.js';
+import { establish } from '../stream/secure-duplex.js';
+import { Session } from '../stream/session.js';
+import type { MessageData } from '../stream/session.js';
 
 export class Client {
   readonly #keyInput: PublicKeyInput | null;

@@ -5,7 +5,7 @@
  * (null for a normal close, the error otherwise).
  */
 import { Buffer } from 'node:buffer';
-import { abortError, onAbort } from './deferred.js';
+import { abortError, onAbort } from '../common/deferred.js';
 
 interface PendingRead {
   resolve(message: Buffer | null): void;

@@ -14,8 +14,8 @@
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { OAEP_LABEL, oaepDecrypt, pssVerify } from './protocol/index.js';
-import { debug } from './debug.js';
+import { OAEP_LABEL, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
 import { DECRYPT_WORKER_SOURCE } from './decrypt-worker.js';
 
 /** Consecutive deaths (without a single answer in between) after which a slot is not refilled. */

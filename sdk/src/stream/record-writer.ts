@@ -21,10 +21,10 @@
  * record so far has been handed to the OS (the transport's write callbacks ran).
  */
 import type { Duplex } from 'node:stream';
-import { debug } from './debug.js';
-import { noop } from './deferred.js';
+import { debug } from '../common/debug.js';
+import { noop } from '../common/deferred.js';
 
-/** The core's batching API (protocol/connection.ts). Each call may throw. */
+/** The core's batching API (protocol/message-sender.ts). Each call may throw. */
 export interface Outbound {
   queue(message: Buffer): void;
   /** Queues the message only if that seals nothing; false means: use queue(). */

@@ -38,7 +38,7 @@ import {
   ServerConnection,
   SessionError,
   TimeoutError,
-} from './protocol/index.js';
+} from '../protocol/index.js';
 import type {
   ClientConnectionHandler,
   ClientConnectionOptions,
@@ -49,35 +49,26 @@ import type {
   ServerConnectionOptions,
   Suite,
   VerifyRequest,
-} from './protocol/index.js';
-import { debug } from './debug.js';
-import { CLOSE_ABNORMAL } from './defaults.js';
-import { checkSignal, deferred, noop } from './deferred.js';
-import type { Deferred } from './deferred.js';
+} from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { checkSignal, deferred, noop } from '../common/deferred.js';
+import type { Deferred } from '../common/deferred.js';
 import { KeepAlive } from './keep-alive.js';
 import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
-import type { ResolvedSessionOptions } from './options.js';
+import type { ResolvedSessionOptions } from '../common/options.js';
 import { RecordWriter } from './record-writer.js';
 import type { RecordWriterOptions } from './record-writer.js';
 import { createSessionStream } from './session-stream.js';
 import { asBuffer, checkClose, observed, toBuffer, toSessionError } from './session-util.js';
 import type { MessageData } from './session-util.js';
+import { kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session-types.js';
+import type { SessionEvents, SessionState } from './session-types.js';
 
 export type { MessageData } from './session-util.js';
-
-/** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
-export type SessionState = 'handshake' | 'open' | 'closing' | 'closed';
-
-/** Events of {@link Session}. */
-export interface SessionEvents {
-  /** One whole message (see the delivery rules on {@link Session}). */
-  message: [data: Buffer];
-  /** The session failed. At most once, only if listened to, always followed by `'close'`. */
-  error: [error: SessionError];
-  /** The transport closed. `code` is the authenticated close code, or 1006 if there was none. */
-  close: [code: number, reason: string];
-}
+export { kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session-types.js';
+export type { SessionEvents, SessionState } from './session-types.js';
 
 /** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
 export type DecryptFunction = (
@@ -103,17 +94,6 @@ export type SessionInit =
       readonly decrypt?: DecryptFunction | undefined;
       readonly verify?: VerifyFunction | undefined;
     };
-
-/** @internal Settles when the handshake completes or fails. */
-export const kReady = Symbol('secsess.ready');
-/** @internal Whether a server session's ClientHello has arrived (and named a key we hold). */
-export const kHelloReceived = Symbol('secsess.helloReceived');
-/** @internal Ends a handshake with `error`: the core sends its plaintext alert, the transport is dropped. */
-export const kAbortHandshake = Symbol('secsess.abortHandshake');
-/** @internal Fails the session with a given error (the server's authorization denial). */
-export const kFail = Symbol('secsess.fail');
-/** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */
-export const kOnClosed = Symbol('secsess.onClosed');
 
 /** Every callback a session's parts make into it. */
 type SessionHooks = ConnectionHandler & RecordWriterOptions & KeepAliveOptions;

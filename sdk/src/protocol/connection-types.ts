@@ -1,0 +1,59 @@
+/** The types between the sans-IO connection and the transport that drives it. */
+import type { Buffer } from 'node:buffer';
+import type { PublicKey } from '@secsess/keys';
+import type { RandomSource } from './crypto.js';
+import type { KeyBudget } from './record-layer.js';
+import type { Suite } from './suite.js';
+
+/** What the handshake established, given to `handler.established`. */
+export interface HandshakeInfo {
+  readonly suite: Suite;
+  /** The server's public key (the one the client used). */
+  readonly serverKey: PublicKey;
+  /** The client's public key, if the client authenticated; otherwise null. */
+  readonly clientKey: PublicKey | null;
+}
+
+/** The transport's side of a connection. Every callback is invoked synchronously. */
+export interface ConnectionHandler {
+  /** Bytes to transmit, in order. The buffer is not reused by the connection. */
+  send(data: Buffer): void;
+  /** The handshake completed; messages may flow. */
+  established(info: HandshakeInfo): void;
+  /** One whole application message, exactly as the peer wrote it. */
+  message(data: Buffer): void;
+  /** The peer closed with an authenticated close. The connection already answered with its own. */
+  peerClosed(code: number, reason: string): void;
+  /** A pong answering one of our pings arrived. */
+  pong?(payload: Buffer): void;
+  /**
+   * The connection wrote a reply the peer's record required of it (a Pong, just sent):
+   * what the peer makes us write counts against the transport's bounds like any write, and
+   * a transport whose peer does not read them should stop reading from it.
+   */
+  replied?(): void;
+  /**
+   * The peer's close arrived and ours is about to be sent: write anything still queued
+   * now (with `write`/`writeMany`), or it will never be sent.
+   */
+  flush?(): void;
+  /**
+   * Every message of one record has been delivered (one `message` call, or one per message
+   * of a batch): a good moment to send replies queued meanwhile, before the next record.
+   */
+  delivered?(): void;
+}
+
+/** Options both roles share. */
+export interface ConnectionOptions {
+  /** Largest message accepted from the peer, in bytes. Default 64 MiB. */
+  readonly maxMessageSize?: number;
+  /** Largest record payload this side sends, 1–65536. Default 65536. */
+  readonly maxFragmentSize?: number;
+  /** @internal Key budget; tests lower it to exercise key updates. */
+  readonly keyBudget?: KeyBudget;
+  /** @internal A fixed random source, for test vectors only. */
+  readonly random?: RandomSource;
+}
+
+export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';

@@ -1,0 +1,186 @@
+/**
+ * The send path of a connection: messages sealed into records (fragmented when long,
+ * packed into DataBatch records when queued), pings, and the KeyUpdate a key budget makes
+ * due. {@link Connection} extends it with the receive path, close and alerts; the state the
+ * two share (`connState`, `sentClose`, `sealer`) is a plain field here, read directly.
+ */
+import { Buffer } from 'node:buffer';
+import { BATCH_ENTRY_OVERHEAD, RecordType } from './constants.js';
+import type { ConnectionHandler, ConnectionState } from './connection-types.js';
+import { ErrorCode, SessionError } from './errors.js';
+import type { RecordSealer } from './record-layer.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** A batch buffer larger than this is released after each flush rather than kept. */
+const MAX_KEPT_BATCH = 4096;
+
+export abstract class MessageSender {
+  protected readonly handler: ConnectionHandler;
+  protected readonly maxFragment: number;
+  protected sealer: RecordSealer | null = null;
+  protected connState: ConnectionState = 'handshake';
+  protected sentClose = false;
+  /** Messages queued for the next batch record, as u32 length ‖ bytes entries. */
+  #batch: Buffer = EMPTY;
+  #batchLength = 0;
+  #batchCount = 0;
+
+  protected constructor(handler: ConnectionHandler, maxFragment: number) {
+    this.handler = handler;
+    this.maxFragment = maxFragment;
+  }
+
+  /** Sends one application message, fragmented into records as needed. */
+  write(message: Buffer): void {
+    this.assertWritable();
+    const sealer = this.sealer!;
+    if (message.length <= this.maxFragment) {
+      this.sendRecord(sealer.seal(RecordType.Data, message));
+      return;
+    }
+    // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
+    for (let at = 0; at < message.length && this.connState !== 'closed'; at += this.maxFragment) {
+      const end = Math.min(at + this.maxFragment, message.length);
+      const type = end === message.length ? RecordType.Data : RecordType.DataMore;
+      this.sendRecord(sealer.seal(type, message.subarray(at, end)));
+    }
+  }
+
+  /**
+   * Sends several messages, packing runs of small ones into shared records (a DataBatch
+   * record carries whole messages as u32 length ‖ bytes). The peer still receives each
+   * message separately and in order. Same as `queue()` for each, then `flushQueued()`.
+   */
+  writeMany(messages: readonly Buffer[]): void {
+    this.assertWritable();
+    for (const m of messages) {
+      // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
+      if (this.connState === 'closed') return;
+      this.queue(m);
+    }
+    this.flushQueued();
+  }
+
+  /**
+   * Adds one message to the pending batch: its bytes are copied now (the caller may reuse
+   * its buffer), and a batch that would outgrow one record is sealed first. A message too
+   * big for a batch entry flushes the batch and is sent at once, fragmented as needed, so
+   * messages always leave in call order. Call `flushQueued()` to send what is pending.
+   */
+  queue(message: Buffer): void {
+    this.assertWritable();
+    const need = BATCH_ENTRY_OVERHEAD + message.length;
+    if (need > this.maxFragment) {
+      this.flushQueued();
+      if (this.connState !== 'closed') this.write(message);
+      return;
+    }
+    if (this.#batchLength + need > this.maxFragment) {
+      this.flushQueued();
+      // Sending may have made a synchronous peer fail us: nothing more goes into a batch then.
+      if (this.connState === 'closed') return;
+    }
+    this.#append(message, this.#batchLength + need);
+  }
+
+  /**
+   * Queues `message` if it fits in the pending batch without sealing anything, and returns
+   * true; otherwise (or if the connection is not writable) does nothing and returns false,
+   * and the caller uses `queue()`. The writer's fast path: no record can come of it.
+   */
+  tryQueue(message: Buffer): boolean {
+    if (this.connState !== 'open' || this.sentClose) return false;
+    const end = this.#batchLength + BATCH_ENTRY_OVERHEAD + message.length;
+    if (end > this.maxFragment) return false;
+    this.#append(message, end);
+    return true;
+  }
+
+  /** Appends one batch entry (u32 length ‖ bytes) ending at `end`, growing the batch if needed. */
+  #append(message: Buffer, end: number): void {
+    let batch = this.#batch;
+    if (batch.length < end) {
+      // Grows by doubling up to one record: memory follows what is pending, not a fixed 64 KiB.
+      const grown = Buffer.allocUnsafe(Math.min(this.maxFragment, Math.max(end, 2 * batch.length, 256)));
+      batch.copy(grown, 0, 0, this.#batchLength);
+      batch.fill(0, 0, this.#batchLength);
+      this.#batch = batch = grown;
+    }
+    const at = this.#batchLength;
+    const length = message.length;
+    batch[at] = length >>> 24;
+    batch[at + 1] = length >>> 16;
+    batch[at + 2] = length >>> 8;
+    batch[at + 3] = length;
+    batch.set(message, at + BATCH_ENTRY_OVERHEAD);
+    this.#batchLength = end;
+    this.#batchCount += 1;
+  }
+
+  /** Bytes of queued messages not yet sealed (with their batch length prefixes). */
+  get queuedBytes(): number {
+    return this.#batchLength;
+  }
+
+  /** Seals the pending batch: one Data record for a lone message, else one DataBatch record. */
+  flushQueued(): void {
+    const count = this.#batchCount;
+    if (count === 0) return;
+    const length = this.#batchLength;
+    const batch = this.#batch;
+    this.#batchCount = 0;
+    this.#batchLength = 0;
+    try {
+      if (this.connState === 'closed') return;
+      const record =
+        count === 1
+          ? this.sealer!.seal(RecordType.Data, batch.subarray(BATCH_ENTRY_OVERHEAD, length))
+          : this.sealer!.seal(RecordType.DataBatch, batch.subarray(0, length));
+      this.sendRecord(record);
+    } finally {
+      // The batch held plaintext: wipe it, and let a large one go (idle sessions stay small).
+      batch.fill(0, 0, length);
+      if (batch.length > MAX_KEPT_BATCH) this.#batch = EMPTY;
+    }
+  }
+
+  /** Sends a keepalive ping; the peer answers with a pong carrying the same payload (≤ 64 bytes). */
+  ping(payload: Buffer = Buffer.alloc(0)): void {
+    if (payload.length > 64) throw new RangeError('ping payload must be at most 64 bytes');
+    this.assertWritable();
+    this.sendRecord(this.sealer!.seal(RecordType.Ping, payload));
+  }
+
+  /** Sends a sealed record, then a KeyUpdate if the sealer's key budget made one due. */
+  protected sendRecord(record: Buffer): void {
+    this.handler.send(record);
+    // After our Close nothing more is sent, not even a KeyUpdate the Close made due.
+    if (this.connState === 'closed' || this.sentClose) return;
+    const sealer = this.sealer!;
+    if (sealer.needsUpdate) {
+      this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
+      sealer.update();
+    }
+  }
+
+  protected assertWritable(): void {
+    if (this.connState === 'handshake') {
+      throw new SessionError(
+        ErrorCode.SESSION_CLOSED,
+        'session is not open yet: the handshake is not complete',
+      );
+    }
+    if (this.connState !== 'open' || this.sentClose) {
+      throw new SessionError(ErrorCode.SESSION_CLOSED, 'session is closed');
+    }
+  }
+
+  /** Wipes and drops the pending batch (the connection is closed). */
+  protected dropBatch(): void {
+    this.#batch.fill(0, 0, this.#batchLength);
+    this.#batch = EMPTY;
+    this.#batchLength = 0;
+    this.#batchCount = 0;
+  }
+}

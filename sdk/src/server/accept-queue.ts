@@ -1,0 +1,81 @@
+/**
+ * Where the server's established sessions go, in this order:
+ *
+ *   1. to the oldest pending `acceptClient()`,
+ *   2. otherwise to `'session'` listeners, if there are any,
+ *   3. otherwise into a queue of at most `maxPendingSessions` for later `acceptClient()`
+ *      calls; a session established while the queue is full is closed with code 1013.
+ */
+import { CLOSE_TRY_AGAIN_LATER } from '../common/defaults.js';
+import { debug } from '../common/debug.js';
+import { abortError, onAbort } from '../common/deferred.js';
+import type { Session } from '../stream/session.js';
+
+interface Acceptor {
+  resolve(session: Session): void;
+  reject(error: unknown): void;
+  cleanup(): void;
+}
+
+export class AcceptQueue {
+  readonly #maxPending: number;
+  #queue: Session[] = [];
+  #acceptors: Acceptor[] = [];
+
+  constructor(maxPendingSessions: number) {
+    this.#maxPending = maxPendingSessions;
+  }
+
+  /** The oldest queued session, if any. */
+  shift(): Session | undefined {
+    return this.#queue.shift();
+  }
+
+  /** Waits for the next session; rejects with ERR_ABORTED when `signal` aborts. */
+  wait(signal: AbortSignal | undefined): Promise<Session> {
+    if (signal?.aborted) return Promise.reject(abortError('acceptClient', signal));
+    return new Promise<Session>((resolve, reject) => {
+      const acceptor: Acceptor = { resolve, reject, cleanup: () => {} };
+      acceptor.cleanup = onAbort(signal, () => {
+        this.#acceptors = this.#acceptors.filter((a) => a !== acceptor);
+        reject(abortError('acceptClient', signal!));
+      });
+      this.#acceptors.push(acceptor);
+    });
+  }
+
+  /**
+   * Hands `session` on (see above). `emitSession` emits `'session'` and returns false when
+   * nobody listens.
+   */
+  deliver(session: Session, emitSession: (session: Session) => boolean): void {
+    const acceptor = this.#acceptors.shift();
+    if (acceptor) {
+      acceptor.cleanup();
+      acceptor.resolve(session);
+      return;
+    }
+    if (emitSession(session)) return;
+    if (this.#queue.length < this.#maxPending) {
+      this.#queue.push(session);
+      return;
+    }
+    debug('accept queue full (%d): closing a new session', this.#queue.length);
+    session.close(CLOSE_TRY_AGAIN_LATER, 'server busy').catch(() => {});
+  }
+
+  /** Rejects every waiting `acceptClient()` with `error`. */
+  rejectWaiting(error: unknown): void {
+    const acceptors = this.#acceptors;
+    this.#acceptors = [];
+    for (const a of acceptors) {
+      a.cleanup();
+      a.reject(error);
+    }
+  }
+
+  /** Forgets the queued sessions (the server has closed them). */
+  clear(): void {
+    this.#queue = [];
+  }
+}

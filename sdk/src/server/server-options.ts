@@ -1,0 +1,118 @@
+/** Options of {@link Server} and their validation (see common/options.ts for the rules). */
+import type { AuthorizationOptions } from './authorization.js';
+import {
+  DEFAULT_HANDSHAKE_BURST,
+  DEFAULT_HANDSHAKE_RATE,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+  DEFAULT_MAX_PENDING_DECRYPTS,
+  DEFAULT_MAX_PENDING_SESSIONS,
+  DEFAULT_SERVER_IDLE_TIMEOUT,
+  defaultWorkerCount,
+} from '../common/defaults.js';
+import { checkInt, checkObject, resolveSessionOptions } from '../common/options.js';
+import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
+
+/** Options of {@link Server}. */
+export interface ServerOptions extends SessionOptions, AuthorizationOptions {
+  /**
+   * Worker threads holding the private key(s) for the RSA decryption of each handshake,
+   * so it never blocks the event loop. 0 decrypts on the main thread. Default
+   * min(2, os.availableParallelism()).
+   */
+  readonly workers?: number;
+  /**
+   * Established sessions kept for `acceptClient()` when there is no `'session'` listener.
+   * A session established while the queue is full is closed with code 1013 (try again
+   * later). Default 128.
+   */
+  readonly maxPendingSessions?: number;
+  /**
+   * Connections allowed in their handshake at once. When they are all taken, a new
+   * connection evicts the oldest one that has not yet sent a complete ClientHello (an idle
+   * or slow-drip peer); if every one has, the new connection is refused. Default 64.
+   */
+  readonly maxHandshakes?: number;
+  /**
+   * Connections from one remote address (IPv6: one /64 prefix) allowed in their handshake
+   * at once; more are refused. Default 16 (at most `maxHandshakes`).
+   */
+  readonly maxHandshakesPerAddress?: number;
+  /**
+   * ClientHellos per second that one remote address (IPv6: one /64 prefix) may bring to
+   * the RSA decryption, sustained (a token bucket of `handshakeBurst` tokens refilled at
+   * this rate). A hello over the rate is refused before any RSA work (ServerBusy; the
+   * client sees ERR_SERVER_BUSY and retries; `'refused'` with `'handshakeRate'`).
+   * 0 turns the limit off. Default 10.
+   */
+  readonly handshakeRate?: number;
+  /**
+   * ClientHellos one remote address may bring to the RSA decryption at once after a quiet
+   * spell (the token bucket's size; see `handshakeRate`). Default 32.
+   */
+  readonly handshakeBurst?: number;
+  /**
+   * RSA decryptions allowed to wait for the worker pool; a ClientHello that arrives when
+   * this many are queued is refused before any RSA work. Not used with `workers: 0`, where
+   * each decryption runs at once on the main thread. Default 64.
+   */
+  readonly maxPendingDecrypts?: number;
+  /**
+   * Connections (in their handshake or established) the server holds at once; more are
+   * refused. 0: no limit but the process's file-descriptor limit. Default 0.
+   */
+  readonly maxConnections?: number;
+}
+
+/** @internal Server options with every default applied. */
+export interface ResolvedServerOptions extends ResolvedSessionOptions {
+  readonly workers: number;
+  readonly maxPendingSessions: number;
+  readonly maxHandshakes: number;
+  readonly maxHandshakesPerAddress: number;
+  readonly maxPendingDecrypts: number;
+  readonly maxConnections: number;
+  readonly handshakeRate: number;
+  readonly handshakeBurst: number;
+}
+
+/** @internal */
+export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
+  const o = checkObject(options, 'options');
+  const maxHandshakes = checkInt('maxHandshakes', o.maxHandshakes, DEFAULT_MAX_HANDSHAKES, 1, 1 << 20);
+  const maxHandshakesPerAddress = checkInt(
+    'maxHandshakesPerAddress',
+    o.maxHandshakesPerAddress,
+    Math.min(DEFAULT_MAX_HANDSHAKES_PER_ADDRESS, maxHandshakes),
+    1,
+    1 << 20,
+  );
+  if (maxHandshakesPerAddress > maxHandshakes) {
+    throw new TypeError('maxHandshakesPerAddress must not exceed maxHandshakes');
+  }
+  const maxConnections = checkInt('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0, 1 << 24);
+  return {
+    ...resolveSessionOptions(o, DEFAULT_SERVER_IDLE_TIMEOUT),
+    workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
+    maxPendingSessions: checkInt(
+      'maxPendingSessions',
+      o.maxPendingSessions,
+      DEFAULT_MAX_PENDING_SESSIONS,
+      0,
+      1 << 20,
+    ),
+    maxHandshakes,
+    maxHandshakesPerAddress,
+    maxPendingDecrypts: checkInt(
+      'maxPendingDecrypts',
+      o.maxPendingDecrypts,
+      DEFAULT_MAX_PENDING_DECRYPTS,
+      1,
+      1 << 20,
+    ),
+    maxConnections,
+    handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),
+    handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * A session's states and events, and the internal symbols through which the server and
+ * `secureDuplex()` reach into a session (never part of the public API).
+ */
+import type { Buffer } from 'node:buffer';
+import type { SessionError } from '../protocol/index.js';
+
+/** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
+export type SessionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** Events of `Session`. */
+export interface SessionEvents {
+  /** One whole message (see the delivery rules on `Session`). */
+  message: [data: Buffer];
+  /** The session failed. At most once, only if listened to, always followed by `'close'`. */
+  error: [error: SessionError];
+  /** The transport closed. `code` is the authenticated close code, or 1006 if there was none. */
+  close: [code: number, reason: string];
+}
+
+/** @internal Settles when the handshake completes or fails. */
+export const kReady = Symbol('secsess.ready');
+/** @internal Whether a server session's ClientHello has arrived (and named a key we hold). */
+export const kHelloReceived = Symbol('secsess.helloReceived');
+/** @internal Ends a handshake with `error`: the core sends its plaintext alert, the transport is dropped. */
+export const kAbortHandshake = Symbol('secsess.abortHandshake');
+/** @internal Fails the session with a given error (the server's authorization denial). */
+export const kFail = Symbol('secsess.fail');
+/** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */
+export const kOnClosed = Symbol('secsess.onClosed');
