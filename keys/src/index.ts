@@ -29,7 +29,7 @@ export { loadKey, inspectKeyFile, fingerprintKeyFile } from './load-key.js';
 export type { KeyInspection } from './load-key.js';
 export { detectKeyFormat } from './formats.js';
 export type { KeyKind, KeyFileFormat, KeyFormatInfo } from './formats.js';
-export { assertNoFile } from './key-file.js';
+export { assertNoFile, ensureKeyDirectory } from './key-file.js';
 export { formatFingerprint } from './fingerprint.js';
 export {
   MIN_RSA_BITS,
@@ -38,6 +38,7 @@ export {
   MAX_KEY_FILE_BYTES,
   PRIVATE_KEY_FILE_MODE,
   PUBLIC_KEY_FILE_MODE,
+  KEY_DIRECTORY_MODE,
 } from './constants.js';
 export { KnownHosts, verifyHostKey } from './known-hosts.js';
 export type {
