@@ -25,7 +25,14 @@ export type {
 } from './private-key.js';
 export { KeyPair, keyPairPaths } from './key-pair.js';
 export type { RsaBits, GenerateRsaOptions, KeyPairSaveOptions, KeyPairPaths } from './key-pair.js';
-export { loadKey, inspectKeyFile, fingerprintKeyFile } from './load-key.js';
+export {
+  loadKey,
+  loadKeyData,
+  inspectKeyFile,
+  inspectKeyData,
+  fingerprintKeyFile,
+  fingerprintKeyData,
+} from './load-key.js';
 export type { KeyInspection } from './load-key.js';
 export { detectKeyFormat } from './formats.js';
 export type { KeyKind, KeyFileFormat, KeyFormatInfo } from './formats.js';
