@@ -24,7 +24,9 @@ const POSITIONALS: Record<string, Positional[]> = {
   'trust add': [HOST_PORT('the server, as host:port'), KEY_FILE("the server's public key")],
   'trust remove': [HOST_PORT('the server whose keys to forget, as host:port')],
   'authorize add': [KEY_FILE("the client's public key (a file, or - for standard input)")],
-  'authorize remove': [{ name: 'KEY', what: 'the SHA256:… fingerprint or the key file of the key to remove' }],
+  'authorize remove': [
+    { name: 'KEY', what: 'the SHA256:… fingerprint or the key file of the key to remove' },
+  ],
   probe: [HOST_PORT('the server to ask for its key, as host:port')],
 };
 

@@ -314,7 +314,9 @@ export class AuthorizedKeys {
       async () => {
         const contents = await read();
         if (contents === undefined) return 0;
-        const spans = parseAuthorizedKeys(contents.text).spans.filter((span) => span.fingerprint === fingerprint);
+        const spans = parseAuthorizedKeys(contents.text).spans.filter(
+          (span) => span.fingerprint === fingerprint,
+        );
         if (spans.length === 0) return 0;
         const drop = (line: number): boolean => spans.some((span) => line >= span.first && line <= span.last);
         let kept = contents.text

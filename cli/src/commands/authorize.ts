@@ -40,7 +40,8 @@ function removeBuilder(yargs: Argv<GlobalArgs>) {
     .positional('key', {
       type: 'string',
       demandOption: true,
-      describe: 'the SHA256:… fingerprint of the key (as authorize list prints it), or a key file, or - for standard input',
+      describe:
+        'the SHA256:… fingerprint of the key (as authorize list prints it), or a key file, or - for standard input',
     })
     .option('file', FILE_OPTION)
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key file' })

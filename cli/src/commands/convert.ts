@@ -19,7 +19,8 @@ function builder(yargs: Argv<GlobalArgs>) {
     .option('to', {
       type: 'string',
       choices: FORMATS,
-      describe: 'pem (PKCS#8 / SPKI), pkcs1, openssh, der (PKCS#8 / SPKI), jwk; with --public, default openssh',
+      describe:
+        'pem (PKCS#8 / SPKI), pkcs1, openssh, der (PKCS#8 / SPKI), jwk; with --public, default openssh',
     })
     .option('out', { alias: 'o', type: 'string', describe: 'output file; without it, text goes to stdout' })
     .option('public', { type: 'boolean', default: false, describe: 'write only the public key' })
@@ -95,7 +96,14 @@ async function execute(args: ConvertArgs & GlobalArgs, out: Output): Promise<voi
   const input = await openKeyArg(args.input);
   // What the input is, before anything is decrypted: ssh-keygen never drops a passphrase silently either.
   const { encrypted } = await input.inspect(undefined);
-  if (encrypted && !args.public && newPassphrase === undefined && !args.unencrypted) {
+  // (Without --passphrase-file, loading below says a passphrase is needed first.)
+  if (
+    encrypted &&
+    passphrase !== undefined &&
+    !args.public &&
+    newPassphrase === undefined &&
+    !args.unencrypted
+  ) {
     throw wouldDecrypt(input.name, format);
   }
   const loaded = await input.load(passphrase);

@@ -6,7 +6,11 @@ import type { GlobalArgs } from './types.js';
 
 function builder(yargs: Argv<GlobalArgs>) {
   return yargs
-    .positional('file', { type: 'string', demandOption: true, describe: 'public or private key file, or - for standard input' })
+    .positional('file', {
+      type: 'string',
+      demandOption: true,
+      describe: 'public or private key file, or - for standard input',
+    })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key' })
     .example('$0 fingerprint secsess.pub', 'print SHA256:…, as `ssh-keygen -l -E sha256` does')
     .example('$0 fingerprint server.key --passphrase-file pw.txt', 'fingerprint of an encrypted private key')

@@ -6,7 +6,11 @@ import type { GlobalArgs } from './types.js';
 
 function builder(yargs: Argv<GlobalArgs>) {
   return yargs
-    .positional('file', { type: 'string', demandOption: true, describe: 'public or private key file, or - for standard input' })
+    .positional('file', {
+      type: 'string',
+      demandOption: true,
+      describe: 'public or private key file, or - for standard input',
+    })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key' })
     .example('$0 inspect secsess.key', 'kind, format, encryption, size and fingerprint')
     .example('$0 inspect id_rsa.pub --json', 'the same as one JSON document');

@@ -57,5 +57,9 @@ export async function readPublicKeys(
     if (keys.length > 0) return { name: input.name, keys, skipped: parsed.skipped };
   }
   // One key in any format, or lines none of which is usable: loading says why.
-  return { name: input.name, keys: [{ key: await publicKeyOf(input, passphraseFile), comment: '' }], skipped: [] };
+  return {
+    name: input.name,
+    keys: [{ key: await publicKeyOf(input, passphraseFile), comment: '' }],
+    skipped: [],
+  };
 }
