@@ -8,6 +8,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { probeCommand } from './commands/probe.js';
 import { trustCommand } from './commands/trust.js';
 import type { GlobalArgs } from './commands/types.js';
+import { commentedExamples } from './examples.js';
 import { PROGRAM, VERSION } from './version.js';
 
 /**
@@ -37,6 +38,7 @@ export function buildParser(): Argv<GlobalArgs> {
   // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
   const columns: unknown = parser.terminalWidth();
   const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
+  commentedExamples(parser, width);
   return parser
     .scriptName(PROGRAM)
     .wrap(width)

@@ -132,15 +132,32 @@ test('usage errors say what is missing in words and point at the subcommand help
   }
 });
 
-test('help is wrapped at 80 columns', async (t) => {
-  for (const args of [['--help'], ['convert', '--help'], ['authorize', 'add', '--help']]) {
-    const result = await runCli(args);
+test('help is wrapped at 80 columns, each example a whole command line under its # description', async (t) => {
+  const commands = [[], ['convert'], ['authorize', 'add'], ['trust', 'add'], ['generate'], ['probe']];
+  for (const command of commands) {
+    const result = await runCli([...command, '--help']);
     t.is(result.code, 0);
-    t.true(result.stdout.includes('Examples:'));
+    const all = result.stdout.split('\n');
     t.deepEqual(
-      lines(result.stdout).filter((line) => line.length > 80),
+      all.filter((line) => line.length > 80),
       [],
-      args.join(' '),
+      command.join(' '),
     );
+    const start = all.indexOf('Examples:');
+    t.true(start > 0, command.join(' '));
+    const end = all.indexOf('', start);
+    const examples = all.slice(start + 1, end).map((line) => line.trim());
+    // `# what it does` lines, each group followed by exactly one command line.
+    examples.forEach((line, index) => {
+      if (!line.startsWith('#'))
+        t.true(examples[index - 1]?.startsWith('#'), `${command.join(' ')}: ${line}`);
+    });
+    t.false(examples.at(-1)?.startsWith('#'));
   }
+  const top = (await runCli(['--help'])).stdout;
+  t.true(
+    top.includes(
+      '\n  # write keys/server.key and keys/server.pub\n  secsess-keygen generate -b 4096 -o keys/server\n',
+    ),
+  );
 });

@@ -28,10 +28,7 @@ function addBuilder(yargs: Argv<GlobalArgs>) {
     })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key file' })
     .example('$0 authorize add alice.pub -C alice@laptop', 'let the holder of alice.pub connect')
-    .example(
-      '$0 authorize add ~/.ssh/id_rsa.pub --file /etc/secsess/authorized_keys',
-      'an SSH key, another file',
-    )
+    .example('$0 authorize add ~/.ssh/id_rsa.pub --file /srv/authorized_keys', 'an SSH key, another file')
     .example('ssh-add -L | $0 authorize add -', 'every RSA key of your SSH agent, each with its comment');
 }
 

@@ -60,8 +60,8 @@ function builder(yargs: Argv<GlobalArgs>) {
     .example('$0 convert server.key --public', 'print the ssh-rsa line of a private key')
     .example('$0 convert server.key --public --to pem -o server.pub', 'its public key as SPKI PEM')
     .example(
-      '$0 convert enc.key --passphrase-file pw --to openssh --unencrypted -o id_rsa',
-      'decrypt: write it without passphrase',
+      '$0 convert enc.key --passphrase-file pw --to pem --unencrypted',
+      'decrypt a key: print it without passphrase',
     )
     .example('$0 convert server.pub --to jwk', 'print a public key as a JWK')
     .example('$0 convert server.key --to der -o server.der', 'binary PKCS#8 (needs -o)');
