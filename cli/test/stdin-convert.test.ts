@@ -161,3 +161,13 @@ test('help is wrapped at 80 columns, each example a whole command line under its
     ),
   );
 });
+
+test('trust add HOST:PORT - reads the server key from standard input', async (t) => {
+  const knownHosts = fresh('known_hosts');
+  const result = await runCli(['trust', 'add', 'piped.example:7000', '-', '--known-hosts', knownHosts], {
+    input: await readFile(f.opensslSpki),
+  });
+  t.is(result.code, 0, result.stderr);
+  const fingerprint = await sshFingerprint(f.opensslPkcs8);
+  t.is(result.stdout, `trusted ${fingerprint} for piped.example:7000 (line 1 of ${knownHosts})\n`);
+});
