@@ -3,6 +3,8 @@ import { CliError, CliErrorCode, cliMessage, codeOf, exitStatusOf } from './erro
 import { Output } from './io.js';
 import type { CliIo } from './io.js';
 import { buildParser, commandOf, COMMANDS } from './parser.js';
+import { STDIN } from './key-input.js';
+import { helpHint, usageMessage } from './usage.js';
 import { PROGRAM } from './version.js';
 
 interface Parsed {
@@ -12,21 +14,37 @@ interface Parsed {
   output: string;
 }
 
+/**
+ * yargs reads a lone `-` (standard input, as in `fingerprint -`) as an empty option: it
+ * is parsed as this placeholder instead, and turned back into `-` in the results.
+ */
+const STDIN_PLACEHOLDER = '\u0000stdin';
+
 /** Parses without running anything; yargs hands help/version text and errors to the callback. */
 function parse(args: readonly string[]): Promise<Parsed> {
+  const hidden = args.map((arg) => (arg === STDIN ? STDIN_PLACEHOLDER : arg));
+  const restore = (value: unknown): unknown =>
+    typeof value === 'string' ? value.replaceAll(STDIN_PLACEHOLDER, STDIN) : value;
   return new Promise((resolve) => {
-    void buildParser().parse(args, {}, (error, argv, output) => {
-      resolve({ error, argv, output });
+    void buildParser().parse(hidden, {}, (error, argv, output) => {
+      const restored = Object.fromEntries(
+        Object.entries(argv).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.map(restore) : restore(value),
+        ]),
+      ) as Parsed['argv'];
+      if (error instanceof Error) error.message = String(restore(error.message));
+      resolve({ error, argv: restored, output });
     });
   });
 }
 
 /** Prints `error` as one line (plus the stack with --verbose) and, with --json, as the JSON document. */
-function report(error: unknown, out: Output, verbose: boolean): void {
+function report(error: unknown, out: Output, verbose: boolean, args: readonly string[]): void {
   const message = cliMessage(error);
   const code = codeOf(error);
   out.note(`${PROGRAM}: ${message}${code === undefined ? '' : ` [${code}]`}`);
-  if (exitStatusOf(error) === 2) out.note(`Run '${PROGRAM} --help' for usage.`);
+  if (exitStatusOf(error) === 2) out.note(helpHint(args));
   if (verbose && error instanceof Error && error.stack !== undefined) out.note(error.stack);
   if (out.json)
     out.io.stdout.write(`${JSON.stringify({ error: { code: code ?? null, message } }, null, 2)}\n`);
@@ -51,9 +69,8 @@ export async function run(
   try {
     const parsed = await parse(args);
     if (parsed.error instanceof Error) {
-      throw new CliError(CliErrorCode.USAGE, parsed.error.message.replace(/\s*\n\s*/g, ' '), {
-        cause: parsed.error,
-      });
+      const message = usageMessage(parsed.error.message.replace(/\s*\n\s*/g, ' '), args);
+      throw new CliError(CliErrorCode.USAGE, message, { cause: parsed.error });
     }
     if (parsed.output !== '') {
       // --help or --version: yargs produced the text instead of printing it.
@@ -66,7 +83,7 @@ export async function run(
     }
     status = 0;
   } catch (error) {
-    report(error, out, verbose);
+    report(error, out, verbose, args);
     status = exitStatusOf(error);
   }
   process.exitCode = status;

@@ -8,6 +8,7 @@ import { inspectCommand } from './commands/inspect.js';
 import { probeCommand } from './commands/probe.js';
 import { trustCommand } from './commands/trust.js';
 import type { GlobalArgs } from './commands/types.js';
+import { commentedExamples } from './examples.js';
 import { PROGRAM, VERSION } from './version.js';
 
 /**
@@ -33,8 +34,14 @@ export type CommandName = keyof typeof COMMANDS;
  * Strict (unknown options and commands are errors) and never exits the process.
  */
 export function buildParser(): Argv<GlobalArgs> {
-  return yargs()
+  const parser = yargs();
+  // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
+  const columns: unknown = parser.terminalWidth();
+  const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
+  commentedExamples(parser, width);
+  return parser
     .scriptName(PROGRAM)
+    .wrap(width)
     .usage(
       `${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess; manage the ` +
         'servers a client trusts (known_hosts) and the clients a server authorizes (authorized_keys).',

@@ -50,11 +50,9 @@ test('authorize add of a key already there (even given as the private key file) 
   const again = await runCli(['authorize', 'add', sshRsa, '--file', file, '--json']);
   t.is(again.code, 0, again.stderr);
   t.deepEqual(JSON.parse(again.stdout), {
-    fingerprint: await sshFingerprint(sshRsa),
-    bits: 2048,
     file,
-    line: 1,
-    added: false,
+    keys: [{ fingerprint: await sshFingerprint(sshRsa), bits: 2048, comment: '', line: 1, added: false }],
+    skipped: [],
   });
   t.is(lines(await readFile(file, 'utf8')).length, 1);
 });
@@ -65,7 +63,7 @@ test('interop: an ssh-keygen Ed25519 line is skipped and reported; authorize add
   await appendFile(file, await readFile(`${sshEd25519}.pub`, 'utf8'));
   const text = await runCli(['authorize', 'list', '--file', file]);
   t.is(text.code, 0, text.stderr);
-  t.deepEqual(lines(text.stdout), [`${await sshFingerprint(sshRsa)}  RSA 2048  line 1`]);
+  t.deepEqual(lines(text.stdout), [`${await sshFingerprint(sshRsa)}  RSA 2048  line 1  alice@laptop`]);
   t.deepEqual(lines(text.stderr), [
     `warning: ${file} line 2 skipped: ssh-ed25519 key: secsess accepts only RSA keys`,
   ]);
@@ -73,7 +71,7 @@ test('interop: an ssh-keygen Ed25519 line is skipped and reported; authorize add
   t.is(json.code, 0, json.stderr);
   t.deepEqual(JSON.parse(json.stdout), {
     file,
-    keys: [{ fingerprint: await sshFingerprint(sshRsa), bits: 2048, comment: '', line: 1 }],
+    keys: [{ fingerprint: await sshFingerprint(sshRsa), bits: 2048, comment: 'alice@laptop', line: 1 }],
     skipped: [
       {
         line: 2,
@@ -112,20 +110,22 @@ test('without --file the file is $SECSESS_HOME/authorized_keys', async (t) => {
   const result = await runCli(['authorize', 'add', `${sshRsa}.pub`, '--json']);
   t.is(result.code, 0, result.stderr);
   const file = join(home, 'secsess-home', 'authorized_keys');
-  t.like(JSON.parse(result.stdout), { file, line: 1 });
+  t.like(JSON.parse(result.stdout), { file, keys: [{ line: 1, added: true }] });
   const listed = await runCli(['authorize', 'list']);
   t.is(listed.code, 0, listed.stderr);
   t.true(listed.stdout.startsWith(await sshFingerprint(sshRsa)));
 });
 
-test('authorize list: a missing file is ERR_KEY_FILE_NOT_FOUND, a group-writable one ERR_KEY_PERMISSIONS', async (t) => {
+test('authorize list: a missing file is empty (exit 0, as trust list), a group-writable one ERR_KEY_PERMISSIONS', async (t) => {
   const missing = fresh();
   const result = await runCli(['authorize', 'list', '--file', missing]);
-  t.is(result.code, 1);
-  t.deepEqual(lines(result.stderr), [
-    `secsess-keygen: authorized_keys file ${missing} does not exist; authorize a key with ` +
-      `\`secsess-keygen authorize add KEYFILE --file ${missing}\` [ERR_KEY_FILE_NOT_FOUND]`,
-  ]);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stdout, '');
+  t.deepEqual(lines(result.stderr), [`no authorized keys in ${missing}`]);
+  const json = await runCli(['authorize', 'list', '--file', missing, '--json']);
+  t.is(json.code, 0, json.stderr);
+  t.deepEqual(JSON.parse(json.stdout), { file: missing, keys: [], skipped: [] });
+  await t.throwsAsync(stat(missing), { code: 'ENOENT' });
   const file = fresh();
   await runCli(['authorize', 'add', `${sshRsa}.pub`, '--file', file]);
   await chmod(file, 0o664);
@@ -135,9 +135,78 @@ test('authorize list: a missing file is ERR_KEY_FILE_NOT_FOUND, a group-writable
 });
 
 test('authorize needs a subcommand; add needs a key file (exit 2)', async (t) => {
-  for (const args of [['authorize'], ['authorize', 'add'], ['authorize', 'remove', 'x']]) {
+  for (const args of [['authorize'], ['authorize', 'add'], ['authorize', 'remove'], ['authorize', 'frob']]) {
     const result = await runCli(args);
     t.is(result.code, 2, args.join(' '));
     t.regex(result.stderr, /\[ERR_USAGE\]/);
   }
+});
+
+test('authorize add keeps the comment of each line and adds every key of a file (or of standard input), reporting each', async (t) => {
+  const file = fresh();
+  const second = join(home, 'second');
+  await sshKeygen('-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'carol@desk', '-f', second);
+  const many = join(home, 'many.pub');
+  const ed25519 = await readFile(`${sshEd25519}.pub`, 'utf8');
+  await writeFile(
+    many,
+    `${await readFile(`${sshRsa}.pub`, 'utf8')}${ed25519}${await readFile(`${second}.pub`, 'utf8')}`,
+  );
+  const [alice, carol] = [await sshFingerprint(sshRsa), await sshFingerprint(second)];
+  const result = await runCli(['authorize', 'add', many, '--file', file]);
+  t.is(result.code, 0, result.stderr);
+  t.deepEqual(lines(result.stdout), [
+    `authorized ${alice} (RSA 2048) in ${file} (line 1)`,
+    `authorized ${carol} (RSA 2048) in ${file} (line 2)`,
+  ]);
+  t.deepEqual(lines(result.stderr), [
+    `warning: ${many} line 2 skipped: ssh-ed25519 key: secsess accepts only RSA keys`,
+  ]);
+  const stored = lines(await readFile(file, 'utf8'));
+  t.regex(stored[0] ?? '', / alice@laptop$/);
+  t.regex(stored[1] ?? '', / carol@desk$/);
+  t.is(stored.length, 2);
+  // From standard input, as `ssh-add -L | secsess-keygen authorize add -`: already there, nothing changes.
+  const piped = await runCli(['authorize', 'add', '-', '--file', file, '--json'], {
+    input: await readFile(many),
+  });
+  t.is(piped.code, 0, piped.stderr);
+  t.deepEqual(JSON.parse(piped.stdout), {
+    file,
+    keys: [
+      { fingerprint: alice, bits: 2048, comment: 'alice@laptop', line: 1, added: false },
+      { fingerprint: carol, bits: 2048, comment: 'carol@desk', line: 2, added: false },
+    ],
+    skipped: [
+      {
+        line: 2,
+        reason: 'ssh-ed25519 key: secsess accepts only RSA keys',
+        fingerprint: await sshFingerprint(`${sshEd25519}.pub`),
+      },
+    ],
+  });
+  t.is(lines(await readFile(file, 'utf8')).length, 2);
+});
+
+test('authorize remove takes a fingerprint or a key file; a key not there removes nothing (exit 0)', async (t) => {
+  const file = fresh();
+  const second = join(home, 'second-remove');
+  await sshKeygen('-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'dave', '-f', second);
+  await runCli(['authorize', 'add', `${sshRsa}.pub`, '--file', file]);
+  await runCli(['authorize', 'add', `${second}.pub`, '--file', file]);
+  const alice = await sshFingerprint(sshRsa);
+  const byFingerprint = await runCli(['authorize', 'remove', alice, '--file', file]);
+  t.is(byFingerprint.code, 0, byFingerprint.stderr);
+  t.is(byFingerprint.stdout, `removed ${alice} from ${file} (1 line)\n`);
+  t.deepEqual(lines(await readFile(file, 'utf8')), [(await readFile(`${second}.pub`, 'utf8')).trim()]);
+  const again = await runCli(['authorize', 'remove', alice, '--file', file, '--json']);
+  t.is(again.code, 0, again.stderr);
+  t.deepEqual(JSON.parse(again.stdout), { file, keys: [{ fingerprint: alice, removed: 0 }] });
+  const byFile = await runCli(['authorize', 'remove', second, '--file', file]);
+  t.is(byFile.code, 0, byFile.stderr);
+  t.is(byFile.stdout, `removed ${await sshFingerprint(second)} from ${file} (1 line)\n`);
+  t.is(await readFile(file, 'utf8'), '');
+  const listed = await runCli(['authorize', 'list', '--file', file]);
+  t.is(listed.code, 0);
+  t.deepEqual(lines(listed.stderr), [`no authorized keys in ${file}`]);
 });

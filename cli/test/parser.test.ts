@@ -74,7 +74,8 @@ test('usage errors: unknown options and commands, bad choices, missing values', 
   t.regex(await parseError(['--format', 'xml']), /Invalid values/);
   t.regex(await parseError(['inspect']), /Not enough non-option arguments/);
   t.regex(await parseError(['fingerprint', 'a', 'b']), /Unknown argument: b/);
-  t.regex(await parseError(['convert', 'a.key']), /Missing required argument: to/);
+  t.regex(await parseError(['convert', 'a.key']), /missing --to FORMAT/);
+  t.like(await parseOk(['convert', 'a.key', '--public']), { input: 'a.key', public: true, to: undefined });
   t.regex(await parseError(['convert', 'a.key', '--to', 'xml']), /Invalid values/);
 });
 

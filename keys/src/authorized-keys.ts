@@ -19,7 +19,8 @@ import { looksLikeSshKeyType, parseSshKeyField } from './key-line.js';
 import type { SshKeyField } from './key-line.js';
 import { checkCommentOption, checkOptionsObject } from './options.js';
 import { PublicKey } from './public-key.js';
-import { appendStoreLine, ensureStoreDirectory, readStoreFile } from './store-file.js';
+import { appendStoreLine, ensureStoreDirectory, readStoreFile, rewriteStoreFile } from './store-file.js';
+import type { StoreContents } from './store-file.js';
 
 /** An authorized key. */
 export interface AuthorizedKeyEntry {
@@ -66,10 +67,22 @@ export interface AuthorizeResult {
   line: number;
 }
 
+/** Lines `first`..`last` (1-based, inclusive) hold a key with this fingerprint. */
+interface KeySpan {
+  fingerprint: string;
+  first: number;
+  last: number;
+}
+
 interface Parsed {
   keys: Map<string, AuthorizedKeyEntry>;
   skipped: SkippedAuthorizedKey[];
+  /** Every line or PEM block whose key has a known fingerprint, authorized or skipped. */
+  spans: KeySpan[];
 }
+
+/** A fingerprint as `secsess-keygen fingerprint` and `ssh-keygen -l -E sha256` print it. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 const NOT_A_KEY_LINE = 'not a public key line (expected "ssh-rsa <base64> [comment]" or a PEM public key)';
 
@@ -117,9 +130,17 @@ function fingerprintOf(field: SshKeyField): string | undefined {
 function parseAuthorizedKeys(text: string): Parsed {
   const keys = new Map<string, AuthorizedKeyEntry>();
   const skipped: SkippedAuthorizedKey[] = [];
-  const authorize = (key: PublicKey, comment: string, line: number): void => {
+  const spans: KeySpan[] = [];
+  const authorize = (key: PublicKey, comment: string, line: number, last = line): void => {
     const fingerprint = key.fingerprint();
+    spans.push({ fingerprint, first: line, last });
     if (!keys.has(fingerprint)) keys.set(fingerprint, { key, fingerprint, comment, line });
+  };
+  const skip = (entry: SkippedAuthorizedKey): void => {
+    skipped.push(entry);
+    if (entry.fingerprint !== undefined) {
+      spans.push({ fingerprint: entry.fingerprint, first: entry.line, last: entry.line });
+    }
   };
   const lines = text.split('\n').map((line) => line.trim());
   for (let index = 0; index < lines.length; index++) {
@@ -133,7 +154,7 @@ function parseAuthorizedKeys(text: string): Parsed {
       let end = index + 1;
       while (end < lines.length && lines[end] !== endMarker && PEM_BODY_LINE.test(lines[end] ?? '')) end++;
       if (lines[end] !== endMarker) {
-        skipped.push({ line, reason: `the "BEGIN ${label}" block has no END line` });
+        skip({ line, reason: `the "BEGIN ${label}" block has no END line` });
         index = end - 1;
         continue;
       }
@@ -143,14 +164,14 @@ function parseAuthorizedKeys(text: string): Parsed {
         const reason = label.includes('PRIVATE')
           ? `a ${label} block: a private key never belongs in authorized_keys (remove it, and treat the key as exposed)`
           : `a "${label}" PEM block is not a public key`;
-        skipped.push({ line, reason });
+        skip({ line, reason });
         continue;
       }
       try {
-        authorize(PublicKey.fromString(block), '', line);
+        authorize(PublicKey.fromString(block), '', line, end + 1);
       } catch (error) {
         if (!(error instanceof KeyError)) throw error;
-        skipped.push({ line, reason: error.message.replace(/^key data /, 'the key ') });
+        skip({ line, reason: error.message.replace(/^key data /, 'the key ') });
       }
       continue;
     }
@@ -159,27 +180,27 @@ function parseAuthorizedKeys(text: string): Parsed {
       const field = parseSshKeyField(content);
       if (field.kind === 'rsa') authorize(field.key, field.comment, line);
       else if (field.kind === 'other') {
-        skipped.push({
+        skip({
           line,
           reason: `${field.type} key: secsess accepts only RSA keys`,
           fingerprint: field.fingerprint,
         });
-      } else skipped.push({ line, reason: field.reason, fingerprint: field.fingerprint });
+      } else skip({ line, reason: field.reason, fingerprint: field.fingerprint });
       continue;
     }
     const options = splitOptions(content);
     const keyType = options?.rest.split(/[ \t]/, 1)[0] ?? '';
     if (options === undefined || !looksLikeSshKeyType(keyType)) {
-      skipped.push({ line, reason: NOT_A_KEY_LINE });
+      skip({ line, reason: NOT_A_KEY_LINE });
       continue;
     }
-    skipped.push({
+    skip({
       line,
       reason: `options (${options.names.join(', ')}) are not supported by secsess; the key was not authorized`,
       fingerprint: fingerprintOf(parseSshKeyField(options.rest)),
     });
   }
-  return { keys, skipped };
+  return { keys, skipped, spans };
 }
 
 /**
@@ -254,6 +275,57 @@ export class AuthorizedKeys {
         const lines = (text ?? '').split('\n');
         if (lines[lines.length - 1] === '') lines.pop();
         return { added: true, line: lines.length + 1 };
+      },
+      options.lock,
+      options.allowInsecurePermissions !== true,
+    );
+  }
+
+  /**
+   * Removes every line (or PEM block) of the file at `path` that holds `key` — given as a
+   * {@link PublicKey} or as its `SHA256:…` fingerprint — authorized or skipped (a line with
+   * options), rewriting the file atomically under its lock with the same mode. Other lines,
+   * comments and blank lines are kept byte for byte.
+   *
+   * @returns the number of lines and PEM blocks removed (0 if none, or if the file does not exist)
+   * @throws TypeError for a fingerprint that is not `SHA256:` and 43 base64 characters
+   * @throws LockError `ERR_LOCK_TIMEOUT`; KeyError file errors as {@link load} and `ERR_KEY_FILE_UNWRITABLE`
+   */
+  static async remove(
+    path: string,
+    key: PublicKey | string,
+    options: AuthorizedKeysOptions = {},
+  ): Promise<number> {
+    checkPath(path);
+    const fingerprint = typeof key === 'string' ? key.replace(/=+$/, '') : checkPublicKey(key).fingerprint();
+    if (!FINGERPRINT.test(fingerprint)) {
+      throw new TypeError('key must be a PublicKey or a SHA256:… fingerprint (43 base64 characters)');
+    }
+    checkOptionsObject(options);
+    checkLockOptions(options.lock);
+    const read = (): Promise<StoreContents | undefined> =>
+      readStoreFile('authorized_keys', path, {
+        missingOk: true,
+        allowInsecurePermissions: options.allowInsecurePermissions,
+      });
+    if ((await read()) === undefined) return 0;
+    return withFileLock(
+      path,
+      async () => {
+        const contents = await read();
+        if (contents === undefined) return 0;
+        const spans = parseAuthorizedKeys(contents.text).spans.filter(
+          (span) => span.fingerprint === fingerprint,
+        );
+        if (spans.length === 0) return 0;
+        const drop = (line: number): boolean => spans.some((span) => line >= span.first && line <= span.last);
+        let kept = contents.text
+          .split('\n')
+          .filter((_, index) => !drop(index + 1))
+          .join('\n');
+        if (kept !== '' && !kept.endsWith('\n')) kept += '\n';
+        await rewriteStoreFile(path, kept, contents.mode);
+        return spans.length;
       },
       options.lock,
       options.allowInsecurePermissions !== true,

@@ -19,6 +19,9 @@ export const PRIVATE_KEY_FILE_MODE = 0o600;
 /** Mode of public key files we write. */
 export const PUBLIC_KEY_FILE_MODE = 0o644;
 
+/** Mode of the directories {@link KeyPair.save} creates for its two files. */
+export const KEY_DIRECTORY_MODE = 0o700;
+
 /**
  * scrypt cost of passphrase-protected PKCS#8 output (PBES2 with scrypt, RFC 7914 §7, and
  * aes-256-cbc): OpenSSL's own `-scrypt` defaults. N·r is the most OpenSSL reads: it refuses

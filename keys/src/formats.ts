@@ -384,7 +384,7 @@ export function readKey(
   if (expect === 'public' && detected.kind === 'private') {
     throw formatError(
       path,
-      'holds a private key; a public key is expected here (extract it with `secsess-keygen convert FILE --public`)',
+      `holds a private key; a public key is expected here (print its public half with \`secsess-keygen convert ${path ?? 'FILE'} --public\`)`,
     );
   }
   const info: KeyFormatInfo = { kind: detected.kind, format: detected.format, encrypted: detected.encrypted };

@@ -25,11 +25,18 @@ export type {
 } from './private-key.js';
 export { KeyPair, keyPairPaths } from './key-pair.js';
 export type { RsaBits, GenerateRsaOptions, KeyPairSaveOptions, KeyPairPaths } from './key-pair.js';
-export { loadKey, inspectKeyFile, fingerprintKeyFile } from './load-key.js';
+export {
+  loadKey,
+  loadKeyData,
+  inspectKeyFile,
+  inspectKeyData,
+  fingerprintKeyFile,
+  fingerprintKeyData,
+} from './load-key.js';
 export type { KeyInspection } from './load-key.js';
 export { detectKeyFormat } from './formats.js';
 export type { KeyKind, KeyFileFormat, KeyFormatInfo } from './formats.js';
-export { assertNoFile } from './key-file.js';
+export { assertNoFile, ensureKeyDirectory } from './key-file.js';
 export { formatFingerprint } from './fingerprint.js';
 export {
   MIN_RSA_BITS,
@@ -38,6 +45,7 @@ export {
   MAX_KEY_FILE_BYTES,
   PRIVATE_KEY_FILE_MODE,
   PUBLIC_KEY_FILE_MODE,
+  KEY_DIRECTORY_MODE,
 } from './constants.js';
 export { KnownHosts, verifyHostKey } from './known-hosts.js';
 export type {

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { link, lstat, open, rename, rm, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { MAX_KEY_FILE_BYTES } from './constants.js';
+import { KEY_DIRECTORY_MODE, MAX_KEY_FILE_BYTES } from './constants.js';
 import { KeyError, KeyErrorCode } from './errors.js';
 import { errnoCode, writeFailureReason } from './errno.js';
 
@@ -135,6 +135,27 @@ export async function assertNoFile(path: string): Promise<void> {
     throw writeError(error, path);
   }
   throw existsError(path);
+}
+
+/**
+ * Creates the missing directories above the key file `path` with mode 0700 (as
+ * `secsess-keygen -o dir/name` and {@link KeyPair.save} do); existing ones are left as
+ * they are.
+ *
+ * @throws KeyError `ERR_KEY_FILE_UNWRITABLE` naming the directory (a parent is a regular
+ *   file, permission denied…)
+ */
+export async function ensureKeyDirectory(path: string): Promise<void> {
+  const directory = dirname(path);
+  try {
+    await mkdir(directory, { recursive: true, mode: KEY_DIRECTORY_MODE });
+  } catch (error) {
+    throw new KeyError(
+      KeyErrorCode.FILE_UNWRITABLE,
+      `cannot create directory ${directory} for key file ${path} (${errnoCode(error) ?? 'I/O error'})`,
+      { path, cause: error },
+    );
+  }
 }
 
 /** Options of {@link writeKeyFile}. */

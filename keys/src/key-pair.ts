@@ -10,7 +10,7 @@ import {
   RSA_PUBLIC_EXPONENT,
 } from './constants.js';
 import { KeyError, KeyErrorCode } from './errors.js';
-import { assertNoFile, writeKeyFile } from './key-file.js';
+import { assertNoFile, ensureKeyDirectory, writeKeyFile } from './key-file.js';
 import { checkOptionsObject } from './options.js';
 import { PrivateKey } from './private-key.js';
 import type { PublicKey } from './public-key.js';
@@ -98,9 +98,11 @@ export class KeyPair {
 
   /**
    * Writes `<base>.key` (0600) then `<base>.pub` (0644), each atomically. Without `force`,
-   * both names are checked first so that neither is written if either exists.
+   * both names are checked first so that neither is written if either exists. A missing
+   * directory of `base` is created with mode 0700 (`save('keys/server')` creates `keys/`).
    *
-   * @throws KeyError `ERR_KEY_FILE_EXISTS`, `ERR_KEY_FILE_UNWRITABLE`
+   * @throws KeyError `ERR_KEY_FILE_EXISTS`, `ERR_KEY_FILE_UNWRITABLE` (also when the
+   *   directory cannot be created)
    * @throws TypeError for a passphrase with `openssh`
    */
   async save(base: string, options: KeyPairSaveOptions = {}): Promise<KeyPairPaths> {
@@ -115,6 +117,7 @@ export class KeyPair {
       await assertNoFile(paths.privateKeyPath);
       await assertNoFile(paths.publicKeyPath);
     }
+    await ensureKeyDirectory(paths.privateKeyPath);
     await writeKeyFile(paths.privateKeyPath, privateData, { mode: PRIVATE_KEY_FILE_MODE, force });
     await writeKeyFile(paths.publicKeyPath, publicData, { mode: PUBLIC_KEY_FILE_MODE, force });
     return paths;

@@ -7,7 +7,7 @@ import type { KeyFileFormat, KeyKind } from './formats.js';
 import { checkPrivateKeyPermissions, readKeyFile } from './key-file.js';
 import { checkOptionsObject, checkPassphraseOption } from './options.js';
 import { PrivateKey } from './private-key.js';
-import type { PrivateKeyLoadOptions } from './private-key.js';
+import type { PrivateKeyLoadOptions, PrivateKeyParseOptions } from './private-key.js';
 import { PublicKey } from './public-key.js';
 
 /**
@@ -23,11 +23,37 @@ export async function loadKey(
   checkOptionsObject(options);
   checkPassphraseOption(options.passphrase);
   const { data, mode } = await readKeyFile(path);
+  return decodeKey(data, path, mode, options);
+}
+
+/**
+ * {@link loadKey} for key bytes read elsewhere (standard input, a message): a public or
+ * private key in any format secsess reads. There is no file, so no permission check;
+ * messages speak of "key data".
+ */
+export function loadKeyData(data: Buffer, options: PrivateKeyParseOptions = {}): PrivateKey | PublicKey {
+  if (!Buffer.isBuffer(data)) throw new TypeError('data must be a Buffer');
+  checkOptionsObject(options);
+  checkPassphraseOption(options.passphrase);
+  return decodeKey(data, undefined, undefined, options);
+}
+
+function decodeKey(
+  data: Buffer,
+  path: string | undefined,
+  mode: number | undefined,
+  options: PrivateKeyLoadOptions,
+): PrivateKey | PublicKey {
   const { info, keyObject } = readKey(data, {
     path,
     passphrase: options.passphrase,
     check: (detected) => {
-      if (detected.kind === 'private' && options.allowInsecurePermissions !== true) {
+      if (
+        detected.kind === 'private' &&
+        path !== undefined &&
+        mode !== undefined &&
+        options.allowInsecurePermissions !== true
+      ) {
         checkPrivateKeyPermissions(path, mode);
       }
     },
@@ -65,8 +91,36 @@ export async function inspectKeyFile(
   checkOptionsObject(options);
   checkPassphraseOption(options.passphrase);
   const { data, mode } = await readKeyFile(path);
+  return { path, ...inspect(data, path, mode, options) };
+}
+
+/**
+ * {@link inspectKeyFile} for key bytes read elsewhere (standard input): no permission
+ * check, and no `path` in the result.
+ */
+export function inspectKeyData(
+  data: Buffer,
+  options: PrivateKeyParseOptions = {},
+): Omit<KeyInspection, 'path'> {
+  if (!Buffer.isBuffer(data)) throw new TypeError('data must be a Buffer');
+  checkOptionsObject(options);
+  checkPassphraseOption(options.passphrase);
+  return inspect(data, undefined, undefined, options);
+}
+
+function inspect(
+  data: Buffer,
+  path: string | undefined,
+  mode: number | undefined,
+  options: PrivateKeyLoadOptions,
+): Omit<KeyInspection, 'path'> {
   const detected = detectKey(data, path);
-  if (detected.kind === 'private' && options.allowInsecurePermissions !== true) {
+  if (
+    detected.kind === 'private' &&
+    path !== undefined &&
+    mode !== undefined &&
+    options.allowInsecurePermissions !== true
+  ) {
     checkPrivateKeyPermissions(path, mode);
   }
   let publicKey: PublicKey | undefined;
@@ -79,7 +133,6 @@ export async function inspectKeyFile(
     );
   }
   return {
-    path,
     kind: detected.kind,
     format: detected.format,
     encrypted: detected.encrypted,
@@ -97,5 +150,12 @@ export async function inspectKeyFile(
 export async function fingerprintKeyFile(path: string, options: PrivateKeyLoadOptions = {}): Promise<string> {
   const inspection = await inspectKeyFile(path, options);
   if (inspection.fingerprint === null) throw encryptedError(path);
+  return inspection.fingerprint;
+}
+
+/** {@link fingerprintKeyFile} for key bytes read elsewhere (standard input). */
+export function fingerprintKeyData(data: Buffer, options: PrivateKeyParseOptions = {}): string {
+  const inspection = inspectKeyData(data, options);
+  if (inspection.fingerprint === null) throw encryptedError(undefined);
   return inspection.fingerprint;
 }

@@ -247,3 +247,30 @@ test('a file cut at any byte authorizes only keys it holds whole', (t) => {
     t.is(keys.size, Number(end >= aEnd) + Number(end >= bEnd));
   }
 });
+
+test('remove drops every line and PEM block of a key (by key or fingerprint), keeps the rest byte for byte and the mode', async (t) => {
+  const text = [
+    '# team keys', // 1
+    `ssh-rsa ${a.toOpenSSH().split(' ')[1]} alice`, // 2
+    '', // 3
+    pem(b, 'pem'), // 4..
+  ].join('\n');
+  const path = await fileWith(
+    `${text}\n${b.toOpenSSH('bob again')}\nno-pty ${b.toOpenSSH('bob with options')}\r\n${c.toOpenSSH()}`,
+    0o640,
+  );
+  t.is(await AuthorizedKeys.remove(path, b), 3);
+  t.is(
+    await readFile(path, 'utf8'),
+    `# team keys\nssh-rsa ${a.toOpenSSH().split(' ')[1]} alice\n\n${c.toOpenSSH()}\n`,
+  );
+  t.is((await stat(path)).mode & 0o777, 0o640);
+  t.is(await AuthorizedKeys.remove(path, `${a.fingerprint()}=`), 1);
+  t.deepEqual(
+    (await AuthorizedKeys.load(path)).entries().map((e) => e.fingerprint),
+    [c.fingerprint()],
+  );
+  t.is(await AuthorizedKeys.remove(path, d), 0, 'a key not there: nothing removed');
+  t.is(await AuthorizedKeys.remove(fresh(), a), 0, 'a missing file: nothing removed, nothing created');
+  await t.throwsAsync(AuthorizedKeys.remove(path, 'SHA256:short'), { instanceOf: TypeError });
+});

@@ -288,3 +288,29 @@ if (!isRoot()) {
     }
   });
 }
+
+test("KeyPair.save('dir/name') creates the missing directories with mode 0700", async (t) => {
+  const base = join(fresh('new'), 'keys', 'server');
+  const paths = await pair.save(base);
+  t.deepEqual(paths, { privateKeyPath: `${base}.key`, publicKeyPath: `${base}.pub` });
+  t.is(await modeOf(join(base, '..')), 0o700);
+  t.is(await modeOf(join(base, '..', '..')), 0o700);
+  t.is(await modeOf(paths.privateKeyPath), 0o600);
+  t.is((await PrivateKey.load(paths.privateKeyPath)).fingerprint(), pair.publicKey.fingerprint());
+  // An existing directory is used as it is.
+  const shared = fresh('shared');
+  await mkdir(shared, { mode: 0o755 });
+  await chmod(shared, 0o755);
+  await pair.save(join(shared, 'server'));
+  t.is(await modeOf(shared), 0o755);
+});
+
+test('KeyPair.save below a regular file is ERR_KEY_FILE_UNWRITABLE naming the directory', async (t) => {
+  const file = fresh('plain');
+  await writeFile(file, 'not a directory');
+  const base = join(file, 'sub', 'server');
+  await expectKeyError(t, pair.save(base), KeyErrorCode.FILE_UNWRITABLE, {
+    path: `${base}.key`,
+    mentions: [`cannot create directory ${join(file, 'sub')}`, 'ENOTDIR'],
+  });
+});

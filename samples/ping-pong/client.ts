@@ -13,8 +13,23 @@ import { Client } from '@secsess/sdk';
 
 const USAGE = 'usage: client --port PORT --pub FILE [--host HOST] [--rounds N] [--size BYTES]';
 
+const HELP = `${USAGE}
+
+Sends --size random bytes to the ping-pong server, reads the echo and checks it,
+--rounds times; prints the round trips and the time per round trip.
+
+  --port PORT    the server's port
+  --pub FILE     the server's public key (the .pub next to its --key)
+  --host HOST    the server's address (default 127.0.0.1)
+  --rounds N     round trips (default 100)
+  --size BYTES   bytes per message (default 1024)
+  -h, --help     print this help
+
+Exit status: 0 on success, 1 on a failure, 2 on bad arguments.`;
+
 async function main(): Promise<number> {
   let values: {
+    help: boolean;
     host: string;
     port?: string | undefined;
     pub?: string | undefined;
@@ -24,6 +39,7 @@ async function main(): Promise<number> {
   try {
     ({ values } = parseArgs({
       options: {
+        help: { type: 'boolean', short: 'h', default: false },
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string' },
         pub: { type: 'string' },
@@ -35,6 +51,10 @@ async function main(): Promise<number> {
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
   }
   const numeric = [values.port, values.rounds, values.size].every((v) => v !== undefined && /^\d+$/.test(v));
   if (!values.pub || !numeric) {

@@ -14,11 +14,24 @@ import type { Session } from '@secsess/sdk';
 
 const USAGE = 'usage: server --key FILE [--host HOST] [--port PORT]';
 
+const HELP = `${USAGE}
+
+Echoes every message of any number of concurrent secsess clients until SIGINT or SIGTERM.
+
+  --key FILE   the server's private key (e.g. from \`npx secsess-keygen -o keys/server\`)
+  --host HOST  address to listen on (default 127.0.0.1)
+  --port PORT  TCP port (default 0: any free port)
+  -h, --help   print this help
+
+Prints \`listening on HOST:PORT\` and \`fingerprint SHA256:…\` on stdout.
+Exit status: 0 after a clean stop, 1 on a failure, 2 on bad arguments.`;
+
 async function main(): Promise<number> {
-  let values: { host: string; port: string; key?: string | undefined };
+  let values: { help: boolean; host: string; port: string; key?: string | undefined };
   try {
     ({ values } = parseArgs({
       options: {
+        help: { type: 'boolean', short: 'h', default: false },
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'string', default: '0' },
         key: { type: 'string' },
@@ -28,6 +41,10 @@ async function main(): Promise<number> {
   } catch (err) {
     console.error(`${(err as Error).message}\n${USAGE}`);
     return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
   }
   if (!values.key || !/^\d+$/.test(values.port)) {
     console.error(USAGE);

@@ -140,3 +140,19 @@ test('the samples exit 2 with a usage line on bad arguments', async (t) => {
   t.is(server.code, 2);
   t.regex(server.stderr, /usage: server /);
 });
+
+test('the samples accept --help (and -h): usage and options on stdout, exit 0, nothing started', async (t) => {
+  for (const [script, name] of [
+    [SERVER, 'server'],
+    [CLIENT, 'client'],
+  ] as const) {
+    for (const flag of ['--help', '-h']) {
+      const result = await run(script, [flag]);
+      t.is(result.code, 0, `${name} ${flag}: ${result.stderr}`);
+      t.is(result.stderr, '');
+      t.regex(result.stdout, new RegExp(`^usage: ${name} `));
+      t.regex(result.stdout, /-h, --help/);
+      t.regex(result.stdout, /Exit status: 0/);
+    }
+  }
+});

@@ -1,8 +1,9 @@
-import { loadKey, PrivateKey } from '@secsess/keys';
+import { PrivateKey } from '@secsess/keys';
 import type { PrivateKeyFormat } from '@secsess/keys';
 import type { Argv } from 'yargs';
 import { CliError, CliErrorCode } from '../errors.js';
 import type { Output } from '../io.js';
+import { openKeyArg } from '../key-input.js';
 import { readPassphraseFile } from '../passphrase.js';
 import type { GlobalArgs } from './types.js';
 
@@ -10,12 +11,16 @@ const FORMATS = ['pem', 'pkcs1', 'openssh', 'der', 'jwk'] as const;
 
 function builder(yargs: Argv<GlobalArgs>) {
   return yargs
-    .positional('input', { type: 'string', demandOption: true, describe: 'public or private key file' })
+    .positional('input', {
+      type: 'string',
+      demandOption: true,
+      describe: 'public or private key file, or - for standard input',
+    })
     .option('to', {
       type: 'string',
       choices: FORMATS,
-      demandOption: true,
-      describe: 'pem (PKCS#8 / SPKI), pkcs1, openssh, der (PKCS#8 / SPKI), jwk',
+      describe:
+        'pem (PKCS#8 / SPKI), pkcs1, openssh, der (PKCS#8 / SPKI), jwk; with --public, default openssh',
     })
     .option('out', { alias: 'o', type: 'string', describe: 'output file; without it, text goes to stdout' })
     .option('public', { type: 'boolean', default: false, describe: 'write only the public key' })
@@ -24,9 +29,22 @@ function builder(yargs: Argv<GlobalArgs>) {
       type: 'string',
       describe: 'encrypt the output private key with this passphrase (--to pem or der)',
     })
+    .option('unencrypted', {
+      type: 'boolean',
+      default: false,
+      describe: 'write an encrypted input private key without a passphrase (refused unless given)',
+    })
     .option('comment', { alias: 'C', type: 'string', describe: 'comment stored in openssh output' })
     .option('force', { type: 'boolean', default: false, describe: 'overwrite an existing output file' })
     .check((args) => {
+      if (args.to === undefined && !args.public) {
+        throw new Error(
+          'missing --to FORMAT: the format to write (pem, pkcs1, openssh, der or jwk; --public alone writes openssh)',
+        );
+      }
+      if (args.unencrypted && args['new-passphrase-file'] !== undefined) {
+        throw new Error('--unencrypted and --new-passphrase-file contradict each other: give one');
+      }
       if (args.to === 'der' && args.out === undefined && !args.json) {
         throw new Error('--to der writes binary; give an output file with -o');
       }
@@ -39,7 +57,12 @@ function builder(yargs: Argv<GlobalArgs>) {
       return true;
     })
     .example('$0 convert id_rsa --to pem -o server.key', 'OpenSSH private key to PKCS#8 PEM')
-    .example('$0 convert server.key --to openssh --public', 'print the ssh-rsa line of a private key')
+    .example('$0 convert server.key --public', 'print the ssh-rsa line of a private key')
+    .example('$0 convert server.key --public --to pem -o server.pub', 'its public key as SPKI PEM')
+    .example(
+      '$0 convert enc.key --passphrase-file pw --to pem --unencrypted',
+      'decrypt a key: print it without passphrase',
+    )
     .example('$0 convert server.pub --to jwk', 'print a public key as a JWK')
     .example('$0 convert server.key --to der -o server.der', 'binary PKCS#8 (needs -o)');
 }
@@ -47,8 +70,21 @@ function builder(yargs: Argv<GlobalArgs>) {
 /** Options of `convert`, as parsed. */
 export type ConvertArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
+/** The usage error for an encrypted input whose converted private key would not be. */
+function wouldDecrypt(input: string, format: PrivateKeyFormat): CliError {
+  const encryptable = format === 'pem' || format === 'der';
+  return new CliError(
+    CliErrorCode.USAGE,
+    `${input} is encrypted, and --to ${format} would write the private key without a passphrase: ` +
+      (encryptable
+        ? 'give --new-passphrase-file FILE to encrypt it, or --unencrypted to write it in clear'
+        : `pass --unencrypted to write it in clear (only --to pem and --to der can be encrypted, with --new-passphrase-file)`),
+  );
+}
+
 async function execute(args: ConvertArgs & GlobalArgs, out: Output): Promise<void> {
-  const format = args.to as PrivateKeyFormat;
+  // The builder's check requires --to unless --public, whose default is the ssh-rsa line.
+  const format = (args.to ?? 'openssh') as PrivateKeyFormat;
   const passphraseFile = args['passphrase-file'];
   const newPassphraseFile = args['new-passphrase-file'];
   const passphrase =
@@ -57,7 +93,20 @@ async function execute(args: ConvertArgs & GlobalArgs, out: Output): Promise<voi
     newPassphraseFile === undefined
       ? undefined
       : await readPassphraseFile(newPassphraseFile, '--new-passphrase-file');
-  const loaded = await loadKey(args.input, { passphrase });
+  const input = await openKeyArg(args.input);
+  // What the input is, before anything is decrypted: ssh-keygen never drops a passphrase silently either.
+  const { encrypted } = await input.inspect(undefined);
+  // (Without --passphrase-file, loading below says a passphrase is needed first.)
+  if (
+    encrypted &&
+    passphrase !== undefined &&
+    !args.public &&
+    newPassphrase === undefined &&
+    !args.unencrypted
+  ) {
+    throw wouldDecrypt(input.name, format);
+  }
+  const loaded = await input.load(passphrase);
   const key = args.public && loaded instanceof PrivateKey ? loaded.publicKey : loaded;
   const kind = key instanceof PrivateKey ? 'private' : 'public';
   if (kind === 'public' && newPassphrase !== undefined) {
@@ -99,7 +148,7 @@ async function execute(args: ConvertArgs & GlobalArgs, out: Output): Promise<voi
   );
 }
 
-/** `secsess-keygen convert IN --to FORMAT`. */
+/** `secsess-keygen convert IN --to FORMAT` (or `convert IN --public`). */
 export const convertCommand = {
   command: 'convert <input>',
   describe: 'convert a key file to another format',

@@ -1,15 +1,20 @@
-import { fingerprintKeyFile } from '@secsess/keys';
 import type { Argv } from 'yargs';
 import type { Output } from '../io.js';
+import { openKeyArg } from '../key-input.js';
 import { readPassphraseFile } from '../passphrase.js';
 import type { GlobalArgs } from './types.js';
 
 function builder(yargs: Argv<GlobalArgs>) {
   return yargs
-    .positional('file', { type: 'string', demandOption: true, describe: 'public or private key file' })
+    .positional('file', {
+      type: 'string',
+      demandOption: true,
+      describe: 'public or private key file, or - for standard input',
+    })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key' })
     .example('$0 fingerprint secsess.pub', 'print SHA256:…, as `ssh-keygen -l -E sha256` does')
-    .example('$0 fingerprint server.key --passphrase-file pw.txt', 'fingerprint of an encrypted private key');
+    .example('$0 fingerprint server.key --passphrase-file pw.txt', 'fingerprint of an encrypted private key')
+    .example('ssh-add -L | head -1 | $0 fingerprint -', 'a key read from standard input');
 }
 
 /** Options of `fingerprint`, as parsed. */
@@ -19,7 +24,7 @@ async function execute(args: FingerprintArgs & GlobalArgs, out: Output): Promise
   const passphraseFile = args['passphrase-file'];
   const passphrase =
     passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile, '--passphrase-file');
-  const fingerprint = await fingerprintKeyFile(args.file, { passphrase });
+  const fingerprint = await (await openKeyArg(args.file)).fingerprint(passphrase);
   out.result(fingerprint, { path: args.file, fingerprint });
 }
 

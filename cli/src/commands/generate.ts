@@ -1,6 +1,12 @@
-import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { assertNoFile, DEFAULT_RSA_BITS, KeyPair, keyPairPaths, RSA_GENERATE_BITS } from '@secsess/keys';
+import {
+  assertNoFile,
+  DEFAULT_RSA_BITS,
+  ensureKeyDirectory,
+  KeyPair,
+  keyPairPaths,
+  RSA_GENERATE_BITS,
+} from '@secsess/keys';
 import type { RsaBits } from '@secsess/keys';
 import type { Argv } from 'yargs';
 import { CliError, CliErrorCode } from '../errors.js';
@@ -55,11 +61,15 @@ function builder(yargs: Argv<GlobalArgs>) {
 /** Options of `generate`, as parsed. */
 export type GenerateArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
-/** Creates the missing parent directory of `<out>` with mode 0700. */
+/**
+ * Creates the missing parent directory of `<out>` with mode 0700 before the slow key
+ * generation (`KeyPair.save` would create it too, but only after it).
+ */
 async function ensureDirectory(out: string): Promise<void> {
   try {
-    await mkdir(dirname(out), { recursive: true, mode: 0o700 });
-  } catch (cause) {
+    await ensureKeyDirectory(out);
+  } catch (error) {
+    const cause: unknown = error instanceof Error ? (error.cause ?? error) : error;
     const code =
       typeof cause === 'object' && cause !== null && 'code' in cause ? String(cause.code) : 'I/O error';
     throw new CliError(

@@ -1,12 +1,16 @@
-import { inspectKeyFile } from '@secsess/keys';
 import type { Argv } from 'yargs';
 import type { Output } from '../io.js';
+import { openKeyArg } from '../key-input.js';
 import { readPassphraseFile } from '../passphrase.js';
 import type { GlobalArgs } from './types.js';
 
 function builder(yargs: Argv<GlobalArgs>) {
   return yargs
-    .positional('file', { type: 'string', demandOption: true, describe: 'public or private key file' })
+    .positional('file', {
+      type: 'string',
+      demandOption: true,
+      describe: 'public or private key file, or - for standard input',
+    })
     .option('passphrase-file', { type: 'string', describe: 'passphrase of an encrypted private key' })
     .example('$0 inspect secsess.key', 'kind, format, encryption, size and fingerprint')
     .example('$0 inspect id_rsa.pub --json', 'the same as one JSON document');
@@ -19,7 +23,7 @@ async function execute(args: InspectArgs & GlobalArgs, out: Output): Promise<voi
   const passphraseFile = args['passphrase-file'];
   const passphrase =
     passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile, '--passphrase-file');
-  const info = await inspectKeyFile(args.file, { passphrase });
+  const info = await (await openKeyArg(args.file)).inspect(passphrase);
   const unknown = 'unknown (encrypted; pass --passphrase-file to read it)';
   const rows: [string, string][] = [
     ['file', info.path],

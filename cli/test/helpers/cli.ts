@@ -26,10 +26,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node cli/bin/secsess-keygen.js ...args` in `cwd`; never rejects on a non-zero exit. */
-export function runCli(args: readonly string[], options: { cwd?: string } = {}): Promise<CliResult> {
+/**
+ * Runs `node cli/bin/secsess-keygen.js ...args` in `cwd`, with `input` on its standard input
+ * (closed at once without it); never rejects on a non-zero exit.
+ */
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; input?: string | Buffer } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { cwd: options.cwd, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
@@ -41,6 +47,7 @@ export function runCli(args: readonly string[], options: { cwd?: string } = {}):
         resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
       },
     );
+    child.stdin?.end(options.input);
   });
 }
 
