@@ -24,23 +24,43 @@ import type { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import { PrivateKey } from '@secsess/keys';
 import { oaepDecrypt, pssVerify } from './protocol/asymmetric.js';
-import type { VerifyRequest } from './protocol/server-connection.js';
-
-export { ClientConnection } from './protocol/client-connection.js';
-export type { ClientConnectionHandler, ClientConnectionOptions } from './protocol/client-connection.js';
-export { ServerConnection } from './protocol/server-connection.js';
-export type {
-  DecryptRequest,
-  ServerConnectionHandler,
-  ServerConnectionOptions,
+import type { ClientConnectionOptions as AllClientOptions } from './protocol/client-connection.js';
+import type { ConnectionOptions as AllConnectionOptions } from './protocol/connection-types.js';
+import type {
+  ServerConnectionOptions as AllServerOptions,
   VerifyRequest,
 } from './protocol/server-connection.js';
-export type {
-  ConnectionHandler,
-  ConnectionOptions,
-  ConnectionState,
-  HandshakeInfo,
-} from './protocol/connection-types.js';
+
+/** What the test vectors fix (randomness, ephemeral keys, key budget): not for users. */
+type TestOnly = 'random' | 'keyBudget' | 'ephemeralPrivate' | 'fixedEncryptedSecret';
+
+/**
+ * Options both roles take: `maxMessageSize` (largest message accepted, default 64 MiB) and
+ * `maxFragmentSize` (largest record payload sent, 1–65536, default 65536).
+ */
+export type ConnectionOptions = Omit<AllConnectionOptions, TestOnly>;
+
+/**
+ * A client's options: `serverKey` (the server's public key; omit it only with a
+ * `serverKey` handler callback that decides on the key the server sends), `set` (the
+ * algorithm set, default RSA / AES-256-CBC / SHA-256) and `clientKey` (to authenticate to
+ * the server), besides {@link ConnectionOptions}.
+ */
+export type ClientConnectionOptions = Omit<AllClientOptions, TestOnly>;
+
+/**
+ * A server's options: `keys` (its keys; a `PublicKey` for a key held elsewhere, with
+ * `decryptSecret`), `suites` (accepted suites, default all) and `clientKeyAllowed` (whether
+ * a client key may authenticate at all, asked before its signature is verified), besides
+ * {@link ConnectionOptions}.
+ */
+export type ServerConnectionOptions = Omit<AllServerOptions, TestOnly>;
+
+export { ClientConnection } from './protocol/client-connection.js';
+export type { ClientConnectionHandler } from './protocol/client-connection.js';
+export { ServerConnection } from './protocol/server-connection.js';
+export type { DecryptRequest, ServerConnectionHandler, VerifyRequest } from './protocol/server-connection.js';
+export type { ConnectionHandler, ConnectionState, HandshakeInfo } from './protocol/connection-types.js';
 export {
   ErrorCode,
   HandshakeError,
