@@ -50,6 +50,7 @@ export interface ClientConnectionOptions extends ConnectionOptions {
   readonly fixedEncryptedSecret?: (preSecret: Buffer) => Buffer;
 }
 
+/** The client's handler: {@link ConnectionHandler} and the optional trust decision. */
 export interface ClientConnectionHandler extends ConnectionHandler {
   /**
    * The server sent its public key in answer to our key request. Decide whether to trust it

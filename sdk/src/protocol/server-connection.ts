@@ -78,15 +78,24 @@ export interface VerifyRequest {
   readonly signature: Buffer;
 }
 
+/**
+ * The server's handler: {@link ConnectionHandler} and the optional RSA plug, through which
+ * the private-key operation and the client-signature check run outside the connection.
+ */
 export interface ServerConnectionHandler extends ConnectionHandler {
   /**
-   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread) and call
-   * {@link ServerConnection.completeDecrypt} with the plaintext, or null on any failure.
+   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread, another process,
+   * an HSM) and call {@link ServerConnection.completeDecrypt} with the plaintext, or null
+   * on any failure. Called at most once per connection, from inside `receive()` (the
+   * ClientHello arrived and named `keys[request.keyIndex]`); frames arriving meanwhile wait,
+   * bounded. Required when `keys` holds a `PublicKey`.
    */
   decryptSecret?(request: DecryptRequest): void;
   /**
    * Optional: verify the client's signature elsewhere (a worker thread) and call
    * {@link ServerConnection.completeVerify} with the outcome (false on any failure).
+   * Called at most once, from inside `receive()`, for a key that passed the size, exponent
+   * and `clientKeyAllowed` checks.
    */
   verifyClientAuth?(request: VerifyRequest): void;
 }
