@@ -14,6 +14,7 @@ import { ClientConnection, ErrorCode, ServerConnection, SessionError, TimeoutErr
 import type {
   ClientConnectionOptions,
   ConnectionHandler,
+  DecryptRequest,
   HandshakeInfo,
   ServerConnectionOptions,
 } from '@secsess/sdk/core';
@@ -33,7 +34,15 @@ export interface SecureWebSocketEvents {
 /** The side of the session: a client names the server's key, a server holds its keys. */
 export type SecureWebSocketRole =
   | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
-  | { readonly role: 'server'; readonly connection: ServerConnectionOptions };
+  | {
+      readonly role: 'server';
+      readonly connection: ServerConnectionOptions;
+      /**
+       * The RSA plug: decrypts the request elsewhere (resolves null on failure). Required
+       * when `connection.keys` holds only public keys. Default: in place, on this thread.
+       */
+      readonly decrypt?: (request: DecryptRequest) => Promise<Buffer | null>;
+    };
 
 export class SecureWebSocket extends EventEmitter<SecureWebSocketEvents> {
   readonly #ws: WebSocket;
@@ -57,10 +66,26 @@ export class SecureWebSocket extends EventEmitter<SecureWebSocketEvents> {
       message: (data) => this.emit('message', Buffer.from(data)), // a copy: the view is the core's
       peerClosed: (code, reason) => this.#end(code, reason),
     };
-    this.#conn =
-      side.role === 'client'
-        ? new ClientConnection(handler, side.connection)
-        : new ServerConnection(handler, side.connection);
+    if (side.role === 'client') {
+      this.#conn = new ClientConnection(handler, side.connection);
+    } else {
+      const decrypt = side.decrypt;
+      const server: ServerConnection = new ServerConnection(
+        decrypt
+          ? {
+              ...handler,
+              // The handshake waits for the answer; completeDecrypt ignores a late one.
+              decryptSecret: (request: DecryptRequest) =>
+                void decrypt(request).then(
+                  (secret) => this.#guard(() => server.completeDecrypt(secret)),
+                  (err: unknown) => this.#fail(err),
+                ),
+            }
+          : handler,
+        side.connection,
+      );
+      this.#conn = server;
+    }
     this.#timer = setTimeout(
       () => this.#fail(new TimeoutError('handshake', handshakeTimeout)),
       handshakeTimeout,

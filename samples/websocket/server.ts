@@ -1,7 +1,8 @@
 /**
  * A secsess echo server over WebSocket (the `ws` package), on the sans-IO core of
  * `@secsess/sdk/core`: greets each client, then echoes every message until the client
- * closes. A client that breaks the protocol or tampers with a record loses its own session
+ * closes. The private key lives in a worker thread (vault.ts), asked through the core's
+ * `decryptSecret` plug; the connections hold only the public key. A client that breaks the protocol or tampers with a record loses its own session
  * (its WebSocket is closed after the alert) and nobody else's.
  *
  *   node samples/dist/websocket/server.js --key FILE [--host 127.0.0.1] [--port 0]
@@ -15,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { PrivateKey } from '@secsess/sdk/core';
 import { SecureWebSocket } from './secure-websocket.js';
+import { Vault } from './vault.js';
 
 const USAGE = `usage: server --key FILE [--host HOST] [--port PORT]
 
@@ -49,6 +51,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const key = await PrivateKey.load(values.key);
+  const vault = new Vault(key);
   const wss = new WebSocketServer({ host: values.host, port: Number(values.port), maxPayload: 1 << 20 });
   await once(wss, 'listening');
   const address = wss.address();
@@ -59,7 +62,12 @@ async function main(): Promise<number> {
   let next = 0;
   wss.on('connection', (ws) => {
     const id = ++next;
-    const session = new SecureWebSocket(ws, { role: 'server', connection: { keys: [key] } });
+    // The connections hold only the public key; the vault's thread decrypts.
+    const session = new SecureWebSocket(ws, {
+      role: 'server',
+      connection: { keys: [key.publicKey] },
+      decrypt: (request) => vault.decrypt(request),
+    });
     session.on('open', () => {
       console.log(`open ${id}`);
       session.send(`welcome, session ${id}`);
@@ -78,6 +86,7 @@ async function main(): Promise<number> {
   console.error(`server: ${signal}, stopping`);
   for (const ws of wss.clients) ws.terminate();
   await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await vault.close();
   return 0;
 }
 
