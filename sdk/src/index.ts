@@ -20,6 +20,7 @@ export type {
   SecureClientOptions,
   SecureDuplexOptions,
   SecureServerOptions,
+  StreamPair,
 } from './stream/secure-duplex.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';

@@ -266,7 +266,7 @@ test('secureDuplex checks its arguments', async (t) => {
   const keys = fixtureKeys();
   await t.throwsAsync(secureDuplex({} as never, { role: 'client', serverKey: keys.publicKey }), {
     instanceOf: TypeError,
-    message: 'duplex must be a Duplex stream',
+    message: 'transport must be a Duplex stream or a { readable, writable } pair of streams',
   });
   await t.throwsAsync(secureDuplex(end, { role: 'peer' } as never), {
     instanceOf: TypeError,

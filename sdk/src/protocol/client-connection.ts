@@ -50,6 +50,7 @@ export interface ClientConnectionOptions extends ConnectionOptions {
   readonly fixedEncryptedSecret?: (preSecret: Buffer) => Buffer;
 }
 
+/** The client's handler: {@link ConnectionHandler} and the optional trust decision. */
 export interface ClientConnectionHandler extends ConnectionHandler {
   /**
    * The server sent its public key in answer to our key request. Decide whether to trust it
@@ -63,6 +64,15 @@ type ClientStep = 'idle' | 'awaitKey' | 'awaitKeyDecision' | 'awaitServerHello' 
 /** What an open connection keeps of its options: nothing (the handshake needed them). */
 const NO_OPTIONS: ClientConnectionOptions = {};
 
+/**
+ * The client's side of a secsess connection, without I/O. Call `start()` to send the first
+ * message, feed the server's bytes to `receive()`; `handler.established` reports the open
+ * session, then `write()` / `writeMany()` send messages and `close()` ends it. Every handler
+ * callback runs synchronously inside the call that caused it.
+ *
+ * @throws TypeError from the constructor for a bad option, or without both `serverKey`
+ *   and a `handler.serverKey` callback (a client never trusts an unknown key by default).
+ */
 export class ClientConnection extends Connection {
   readonly #suite: Suite;
   #options: ClientConnectionOptions;

@@ -56,4 +56,5 @@ export interface ConnectionOptions {
   readonly random?: RandomSource;
 }
 
+/** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'` (over, or failed). */
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';

@@ -102,6 +102,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.#reader = new FrameReader(this);
   }
 
+  /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
   get state(): ConnectionState {
     return this.connState;
   }
@@ -112,8 +113,9 @@ export abstract class Connection extends MessageSender implements FrameSink {
   }
 
   /**
-   * Feeds bytes from the peer. Throws a SessionError on any fatal condition; the caller then
-   * calls {@link fail} and ends the transport.
+   * Feeds bytes from the peer, in order, chunked in any way. The handler's callbacks run
+   * from inside this call. Throws a SessionError on any fatal condition; the caller then
+   * calls {@link fail} and ends the transport. Bytes after the connection closed are ignored.
    */
   receive(chunk: Buffer): void {
     if (this.connState === 'closed') return;

@@ -69,7 +69,9 @@ export const enum AlertCode {
 
 /** Close codes (u16) in Close records. 4000–4999 are free for applications. */
 export const CLOSE_NORMAL = 1000;
+/** The close code of a side going away (a server stopping). */
 export const CLOSE_GOING_AWAY = 1001;
+/** Longest close reason, in bytes of UTF-8. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 
 export const RANDOM_SIZE = 32;

@@ -1,6 +1,8 @@
 /**
  * The sans-IO protocol core: handshake state machines, record layer, key schedule.
  * No sockets, timers or process state; see sdk/src/stream/session.ts for the driver.
+ * These are the core's exports for the rest of the sdk, internals included; users get the
+ * curated, documented surface of `@secsess/sdk/core` (sdk/src/core.ts).
  */
 export { ClientConnection } from './client-connection.js';
 export type { ClientConnectionHandler, ClientConnectionOptions } from './client-connection.js';

@@ -12,7 +12,7 @@
  * `clientKeyAllowed`: a key refused there costs no RSA operation.
  */
 import { Buffer } from 'node:buffer';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
@@ -45,9 +45,11 @@ import type { Suite } from './suite.js';
 export interface ServerConnectionOptions extends ConnectionOptions {
   /**
    * The server's keys; the client names one by fingerprint. The first is the one sent to
-   * clients that ask for the server's key. At least one.
+   * clients that ask for the server's key. At least one. A `PublicKey` stands for a private
+   * key held elsewhere (a worker, another process, an HSM): the handler must then have
+   * `decryptSecret`, which is asked for every decryption.
    */
-  readonly keys: readonly PrivateKey[];
+  readonly keys: readonly (PrivateKey | PublicKey)[];
   /** Suites accepted. Default: every supported suite. */
   readonly suites?: readonly Suite[];
   /**
@@ -76,15 +78,24 @@ export interface VerifyRequest {
   readonly signature: Buffer;
 }
 
+/**
+ * The server's handler: {@link ConnectionHandler} and the optional RSA plug, through which
+ * the private-key operation and the client-signature check run outside the connection.
+ */
 export interface ServerConnectionHandler extends ConnectionHandler {
   /**
-   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread) and call
-   * {@link ServerConnection.completeDecrypt} with the plaintext, or null on any failure.
+   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread, another process,
+   * an HSM) and call {@link ServerConnection.completeDecrypt} with the plaintext, or null
+   * on any failure. Called at most once per connection, from inside `receive()` (the
+   * ClientHello arrived and named `keys[request.keyIndex]`); frames arriving meanwhile wait,
+   * bounded. Required when `keys` holds a `PublicKey`.
    */
   decryptSecret?(request: DecryptRequest): void;
   /**
    * Optional: verify the client's signature elsewhere (a worker thread) and call
    * {@link ServerConnection.completeVerify} with the outcome (false on any failure).
+   * Called at most once, from inside `receive()`, for a key that passed the size, exponent
+   * and `clientKeyAllowed` checks.
    */
   verifyClientAuth?(request: VerifyRequest): void;
 }
@@ -99,8 +110,21 @@ const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
  */
 const QUEUED_FRAME_OVERHEAD = 128;
 
+/**
+ * The server's side of a secsess connection, without I/O: feed the client's bytes to
+ * `receive()`; it answers through `handler.send`, reports the open session with
+ * `handler.established` (its `clientKey` is proven by the client's signature), then
+ * messages. With `handler.decryptSecret` (and `verifyClientAuth`) the RSA step runs
+ * wherever the handler sends it, and the handshake resumes at `completeDecrypt()`
+ * (`completeVerify()`); without them it runs in place, inside `receive()`.
+ *
+ * @throws TypeError from the constructor for missing or wrong `keys` (a `PublicKey` in
+ *   `keys` needs `handler.decryptSecret`), RangeError for an out-of-range size.
+ */
 export class ServerConnection extends Connection {
-  readonly #keys: readonly PrivateKey[];
+  readonly #keys: readonly (PrivateKey | PublicKey)[];
+  /** The public half of each of `#keys`. */
+  readonly #publicKeys: readonly PublicKey[];
   readonly #suites: readonly Suite[];
   readonly #ephemeralPrivate: Buffer | undefined;
   #step: ServerStep = 'awaitHello';
@@ -127,6 +151,16 @@ export class ServerConnection extends Connection {
       throw new TypeError('keys must be a non-empty array of PrivateKey');
     }
     this.#keys = options.keys;
+    this.#publicKeys = options.keys.map((k, i) => {
+      if (k instanceof PrivateKey) return k.publicKey;
+      if (!(k instanceof PublicKey)) throw new TypeError(`keys[${i}] must be a PrivateKey or a PublicKey`);
+      if (!handler.decryptSecret) {
+        throw new TypeError(
+          `keys[${i}] is a PublicKey: its private key is elsewhere, so handler.decryptSecret is required`,
+        );
+      }
+      return k;
+    });
     this.#suites = options.suites ?? ALL_SUITES;
     this.#ephemeralPrivate = options.ephemeralPrivate;
     this.#clientKeyAllowed = options.clientKeyAllowed;
@@ -137,7 +171,12 @@ export class ServerConnection extends Connection {
     return this.#keyIndex;
   }
 
-  /** Resumes a handshake paused at `decryptSecret`. `secret` is null if decryption failed. */
+  /**
+   * Resumes a handshake paused at `decryptSecret`. `secret` is null if decryption failed
+   * (the handshake then fails at key confirmation, like any wrong key). Ignored unless a
+   * decryption is pending. Throws like `receive()` (frames that arrived meanwhile are
+   * handled now); the caller then calls `fail()`.
+   */
   completeDecrypt(secret: Buffer | null): void {
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
     this.#respond(secret);
@@ -220,7 +259,7 @@ export class ServerConnection extends Connection {
     if (type === FrameType.KeyRequest && !this.#keyRequested) {
       decodeKeyRequest(frame);
       this.#keyRequested = true;
-      const response = encodeKeyResponse(this.#keys[0]!.publicKey.toSpkiDer());
+      const response = encodeKeyResponse(this.#publicKeys[0]!.toSpkiDer());
       this.#transcript!.push(frame, response);
       this.handler.send(response);
       return;
@@ -237,7 +276,7 @@ export class ServerConnection extends Connection {
         'handshake: client asked for an algorithm set this server does not accept',
       );
     }
-    const keyIndex = this.#keys.findIndex((k) => k.publicKey.fingerprintBytes().equals(hello.keyId));
+    const keyIndex = this.#publicKeys.findIndex((k) => k.fingerprintBytes().equals(hello.keyId));
     if (keyIndex < 0) {
       throw new HandshakeError(
         ErrorCode.SERVER_KEY_MISMATCH,
@@ -253,7 +292,9 @@ export class ServerConnection extends Connection {
     if (handler.decryptSecret) {
       handler.decryptSecret({ keyIndex, ciphertext: hello.encryptedSecret });
     } else {
-      this.completeDecrypt(oaepDecrypt(this.#keys[keyIndex]!.keyObject, hello.encryptedSecret));
+      // Without decryptSecret every key is a PrivateKey (checked by the constructor).
+      const key = this.#keys[keyIndex] as PrivateKey;
+      this.completeDecrypt(oaepDecrypt(key.keyObject, hello.encryptedSecret));
     }
   }
 
@@ -287,7 +328,7 @@ export class ServerConnection extends Connection {
   #establish(clientKey: PublicKey | null): void {
     this.#step = 'done';
     this.#transcriptHash = null;
-    this.open({ suite: this.#helloSuite!, serverKey: this.#keys[this.#keyIndex]!.publicKey, clientKey });
+    this.open({ suite: this.#helloSuite!, serverKey: this.#publicKeys[this.#keyIndex]!, clientKey });
   }
 
   #respond(decrypted: Buffer | null): void {

@@ -1,13 +1,26 @@
 /**
  * Any transport: run a secsess session over any Duplex whose writes reach the peer and
- * whose reads come from it — a TCP socket, a child process's stdio, an in-memory pair, a
- * WebSocket stream. The session is the ciphertext side; the application sees plaintext
- * messages.
+ * whose reads come from it — a TCP socket, an in-memory pair, a WebSocket stream — or over
+ * a `{ readable, writable }` pair such as a child process's stdout and stdin. The session is
+ * the ciphertext side; the application sees plaintext messages.
+ *
+ * It takes the options `Client` and `Server` take, through the same code: trust through
+ * known_hosts (client/trust.ts) and authorization through authorized_keys and an
+ * `authorize` hook (server/authorization.ts), so a session over a pipe is decided exactly
+ * as one over TCP, with the same errors. One difference: with known_hosts, the client always
+ * asks the server for its key first (a KeyRequest, one more round trip), where the TCP
+ * client names the listed key and, if refused, connects again to find out why; a transport
+ * cannot be dialled twice. The answer is bound into the transcript the server's proof
+ * covers, and only a key the file trusts (or, tofu, a host without entries) is accepted.
  */
-import type { Duplex } from 'node:stream';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { Duplex } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import type { PublicKey } from '@secsess/keys';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { parseEndpoint } from '../common/endpoint.js';
+import type { EndpointInput } from '../common/endpoint.js';
 import {
   checkPrivateKeys,
   checkPublicKey,
@@ -15,15 +28,34 @@ import {
   loadPublicKey,
   resolveSuites,
 } from '../common/key-input.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveSessionOptions } from '../common/options.js';
 import type { SessionOptions } from '../common/options.js';
-import { Session, kReady } from './session.js';
+import { checkTrustOptions, hostTrust } from '../client/trust.js';
+import type { HostTrust, TrustOptions } from '../client/trust.js';
+import { Authorizer } from '../server/authorization.js';
+import type { AuthorizationOptions, PeerInfo } from '../server/authorization.js';
+import { Session, kFail, kReady } from './session.js';
 
-/** `secureDuplex()` as the client: the side that knows the server's public key. */
-export interface SecureClientOptions extends SessionOptions {
+/**
+ * `secureDuplex()` as the client: the side that knows the server's public key, pinned
+ * (`serverKey`) or through known_hosts (`trust`, with `peer` naming the host).
+ */
+export interface SecureClientOptions extends SessionOptions, TrustOptions {
   readonly role: 'client';
-  /** The server's public key, or the path of its public key file. */
-  readonly serverKey: PublicKey | string;
+  /**
+   * The server's public key, or the path of its public key file. Required unless
+   * `trust` is given (then it must be absent).
+   */
+  readonly serverKey?: PublicKey | string;
+  /**
+   * With `trust`: the `"host:port"` (or `{ host, port }`) under which known_hosts lists the
+   * peer at the other end of this transport (it has no address of its own). Required with
+   * `trust`, ignored without.
+   */
+  readonly peer?: EndpointInput;
+  /** The client's own key (or key file), to authenticate to the server. Default: none. */
+  readonly clientKey?: PrivateKeyInput;
   /** The algorithm set. Default RSA / AES-256-CBC / SHA-256. */
   readonly set?: AlgorithmSet;
   /** Largest record payload this side sends, 1–65536. Default 65536. */
@@ -32,11 +64,14 @@ export interface SecureClientOptions extends SessionOptions {
   readonly signal?: AbortSignal;
 }
 
-/** `secureDuplex()` as the server: the side holding the private key(s). */
-export interface SecureServerOptions extends SessionOptions {
+/**
+ * `secureDuplex()` as the server: the side holding the private key(s); with
+ * `authorizedKeys` and/or `authorize`, it decides which clients may in, as a `Server` does.
+ */
+export interface SecureServerOptions extends SessionOptions, AuthorizationOptions {
   readonly role: 'server';
   /** The private key(s) or key file path(s); several during a key rotation. */
-  readonly keys: PrivateKey | string | readonly (PrivateKey | string)[];
+  readonly keys: PrivateKeyInput | readonly PrivateKeyInput[];
   /** The accepted set(s). Default: every supported suite. */
   readonly set?: AlgorithmSet | readonly AlgorithmSet[];
   /** Aborts the handshake (the promise rejects with ERR_ABORTED, the duplex is destroyed). */
@@ -45,37 +80,146 @@ export interface SecureServerOptions extends SessionOptions {
 
 export type SecureDuplexOptions = SecureClientOptions | SecureServerOptions;
 
+/** Two one-way streams that together reach the peer: a child's `stdout` and `stdin`. */
+export interface StreamPair {
+  /** Where the peer's bytes come from (e.g. `child.stdout`, `process.stdin`). */
+  readonly readable: Readable;
+  /** Where bytes for the peer go (e.g. `child.stdin`, `process.stdout`). */
+  readonly writable: Writable;
+}
+
 /**
- * Runs the handshake over `duplex` and resolves with the open session. The server role
+ * Runs the handshake over `transport` and resolves with the open session. The server role
  * decrypts on the calling thread (a {@link Server} uses its worker pool instead). On
- * failure the promise rejects with the coded error and the duplex is ended or destroyed.
+ * failure the promise rejects with the coded error and the transport is ended or
+ * destroyed: a trust refusal (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED,
+ * ERR_HOST_KEY_REVOKED), on the server a refused client (ERR_NOT_AUTHORIZED, with the
+ * reason in the message; the client sees ERR_NOT_AUTHORIZED on its first `read()`), or
+ * the handshake's own error.
  *
- * @throws TypeError for a missing/wrong `role`, key or option (as a rejection).
+ * @param transport A Duplex, or a `{ readable, writable }` pair (joined with `Duplex.from`).
+ * @throws TypeError for a missing/wrong `role`, key, transport or option (as a rejection).
  */
-export async function secureDuplex(duplex: Duplex, options: SecureDuplexOptions): Promise<Session> {
-  if (!isDuplex(duplex)) throw new TypeError('duplex must be a Duplex stream');
+export async function secureDuplex(
+  transport: Duplex | StreamPair,
+  options: SecureDuplexOptions,
+): Promise<Session> {
+  const duplex = toDuplex(transport);
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const signal = checkSignal(options.signal, 'options.signal');
   const sessionOptions = resolveSessionOptions(options);
-  let session: Session;
   if (options.role === 'client') {
-    const serverKey = await loadPublicKey(checkPublicKey(options.serverKey, 'options.serverKey'));
-    session = new Session(
+    const trust = await clientTrust(options);
+    const serverKey = trust
+      ? undefined
+      : await loadPublicKey(checkPublicKey(options.serverKey!, 'options.serverKey'));
+    const clientKey =
+      options.clientKey === undefined
+        ? undefined
+        : (await loadPrivateKeys(checkPrivateKeys(options.clientKey, 'options.clientKey')))[0];
+    let trustError: unknown = null;
+    const session = new Session(
       duplex,
       {
         role: 'client',
-        connection: { serverKey, set: options.set ?? {}, maxFragmentSize: options.maxFragmentSize },
+        connection: {
+          // With known_hosts, the client asks the server for its key (one more round trip)
+          // and the file decides: the TCP client's diagnosis of a changed key, or its retry
+          // during a key rotation, would need a second connection, which this transport
+          // cannot make.
+          serverKey,
+          set: options.set ?? {},
+          maxFragmentSize: options.maxFragmentSize,
+          clientKey,
+        },
+        decideServerKey: trust
+          ? (key) =>
+              trust.decide(key).catch((err: unknown) => {
+                trustError = err;
+                throw err;
+              })
+          : undefined,
       },
       sessionOptions,
     );
-  } else if (options.role === 'server') {
-    const suites = resolveSuites(options.set);
-    const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
-    session = new Session(duplex, { role: 'server', connection: { keys, suites } }, sessionOptions);
-  } else {
-    throw new TypeError("options.role must be 'client' or 'server'");
+    try {
+      await establish(session, signal);
+    } catch (err) {
+      // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…).
+      throw trustError ?? err;
+    }
+    if (trust) {
+      try {
+        await trust.confirm();
+      } catch (err) {
+        session.destroy();
+        throw err;
+      }
+    }
+    return session;
   }
-  return establish(session, signal);
+  if (options.role === 'server') {
+    const suites = resolveSuites(options.set);
+    const authorizer = new Authorizer(options);
+    const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
+    await authorizer.load();
+    const session = new Session(
+      duplex,
+      {
+        role: 'server',
+        connection: {
+          keys,
+          suites,
+          clientKeyAllowed: authorizer.enabled ? (key) => authorizer.allows(key) : undefined,
+        },
+      },
+      sessionOptions,
+    );
+    await establish(session, signal);
+    if (authorizer.enabled) {
+      const denial = await authorizer.check(peerInfo(session), sessionOptions.handshakeTimeout);
+      if (denial !== null) {
+        // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
+        const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
+        session[kFail](err);
+        throw err;
+      }
+    }
+    return session;
+  }
+  throw new TypeError("options.role must be 'client' or 'server'");
+}
+
+/** The client's known_hosts decision, if it trusts through known_hosts; checks the key options. */
+async function clientTrust(options: SecureClientOptions): Promise<HostTrust | null> {
+  checkTrustOptions(options);
+  if (!options.trust) {
+    if (options.serverKey === undefined || options.serverKey === null) {
+      throw new TypeError("options.serverKey is required unless options.trust is 'strict' or 'tofu'");
+    }
+    return null;
+  }
+  if (options.serverKey !== undefined) {
+    throw new TypeError('give either a pinned options.serverKey or options.trust, not both');
+  }
+  if (options.peer === undefined) {
+    throw new TypeError('options.trust needs options.peer: the "host:port" known_hosts lists the peer under');
+  }
+  return hostTrust(parseEndpoint(options.peer), options.trust, options.knownHosts);
+}
+
+/** What the authorize hook sees of a session over a transport without addresses. */
+function peerInfo(session: Session): PeerInfo {
+  const serverKey = session.serverKey!;
+  const clientKey = session.clientKey;
+  return {
+    remoteAddress: session.remoteAddress,
+    remotePort: session.remotePort,
+    serverKey,
+    serverFingerprint: serverKey.fingerprint(),
+    clientKey,
+    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
+  };
 }
 
 /** @internal Waits for the session's handshake; `signal` aborts it. */
@@ -97,6 +241,23 @@ export async function establish(session: Session, signal: AbortSignal | undefine
   } finally {
     cleanup();
   }
+}
+
+/** The transport as one Duplex: a Duplex as it is, a `{ readable, writable }` pair joined. */
+function toDuplex(transport: Duplex | StreamPair): Duplex {
+  if (isDuplex(transport)) return transport;
+  const pair = transport as Partial<StreamPair> | null;
+  if (
+    pair !== null &&
+    typeof pair === 'object' &&
+    typeof pair.readable?.on === 'function' &&
+    typeof pair.readable.pause === 'function' &&
+    typeof pair.writable?.write === 'function' &&
+    typeof pair.writable.end === 'function'
+  ) {
+    return Duplex.from({ readable: pair.readable, writable: pair.writable });
+  }
+  throw new TypeError('transport must be a Duplex stream or a { readable, writable } pair of streams');
 }
 
 function isDuplex(value: unknown): value is Duplex {

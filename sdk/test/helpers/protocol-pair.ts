@@ -75,7 +75,8 @@ export function makePair(
 ): Pair {
   const c = new Endpoint();
   const s = new Endpoint();
-  const serverKey = serverOptions.keys?.[0] ?? fixturePrivateKey('server-2048');
+  // The pair's tests give the server private keys (a PublicKey would need decryptSecret).
+  const serverKey = (serverOptions.keys?.[0] as PrivateKey | undefined) ?? fixturePrivateKey('server-2048');
   const client = new ClientConnection(c.handler(), { serverKey: serverKey.publicKey, ...clientOptions });
   const server = new ServerConnection(s.handler(), { keys: [serverKey], ...serverOptions });
   const errors: Pair['errors'] = [];

@@ -1,0 +1,15 @@
+/**
+ * The vault's thread: holds the server's private key and answers decryption requests
+ * (`{ id, ciphertext }` → `{ id, secret }`, secret null on any failure). The key never
+ * leaves this thread; the connections hold only the public key.
+ */
+import { Buffer } from 'node:buffer';
+import type { KeyObject } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { decryptPreSecret } from '@secsess/sdk/core';
+
+const key = (workerData as { key: KeyObject }).key;
+parentPort!.on('message', ({ id, ciphertext }: { id: number; ciphertext: Uint8Array }) => {
+  const secret = decryptPreSecret(key, Buffer.from(ciphertext));
+  parentPort!.postMessage({ id, secret });
+});
