@@ -80,13 +80,19 @@ export class Client {
    * A server that refuses the connection under load (ERR_SERVER_BUSY) is tried again up to
    * `busyRetries` times, after a random pause that grows with each try (at most 1 s); the
    * last refusal is then reported. A client holds one session at a time: connect again
-   * once the previous one is closed.
+   * once the previous one is closed (while it is open or connecting, `connect()` rejects
+   * with ERR_INVALID_STATE).
    */
   async connect(endpoint: EndpointInput, options: { readonly signal?: AbortSignal } = {}): Promise<Session> {
     const target = parseEndpoint(endpoint);
     const signal = checkSignal(options?.signal, 'options.signal');
     if (this.#connecting || (this.#session && this.#session.state !== 'closed')) {
-      throw new Error('client is already connected: close() it before connecting again');
+      throw new SessionError(
+        ErrorCode.INVALID_STATE,
+        this.#connecting
+          ? 'client is already connecting: wait for connect() to settle'
+          : 'client is already connected: close() it before connecting again',
+      );
     }
     this.#connecting = true;
     try {

@@ -169,10 +169,13 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Loads the key files, starts the decryption workers and listens. Resolves once
    * listening. Rejects with the KeyError of an unreadable key, or ERR_TRANSPORT if the
-   * address cannot be bound (cause: the system error, e.g. EADDRINUSE).
+   * address cannot be bound (cause: the system error, e.g. EADDRINUSE), ERR_INVALID_STATE
+   * if the server is already starting, listening or stopping.
    */
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`server is already ${this.#state}`);
+    if (this.#state !== 'idle') {
+      throw new SessionError(ErrorCode.INVALID_STATE, `server is already ${this.#state}: stop() it first`);
+    }
     this.#state = 'starting';
     try {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
