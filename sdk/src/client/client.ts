@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { debug, debugSession, describeError } from '../common/debug.js';
 import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
@@ -108,6 +108,13 @@ export class Client {
         // known_hosts is read afresh for each attempt: another client may have learned the key.
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
         let trustError: unknown = null;
+        debug(
+          'client: connecting to %s, %s',
+          formatEndpoint(target),
+          trust
+            ? `trust ${this.#trust!.mode} (${trust.path}), ${trust.key ? `naming ${trust.key.fingerprint()}` : 'asking for the server key'}`
+            : `pinned server key ${this.#serverKey!.fingerprint()}`,
+        );
         const socket = await this.#connectSocket(target, signal);
         const session = new Session(
           socket,
@@ -134,6 +141,11 @@ export class Client {
         try {
           established = await establish(session, signal);
         } catch (err) {
+          debug(
+            'client: handshake with %s failed: %s',
+            formatEndpoint(target),
+            describeError(trustError ?? err),
+          );
           // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED).
           if (trustError) throw trustError;
           const mismatch = err instanceof SessionError && err.code === ErrorCode.SERVER_KEY_MISMATCH;
@@ -163,6 +175,12 @@ export class Client {
             throw err;
           }
         }
+        debugSession(
+          'client',
+          established,
+          `${socket.localAddress}:${socket.localPort}`,
+          formatEndpoint(target),
+        );
         return established;
       }
     } finally {
