@@ -183,7 +183,7 @@ export class ServerConnection extends Connection {
   /**
    * Ends the connection (see Connection.fail). A handshake that asked for the key and then
    * ended — the peer hung up with nothing else sent, or answered with HandshakeFailed — is
-   * a key probe, not an attack: its error is marked (keyProbeOf) so the server can say so.
+   * a key probe, not an attack: its error is marked so that the server can say so.
    */
   override fail(error: unknown): void {
     if (this.state !== 'closed' && this.#step === 'awaitHello' && this.#keyRequested) {

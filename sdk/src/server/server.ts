@@ -38,7 +38,8 @@ import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-
 import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
-import { Session, kFail, kOnClosed, kReady } from '../stream/session.js';
+import { Session } from '../stream/session.js';
+import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
 import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
