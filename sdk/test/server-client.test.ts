@@ -204,6 +204,12 @@ test('a client trusting another key fails with ERR_SERVER_KEY_MISMATCH; the serv
   t.is(serverErr.code, ErrorCode.SERVER_KEY_MISMATCH);
   t.is(remote.address, '127.0.0.1');
   t.true(server.listening);
+  // Reloading an authorizedKeys file the server does not have is a state error too.
+  await t.throwsAsync(server.reloadAuthorizedKeys(), {
+    instanceOf: SecsessError,
+    code: ErrorCode.INVALID_STATE,
+    message: /no authorizedKeys file/,
+  });
 });
 
 test('a set the server does not accept fails with ERR_SUITE_MISMATCH on both sides', async (t) => {

@@ -260,7 +260,8 @@ export class Server extends EventEmitter<ServerEvents> {
    * Re-reads the `authorizedKeys` file without a restart; sessions already open are kept.
    * Resolves with how many keys were added and removed. On any failure (unreadable file)
    * the current set stays in force and the KeyError is thrown.
-   * @throws TypeError if the server has no authorizedKeys file.
+   * Rejects with ERR_INVALID_STATE if the server has no authorizedKeys file (or has not
+   * read it yet: before `start()`).
    */
   reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
     return this.#authorizer.reload();
