@@ -11,11 +11,6 @@ import type { SessionError, Suite } from '../protocol/index.js';
 
 export const debug = debuglog('secsess');
 
-/** Whether `NODE_DEBUG` enables this log: lines that cost work (listeners, formatting) check it first. */
-export function debugEnabled(): boolean {
-  return debug.enabled;
-}
-
 /** What a debug line shows of a session (structural: common/ does not import stream/). */
 export interface DebugSession {
   readonly suite: Suite | null;
