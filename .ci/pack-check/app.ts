@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
-import { Client, ErrorCode, SecsessError, Server, formatEndpoint } from '@secsess/sdk';
-import type { Endpoint, Session } from '@secsess/sdk';
+import { Client, ErrorCode, SecsessError, Server, Session, formatEndpoint } from '@secsess/sdk';
+import type { Endpoint, KeyProbe, PoolCounts } from '@secsess/sdk';
 
 const pair = await KeyPair.generateRSA({ bits: 2048 });
 const server = Server.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 1 });
@@ -35,6 +35,17 @@ await server.stop();
 const code: string = ErrorCode.SESSION_CLOSED;
 const err: unknown = await client.write(sent).catch((e: unknown) => e);
 if (!(err instanceof SecsessError) || err.code !== code) throw new Error(`write after close: ${String(err)}`);
+
+// The public types name what a user sees, and nothing internal: Session has no public
+// constructor, Server.workerCounts is a PoolCounts, 'probe' events carry a KeyProbe.
+const counts: PoolCounts = server.workerCounts;
+if (counts.decrypts + counts.verifies + counts.inline !== 0)
+  throw new Error('a stopped server counts RSA work');
+server.on('probe', (kind: KeyProbe) => void kind);
+export function noPublicSessionConstructor(): Session {
+  // @ts-expect-error Session's constructor is private: sessions come from Server, Client and secureDuplex.
+  return new Session();
+}
 
 console.log(
   `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)}, ${pair.publicKey.fingerprint()}`,

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { Client, ErrorCode, Hash, PublicKey, Server, SessionError, Symmetric } from '../src/index.js';
+import {
+  Client,
+  ErrorCode,
+  Hash,
+  PublicKey,
+  SecsessError,
+  Server,
+  SessionError,
+  Symmetric,
+} from '../src/index.js';
 import type { Session } from '../src/index.js';
 import { fixtureKeys, keyFiles } from './helpers/keys.js';
 import { echo, echoSessions, startServer } from './helpers/net.js';
@@ -195,6 +204,12 @@ test('a client trusting another key fails with ERR_SERVER_KEY_MISMATCH; the serv
   t.is(serverErr.code, ErrorCode.SERVER_KEY_MISMATCH);
   t.is(remote.address, '127.0.0.1');
   t.true(server.listening);
+  // Reloading an authorizedKeys file the server does not have is a state error too.
+  await t.throwsAsync(server.reloadAuthorizedKeys(), {
+    instanceOf: SecsessError,
+    code: ErrorCode.INVALID_STATE,
+    message: /no authorizedKeys file/,
+  });
 });
 
 test('a set the server does not accept fails with ERR_SUITE_MISMATCH on both sides', async (t) => {
@@ -232,8 +247,19 @@ test('the client delegates to its session and refuses a second connect while con
   await t.throwsAsync(client.read(), { code: ErrorCode.SESSION_CLOSED, message: /not connected/ });
   await t.throwsAsync(client.write('x'), { code: ErrorCode.SESSION_CLOSED });
   await client.close();
-  const first = await client.connect(endpoint);
-  await t.throwsAsync(client.connect(endpoint), { message: /already connected/ });
+  const connecting = client.connect(endpoint);
+  const during = await t.throwsAsync(client.connect(endpoint), {
+    instanceOf: SecsessError,
+    code: ErrorCode.INVALID_STATE,
+    message: /already connecting/,
+  });
+  t.true(during instanceof SessionError);
+  const first = await connecting;
+  await t.throwsAsync(client.connect(endpoint), {
+    instanceOf: SecsessError,
+    code: ErrorCode.INVALID_STATE,
+    message: /already connected/,
+  });
   await client.close();
   const second = await client.connect(endpoint);
   t.not(first, second);
@@ -289,6 +315,13 @@ test('start rejects with ERR_TRANSPORT when the port is taken, and with KeyError
   const err = await t.throwsAsync(clash.start(), { instanceOf: SessionError, code: ErrorCode.TRANSPORT });
   t.regex(err!.message, /EADDRINUSE/);
   t.false(clash.listening);
+  // A second start() of a running server is a coded state error, not a plain Error.
+  await t.throwsAsync(server.start(), {
+    instanceOf: SecsessError,
+    code: ErrorCode.INVALID_STATE,
+    message: /already listening/,
+  });
+  t.true(server.listening);
   const missing = Server.create('127.0.0.1:0', '/nonexistent/server.key');
   await t.throwsAsync(missing.start(), { code: 'ERR_KEY_FILE_NOT_FOUND' });
 });

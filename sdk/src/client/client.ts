@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { debug, debugSession, describeError } from '../common/debug.js';
 import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
@@ -80,13 +80,19 @@ export class Client {
    * A server that refuses the connection under load (ERR_SERVER_BUSY) is tried again up to
    * `busyRetries` times, after a random pause that grows with each try (at most 1 s); the
    * last refusal is then reported. A client holds one session at a time: connect again
-   * once the previous one is closed.
+   * once the previous one is closed (while it is open or connecting, `connect()` rejects
+   * with ERR_INVALID_STATE).
    */
   async connect(endpoint: EndpointInput, options: { readonly signal?: AbortSignal } = {}): Promise<Session> {
     const target = parseEndpoint(endpoint);
     const signal = checkSignal(options?.signal, 'options.signal');
     if (this.#connecting || (this.#session && this.#session.state !== 'closed')) {
-      throw new Error('client is already connected: close() it before connecting again');
+      throw new SessionError(
+        ErrorCode.INVALID_STATE,
+        this.#connecting
+          ? 'client is already connecting: wait for connect() to settle'
+          : 'client is already connected: close() it before connecting again',
+      );
     }
     this.#connecting = true;
     try {
@@ -102,6 +108,13 @@ export class Client {
         // known_hosts is read afresh for each attempt: another client may have learned the key.
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
         let trustError: unknown = null;
+        debug(
+          'client: connecting to %s, %s',
+          formatEndpoint(target),
+          trust
+            ? `trust ${this.#trust!.mode} (${trust.path}), ${trust.key ? `naming ${trust.key.fingerprint()}` : 'asking for the server key'}`
+            : `pinned server key ${this.#serverKey!.fingerprint()}`,
+        );
         const socket = await this.#connectSocket(target, signal);
         const session = new Session(
           socket,
@@ -128,6 +141,11 @@ export class Client {
         try {
           established = await establish(session, signal);
         } catch (err) {
+          debug(
+            'client: handshake with %s failed: %s',
+            formatEndpoint(target),
+            describeError(trustError ?? err),
+          );
           // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED).
           if (trustError) throw trustError;
           const mismatch = err instanceof SessionError && err.code === ErrorCode.SERVER_KEY_MISMATCH;
@@ -157,6 +175,12 @@ export class Client {
             throw err;
           }
         }
+        debugSession(
+          'client',
+          established,
+          `${socket.localAddress}:${socket.localPort}`,
+          formatEndpoint(target),
+        );
         return established;
       }
     } finally {

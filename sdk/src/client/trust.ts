@@ -25,8 +25,10 @@
 import { KnownHosts, defaultKnownHostsPath } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
 import type { Endpoint } from '../common/endpoint.js';
-import { probeServerKey } from './probe.js';
+import { requestServerKey } from './probe.js';
 import { ErrorCode, SessionError } from '../protocol/index.js';
+import { debug, describeError } from '../common/debug.js';
+import { formatEndpoint } from '../common/endpoint.js';
 
 /** `strict`: only keys already in known_hosts; `tofu`: record the first key seen. */
 export type TrustMode = 'strict' | 'tofu';
@@ -44,6 +46,8 @@ export interface TrustOptions {
 
 /** The trust decision for one connection attempt. */
 export interface HostTrust {
+  /** The known_hosts file consulted. */
+  readonly path: string;
   /** The key to name in the hello, if known_hosts has one; null to ask the server first. */
   readonly key: PublicKey | null;
   /**
@@ -92,19 +96,40 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
   // tofu: a key the server offers is recorded only after the handshake proved the server
   // holds it (confirm()), so an impostor answering the key request cannot poison the file.
   let pending: PublicKey | null = null;
+  const host = formatEndpoint(target);
   return {
+    path,
     key,
     alternatives: keys.length > 1,
     decide: async (offered) => {
       const check = store.check(target.host, target.port, offered);
-      if (check.status === 'match') return;
+      if (check.status === 'match') {
+        debug('trust: %s key %s is known (%s)', host, offered.fingerprint(), path);
+        return;
+      }
       if (check.status === 'unknown' && mode === 'tofu') {
+        debug(
+          'trust: %s key %s is new: tofu, recorded once the server proves it',
+          host,
+          offered.fingerprint(),
+        );
         pending = offered;
         return;
       }
       // Throws ERR_HOST_UNKNOWN (strict), ERR_HOST_KEY_CHANGED or ERR_HOST_KEY_REVOKED,
       // naming file and line.
-      await store.verify(target.host, target.port, offered, 'strict');
+      try {
+        await store.verify(target.host, target.port, offered, 'strict');
+      } catch (err) {
+        debug(
+          'trust: %s key %s refused (%s mode): %s',
+          host,
+          offered.fingerprint(),
+          mode,
+          describeError(err),
+        );
+        throw err;
+      }
     },
     confirm: async () => {
       if (!pending) return;
@@ -112,22 +137,29 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
       pending = null;
       // Re-checked under the file lock: another client may have recorded a different key.
       await store.verify(target.host, target.port, learned, 'tofu');
+      debug('trust: %s key %s tofu-learned into %s', host, learned.fingerprint(), path);
     },
     explain: async (error, signal) => {
       if (!key || !(error instanceof SessionError) || error.code !== ErrorCode.SERVER_KEY_MISMATCH)
         return error;
-      let current: PublicKey;
+      // The probe's answer is checked before it hangs up, so that a refusal reaches the
+      // server as one (the plaintext Alert HandshakeFailed): it logs a refused key, not an attack.
+      let refusal: unknown = null;
+      const decide = async (current: PublicKey): Promise<void> => {
+        try {
+          // Fails with ERR_HOST_KEY_CHANGED (both fingerprints, file, line) or
+          // ERR_HOST_KEY_REVOKED unless recorded.
+          await store.verify(target.host, target.port, current, 'strict');
+        } catch (changed) {
+          refusal = changed;
+          debug('trust: %s key %s refused: %s', host, current.fingerprint(), describeError(changed));
+          throw changed;
+        }
+      };
       try {
-        current = await probeServerKey(target, signal ? { signal } : {});
+        await requestServerKey(target, { ...(signal ? { signal } : {}), decide });
       } catch {
-        return error;
-      }
-      try {
-        // Fails with ERR_HOST_KEY_CHANGED (both fingerprints, file, line) or
-        // ERR_HOST_KEY_REVOKED unless recorded.
-        await store.verify(target.host, target.port, current, 'strict');
-      } catch (changed) {
-        return changed;
+        return refusal ?? error;
       }
       return error;
     },

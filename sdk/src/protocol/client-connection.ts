@@ -20,7 +20,7 @@ import type { ConnectionHandler, ConnectionOptions } from './connection.js';
 import { constantTimeEqual, hash, hmac } from './crypto.js';
 import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from './asymmetric.js';
 import type { EphemeralKey } from './asymmetric.js';
-import { ErrorCode, HandshakeError } from './errors.js';
+import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeKeyResponse,
@@ -107,7 +107,7 @@ export class ClientConnection extends Connection {
 
   /** Starts the handshake: sends the first message. */
   start(): void {
-    if (this.#step !== 'idle') throw new Error('start() may be called once');
+    if (this.#step !== 'idle') throw new SessionError(ErrorCode.INVALID_STATE, 'start() may be called once');
     if (this.#serverKey) {
       this.#sendHello();
     } else {
@@ -120,7 +120,9 @@ export class ClientConnection extends Connection {
 
   /** Continues a handshake paused at `serverKey`: the caller trusts `key`. */
   useServerKey(key: PublicKey): void {
-    if (this.#step !== 'awaitKeyDecision') throw new Error('useServerKey() is only valid after serverKey()');
+    if (this.#step !== 'awaitKeyDecision') {
+      throw new SessionError(ErrorCode.INVALID_STATE, 'useServerKey() is only valid after serverKey()');
+    }
     this.#serverKey = key;
     this.#sendHello();
   }

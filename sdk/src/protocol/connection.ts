@@ -219,7 +219,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     return this.connState === 'handshake';
   }
 
-  /** @internal A whole frame from the frame reader (see FrameSink). */
+  /** A whole frame from the frame reader (see FrameSink); not for applications. */
   acceptFrame(type: number, frame: Buffer): void {
     this.onFrame(type, frame);
   }
@@ -387,7 +387,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     );
   }
 
-  /** @internal The frame reader's limit for a frame type (see FrameSink). */
+  /** The frame reader's limit for a frame type (see FrameSink); not for applications. */
   frameLimit(type: number): number {
     if (type === FrameType.Record) return this.recordLimit;
     if (type === FrameType.Alert && (this.connState === 'handshake' || this.awaitingAcceptance)) return 2;

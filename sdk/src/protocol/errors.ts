@@ -55,6 +55,11 @@ export const ErrorCode = {
    * 2048–4096 bits, a public exponent other than 65537). The client sees ERR_NOT_AUTHORIZED.
    */
   CLIENT_KEY_UNSUPPORTED: 'ERR_CLIENT_KEY_UNSUPPORTED',
+  /**
+   * The call is not valid in the object's current state: `connect()` on a client that is
+   * connected or connecting, `start()` on a server that is starting or running.
+   */
+  INVALID_STATE: 'ERR_INVALID_STATE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -28,7 +28,8 @@ import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
 import { hash, hmac } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
-import { ErrorCode, HandshakeError } from './errors.js';
+import { fromPeerAlert } from './alerts.js';
+import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeClientHello,
@@ -41,6 +42,28 @@ import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-sch
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
+
+/**
+ * How a connection that asked for the server's key (KeyRequest) and sent no ClientHello
+ * ended, when that is not an attack (PROTOCOL.md §6, "Key probes"):
+ * - `'keyRequestOnly'`: the peer took the KeyResponse and hung up — a key probe
+ *   (`secsess-keygen probe`, a client fetching the key to name it in an error);
+ * - `'serverKeyRefused'`: the peer answered the KeyResponse with the plaintext Alert
+ *   HandshakeFailed — a client whose trust policy refused the key (strict trust and an
+ *   unknown host, a changed or revoked key).
+ */
+export type KeyProbe = 'keyRequestOnly' | 'serverKeyRefused';
+
+/** The errors that ended a key probe, marked by the connection that saw it (see keyProbeOf). */
+const probeEnds = new WeakMap<SessionError, KeyProbe>();
+
+/**
+ * @internal Whether `error`, which ended a server connection's handshake, ended a key probe
+ * rather than a failed handshake, and which kind (see {@link KeyProbe}); else null.
+ */
+export function keyProbeOf(error: unknown): KeyProbe | null {
+  return error instanceof SessionError ? (probeEnds.get(error) ?? null) : null;
+}
 
 export interface ServerConnectionOptions extends ConnectionOptions {
   /**
@@ -132,6 +155,9 @@ export class ServerConnection extends Connection {
   // session keeps only its record states.
   #transcript: Buffer[] | null = [];
   #keyRequested = false;
+  /** The error a received frame raised (the peer's doing), to tell it from a local end. */
+  #receiveError: unknown = null;
+  #keyProbe: KeyProbe | null = null;
   #hello: ClientHello | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
   #wantsAuth = false;
@@ -169,6 +195,36 @@ export class ServerConnection extends Connection {
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
   get keyIndex(): number {
     return this.#keyIndex;
+  }
+
+  /**
+   * Set when the handshake ended as a key probe rather than a failure (see {@link KeyProbe});
+   * null otherwise.
+   */
+  get keyProbe(): KeyProbe | null {
+    return this.#keyProbe;
+  }
+
+  override receive(chunk: Buffer): void {
+    try {
+      super.receive(chunk);
+    } catch (err) {
+      this.#receiveError = err;
+      throw err;
+    }
+  }
+
+  /**
+   * Ends the connection (see Connection.fail). A handshake that asked for the key and then
+   * ended — the peer hung up with nothing else sent, or answered with HandshakeFailed — is
+   * a key probe, not an attack: its error is marked so that the server can say so.
+   */
+  override fail(error: unknown): void {
+    if (this.state !== 'closed' && this.#step === 'awaitHello' && this.#keyRequested) {
+      this.#keyProbe = probeKind(error, error === this.#receiveError, this.bufferedBytes);
+      if (this.#keyProbe) probeEnds.set(error as SessionError, this.#keyProbe);
+    }
+    super.fail(error);
   }
 
   /**
@@ -386,4 +442,14 @@ export class ServerConnection extends Connection {
     this.handler.send(serverHello);
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
   }
+}
+
+/** Which key probe (if any) `error` ends, in AWAIT_HELLO after a KeyResponse was sent. */
+function probeKind(error: unknown, fromPeer: boolean, unread: number): KeyProbe | null {
+  if (!(error instanceof SessionError)) return null;
+  if (fromPeerAlert.has(error)) return error.code === ErrorCode.HANDSHAKE ? 'serverKeyRefused' : null;
+  // A local end with no partial frame left: the peer closed (or reset) the connection. A
+  // handshake timeout is not a probe: the peer held the connection open.
+  if (fromPeer || unread > 0) return null;
+  return error.code === ErrorCode.HANDSHAKE || error.code === ErrorCode.TRANSPORT ? 'keyRequestOnly' : null;
 }

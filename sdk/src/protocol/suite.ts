@@ -41,8 +41,10 @@ export interface Suite {
   readonly ids: readonly [number, number, number];
   /** 'cbc': AES-CBC + HMAC (encrypt-then-MAC); 'gcm': AES-GCM (AEAD). */
   readonly mode: 'cbc' | 'gcm';
+  /** @internal The node:crypto cipher name. */
   readonly cipher: CbcCipher | GcmCipher;
   readonly keyLength: number;
+  /** @internal The node:crypto hash name. */
   readonly hashName: HashName;
   /** Output length of the suite's hash: HKDF outputs, HMAC keys, the server proof. */
   readonly hashLength: number;

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { AlertCode, ErrorCode, HandshakeError, encodeAlertFrame } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
 import { HANDSHAKE_RATE_SOURCES } from '../common/defaults.js';
-import { kAbortHandshake, kHelloReceived } from '../stream/session.js';
+import { kAbortHandshake, kHelloReceived } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import { HandshakeLimiter } from './handshake-limiter.js';
 import type { Admission, RefusalLimit } from './handshake-limiter.js';

@@ -17,6 +17,7 @@
  */
 import { AuthorizedKeys } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 
 /** What the `authorize` hook is told about a client whose handshake completed. */
 export interface PeerInfo {
@@ -88,7 +89,14 @@ export class Authorizer {
 
   /** Re-reads the authorized_keys file; on failure the current set stays and the error is thrown. */
   async reload(): Promise<{ added: number; removed: number }> {
-    if (!this.#keys) throw new TypeError('the server has no authorizedKeys file to reload');
+    if (!this.#keys) {
+      throw new SessionError(
+        ErrorCode.INVALID_STATE,
+        typeof this.#source === 'string'
+          ? 'the authorizedKeys file is read by start(): start the server before reloading it'
+          : 'the server has no authorizedKeys file to reload',
+      );
+    }
     return this.#keys.reload();
   }
 

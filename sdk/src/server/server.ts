@@ -23,7 +23,9 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { keyProbeOf } from '../protocol/server-connection.js';
+import type { KeyProbe } from '../protocol/server-connection.js';
+import { debug, debugSession, describeError } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import { checkSignal } from '../common/deferred.js';
@@ -36,12 +38,15 @@ import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-
 import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
-import { Session, kFail, kOnClosed, kReady } from '../stream/session.js';
+import { Session } from '../stream/session.js';
+import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
 import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
+export type { PoolCounts } from './decrypt-pool.js';
+export type { KeyProbe } from '../protocol/server-connection.js';
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -64,6 +69,15 @@ export interface ServerEvents {
    * `'handshakeError'`.
    */
   refused: [limit: RefusalLimit, remote: RemoteInfo];
+  /**
+   * A connection asked for the server's key (KeyRequest) and ended without a ClientHello,
+   * in a way an honest client does — not an attack. `kind` says which:
+   * `'keyRequestOnly'` (it took the key and hung up: `secsess-keygen probe`, or a client
+   * fetching the key to name it in an error) or `'serverKeyRefused'` (its trust policy
+   * refused the key and it said so with the plaintext Alert HandshakeFailed: strict trust
+   * and an unknown host, a changed or revoked key). Never also a `'handshakeError'`.
+   */
+  probe: [kind: KeyProbe, remote: RemoteInfo];
   /** The listening socket failed after `start()` (emitted only if listened to). */
   error: [error: Error];
   /** `stop()` finished. */
@@ -169,10 +183,13 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Loads the key files, starts the decryption workers and listens. Resolves once
    * listening. Rejects with the KeyError of an unreadable key, or ERR_TRANSPORT if the
-   * address cannot be bound (cause: the system error, e.g. EADDRINUSE).
+   * address cannot be bound (cause: the system error, e.g. EADDRINUSE), ERR_INVALID_STATE
+   * if the server is already starting, listening or stopping.
    */
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`server is already ${this.#state}`);
+    if (this.#state !== 'idle') {
+      throw new SessionError(ErrorCode.INVALID_STATE, `server is already ${this.#state}: stop() it first`);
+    }
     this.#state = 'starting';
     try {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
@@ -224,7 +241,11 @@ export class Server extends EventEmitter<ServerEvents> {
         bound && typeof bound === 'object' ? { host: bound.address, port: bound.port } : this.#endpoint;
       this.#listener = listener;
       this.#state = 'listening';
-      debug('listening on %s', formatEndpoint(this.#address));
+      debug(
+        'server: listening on %s, keys %s',
+        formatEndpoint(this.#address),
+        this.#keys.map((k) => k.publicKey.fingerprint()).join(', '),
+      );
       this.emit('listening');
     } catch (err) {
       await this.#pool?.close();
@@ -239,7 +260,8 @@ export class Server extends EventEmitter<ServerEvents> {
    * Re-reads the `authorizedKeys` file without a restart; sessions already open are kept.
    * Resolves with how many keys were added and removed. On any failure (unreadable file)
    * the current set stays in force and the KeyError is thrown.
-   * @throws TypeError if the server has no authorizedKeys file.
+   * Rejects with ERR_INVALID_STATE if the server has no authorizedKeys file (or has not
+   * read it yet: before `start()`).
    */
   reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
     return this.#authorizer.reload();
@@ -342,6 +364,8 @@ export class Server extends EventEmitter<ServerEvents> {
       return;
     }
     this.#handshaking.add(session, remote.address);
+    // Formatted only for the debug log; taken now, while the socket is surely connected.
+    const local = debug.enabled ? `${socket.localAddress}:${socket.localPort}` : '';
     socket.resume();
     session[kReady].then(
       async () => {
@@ -355,6 +379,12 @@ export class Server extends EventEmitter<ServerEvents> {
             if (denial === null) return;
             // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
             const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
+            debug(
+              'server: client %s with key %s refused: %s',
+              remoteLabel(remote),
+              session.clientKey?.fingerprint() ?? 'none',
+              denial,
+            );
             session[kFail](err);
             if (this.#state !== 'stopping') this.emit('handshakeError', err, remote);
             return;
@@ -363,6 +393,7 @@ export class Server extends EventEmitter<ServerEvents> {
         this.#handshaking.delete(session);
         this.#sessions.add(session);
         session[kOnClosed](this.#forget);
+        debugSession('server', session, local, remoteLabel(remote));
         this.#accepted.deliver(session, this.#emitSession);
       },
       (err: SessionError) => {
@@ -377,7 +408,13 @@ export class Server extends EventEmitter<ServerEvents> {
           this.#refused(limit, remote);
           return;
         }
-        debug('handshake with %s:%s failed: %s', remote.address, remote.port, err.code);
+        const probe = keyProbeOf(err);
+        if (probe) {
+          debug('server: probe from %s: %s', remoteLabel(remote), PROBE_TEXT[probe]);
+          this.emit('probe', probe, remote);
+          return;
+        }
+        debug('server: handshake with %s failed: %s', remoteLabel(remote), describeError(err));
         this.emit('handshakeError', err, remote);
       },
     );
@@ -408,7 +445,7 @@ export class Server extends EventEmitter<ServerEvents> {
   };
 
   #refused(limit: RefusalLimit, remote: RemoteInfo): void {
-    debug('refused %s:%s (%s)', remote.address, remote.port, limit);
+    debug('server: refused %s: limit %s', remoteLabel(remote), limit);
     this.emit('refused', limit, remote);
   }
 
@@ -425,6 +462,17 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     return true;
   };
+}
+
+/** What a debug line says of each key probe. */
+const PROBE_TEXT: Record<KeyProbe, string> = {
+  keyRequestOnly: 'key request only (the client took the server key and hung up)',
+  serverKeyRefused: 'the client refused the server key',
+};
+
+/** `address:port` (IPv6 in brackets) for debug lines. */
+function remoteLabel(remote: RemoteInfo): string {
+  return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
 }
 
 /** What the authorize hook sees of a session whose handshake completed. */
