@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
 import { Client, ErrorCode, SecsessError, Server, Session, formatEndpoint } from '@secsess/sdk';
 import type { Endpoint, KeyProbe, PoolCounts } from '@secsess/sdk';
+import { ClientConnection, ServerConnection } from '@secsess/sdk/core';
 
 const pair = await KeyPair.generateRSA({ bits: 2048 });
 const server = Server.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 1 });
@@ -46,6 +47,36 @@ export function noPublicSessionConstructor(): Session {
   // @ts-expect-error Session's constructor is private: sessions come from Server, Client and secureDuplex.
   return new Session();
 }
+// The sans-IO core from its own entry: a handshake and a message between two connections.
+const toServer: Buffer[] = [];
+const toClient: Buffer[] = [];
+const delivered: Buffer[] = [];
+const coreServer = new ServerConnection(
+  {
+    send: (bytes) => void toClient.push(Buffer.from(bytes)),
+    established: () => {},
+    message: (m) => void delivered.push(Buffer.from(m)),
+    peerClosed: () => {},
+  },
+  { keys: [pair.privateKey] },
+);
+const coreClient = new ClientConnection(
+  {
+    send: (bytes) => void toServer.push(Buffer.from(bytes)),
+    established: () => {},
+    message: () => {},
+    peerClosed: () => {},
+  },
+  { serverKey: pair.publicKey },
+);
+coreClient.start();
+for (let i = 0; i < 4 && (toServer.length > 0 || toClient.length > 0); i++) {
+  for (const b of toServer.splice(0)) coreServer.receive(b);
+  for (const b of toClient.splice(0)) coreClient.receive(b);
+}
+coreClient.write(Buffer.from('core'));
+for (const b of toServer.splice(0)) coreServer.receive(b);
+if (delivered.map((m) => m.toString()).join() !== 'core') throw new Error('the core delivered nothing');
 
 console.log(
   `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)}, ${pair.publicKey.fingerprint()}`,
