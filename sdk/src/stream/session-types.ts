@@ -28,3 +28,8 @@ export const kAbortHandshake = Symbol('secsess.abortHandshake');
 export const kFail = Symbol('secsess.fail');
 /** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */
 export const kOnClosed = Symbol('secsess.onClosed');
+/**
+ * @internal A listener of this session — or the server's `'session'` listener for it —
+ * returned a promise that rejected with `error` (see `Session`'s `captureRejections`).
+ */
+export const kListenerRejected = Symbol('secsess.listenerRejected');

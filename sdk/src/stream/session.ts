@@ -25,7 +25,7 @@
  * only if someone listens; `'close'` is always emitted, exactly once, after the transport
  * closed.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
@@ -63,11 +63,25 @@ import type { RecordWriterOptions } from './record-writer.js';
 import { createSessionStream } from './session-stream.js';
 import { asBuffer, checkClose, observed, toBuffer, toSessionError } from './session-util.js';
 import type { MessageData } from './session-util.js';
-import { kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session-types.js';
+import {
+  kAbortHandshake,
+  kFail,
+  kHelloReceived,
+  kListenerRejected,
+  kOnClosed,
+  kReady,
+} from './session-types.js';
 import type { SessionEvents, SessionState } from './session-types.js';
 
 export type { MessageData } from './session-util.js';
-export { kAbortHandshake, kFail, kHelloReceived, kOnClosed, kReady } from './session-types.js';
+export {
+  kAbortHandshake,
+  kFail,
+  kHelloReceived,
+  kListenerRejected,
+  kOnClosed,
+  kReady,
+} from './session-types.js';
 export type { SessionEvents, SessionState } from './session-types.js';
 
 /** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
@@ -139,7 +153,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** @internal Sessions come from Server, Client.connect() and secureDuplex(). */
   constructor(transport: Duplex, init: SessionInit, options: ResolvedSessionOptions) {
-    super();
+    // A rejected async listener fails this session alone (kListenerRejected), never the process.
+    super({ captureRejections: true });
     this.#transport = transport;
     this.#options = options;
     const ready = deferred<void>();
@@ -199,6 +214,39 @@ export class Session extends EventEmitter<SessionEvents> {
   /** @internal */
   [kAbortHandshake](error: SessionError): void {
     if (this.#state === 'handshake') this.#fail(error, { destroy: true });
+  }
+
+  /**
+   * @internal An async listener (of this session, or the server's `'session'` listener for
+   * it) rejected. A coded error on a session that has ended is that end surfacing through
+   * `read()`/`write()` (the peer vanished, its close cut a write): already reported, dropped.
+   * Anything else fails the session if it is still open and is emitted as its `'error'`, or,
+   * when nobody listens there, printed as a process warning. Never thrown: one session's
+   * listener never takes the process down.
+   */
+  [kListenerRejected](err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    debug('a listener of the session with %s rejected: %s', this.#label(), message);
+    if (this.#state !== 'closed') {
+      const listened = this.listenerCount('error') > 0;
+      this.#fail(err);
+      if (listened) return;
+    } else if (err instanceof SessionError) {
+      return;
+    }
+    process.emitWarning(`a listener of a secsess session failed: ${message}`, {
+      type: 'SecsessWarning',
+      detail: err instanceof Error ? err.stack : undefined,
+    });
+  }
+
+  /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
+  override [captureRejectionSymbol]<K>(
+    err: Error,
+    _event: keyof SessionEvents | K,
+    ..._args: unknown[]
+  ): void {
+    this[kListenerRejected](err);
   }
 
   /**
