@@ -3,6 +3,7 @@
  * `secureDuplex()` reach into a session (never part of the public API).
  */
 import type { Buffer } from 'node:buffer';
+import type { EventEmitter } from 'node:events';
 import type { SessionError } from '../protocol/index.js';
 
 /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
@@ -17,6 +18,9 @@ export interface SessionEvents {
   /** The transport closed. `code` is the authenticated close code, or 1006 if there was none. */
   close: [code: number, reason: string];
 }
+
+/** @internal What the session's parts see of the public `Session`: its events. */
+export type SessionEmitter = EventEmitter<SessionEvents>;
 
 /** @internal Settles when the handshake completes or fails. */
 export const kReady = Symbol('secsess.ready');
