@@ -5,7 +5,7 @@ import { resolveSessionOptions } from '../src/common/options.js';
 import { CLIENT_AUTH_CONTEXT } from '../src/protocol/constants.js';
 import { oaepDecrypt, oaepEncrypt, pssSign, pssVerify } from '../src/protocol/asymmetric.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Session, kReady } from '../src/stream/session.js';
+import { createSession, kReady } from '../src/stream/session.js';
 import { duplexPair } from './helpers/duplex-pair.js';
 import { fixtureKeys } from './helpers/keys.js';
 import { echoSessions, waitUntil } from './helpers/net.js';
@@ -57,7 +57,7 @@ test('records a client sends right after its ClientFinished wait for the verific
   const client = fixtureKeys('client-2048');
   const [clientEnd, serverEnd] = duplexPair();
   let verifications = 0;
-  const serverSession = new Session(
+  const serverSession = createSession(
     serverEnd,
     {
       role: 'server',
@@ -72,7 +72,7 @@ test('records a client sends right after its ClientFinished wait for the verific
     },
     resolveSessionOptions({}),
   );
-  const session = new Session(
+  const session = createSession(
     clientEnd,
     { role: 'client', connection: { serverKey: server.publicKey, clientKey: client.privateKey } },
     resolveSessionOptions({}),
@@ -112,7 +112,7 @@ test('a closed pool answers null and terminates its workers', async (t) => {
 
 test('a failed decryption fails the handshake on both sides with ERR_HANDSHAKE', async (t) => {
   const [clientEnd, serverEnd] = duplexPair();
-  const serverSession = new Session(
+  const serverSession = createSession(
     serverEnd,
     { role: 'server', connection: { keys: [server.privateKey] }, decrypt: async () => null },
     resolveSessionOptions({}),

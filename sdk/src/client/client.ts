@@ -20,7 +20,8 @@ import type { TrustMode } from './trust.js';
 import { resolveClientOptions } from './client-options.js';
 import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
-import { Session } from '../stream/session.js';
+import { createSession } from '../stream/session.js';
+import type { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session.js';
 
 export class Client {
@@ -116,7 +117,7 @@ export class Client {
             : `pinned server key ${this.#serverKey!.fingerprint()}`,
         );
         const socket = await this.#connectSocket(target, signal);
-        const session = new Session(
+        const session = createSession(
           socket,
           {
             role: 'client',

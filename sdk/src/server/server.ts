@@ -17,7 +17,7 @@
  * A ClientHello is refused the same way, before any RSA work, when its address is over
  * that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already wait.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
@@ -38,8 +38,9 @@ import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-
 import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
-import { Session } from '../stream/session.js';
-import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
+import { createSession } from '../stream/session.js';
+import type { Session } from '../stream/session.js';
+import { kFail, kListenerRejected, kOnClosed, kReady } from '../stream/session-types.js';
 import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
 import type { PeerInfo } from './authorization.js';
@@ -111,7 +112,7 @@ export class Server extends EventEmitter<ServerEvents> {
     suites: Suite[] | undefined,
     options: ServerOptions | undefined,
   ) {
-    super();
+    super({ captureRejections: true });
     this.#endpoint = endpoint;
     this.#keyInputs = keys;
     this.#suites = suites;
@@ -348,7 +349,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     let session: Session;
     try {
-      session = new Session(
+      session = createSession(
         socket,
         {
           role: 'server',
@@ -447,6 +448,12 @@ export class Server extends EventEmitter<ServerEvents> {
   #refused(limit: RefusalLimit, remote: RemoteInfo): void {
     debug('server: refused %s: limit %s', remoteLabel(remote), limit);
     this.emit('refused', limit, remote);
+  }
+
+  /** @internal A rejected async `'session'` listener fails that session alone (see Session); others: `'error'`. */
+  override [captureRejectionSymbol]<K>(err: Error, event: keyof ServerEvents | K, ...args: unknown[]): void {
+    if (event === 'session') (args[0] as Session)[kListenerRejected](err);
+    else this.emit('error', err);
   }
 
   /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */

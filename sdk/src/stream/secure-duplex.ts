@@ -35,7 +35,8 @@ import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustOptions } from '../client/trust.js';
 import { Authorizer } from '../server/authorization.js';
 import type { AuthorizationOptions, PeerInfo } from '../server/authorization.js';
-import { Session, kFail, kReady } from './session.js';
+import { createSession, kFail, kReady } from './session.js';
+import type { Session } from './session.js';
 
 /**
  * `secureDuplex()` as the client: the side that knows the server's public key, pinned
@@ -118,7 +119,7 @@ export async function secureDuplex(
         ? undefined
         : (await loadPrivateKeys(checkPrivateKeys(options.clientKey, 'options.clientKey')))[0];
     let trustError: unknown = null;
-    const session = new Session(
+    const session = createSession(
       duplex,
       {
         role: 'client',
@@ -163,7 +164,7 @@ export async function secureDuplex(
     const authorizer = new Authorizer(options);
     const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
     await authorizer.load();
-    const session = new Session(
+    const session = createSession(
       duplex,
       {
         role: 'server',

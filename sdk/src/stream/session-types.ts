@@ -3,6 +3,7 @@
  * `secureDuplex()` reach into a session (never part of the public API).
  */
 import type { Buffer } from 'node:buffer';
+import type { EventEmitter } from 'node:events';
 import type { SessionError } from '../protocol/index.js';
 
 /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
@@ -18,6 +19,9 @@ export interface SessionEvents {
   close: [code: number, reason: string];
 }
 
+/** @internal What the session's parts see of the public `Session`: its events. */
+export type SessionEmitter = EventEmitter<SessionEvents>;
+
 /** @internal Settles when the handshake completes or fails. */
 export const kReady = Symbol('secsess.ready');
 /** @internal Whether a server session's ClientHello has arrived (and named a key we hold). */
@@ -28,3 +32,8 @@ export const kAbortHandshake = Symbol('secsess.abortHandshake');
 export const kFail = Symbol('secsess.fail');
 /** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */
 export const kOnClosed = Symbol('secsess.onClosed');
+/**
+ * @internal A listener of this session — or the server's `'session'` listener for it —
+ * returned a promise that rejected with `error` (see `Session`'s `captureRejections`).
+ */
+export const kListenerRejected = Symbol('secsess.listenerRejected');

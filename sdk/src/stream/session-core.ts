@@ -1,0 +1,110 @@
+/**
+ * A session's internal state: the one object per session that the public `Session`, the
+ * hot path (session-hooks.ts) and the cold modules (session-flow.ts, session-end.ts,
+ * session-handshake.ts) share. It is also the handler of the session's core, writer and
+ * keepalive (their callbacks are its methods, defined by the subclasses), so a session
+ * costs two objects — `Session` and this — and no closure per callback.
+ *
+ * Its fields are plain properties, read directly by each part: no getter, call or
+ * allocation is added on the per-message path by the split into files.
+ */
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ClientConnection, ServerConnection } from '../protocol/index.js';
+import type {
+  ClientConnectionOptions,
+  ConnectionHandler,
+  HandshakeInfo,
+  ServerConnectionOptions,
+  SessionError,
+} from '../protocol/index.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { deferred, noop } from '../common/deferred.js';
+import type { Deferred } from '../common/deferred.js';
+import type { ResolvedSessionOptions } from '../common/options.js';
+import { KeepAlive } from './keep-alive.js';
+import type { KeepAliveOptions } from './keep-alive.js';
+import { MessageQueue } from './message-queue.js';
+import { RecordWriter } from './record-writer.js';
+import type { RecordWriterOptions } from './record-writer.js';
+import type { SessionEmitter, SessionState } from './session-types.js';
+
+/** How the core's connection is made (the role's options; the hooks live in the subclasses). */
+export type CoreInit =
+  | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
+  | { readonly role: 'server'; readonly connection: ServerConnectionOptions };
+
+export abstract class SessionCore implements ConnectionHandler, RecordWriterOptions, KeepAliveOptions {
+  /** The public object: what events are emitted on and what the server's hooks are given. */
+  readonly session: SessionEmitter;
+  readonly transport: Duplex;
+  readonly conn: ClientConnection | ServerConnection;
+  readonly options: ResolvedSessionOptions;
+  readonly inbound = new MessageQueue();
+  readonly writer: RecordWriter;
+  readonly keepAlive: KeepAlive;
+  readonly ready: Promise<void>;
+  /** Settles `ready`; dropped once it has, so an open session keeps only the settled promise. */
+  settleReady: Deferred<void> | null;
+  /** `closed`, made when first asked for: a server does not ask it of its idle sessions. */
+  closed: Promise<void> | null = null;
+  resolveClosed: (() => void) | null = null;
+  /** Whether `closed` has resolved (or would have, had it been made). */
+  closedResolved = false;
+  /** The server's callback for this session's end (see `kOnClosed`). */
+  onClosed: ((session: SessionEmitter) => void) | null = null;
+  state: SessionState = 'handshake';
+  info: HandshakeInfo | null = null;
+  error: SessionError | null = null;
+  closeCode = CLOSE_ABNORMAL;
+  closeReason = '';
+  localClose: { code: number; reason: string } | null = null;
+  handshakeTimer: NodeJS.Timeout | null = null;
+  closeTimer: NodeJS.Timeout | null = null;
+  destroyTimer: NodeJS.Timeout | null = null;
+  /** Reading is stopped because unread messages reached `readableHighWaterMark`. */
+  paused = false;
+  /** Reading is stopped because the peer does not read the replies it made us write. */
+  stalled = false;
+  transportClosed = false;
+
+  constructor(session: SessionEmitter, transport: Duplex, init: CoreInit, options: ResolvedSessionOptions) {
+    this.session = session;
+    this.transport = transport;
+    this.options = options;
+    const ready = deferred<void>();
+    ready.promise.catch(noop);
+    this.ready = ready.promise;
+    this.settleReady = ready;
+    const connectionOptions = { ...init.connection, maxMessageSize: options.maxMessageSize };
+    this.conn =
+      init.role === 'server'
+        ? new ServerConnection(this, connectionOptions as ServerConnectionOptions)
+        : new ClientConnection(this, connectionOptions as ClientConnectionOptions);
+    this.writer = new RecordWriter(transport, this.conn, this);
+    this.keepAlive = new KeepAlive(this);
+  }
+
+  get idleTimeout(): number {
+    return this.options.idleTimeout;
+  }
+
+  get keepAliveInterval(): number {
+    return this.options.keepAliveInterval;
+  }
+
+  /** Where the peer is, for debug lines. */
+  label(): string {
+    const t = this.transport;
+    if (t instanceof Socket && t.remoteAddress) return `${t.remoteAddress}:${t.remotePort}`;
+    return this.conn instanceof ServerConnection ? 'client' : 'server';
+  }
+
+  abstract send(data: Buffer): void;
+  abstract established(info: HandshakeInfo): void;
+  abstract message(data: Buffer): void;
+  abstract peerClosed(code: number, reason: string): void;
+  abstract onSealError(error: unknown): void;
+  abstract ping(): void;
+  abstract timeout(): void;
+}

@@ -1,0 +1,196 @@
+/**
+ * How a session ends: our authenticated close and its echo, the peer's close, failure (one
+ * `'error'`, only if listened to), the end and close of the transport (then `'close'`,
+ * always, exactly once), and the error operations meet once it is over.
+ *
+ * `read()` resolves null after a normal close (code 1000, or the echo of our own close)
+ * once the queue is empty; after any other end it rejects with the coded error
+ * (PeerClosedError for another close code). Functions of the session's state
+ * (session-core.ts): none is on the per-message path.
+ */
+import {
+  CLOSE_NORMAL,
+  ErrorCode,
+  HandshakeError,
+  PeerClosedError,
+  SessionError,
+  TimeoutError,
+} from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import type { SessionCore } from './session-core.js';
+import { resumeTransport } from './session-flow.js';
+import { toSessionError } from './session-util.js';
+
+/** How `fail` ends the transport, and whether it emits `'error'`. */
+export interface FailHow {
+  readonly destroy?: boolean;
+  readonly quiet?: boolean;
+}
+
+/**
+ * Ends the session because of `err`: sends the peer an alert when the core says one is
+ * due, settles every pending operation with the error and ends (or destroys) the transport.
+ */
+export function fail(core: SessionCore, err: unknown, how: FailHow = {}): void {
+  if (core.state === 'closed') {
+    if (how.destroy) core.transport.destroy();
+    return;
+  }
+  const error = toSessionError(err, core.state === 'handshake');
+  core.state = 'closed';
+  core.error = error;
+  core.closeCode = CLOSE_ABNORMAL;
+  core.closeReason = '';
+  debug('session with %s failed: %s %s', core.label(), error.code, error.message);
+  try {
+    core.conn.fail(error);
+  } catch (alertError) {
+    debug('could not send alert: %s', (alertError as Error).message);
+  }
+  clearTimers(core);
+  core.settleReady?.reject(error);
+  core.settleReady = null;
+  core.inbound.end(error);
+  core.writer.fail(error);
+  if (how.destroy) core.transport.destroy();
+  else endTransport(core);
+  const session = core.session;
+  if (!how.quiet && session.listenerCount('error') > 0) session.emit('error', error);
+}
+
+/** Sends our authenticated close; the peer's echo (or `closeTimeout`) ends the session. */
+export function sendClose(core: SessionCore, code: number, reason: string): void {
+  core.localClose = { code, reason };
+  core.state = 'closing';
+  try {
+    core.conn.close(code, reason);
+  } catch (err) {
+    fail(core, err);
+    return;
+  }
+  core.keepAlive.stop();
+  // The echo must be read even if the application stopped reading.
+  resumeTransport(core);
+  const ms = core.options.closeTimeout;
+  core.closeTimer = setTimeout(() => fail(core, new TimeoutError('close', ms), { destroy: true }), ms);
+  core.closeTimer.unref();
+}
+
+/** The peer's authenticated close arrived (or its echo of ours). */
+export function peerClosed(core: SessionCore, code: number, reason: string): void {
+  const local = core.state === 'closing' ? core.localClose : null;
+  core.state = 'closed';
+  clearTimers(core);
+  if (local) {
+    core.closeCode = local.code;
+    core.closeReason = local.reason;
+    core.inbound.end(null);
+  } else {
+    core.closeCode = code;
+    core.closeReason = reason;
+    core.inbound.end(code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason));
+  }
+  debug('session with %s closed (%d)', core.label(), core.closeCode);
+  core.writer.end(() => closedError(core));
+  endTransport(core);
+}
+
+/** The transport's readable side ended. */
+export function transportEnded(core: SessionCore): void {
+  if (core.state === 'closed') {
+    endTransport(core);
+    return;
+  }
+  fail(
+    core,
+    core.state === 'handshake'
+      ? new HandshakeError(
+          ErrorCode.HANDSHAKE,
+          'handshake: the peer closed the connection before the handshake completed',
+        )
+      : new SessionError(
+          ErrorCode.TRUNCATED,
+          'the transport ended without an authenticated close: messages may be missing',
+        ),
+  );
+}
+
+export function transportFailed(core: SessionCore, err: Error): void {
+  if (core.state === 'closed') {
+    debug('transport error after close: %s', (err as NodeJS.ErrnoException).code ?? err.message);
+    return;
+  }
+  fail(core, new SessionError(ErrorCode.TRANSPORT, `transport failed: ${err.message}`, { cause: err }), {
+    destroy: true,
+  });
+}
+
+/** The transport closed: the session is over; `closed` resolves and `'close'` is emitted. */
+export function transportClosed(core: SessionCore): void {
+  if (core.transportClosed) return;
+  core.transportClosed = true;
+  if (core.state !== 'closed') {
+    fail(
+      core,
+      core.state === 'handshake'
+        ? new HandshakeError(
+            ErrorCode.HANDSHAKE,
+            'handshake: the connection closed before the handshake completed',
+          )
+        : new SessionError(ErrorCode.TRUNCATED, 'the transport closed without an authenticated close'),
+      { destroy: true },
+    );
+  }
+  clearTimers(core);
+  core.writer.fail(() => closedError(core));
+  core.closedResolved = true;
+  const session = core.session;
+  const onClosed = core.onClosed;
+  if (onClosed) {
+    core.onClosed = null;
+    queueMicrotask(() => onClosed(session));
+  }
+  core.resolveClosed?.();
+  core.resolveClosed = null;
+  session.emit('close', core.closeCode, core.closeReason);
+}
+
+/** Ends our side after the session is over; drops the transport if it lingers. */
+export function endTransport(core: SessionCore): void {
+  const t = core.transport;
+  resumeTransport(core);
+  if (!t.writableEnded && !t.destroyed) t.end();
+  if (!core.transportClosed && !core.destroyTimer) {
+    core.destroyTimer = setTimeout(() => t.destroy(), core.options.closeTimeout);
+    core.destroyTimer.unref();
+  }
+}
+
+export function clearTimers(core: SessionCore): void {
+  core.keepAlive.stop();
+  if (core.handshakeTimer) clearTimeout(core.handshakeTimer);
+  if (core.closeTimer) clearTimeout(core.closeTimer);
+  core.handshakeTimer = null;
+  core.closeTimer = null;
+  if (core.transportClosed && core.destroyTimer) {
+    clearTimeout(core.destroyTimer);
+    core.destroyTimer = null;
+  }
+}
+
+/** What operations meet once the session is not open: ERR_SESSION_CLOSED (cause: the failure). */
+export function closedError(core: SessionCore): SessionError {
+  if (core.state === 'handshake') {
+    return new SessionError(
+      ErrorCode.SESSION_CLOSED,
+      'session is not open yet: the handshake is not complete',
+    );
+  }
+  const cause = core.error;
+  return new SessionError(
+    ErrorCode.SESSION_CLOSED,
+    cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
+    cause ? { cause } : undefined,
+  );
+}

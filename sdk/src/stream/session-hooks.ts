@@ -1,0 +1,194 @@
+/**
+ * The per-message path of a session, as methods of its state object: transport data into
+ * the core, the core's callbacks (records to send, messages, the handshake's end, the
+ * peer's close), delivery of received messages, and the keepalive's ping and timeout.
+ *
+ * Delivery of received messages, in this order of preference:
+ *   1. the oldest pending `read()` (and so the async iterator and `stream()`),
+ *   2. otherwise, if the session has `'message'` listeners and nothing is queued, `'message'`,
+ *   3. otherwise the queue, read by later `read()` calls — or emitted to `'message'`
+ *      listeners as soon as one is added.
+ * When the queue holds `readableHighWaterMark` bytes or more (each message counted with a
+ * fixed overhead, so floods of tiny messages count too), the transport is paused until
+ * reads bring it below again (session-flow.ts).
+ */
+import { ClientConnection, TimeoutError } from '../protocol/index.js';
+import type { HandshakeInfo } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { SessionCore } from './session-core.js';
+import { fail, peerClosed, transportClosed, transportEnded, transportFailed } from './session-end.js';
+import {
+  bufferFull,
+  maybeResume,
+  pauseReading,
+  stallIfUnread,
+  stallTimedOut,
+  unstall,
+} from './session-flow.js';
+import { asBuffer } from './session-util.js';
+
+export class SessionHooks extends SessionCore {
+  /** Listens to the transport, arms the handshake timer and, for a client, sends its hello. */
+  start(): void {
+    const transport = this.transport;
+    // Bound methods rather than arrow-function fields: the same one function object each,
+    // without a context kept alive for them.
+    transport.on('data', this.onData.bind(this));
+    transport.on('end', this.onEnd.bind(this));
+    transport.on('error', this.onTransportError.bind(this));
+    transport.on('close', this.onTransportClose.bind(this));
+    transport.on('drain', this.onDrain.bind(this));
+    const ms = this.options.handshakeTimeout;
+    this.handshakeTimer = setTimeout(
+      () => fail(this, new TimeoutError('handshake', ms), { destroy: true }),
+      ms,
+    );
+    this.handshakeTimer.unref();
+    if (transport.destroyed) {
+      process.nextTick(() => this.onTransportClose());
+    } else if (this.conn instanceof ClientConnection) {
+      try {
+        this.conn.start();
+      } catch (err) {
+        fail(this, err);
+      }
+    }
+  }
+
+  onData(chunk: Buffer | Uint8Array | string): void {
+    if (this.state === 'closed') return;
+    this.keepAlive.touch();
+    // Replies written in 'message' listeners are sealed when each record's messages have been
+    // delivered (delivered()), without a microtask; endDelivery() gives anything left one.
+    const writer = this.writer;
+    writer.beginDelivery();
+    try {
+      this.conn.receive(asBuffer(chunk));
+    } catch (err) {
+      fail(this, err);
+    } finally {
+      writer.endDelivery();
+    }
+  }
+
+  onEnd(): void {
+    transportEnded(this);
+  }
+
+  onTransportError(err: Error): void {
+    transportFailed(this, err);
+  }
+
+  onTransportClose(): void {
+    transportClosed(this);
+  }
+
+  onDrain(): void {
+    this.writer.onDrain();
+    if (this.stalled) unstall(this);
+  }
+
+  send(data: Buffer): void {
+    this.writer.send(data);
+  }
+
+  established(info: HandshakeInfo): void {
+    this.info = info;
+    this.state = 'open';
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+    this.keepAlive.start();
+    debug('session established with %s (%s, %s)', this.label(), info.suite.symmetric, info.suite.hash);
+    this.settleReady?.resolve();
+    this.settleReady = null;
+  }
+
+  message(data: Buffer): void {
+    const inbound = this.inbound;
+    if (inbound.offer(data)) return;
+    if (inbound.length === 0 && this.session.listenerCount('message') > 0) {
+      this.emitMessage(data);
+      return;
+    }
+    inbound.push(data);
+    if (!this.paused && inbound.cost >= this.options.readableHighWaterMark && this.state === 'open') {
+      pauseReading(this);
+    }
+  }
+
+  emitMessage(data: Buffer): void {
+    try {
+      this.session.emit('message', data);
+    } catch (err) {
+      // A throwing listener is the application's bug, reported as Node reports any
+      // listener's exception: uncaught. The session itself is unaffected.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** A record's messages are delivered: replies written meanwhile go out before the next record. */
+  delivered(): void {
+    if (this.state === 'open') this.writer.flush();
+  }
+
+  /** Queued messages go to `'message'` listeners (one was added), while no `read()` waits. */
+  drainToListeners(): void {
+    const writer = this.writer;
+    const inbound = this.inbound;
+    writer.beginDelivery();
+    try {
+      while (inbound.length > 0 && !inbound.hasReaders && this.session.listenerCount('message') > 0) {
+        this.emitMessage(inbound.shift()!);
+        this.delivered();
+      }
+    } finally {
+      writer.endDelivery();
+    }
+    maybeResume(this);
+  }
+
+  peerClosed(code: number, reason: string): void {
+    peerClosed(this, code, reason);
+  }
+
+  flush(): void {
+    this.writer.flush();
+  }
+
+  onSealError(err: unknown): void {
+    fail(this, err);
+  }
+
+  ping(): void {
+    if (this.state !== 'open') return;
+    try {
+      this.conn.ping();
+      // Silent for a whole interval: the cipher contexts can go until the next record.
+      this.conn.releaseIdle();
+    } catch (err) {
+      fail(this, err);
+    }
+  }
+
+  timeout(): void {
+    fail(this, this.stalled ? stallTimedOut(this) : new TimeoutError('idle', this.options.idleTimeout), {
+      destroy: true,
+    });
+  }
+
+  /**
+   * The core wrote a reply the peer's record required (a Pong). It counts against
+   * `maxBufferedAmount` like a `write()`, and may stall reading (session-flow.ts). One
+   * flag check per reply; nothing on the message path.
+   */
+  replied(): void {
+    if (this.state === 'closed') return;
+    if (this.writer.bufferedAmount >= this.options.maxBufferedAmount) {
+      fail(this, bufferFull(this, 'replies the peer asked for'), { destroy: true });
+    } else {
+      stallIfUnread(this);
+    }
+  }
+}
