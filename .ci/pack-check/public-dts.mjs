@@ -16,7 +16,9 @@ function visit(file) {
 }
 for (const dir of process.argv.slice(2)) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  const entries = pkg.exports ? Object.values(pkg.exports).map((e) => (typeof e === 'string' ? e : e.types)) : [];
+  const entries = pkg.exports
+    ? Object.values(pkg.exports).map((e) => (typeof e === 'string' ? e : e.types))
+    : [];
   for (const entry of [pkg.types, ...entries]) if (entry) visit(resolve(dir, entry));
 }
 console.log([...seen].join('\n'));
