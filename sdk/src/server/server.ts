@@ -24,7 +24,6 @@ import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/server-connection.js';
-import type { KeyProbe } from '../protocol/server-connection.js';
 import { debug, debugSession, describeError } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
@@ -43,47 +42,13 @@ import type { Session } from '../stream/session.js';
 import { kFail, kListenerRejected, kOnClosed, kReady } from '../stream/session-types.js';
 import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { Authorizer } from './authorization.js';
-import type { PeerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
+export type { RemoteInfo, ServerEvents } from './server-events.js';
+import { PROBE_TEXT, peerInfo, remoteLabel } from './server-events.js';
+import type { RemoteInfo, ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
 export type { KeyProbe } from '../protocol/server-connection.js';
-
-/** Where a failed handshake came from. */
-export interface RemoteInfo {
-  readonly address: string | undefined;
-  readonly port: number | undefined;
-  readonly family: string | undefined;
-}
-
-/** Events of {@link Server}. */
-export interface ServerEvents {
-  /** The server is listening (`start()` resolved). */
-  listening: [];
-  /** A session was established and nobody was waiting in `acceptClient()`. */
-  session: [session: Session];
-  /** A client's handshake failed (wrong key, suite mismatch, timeout, garbage…). */
-  handshakeError: [error: SessionError, remote: RemoteInfo];
-  /**
-   * A connection was turned away by a load limit, before any RSA work; `limit` names the
-   * option. The client was sent ServerBusy (it sees ERR_SERVER_BUSY). Never also a
-   * `'handshakeError'`.
-   */
-  refused: [limit: RefusalLimit, remote: RemoteInfo];
-  /**
-   * A connection asked for the server's key (KeyRequest) and ended without a ClientHello,
-   * in a way an honest client does — not an attack. `kind` says which:
-   * `'keyRequestOnly'` (it took the key and hung up: `secsess-keygen probe`, or a client
-   * fetching the key to name it in an error) or `'serverKeyRefused'` (its trust policy
-   * refused the key and it said so with the plaintext Alert HandshakeFailed: strict trust
-   * and an unknown host, a changed or revoked key). Never also a `'handshakeError'`.
-   */
-  probe: [kind: KeyProbe, remote: RemoteInfo];
-  /** The listening socket failed after `start()` (emitted only if listened to). */
-  error: [error: Error];
-  /** `stop()` finished. */
-  close: [];
-}
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
 
@@ -468,30 +433,5 @@ export class Server extends EventEmitter<ServerEvents> {
       });
     }
     return true;
-  };
-}
-
-/** What a debug line says of each key probe. */
-const PROBE_TEXT: Record<KeyProbe, string> = {
-  keyRequestOnly: 'key request only (the client took the server key and hung up)',
-  serverKeyRefused: 'the client refused the server key',
-};
-
-/** `address:port` (IPv6 in brackets) for debug lines. */
-function remoteLabel(remote: RemoteInfo): string {
-  return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
-}
-
-/** What the authorize hook sees of a session whose handshake completed. */
-function peerInfo(session: Session, remote: RemoteInfo): PeerInfo {
-  const serverKey = session.serverKey!;
-  const clientKey = session.clientKey;
-  return {
-    remoteAddress: remote.address,
-    remotePort: remote.port,
-    serverKey,
-    serverFingerprint: serverKey.fingerprint(),
-    clientKey,
-    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
   };
 }

@@ -1,0 +1,70 @@
+/**
+ * What the {@link Server} tells its user: its events, where a connection came from, and the
+ * words its debug lines use for them.
+ */
+import type { SessionError } from '../protocol/index.js';
+import type { KeyProbe } from '../protocol/server-connection.js';
+import type { Session } from '../stream/session.js';
+import type { PeerInfo } from './authorization.js';
+import type { RefusalLimit } from './handshake-limiter.js';
+
+/** Where a failed handshake came from. */
+export interface RemoteInfo {
+  readonly address: string | undefined;
+  readonly port: number | undefined;
+  readonly family: string | undefined;
+}
+
+/** Events of {@link Server}. */
+export interface ServerEvents {
+  /** The server is listening (`start()` resolved). */
+  listening: [];
+  /** A session was established and nobody was waiting in `acceptClient()`. */
+  session: [session: Session];
+  /** A client's handshake failed (wrong key, suite mismatch, timeout, garbage…). */
+  handshakeError: [error: SessionError, remote: RemoteInfo];
+  /**
+   * A connection was turned away by a load limit, before any RSA work; `limit` names the
+   * option. The client was sent ServerBusy (it sees ERR_SERVER_BUSY). Never also a
+   * `'handshakeError'`.
+   */
+  refused: [limit: RefusalLimit, remote: RemoteInfo];
+  /**
+   * A connection asked for the server's key (KeyRequest) and ended without a ClientHello,
+   * in a way an honest client does — not an attack. `kind` says which:
+   * `'keyRequestOnly'` (it took the key and hung up: `secsess-keygen probe`, or a client
+   * fetching the key to name it in an error) or `'serverKeyRefused'` (its trust policy
+   * refused the key and it said so with the plaintext Alert HandshakeFailed: strict trust
+   * and an unknown host, a changed or revoked key). Never also a `'handshakeError'`.
+   */
+  probe: [kind: KeyProbe, remote: RemoteInfo];
+  /** The listening socket failed after `start()` (emitted only if listened to). */
+  error: [error: Error];
+  /** `stop()` finished. */
+  close: [];
+}
+
+/** What a debug line says of each key probe. */
+export const PROBE_TEXT: Record<KeyProbe, string> = {
+  keyRequestOnly: 'key request only (the client took the server key and hung up)',
+  serverKeyRefused: 'the client refused the server key',
+};
+
+/** `address:port` (IPv6 in brackets) for debug lines. */
+export function remoteLabel(remote: RemoteInfo): string {
+  return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
+}
+
+/** What the authorize hook sees of a session whose handshake completed. */
+export function peerInfo(session: Session, remote: RemoteInfo): PeerInfo {
+  const serverKey = session.serverKey!;
+  const clientKey = session.clientKey;
+  return {
+    remoteAddress: remote.address,
+    remotePort: remote.port,
+    serverKey,
+    serverFingerprint: serverKey.fingerprint(),
+    clientKey,
+    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
+  };
+}
