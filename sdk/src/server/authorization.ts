@@ -31,6 +31,27 @@ export interface PeerInfo {
   readonly clientFingerprint: string | null;
 }
 
+/**
+ * What the authorize hook is told of a session whose handshake completed (over TCP, or over
+ * any transport, whose addresses may be unknown).
+ */
+export function peerInfo(
+  session: { readonly serverKey: PublicKey | null; readonly clientKey: PublicKey | null },
+  remoteAddress: string | undefined,
+  remotePort: number | undefined,
+): PeerInfo {
+  const serverKey = session.serverKey!;
+  const clientKey = session.clientKey;
+  return {
+    remoteAddress,
+    remotePort,
+    serverKey,
+    serverFingerprint: serverKey.fingerprint(),
+    clientKey,
+    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
+  };
+}
+
 /** Returns (or resolves to) true to let the client in. Throwing denies. */
 export type AuthorizeHook = (peer: PeerInfo) => boolean | Promise<boolean>;
 

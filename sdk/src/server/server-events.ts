@@ -5,7 +5,6 @@
 import type { SessionError } from '../protocol/index.js';
 import type { KeyProbe } from '../protocol/server-connection.js';
 import type { Session } from '../stream/session.js';
-import type { PeerInfo } from './authorization.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 
 /** Where a failed handshake came from. */
@@ -53,18 +52,4 @@ export const PROBE_TEXT: Record<KeyProbe, string> = {
 /** `address:port` (IPv6 in brackets) for debug lines. */
 export function remoteLabel(remote: RemoteInfo): string {
   return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
-}
-
-/** What the authorize hook sees of a session whose handshake completed. */
-export function peerInfo(session: Session, remote: RemoteInfo): PeerInfo {
-  const serverKey = session.serverKey!;
-  const clientKey = session.clientKey;
-  return {
-    remoteAddress: remote.address,
-    remotePort: remote.port,
-    serverKey,
-    serverFingerprint: serverKey.fingerprint(),
-    clientKey,
-    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
-  };
 }

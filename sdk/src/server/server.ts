@@ -41,11 +41,11 @@ import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kListenerRejected, kOnClosed, kReady } from '../stream/session-types.js';
 import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
-import { Authorizer } from './authorization.js';
+import { Authorizer, peerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
-import { PROBE_TEXT, peerInfo, remoteLabel } from './server-events.js';
+import { PROBE_TEXT, remoteLabel } from './server-events.js';
 import type { RemoteInfo, ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
 export type { KeyProbe } from '../protocol/server-connection.js';
@@ -337,7 +337,7 @@ export class Server extends EventEmitter<ServerEvents> {
       async () => {
         if (this.#authorizer.enabled) {
           const denial = await this.#authorizer.check(
-            peerInfo(session, remote),
+            peerInfo(session, remote.address, remote.port),
             this.#options.handshakeTimeout,
           );
           if (denial !== null || session.state === 'closed') {

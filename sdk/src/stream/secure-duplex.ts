@@ -33,8 +33,8 @@ import { resolveSessionOptions } from '../common/options.js';
 import type { SessionOptions } from '../common/options.js';
 import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustOptions } from '../client/trust.js';
-import { Authorizer } from '../server/authorization.js';
-import type { AuthorizationOptions, PeerInfo } from '../server/authorization.js';
+import { Authorizer, peerInfo } from '../server/authorization.js';
+import type { AuthorizationOptions } from '../server/authorization.js';
 import { createSession, kFail, kReady } from './session.js';
 import type { Session } from './session.js';
 
@@ -178,7 +178,10 @@ export async function secureDuplex(
     );
     await establish(session, signal);
     if (authorizer.enabled) {
-      const denial = await authorizer.check(peerInfo(session), sessionOptions.handshakeTimeout);
+      const denial = await authorizer.check(
+        peerInfo(session, session.remoteAddress, session.remotePort),
+        sessionOptions.handshakeTimeout,
+      );
       if (denial !== null) {
         // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
         const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
@@ -207,20 +210,6 @@ async function clientTrust(options: SecureClientOptions): Promise<HostTrust | nu
     throw new TypeError('options.trust needs options.peer: the "host:port" known_hosts lists the peer under');
   }
   return hostTrust(parseEndpoint(options.peer), options.trust, options.knownHosts);
-}
-
-/** What the authorize hook sees of a session over a transport without addresses. */
-function peerInfo(session: Session): PeerInfo {
-  const serverKey = session.serverKey!;
-  const clientKey = session.clientKey;
-  return {
-    remoteAddress: session.remoteAddress,
-    remotePort: session.remotePort,
-    serverKey,
-    serverFingerprint: serverKey.fingerprint(),
-    clientKey,
-    clientFingerprint: clientKey ? clientKey.fingerprint() : null,
-  };
 }
 
 /** @internal Waits for the session's handshake; `signal` aborts it. */
