@@ -27,8 +27,11 @@ interface EchoServer {
   stop(): Promise<number | null>;
 }
 
-async function startEchoServer(): Promise<EchoServer> {
-  const child = fork(SCRIPT, [KEY], { execArgv: loaderArgs(), stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+async function startEchoServer(mode?: 'events' | 'error-too'): Promise<EchoServer> {
+  const child = fork(SCRIPT, mode ? [KEY, mode] : [KEY], {
+    execArgv: loaderArgs(),
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
@@ -147,4 +150,49 @@ test("an async 'session' listener that rejects while its session is open fails t
   t.is((await bystander.read())?.toString(), 'echoed');
   await bystander.close();
   t.is(bystander.closeCode, 1000);
+});
+
+for (const mode of ['events', 'error-too'] as const) {
+  test(`a rejecting async listener of the server's own events never crashes or stalls it (${mode})`, async (t) => {
+    // 'events': a rejecting 'handshakeError' listener and no 'error' listener (once: an
+    // uncaught 'error', the process died). 'error-too': the 'error' listener rejects as
+    // well (once: its rejection was emitted as 'error' again, forever, starving the loop).
+    const server = await startEchoServer(mode);
+    t.teardown(() => void server.stop());
+    const stranger = Client.create(fixtureKeys('other-2048').publicKey, {}, { busyRetries: 0 });
+    await t.throwsAsync(stranger.connect(`127.0.0.1:${server.port}`), {
+      code: ErrorCode.SERVER_KEY_MISMATCH,
+    });
+    t.is(await echoes(server.port, 'still serving'), 'still serving');
+    t.is(await server.stop(), 0, server.stderr());
+    t.regex(
+      server.stderr(),
+      mode === 'events'
+        ? /SecsessWarning.*'handshakeError' event failed: alerting the operator failed/
+        : /SecsessWarning.*'error' event failed: logging the error failed/,
+    );
+  });
+}
+
+test("a rejection that is not this session's own end is never dropped, even after the session ended", async (t) => {
+  const { server, endpoint } = await startServer();
+  t.teardown(() => server.stop());
+  const warned = new Promise<Error>((resolve) => {
+    const onWarning = (w: Error) => {
+      if (w.name !== 'SecsessWarning') return;
+      process.off('warning', onWarning);
+      resolve(w);
+    };
+    process.on('warning', onWarning);
+  });
+  server.on('session', async (session: Session) => {
+    for await (const m of session) void m; // until the client closes
+    // A proxy's backend refuses it after the front session has ended: a coded error that is
+    // not this session's, which must be reported, not taken for the session's own end.
+    throw new SessionError(ErrorCode.SERVER_KEY_MISMATCH, 'the backend holds another key');
+  });
+  const session = await Client.create(fixtureKeys().publicKey).connect(endpoint);
+  await session.close();
+  const warning = await warned;
+  t.regex(warning.message, /the backend holds another key/);
 });

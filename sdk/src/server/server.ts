@@ -415,10 +415,24 @@ export class Server extends EventEmitter<ServerEvents> {
     this.emit('refused', limit, remote);
   }
 
-  /** @internal A rejected async `'session'` listener fails that session alone (see Session); others: `'error'`. */
+  /**
+   * @internal A rejected async listener: a `'session'` listener fails that session alone
+   * (see Session); another event's goes to `'error'` if someone listens there, else it is
+   * printed as a process warning. An `'error'` listener's own rejection is never emitted
+   * again (it would loop), and nothing is thrown: a client that triggers an event never
+   * takes the process down through it.
+   */
   override [captureRejectionSymbol]<K>(err: Error, event: keyof ServerEvents | K, ...args: unknown[]): void {
-    if (event === 'session') (args[0] as Session)[kListenerRejected](err);
-    else this.emit('error', err);
+    if (event === 'session') {
+      (args[0] as Session)[kListenerRejected](err);
+    } else if (event !== 'error' && this.listenerCount('error') > 0) {
+      this.emit('error', err);
+    } else {
+      process.emitWarning(`a listener of a secsess server's '${String(event)}' event failed: ${err?.message}`, {
+        type: 'SecsessWarning',
+        detail: err?.stack,
+      });
+    }
   }
 
   /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */

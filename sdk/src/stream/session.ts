@@ -125,8 +125,9 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * @internal An async listener (of this session, or the server's `'session'` listener for
-   * it) rejected. A coded error on a session that has ended is that end surfacing through
-   * `read()`/`write()` (the peer vanished, its close cut a write): already reported, dropped.
+   * it) rejected. This session's own end surfacing through `read()`/`write()` (its error, or
+   * ERR_SESSION_CLOSED caused by it: the peer vanished, its close cut a write) was already
+   * reported and is dropped; any other error (another session's, a bug) never is.
    * Anything else fails the session if it is still open and is emitted as its `'error'`, or,
    * when nobody listens there, printed as a process warning. Never thrown: one session's
    * listener never takes the process down.
@@ -139,7 +140,11 @@ export class Session extends EventEmitter<SessionEvents> {
       const listened = this.listenerCount('error') > 0;
       fail(core, err);
       if (listened) return;
-    } else if (err instanceof SessionError) {
+    } else if (
+      err instanceof SessionError &&
+      (err === core.error ||
+        (err.code === ErrorCode.SESSION_CLOSED && err.cause === (core.error ?? undefined)))
+    ) {
       return;
     }
     process.emitWarning(`a listener of a secsess session failed: ${message}`, {
