@@ -59,7 +59,11 @@ test('every README code block is an example file (or says why it is not run)', a
     const file = /^example: (\S+)$/.exec(block.marker ?? '')?.[1];
     if (file === undefined) {
       t.regex(block.marker ?? '', /^not run: \S/, `${where}: no <!-- example: FILE --> above it`);
-      t.not(block.lang, 'ts', `${where}: every TypeScript block must be an example`);
+      t.notRegex(
+        block.lang,
+        /^(ts|typescript|js|javascript|mjs)$/,
+        `${where}: every TS/JS block must be an example`,
+      );
       continue;
     }
     const text = await readFile(join(root, file), 'utf8');

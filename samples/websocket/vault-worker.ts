@@ -1,7 +1,8 @@
 /**
  * The vault's thread: holds the server's private key and answers decryption requests
- * (`{ id, ciphertext }` → `{ id, secret }`, secret null on any failure). The key never
- * leaves this thread; the connections hold only the public key.
+ * (`{ id, ciphertext }` → `{ id, secret }`, secret null on any failure). The connections
+ * hold only the public key; the main thread loads the key file and hands the key over (a
+ * vault in another process or an HSM would keep it out of the server's process entirely).
  */
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';

@@ -91,12 +91,18 @@ export { KeyPair, PrivateKey, PublicKey, SecsessError } from '@secsess/keys';
  * @param key The private key (a `PrivateKey`, or its `keyObject`, which a worker thread
  *   may receive through `postMessage`).
  * @param ciphertext The request's `ciphertext`.
- * @returns The decrypted pre-secret, or null on any failure. Never throws: pass the result,
- *   null included, to `completeDecrypt()` as it is (a failed decryption must look like
- *   any other wrong key to the client, so the core substitutes random key material).
+ * @returns The decrypted pre-secret, or null on any failure of the ciphertext. Pass the
+ *   result, null included, to `completeDecrypt()` as it is (a failed decryption must look
+ *   like any other wrong key to the client, so the core substitutes random key material).
+ * @throws TypeError if `key` is not a private RSA key (a configuration error, decided
+ *   before the ciphertext is looked at: every decryption would otherwise fail silently).
  */
 export function decryptPreSecret(key: PrivateKey | KeyObject, ciphertext: Buffer): Buffer | null {
-  return oaepDecrypt(key instanceof PrivateKey ? key.keyObject : key, ciphertext);
+  const keyObject = key instanceof PrivateKey ? key.keyObject : key;
+  if (keyObject?.type !== 'private' || keyObject.asymmetricKeyType !== 'rsa') {
+    throw new TypeError('decryptPreSecret needs the private RSA key (a PrivateKey or its keyObject)');
+  }
+  return oaepDecrypt(keyObject, ciphertext);
 }
 
 /**

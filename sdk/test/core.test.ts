@@ -185,3 +185,31 @@ test('a PublicKey in keys needs handler.decryptSecret; keys must be keys', (t) =
   });
   t.true(serverKeys.publicKey instanceof PublicKey);
 });
+
+test('a vault given the public key, or answering with something not bytes, fails loudly, not as a wrong key', (t) => {
+  // A configuration error (every handshake would fail as "client key confirmation failed").
+  t.throws(() => core.decryptPreSecret(serverKeys.publicKey.keyObject as never, Buffer.alloc(256)), {
+    instanceOf: TypeError,
+  });
+  t.throws(() => core.decryptPreSecret(serverKeys.publicKey as never, Buffer.alloc(256)), {
+    instanceOf: TypeError,
+  });
+  // The private key decrypts as before: junk gives null (implicit rejection), never a throw.
+  t.is(core.decryptPreSecret(serverKeys.privateKey, Buffer.alloc(256)), null);
+  const server = new core.ServerConnection(
+    {
+      send: () => {},
+      established: () => {},
+      message: () => {},
+      peerClosed: () => {},
+      decryptSecret: () => {},
+    },
+    { keys: [serverKeys.publicKey] },
+  );
+  t.throws(
+    () => server.completeDecrypt('a string of 64 characters, not the decrypted bytes............' as never),
+    {
+      instanceOf: TypeError,
+    },
+  );
+});

@@ -155,8 +155,8 @@ export class ServerConnection extends Connection {
   // session keeps only its record states.
   #transcript: Buffer[] | null = [];
   #keyRequested = false;
-  /** The error a received frame raised (the peer's doing), to tell it from a local end. */
-  #receiveError: unknown = null;
+  /** A received frame raised an error (the peer's doing), to tell it from a local end. */
+  #peerFailed = false;
   #keyProbe: KeyProbe | null = null;
   #hello: ClientHello | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
@@ -174,7 +174,7 @@ export class ServerConnection extends Connection {
   constructor(handler: ServerConnectionHandler, options: ServerConnectionOptions) {
     super(handler, options);
     if (!options || !Array.isArray(options.keys) || options.keys.length === 0) {
-      throw new TypeError('keys must be a non-empty array of PrivateKey');
+      throw new TypeError('keys must be a non-empty array of PrivateKey (or PublicKey, with decryptSecret)');
     }
     this.#keys = options.keys;
     this.#publicKeys = options.keys.map((k, i) => {
@@ -209,7 +209,8 @@ export class ServerConnection extends Connection {
     try {
       super.receive(chunk);
     } catch (err) {
-      this.#receiveError = err;
+      // Whatever the caller makes of this error (it may wrap it), the peer's bytes caused it.
+      this.#peerFailed = true;
       throw err;
     }
   }
@@ -221,7 +222,7 @@ export class ServerConnection extends Connection {
    */
   override fail(error: unknown): void {
     if (this.state !== 'closed' && this.#step === 'awaitHello' && this.#keyRequested) {
-      this.#keyProbe = probeKind(error, error === this.#receiveError, this.bufferedBytes);
+      this.#keyProbe = probeKind(error, this.#peerFailed, this.bufferedBytes);
       if (this.#keyProbe) probeEnds.set(error as SessionError, this.#keyProbe);
     }
     super.fail(error);
@@ -230,10 +231,14 @@ export class ServerConnection extends Connection {
   /**
    * Resumes a handshake paused at `decryptSecret`. `secret` is null if decryption failed
    * (the handshake then fails at key confirmation, like any wrong key). Ignored unless a
-   * decryption is pending. Throws like `receive()` (frames that arrived meanwhile are
-   * handled now); the caller then calls `fail()`.
+   * decryption is pending. The core overwrites `secret` with zeros once used. Throws like
+   * `receive()` (frames that arrived meanwhile are handled now); the caller then calls
+   * `fail()`; a `secret` that is neither a Buffer/Uint8Array nor null is a TypeError.
    */
   completeDecrypt(secret: Buffer | null): void {
+    if (secret !== null && !(secret instanceof Uint8Array)) {
+      throw new TypeError('completeDecrypt takes the decrypted bytes (a Buffer or Uint8Array) or null');
+    }
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
     this.#respond(secret);
     this.#replayQueued();

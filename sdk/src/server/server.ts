@@ -428,10 +428,13 @@ export class Server extends EventEmitter<ServerEvents> {
     } else if (event !== 'error' && this.listenerCount('error') > 0) {
       this.emit('error', err);
     } else {
-      process.emitWarning(`a listener of a secsess server's '${String(event)}' event failed: ${err?.message}`, {
-        type: 'SecsessWarning',
-        detail: err?.stack,
-      });
+      process.emitWarning(
+        `a listener of a secsess server's '${String(event)}' event failed: ${err?.message}`,
+        {
+          type: 'SecsessWarning',
+          detail: err?.stack,
+        },
+      );
     }
   }
 
