@@ -253,3 +253,12 @@ test('an --out below a regular file is ERR_OUTPUT, naming the directory', async 
     `secsess-keygen: cannot create directory ${join(file, 'sub')} for the key files (ENOTDIR); check the --out path [ERR_OUTPUT]`,
   ]);
 });
+
+test("-o - is a usage error (key files need a path; '-' means standard input elsewhere), and writes nothing", async (t) => {
+  const cwd = fresh('dash');
+  await mkdir(cwd);
+  const result = await runCli(['-b', '2048', '-o', '-'], { cwd });
+  t.is(result.code, 2, result.stderr);
+  t.regex(result.stderr, /--out needs a path/);
+  t.deepEqual(await readdir(cwd), []);
+});

@@ -157,7 +157,7 @@ test('help is wrapped at 80 columns, each example a whole command line under its
   const top = (await runCli(['--help'])).stdout;
   t.true(
     top.includes(
-      '\n  # write keys/server.key and keys/server.pub\n  secsess-keygen generate -b 4096 -o keys/server\n',
+      '\n  # write secrets/server.key and secrets/server.pub\n  secsess-keygen generate -b 4096 -o secrets/server\n',
     ),
   );
 });

@@ -12,6 +12,7 @@ import type { Argv } from 'yargs';
 import { CliError, CliErrorCode } from '../errors.js';
 import type { Output } from '../io.js';
 import { readPassphraseFile } from '../passphrase.js';
+import { STDIN } from '../key-input.js';
 import { startProgress } from '../progress.js';
 import type { GlobalArgs } from './types.js';
 
@@ -53,7 +54,7 @@ function builder(yargs: Argv<GlobalArgs>) {
       return true;
     })
     .example('$0', `write ${DEFAULT_OUT}.key and ${DEFAULT_OUT}.pub (RSA ${DEFAULT_RSA_BITS}, PEM)`)
-    .example('$0 generate -b 4096 -o keys/server', 'write keys/server.key and keys/server.pub')
+    .example('$0 generate -b 4096 -o secrets/server', 'write secrets/server.key and secrets/server.pub')
     .example('$0 -o ~/.ssh/secsess --format openssh -C me@host', 'OpenSSH files, usable by ssh too')
     .example('$0 --passphrase-file pw.txt --json', 'encrypted private key; print a JSON summary');
 }
@@ -82,6 +83,12 @@ async function ensureDirectory(out: string): Promise<void> {
 
 async function execute(args: GenerateArgs & GlobalArgs, out: Output): Promise<void> {
   const { bits, format, force, comment } = args;
+  if (args.out.trim() === '' || args.out === STDIN) {
+    throw new CliError(
+      CliErrorCode.USAGE,
+      '--out needs a path: the key files are <out>.key and <out>.pub (standard output is not one)',
+    );
+  }
   const passphraseFile = args['passphrase-file'];
   const passphrase =
     passphraseFile === undefined ? undefined : await readPassphraseFile(passphraseFile, '--passphrase-file');
