@@ -28,8 +28,9 @@ import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
 import { hash, hmac } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
-import { fromPeerAlert } from './alerts.js';
-import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import { markKeyProbe } from './key-probe.js';
+import type { KeyProbe } from './key-probe.js';
+import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   decodeClientHello,
@@ -42,28 +43,6 @@ import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-sch
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
-
-/**
- * How a connection that asked for the server's key (KeyRequest) and sent no ClientHello
- * ended, when that is not an attack (PROTOCOL.md §6, "Key probes"):
- * - `'keyRequestOnly'`: the peer took the KeyResponse and hung up — a key probe
- *   (`secsess-keygen probe`, a client fetching the key to name it in an error);
- * - `'serverKeyRefused'`: the peer answered the KeyResponse with the plaintext Alert
- *   HandshakeFailed — a client whose trust policy refused the key (strict trust and an
- *   unknown host, a changed or revoked key).
- */
-export type KeyProbe = 'keyRequestOnly' | 'serverKeyRefused';
-
-/** The errors that ended a key probe, marked by the connection that saw it (see keyProbeOf). */
-const probeEnds = new WeakMap<SessionError, KeyProbe>();
-
-/**
- * @internal Whether `error`, which ended a server connection's handshake, ended a key probe
- * rather than a failed handshake, and which kind (see {@link KeyProbe}); else null.
- */
-export function keyProbeOf(error: unknown): KeyProbe | null {
-  return error instanceof SessionError ? (probeEnds.get(error) ?? null) : null;
-}
 
 export interface ServerConnectionOptions extends ConnectionOptions {
   /**
@@ -222,8 +201,7 @@ export class ServerConnection extends Connection {
    */
   override fail(error: unknown): void {
     if (this.state !== 'closed' && this.#step === 'awaitHello' && this.#keyRequested) {
-      this.#keyProbe = probeKind(error, this.#peerFailed, this.bufferedBytes);
-      if (this.#keyProbe) probeEnds.set(error as SessionError, this.#keyProbe);
+      this.#keyProbe = markKeyProbe(error, this.#peerFailed, this.bufferedBytes);
     }
     super.fail(error);
   }
@@ -447,14 +425,4 @@ export class ServerConnection extends Connection {
     this.handler.send(serverHello);
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));
   }
-}
-
-/** Which key probe (if any) `error` ends, in AWAIT_HELLO after a KeyResponse was sent. */
-function probeKind(error: unknown, fromPeer: boolean, unread: number): KeyProbe | null {
-  if (!(error instanceof SessionError)) return null;
-  if (fromPeerAlert.has(error)) return error.code === ErrorCode.HANDSHAKE ? 'serverKeyRefused' : null;
-  // A local end with no partial frame left: the peer closed (or reset) the connection. A
-  // handshake timeout is not a probe: the peer held the connection open.
-  if (fromPeer || unread > 0) return null;
-  return error.code === ErrorCode.HANDSHAKE || error.code === ErrorCode.TRANSPORT ? 'keyRequestOnly' : null;
 }

@@ -3,7 +3,7 @@
  * words its debug lines use for them.
  */
 import type { SessionError } from '../protocol/index.js';
-import type { KeyProbe } from '../protocol/server-connection.js';
+import type { KeyProbe } from '../protocol/key-probe.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 

@@ -23,7 +23,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
-import { keyProbeOf } from '../protocol/server-connection.js';
+import { keyProbeOf } from '../protocol/key-probe.js';
 import { debug, debugSession, describeError } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
@@ -48,7 +48,7 @@ export type { RemoteInfo, ServerEvents } from './server-events.js';
 import { PROBE_TEXT, remoteLabel } from './server-events.js';
 import type { RemoteInfo, ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
-export type { KeyProbe } from '../protocol/server-connection.js';
+export type { KeyProbe } from '../protocol/key-probe.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
 
