@@ -8,8 +8,8 @@
  * code and exits 1 (2 on bad arguments).
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { Client } from '@secsess/sdk';
+import { sampleArgs } from '../sample-args.js';
 
 const USAGE = 'usage: client --port PORT --pub FILE [--host HOST] [--rounds N] [--size BYTES]';
 
@@ -28,39 +28,18 @@ Sends --size random bytes to the ping-pong server, reads the echo and checks it,
 Exit status: 0 on success, 1 on a failure, 2 on bad arguments.`;
 
 async function main(): Promise<number> {
-  let values: {
-    help: boolean;
-    host: string;
-    port?: string | undefined;
-    pub?: string | undefined;
-    rounds: string;
-    size: string;
-  };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        help: { type: 'boolean', short: 'h', default: false },
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string' },
-        pub: { type: 'string' },
-        rounds: { type: 'string', default: '100' },
-        size: { type: 'string', default: '1024' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const numeric = [values.port, values.rounds, values.size].every((v) => v !== undefined && /^\d+$/.test(v));
-  if (!values.pub || !numeric) {
-    console.error(USAGE);
-    return 2;
-  }
+  const values = sampleArgs(
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string' },
+      pub: { type: 'string' },
+      rounds: { type: 'string', default: '100' },
+      size: { type: 'string', default: '1024' },
+    },
+    { usage: USAGE, help: HELP },
+    { required: ['pub', 'port'], numeric: ['port', 'rounds', 'size'] },
+  );
+  if (typeof values === 'number') return values;
   const rounds = Number(values.rounds);
   const size = Number(values.size);
 

@@ -8,9 +8,9 @@
  * The first line on stdout is `listening on HOST:PORT`, the second `fingerprint SHA256:…`.
  * Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { PrivateKey, Server, formatEndpoint } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
+import { sampleArgs } from '../sample-args.js';
 
 const USAGE = 'usage: server --key FILE [--host HOST] [--port PORT]';
 
@@ -18,7 +18,7 @@ const HELP = `${USAGE}
 
 Echoes every message of any number of concurrent secsess clients until SIGINT or SIGTERM.
 
-  --key FILE   the server's private key (e.g. from \`npx secsess-keygen -o keys/server\`)
+  --key FILE   the server's private key (e.g. from \`npx secsess-keygen -o secrets/server\`)
   --host HOST  address to listen on (default 127.0.0.1)
   --port PORT  TCP port (default 0: any free port)
   -h, --help   print this help
@@ -27,29 +27,16 @@ Prints \`listening on HOST:PORT\` and \`fingerprint SHA256:…\` on stdout.
 Exit status: 0 after a clean stop, 1 on a failure, 2 on bad arguments.`;
 
 async function main(): Promise<number> {
-  let values: { help: boolean; host: string; port: string; key?: string | undefined };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        help: { type: 'boolean', short: 'h', default: false },
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '0' },
-        key: { type: 'string' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (!values.key || !/^\d+$/.test(values.port)) {
-    console.error(USAGE);
-    return 2;
-  }
+  const values = sampleArgs(
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      key: { type: 'string' },
+    },
+    { usage: USAGE, help: HELP },
+    { required: ['key'], numeric: ['port'] },
+  );
+  if (typeof values === 'number') return values;
   const key = await PrivateKey.load(values.key);
   const server = Server.create({ host: values.host, port: Number(values.port) }, key);
   server.on('session', (session) => void echo(session));

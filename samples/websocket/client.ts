@@ -9,10 +9,10 @@
  * success, 1 on a failure (its error code on stderr), 2 on bad arguments.
  */
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { PublicKey } from '@secsess/sdk/core';
 import { SecureWebSocket } from './secure-websocket.js';
+import { sampleArgs } from '../sample-args.js';
 
 const USAGE = `usage: client --url ws://HOST:PORT --pub FILE [--rounds N]
 
@@ -23,34 +23,12 @@ A secsess client over WebSocket messages (the sans-IO core, @secsess/sdk/core).
   --help        this text`;
 
 async function main(): Promise<number> {
-  let values: {
-    url?: string | undefined;
-    pub?: string | undefined;
-    rounds: string;
-    help?: boolean | undefined;
-  };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        url: { type: 'string' },
-        pub: { type: 'string' },
-        rounds: { type: 'string', default: '10' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.url || !values.pub || !/^\d+$/.test(values.rounds)) {
-    console.error(USAGE);
-    return 2;
-  }
+  const values = sampleArgs(
+    { url: { type: 'string' }, pub: { type: 'string' }, rounds: { type: 'string', default: '10' } },
+    { usage: USAGE, help: USAGE },
+    { required: ['url', 'pub'], numeric: ['rounds'] },
+  );
+  if (typeof values === 'number') return values;
   const serverKey = await PublicKey.load(values.pub);
   const ws = new WebSocket(values.url, { maxPayload: 1 << 20 });
   await once(ws, 'open');

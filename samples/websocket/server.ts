@@ -12,11 +12,11 @@
  * exit 1 on a runtime failure, 2 on bad arguments.
  */
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { PrivateKey } from '@secsess/sdk/core';
 import { SecureWebSocket } from './secure-websocket.js';
 import { Vault } from './vault.js';
+import { sampleArgs } from '../sample-args.js';
 
 const USAGE = `usage: server --key FILE [--host HOST] [--port PORT]
 
@@ -27,29 +27,16 @@ A secsess echo server over WebSocket messages (the sans-IO core, @secsess/sdk/co
   --help        this text`;
 
 async function main(): Promise<number> {
-  let values: { host: string; port: string; key?: string | undefined; help?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '0' },
-        key: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.key || !/^\d+$/.test(values.port)) {
-    console.error(USAGE);
-    return 2;
-  }
+  const values = sampleArgs(
+    {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      key: { type: 'string' },
+    },
+    { usage: USAGE, help: USAGE },
+    { required: ['key'], numeric: ['port'] },
+  );
+  if (typeof values === 'number') return values;
   const key = await PrivateKey.load(values.key);
   const vault = new Vault(key);
   const wss = new WebSocketServer({ host: values.host, port: Number(values.port), maxPayload: 1 << 20 });

@@ -60,3 +60,16 @@ export function describeError(err: unknown): string {
   if (e && typeof e === 'object' && typeof e.code === 'string') return `${e.code} (${e.message ?? ''})`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Reports a rejected async listener that has nowhere else to go (no `'error'` listener) as a
+ * process warning of type `SecsessWarning`: printed, never thrown, so one client's session
+ * never takes the process down. `of` names whose listener failed.
+ */
+export function warnListenerFailed(of: string, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  process.emitWarning(`a listener of ${of} failed: ${message}`, {
+    type: 'SecsessWarning',
+    detail: err instanceof Error ? err.stack : undefined,
+  });
+}

@@ -24,7 +24,7 @@ import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/key-probe.js';
-import { debug, debugSession, describeError } from '../common/debug.js';
+import { debug, debugSession, describeError, warnListenerFailed } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import { checkSignal } from '../common/deferred.js';
@@ -428,13 +428,7 @@ export class Server extends EventEmitter<ServerEvents> {
     } else if (event !== 'error' && this.listenerCount('error') > 0) {
       this.emit('error', err);
     } else {
-      process.emitWarning(
-        `a listener of a secsess server's '${String(event)}' event failed: ${err?.message}`,
-        {
-          type: 'SecsessWarning',
-          detail: err?.stack,
-        },
-      );
+      warnListenerFailed(`a secsess server's '${String(event)}' event`, err);
     }
   }
 

@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
 import { CLOSE_NORMAL, ErrorCode, ServerConnection, SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { debug, warnListenerFailed } from '../common/debug.js';
 import { checkSignal, deferred } from '../common/deferred.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
@@ -147,10 +147,7 @@ export class Session extends EventEmitter<SessionEvents> {
     ) {
       return;
     }
-    process.emitWarning(`a listener of a secsess session failed: ${message}`, {
-      type: 'SecsessWarning',
-      detail: err instanceof Error ? err.stack : undefined,
-    });
+    warnListenerFailed('a secsess session', err);
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
