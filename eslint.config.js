@@ -55,6 +55,27 @@ export default tseslint.config(
     },
   },
   {
+    // protocol/datagram/ is part of the core: it may import protocol/ (one level up), nothing above.
+    files: ['sdk/src/protocol/datagram/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'node:net',
+            'node:stream',
+            'node:timers',
+            'node:process',
+            'node:fs',
+            'node:worker_threads',
+            'node:dgram',
+          ],
+          patterns: [{ group: ['../../*'], message: 'protocol/ imports nothing from outside protocol/.' }],
+        },
+      ],
+    },
+  },
+  {
     // Imports run one way: common/ is shared by every side and imports none of them.
     files: ['sdk/src/common/**/*.ts'],
     rules: {
