@@ -5,6 +5,7 @@
  * operation lists from fast-check (fixed seed).
  */
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { ReplayWindow } from '../src/protocol/datagram/replay-window.js';
 import type { ReplayMode, ReplayVerdict } from '../src/protocol/datagram/replay-window.js';
@@ -77,7 +78,7 @@ function network(
 }
 
 function runAgainstModel(
-  t: import('ava').ExecutionContext,
+  t: ExecutionContext,
   mode: ReplayMode,
   size: number,
   seqs: readonly number[],
