@@ -452,3 +452,21 @@ test('options and secrets are validated', (t) => {
   new DatagramOutbound(own).destroy();
   t.deepEqual(own, T0);
 });
+
+test('@secsess/sdk/core carries the datagram record layer', async (t) => {
+  const core = await import('@secsess/sdk/core');
+  const client = core.datagramContexts(SECRET, 'client', { set: { symmetric: core.Symmetric.AES256GCM } });
+  const server = core.datagramContexts(SECRET, 'server', { set: { symmetric: core.Symmetric.AES256GCM } });
+  t.deepEqual(
+    server.inbound.decode(client.outbound.encode(Buffer.from('over the core'))),
+    Buffer.from('over the core'),
+  );
+  const ping = server.outbound.seal(core.DatagramRecordTypes.Ping, Buffer.from('p'));
+  t.like(client.inbound.open(ping), { ok: true, type: 0x05, epoch: 0, seq: 0, advanced: true });
+  t.like(core.peekRecordHeader(ping), { epoch: 0, seq: 0 });
+  t.throws(() => client.inbound.decode(ping), {
+    instanceOf: core.DatagramRecordError,
+    code: core.ErrorCode.REPLAY,
+  });
+  t.is(new core.ReplayWindow().check(0), null);
+});

@@ -39,6 +39,21 @@ import {
 import { ReplayWindow, checkReplayMode, checkWindowSize } from './replay-window.js';
 import type { ReplayMode } from './replay-window.js';
 
+/**
+ * The record types of PROTOCOL.md §D4 (the first byte of a record's plaintext), for `seal`
+ * and for reading `open`'s `type`.
+ */
+export const DatagramRecordTypes = Object.freeze({
+  Data: DatagramRecordType.Data,
+  Close: DatagramRecordType.Close,
+  Ping: DatagramRecordType.Ping,
+  Pong: DatagramRecordType.Pong,
+  Alert: DatagramRecordType.Alert,
+  ServerFinished: DatagramRecordType.ServerFinished,
+  ClientFinished: DatagramRecordType.ClientFinished,
+  HandshakeDone: DatagramRecordType.HandshakeDone,
+} as const);
+
 /** Why `open` rejected a packet (§D4 steps 1–7; `'connection'`: another session's conn_id). */
 export type Rejection =
   'malformed' | 'connection' | 'epoch' | 'exhausted' | 'duplicate' | 'too-old' | 'out-of-sequence' | 'auth';
