@@ -376,6 +376,20 @@ for (const [name, set] of MODES) {
     opened(t, inbound.open(fresh), 'and the fresh record was not consumed');
   });
 
+  test(`${name}: release() frees the cipher contexts of an idle session; records go on after it`, (t) => {
+    const c = clock();
+    const { out, in: inbound } = pair({ set, rekeyAfterRecords: 2, now: c.now });
+    for (let i = 0; i < 5; i++) {
+      const p = out.encode(Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+      t.deepEqual(inbound.decode(p), Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+    }
+    t.is(inbound.epoch, 2);
+  });
+
   test(`${name}: destroy() wipes the keys; the halves then refuse work`, (t) => {
     const { out, in: inbound } = pair({ set });
     const p = out.encode(Buffer.from('x'));
