@@ -61,7 +61,11 @@ import {
   makeContexts,
   serverKeyFromSpki,
 } from './handshake-keys.js';
-import type { DatagramHandshakeResult, HandshakeContextOptions, HandshakeTestInputs } from './handshake-types.js';
+import type {
+  DatagramHandshakeResult,
+  HandshakeContextOptions,
+  HandshakeTestInputs,
+} from './handshake-types.js';
 import {
   decodeAlertPacket,
   decodeCookiePacket,
@@ -102,7 +106,8 @@ export type ClientStep =
       readonly result: DatagramHandshakeResult;
     };
 
-export type ClientHandshakeState = 'idle' | 'awaitKey' | 'awaitKeyDecision' | 'awaitServerHello' | 'open' | 'failed';
+export type ClientHandshakeState =
+  'idle' | 'awaitKey' | 'awaitKeyDecision' | 'awaitServerHello' | 'open' | 'failed';
 
 export const DEFAULT_DATAGRAM_HANDSHAKE_TIMEOUT = 10_000;
 const IGNORE: ClientStep = Object.freeze({ kind: 'ignore' });
@@ -327,13 +332,18 @@ export class DatagramClientHandshake {
     const suite = this.#suite;
     const hello = decodeServerHello(p.frame);
     if (hello.suiteIds.join() !== suite.ids.join()) {
-      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: server answered with a different algorithm set');
+      throw new HandshakeError(
+        ErrorCode.HANDSHAKE,
+        'handshake: server answered with a different algorithm set',
+      );
     }
     let shared: Buffer;
     try {
       shared = x25519Shared(this.#ephemeral!.privateKey, hello.ephemeral);
     } catch (cause) {
-      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: server sent an invalid ephemeral key', { cause });
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: server sent an invalid ephemeral key', {
+        cause,
+      });
     }
     const connectionId = Buffer.from(p.connectionId);
     const secrets = handshakeSecrets(suite, {

@@ -32,7 +32,12 @@ export interface HandshakeSecrets {
   readonly s2c: Buffer;
 }
 
-export function transcriptHash(suite: Suite, clientHello: Buffer, serverHello: Buffer, connectionId: Buffer): Buffer {
+export function transcriptHash(
+  suite: Suite,
+  clientHello: Buffer,
+  serverHello: Buffer,
+  connectionId: Buffer,
+): Buffer {
   return hash(suite.hashName, clientHello, serverHello, connectionId);
 }
 
@@ -88,8 +93,14 @@ export function makeContexts(
 ): { outbound: DatagramOutbound; inbound: DatagramInbound } {
   try {
     return role === 'client'
-      ? { outbound: new DatagramOutbound(secrets.c2s, options), inbound: new DatagramInbound(secrets.s2c, options) }
-      : { outbound: new DatagramOutbound(secrets.s2c, options), inbound: new DatagramInbound(secrets.c2s, options) };
+      ? {
+          outbound: new DatagramOutbound(secrets.c2s, options),
+          inbound: new DatagramInbound(secrets.s2c, options),
+        }
+      : {
+          outbound: new DatagramOutbound(secrets.s2c, options),
+          inbound: new DatagramInbound(secrets.c2s, options),
+        };
   } finally {
     secrets.c2s.fill(0);
     secrets.s2c.fill(0);

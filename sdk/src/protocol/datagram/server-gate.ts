@@ -175,7 +175,12 @@ export class DatagramHandshakeGate {
       return this.#screenHello(packet, source, p.token, p.frame);
     } catch (err) {
       if (!(err instanceof HandshakeError)) throw err;
-      return reply(packet, encodeAlertPacket(p.token, ALERT_FOR_CODE[err.code] ?? AlertCode.HandshakeFailed), 'alert', err);
+      return reply(
+        packet,
+        encodeAlertPacket(p.token, ALERT_FOR_CODE[err.code] ?? AlertCode.HandshakeFailed),
+        'alert',
+        err,
+      );
     }
   }
 
@@ -192,9 +197,13 @@ export class DatagramHandshakeGate {
       // §2 step 7, done before the RSA step (the outcome is the same, and it costs less).
       shared = x25519Shared(ephemeral.privateKey, hello.hello.ephemeral);
     } catch (cause) {
-      const error = new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client sent an invalid ephemeral key', {
-        cause,
-      });
+      const error = new HandshakeError(
+        ErrorCode.HANDSHAKE,
+        'handshake: client sent an invalid ephemeral key',
+        {
+          cause,
+        },
+      );
       return { kind: 'refuse', packet: this.refuse(hello, AlertCode.HandshakeFailed), error };
     }
     const connectionId = this.#connectionId();
@@ -229,11 +238,17 @@ export class DatagramHandshakeGate {
     const hello = decodeClientHello(frame);
     const suite = suiteFromIds(...hello.suiteIds);
     if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
-      throw new HandshakeError(ErrorCode.SUITE_MISMATCH, 'handshake: client asked for an algorithm set this server does not accept');
+      throw new HandshakeError(
+        ErrorCode.SUITE_MISMATCH,
+        'handshake: client asked for an algorithm set this server does not accept',
+      );
     }
     const keyIndex = this.#fingerprints.findIndex((f) => f.equals(hello.keyId));
     if (keyIndex < 0) {
-      throw new HandshakeError(ErrorCode.SERVER_KEY_MISMATCH, 'handshake: client named a server key this server does not hold');
+      throw new HandshakeError(
+        ErrorCode.SERVER_KEY_MISMATCH,
+        'handshake: client named a server key this server does not hold',
+      );
     }
     // §D3: no answer larger than the packet. A Hello too small for its ServerHello (a short
     // ciphertext) gets nothing, and costs no RSA.
@@ -266,8 +281,12 @@ export class DatagramHandshakeGate {
 }
 
 /** An answer, sent only if it is no larger than the packet it answers (§D3). */
-function reply(packet: Buffer, answer: Buffer, what: 'cookie' | 'keyResponse' | 'alert', error?: HandshakeError): Screened {
+function reply(
+  packet: Buffer,
+  answer: Buffer,
+  what: 'cookie' | 'keyResponse' | 'alert',
+  error?: HandshakeError,
+): Screened {
   if (answer.length > packet.length) return DROP;
   return error ? { kind: 'reply', packet: answer, what, error } : { kind: 'reply', packet: answer, what };
 }
-

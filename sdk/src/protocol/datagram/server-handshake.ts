@@ -37,7 +37,12 @@ import type { DecryptRequest, VerifyRequest } from '../server-connection.js';
 import { DatagramRecordType, MAX_SERVER_HELLO_RESENDS } from './constants.js';
 import type { DatagramInbound, DatagramOutbound } from './contexts.js';
 import type { PacketSource } from './cookie.js';
-import { DGRAM_CLIENT_AUTH_CONTEXT, contextOptions, handshakeSecrets, makeContexts } from './handshake-keys.js';
+import {
+  DGRAM_CLIENT_AUTH_CONTEXT,
+  contextOptions,
+  handshakeSecrets,
+  makeContexts,
+} from './handshake-keys.js';
 import type { DatagramHandshakeResult, HandshakeContextOptions } from './handshake-types.js';
 import { encodeServerHelloPacket, recordHeader } from './packets.js';
 import type { ScreenedHello } from './server-gate.js';
@@ -49,7 +54,8 @@ export type ServerRecordStep =
   | { readonly kind: 'verify'; readonly request: VerifyRequest }
   | { readonly kind: 'authorize'; readonly clientKey: PublicKey | null };
 
-export type ServerHandshakeState = 'decrypting' | 'awaitFinished' | 'verifying' | 'authorizing' | 'done' | 'failed';
+export type ServerHandshakeState =
+  'decrypting' | 'awaitFinished' | 'verifying' | 'authorizing' | 'done' | 'failed';
 
 /** @internal What the gate hands a new handshake. */
 export interface ServerHandshakeInit {
@@ -122,7 +128,10 @@ export class DatagramServerHandshake {
   decryptLocally(): Buffer {
     const key = this.#init.key;
     if (!(key instanceof PrivateKey)) {
-      throw new SessionError(ErrorCode.INVALID_STATE, 'decryptLocally: this key is held elsewhere; use completeDecrypt');
+      throw new SessionError(
+        ErrorCode.INVALID_STATE,
+        'decryptLocally: this key is held elsewhere; use completeDecrypt',
+      );
     }
     if (this.#state !== 'decrypting') throw notNow('completeDecrypt');
     return this.completeDecrypt(oaepDecrypt(key.keyObject, this.#init.hello.hello.encryptedSecret));
@@ -145,7 +154,11 @@ export class DatagramServerHandshake {
     const preSecret =
       secret && secret.length === PRE_SECRET_SIZE ? Buffer.from(secret) : init.random(PRE_SECRET_SIZE);
     secret?.fill(0);
-    const serverHelloFrame = encodeServerHello({ suiteIds: suite.ids, random: init.serverRandom, ephemeral: init.ephemeral });
+    const serverHelloFrame = encodeServerHello({
+      suiteIds: suite.ids,
+      random: init.serverRandom,
+      ephemeral: init.ephemeral,
+    });
     const secrets = handshakeSecrets(suite, {
       preSecret,
       shared: this.#shared!,
@@ -188,7 +201,12 @@ export class DatagramServerHandshake {
     // Cheap checks first: only the ClientFinished (c2s epoch 0, seq 0) is opened; earlier
     // Data is dropped unopened (§D3), and changes nothing.
     const header = recordHeader(packet);
-    if (!header || !header.connectionId.equals(this.#init.connectionId) || header.epoch !== 0 || header.seq !== 0) {
+    if (
+      !header ||
+      !header.connectionId.equals(this.#init.connectionId) ||
+      header.epoch !== 0 ||
+      header.seq !== 0
+    ) {
       return DROP;
     }
     const opened = this.#inbound!.open(packet);
