@@ -75,7 +75,6 @@ export function exchange(
   for (let i = 0; i < 12 && toServer; i++) {
     packets.push({ from: 'client', packet: toServer });
     const s = gate.screen(toServer, source);
-    toServer = null;
     let answer: Buffer;
     if (s.kind === 'drop') throw new Error('server dropped a client packet');
     if (s.kind === 'reply') {
@@ -91,6 +90,7 @@ export function exchange(
     packets.push({ from: 'server', packet: answer });
     now += 10;
     const step = client.receive(answer, now);
+    toServer = null;
     if (step.kind === 'send') toServer = step.packet;
     else if (step.kind === 'serverKey') {
       if (opts.trust && !opts.trust(step.key)) throw new Error('key not trusted');
