@@ -376,6 +376,20 @@ for (const [name, set] of MODES) {
     opened(t, inbound.open(fresh), 'and the fresh record was not consumed');
   });
 
+  test(`${name}: release() frees the cipher contexts of an idle session; records go on after it`, (t) => {
+    const c = clock();
+    const { out, in: inbound } = pair({ set, rekeyAfterRecords: 2, now: c.now });
+    for (let i = 0; i < 5; i++) {
+      const p = out.encode(Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+      t.deepEqual(inbound.decode(p), Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+    }
+    t.is(inbound.epoch, 2);
+  });
+
   test(`${name}: destroy() wipes the keys; the halves then refuse work`, (t) => {
     const { out, in: inbound } = pair({ set });
     const p = out.encode(Buffer.from('x'));
@@ -451,4 +465,22 @@ test('options and secrets are validated', (t) => {
   const own = Buffer.from(T0);
   new DatagramOutbound(own).destroy();
   t.deepEqual(own, T0);
+});
+
+test('@secsess/sdk/core carries the datagram record layer', async (t) => {
+  const core = await import('@secsess/sdk/core');
+  const client = core.datagramContexts(SECRET, 'client', { set: { symmetric: core.Symmetric.AES256GCM } });
+  const server = core.datagramContexts(SECRET, 'server', { set: { symmetric: core.Symmetric.AES256GCM } });
+  t.deepEqual(
+    server.inbound.decode(client.outbound.encode(Buffer.from('over the core'))),
+    Buffer.from('over the core'),
+  );
+  const ping = server.outbound.seal(core.DatagramRecordTypes.Ping, Buffer.from('p'));
+  t.like(client.inbound.open(ping), { ok: true, type: 0x05, epoch: 0, seq: 0, advanced: true });
+  t.like(core.peekRecordHeader(ping), { epoch: 0, seq: 0 });
+  t.throws(() => client.inbound.decode(ping), {
+    instanceOf: core.DatagramRecordError,
+    code: core.ErrorCode.REPLAY,
+  });
+  t.is(new core.ReplayWindow().check(0), null);
 });
