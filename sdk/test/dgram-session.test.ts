@@ -217,6 +217,24 @@ test('keepalive pings keep a session without traffic alive past its idle timeout
   }
 });
 
+test("one side's pings keep both alive: the peer answers each with a Pong", async (t) => {
+  const pair = await sessionPair({
+    client: { keepAliveInterval: 20, idleTimeout: 120 },
+    server: { keepAliveInterval: 0, idleTimeout: 120 },
+  });
+  const { client, server } = pair;
+  try {
+    await waitUntil(() => server.session.counters.pingsReceived >= 10, 'ten pings');
+    t.is(server.session.counters.pingsSent, 0);
+    // Only Pongs reached the client: without them its idle limit would have ended it.
+    t.true(client.inbound.counters.opened >= 9);
+    t.is(client.session.state, 'open');
+    t.is(server.session.state, 'open');
+  } finally {
+    await pair.close();
+  }
+});
+
 test('a silent peer ends the session with ERR_TIMEOUT (idle), and the alert reaches the peer', async (t) => {
   const pair = await sessionPair({
     server: { keepAliveInterval: 0, idleTimeout: 80 },
