@@ -6,8 +6,9 @@
  */
 import test from 'ava';
 import { DatagramRecordType } from '../src/protocol/datagram/constants.js';
-import { AlertCode, ErrorCode, SessionError } from '../src/protocol/index.js';
+import { AlertCode, ErrorCode } from '../src/protocol/index.js';
 import { sessionPair, take } from './helpers/dgram-pair.js';
+import type { SessionError } from '../src/protocol/index.js';
 import type { Pair, RelayRule, Side } from './helpers/dgram-pair.js';
 import { waitUntil } from './helpers/net.js';
 

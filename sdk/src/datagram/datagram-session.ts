@@ -28,9 +28,8 @@ import type { ResolvedDatagramSessionOptions } from './session-options.js';
 import {
   alertError,
   alertFor,
-  checkControl,
+  checkRecord,
   closedError,
-  decodeClose,
   encodeClose,
   isFirstRecord,
 } from './session-records.js';
@@ -92,8 +91,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #queuedBytes = 0;
   #handshakeDone: boolean;
   #doneResends = 0;
-  #closed: Promise<void> | null = null;
-  #resolveClosed: (() => void) | null = null;
+  readonly #closed = deferred<void>();
   readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
 
   static {
@@ -192,16 +190,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
 
   /** Resolves once the session has ended (right before `'close'`). Never rejects. */
   get closed(): Promise<void> {
-    if (!this.#closed) {
-      if (this.#state === 'closed') {
-        this.#closed = Promise.resolve();
-      } else {
-        const d = deferred<void>();
-        this.#closed = d.promise;
-        this.#resolveClosed = d.resolve;
-      }
-    }
-    return this.#closed;
+    return this.#closed.promise;
   }
 
   /**
@@ -225,38 +214,29 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);
     const { type, payload } = result;
+    let close: { code: number; reason: string } | null;
     try {
-      checkControl(type, payload, this.#role);
+      close = checkRecord(type, payload, this.#role);
     } catch (err) {
-      this.#fail(err as SessionError);
+      this.#fail(err);
       return;
     }
-    switch (type) {
-      case DatagramRecordType.Data:
-        this.#deliver(payload);
-        return;
-      case DatagramRecordType.Ping:
-        this.#tally.pingsReceived++;
-        this.#control(DatagramRecordType.Pong, payload, false);
-        return;
-      case DatagramRecordType.Close: {
-        let close;
-        try {
-          close = decodeClose(payload);
-        } catch (err) {
-          this.#fail(err as SessionError);
-          return;
-        }
-        this.#peerClosed(close.code, close.reason);
-        return;
-      }
-      case DatagramRecordType.Alert:
-        this.#fail(alertError(payload));
-        return;
-      default:
-        // Pong and HandshakeDone: nothing more than showing the peer alive (done above).
-        return;
+    if (type === DatagramRecordType.Data) {
+      this.#deliver(payload);
+    } else if (type === DatagramRecordType.Ping) {
+      this.#tally.pingsReceived++;
+      this.#control(DatagramRecordType.Pong, payload, false);
+    } else if (type === DatagramRecordType.Alert) {
+      this.#fail(alertError(payload));
+    } else if (close) {
+      this.#end(
+        close.code,
+        close.reason,
+        close.code === CLOSE_NORMAL ? null : new PeerClosedError(close.code, close.reason),
+        true,
+      );
     }
+    // Pong and HandshakeDone only show the peer alive (above).
   }
 
   /**
@@ -353,14 +333,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   }
 
   #onNewListener(this: DatagramSession, event: string | symbol): void {
-    if (event !== 'message' || this.#unread.length === 0 || this.#unread.iterators > 0) return;
-    process.nextTick(() => {
-      while (this.#unread.iterators === 0 && this.listenerCount('message') > 0) {
-        const message = this.#unread.shift();
-        if (message === undefined) return;
-        this.emit('message', message);
-      }
-    });
+    if (event === 'message') this.#unread.drainSoon(this);
   }
 
   /** §D7: only an authenticated record that advanced its window moves a server's session. */
@@ -382,10 +355,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     if (!isFirstRecord(packet) || !this.#inbound.reopenDuplicate(packet)) return;
     this.#doneResends++;
     this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
-  }
-
-  #peerClosed(code: number, reason: string): void {
-    this.#end(code, reason, code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason), true);
   }
 
   // ——— sending ———
@@ -474,8 +443,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       error ? describeError(error) : `close ${code}`,
     );
     if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
-    this.#resolveClosed?.();
-    this.#resolveClosed = null;
+    this.#closed.resolve();
     this.emit('close', code, reason);
     this.#onEnd(this);
   }
