@@ -18,7 +18,7 @@ import type { DatagramInbound, DatagramOutbound } from '../protocol/datagram/con
 import { CLOSE_NORMAL, ErrorCode, PeerClosedError, SessionError, TimeoutError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
 import { debug, describeError, warnListenerFailed } from '../common/debug.js';
-import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { CLOSE_ABNORMAL, DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
 import { deferred } from '../common/deferred.js';
 import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js';
 import type { MessageData } from '../stream/session-util.js';
@@ -120,7 +120,14 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       timeout: () => this.#fail(new TimeoutError('idle', init.options.idleTimeout)),
     });
     const resend = init.role === 'client' ? init.resend : undefined;
-    this.#resender = resend ? new Resender(() => this.#sendPacket(resend)) : null;
+    const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    this.#resender = resend
+      ? new Resender(
+          () => this.#sendPacket(resend),
+          () => this.#fail(new TimeoutError('handshake', deadline)),
+          deadline,
+        )
+      : null;
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#liveness.start();
     this.#resender?.start();
