@@ -291,13 +291,9 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    */
   destroy(error?: Error): void {
     if (this.#state !== 'open') return;
-    if (error === undefined) {
-      this.#end(CLOSE_ABNORMAL, '', null);
-      return;
-    }
     const e =
-      error instanceof SessionError
-        ? error
+      error === undefined || error instanceof SessionError
+        ? (error ?? null)
         : new SessionError(ErrorCode.SESSION_CLOSED, `session destroyed: ${error.message}`, { cause: error });
     this.#end(CLOSE_ABNORMAL, '', e);
   }
@@ -330,8 +326,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     warnListenerFailed('a secsess datagram session', err);
   }
 
-  // ——— receiving ———
-
   #deliver(message: Buffer): void {
     this.#tally.delivered++;
     const listened = this.listenerCount('message') > 0;
@@ -363,8 +357,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#doneResends++;
     this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
   }
-
-  // ——— sending ———
 
   #ping(): void {
     this.#tally.pingsSent++;
@@ -407,8 +399,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     });
     this.#liveness.sent();
   }
-
-  // ——— ending ———
 
   /** Fails the session with `err`: an Alert record tells the peer when one is due (§D4). */
   #fail(err: unknown, alert = true): void {
