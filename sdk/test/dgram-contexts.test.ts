@@ -80,6 +80,14 @@ for (const suite of ALL_SUITES) {
       t.deepEqual(r.payload, payload);
     }
     t.is(inbound.counters.opened, sizes.length);
+    // A large record (its tag is checked in place, not on a copy) tampered anywhere.
+    const large = out.encode(Buffer.alloc(30_000, 7));
+    for (const at of [19, 20, 15_000, large.length - suite.tagLength - 1, large.length - 1]) {
+      const bad = Buffer.from(large);
+      bad[at]! ^= 0x10;
+      rejected(t, inbound.open(bad), 'auth', `byte ${at} of a large record`);
+    }
+    opened(t, inbound.open(large));
     for (const d of [1200, 1201, 1215, 1216, 1500]) {
       const max = out.maxPayload(d);
       t.true(out.packetSize(max) <= d, `max payload fits ${d}`);
@@ -376,6 +384,20 @@ for (const [name, set] of MODES) {
     opened(t, inbound.open(fresh), 'and the fresh record was not consumed');
   });
 
+  test(`${name}: release() frees the cipher contexts of an idle session; records go on after it`, (t) => {
+    const c = clock();
+    const { out, in: inbound } = pair({ set, rekeyAfterRecords: 2, now: c.now });
+    for (let i = 0; i < 5; i++) {
+      const p = out.encode(Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+      t.deepEqual(inbound.decode(p), Buffer.from(`m${i}`));
+      out.release();
+      inbound.release();
+    }
+    t.is(inbound.epoch, 2);
+  });
+
   test(`${name}: destroy() wipes the keys; the halves then refuse work`, (t) => {
     const { out, in: inbound } = pair({ set });
     const p = out.encode(Buffer.from('x'));
@@ -403,7 +425,7 @@ test('records of a GCM and a CBC suite do not open under each other, nor across 
 test('a record too large for any UDP datagram is refused before sealing', (t) => {
   const { out } = pair();
   const max = out.maxPayload(65_507);
-  t.is(out.packetSize(max), out.packetSize(max));
+  t.is(out.maxPayload(100_000), max, 'no payload larger than UDP carries');
   t.notThrows(() => out.encode(Buffer.alloc(max)));
   t.throws(() => out.encode(Buffer.alloc(max + 16)), {
     instanceOf: SessionError,
@@ -411,6 +433,9 @@ test('a record too large for any UDP datagram is refused before sealing', (t) =>
   });
   t.is(out.seq, 1, 'the refused record took no seq');
   t.throws(() => out.seal(256, Buffer.alloc(0)), { instanceOf: RangeError });
+  t.throws(() => out.encode('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.throws(() => pair().in.open('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.is(out.seq, 1, 'nothing refused took a seq');
   t.throws(() => out.maxPayload(50), { instanceOf: RangeError });
 });
 
@@ -451,4 +476,22 @@ test('options and secrets are validated', (t) => {
   const own = Buffer.from(T0);
   new DatagramOutbound(own).destroy();
   t.deepEqual(own, T0);
+});
+
+test('@secsess/sdk/core carries the datagram record layer', async (t) => {
+  const core = await import('@secsess/sdk/core');
+  const client = core.datagramContexts(SECRET, 'client', { set: { symmetric: core.Symmetric.AES256GCM } });
+  const server = core.datagramContexts(SECRET, 'server', { set: { symmetric: core.Symmetric.AES256GCM } });
+  t.deepEqual(
+    server.inbound.decode(client.outbound.encode(Buffer.from('over the core'))),
+    Buffer.from('over the core'),
+  );
+  const ping = server.outbound.seal(core.DatagramRecordTypes.Ping, Buffer.from('p'));
+  t.like(client.inbound.open(ping), { ok: true, type: 0x05, epoch: 0, seq: 0, advanced: true });
+  t.like(core.peekRecordHeader(ping), { epoch: 0, seq: 0 });
+  t.throws(() => client.inbound.decode(ping), {
+    instanceOf: core.DatagramRecordError,
+    code: core.ErrorCode.REPLAY,
+  });
+  t.is(new core.ReplayWindow().check(0), null);
 });
