@@ -49,9 +49,17 @@ import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
-import type { DatagramRefusalLimit, DatagramServerCounters, DatagramServerEvents } from './server-counters.js';
+import type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './server-counters.js';
 
-export type { DatagramRefusalLimit, DatagramServerCounters, DatagramServerEvents } from './server-counters.js';
+export type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './server-counters.js';
 
 type State = 'idle' | 'starting' | 'listening' | 'stopping';
 type Pending = PendingHandshake<DatagramServerHandshake>;
@@ -441,18 +449,24 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     const verified = pool
       ? pool.verify(step.request.key.keyObject, step.request.message, step.request.signature)
       : Promise.resolve(null);
-    verified.then((valid) => {
-      if (pending.ended) return;
-      let next;
-      try {
-        // Without a pool the machine verifies in place (a 65537-exponent check, ~0.06 ms).
-        next = valid === null ? machine.completeVerify(verifyInline(step.request)) : machine.completeVerify(valid);
-      } catch (err) {
-        this.#fail(pending, err);
-        return;
-      }
-      if (next.kind === 'authorize') void this.#authorize(pending, next.clientKey, source);
-    }, (err: unknown) => this.#fail(pending, err));
+    verified.then(
+      (valid) => {
+        if (pending.ended) return;
+        let next;
+        try {
+          // Without a pool the machine verifies in place (a 65537-exponent check, ~0.06 ms).
+          next =
+            valid === null
+              ? machine.completeVerify(verifyInline(step.request))
+              : machine.completeVerify(valid);
+        } catch (err) {
+          this.#fail(pending, err);
+          return;
+        }
+        if (next.kind === 'authorize') void this.#authorize(pending, next.clientKey, source);
+      },
+      (err: unknown) => this.#fail(pending, err),
+    );
   }
 
   /** §6 step 5: authorized_keys after a reload, and the hook; then the session. */
