@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { DatagramClient, ErrorCode, SessionError } from '../src/index.js';
-import type { DatagramRefusalLimit, PeerInfo } from '../src/index.js';
+import { DatagramClient, ErrorCode } from '../src/index.js';
+import type { DatagramRefusalLimit, PeerInfo , SessionError } from '../src/index.js';
 import { DatagramClientHandshake } from '../src/protocol/datagram/client-handshake.js';
 import { ALERT_PACKET_SIZE, COOKIE_PACKET_SIZE, PacketType } from '../src/protocol/datagram/constants.js';
 import {

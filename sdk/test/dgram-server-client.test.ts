@@ -15,10 +15,10 @@ import {
   DatagramClient,
   DatagramServer,
   ErrorCode,
-  SessionError,
   TimeoutError,
 } from '../src/index.js';
-import type { DatagramSession } from '../src/index.js';
+import type { DatagramSession ,
+  SessionError} from '../src/index.js';
 import { echoServer, nextMessage, otherKeys, serverKeys } from './helpers/dgram-net.js';
 import type { Host } from './helpers/dgram-net.js';
 import { ipv6Available, waitUntil } from './helpers/net.js';
