@@ -10,7 +10,11 @@ import { createSocket } from 'node:dgram';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { datagramContexts } from '../../src/protocol/datagram/contexts.js';
-import type { DatagramContextOptions, DatagramInbound, DatagramOutbound } from '../../src/protocol/datagram/contexts.js';
+import type {
+  DatagramContextOptions,
+  DatagramInbound,
+  DatagramOutbound,
+} from '../../src/protocol/datagram/contexts.js';
 import { createDatagramSession } from '../../src/datagram/datagram-session.js';
 import type { DatagramSession, DatagramSessionInit } from '../../src/datagram/datagram-session.js';
 import { contextOptions, resolveDatagramSessionOptions } from '../../src/datagram/session-options.js';
@@ -53,8 +57,14 @@ export interface PairOptions {
   /** Put a relay between the sides, applying this rule to every packet. */
   readonly relay?: RelayRule;
   /** Extra init fields per side (resend, handshakeDone). */
-  readonly clientInit?: (sides: { outbound: DatagramOutbound; inbound: DatagramInbound }) => Partial<DatagramSessionInit>;
-  readonly serverInit?: (sides: { outbound: DatagramOutbound; inbound: DatagramInbound }) => Partial<DatagramSessionInit>;
+  readonly clientInit?: (sides: {
+    outbound: DatagramOutbound;
+    inbound: DatagramInbound;
+  }) => Partial<DatagramSessionInit>;
+  readonly serverInit?: (sides: {
+    outbound: DatagramOutbound;
+    inbound: DatagramInbound;
+  }) => Partial<DatagramSessionInit>;
 }
 
 export interface Pair {
@@ -103,8 +113,14 @@ export async function sessionPair(o: PairOptions = {}): Promise<Pair> {
   const serverTarget = relaySocket ? port(relaySocket) : port(cSocket);
 
   const makeSide = (role: Role, socket: Socket, target: number): Side => {
-    const options = resolveDatagramSessionOptions({ ...o.options, ...(role === 'client' ? o.client : o.server) });
-    const { outbound, inbound } = datagramContexts(secret, role, { ...contextOptions(options), ...o.context });
+    const options = resolveDatagramSessionOptions({
+      ...o.options,
+      ...(role === 'client' ? o.client : o.server),
+    });
+    const { outbound, inbound } = datagramContexts(secret, role, {
+      ...contextOptions(options),
+      ...o.context,
+    });
     const side: Side = {
       role,
       socket,
