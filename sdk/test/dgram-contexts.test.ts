@@ -425,7 +425,7 @@ test('records of a GCM and a CBC suite do not open under each other, nor across 
 test('a record too large for any UDP datagram is refused before sealing', (t) => {
   const { out } = pair();
   const max = out.maxPayload(65_507);
-  t.is(out.packetSize(max), out.packetSize(max));
+  t.is(out.maxPayload(100_000), max, 'no payload larger than UDP carries');
   t.notThrows(() => out.encode(Buffer.alloc(max)));
   t.throws(() => out.encode(Buffer.alloc(max + 16)), {
     instanceOf: SessionError,
@@ -433,6 +433,9 @@ test('a record too large for any UDP datagram is refused before sealing', (t) =>
   });
   t.is(out.seq, 1, 'the refused record took no seq');
   t.throws(() => out.seal(256, Buffer.alloc(0)), { instanceOf: RangeError });
+  t.throws(() => out.encode('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.throws(() => pair().in.open('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.is(out.seq, 1, 'nothing refused took a seq');
   t.throws(() => out.maxPayload(50), { instanceOf: RangeError });
 });
 
