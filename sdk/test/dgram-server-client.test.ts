@@ -258,3 +258,30 @@ test('a server without a session listener closes new sessions (code 1001)', asyn
   const [code] = (await once(session, 'close')) as [number];
   t.is(code, 1001);
 });
+
+test('connect() waits for the server to hold the session; an abort while it decides rejects with ERR_ABORTED', async (t) => {
+  let decide: (allow: boolean) => void = () => {};
+  let asked = 0;
+  const { server, endpoint } = await echoServer(t, '127.0.0.1', {
+    authorize: () => {
+      asked++;
+      return new Promise<boolean>((resolve) => (decide = resolve));
+    },
+  });
+  const client = DatagramClient.create(serverKeys.publicKey);
+  const controller = new AbortController();
+  const aborted = client.connect(endpoint, { signal: controller.signal });
+  await waitUntil(() => asked === 1, 'the hook was asked');
+  controller.abort();
+  await t.throwsAsync(aborted, { code: ErrorCode.ABORTED });
+  decide(true);
+  // Once the hook allows, connect() resolves: the server holds the session by then.
+  const connecting = client.connect(endpoint);
+  await waitUntil(() => asked === 2, 'the hook was asked again');
+  t.is(server.sessionCount, 1);
+  decide(true);
+  const session = await connecting;
+  t.is(server.sessionCount, 2);
+  await roundTrip(t, session, 'allowed');
+  session.close();
+});

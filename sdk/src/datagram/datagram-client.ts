@@ -173,9 +173,15 @@ export class DatagramClient {
           continue;
         }
         const entry = this.#remember(cacheKey, hs.cookie, localPort);
-        await trust?.confirm();
+        try {
+          await trust?.confirm();
+        } catch (err) {
+          opened.result.outbound.destroy();
+          opened.result.inbound.destroy();
+          throw err;
+        }
         handed = true;
-        return await this.#open(socket, remote, opened, deadline, (released) => {
+        return await this.#open(socket, remote, opened, deadline, signal, (released) => {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
       }
@@ -191,13 +197,15 @@ export class DatagramClient {
    * only then does the server hold the session, so a message sent at once is not dropped
    * as early (§D3), and a client the server refused is not handed a dead session. The
    * session resends the ClientFinished meanwhile; past `deadline` the session is destroyed
-   * and the promise rejects with TimeoutError('handshake').
+   * and the promise rejects with TimeoutError('handshake'); with ERR_ABORTED if `signal`
+   * aborts; with the session's error if it ends first (an Alert record from the server).
    */
   #open(
     socket: Socket,
     remote: DatagramAddress,
     opened: OpenedHandshake,
     deadline: number,
+    signal: AbortSignal | undefined,
     onReleased: (released: Promise<void>) => void,
   ): Promise<DatagramSession> {
     const { result, clientFinished } = opened;
@@ -237,17 +245,36 @@ export class DatagramClient {
     socket.on('error', (err) => debug('datagram client socket: %s', err.message));
     return new Promise<DatagramSession>((resolve, reject) => {
       const timeout = this.#options.handshakeTimeout;
-      const timer = setTimeout(
-        () => {
-          confirm = null;
-          session.destroy();
-          reject(new TimeoutError('handshake', timeout));
-        },
-        Math.max(0, deadline - performance.now()),
-      );
-      confirm = () => {
+      let failure: SessionError | null = null;
+      const onError = (err: SessionError): void => {
+        failure = err;
+      };
+      const onClose = (code: number): void =>
+        fail(
+          failure ??
+            new SessionError(ErrorCode.SESSION_CLOSED, `session closed during the handshake (code ${code})`),
+        );
+      const done = (): void => {
         confirm = null;
         clearTimeout(timer);
+        removeAbort();
+        session.off('error', onError);
+        session.off('close', onClose);
+      };
+      const fail = (err: Error): void => {
+        done();
+        session.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new TimeoutError('handshake', timeout)),
+        Math.max(0, deadline - performance.now()),
+      );
+      const removeAbort = onAbort(signal, () => fail(abortError('connect', signal!)));
+      session.on('error', onError);
+      session.on('close', onClose);
+      confirm = () => {
+        done();
         debug(
           'datagram client: session with %s port %d open, local port %d',
           remote.address,
