@@ -30,7 +30,7 @@ import { Authorizer } from '../server/authorization.js';
 import { remoteLabel } from '../server/server-events.js';
 import { resolveDatagramServerOptions } from './datagram-options.js';
 import type { DatagramServerOptions, ResolvedDatagramServerOptions } from './datagram-options.js';
-import { bindSocket } from './datagram-socket.js';
+import { bindSocket, closeSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { connIdKey } from './server-handshakes.js';
 import { ServerHandshaking } from './server-handshaking.js';
@@ -258,13 +258,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#address = null;
     if (socket) {
       socket.off('message', this.#onMessage);
-      await new Promise<void>((resolve) => {
-        try {
-          socket.close(() => resolve());
-        } catch {
-          resolve();
-        }
-      });
+      await closeSocket(socket);
     }
     await this.#pool?.close();
     this.#pool = null;

@@ -64,6 +64,7 @@ export class ServerHandshaking {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
       },
+      host.options.maxSessions,
     );
   }
 
@@ -117,6 +118,8 @@ export class ServerHandshaking {
       if (again) this.#host.answer(again, hello.packetSize, source);
       return;
     }
+    // A late copy of the Hello of a handshake that has ended: not a new handshake.
+    if (this.#table.recentlyEnded(hello.id)) return;
     const limit = this.#admit(source);
     if (limit) {
       this.#host.counters[kCount]('refused');
