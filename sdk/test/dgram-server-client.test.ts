@@ -285,3 +285,15 @@ test('connect() waits for the server to hold the session; an abort while it deci
   await roundTrip(t, session, 'allowed');
   session.close();
 });
+
+for (const replay of ['window', 'increasing', 'sequential'] as const) {
+  test(`a client in '${replay}' mode gets every echo over a clean link, with no gap counted`, async (t) => {
+    const { endpoint } = await echoServer(t);
+    const session = await DatagramClient.create(serverKeys.publicKey, {}, { replay }).connect(endpoint);
+    for (let i = 0; i < 5; i++) await roundTrip(t, session, `${replay} ${i}`);
+    t.is(session.counters.gaps, 0);
+    t.is(session.counters.outOfSequence, 0);
+    t.is(session.counters.delivered, 5);
+    session.close();
+  });
+}

@@ -342,6 +342,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#answer(packet, requestSize, to),
+    send: (packet: Buffer, to: DatagramAddress) => server.#transmit(packet, to, noop),
     open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
@@ -353,7 +354,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
   #open(result: DatagramHandshakeResult, source: DatagramAddress): void {
     const key = result.connectionId.toString('latin1');
-    // The session sends the HandshakeDone itself (and re-answers a repeated ClientFinished).
+    // The session sends a HandshakeDone too, and re-answers a repeated ClientFinished.
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,
