@@ -81,6 +81,16 @@ test('a second connect() to the same server reuses the cookie: the server sends 
   second.close();
 });
 
+test('after a refused connect(), the next one to that server reuses its cookie', async (t) => {
+  const { server, endpoint } = await echoServer(t);
+  const wrong = DatagramClient.create(otherKeys.publicKey);
+  await t.throwsAsync(wrong.connect(endpoint), { code: ErrorCode.SERVER_KEY_MISMATCH });
+  const cookies = server.counters.cookies;
+  t.true(cookies >= 1);
+  await t.throwsAsync(wrong.connect(endpoint), { code: ErrorCode.SERVER_KEY_MISMATCH });
+  t.is(server.counters.cookies, cookies);
+});
+
 test('a pinned key the server does not hold fails with ERR_SERVER_KEY_MISMATCH and no RSA', async (t) => {
   const { server, endpoint } = await echoServer(t);
   const errors: SessionError[] = [];

@@ -29,7 +29,7 @@ import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
 import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
-import { closeQuietly, closeSocket, connectSocket } from './datagram-socket.js';
+import { closeSocket, connectSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { runAttempt } from './client-attempt.js';
 import type { OpenedHandshake } from './client-attempt.js';
@@ -138,11 +138,13 @@ export class DatagramClient {
       for (let attempt = 0; ;) {
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
         const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
+        // The newest cookie for this port: a retry reuses the one the last attempt got.
+        const known = this.#cookies.get(cacheKey);
         const hs = new DatagramClientHandshake({
           ...(serverKey ? { serverKey } : {}),
           set: this.#set,
           ...(this.#clientKey ? { clientKey: this.#clientKey } : {}),
-          cookie: cached && cached.localPort === localPort ? cached.cookie : null,
+          cookie: known && known.localPort === localPort ? known.cookie : null,
           handshakeTimeout: this.#options.handshakeTimeout,
           context: contextOptions(this.#options.session),
         });
@@ -187,7 +189,11 @@ export class DatagramClient {
       }
     } finally {
       socket.off('error', onSocketError);
-      if (!handed) closeQuietly(socket);
+      if (!handed) {
+        const released = closeSocket(socket);
+        const entry = this.#cookies.get(cacheKey);
+        if (entry?.localPort === localPort) entry.released = released;
+      }
     }
   }
 
