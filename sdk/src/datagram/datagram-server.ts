@@ -283,16 +283,23 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       port: rinfo.port,
       family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
     };
-    switch (packet.length > 0 ? packet[0] : -1) {
-      case PacketType.Record:
-        this.#onRecord(packet, source);
-        return;
-      case PacketType.KeyRequest:
-      case PacketType.Hello:
-        this.#handshakes!.onPacket(packet, source);
-        return;
-      default:
-        this.#counters[kCount]('dropped');
+    try {
+      switch (packet.length > 0 ? packet[0] : -1) {
+        case PacketType.Record:
+          this.#onRecord(packet, source);
+          return;
+        case PacketType.KeyRequest:
+        case PacketType.Hello:
+          this.#handshakes!.onPacket(packet, source);
+          return;
+        default:
+          this.#counters[kCount]('dropped');
+      }
+    } catch (err) {
+      // Never expected; but a throw here would be an uncaught exception in the socket's
+      // 'message' handler, and one packet must never take the process down.
+      this.#counters[kCount]('dropped');
+      debug('datagram server: packet from %s dropped: %s', remoteLabel(source), describeError(err));
     }
   };
 
