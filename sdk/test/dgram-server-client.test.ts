@@ -307,3 +307,37 @@ for (const replay of ['window', 'increasing', 'sequential'] as const) {
     session.close();
   });
 }
+
+test("connect() is not fooled by another session's records reaching its port: it waits for its own server session", async (t) => {
+  let decide: (allow: boolean) => void = () => {};
+  let asked = 0;
+  const { endpoint, sessions } = await echoServer(t, '127.0.0.1', {
+    keepAliveInterval: 50,
+    idleTimeout: 60_000,
+    authorize: () => {
+      asked++;
+      if (asked === 1) return true;
+      return new Promise<boolean>((resolve) => (decide = resolve));
+    },
+  });
+  const client = DatagramClient.create(serverKeys.publicKey);
+  // A session whose client vanishes without a Close: the server's side lives on and pings
+  // the client's old port, which the next connect() binds again (its cookie is for it).
+  const first = await client.connect(endpoint);
+  await waitUntil(() => sessions.length === 1, 'the server has the first session');
+  const port = sessions[0]!.remotePort;
+  first.destroy();
+  let settled = false;
+  const connecting = client.connect(endpoint).finally(() => (settled = true));
+  await waitUntil(() => asked === 2, 'the second handshake reached the hook');
+  const old = sessions[0]!;
+  t.is(old.remotePort, port);
+  const pings = old.counters.pingsSent;
+  await waitUntil(() => old.counters.pingsSent >= pings + 3, 'the old session pinged the port thrice');
+  t.false(settled);
+  decide(true);
+  const second = await connecting;
+  t.is(sessions[1]!.remotePort, port, 'the second session uses the same port');
+  await roundTrip(t, second, 'mine');
+  second.close();
+});

@@ -216,6 +216,8 @@ export class DatagramClient {
   ): Promise<DatagramSession> {
     const { result, clientFinished } = opened;
     const inbound = result.inbound;
+    // The ServerFinished already counts as opened: wait for one more.
+    const openedBefore = inbound.counters.opened;
     let confirm: (() => void) | null = null;
     const session = createDatagramSession({
       role: 'client',
@@ -245,7 +247,7 @@ export class DatagramClient {
       // Only records belong to the session; a late handshake answer is dropped.
       if (packet.length === 0 || packet[0] !== PacketType.Record) return;
       session.receive(packet, rinfo);
-      if (confirm && inbound.counters.opened > 0) confirm();
+      if (confirm && inbound.counters.opened > openedBefore) confirm();
     };
     socket.on('message', onMessage);
     socket.on('error', (err) => debug('datagram client socket: %s', err.message));
