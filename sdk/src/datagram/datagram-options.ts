@@ -1,0 +1,148 @@
+/**
+ * Options of {@link DatagramServer} and {@link DatagramClient}, their defaults and their
+ * validation (the rules of common/options.ts: TypeError for a wrong type or conflicting
+ * options, RangeError for a number out of range, each checked at `create()`).
+ *
+ * What a datagram session needs (keepalive, idle limit, datagram size, send queue, replay
+ * mode) is session-options.ts's {@link DatagramSessionOptions}; each side adds its own
+ * here. PROTOCOL.md §D6/§D8 and README.md "Datagrams" give the reasons for the defaults.
+ */
+import type { AuthorizationOptions } from '../server/authorization.js';
+import type { TrustOptions } from '../client/trust.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
+import {
+  DEFAULT_BUSY_RETRIES,
+  DEFAULT_HANDSHAKE_BURST,
+  DEFAULT_HANDSHAKE_RATE,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_HANDSHAKES,
+  DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+  DEFAULT_MAX_PENDING_DECRYPTS,
+  MAX_TIMER_MS,
+  defaultWorkerCount,
+} from '../common/defaults.js';
+import { checkInt, checkObject } from '../common/options.js';
+import { resolveDatagramSessionOptions } from './session-options.js';
+import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
+
+/** Sessions a {@link DatagramServer} holds at once by default: 10 000. */
+export const DEFAULT_MAX_DATAGRAM_SESSIONS = 10_000;
+
+/** Options of {@link DatagramServer}. */
+export interface DatagramServerOptions extends DatagramSessionOptions, AuthorizationOptions {
+  /**
+   * Milliseconds a handshake may hold state on the server, from its admitted Hello to its
+   * ClientFinished. Default 10000.
+   */
+  readonly handshakeTimeout?: number;
+  /** Worker threads doing the RSA of each handshake; 0: the main thread. Default min(2, cores). */
+  readonly workers?: number;
+  /** Open sessions held at once; a Hello beyond is refused (ServerBusy). Default 10000. */
+  readonly maxSessions?: number;
+  /**
+   * Handshakes in progress at once (from a Hello whose cookie verified to its
+   * ClientFinished or its timeout); a Hello beyond is refused (ServerBusy). Default 64.
+   */
+  readonly maxHandshakes?: number;
+  /** The same, per source address (IPv6: per /64). Default 16 (at most `maxHandshakes`). */
+  readonly maxHandshakesPerAddress?: number;
+  /**
+   * Hellos per second one source (IPv4 address, IPv6 /64) may bring to RSA, sustained (a
+   * token bucket of `handshakeBurst`); beyond, refused with ServerBusy before any RSA.
+   * Counted only for Hellos whose cookie verified. 0 turns it off. Default 10.
+   */
+  readonly handshakeRate?: number;
+  /** The bucket's size: Hellos one source may bring to RSA at once. Default 32. */
+  readonly handshakeBurst?: number;
+  /** RSA decryptions allowed to wait for the worker pool; beyond, ServerBusy. Default 64. */
+  readonly maxPendingDecrypts?: number;
+}
+
+/** @internal */
+export interface ResolvedDatagramServerOptions {
+  readonly session: ResolvedDatagramSessionOptions;
+  readonly handshakeTimeout: number;
+  readonly workers: number;
+  readonly maxSessions: number;
+  readonly maxHandshakes: number;
+  readonly maxHandshakesPerAddress: number;
+  readonly handshakeRate: number;
+  readonly handshakeBurst: number;
+  readonly maxPendingDecrypts: number;
+}
+
+/** Options of {@link DatagramClient}. */
+export interface DatagramClientOptions extends DatagramSessionOptions, TrustOptions {
+  /**
+   * Milliseconds from the first handshake packet to an open session (retransmissions
+   * included); then `connect()` rejects with TimeoutError (`limit: 'handshake'`). Default 10000.
+   */
+  readonly handshakeTimeout?: number;
+  /** The client's private key (or its path), for servers that authorize clients. Default: none. */
+  readonly clientKey?: PrivateKeyInput;
+  /**
+   * Times `connect()` tries again when the server refuses the handshake under load
+   * (ERR_SERVER_BUSY), after a random pause that doubles (50 ms, … at most 1 s). Default 5.
+   */
+  readonly busyRetries?: number;
+}
+
+/** @internal */
+export interface ResolvedDatagramClientOptions {
+  readonly session: ResolvedDatagramSessionOptions;
+  readonly handshakeTimeout: number;
+  readonly busyRetries: number;
+}
+
+function handshakeTimeout(value: unknown): number {
+  return checkInt('handshakeTimeout', value, DEFAULT_HANDSHAKE_TIMEOUT, 1, MAX_TIMER_MS);
+}
+
+/** @internal */
+export function resolveDatagramServerOptions(
+  options: DatagramServerOptions | undefined,
+): ResolvedDatagramServerOptions {
+  const o = checkObject(options, 'options');
+  const session = resolveDatagramSessionOptions(o);
+  const maxHandshakes = checkInt('maxHandshakes', o.maxHandshakes, DEFAULT_MAX_HANDSHAKES, 1, 1 << 20);
+  const maxHandshakesPerAddress = checkInt(
+    'maxHandshakesPerAddress',
+    o.maxHandshakesPerAddress,
+    Math.min(DEFAULT_MAX_HANDSHAKES_PER_ADDRESS, maxHandshakes),
+    1,
+    1 << 20,
+  );
+  if (maxHandshakesPerAddress > maxHandshakes) {
+    throw new TypeError('maxHandshakesPerAddress must not exceed maxHandshakes');
+  }
+  return {
+    session,
+    handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
+    workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
+    maxSessions: checkInt('maxSessions', o.maxSessions, DEFAULT_MAX_DATAGRAM_SESSIONS, 1, 1 << 24),
+    maxHandshakes,
+    maxHandshakesPerAddress,
+    handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),
+    handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
+    maxPendingDecrypts: checkInt(
+      'maxPendingDecrypts',
+      o.maxPendingDecrypts,
+      DEFAULT_MAX_PENDING_DECRYPTS,
+      1,
+      1 << 20,
+    ),
+  };
+}
+
+/** @internal */
+export function resolveDatagramClientOptions(
+  options: DatagramClientOptions | undefined,
+): ResolvedDatagramClientOptions {
+  const o = checkObject(options, 'options');
+  const session = resolveDatagramSessionOptions(o);
+  return {
+    session,
+    handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
+    busyRetries: checkInt('busyRetries', o.busyRetries, DEFAULT_BUSY_RETRIES, 0, 100),
+  };
+}
