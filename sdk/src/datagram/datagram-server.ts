@@ -361,7 +361,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
   #open(result: DatagramHandshakeResult, source: DatagramAddress): void {
     const key = result.connectionId.toString('latin1');
-    // The session sends a HandshakeDone too, and re-answers a repeated ClientFinished.
+    // The handshake's HandshakeDone is sent; the session re-answers a repeated ClientFinished.
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,
@@ -370,7 +370,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       transmit: this.#transmit,
       options: this.#options.session,
       info: result.info,
-      handshakeDone: true,
+      handshakeDone: 'sent',
       onEnd: () => {
         if (this.#sessions.get(key) === session) this.#sessions.delete(key);
       },

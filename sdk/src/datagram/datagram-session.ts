@@ -112,7 +112,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#onEnd = init.onEnd;
     this.#remote = init.remote;
     this.#unread = new Inbox(init.options.maxUnreadBytes);
-    this.#handshakeDone = init.role === 'server' && init.handshakeDone === true;
+    this.#handshakeDone =
+      init.role === 'server' && init.handshakeDone !== undefined && init.handshakeDone !== false;
     this.#maxMessageSize = Math.max(0, init.outbound.maxPayload(init.options.maxDatagramSize));
     this.#liveness = new Liveness({
       keepAliveInterval: init.options.keepAliveInterval,
@@ -132,7 +133,9 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#liveness.start();
     this.#resender?.start();
-    if (this.#handshakeDone) this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+    if (init.role === 'server' && init.handshakeDone === true) {
+      this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+    }
   }
 
   /** Where the session is in its life. */

@@ -233,6 +233,7 @@ export class ServerHandshaking {
       );
       if (pending.ended) return;
       if (denial !== null) {
+        machine.deny();
         this.#fail(pending, new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`));
         return;
       }
@@ -246,18 +247,23 @@ export class ServerHandshaking {
       return;
     }
     this.#table.delete(pending);
-    // accept() sealed a HandshakeDone (s2c seq 1), and the session sends its own (seq 2,
-    // the one it re-answers repeated ClientFinished with). Both go out: dropping the first
-    // would leave a hole at seq 1, which a client in 'sequential' mode never gets past.
+    // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
+    // ClientFinished with new ones, and goes on from seq 2.
     this.#host.send(accepted.handshakeDone, source);
     this.#host.open(accepted.result, source);
   }
 
-  /** Ends a handshake that failed: drops its state, answers nothing (§D3), reports it. */
+  /**
+   * Ends a handshake that failed: drops its state and reports it. A client whose
+   * ClientFinished opened gets the one Alert record the machine sealed (§D3); nothing else
+   * is ever answered after RSA.
+   */
   #fail(pending: Pending, err: unknown): void {
     if (!this.#table.delete(pending)) return;
+    const refusal = pending.machine.refusal;
     pending.machine.destroy();
     if (!this.#host.listening()) return;
+    if (refusal) this.#host.send(refusal, pending.source);
     const error =
       err instanceof SessionError
         ? err

@@ -59,11 +59,12 @@ export interface DatagramSessionInit {
    */
   readonly resendTimeout?: number;
   /**
-   * Server after §D3 (the ClientFinished has opened in `inbound`): the session sends the
-   * first HandshakeDone itself, at once, and answers a duplicate of the ClientFinished
-   * (c2s epoch 0 seq 0) with another HandshakeDone, at most 8 times. Not for a §D9 channel.
+   * Server after §D3 (the ClientFinished has opened in `inbound`): the session answers a
+   * duplicate of the ClientFinished (c2s epoch 0 seq 0) with another HandshakeDone, at
+   * most 8 times. `true`: it also sends the first HandshakeDone itself, at once; `'sent'`:
+   * the owner already sent the one the handshake sealed. Not for a §D9 channel.
    */
-  readonly handshakeDone?: boolean;
+  readonly handshakeDone?: boolean | 'sent';
   /** The session ended (any way): the owner forgets it. Called once, after `'close'`. */
   onEnd(session: DatagramSession): void;
 }

@@ -18,15 +18,17 @@
  *                  auth). Run the server's own authorization (step 5), then:
  *                  yes → const { result, handshakeDone } = hs.accept(); send handshakeDone;
  *                        hand result (contexts, conn_id, peer info) to a new session
- *                  no  → hs.destroy(), send nothing
+ *                  no  → hs.deny(); send hs.refusal (the Alert record NotAuthorized)
  *   receiveRecord / completeVerify throw a SessionError (ERR_HANDSHAKE, ERR_NOT_AUTHORIZED,
- *   ERR_CLIENT_KEY_UNSUPPORTED) when the ClientFinished is refused: the transport drops
- *   the handshake (hs.destroy()) and answers nothing (§D3), reporting the error locally.
+ *   ERR_CLIENT_KEY_UNSUPPORTED) when the ClientFinished is refused: the handshake is
+ *   over (its keys wiped); the transport sends `hs.refusal` if not null — the one Alert
+ *   record that tells a client holding the keys why (§D3) — and reports the error locally.
  *   Timeout: drop the handshake (destroy) once `now >= hs.deadline` without accept().
  */
 import { Buffer } from 'node:buffer';
 import { PrivateKey } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
+import { ALERT_FOR_CODE } from '../alerts.js';
 import { oaepDecrypt, pssVerify } from '../asymmetric.js';
 import { clientAuthFailed, readClientFinished } from '../client-auth.js';
 import { FLAG_CLIENT_AUTH, encodeServerHello } from '../handshake-messages.js';
@@ -93,6 +95,9 @@ export class DatagramServerHandshake {
   #outbound: DatagramOutbound | null = null;
   #inbound: DatagramInbound | null = null;
   #clientKey: PublicKey | null = null;
+  /** The ClientFinished record opened: the client holds the keys, so a refusal is sealed. */
+  #confirmed = false;
+  #refusal: Buffer | null = null;
 
   /** @internal made by DatagramHandshakeGate.acceptHello */
   constructor(init: ServerHandshakeInit) {
@@ -211,6 +216,7 @@ export class DatagramServerHandshake {
     }
     const opened = this.#inbound!.open(packet);
     if (!opened.ok) return DROP;
+    this.#confirmed = true;
     try {
       if (opened.type !== DatagramRecordType.ClientFinished) {
         throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: the first record is not a ClientFinished');
@@ -232,7 +238,7 @@ export class DatagramServerHandshake {
         },
       };
     } catch (err) {
-      this.destroy();
+      this.#refuse(err);
       throw err;
     }
   }
@@ -241,8 +247,9 @@ export class DatagramServerHandshake {
   completeVerify(valid: boolean): ServerRecordStep {
     if (this.#state !== 'verifying') throw notNow('completeVerify');
     if (!valid) {
-      this.destroy();
-      throw clientAuthFailed();
+      const err = clientAuthFailed();
+      this.#refuse(err);
+      throw err;
     }
     this.#state = 'authorizing';
     return { kind: 'authorize', clientKey: this.#clientKey };
@@ -271,6 +278,31 @@ export class DatagramServerHandshake {
         info: { suite: init.hello.suite, serverKey: init.serverKey, clientKey: this.#clientKey },
       },
     };
+  }
+
+  /**
+   * The Alert record that refuses a ClientFinished which opened (§D3): sealed when the
+   * refusal happened, before the keys were wiped; null otherwise. One per handshake.
+   */
+  get refusal(): Buffer | null {
+    return this.#refusal;
+  }
+
+  /** The server's own authorization said no (§6 step 5): refuse with NotAuthorized. */
+  deny(): void {
+    if (this.#state !== 'authorizing') throw notNow('deny');
+    this.#refuse(new SessionError(ErrorCode.NOT_AUTHORIZED, 'client not authorized'));
+  }
+
+  /** Seals the Alert record for `err` if the ClientFinished opened, then drops the handshake. */
+  #refuse(err: unknown): void {
+    const code = err instanceof SessionError ? ALERT_FOR_CODE[err.code] : undefined;
+    if (this.#outbound && this.#confirmed && code !== undefined) {
+      const payload = Buffer.allocUnsafe(2);
+      payload.writeUInt16BE(code);
+      this.#refusal = this.#outbound.seal(DatagramRecordType.Alert, payload);
+    }
+    this.destroy();
   }
 
   /** Drops the handshake: wipes its keys. */
