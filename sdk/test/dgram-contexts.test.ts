@@ -300,6 +300,11 @@ for (const [name, set] of MODES) {
     const packets = Array.from({ length: 8 }, () => client.outbound.encode(Buffer.from('m')));
     for (const p of packets.slice(0, 4)) opened(t, server.inbound.open(p));
     rejected(t, server.inbound.open(packets[4]!), 'exhausted');
+    // Only the peer can be cut off: a forgery naming the spent epoch fails as forged
+    // (checked after authentication), so it cannot end the session for the peer.
+    const forged = Buffer.from(packets[5]!);
+    forged[forged.length - 1]! ^= 1;
+    rejected(t, server.inbound.open(forged), 'auth');
     rejected(t, server.inbound.open(packets[5]!), 'exhausted');
     t.is(server.inbound.counters.exhausted, 2);
     // A new epoch has its own count.

@@ -185,10 +185,6 @@ export class DatagramInbound {
       c.staleEpoch += 1;
       return { ok: false, reason: 'epoch' };
     }
-    if (state.records >= this.#o.recordCutoff || state.bytes >= this.#o.byteCutoff) {
-      c.exhausted += 1;
-      return { ok: false, reason: 'exhausted' };
-    }
     const seq = recordSeq(packet);
     const verdict = state.window.check(seq);
     if (verdict !== null) {
@@ -201,6 +197,13 @@ export class DatagramInbound {
     if (!record) {
       c.authFailures += 1;
       return { ok: false, reason: 'auth' };
+    }
+    // Step 7b, budget: after authentication, so that only the peer itself — never a forger
+    // naming the epoch — can make a session end for it.
+    if (state.records >= this.#o.recordCutoff || state.bytes >= this.#o.byteCutoff) {
+      record.payload.fill(0);
+      c.exhausted += 1;
+      return { ok: false, reason: 'exhausted' };
     }
     // Step 8: accept.
     const gapsBefore = state.window.gaps;
