@@ -1,0 +1,147 @@
+/**
+ * The datagram server's handshakes in progress (PROTOCOL.md §D3): state exists only for a
+ * source that showed a valid cookie and passed the rate limit and admission, from its
+ * Hello to its ClientFinished or its handshake timeout, whichever comes first.
+ *
+ * Each is found two ways: by `(source address, port, token)`, to recognise a retransmitted
+ * Hello (answered with nothing while the RSA runs, with the stored ServerHello — at most
+ * {@link MAX_SERVER_HELLO_RESENDS} times — once it has replied), and by `conn_id`, to route
+ * the ClientFinished record. The count is bounded overall and per source address (an IPv4
+ * address, an IPv6 /64) through handshake-limiter.ts; unlike a TCP connection, a datagram
+ * handshake has already sent its hello when it is admitted, so none is ever evicted: a
+ * Hello past a cap is refused with ServerBusy.
+ */
+import { HandshakeLimiter } from '../server/handshake-limiter.js';
+import type { Admission, HandshakeLimits } from '../server/handshake-limiter.js';
+import { MAX_SERVER_HELLO_RESENDS } from '../protocol/datagram/constants.js';
+import type { DatagramAddress } from './datagram-socket.js';
+
+export interface PendingHandshake<M> {
+  readonly source: DatagramAddress;
+  /** The source and token as one map key. */
+  readonly key: string;
+  /** The handshake machine (B1's DatagramServerHandshake). */
+  readonly machine: M;
+  /** `conn_id` as a map key (latin1), once the ServerHello is out. */
+  connId: string | null;
+  /** The ServerHello packet, for resends. */
+  reply: Buffer | null;
+  /** ServerHello packets resent so far. */
+  resends: number;
+  /** Set when the handshake ended (done, failed, expired, server stopping): late callbacks do nothing. */
+  ended: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+/** The `conn_id` of a Record packet as a map key: bytes 1–8, one char per byte. */
+export function connIdKey(packet: Buffer): string {
+  return packet.toString('latin1', 1, 9);
+}
+
+export class HandshakeTable<M> {
+  readonly #limiter: HandshakeLimiter<PendingHandshake<M>>;
+  readonly #bySource = new Map<string, PendingHandshake<M>>();
+  readonly #byConnId = new Map<string, PendingHandshake<M>>();
+  readonly #timeout: number;
+  readonly #onExpire: (handshake: PendingHandshake<M>) => void;
+
+  /**
+   * @param limits `maxHandshakes` and `maxHandshakesPerAddress`.
+   * @param timeout Milliseconds a handshake may live (the handshake timeout).
+   * @param onExpire Called when one times out, after it has been removed.
+   */
+  constructor(limits: HandshakeLimits, timeout: number, onExpire: (handshake: PendingHandshake<M>) => void) {
+    this.#limiter = new HandshakeLimiter(limits, () => false);
+    this.#timeout = timeout;
+    this.#onExpire = onExpire;
+  }
+
+  /** Handshakes in progress. */
+  get size(): number {
+    return this.#limiter.size;
+  }
+
+  static key(source: { readonly address: string; readonly port: number }, token: Buffer): string {
+    return `${source.address}|${source.port}|${token.toString('latin1')}`;
+  }
+
+  /** The handshake of `(source, token)`, if one is in progress. */
+  bySource(key: string): PendingHandshake<M> | undefined {
+    return this.#bySource.get(key);
+  }
+
+  /** The handshake that replied with `conn_id` (a latin1 key, see {@link connIdKey}). */
+  byConnId(connId: string): PendingHandshake<M> | undefined {
+    return this.#byConnId.get(connId);
+  }
+
+  /** Whether a new handshake from `address` fits within the caps (never evicts). */
+  admit(address: string): Admission<PendingHandshake<M>> {
+    return this.#limiter.admit(address);
+  }
+
+  /** Records a new handshake (admitted just before) and starts its timeout. */
+  add(source: DatagramAddress, key: string, machine: M): PendingHandshake<M> {
+    const handshake: PendingHandshake<M> = {
+      source,
+      key,
+      machine,
+      connId: null,
+      reply: null,
+      resends: 0,
+      ended: false,
+      timer: null,
+    };
+    this.#limiter.add(handshake, source.address);
+    this.#bySource.set(key, handshake);
+    handshake.timer = setTimeout(() => {
+      if (this.delete(handshake)) this.#onExpire(handshake);
+    }, this.#timeout);
+    handshake.timer.unref();
+    return handshake;
+  }
+
+  /** Stores the ServerHello sent for `handshake`, so its ClientFinished can find it. */
+  replied(handshake: PendingHandshake<M>, connId: string, reply: Buffer): void {
+    if (handshake.ended) return;
+    handshake.connId = connId;
+    handshake.reply = reply;
+    this.#byConnId.set(connId, handshake);
+  }
+
+  /**
+   * The ServerHello to send again for a retransmitted Hello, or null: none yet (the RSA is
+   * running), or the handshake has resent it {@link MAX_SERVER_HELLO_RESENDS} times.
+   */
+  resend(handshake: PendingHandshake<M>): Buffer | null {
+    if (!handshake.reply || handshake.resends >= MAX_SERVER_HELLO_RESENDS) return null;
+    handshake.resends++;
+    return handshake.reply;
+  }
+
+  /** Whether `connId` is taken by a handshake in progress. */
+  hasConnId(connId: string): boolean {
+    return this.#byConnId.has(connId);
+  }
+
+  /** Ends `handshake` (done or failed). Returns false if it had already ended. */
+  delete(handshake: PendingHandshake<M>): boolean {
+    if (handshake.ended) return false;
+    handshake.ended = true;
+    if (handshake.timer) clearTimeout(handshake.timer);
+    handshake.timer = null;
+    this.#limiter.delete(handshake);
+    if (this.#bySource.get(handshake.key) === handshake) this.#bySource.delete(handshake.key);
+    if (handshake.connId !== null && this.#byConnId.get(handshake.connId) === handshake) {
+      this.#byConnId.delete(handshake.connId);
+    }
+    return true;
+  }
+
+  /** Ends every handshake (the server stops); returns them. */
+  clear(): PendingHandshake<M>[] {
+    const all = [...this.#limiter.items()];
+    for (const h of all) this.delete(h);
+    return all;
+  }
+}
