@@ -25,6 +25,7 @@ import type { KeyObject } from 'node:crypto';
 import { PrivateKey } from '@secsess/keys';
 import { oaepDecrypt, pssVerify } from './protocol/asymmetric.js';
 import type { ClientConnectionOptions as AllClientOptions } from './protocol/client-connection.js';
+import type { DatagramContextOptions as AllDatagramContextOptions } from './protocol/datagram/contexts.js';
 import type { ConnectionOptions as AllConnectionOptions } from './protocol/connection-types.js';
 import type {
   ServerConnectionOptions as AllServerOptions,
@@ -116,3 +117,25 @@ export function decryptPreSecret(key: PrivateKey | KeyObject, ciphertext: Buffer
 export function verifyClientSignature(request: VerifyRequest): boolean {
   return pssVerify(request.key.keyObject, request.message, request.signature);
 }
+
+// Datagrams (PROTOCOL.md Part II): the record layer of a datagram session, sans-IO.
+/**
+ * The options of `DatagramOutbound`, `DatagramInbound` and `datagramContexts`: `set`,
+ * `connectionId`, `replay`, `window`, `rekeyAfterRecords`, `rekeyAfterBytes`,
+ * `rekeyInterval`, `epochGrace`, `now` (see each field for its default).
+ */
+export type DatagramContextOptions = Omit<
+  AllDatagramContextOptions,
+  'random' | 'receiveRecordCutoff' | 'receiveByteCutoff'
+>;
+export {
+  DatagramInbound,
+  DatagramOutbound,
+  DatagramRecordError,
+  datagramContexts,
+} from './protocol/datagram/contexts.js';
+export type { InboundCounters, OpenResult, Rejection } from './protocol/datagram/contexts.js';
+export { ReplayWindow } from './protocol/datagram/replay-window.js';
+export type { ReplayMode, ReplayVerdict } from './protocol/datagram/replay-window.js';
+export { peekRecordHeader } from './protocol/datagram/record-codec.js';
+export { DatagramRecordType } from './protocol/datagram/constants.js';

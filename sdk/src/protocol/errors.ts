@@ -60,6 +60,11 @@ export const ErrorCode = {
    * connected or connecting, `start()` on a server that is starting or running.
    */
   INVALID_STATE: 'ERR_INVALID_STATE',
+  /**
+   * Datagrams: a record was a duplicate, older than the replay window, or (sequential mode)
+   * out of sequence. Thrown only by `DatagramInbound.decode()`; sessions count and drop.
+   */
+  REPLAY: 'ERR_REPLAY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,524 @@
+/**
+ * An open secure datagram session (PROTOCOL.md Part II, §D4–§D8): the public API and its
+ * open-phase rules. Its owner (DatagramServer, DatagramClient, a stream session's channel)
+ * ran the handshake, routes this session's Record packets to `receive()` and sends what
+ * the session hands to `transmit`; the record contexts (protocol/datagram/contexts.ts) do
+ * the epochs, replay windows and budgets.
+ *
+ * Messages are unreliable and unordered by design: each `send()` is one datagram, delivered
+ * at most once, maybe never. The session ends by a Close record (ours or the peer's; the
+ * peer's may be lost, then its idle timeout ends it), a failure (`'error'` if listened to,
+ * at most once), or `destroy()`; `'close'` is emitted exactly once in every case.
+ */
+import { Buffer } from 'node:buffer';
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
+import type { PublicKey } from '@secsess/keys';
+import { DatagramRecordType } from '../protocol/datagram/constants.js';
+import type { DatagramInbound, DatagramOutbound } from '../protocol/datagram/contexts.js';
+import { CLOSE_NORMAL, ErrorCode, PeerClosedError, SessionError, TimeoutError } from '../protocol/index.js';
+import type { Suite } from '../protocol/index.js';
+import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { deferred } from '../common/deferred.js';
+import { MessageQueue } from '../stream/message-queue.js';
+import { checkClose, toBuffer } from '../stream/session-util.js';
+import type { MessageData } from '../stream/session-util.js';
+import { Liveness, Resender } from './liveness.js';
+import type { ResolvedDatagramSessionOptions } from './session-options.js';
+import {
+  alertError,
+  alertFor,
+  checkControl,
+  decodeClose,
+  encodeClose,
+  isFirstRecord,
+} from './session-records.js';
+import type {
+  DatagramRemote,
+  DatagramSessionCounters,
+  DatagramSessionEvents,
+  DatagramSessionInit,
+  DatagramSessionState,
+  DatagramSource,
+} from './session-types.js';
+
+export type {
+  DatagramRemote,
+  DatagramSessionCounters,
+  DatagramSessionEvents,
+  DatagramSessionInit,
+  DatagramSessionState,
+  DatagramSource,
+} from './session-types.js';
+
+/** Set by DatagramSession's static block: the one way to the private constructor. */
+let construct: (init: DatagramSessionInit) => DatagramSession;
+
+/**
+ * @internal Makes a session from its owner's handshake (or channel). DatagramSession's
+ * constructor is private: sessions come from DatagramServer, DatagramClient and channels.
+ */
+export function createDatagramSession(init: DatagramSessionInit): DatagramSession {
+  return construct(init);
+}
+
+/** The one empty payload (Ping, HandshakeDone). */
+const EMPTY = Buffer.alloc(0);
+/** §D3: the server re-answers a duplicate ClientFinished at most this often. */
+const MAX_HANDSHAKE_DONE_RESENDS = 8;
+
+/**
+ * A secure datagram session. Obtain one from `DatagramServer`'s `'session'` event or
+ * `DatagramClient.connect()`; never construct it directly.
+ */
+export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
+  readonly #role: 'client' | 'server';
+  readonly #outbound: DatagramOutbound;
+  readonly #inbound: DatagramInbound;
+  readonly #transmit: DatagramSessionInit['transmit'];
+  readonly #options: ResolvedDatagramSessionOptions;
+  readonly #info: DatagramSessionInit['info'];
+  readonly #onEnd: DatagramSessionInit['onEnd'];
+  readonly #liveness: Liveness;
+  readonly #resender: Resender | null;
+  readonly #unread = new MessageQueue();
+  readonly #maxMessageSize: number;
+  #remote: DatagramRemote;
+  #state: DatagramSessionState = 'open';
+  #error: SessionError | null = null;
+  #closeCode: number | null = null;
+  #closeReason: string | null = null;
+  #queuedBytes = 0;
+  #iterators = 0;
+  #handshakeDone: boolean;
+  #doneResends = 0;
+  #closed: Promise<void> | null = null;
+  #resolveClosed: (() => void) | null = null;
+  #delivered = 0;
+  #sent = 0;
+  #sendDropped = 0;
+  #unreadDropped = 0;
+  #pingsSent = 0;
+  #pingsReceived = 0;
+
+  static {
+    construct = (init) => new DatagramSession(init);
+  }
+
+  /** Private: sessions come from DatagramServer, DatagramClient and channels. */
+  private constructor(init: DatagramSessionInit) {
+    // A rejected async listener fails this session alone, never the process.
+    super({ captureRejections: true });
+    this.#role = init.role;
+    this.#outbound = init.outbound;
+    this.#inbound = init.inbound;
+    this.#transmit = init.transmit;
+    this.#options = init.options;
+    this.#info = init.info;
+    this.#onEnd = init.onEnd;
+    this.#remote = init.remote;
+    this.#handshakeDone = init.role === 'server' && init.handshakeDone === true;
+    this.#maxMessageSize = Math.max(0, init.outbound.maxPayload(init.options.maxDatagramSize));
+    this.#liveness = new Liveness({
+      keepAliveInterval: init.options.keepAliveInterval,
+      idleTimeout: init.options.idleTimeout,
+      ping: () => this.#ping(),
+      timeout: () => this.#fail(new TimeoutError('idle', init.options.idleTimeout)),
+    });
+    const resend = init.role === 'client' ? init.resend : undefined;
+    this.#resender = resend ? new Resender(() => this.#sendPacket(resend)) : null;
+    (this as EventEmitter).on('newListener', this.#onNewListener);
+    this.#liveness.start();
+    this.#resender?.start();
+    if (this.#handshakeDone) this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+  }
+
+  /** Where the session is in its life. */
+  get state(): DatagramSessionState {
+    return this.#state;
+  }
+
+  /** The algorithm suite in use. */
+  get suite(): Suite {
+    return this.#info.suite;
+  }
+
+  /** The server's public key (null for a channel opened from a stream session that did not record it). */
+  get serverKey(): PublicKey | null {
+    return this.#info.serverKey;
+  }
+
+  /** The client's public key if the client authenticated, else null. */
+  get clientKey(): PublicKey | null {
+    return this.#info.clientKey;
+  }
+
+  /** The address packets go to (a server's session follows the client's moves, §D7). */
+  get remoteAddress(): string {
+    return this.#remote.address;
+  }
+
+  get remotePort(): number {
+    return this.#remote.port;
+  }
+
+  get remoteFamily(): 'IPv4' | 'IPv6' {
+    return this.#remote.family;
+  }
+
+  /** The largest message `send()` accepts: what fits one `maxDatagramSize` datagram. */
+  get maxMessageSize(): number {
+    return this.#maxMessageSize;
+  }
+
+  /** Bytes handed to the socket and not yet sent (bounded by `maxQueuedBytes`). */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** The close code once closed: the Close record's, or 1006 when there was none. */
+  get closeCode(): number | null {
+    return this.#closeCode;
+  }
+
+  get closeReason(): string | null {
+    return this.#closeReason;
+  }
+
+  /** A snapshot of what the session counted (§D6). */
+  get counters(): DatagramSessionCounters {
+    return {
+      ...this.#inbound.counters,
+      delivered: this.#delivered,
+      sent: this.#sent,
+      sendDropped: this.#sendDropped,
+      unreadDropped: this.#unreadDropped,
+      pingsSent: this.#pingsSent,
+      pingsReceived: this.#pingsReceived,
+    };
+  }
+
+  /** Resolves once the session has ended (right before `'close'`). Never rejects. */
+  get closed(): Promise<void> {
+    if (!this.#closed) {
+      if (this.#state === 'closed') {
+        this.#closed = Promise.resolve();
+      } else {
+        const d = deferred<void>();
+        this.#closed = d.promise;
+        this.#resolveClosed = d.resolve;
+      }
+    }
+    return this.#closed;
+  }
+
+  /**
+   * @internal The owner hands over a Record packet whose conn_id is this session's, as
+   * received from `from`. Rejected packets are counted and dropped (§D4); never throws.
+   */
+  receive(packet: Buffer, from: DatagramSource): void {
+    if (this.#state !== 'open') return;
+    const result = this.#inbound.open(packet);
+    if (!result.ok) {
+      if (result.reason === 'duplicate') this.#maybeReanswer(packet);
+      else if (result.reason === 'exhausted') {
+        this.#fail(
+          new SessionError(ErrorCode.KEY_EXHAUSTED, 'the peer exceeded its key budget without a new epoch'),
+        );
+      }
+      return;
+    }
+    this.#liveness.opened();
+    // §D3: any record from the server shows the ClientFinished arrived.
+    if (this.#resender?.running) this.#resender.stop();
+    if (result.advanced && this.#role === 'server') this.#follow(from);
+    const { type, payload } = result;
+    try {
+      checkControl(type, payload, this.#role);
+    } catch (err) {
+      this.#fail(err as SessionError);
+      return;
+    }
+    switch (type) {
+      case DatagramRecordType.Data:
+        this.#deliver(payload);
+        return;
+      case DatagramRecordType.Ping:
+        this.#pingsReceived++;
+        this.#control(DatagramRecordType.Pong, payload, false);
+        return;
+      case DatagramRecordType.Close: {
+        let close;
+        try {
+          close = decodeClose(payload);
+        } catch (err) {
+          this.#fail(err as SessionError);
+          return;
+        }
+        this.#peerClosed(close.code, close.reason);
+        return;
+      }
+      case DatagramRecordType.Alert:
+        this.#fail(alertError(payload));
+        return;
+      default:
+        // Pong and HandshakeDone: nothing more than showing the peer alive (done above).
+        return;
+    }
+  }
+
+  /**
+   * Sends one message as one datagram. Returns false, dropping it (`counters.sendDropped`),
+   * when `maxQueuedBytes` of earlier packets still wait for the socket. Throws
+   * ERR_MESSAGE_TOO_LARGE (SessionError) for a message over `maxMessageSize` — never
+   * fragmented — and ERR_SESSION_CLOSED once the session has ended. Delivery is not
+   * guaranteed: a datagram may be lost, and nothing tells which.
+   */
+  send(message: MessageData): boolean {
+    const data = toBuffer(message);
+    if (this.#state !== 'open') throw this.#closedError();
+    if (data.length > this.#maxMessageSize) {
+      throw new SessionError(
+        ErrorCode.MESSAGE_TOO_LARGE,
+        `message of ${data.length} bytes does not fit one datagram (at most ${this.#maxMessageSize} bytes)`,
+      );
+    }
+    if (this.#queuedBytes + this.#outbound.packetSize(data.length) > this.#options.maxQueuedBytes) {
+      this.#sendDropped++;
+      return false;
+    }
+    const packet = this.#seal(DatagramRecordType.Data, data);
+    if (!packet) throw this.#closedError();
+    this.#sendPacket(packet);
+    this.#sent++;
+    return true;
+  }
+
+  /**
+   * Ends the session with one Close record (`code` default 1000, `reason` at most 123
+   * bytes of UTF-8); the peer may never see it (then its idle timeout ends it). Emits
+   * `'close'` with the code and reason. Does nothing once the session has ended.
+   */
+  close(code: number = CLOSE_NORMAL, reason = ''): void {
+    checkClose(code, reason);
+    if (this.#state !== 'open') return;
+    this.#control(DatagramRecordType.Close, encodeClose(code, reason), true);
+    this.#end(code, reason, null);
+  }
+
+  /**
+   * Ends the session at once, without a Close record. With `error`, the session fails with
+   * it (`'error'` if listened to); without, it ends quietly. `'close'` follows (1006).
+   */
+  destroy(error?: Error): void {
+    if (this.#state !== 'open') return;
+    if (error === undefined) {
+      this.#end(CLOSE_ABNORMAL, '', null);
+      return;
+    }
+    const e =
+      error instanceof SessionError
+        ? error
+        : new SessionError(ErrorCode.SESSION_CLOSED, `session destroyed: ${error.message}`, { cause: error });
+    this.#end(CLOSE_ABNORMAL, '', e);
+  }
+
+  /**
+   * `for await (const message of session)`: every message from now on (and those received
+   * before any `'message'` listener or iterator took them), ending at a Close with code
+   * 1000 and throwing the coded error at any other end (PeerClosedError for another code).
+   * Messages the loop does not take fast enough wait in a bounded queue (`maxUnreadBytes`;
+   * beyond it the oldest are dropped, `counters.unreadDropped`). Leaving the loop keeps the
+   * session open.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    this.#iterators++;
+    try {
+      for (;;) {
+        const message = await this.#unread.read();
+        if (message === null) return;
+        yield message;
+      }
+    } finally {
+      this.#iterators--;
+    }
+  }
+
+  /** @internal EventEmitter's hook for a rejected async listener of this session. */
+  override [captureRejectionSymbol]<K>(
+    err: Error,
+    _event: keyof DatagramSessionEvents | K,
+    ..._args: unknown[]
+  ): void {
+    if (this.#state === 'open') {
+      const listened = this.listenerCount('error') > 0;
+      this.#fail(err);
+      if (listened) return;
+    } else if (err === this.#error) {
+      return;
+    }
+    warnListenerFailed('a secsess datagram session', err);
+  }
+
+  // ——— receiving ———
+
+  #deliver(message: Buffer): void {
+    this.#delivered++;
+    const listened = this.listenerCount('message') > 0;
+    if (listened) this.emit('message', message);
+    if (this.#iterators > 0 || !listened) this.#keep(message);
+  }
+
+  /** Queues `message` for the iterator, dropping the oldest beyond `maxUnreadBytes`. */
+  #keep(message: Buffer): void {
+    const unread = this.#unread;
+    if (unread.offer(message)) return;
+    unread.push(message);
+    while (unread.length > 1 && unread.cost > this.#options.maxUnreadBytes) {
+      unread.shift();
+      this.#unreadDropped++;
+    }
+  }
+
+  #onNewListener(this: DatagramSession, event: string | symbol): void {
+    if (event !== 'message' || this.#unread.length === 0 || this.#iterators > 0) return;
+    process.nextTick(() => {
+      while (this.#iterators === 0 && this.listenerCount('message') > 0) {
+        const message = this.#unread.shift();
+        if (message === undefined) return;
+        this.emit('message', message);
+      }
+    });
+  }
+
+  /** §D7: only an authenticated record that advanced its window moves a server's session. */
+  #follow(from: DatagramSource): void {
+    const r = this.#remote;
+    if (from.address === r.address && from.port === r.port) return;
+    this.#remote = {
+      address: from.address,
+      port: from.port,
+      family: from.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
+    debug('datagram session moved to %s port %d', from.address, from.port);
+    if (this.listenerCount('addressChange') > 0) this.emit('addressChange', this.#remote);
+  }
+
+  /** §D3: a duplicate of the ClientFinished means our HandshakeDone was lost: answer again (≤ 8). */
+  #maybeReanswer(packet: Buffer): void {
+    if (!this.#handshakeDone || this.#doneResends >= MAX_HANDSHAKE_DONE_RESENDS) return;
+    if (!isFirstRecord(packet) || !this.#inbound.reopenDuplicate(packet)) return;
+    this.#doneResends++;
+    this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+  }
+
+  #peerClosed(code: number, reason: string): void {
+    this.#end(code, reason, code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason), true);
+  }
+
+  // ——— sending ———
+
+  #ping(): void {
+    this.#pingsSent++;
+    this.#control(DatagramRecordType.Ping, EMPTY, false);
+  }
+
+  /**
+   * Seals and sends a control record. `always`: also past `maxQueuedBytes` (a Close, an
+   * Alert, a HandshakeDone: one each, owed once); a Pong or Ping is dropped there instead.
+   */
+  #control(type: DatagramRecordType, payload: Buffer, always: boolean): void {
+    if (
+      !always &&
+      this.#queuedBytes + this.#outbound.packetSize(payload.length) > this.#options.maxQueuedBytes
+    ) {
+      return;
+    }
+    const packet = this.#seal(type, payload);
+    if (packet) this.#sendPacket(packet);
+  }
+
+  /** Seals a record; on failure (keys exhausted, contexts destroyed) fails the session and returns null. */
+  #seal(type: DatagramRecordType, payload: Buffer): Buffer | null {
+    try {
+      return this.#outbound.seal(type, payload);
+    } catch (err) {
+      this.#fail(err, false);
+      return null;
+    }
+  }
+
+  #sendPacket(packet: Buffer): void {
+    const size = packet.length;
+    this.#queuedBytes += size;
+    let done = false;
+    this.#transmit(packet, this.#remote, () => {
+      if (done) return;
+      done = true;
+      this.#queuedBytes -= size;
+    });
+    this.#liveness.sent();
+  }
+
+  // ——— ending ———
+
+  /** Fails the session with `err`: an Alert record tells the peer when one is due (§D4). */
+  #fail(err: unknown, alert = true): void {
+    if (this.#state !== 'open') return;
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.PROTOCOL, `internal error: ${(err as Error)?.message ?? String(err)}`, {
+            cause: err,
+          });
+    const payload = alert ? alertFor(error) : null;
+    if (payload) {
+      let packet: Buffer | null = null;
+      try {
+        packet = this.#outbound.seal(DatagramRecordType.Alert, payload);
+      } catch (sealError) {
+        debug('could not seal an alert: %s', describeError(sealError));
+      }
+      if (packet) this.#sendPacket(packet);
+    }
+    this.#end(CLOSE_ABNORMAL, '', error);
+  }
+
+  /**
+   * The one way a session ends: state, timers, keys, the iterator's end, then `'error'`
+   * (a failure, if listened to and not quiet) and `'close'`, exactly once, and the owner.
+   */
+  #end(code: number, reason: string, error: SessionError | null, quiet = false): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'closed';
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    this.#error = error;
+    this.#liveness.stop();
+    this.#resender?.stop();
+    this.#outbound.destroy();
+    this.#inbound.destroy();
+    // A peer's non-normal Close ends the iterator with PeerClosedError; destroy() without an error ends it quietly.
+    this.#unread.end(error);
+    debug(
+      'datagram session with %s port %d ended: %s',
+      this.#remote.address,
+      this.#remote.port,
+      error ? describeError(error) : `close ${code}`,
+    );
+    if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
+    this.#resolveClosed?.();
+    this.#resolveClosed = null;
+    this.emit('close', code, reason);
+    this.#onEnd(this);
+  }
+
+  #closedError(): SessionError {
+    const cause = this.#error;
+    return new SessionError(
+      ErrorCode.SESSION_CLOSED,
+      cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
+      cause ? { cause } : undefined,
+    );
+  }
+}

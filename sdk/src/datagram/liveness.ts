@@ -1,0 +1,124 @@
+/**
+ * The timers of a datagram session (PROTOCOL.md §D3, §D8), each one unref'd timer:
+ *   - Liveness: a Ping when this side has *sent* nothing for `keepAliveInterval` (what keeps
+ *     NAT bindings and the peer's idle timer alive), and the end when no record has *opened*
+ *     for `idleTimeout`. Unlike the stream keepalive, the two clocks differ: on UDP, sending
+ *     is what keeps a path open, and only an authenticated record shows the peer alive.
+ *   - Resender: the client's ClientFinished again after 400 ms, doubling up to 4 s, until
+ *     any record from the server opens.
+ */
+import { RETRANSMIT_INITIAL, RETRANSMIT_MAX } from '../protocol/datagram/constants.js';
+
+export interface LivenessOptions {
+  /** Ping after this long without sending; 0 = never. */
+  readonly keepAliveInterval: number;
+  /** End after this long without an opened record; 0 = never. */
+  readonly idleTimeout: number;
+  readonly ping: () => void;
+  readonly timeout: () => void;
+}
+
+export class Liveness {
+  readonly #options: LivenessOptions;
+  #lastSent = 0;
+  #lastOpened = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = true;
+
+  constructor(options: LivenessOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    const { keepAliveInterval, idleTimeout } = this.#options;
+    if (keepAliveInterval === 0 && idleTimeout === 0) return;
+    this.#stopped = false;
+    this.#lastSent = this.#lastOpened = performance.now();
+    this.#schedule(Math.min(keepAliveInterval || Infinity, idleTimeout || Infinity));
+  }
+
+  /** This side handed a packet to the socket. Cheap: called for every packet. */
+  sent(): void {
+    this.#lastSent = performance.now();
+  }
+
+  /** A record from the peer opened. Cheap: called for every record. */
+  opened(): void {
+    this.#lastOpened = performance.now();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    // The timer passes this object to one shared function: no closure per session.
+    this.#timer = setTimeout(Liveness.#fire, Math.max(1, Math.ceil(ms)), this);
+    this.#timer.unref();
+  }
+
+  static #fire(liveness: Liveness): void {
+    liveness.#check();
+  }
+
+  #check(): void {
+    this.#timer = null;
+    const { keepAliveInterval, idleTimeout } = this.#options;
+    let now = performance.now();
+    if (idleTimeout > 0 && now - this.#lastOpened >= idleTimeout) {
+      this.#options.timeout();
+      return;
+    }
+    if (keepAliveInterval > 0 && now - this.#lastSent >= keepAliveInterval) {
+      // ping() calls sent(); it may also end the session (and stop us) synchronously.
+      this.#options.ping();
+      now = performance.now();
+      this.#lastSent = now;
+    }
+    let next = Infinity;
+    if (idleTimeout > 0) next = idleTimeout - (now - this.#lastOpened);
+    if (keepAliveInterval > 0) next = Math.min(next, keepAliveInterval - (now - this.#lastSent));
+    this.#schedule(next);
+  }
+}
+
+/** Resends one packet on the §D3 schedule until stopped. */
+export class Resender {
+  readonly #send: () => void;
+  #wait = RETRANSMIT_INITIAL;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(send: () => void) {
+    this.#send = send;
+  }
+
+  get running(): boolean {
+    return this.#timer !== null;
+  }
+
+  start(): void {
+    this.#wait = RETRANSMIT_INITIAL;
+    this.#arm();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #arm(): void {
+    this.#timer = setTimeout(Resender.#fire, this.#wait, this);
+    this.#timer.unref();
+  }
+
+  static #fire(resender: Resender): void {
+    resender.#timer = null;
+    resender.#wait = Math.min(resender.#wait * 2, RETRANSMIT_MAX);
+    resender.#arm();
+    // After arming: send() may end the session, which stops us.
+    resender.#send();
+  }
+}
