@@ -11,7 +11,7 @@
  *   iv        = HKDF(traffic, "", "secsess v1 iv", 12)             (GCM suites)
  *   next      = HKDF(traffic, "", "secsess v1 update", L)
  *   finished  = HKDF(master, "", "secsess v1 server finished", L)
- *   exporter  = HKDF(master, "", "secsess v1 exporter", L)        (Part II §D9)
+ *   exporter  = HKDF(master, "", "secsess v1 exporter", L)        (Part II §D9: datagram/key-schedule.ts)
  */
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
@@ -26,7 +26,6 @@ import {
   LABEL_SERVER_FINISHED,
   LABEL_UPDATE,
 } from './constants.js';
-import { LABEL_EXPORTER } from './datagram/constants.js';
 import { hkdf, secretKey } from './crypto.js';
 import type { Suite } from './suite.js';
 
@@ -111,12 +110,4 @@ export function serverFinishedKey(suite: Suite, master: Buffer): KeyObject {
   const key = secretKey(raw);
   raw.fill(0);
   return key;
-}
-
-/**
- * The exporter of a stream session (PROTOCOL.md §D9), derived from `master` before it is
- * wiped: the root of a datagram channel's keys. Its own label, so it equals no traffic key.
- */
-export function deriveExporter(suite: Suite, master: Buffer): Buffer {
-  return hkdf(suite.hashName, master, EMPTY, label(LABEL_EXPORTER), suite.hashLength);
 }

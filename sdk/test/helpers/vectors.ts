@@ -18,8 +18,8 @@ import type { Suite } from '../../src/protocol/index.js';
 import { CLIENT_AUTH_CONTEXT, RecordType } from '../../src/protocol/constants.js';
 import { hash, hkdf, hmac } from '../../src/protocol/crypto.js';
 import { oaepEncrypt, pssSign, x25519Key, x25519Shared } from '../../src/protocol/asymmetric.js';
+import { exporterSecret } from '../../src/protocol/datagram/key-schedule.js';
 import {
-  deriveExporter,
   deriveMaster,
   initialTrafficSecret,
   nextTrafficSecret,
@@ -214,7 +214,7 @@ function defaultBlock(kept: Kept): Block {
   if (c.sent.length !== 9 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
   const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
   const c2s1 = nextTrafficSecret(suite, Buffer.from(sch._c2s, 'hex'));
-  const exporter = deriveExporter(suite, Buffer.from(sch.master!, 'hex'));
+  const exporter = exporterSecret(suite, Buffer.from(sch.master!, 'hex'));
   if (!exporters.every((e) => e?.equals(exporter))) throw new Error('vector exporter differs');
   if (client.exportSecret() !== null) throw new Error('vector exporter kept after the close');
   return {
