@@ -4,21 +4,9 @@
  * options, RangeError for a number out of range, each checked at `create()`).
  *
  * What a datagram session needs (keepalive, idle limit, datagram size, send queue, replay
- * mode) is {@link DatagramSessionOptions}; each side adds its own. PROTOCOL.md §D6/§D8 and
- * README.md "Datagrams" give the reasons for the defaults.
+ * mode) is session-options.ts's {@link DatagramSessionOptions}; each side adds its own
+ * here. PROTOCOL.md §D6/§D8 and README.md "Datagrams" give the reasons for the defaults.
  */
-import {
-  DEFAULT_DATAGRAM_IDLE_TIMEOUT,
-  DEFAULT_DATAGRAM_KEEPALIVE,
-  DEFAULT_EPOCH_GRACE,
-  DEFAULT_MAX_DATAGRAM_SIZE,
-  DEFAULT_REKEY_INTERVAL,
-  DEFAULT_WINDOW,
-  MAX_UDP_PAYLOAD,
-  MAX_WINDOW,
-  MIN_DATAGRAM_SIZE,
-  MIN_WINDOW,
-} from '../protocol/datagram/constants.js';
 import type { AuthorizationOptions } from '../server/authorization.js';
 import type { TrustOptions } from '../client/trust.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
@@ -34,67 +22,19 @@ import {
   defaultWorkerCount,
 } from '../common/defaults.js';
 import { checkInt, checkObject } from '../common/options.js';
-
-/** How a receiver treats reordered datagrams (PROTOCOL.md §D6); the wire is the same. */
-export type DatagramReplayMode = 'window' | 'increasing' | 'sequential';
+import { resolveDatagramSessionOptions } from './session-options.js';
+import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
 
 /** Sessions a {@link DatagramServer} holds at once by default: 10 000. */
 export const DEFAULT_MAX_DATAGRAM_SESSIONS = 10_000;
-/** Bytes a datagram session lets wait for the socket before `send()` drops: 1 MiB. */
-export const DEFAULT_MAX_QUEUED_BYTES = 1024 * 1024;
-
-/** Options every datagram session accepts (through a DatagramServer or a DatagramClient). */
-export interface DatagramSessionOptions {
-  /** Milliseconds from the first handshake packet to an open session. Default 10000. */
-  readonly handshakeTimeout?: number;
-  /**
-   * Milliseconds without an authenticated record from the peer after which the session
-   * ends with `TimeoutError` (`limit: 'idle'`, ERR_TIMEOUT). 0 turns it off. Default 60000.
-   */
-  readonly idleTimeout?: number;
-  /**
-   * Milliseconds without sending anything after which a Ping is sent (keeps NAT mappings
-   * and the peer's idle timer alive). 0 turns pings off. Default 15000; must be below
-   * `idleTimeout` when both are on.
-   */
-  readonly keepAliveInterval?: number;
-  /**
-   * Largest UDP payload this side sends, 1200–65507. A message whose record would not fit
-   * is refused with ERR_MESSAGE_TOO_LARGE, never fragmented. Default 1200.
-   */
-  readonly maxDatagramSize?: number;
-  /**
-   * Bytes of packets waiting for the socket at which `send()` starts dropping (and returns
-   * false) rather than let memory grow. Default 1 MiB.
-   */
-  readonly maxQueuedBytes?: number;
-  /**
-   * Which reordered datagrams are delivered (PROTOCOL.md §D6): `'window'` delivers each
-   * message at most once within a window of `window` records; `'increasing'` drops anything
-   * older than the newest; `'sequential'` only the next one (no loss allowed). Default 'window'.
-   */
-  readonly replay?: DatagramReplayMode;
-  /** Replay window size in records, 1024–65536, a multiple of 32. Default 2048. */
-  readonly window?: number;
-}
-
-/** @internal What a datagram session is given: every default applied. */
-export interface ResolvedDatagramSessionOptions {
-  readonly handshakeTimeout: number;
-  readonly idleTimeout: number;
-  readonly keepAliveInterval: number;
-  readonly maxDatagramSize: number;
-  readonly maxQueuedBytes: number;
-  readonly replay: DatagramReplayMode;
-  readonly window: number;
-  /** The outbound's rekey interval (ms); not a public option (PROTOCOL.md §D5 fixes 10 minutes). */
-  readonly rekeyInterval: number;
-  /** The inbound's epoch grace (ms); not a public option. */
-  readonly epochGrace: number;
-}
 
 /** Options of {@link DatagramServer}. */
 export interface DatagramServerOptions extends DatagramSessionOptions, AuthorizationOptions {
+  /**
+   * Milliseconds a handshake may hold state on the server, from its admitted Hello to its
+   * ClientFinished. Default 10000.
+   */
+  readonly handshakeTimeout?: number;
   /** Worker threads doing the RSA of each handshake; 0: the main thread. Default min(2, cores). */
   readonly workers?: number;
   /** Open sessions held at once; a Hello beyond is refused (ServerBusy). Default 10000. */
@@ -133,6 +73,11 @@ export interface ResolvedDatagramServerOptions {
 
 /** Options of {@link DatagramClient}. */
 export interface DatagramClientOptions extends DatagramSessionOptions, TrustOptions {
+  /**
+   * Milliseconds from the first handshake packet to an open session (retransmissions
+   * included); then `connect()` rejects with TimeoutError (`limit: 'handshake'`). Default 10000.
+   */
+  readonly handshakeTimeout?: number;
   /** The client's private key (or its path), for servers that authorize clients. Default: none. */
   readonly clientKey?: PrivateKeyInput;
   /**
@@ -149,57 +94,8 @@ export interface ResolvedDatagramClientOptions {
   readonly busyRetries: number;
 }
 
-const REPLAY_MODES: readonly DatagramReplayMode[] = ['window', 'increasing', 'sequential'];
-
-/** @internal */
-export function resolveDatagramSessionOptions(
-  options: DatagramSessionOptions | undefined,
-): ResolvedDatagramSessionOptions {
-  const o = checkObject(options, 'options');
-  const idleTimeout = checkInt('idleTimeout', o.idleTimeout, DEFAULT_DATAGRAM_IDLE_TIMEOUT, 0, MAX_TIMER_MS);
-  const keepAliveInterval = checkInt(
-    'keepAliveInterval',
-    o.keepAliveInterval,
-    // An idle limit set below the default keepalive gets pings at half of it, as streams do.
-    idleTimeout > 0 && idleTimeout <= DEFAULT_DATAGRAM_KEEPALIVE
-      ? Math.floor(idleTimeout / 2)
-      : DEFAULT_DATAGRAM_KEEPALIVE,
-    0,
-    MAX_TIMER_MS,
-  );
-  if (idleTimeout > 0 && keepAliveInterval >= idleTimeout) {
-    throw new TypeError(
-      'keepAliveInterval must be below idleTimeout, or the idle limit fires before the ping',
-    );
-  }
-  if (o.replay !== undefined && !REPLAY_MODES.includes(o.replay)) {
-    throw new TypeError("options.replay must be 'window', 'increasing' or 'sequential'");
-  }
-  const window = checkInt('window', o.window, DEFAULT_WINDOW, MIN_WINDOW, MAX_WINDOW);
-  if (window % 32 !== 0) throw new RangeError(`window must be a multiple of 32, got ${window}`);
-  return {
-    handshakeTimeout: checkInt(
-      'handshakeTimeout',
-      o.handshakeTimeout,
-      DEFAULT_HANDSHAKE_TIMEOUT,
-      1,
-      MAX_TIMER_MS,
-    ),
-    idleTimeout,
-    keepAliveInterval,
-    maxDatagramSize: checkInt(
-      'maxDatagramSize',
-      o.maxDatagramSize,
-      DEFAULT_MAX_DATAGRAM_SIZE,
-      MIN_DATAGRAM_SIZE,
-      MAX_UDP_PAYLOAD,
-    ),
-    maxQueuedBytes: checkInt('maxQueuedBytes', o.maxQueuedBytes, DEFAULT_MAX_QUEUED_BYTES, 1, 0x7fffffff),
-    replay: o.replay ?? 'window',
-    window,
-    rekeyInterval: DEFAULT_REKEY_INTERVAL,
-    epochGrace: DEFAULT_EPOCH_GRACE,
-  };
+function handshakeTimeout(value: unknown): number {
+  return checkInt('handshakeTimeout', value, DEFAULT_HANDSHAKE_TIMEOUT, 1, MAX_TIMER_MS);
 }
 
 /** @internal */
@@ -221,7 +117,7 @@ export function resolveDatagramServerOptions(
   }
   return {
     session,
-    handshakeTimeout: session.handshakeTimeout,
+    handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
     workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
     maxSessions: checkInt('maxSessions', o.maxSessions, DEFAULT_MAX_DATAGRAM_SESSIONS, 1, 1 << 24),
     maxHandshakes,
@@ -246,7 +142,7 @@ export function resolveDatagramClientOptions(
   const session = resolveDatagramSessionOptions(o);
   return {
     session,
-    handshakeTimeout: session.handshakeTimeout,
+    handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
     busyRetries: checkInt('busyRetries', o.busyRetries, DEFAULT_BUSY_RETRIES, 0, 100),
   };
 }

@@ -20,15 +20,16 @@ import type { Suite } from '../protocol/index.js';
 import { debug, describeError, warnListenerFailed } from '../common/debug.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { deferred } from '../common/deferred.js';
-import { MessageQueue } from '../stream/message-queue.js';
-import { checkClose, toBuffer } from '../stream/session-util.js';
+import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js';
 import type { MessageData } from '../stream/session-util.js';
+import { Inbox } from './inbox.js';
 import { Liveness, Resender } from './liveness.js';
 import type { ResolvedDatagramSessionOptions } from './session-options.js';
 import {
   alertError,
   alertFor,
   checkControl,
+  closedError,
   decodeClose,
   encodeClose,
   isFirstRecord,
@@ -81,7 +82,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   readonly #onEnd: DatagramSessionInit['onEnd'];
   readonly #liveness: Liveness;
   readonly #resender: Resender | null;
-  readonly #unread = new MessageQueue();
+  readonly #unread: Inbox;
   readonly #maxMessageSize: number;
   #remote: DatagramRemote;
   #state: DatagramSessionState = 'open';
@@ -89,17 +90,11 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #closeCode: number | null = null;
   #closeReason: string | null = null;
   #queuedBytes = 0;
-  #iterators = 0;
   #handshakeDone: boolean;
   #doneResends = 0;
   #closed: Promise<void> | null = null;
   #resolveClosed: (() => void) | null = null;
-  #delivered = 0;
-  #sent = 0;
-  #sendDropped = 0;
-  #unreadDropped = 0;
-  #pingsSent = 0;
-  #pingsReceived = 0;
+  readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
 
   static {
     construct = (init) => new DatagramSession(init);
@@ -117,6 +112,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#info = init.info;
     this.#onEnd = init.onEnd;
     this.#remote = init.remote;
+    this.#unread = new Inbox(init.options.maxUnreadBytes);
     this.#handshakeDone = init.role === 'server' && init.handshakeDone === true;
     this.#maxMessageSize = Math.max(0, init.outbound.maxPayload(init.options.maxDatagramSize));
     this.#liveness = new Liveness({
@@ -189,12 +185,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   get counters(): DatagramSessionCounters {
     return {
       ...this.#inbound.counters,
-      delivered: this.#delivered,
-      sent: this.#sent,
-      sendDropped: this.#sendDropped,
-      unreadDropped: this.#unreadDropped,
-      pingsSent: this.#pingsSent,
-      pingsReceived: this.#pingsReceived,
+      ...this.#tally,
+      unreadDropped: this.#unread.dropped,
     };
   }
 
@@ -244,7 +236,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
         this.#deliver(payload);
         return;
       case DatagramRecordType.Ping:
-        this.#pingsReceived++;
+        this.#tally.pingsReceived++;
         this.#control(DatagramRecordType.Pong, payload, false);
         return;
       case DatagramRecordType.Close: {
@@ -276,7 +268,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    */
   send(message: MessageData): boolean {
     const data = toBuffer(message);
-    if (this.#state !== 'open') throw this.#closedError();
+    if (this.#state !== 'open') throw closedError(this.#error);
     if (data.length > this.#maxMessageSize) {
       throw new SessionError(
         ErrorCode.MESSAGE_TOO_LARGE,
@@ -284,13 +276,13 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       );
     }
     if (this.#queuedBytes + this.#outbound.packetSize(data.length) > this.#options.maxQueuedBytes) {
-      this.#sendDropped++;
+      this.#tally.sendDropped++;
       return false;
     }
     const packet = this.#seal(DatagramRecordType.Data, data);
-    if (!packet) throw this.#closedError();
+    if (!packet) throw closedError(this.#error);
     this.#sendPacket(packet);
-    this.#sent++;
+    this.#tally.sent++;
     return true;
   }
 
@@ -331,17 +323,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    * beyond it the oldest are dropped, `counters.unreadDropped`). Leaving the loop keeps the
    * session open.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
-    this.#iterators++;
-    try {
-      for (;;) {
-        const message = await this.#unread.read();
-        if (message === null) return;
-        yield message;
-      }
-    } finally {
-      this.#iterators--;
-    }
+  [Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    return this.#unread.iterate();
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session. */
@@ -363,27 +346,16 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   // ——— receiving ———
 
   #deliver(message: Buffer): void {
-    this.#delivered++;
+    this.#tally.delivered++;
     const listened = this.listenerCount('message') > 0;
     if (listened) this.emit('message', message);
-    if (this.#iterators > 0 || !listened) this.#keep(message);
-  }
-
-  /** Queues `message` for the iterator, dropping the oldest beyond `maxUnreadBytes`. */
-  #keep(message: Buffer): void {
-    const unread = this.#unread;
-    if (unread.offer(message)) return;
-    unread.push(message);
-    while (unread.length > 1 && unread.cost > this.#options.maxUnreadBytes) {
-      unread.shift();
-      this.#unreadDropped++;
-    }
+    if (this.#unread.iterators > 0 || !listened) this.#unread.keep(message);
   }
 
   #onNewListener(this: DatagramSession, event: string | symbol): void {
-    if (event !== 'message' || this.#unread.length === 0 || this.#iterators > 0) return;
+    if (event !== 'message' || this.#unread.length === 0 || this.#unread.iterators > 0) return;
     process.nextTick(() => {
-      while (this.#iterators === 0 && this.listenerCount('message') > 0) {
+      while (this.#unread.iterators === 0 && this.listenerCount('message') > 0) {
         const message = this.#unread.shift();
         if (message === undefined) return;
         this.emit('message', message);
@@ -419,7 +391,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   // ——— sending ———
 
   #ping(): void {
-    this.#pingsSent++;
+    this.#tally.pingsSent++;
     this.#control(DatagramRecordType.Ping, EMPTY, false);
   }
 
@@ -465,12 +437,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   /** Fails the session with `err`: an Alert record tells the peer when one is due (§D4). */
   #fail(err: unknown, alert = true): void {
     if (this.#state !== 'open') return;
-    const error =
-      err instanceof SessionError
-        ? err
-        : new SessionError(ErrorCode.PROTOCOL, `internal error: ${(err as Error)?.message ?? String(err)}`, {
-            cause: err,
-          });
+    const error = toSessionError(err, false);
     const payload = alert ? alertFor(error) : null;
     if (payload) {
       let packet: Buffer | null = null;
@@ -511,14 +478,5 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#resolveClosed = null;
     this.emit('close', code, reason);
     this.#onEnd(this);
-  }
-
-  #closedError(): SessionError {
-    const cause = this.#error;
-    return new SessionError(
-      ErrorCode.SESSION_CLOSED,
-      cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
-      cause ? { cause } : undefined,
-    );
   }
 }

@@ -86,7 +86,11 @@ export async function connectSocket(target: Endpoint): Promise<{ socket: Socket;
   });
   return {
     socket,
-    remote: { address: resolved.address, port: target.port, family: resolved.type === 'udp6' ? 'IPv6' : 'IPv4' },
+    remote: {
+      address: resolved.address,
+      port: target.port,
+      family: resolved.type === 'udp6' ? 'IPv6' : 'IPv4',
+    },
   };
 }
 

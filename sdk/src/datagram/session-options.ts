@@ -4,7 +4,8 @@
  * Everything is checked up front: TypeError for a wrong type or conflicting options,
  * RangeError for a number out of range.
  */
-import type { DatagramContextOptions, ReplayMode } from '../protocol/datagram/contexts.js';
+import type { DatagramContextOptions } from '../protocol/datagram/contexts.js';
+import type { ReplayMode } from '../protocol/datagram/replay-window.js';
 import {
   DEFAULT_DATAGRAM_IDLE_TIMEOUT,
   DEFAULT_DATAGRAM_KEEPALIVE,
@@ -146,7 +147,7 @@ export function resolveDatagramSessionOptions(
     ),
     replay,
     window,
-    epochGrace: checkInt('epochGrace', o.epochGrace, DEFAULT_EPOCH_GRACE, 0, MAX_TIMER_MS),
+    epochGrace: checkInt('epochGrace', o.epochGrace, DEFAULT_EPOCH_GRACE, 0, DEFAULT_REKEY_INTERVAL),
     rekeyInterval: checkInt(
       'rekeyInterval',
       o.rekeyInterval,

@@ -92,3 +92,12 @@ export function isFirstRecord(packet: Buffer): boolean {
   // 0x47 ‖ conn_id (8) ‖ u32 epoch (offset 9) ‖ u48 seq (offset 13).
   return packet.length >= 19 && packet.readUInt32BE(9) === 0 && packet.readUIntBE(13, 6) === 0;
 }
+
+/** What operations meet once the session has ended: ERR_SESSION_CLOSED (cause: the failure). */
+export function closedError(cause: SessionError | null): SessionError {
+  return new SessionError(
+    ErrorCode.SESSION_CLOSED,
+    cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
+    cause ? { cause } : undefined,
+  );
+}

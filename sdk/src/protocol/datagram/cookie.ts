@@ -123,6 +123,7 @@ export class CookieJar {
   readonly #start: number;
   #current: Buffer;
   #previous: Buffer | null = null;
+  #destroyed = false;
 
   constructor(options: CookieJarOptions = {}) {
     this.#now = options.now ?? (() => performance.now());
@@ -135,13 +136,14 @@ export class CookieJar {
 
   /** The cookie for `source` now (under the current secret); null for an unusable source. */
   cookie(source: PacketSource): Buffer | null {
+    if (this.#destroyed) return null;
     this.#rotate();
     return computeCookie(this.#current, source);
   }
 
   /** Whether `cookie` is `source`'s under the current or the previous secret (constant time). */
   verify(source: PacketSource, cookie: Buffer | null): boolean {
-    if (!cookie || cookie.length !== COOKIE_SIZE) return false;
+    if (this.#destroyed || !cookie || cookie.length !== COOKIE_SIZE) return false;
     this.#rotate();
     const now = computeCookie(this.#current, source);
     if (!now) return false;
@@ -152,8 +154,9 @@ export class CookieJar {
     return a || b;
   }
 
-  /** Wipes the secrets; the jar then verifies nothing. */
+  /** Wipes the secrets; the jar then gives and verifies no cookie. */
   destroy(): void {
+    this.#destroyed = true;
     this.#current.fill(0);
     this.#previous?.fill(0);
     this.#previous = null;

@@ -71,7 +71,8 @@ function checkToken(token: Buffer): void {
 }
 
 function checkCookie(cookie: Buffer | null): void {
-  if (cookie !== null && cookie.length !== COOKIE_SIZE) throw new RangeError(`cookie must be ${COOKIE_SIZE} bytes`);
+  if (cookie !== null && cookie.length !== COOKIE_SIZE)
+    throw new RangeError(`cookie must be ${COOKIE_SIZE} bytes`);
 }
 
 /** Length of the whole frame starting at `at` (header included), or -1 if it runs past the end. */
@@ -82,7 +83,13 @@ function frameLength(packet: Buffer, at: number, type: number): number {
 }
 
 /** `token ‖ u8 cookie_len ‖ cookie ‖ frame`, the shared head of KeyRequest and Hello. */
-function encodeClientPacket(type: PacketType, token: Buffer, cookie: Buffer | null, frame: Buffer, size: number): Buffer {
+function encodeClientPacket(
+  type: PacketType,
+  token: Buffer,
+  cookie: Buffer | null,
+  frame: Buffer,
+  size: number,
+): Buffer {
   checkToken(token);
   checkCookie(cookie);
   const cookieLength = cookie ? COOKIE_SIZE : 0;
@@ -96,7 +103,11 @@ function encodeClientPacket(type: PacketType, token: Buffer, cookie: Buffer | nu
   return out;
 }
 
-function decodeClientPacket(packet: Buffer, type: PacketType, frameType: number): { head: ClientPacket; end: number } | null {
+function decodeClientPacket(
+  packet: Buffer,
+  type: PacketType,
+  frameType: number,
+): { head: ClientPacket; end: number } | null {
   if (packet.length < 2 + TOKEN_SIZE || packet[0] !== type) return null;
   const cookieLength = packet[1 + TOKEN_SIZE]!;
   if (cookieLength !== 0 && cookieLength !== COOKIE_SIZE) return null;
@@ -114,7 +125,11 @@ function decodeClientPacket(packet: Buffer, type: PacketType, frameType: number)
 }
 
 /** KeyRequest packet: exactly 1200 bytes, zero padding after the frame. */
-export function encodeKeyRequestPacket(token: Buffer, cookie: Buffer | null, keyRequestFrame: Buffer): Buffer {
+export function encodeKeyRequestPacket(
+  token: Buffer,
+  cookie: Buffer | null,
+  keyRequestFrame: Buffer,
+): Buffer {
   return encodeClientPacket(PacketType.KeyRequest, token, cookie, keyRequestFrame, KEY_REQUEST_PACKET_SIZE);
 }
 
@@ -129,7 +144,8 @@ export function decodeKeyRequestPacket(packet: Buffer): ClientPacket | null {
 /** Hello packet: at most 1232 bytes, nothing after the ClientHello frame. */
 export function encodeHelloPacket(token: Buffer, cookie: Buffer | null, clientHelloFrame: Buffer): Buffer {
   const size = 2 + TOKEN_SIZE + (cookie ? COOKIE_SIZE : 0) + clientHelloFrame.length;
-  if (size > MAX_HELLO_PACKET_SIZE) throw new RangeError(`a Hello packet is at most ${MAX_HELLO_PACKET_SIZE} bytes`);
+  if (size > MAX_HELLO_PACKET_SIZE)
+    throw new RangeError(`a Hello packet is at most ${MAX_HELLO_PACKET_SIZE} bytes`);
   return encodeClientPacket(PacketType.Hello, token, cookie, clientHelloFrame, size);
 }
 
@@ -181,7 +197,12 @@ export function decodeServerHelloPacket(packet: Buffer): ServerHelloPacket | nul
   const connectionId = packet.subarray(1 + TOKEN_SIZE, at);
   if (record.length < RECORD_HEADER_SIZE || record[0] !== PacketType.Record) return null;
   if (!record.subarray(1, 1 + CONN_ID_SIZE).equals(connectionId)) return null;
-  return { token: packet.subarray(1, 1 + TOKEN_SIZE), connectionId, frame: packet.subarray(at, at + length), record };
+  return {
+    token: packet.subarray(1, 1 + TOKEN_SIZE),
+    connectionId,
+    frame: packet.subarray(at, at + length),
+    record,
+  };
 }
 
 export function encodeCookiePacket(token: Buffer, cookie: Buffer): Buffer {

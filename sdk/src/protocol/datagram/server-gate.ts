@@ -22,15 +22,32 @@
  * (checked here: a Hello too small for its ServerHello is dropped before any RSA), and
  * only a source whose cookie verified gets anything but a Cookie.
  */
-import type { Buffer } from 'node:buffer';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
-import type { AlertCode } from '../constants.js';
-import type { HandshakeError } from '../errors.js';
+import { Buffer } from 'node:buffer';
+import { PrivateKey, PublicKey } from '@secsess/keys';
+import { ALERT_FOR_CODE } from '../alerts.js';
+import { AlertCode, RANDOM_SIZE } from '../constants.js';
+import { secureRandom } from '../crypto.js';
+import type { RandomSource } from '../crypto.js';
+import { x25519Key, x25519Shared } from '../asymmetric.js';
+import { ErrorCode, HandshakeError, SessionError } from '../errors.js';
+import { decodeClientHello, decodeKeyRequest, encodeKeyResponse } from '../handshake-messages.js';
 import type { ClientHello } from '../handshake-messages.js';
+import { ALL_SUITES, suiteFromIds } from '../suite.js';
 import type { Suite } from '../suite.js';
-import type { CookieJar, PacketSource } from './cookie.js';
+import { CONN_ID_SIZE, PacketType } from './constants.js';
+import { CookieJar, addressBytes } from './cookie.js';
+import type { PacketSource } from './cookie.js';
 import type { HandshakeContextOptions, HandshakeTestInputs } from './handshake-types.js';
-import type { DatagramServerHandshake } from './server-handshake.js';
+import {
+  decodeHelloPacket,
+  decodeKeyRequestPacket,
+  encodeAlertPacket,
+  encodeCookiePacket,
+  encodeKeyResponsePacket,
+  serverHelloPacketSize,
+} from './packets.js';
+import { recordPacketSize } from './record-codec.js';
+import { DatagramServerHandshake } from './server-handshake.js';
 
 export interface DatagramServerHandshakeOptions extends HandshakeTestInputs {
   /**
@@ -89,18 +106,82 @@ export type Accepted =
   /** The client's X25519 share is unusable: send `packet` (Alert HandshakeFailed). */
   | { readonly kind: 'refuse'; readonly packet: Buffer; readonly error: HandshakeError };
 
+const DROP: Screened = Object.freeze({ kind: 'drop' });
+/** A ServerHello frame: 4-byte header, preamble (5), suite (3), random (32), X25519 (32). */
+const SERVER_HELLO_FRAME_SIZE = 4 + 5 + 3 + RANDOM_SIZE + 32;
+/** Tries at drawing a conn_id not in use (8 random bytes: a collision is already rare). */
+const CONN_ID_TRIES = 16;
+
+export const DEFAULT_SERVER_HANDSHAKE_TIMEOUT = 10_000;
+
+/** The size of the ServerHello packet answering a Hello of `suite` (§D3 "Amplification bound"). */
+export function serverHelloSize(suite: Suite): number {
+  return serverHelloPacketSize(SERVER_HELLO_FRAME_SIZE, recordPacketSize(suite, suite.hashLength));
+}
+
 export class DatagramHandshakeGate {
+  readonly #options: DatagramServerHandshakeOptions;
+  readonly #keys: readonly (PrivateKey | PublicKey)[];
+  readonly #publicKeys: readonly PublicKey[];
+  readonly #fingerprints: readonly Buffer[];
+  readonly #suites: readonly Suite[];
+  readonly #cookies: CookieJar;
+  readonly #random: RandomSource;
+  readonly #timeout: number;
+  /** The KeyResponse frame: the same for every client. */
+  readonly #keyResponse: Buffer;
+
   /** @throws TypeError for missing or wrong keys or cookies. */
   constructor(options: DatagramServerHandshakeOptions) {
-    void options;
-    throw new Error('not implemented');
+    if (!options || !Array.isArray(options.keys) || options.keys.length === 0) {
+      throw new TypeError('keys must be a non-empty array of PrivateKey or PublicKey');
+    }
+    this.#publicKeys = options.keys.map((k, i) => {
+      if (k instanceof PrivateKey) return k.publicKey;
+      if (k instanceof PublicKey) return k;
+      throw new TypeError(`keys[${i}] must be a PrivateKey or a PublicKey`);
+    });
+    if (!(options.cookies instanceof CookieJar)) throw new TypeError('cookies must be a CookieJar');
+    const timeout = options.handshakeTimeout ?? DEFAULT_SERVER_HANDSHAKE_TIMEOUT;
+    if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
+      throw new RangeError('handshakeTimeout must be a positive number of ms');
+    }
+    this.#options = options;
+    this.#keys = options.keys;
+    this.#fingerprints = this.#publicKeys.map((k) => k.fingerprintBytes());
+    this.#suites = options.suites ?? ALL_SUITES;
+    this.#cookies = options.cookies;
+    this.#random = options.random ?? secureRandom;
+    this.#timeout = timeout;
+    this.#keyResponse = encodeKeyResponse(this.#publicKeys[0]!.toSpkiDer());
   }
 
   /** The first look at a handshake packet from `source`: stateless, no RSA. */
   screen(packet: Buffer, source: PacketSource): Screened {
-    void packet;
-    void source;
-    throw new Error('not implemented');
+    const type = packet[0];
+    if (type !== PacketType.KeyRequest && type !== PacketType.Hello) return DROP;
+    const p = type === PacketType.KeyRequest ? decodeKeyRequestPacket(packet) : decodeHelloPacket(packet);
+    if (!p) return DROP;
+    if (!this.#cookies.verify(source, p.cookie)) {
+      const cookie = this.#cookies.cookie(source);
+      return cookie ? reply(packet, encodeCookiePacket(p.token, cookie), 'cookie') : DROP;
+    }
+    // The source has shown it receives at its address: it may get answers other than Cookie.
+    try {
+      if (type === PacketType.KeyRequest) {
+        decodeKeyRequest(p.frame);
+        return reply(packet, encodeKeyResponsePacket(p.token, this.#keyResponse), 'keyResponse');
+      }
+      return this.#screenHello(packet, source, p.token, p.frame);
+    } catch (err) {
+      if (!(err instanceof HandshakeError)) throw err;
+      return reply(
+        packet,
+        encodeAlertPacket(p.token, ALERT_FOR_CODE[err.code] ?? AlertCode.HandshakeFailed),
+        'alert',
+        err,
+      );
+    }
   }
 
   /**
@@ -109,15 +190,103 @@ export class DatagramHandshakeGate {
    * `now` starts its handshake timeout.
    */
   acceptHello(hello: ScreenedHello, now: number): Accepted {
-    void hello;
-    void now;
-    throw new Error('not implemented');
+    const o = this.#options;
+    const ephemeral = x25519Key(o.ephemeralPrivate);
+    let shared: Buffer;
+    try {
+      // §2 step 7, done before the RSA step (the outcome is the same, and it costs less).
+      shared = x25519Shared(ephemeral.privateKey, hello.hello.ephemeral);
+    } catch (cause) {
+      const error = new HandshakeError(
+        ErrorCode.HANDSHAKE,
+        'handshake: client sent an invalid ephemeral key',
+        {
+          cause,
+        },
+      );
+      return { kind: 'refuse', packet: this.refuse(hello, AlertCode.HandshakeFailed), error };
+    }
+    const connectionId = this.#connectionId();
+    const serverRandom = this.#random(RANDOM_SIZE);
+    return {
+      kind: 'handshake',
+      handshake: new DatagramServerHandshake({
+        hello,
+        key: this.#keys[hello.keyIndex]!,
+        serverKey: this.#publicKeys[hello.keyIndex]!,
+        connectionId,
+        serverRandom,
+        ephemeral: ephemeral.publicRaw,
+        shared,
+        deadline: now + this.#timeout,
+        random: this.#random,
+        contextRandom: o.random,
+        context: o.context,
+        clientKeyAllowed: o.clientKeyAllowed,
+      }),
+    };
   }
 
   /** The Alert packet refusing `hello` with `code` (default ServerBusy), 19 bytes. */
-  refuse(hello: ScreenedHello, code?: AlertCode): Buffer {
-    void hello;
-    void code;
-    throw new Error('not implemented');
+  refuse(hello: ScreenedHello, code: AlertCode = AlertCode.ServerBusy): Buffer {
+    return encodeAlertPacket(hello.token, code);
   }
+
+  /** §2 "Parsing" steps 1–4 on a cookie-verified Hello, and the answer's size. */
+  #screenHello(packet: Buffer, source: PacketSource, token: Buffer, view: Buffer): Screened {
+    const frame = Buffer.from(view);
+    const hello = decodeClientHello(frame);
+    const suite = suiteFromIds(...hello.suiteIds);
+    if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
+      throw new HandshakeError(
+        ErrorCode.SUITE_MISMATCH,
+        'handshake: client asked for an algorithm set this server does not accept',
+      );
+    }
+    const keyIndex = this.#fingerprints.findIndex((f) => f.equals(hello.keyId));
+    if (keyIndex < 0) {
+      throw new HandshakeError(
+        ErrorCode.SERVER_KEY_MISMATCH,
+        'handshake: client named a server key this server does not hold',
+      );
+    }
+    // §D3: no answer larger than the packet. A Hello too small for its ServerHello (a short
+    // ciphertext) gets nothing, and costs no RSA.
+    if (serverHelloSize(suite) > packet.length) return DROP;
+    const addr = addressBytes(source.address)!;
+    const id = `${addr.family}|${addr.bytes.toString('hex')}|${source.port}|${token.toString('hex')}`;
+    return {
+      kind: 'hello',
+      hello: {
+        id,
+        source: { address: source.address, port: source.port },
+        token: Buffer.from(token),
+        suite,
+        keyIndex,
+        packetSize: packet.length,
+        frame,
+        hello,
+      },
+    };
+  }
+
+  #connectionId(): Buffer {
+    const inUse = this.#options.connectionIdInUse;
+    for (let i = 0; i < CONN_ID_TRIES; i++) {
+      const id = this.#random(CONN_ID_SIZE);
+      if (!inUse?.(id)) return id;
+    }
+    throw new SessionError(ErrorCode.SERVER_BUSY, 'no free conn_id');
+  }
+}
+
+/** An answer, sent only if it is no larger than the packet it answers (§D3). */
+function reply(
+  packet: Buffer,
+  answer: Buffer,
+  what: 'cookie' | 'keyResponse' | 'alert',
+  error?: HandshakeError,
+): Screened {
+  if (answer.length > packet.length) return DROP;
+  return error ? { kind: 'reply', packet: answer, what, error } : { kind: 'reply', packet: answer, what };
 }

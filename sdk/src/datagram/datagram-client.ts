@@ -1,0 +1,242 @@
+/**
+ * The datagram client: `DatagramClient.create(serverKey, set, options)`, then
+ * `connect(endpoint)` → an open {@link DatagramSession}. Each session has its own UDP
+ * socket, connected to the server (the kernel drops packets from anyone else). The client
+ * keeps the last cookie each server endpoint gave it (PROTOCOL.md §D2), so the next
+ * handshake with that server usually saves the Cookie round trip.
+ *
+ * Trust mirrors {@link Client}: a pinned key, or `trust: 'strict' | 'tofu'` with a
+ * known_hosts file. With an entry for the host the client names its key in the Hello; without
+ * one it asks the server (KeyRequest) and known_hosts decides. When a server refuses the named
+ * key (ERR_SERVER_KEY_MISMATCH), the client asks once for the server's key and lets
+ * known_hosts judge it: a key being rotated in is accepted if trusted, any other is
+ * ERR_HOST_KEY_CHANGED naming the file and line.
+ */
+import type { RemoteInfo, Socket } from 'node:dgram';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { ErrorCode, SessionError, resolveSuite } from '../protocol/index.js';
+import type { AlgorithmSet } from '../protocol/index.js';
+import { DatagramClientHandshake } from '../protocol/datagram/client-handshake.js';
+import { PacketType } from '../protocol/datagram/constants.js';
+import { debug, describeError } from '../common/debug.js';
+import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { EndpointInput } from '../common/endpoint.js';
+import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
+import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
+import { checkTrustOptions, hostTrust } from '../client/trust.js';
+import type { HostTrust, TrustMode } from '../client/trust.js';
+import { resolveDatagramClientOptions } from './datagram-options.js';
+import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
+import { closeQuietly, connectSocket } from './datagram-socket.js';
+import type { DatagramAddress } from './datagram-socket.js';
+import { runAttempt } from './client-attempt.js';
+import type { OpenedHandshake } from './client-attempt.js';
+import { contextOptions } from './session-options.js';
+import { createDatagramSession } from './datagram-session.js';
+import type { DatagramSession } from './datagram-session.js';
+
+/** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
+const MAX_CACHED_COOKIES = 256;
+
+export class DatagramClient {
+  readonly #keyInput: PublicKeyInput | null;
+  readonly #trust: { readonly mode: TrustMode; readonly knownHosts: string | undefined } | null;
+  readonly #clientKeyInput: PrivateKeyInput | null;
+  readonly #set: AlgorithmSet;
+  readonly #options: ResolvedDatagramClientOptions;
+  #serverKey: PublicKey | null = null;
+  #clientKey: PrivateKey | null = null;
+  /** The last cookie each server (resolved `address|port`) gave, least recently used first. */
+  readonly #cookies = new Map<string, Buffer>();
+
+  private constructor(
+    key: PublicKeyInput | null,
+    set: AlgorithmSet,
+    options: DatagramClientOptions | undefined,
+  ) {
+    this.#keyInput = key;
+    this.#trust = options?.trust ? { mode: options.trust, knownHosts: options.knownHosts } : null;
+    this.#clientKeyInput = options?.clientKey ?? null;
+    this.#set = set;
+    this.#options = resolveDatagramClientOptions(options);
+  }
+
+  /**
+   * Creates a datagram client that trusts `publicKey` as the server's key.
+   *
+   * @param publicKey The server's public key or its file's path (read by `connect()`); or
+   *   null with `options.trust` ('strict' or 'tofu') to trust through known_hosts.
+   * @param set The algorithm set. Default RSA / AES-256-CBC / SHA-256.
+   * @param options See {@link DatagramClientOptions}.
+   * @throws TypeError / RangeError for invalid arguments.
+   */
+  static create(
+    publicKey: PublicKeyInput | null,
+    set: AlgorithmSet = {},
+    options?: DatagramClientOptions,
+  ): DatagramClient {
+    checkTrustOptions(options ?? {});
+    if (publicKey === null || publicKey === undefined) {
+      if (!options?.trust) {
+        throw new TypeError("publicKey is required unless options.trust is 'strict' or 'tofu' (known_hosts)");
+      }
+    } else {
+      checkPublicKey(publicKey);
+      if (options?.trust) throw new TypeError('give either a pinned publicKey or options.trust, not both');
+    }
+    if (options?.clientKey !== undefined) checkPrivateKeys(options.clientKey, 'options.clientKey');
+    resolveSuite(set);
+    return new DatagramClient(publicKey ?? null, set, options);
+  }
+
+  /**
+   * Runs the handshake with the server at `endpoint` over a new UDP socket and resolves
+   * with the open session. Rejects with TimeoutError (`limit: 'handshake'`: no answer
+   * within `handshakeTimeout`, retransmissions included), ERR_TRANSPORT (the host does not
+   * resolve), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
+   * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE…).
+   * ERR_SERVER_BUSY is retried `busyRetries` times after a random, growing pause. A
+   * client may hold any number of sessions; each has its own socket.
+   */
+  async connect(
+    endpoint: EndpointInput,
+    options: { readonly signal?: AbortSignal } = {},
+  ): Promise<DatagramSession> {
+    const target = parseEndpoint(endpoint);
+    const signal = checkSignal(options?.signal, 'options.signal');
+    if (signal?.aborted) throw abortError('connect', signal);
+    if (this.#keyInput !== null) this.#serverKey ??= await loadPublicKey(this.#keyInput);
+    if (this.#clientKeyInput !== null)
+      this.#clientKey ??= (await loadPrivateKeys([this.#clientKeyInput]))[0]!;
+    const { socket, remote } = await connectSocket(target);
+    // ICMP errors (ECONNREFUSED while nobody listens yet) are not fatal: UDP is lossy, the
+    // handshake retransmits, and an off-path attacker can forge them.
+    const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
+    socket.on('error', onSocketError);
+    const cacheKey = `${remote.address}|${remote.port}`;
+    let handed = false;
+    try {
+      let askServerKey = false;
+      for (let attempt = 0; ;) {
+        const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
+        const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
+        const hs = new DatagramClientHandshake({
+          ...(serverKey ? { serverKey } : {}),
+          set: this.#set,
+          ...(this.#clientKey ? { clientKey: this.#clientKey } : {}),
+          cookie: this.#cookies.get(cacheKey) ?? null,
+          handshakeTimeout: this.#options.handshakeTimeout,
+          context: contextOptions(this.#options.session),
+        });
+        debug(
+          'datagram client: handshake with %s, %s',
+          formatEndpoint(target),
+          serverKey ? `naming ${serverKey.fingerprint()}` : 'asking for the server key',
+        );
+        let opened: OpenedHandshake;
+        try {
+          opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
+        } catch (err) {
+          this.#remember(cacheKey, hs.cookie);
+          debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
+          const code = err instanceof SessionError ? err.code : null;
+          if (trust && code === ErrorCode.SERVER_KEY_MISMATCH && !askServerKey) {
+            // Let known_hosts judge the key the server holds: rotated-in and trusted, or changed.
+            askServerKey = true;
+            continue;
+          }
+          if (code !== ErrorCode.SERVER_BUSY || attempt >= this.#options.busyRetries) throw err;
+          const ms = Math.random() * Math.min(BUSY_RETRY_CAP, BUSY_RETRY_BASE * 2 ** attempt);
+          debug('%s is busy: trying again in %d ms', formatEndpoint(target), Math.round(ms));
+          await pause(ms, signal);
+          attempt++;
+          continue;
+        }
+        this.#remember(cacheKey, hs.cookie);
+        await trust?.confirm();
+        const session = this.#open(socket, remote, opened);
+        handed = true;
+        return session;
+      }
+    } finally {
+      socket.off('error', onSocketError);
+      if (!handed) closeQuietly(socket);
+    }
+  }
+
+  /** The session over `socket`, which it owns from now on (closed when the session ends). */
+  #open(socket: Socket, remote: DatagramAddress, opened: OpenedHandshake): DatagramSession {
+    const { result, clientFinished } = opened;
+    const session = createDatagramSession({
+      role: 'client',
+      outbound: result.outbound,
+      inbound: result.inbound,
+      remote,
+      transmit: (packet, _to, done) => {
+        try {
+          socket.send(packet, (err) => {
+            if (err) debug('datagram client: send: %s', err.message);
+            done();
+          });
+        } catch (err) {
+          debug('datagram client: send: %s', (err as Error).message);
+          done();
+        }
+      },
+      options: this.#options.session,
+      info: result.info,
+      resend: clientFinished,
+      onEnd: () => {
+        socket.off('message', onMessage);
+        closeQuietly(socket);
+      },
+    });
+    const onMessage = (packet: Buffer, rinfo: RemoteInfo): void => {
+      // Only records belong to the session; a late handshake answer is dropped.
+      if (packet.length > 0 && packet[0] === PacketType.Record) session.receive(packet, rinfo);
+    };
+    socket.on('message', onMessage);
+    socket.on('error', (err) => debug('datagram client socket: %s', err.message));
+    debug(
+      'datagram client: session with %s port %d open, local port %d',
+      remote.address,
+      remote.port,
+      socket.address().port,
+    );
+    return session;
+  }
+
+  #remember(key: string, cookie: Buffer | null): void {
+    if (!cookie) return;
+    this.#cookies.delete(key);
+    this.#cookies.set(key, Buffer.from(cookie));
+    if (this.#cookies.size > MAX_CACHED_COOKIES) this.#cookies.delete(this.#cookies.keys().next().value!);
+  }
+}
+
+/** The trust decision on a key the server sent: known_hosts's, else only the pinned key. */
+function decider(trust: HostTrust | null, pinned: PublicKey | null): (key: PublicKey) => Promise<void> {
+  if (trust) return (key) => trust.decide(key);
+  return (key) =>
+    pinned && pinned.equals(key)
+      ? Promise.resolve()
+      : Promise.reject(
+          new SessionError(ErrorCode.SERVER_KEY_MISMATCH, 'handshake: the server offered another key'),
+        );
+}
+
+/** Waits `ms`; rejects with ERR_ABORTED if `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      removeAbort();
+      resolve();
+    }, ms);
+    const removeAbort = onAbort(signal, () => {
+      clearTimeout(timer);
+      reject(abortError('connect', signal!));
+    });
+  });
+}

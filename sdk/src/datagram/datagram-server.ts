@@ -1,0 +1,627 @@
+/**
+ * The datagram server: `DatagramServer.create(endpoint, privateKey, set)`, `start()`,
+ * `stop()` and the `'session'` event, over one node:dgram socket (udp4 or udp6 by the
+ * host). Every packet is sorted by its first byte (PROTOCOL.md §D1):
+ *
+ *   Record (0x47)      by conn_id: to its session (`session.receive`), else to the
+ *                      handshake that replied with that conn_id (its ClientFinished),
+ *                      else dropped.
+ *   KeyRequest, Hello  to the stateless gate (B1's DatagramHandshakeGate): the cookie
+ *                      check, then for a Hello with a valid cookie, in this order: a
+ *                      handshake already running for (source, token) answers a resend;
+ *                      the per-source rate (handshake-rate.ts); admission (`maxSessions`,
+ *                      `maxHandshakes`, `maxHandshakesPerAddress`, `maxPendingDecrypts`);
+ *                      only then state and the RSA decryption, in the worker pool.
+ *   anything else      dropped.
+ *
+ * A source that has not shown a valid cookie gets a 33-byte Cookie and costs one HMAC: no
+ * state, no RSA (counted in `counters`). Every answer to a handshake packet is checked to
+ * be no larger than that packet before it is sent (§D3 "Amplification bound").
+ */
+import { EventEmitter, captureRejectionSymbol } from 'node:events';
+import type { RemoteInfo as DgramRemoteInfo, Socket } from 'node:dgram';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import type { AlgorithmSet, Suite } from '../protocol/index.js';
+import { PacketType } from '../protocol/datagram/constants.js';
+import { CookieJar } from '../protocol/datagram/cookie.js';
+import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
+import type { ScreenedHello } from '../protocol/datagram/server-gate.js';
+import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
+import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
+import type { Endpoint, EndpointInput } from '../common/endpoint.js';
+import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
+import { HANDSHAKE_RATE_SOURCES } from '../common/defaults.js';
+import { DecryptPool } from '../server/decrypt-pool.js';
+import type { PoolCounts } from '../server/decrypt-pool.js';
+import { HandshakeRate } from '../server/handshake-rate.js';
+import { Authorizer, peerInfo } from '../server/authorization.js';
+import { remoteLabel } from '../server/server-events.js';
+import { resolveDatagramServerOptions } from './datagram-options.js';
+import type { DatagramServerOptions, ResolvedDatagramServerOptions } from './datagram-options.js';
+import { bindSocket } from './datagram-socket.js';
+import type { DatagramAddress } from './datagram-socket.js';
+import { HandshakeTable, connIdKey } from './server-handshakes.js';
+import type { PendingHandshake } from './server-handshakes.js';
+import { contextOptions } from './session-options.js';
+import { createDatagramSession } from './datagram-session.js';
+import type { DatagramSession } from './datagram-session.js';
+import { DatagramCounters, kCount } from './server-counters.js';
+import type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './server-counters.js';
+
+export type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './server-counters.js';
+
+type State = 'idle' | 'starting' | 'listening' | 'stopping';
+type Pending = PendingHandshake<DatagramServerHandshake>;
+
+/** How long `stop()` waits for the Close records it sent to leave the socket, at most (ms). */
+const STOP_DRAIN_MS = 1000;
+
+export class DatagramServer extends EventEmitter<DatagramServerEvents> {
+  readonly #endpoint: Endpoint;
+  readonly #keyInputs: readonly PrivateKeyInput[];
+  readonly #suites: Suite[] | undefined;
+  readonly #options: ResolvedDatagramServerOptions;
+  readonly #authorizer: Authorizer;
+  readonly #rate: HandshakeRate;
+  readonly #counters = new DatagramCounters();
+  #state: State = 'idle';
+  #socket: Socket | null = null;
+  #address: Endpoint | null = null;
+  #keys: PrivateKey[] = [];
+  #pool: DecryptPool | null = null;
+  #cookies: CookieJar | null = null;
+  #gate: DatagramHandshakeGate | null = null;
+  #handshakes: HandshakeTable<DatagramServerHandshake>;
+  /** Open sessions by conn_id (latin1 key). */
+  readonly #sessions = new Map<string, DatagramSession>();
+  /** Packets handed to the socket and not yet sent. */
+  #inflight = 0;
+  #drained: (() => void) | null = null;
+  #stopping: Promise<void> | null = null;
+
+  private constructor(
+    endpoint: Endpoint,
+    keys: readonly PrivateKeyInput[],
+    suites: Suite[] | undefined,
+    options: DatagramServerOptions | undefined,
+  ) {
+    super({ captureRejections: true });
+    this.#endpoint = endpoint;
+    this.#keyInputs = keys;
+    this.#suites = suites;
+    this.#options = resolveDatagramServerOptions(options);
+    this.#authorizer = new Authorizer(options ?? {});
+    this.#rate = new HandshakeRate(this.#options, HANDSHAKE_RATE_SOURCES);
+    this.#handshakes = this.#newTable();
+  }
+
+  /**
+   * Creates a datagram server (not listening yet: call `start()`).
+   *
+   * @param endpoint Where to listen: `"127.0.0.1:4433"`, `"[::1]:0"`, `{ host, port }`; port 0 picks a free port.
+   * @param privateKey The server's key or key file path; an array during a key rotation
+   *   (the first is the one a KeyRequest is answered with). Files are read by `start()`.
+   * @param set The accepted algorithm set(s). Default: every supported suite.
+   * @param options Limits, timeouts, workers and authorization; see {@link DatagramServerOptions}.
+   * @throws TypeError / RangeError for invalid arguments.
+   */
+  static create(
+    endpoint: EndpointInput,
+    privateKey: PrivateKeyInput | readonly PrivateKeyInput[],
+    set?: AlgorithmSet | readonly AlgorithmSet[],
+    options?: DatagramServerOptions,
+  ): DatagramServer {
+    return new DatagramServer(
+      parseEndpoint(endpoint, { allowPortZero: true }),
+      checkPrivateKeys(privateKey),
+      resolveSuites(set),
+      options,
+    );
+  }
+
+  /** The address the socket is bound to (the real port when 0 was asked), or null when not listening. */
+  get address(): Endpoint | null {
+    return this.#address;
+  }
+
+  /** Whether the server is listening. */
+  get listening(): boolean {
+    return this.#state === 'listening';
+  }
+
+  /** Open sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Handshakes holding state (admitted Hello, no ClientFinished yet). */
+  get handshakeCount(): number {
+    return this.#handshakes.size;
+  }
+
+  /** RSA decryptions queued for or running in the worker pool. */
+  get pendingDecrypts(): number {
+    return this.#pool?.pending ?? 0;
+  }
+
+  /** What the worker pool did since `start()` (as `Server.workerCounts`); zeros with `workers: 0`. */
+  get workerCounts(): PoolCounts {
+    return this.#pool?.counts ?? { decrypts: 0, verifies: 0, inline: 0 };
+  }
+
+  /** What the server counted since it was created: packets, answers, refusals, RSA work. */
+  get counters(): DatagramServerCounters {
+    return this.#counters.snapshot();
+  }
+
+  /**
+   * Loads the keys, starts the workers, binds the socket. Resolves once listening. Rejects
+   * with the KeyError of an unreadable key, ERR_TRANSPORT if the address cannot be bound,
+   * ERR_INVALID_STATE if already starting, listening or stopping.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') {
+      throw new SessionError(ErrorCode.INVALID_STATE, `server is already ${this.#state}: stop() it first`);
+    }
+    this.#state = 'starting';
+    try {
+      this.#keys = await loadPrivateKeys(this.#keyInputs);
+      await this.#authorizer.load();
+      this.#cookies = new CookieJar();
+      this.#gate = new DatagramHandshakeGate({
+        keys: this.#keys,
+        ...(this.#suites ? { suites: this.#suites } : {}),
+        cookies: this.#cookies,
+        clientKeyAllowed: (key: PublicKey) => this.#authorizer.allows(key),
+        handshakeTimeout: this.#options.handshakeTimeout,
+        context: contextOptions(this.#options.session),
+        connectionIdInUse: (id) => {
+          const key = id.toString('latin1');
+          return this.#sessions.has(key) || this.#handshakes.hasConnId(key);
+        },
+      });
+      if (this.#options.workers > 0) {
+        this.#pool = new DecryptPool(
+          this.#keys.map((k) => k.keyObject),
+          this.#options.workers,
+        );
+      }
+      const { socket, address } = await bindSocket(this.#endpoint);
+      socket.on('message', this.#onMessage);
+      socket.on('error', (err) => {
+        debug('datagram server socket error: %s', err.message);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      });
+      this.#socket = socket;
+      this.#address = address;
+      this.#state = 'listening';
+      debug(
+        'datagram server: listening on %s, keys %s',
+        formatEndpoint(address),
+        this.#keys.map((k) => k.publicKey.fingerprint()).join(', '),
+      );
+      this.emit('listening');
+    } catch (err) {
+      await this.#release();
+      this.#state = 'idle';
+      throw err;
+    }
+  }
+
+  /**
+   * Stops: drops every handshake in progress, closes every session with code 1001 (one
+   * Close record each; the client may not receive it), waits (briefly) for those records
+   * to leave, closes the socket and the workers, then emits `'close'`. Safe to call more
+   * than once; a stopped server may be started again.
+   */
+  stop(): Promise<void> {
+    if (this.#state === 'idle') return Promise.resolve();
+    this.#stopping ??= this.#stop().finally(() => {
+      this.#stopping = null;
+    });
+    return this.#stopping;
+  }
+
+  /** `await using server = …`: stops the server. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = 'stopping';
+    for (const h of this.#handshakes.clear()) h.machine.destroy();
+    for (const session of [...this.#sessions.values()]) session.close(CLOSE_GOING_AWAY, 'server stopping');
+    this.#sessions.clear();
+    await this.#drain();
+    await this.#release();
+    this.#handshakes = this.#newTable();
+    this.#state = 'idle';
+    debug('datagram server stopped');
+    this.emit('close');
+  }
+
+  /** Waits until every packet handed to the socket has left it, at most STOP_DRAIN_MS. */
+  #drain(): Promise<void> {
+    if (this.#inflight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, STOP_DRAIN_MS);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#drained = done;
+    });
+  }
+
+  async #release(): Promise<void> {
+    const socket = this.#socket;
+    this.#socket = null;
+    this.#address = null;
+    if (socket) {
+      socket.off('message', this.#onMessage);
+      await new Promise<void>((resolve) => {
+        try {
+          socket.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+    }
+    await this.#pool?.close();
+    this.#pool = null;
+    this.#cookies?.destroy();
+    this.#cookies = null;
+    this.#gate = null;
+    this.#keys = [];
+  }
+
+  #newTable(): HandshakeTable<DatagramServerHandshake> {
+    return new HandshakeTable<DatagramServerHandshake>(this.#options, this.#options.handshakeTimeout, (h) => {
+      h.machine.destroy();
+      this.#counters[kCount]('handshakeTimeouts');
+      debug('datagram server: handshake with %s timed out', label(h.source));
+    });
+  }
+
+  /** Re-reads the `authorizedKeys` file (as `Server.reloadAuthorizedKeys`). */
+  reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
+    return this.#authorizer.reload();
+  }
+
+  // ——— receiving ———
+
+  readonly #onMessage = (packet: Buffer, rinfo: DgramRemoteInfo): void => {
+    if (this.#state !== 'listening') return;
+    this.#counters[kCount]('packets');
+    const source: DatagramAddress = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
+    };
+    switch (packet.length > 0 ? packet[0] : -1) {
+      case PacketType.Record:
+        this.#onRecord(packet, source);
+        return;
+      case PacketType.KeyRequest:
+      case PacketType.Hello:
+        this.#onHandshakePacket(packet, source);
+        return;
+      default:
+        this.#counters[kCount]('dropped');
+    }
+  };
+
+  #onRecord(packet: Buffer, source: DatagramAddress): void {
+    if (packet.length < 9) {
+      this.#counters[kCount]('dropped');
+      return;
+    }
+    const key = connIdKey(packet);
+    const session = this.#sessions.get(key);
+    if (session) {
+      session.receive(packet, source);
+      return;
+    }
+    const handshake = this.#handshakes.byConnId(key);
+    if (handshake) {
+      this.#onFinished(handshake, packet, source);
+      return;
+    }
+    this.#counters[kCount]('dropped');
+  }
+
+  #onHandshakePacket(packet: Buffer, source: DatagramAddress): void {
+    const gate = this.#gate!;
+    const screened = gate.screen(packet, source);
+    switch (screened.kind) {
+      case 'drop':
+        this.#counters[kCount]('dropped');
+        return;
+      case 'reply':
+        if (screened.what === 'cookie') this.#counters[kCount]('cookies');
+        else if (screened.what === 'keyResponse') this.#counters[kCount]('keyResponses');
+        else {
+          this.#counters[kCount]('alerts');
+          if (screened.error) this.#handshakeError(screened.error, source);
+        }
+        this.#answer(screened.packet, packet.length, source);
+        return;
+      case 'hello':
+        this.#onHello(screened.hello, source);
+        return;
+    }
+  }
+
+  #onHello(hello: ScreenedHello, source: DatagramAddress): void {
+    const existing = this.#handshakes.bySource(hello.id);
+    if (existing) {
+      const again = existing.machine.repeatHello(hello);
+      if (again) this.#answer(again, hello.packetSize, source);
+      return;
+    }
+    const limit = this.#admit(hello, source);
+    if (limit) {
+      this.#counters[kCount]('refused');
+      this.#answer(this.#gate!.refuse(hello), hello.packetSize, source);
+      debug('datagram server: refused %s: limit %s', label(source), limit);
+      this.emit('refused', limit, source);
+      return;
+    }
+    const accepted = this.#gate!.acceptHello(hello, performance.now());
+    if (accepted.kind === 'refuse') {
+      this.#counters[kCount]('alerts');
+      this.#answer(accepted.packet, hello.packetSize, source);
+      this.#handshakeError(accepted.error, source);
+      return;
+    }
+    const machine = accepted.handshake;
+    const pending = this.#handshakes.add(source, hello.id, machine);
+    this.#counters[kCount]('decrypts');
+    this.#decrypt(pending, hello.packetSize);
+  }
+
+  /** The limit that refuses a Hello now, or null: rate first (it takes a token), then the caps. */
+  #admit(hello: ScreenedHello, source: DatagramAddress): DatagramRefusalLimit | null {
+    const o = this.#options;
+    if (this.#sessions.size + this.#handshakes.size >= o.maxSessions) return 'maxSessions';
+    const admission = this.#handshakes.admit(source.address);
+    if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
+    if (this.#pool && this.#pool.pending >= o.maxPendingDecrypts) return 'maxPendingDecrypts';
+    if (!this.#rate.take(source.address)) return 'handshakeRate';
+    void hello;
+    return null;
+  }
+
+  #decrypt(pending: Pending, helloSize: number): void {
+    const machine = pending.machine;
+    const request = machine.decryptRequest;
+    const pool = this.#pool;
+    const decrypted = pool
+      ? pool.decrypt(request.keyIndex, request.ciphertext)
+      : Promise.resolve(oaepDecrypt(this.#keys[request.keyIndex]!.keyObject, request.ciphertext));
+    decrypted.then(
+      (secret) => {
+        if (pending.ended) {
+          secret?.fill(0);
+          return;
+        }
+        let reply: Buffer;
+        try {
+          reply = machine.completeDecrypt(secret);
+        } catch (err) {
+          this.#fail(pending, err);
+          return;
+        }
+        this.#handshakes.replied(pending, machine.connectionId.toString('latin1'), reply);
+        this.#answer(reply, helloSize, pending.source);
+      },
+      (err: unknown) => this.#fail(pending, err),
+    );
+  }
+
+  /** A Record packet naming a handshake's conn_id: its ClientFinished (or a stray record). */
+  #onFinished(pending: Pending, packet: Buffer, source: DatagramAddress): void {
+    const machine = pending.machine;
+    let step;
+    try {
+      step = machine.receiveRecord(packet, performance.now());
+    } catch (err) {
+      this.#fail(pending, err);
+      return;
+    }
+    if (step.kind === 'drop') return;
+    if (step.kind === 'authorize') {
+      void this.#authorize(pending, step.clientKey, source);
+      return;
+    }
+    const pool = this.#pool;
+    const verified = pool
+      ? pool.verify(step.request.key.keyObject, step.request.message, step.request.signature)
+      : Promise.resolve(null);
+    verified.then(
+      (valid) => {
+        if (pending.ended) return;
+        let next;
+        try {
+          // Without a pool the machine verifies in place (a 65537-exponent check, ~0.06 ms).
+          next =
+            valid === null
+              ? machine.completeVerify(verifyInline(step.request))
+              : machine.completeVerify(valid);
+        } catch (err) {
+          this.#fail(pending, err);
+          return;
+        }
+        if (next.kind === 'authorize') void this.#authorize(pending, next.clientKey, source);
+      },
+      (err: unknown) => this.#fail(pending, err),
+    );
+  }
+
+  /** §6 step 5: authorized_keys after a reload, and the hook; then the session. */
+  async #authorize(pending: Pending, clientKey: PublicKey | null, source: DatagramAddress): Promise<void> {
+    const machine = pending.machine;
+    if (this.#authorizer.enabled) {
+      const serverKey = this.#keys[machine.decryptRequest.keyIndex]?.publicKey ?? null;
+      const denial = await this.#authorizer.check(
+        peerInfo({ serverKey, clientKey }, source.address, source.port),
+        this.#options.handshakeTimeout,
+      );
+      if (pending.ended) return;
+      if (denial !== null) {
+        this.#fail(pending, new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`));
+        return;
+      }
+    }
+    if (pending.ended || this.#state !== 'listening') return;
+    let accepted;
+    try {
+      accepted = machine.accept();
+    } catch (err) {
+      this.#fail(pending, err);
+      return;
+    }
+    this.#handshakes.delete(pending);
+    const { result } = accepted;
+    // The session sends the HandshakeDone itself (and re-answers a repeated ClientFinished).
+    const key = result.connectionId.toString('latin1');
+    const session = createDatagramSession({
+      role: 'server',
+      outbound: result.outbound,
+      inbound: result.inbound,
+      remote: source,
+      transmit: this.#transmit,
+      options: this.#options.session,
+      info: result.info,
+      handshakeDone: true,
+      onEnd: () => {
+        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+      },
+    });
+    this.#sessions.set(key, session);
+    this.#counters[kCount]('sessions');
+    debug(
+      'datagram server: session with %s open, suite %s, client key %s',
+      label(source),
+      `${result.info.suite.asymmetric}/${result.info.suite.symmetric}/${result.info.suite.hash}`,
+      result.info.clientKey?.fingerprint() ?? 'none',
+    );
+    this.#emitSession(session);
+  }
+
+  /** Ends a handshake that failed: drops its state, answers nothing (§D3), reports it. */
+  #fail(pending: Pending, err: unknown): void {
+    if (!this.#handshakes.delete(pending)) return;
+    pending.machine.destroy();
+    if (this.#state !== 'listening') return;
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
+    this.#handshakeError(error, pending.source);
+  }
+
+  #handshakeError(error: SessionError, source: DatagramAddress): void {
+    this.#counters[kCount]('handshakeErrors');
+    debug('datagram server: handshake with %s failed: %s', label(source), describeError(error));
+    this.emit('handshakeError', error, source);
+  }
+
+  // ——— sending ———
+
+  /** Sends an answer to a handshake packet of `requestSize` bytes, never a larger one (§D3). */
+  #answer(packet: Buffer, requestSize: number, to: DatagramAddress): void {
+    if (packet.length > requestSize) {
+      this.#counters[kCount]('oversizeAnswers');
+      debug('datagram server: answer of %d bytes to a %d-byte packet not sent', packet.length, requestSize);
+      return;
+    }
+    this.#transmit(packet, to, noop);
+  }
+
+  readonly #transmit = (
+    packet: Buffer,
+    to: { readonly address: string; readonly port: number },
+    done: () => void,
+  ): void => {
+    const socket = this.#socket;
+    if (!socket) {
+      done();
+      return;
+    }
+    this.#inflight++;
+    this.#counters[kCount]('sent');
+    try {
+      socket.send(packet, to.port, to.address, (err) => {
+        if (err) debug('datagram server: send to %s port %d: %s', to.address, to.port, err.message);
+        this.#sent(done);
+      });
+    } catch (err) {
+      debug('datagram server: send: %s', (err as Error).message);
+      this.#sent(done);
+    }
+  };
+
+  #sent(done: () => void): void {
+    this.#inflight--;
+    done();
+    if (this.#inflight === 0 && this.#drained) {
+      const drained = this.#drained;
+      this.#drained = null;
+      drained();
+    }
+  }
+
+  // ——— events ———
+
+  #emitSession(session: DatagramSession): void {
+    if (this.listenerCount('session') === 0) {
+      debug('datagram server: no session listener: closing a new session');
+      session.close(CLOSE_GOING_AWAY, 'no session listener');
+      return;
+    }
+    try {
+      this.emit('session', session);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  /**
+   * @internal A rejected async listener: a `'session'` listener's fails that session; any
+   * other goes to `'error'` if listened to, else a process warning. Never thrown.
+   */
+  override [captureRejectionSymbol]<K>(
+    err: Error,
+    event: keyof DatagramServerEvents | K,
+    ...args: unknown[]
+  ): void {
+    if (event === 'session') (args[0] as DatagramSession).destroy(err);
+    else if (event !== 'error' && this.listenerCount('error') > 0) this.emit('error', err);
+    else warnListenerFailed(`a secsess datagram server's '${String(event)}' event`, err);
+  }
+}
+
+function label(source: DatagramAddress): string {
+  return remoteLabel(source);
+}
+
+function noop(): void {}
+
+/** A client signature checked on the main thread (no worker pool). */
+function verifyInline(request: { key: PublicKey; message: Buffer; signature: Buffer }): boolean {
+  return pssVerify(request.key.keyObject, request.message, request.signature);
+}
