@@ -22,6 +22,23 @@ export type {
   SecureServerOptions,
   StreamPair,
 } from './stream/secure-duplex.js';
+export { DatagramServer } from './datagram/datagram-server.js';
+export type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './datagram/datagram-server.js';
+export { DatagramClient } from './datagram/datagram-client.js';
+export { DatagramSession } from './datagram/datagram-session.js';
+export type {
+  DatagramRemote,
+  DatagramSessionCounters,
+  DatagramSessionEvents,
+  DatagramSessionState,
+} from './datagram/datagram-session.js';
+export type { DatagramClientOptions, DatagramServerOptions } from './datagram/datagram-options.js';
+export { DEFAULT_MAX_DATAGRAM_SESSIONS } from './datagram/datagram-options.js';
+export type { DatagramSessionOptions } from './datagram/session-options.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';
 export type { ClientOptions } from './client/client-options.js';
