@@ -47,6 +47,8 @@ import { HandshakeTable, connIdKey } from './server-handshakes.js';
 import type { PendingHandshake } from './server-handshakes.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
+import { attachChannel } from './channel.js';
+import type { Session } from '../stream/session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import type {
@@ -297,6 +299,35 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** Re-reads the `authorizedKeys` file (as `Server.reloadAuthorizedKeys`). */
   reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
     return this.#authorizer.reload();
+  }
+
+  /**
+   * Opens the server's side of the datagram channel of an open stream session of a secsess
+   * `Server` (PROTOCOL.md §D9): no handshake, the keys come from the stream session. The
+   * client calls `openDatagramChannel(session, thisServersEndpoint)`. The returned session
+   * learns the client's address from its first record (a Ping) and sends nothing before.
+   * Counts against `maxSessions`; not a `'session'` event.
+   *
+   * @throws ERR_INVALID_STATE if this server is not listening, or the stream session is
+   *   not open or already has its channel; ERR_SERVER_BUSY at `maxSessions`; TypeError for
+   *   a client-side stream session.
+   */
+  attach(streamSession: Session): DatagramSession {
+    if (this.#state !== 'listening') {
+      throw new SessionError(ErrorCode.INVALID_STATE, 'attach: the datagram server is not listening');
+    }
+    if (this.#sessions.size + this.#handshakes.size >= this.#options.maxSessions) {
+      throw new SessionError(ErrorCode.SERVER_BUSY, 'attach: maxSessions reached');
+    }
+    return attachChannel(streamSession, {
+      options: this.#options.session,
+      transmit: this.#transmit,
+      has: (key) => this.#sessions.has(key) || this.#handshakes.hasConnId(key),
+      add: (key, session) => this.#sessions.set(key, session),
+      remove: (key, session) => {
+        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+      },
+    });
   }
 
   // ——— receiving ———

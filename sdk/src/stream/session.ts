@@ -114,9 +114,14 @@ export class Session extends EventEmitter<SessionEvents> {
     return conn instanceof ServerConnection && conn.keyIndex >= 0;
   }
 
-  /** @internal The exporter while the session is open (a copy the caller wipes), else null. */
-  [kExporter](): Buffer | null {
-    return this.#core.state === 'open' ? this.#core.conn.exportSecret() : null;
+  /**
+   * @internal The exporter while the session is open (a copy the caller wipes) and this
+   * side's role in the stream handshake; null unless open.
+   */
+  [kExporter](): { secret: Buffer; role: 'client' | 'server' } | null {
+    const conn = this.#core.conn;
+    const secret = this.#core.state === 'open' ? conn.exportSecret() : null;
+    return secret ? { secret, role: conn instanceof ServerConnection ? 'server' : 'client' } : null;
   }
 
   /** @internal Ends an established session with `error` (an alert tells the peer). */
