@@ -132,10 +132,10 @@ export {
   DatagramInbound,
   DatagramOutbound,
   DatagramRecordError,
+  DatagramRecordTypes,
   datagramContexts,
 } from './protocol/datagram/contexts.js';
 export type { InboundCounters, OpenResult, Rejection } from './protocol/datagram/contexts.js';
 export { ReplayWindow } from './protocol/datagram/replay-window.js';
 export type { ReplayMode, ReplayVerdict } from './protocol/datagram/replay-window.js';
 export { peekRecordHeader } from './protocol/datagram/record-codec.js';
-export { DatagramRecordType } from './protocol/datagram/constants.js';

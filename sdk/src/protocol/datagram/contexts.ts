@@ -39,6 +39,21 @@ import {
 import { ReplayWindow, checkReplayMode, checkWindowSize } from './replay-window.js';
 import type { ReplayMode } from './replay-window.js';
 
+/**
+ * The record types of PROTOCOL.md §D4 (the first byte of a record's plaintext), for `seal`
+ * and for reading `open`'s `type`.
+ */
+export const DatagramRecordTypes = Object.freeze({
+  Data: DatagramRecordType.Data,
+  Close: DatagramRecordType.Close,
+  Ping: DatagramRecordType.Ping,
+  Pong: DatagramRecordType.Pong,
+  Alert: DatagramRecordType.Alert,
+  ServerFinished: DatagramRecordType.ServerFinished,
+  ClientFinished: DatagramRecordType.ClientFinished,
+  HandshakeDone: DatagramRecordType.HandshakeDone,
+} as const);
+
 /** Why `open` rejected a packet (§D4 steps 1–7; `'connection'`: another session's conn_id). */
 export type Rejection =
   'malformed' | 'connection' | 'epoch' | 'exhausted' | 'duplicate' | 'too-old' | 'out-of-sequence' | 'auth';
@@ -52,11 +67,19 @@ export interface DatagramContextOptions {
   readonly replay?: ReplayMode;
   /** Inbound, window mode: the window in `seq` values. Default 2048; 1024–65536, a multiple of 32. */
   readonly window?: number;
-  /** Outbound: records per epoch before moving on. Default 2^24; 1 … 2^24. */
+  /**
+   * Outbound: records per epoch before moving on. Default 2^24; 1 … 2^24. A receiver accepts
+   * only the epoch after its current one (§D4 step 3), so an epoch whose every record is lost
+   * leaves the peer behind for good: keep this (and `rekeyInterval`) far above what a burst of
+   * loss can swallow whole.
+   */
   readonly rekeyAfterRecords?: number;
   /** Outbound: payload bytes per epoch before moving on. Default 2^32; 1 … 2^32. */
   readonly rekeyAfterBytes?: number;
-  /** Outbound: the longest an epoch is used, ms. Default 600000; 1 … 600000. */
+  /**
+   * Outbound: the longest an epoch is used, ms. Default 600000; 1 … 600000. Keep it far above
+   * the keepalive interval, so that every epoch carries many records (see `rekeyAfterRecords`).
+   */
   readonly rekeyInterval?: number;
   /** Inbound: how long the previous epoch's keys are kept after a move, ms. Default 10000; 0 … 600000. */
   readonly epochGrace?: number;
@@ -275,6 +298,11 @@ export class DatagramOutbound {
     this.#seq = 0;
     this.#bytes = 0;
     this.#epochStart = this.#o.now();
+  }
+
+  /** Frees the cipher context while the session is idle (CBC suites); the next seal remakes it. */
+  release(): void {
+    if (!this.#destroyed) this.#keys.release();
   }
 
   /** Wipes the keys; seal() then throws `ERR_INVALID_STATE`. */
@@ -533,6 +561,18 @@ export class DatagramInbound {
     if (!record) return false;
     record.payload.fill(0);
     return true;
+  }
+
+  /**
+   * Frees the cipher contexts while the session is idle (CBC suites), and the previous
+   * epoch's keys if its grace is over; the next open remakes what it needs.
+   */
+  release(): void {
+    if (this.#destroyed) return;
+    this.#expire();
+    this.#previous?.keys.release();
+    this.#current.keys.release();
+    this.#next?.keys.release();
   }
 
   /** Wipes every key held; open() then throws `ERR_INVALID_STATE`. */

@@ -1,0 +1,160 @@
+/**
+ * Test vectors for PROTOCOL.md §D11 (datagram records): for every suite, fixed secrets →
+ * epoch keys, exact Record packets, the move to epoch 1, a §D9 channel and §D9 "Keys from
+ * elsewhere".
+ *
+ *   node --import=tsx --conditions=source sdk/test/helpers/dgram-record-vectors.ts --write
+ *   (part of npm run vectors)
+ *
+ * regenerates sdk/test/fixtures/dgram-record-vectors.json and the section of PROTOCOL.md
+ * between its markers. sdk/test/dgram-record-vectors.test.ts checks both against a fresh
+ * run and recomputes every value from PROTOCOL.md's formulas with node:crypto alone.
+ */
+import { Buffer } from 'node:buffer';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { hkdf } from '../../src/protocol/crypto.js';
+import { DatagramOutbound } from '../../src/protocol/datagram/contexts.js';
+import { DatagramRecordType } from '../../src/protocol/datagram/constants.js';
+import {
+  channelSecrets,
+  datagramTrafficSecrets,
+  nextEpochSecret,
+} from '../../src/protocol/datagram/key-schedule.js';
+import { ALL_SUITES } from '../../src/protocol/suite.js';
+import type { Suite } from '../../src/protocol/suite.js';
+import { seededRandom } from './vectors.js';
+import type { Block, Vectors } from './vectors.js';
+
+export const DGRAM_RECORD_VECTORS_PATH = fileURLToPath(
+  new URL('../fixtures/dgram-record-vectors.json', import.meta.url),
+);
+export const PROTOCOL_MD = fileURLToPath(new URL('../../../PROTOCOL.md', import.meta.url));
+export const BEGIN = '<!-- dgram-record-vectors:begin -->';
+export const END = '<!-- dgram-record-vectors:end -->';
+
+/** The payloads of the records each block shows, in the order they are sealed. */
+export const RECORDS = [
+  { name: 'record_e0_s0', epoch: 0, seq: 0, type: DatagramRecordType.Data, payload: 'hello, datagrams' },
+  { name: 'record_e0_s1', epoch: 0, seq: 1, type: DatagramRecordType.Ping, payload: 'ping' },
+  { name: 'record_e1_s0', epoch: 1, seq: 0, type: DatagramRecordType.Data, payload: 'after the move' },
+] as const;
+
+export const dgramSuiteBlock = (s: Suite): string =>
+  `datagram records, suite ${s.symmetric} / HMAC-${s.hash}`;
+
+const hex = (b: Buffer): string => b.toString('hex');
+const ids = (s: Suite): string => s.ids.map((i) => i.toString(16).padStart(2, '0')).join(' ');
+const label = (s: string): Buffer => Buffer.from(s, 'ascii');
+
+/** cipher_key, mac_key (CBC) or iv (GCM) of a traffic secret, with Part I's labels. */
+function epochKeys(suite: Suite, secret: Buffer, n: number): Block {
+  const out: Block = {};
+  out[`cipher_key_${n}`] = hex(
+    hkdf(suite.hashName, secret, Buffer.alloc(0), label('secsess v1 key'), suite.keyLength),
+  );
+  if (suite.mode === 'gcm') {
+    out[`iv_${n}`] = hex(hkdf(suite.hashName, secret, Buffer.alloc(0), label('secsess v1 iv'), 12));
+  } else {
+    out[`mac_key_${n}`] = hex(
+      hkdf(suite.hashName, secret, Buffer.alloc(0), label('secsess v1 mac'), suite.hashLength),
+    );
+  }
+  return out;
+}
+
+function suiteVectors(suite: Suite): Block {
+  const T0 = seededRandom('secsess dgram vectors T_0')(suite.hashLength);
+  const connectionId = seededRandom('secsess dgram vectors conn_id')(8);
+  const block: Block = {
+    suite: ids(suite),
+    conn_id: hex(connectionId),
+    T_0: hex(T0),
+    ...epochKeys(suite, T0, 0),
+  };
+  const T1 = nextEpochSecret(suite, T0);
+  const outbound = new DatagramOutbound(T0, {
+    set: { symmetric: suite.symmetric, hash: suite.hash },
+    connectionId,
+    rekeyAfterRecords: 2,
+    random: seededRandom(`secsess dgram vectors iv ${suite.symmetric} ${suite.hash}`),
+  });
+  for (const r of RECORDS) {
+    if (r.epoch === 1 && !('T_1' in block)) Object.assign(block, { T_1: hex(T1) }, epochKeys(suite, T1, 1));
+    block[r.name] = hex(outbound.seal(r.type, Buffer.from(r.payload)));
+  }
+  outbound.destroy();
+
+  const exporter = seededRandom('secsess dgram vectors exporter')(suite.hashLength);
+  const base = hkdf(
+    suite.hashName,
+    exporter,
+    Buffer.alloc(0),
+    label('secsess v1 dgram channel'),
+    suite.hashLength,
+  );
+  const channel = channelSecrets(suite, exporter);
+  Object.assign(block, {
+    exporter: hex(exporter),
+    channel_base: hex(base),
+    channel_conn_id: hex(channel.connectionId),
+    channel_c2s_0: hex(channel.c2s),
+    channel_s2c_0: hex(channel.s2c),
+  });
+  const shared = seededRandom('secsess dgram vectors shared secret')(32);
+  const fromShared = datagramTrafficSecrets(suite, shared);
+  Object.assign(block, {
+    shared_secret: hex(shared),
+    shared_c2s_0: hex(fromShared.c2s),
+    shared_s2c_0: hex(fromShared.s2c),
+  });
+  return block;
+}
+
+export function buildDgramRecordVectors(): Vectors {
+  const out: Vectors = {};
+  for (const suite of ALL_SUITES) out[dgramSuiteBlock(suite)] = suiteVectors(suite);
+  return out;
+}
+
+export function readDgramRecordVectors(): Vectors | null {
+  return existsSync(DGRAM_RECORD_VECTORS_PATH)
+    ? (JSON.parse(readFileSync(DGRAM_RECORD_VECTORS_PATH, 'utf8')) as Vectors)
+    : null;
+}
+
+/** The PROTOCOL.md section for a set of vectors, long hex folded at 64 characters. */
+export function renderDgramRecordVectors(v: Vectors): string {
+  const lines = [BEGIN];
+  for (const [title, block] of Object.entries(v)) {
+    lines.push('', `**${title}**`, '', '```');
+    for (const [k, value] of Object.entries(block)) {
+      if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
+        lines.push(`${k}:`);
+        for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
+      } else {
+        lines.push(`${k}: ${value}`);
+      }
+    }
+    lines.push('```');
+  }
+  lines.push('', END);
+  return lines.join('\n');
+}
+
+export function replaceDgramRecordSection(doc: string, section: string): string {
+  const a = doc.indexOf(BEGIN);
+  const b = doc.indexOf(END);
+  if (a < 0 || b < a) throw new Error('PROTOCOL.md has no dgram-record-vectors markers');
+  return doc.slice(0, a) + section + doc.slice(b + END.length);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
+  const vectors = buildDgramRecordVectors();
+  writeFileSync(DGRAM_RECORD_VECTORS_PATH, JSON.stringify(vectors, null, 2) + '\n');
+  writeFileSync(
+    PROTOCOL_MD,
+    replaceDgramRecordSection(readFileSync(PROTOCOL_MD, 'utf8'), renderDgramRecordVectors(vectors)),
+  );
+  console.log(`wrote ${DGRAM_RECORD_VECTORS_PATH} and the datagram record vectors of PROTOCOL.md`);
+}
