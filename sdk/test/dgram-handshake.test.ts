@@ -211,7 +211,7 @@ test('ServerHello: a tampered hello, a wrong proof or a server without the key f
   {
     const { client, serverHello } = upToServerHello();
     const bad = Buffer.from(serverHello);
-    bad[1 + 16 + 8 + 4 + 5 + 3] ^= 1;
+    bad[1 + 16 + 8 + 4 + 5 + 3]! ^= 1;
     t.throws(() => client.receive(bad, 1), { code: 'ERR_HANDSHAKE', message: /server proof did not verify/ });
   }
   // Tampered conn_id (in the hello and its record): th covers it.
@@ -219,7 +219,7 @@ test('ServerHello: a tampered hello, a wrong proof or a server without the key f
     const { client, serverHello } = upToServerHello();
     const sh = decodeServerHelloPacket(serverHello)!;
     const id = Buffer.from(sh.connectionId);
-    id[0] ^= 1;
+    id[0]! ^= 1;
     const record = Buffer.from(sh.record);
     id.copy(record, 1);
     t.throws(() => client.receive(encodeServerHelloPacket(client.token, id, sh.frame, record), 1), {
@@ -231,7 +231,7 @@ test('ServerHello: a tampered hello, a wrong proof or a server without the key f
   {
     const { client, serverHello } = upToServerHello();
     const bad = Buffer.from(serverHello);
-    bad[bad.length - 1] ^= 1;
+    bad[bad.length - 1]! ^= 1;
     t.throws(() => client.receive(bad, 1), { code: 'ERR_HANDSHAKE', message: /server proof did not verify/ });
   }
   // A server that cannot decrypt (the secret went to another key): implicit rejection, then

@@ -72,7 +72,7 @@ export function exchange(
   let handshake: DatagramServerHandshake | null = null;
   let hello: ScreenedHello | null = null;
   // Bounded: a handshake takes at most 8 packets each way here.
-  for (let i = 0; i < 12 && toServer; i++) {
+  for (let i = 0; i < 12; i++) {
     packets.push({ from: 'client', packet: toServer });
     const s = gate.screen(toServer, source);
     let answer: Buffer;
@@ -90,7 +90,6 @@ export function exchange(
     packets.push({ from: 'server', packet: answer });
     now += 10;
     const step = client.receive(answer, now);
-    toServer = null;
     if (step.kind === 'send') toServer = step.packet;
     else if (step.kind === 'serverKey') {
       if (opts.trust && !opts.trust(step.key)) throw new Error('key not trusted');
