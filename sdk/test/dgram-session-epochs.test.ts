@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { DatagramRecordType } from '../src/protocol/datagram/constants.js';
+import { TimeoutError } from '../src/protocol/index.js';
 import { sessionPair, take } from './helpers/dgram-pair.js';
 import type { PairOptions } from './helpers/dgram-pair.js';
 import { waitUntil } from './helpers/net.js';
@@ -82,6 +83,26 @@ test('any record from the server stops the resends, not only HandshakeDone', asy
     const resent = pair.relay!.seen.c2s.filter(isClientFinished).length;
     await sleep(2000);
     t.is(pair.relay!.seen.c2s.filter(isClientFinished).length, resent);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('a client that hears nothing from the server within resendTimeout ends with ERR_TIMEOUT (handshake)', async (t) => {
+  const setup = afterHandshake({ relay: (packet, direction) => (direction === 's2c' ? [] : [packet]) });
+  const pair = await sessionPair({
+    ...setup.options,
+    clientInit: (contexts) => ({ ...setup.options.clientInit!(contexts), resendTimeout: 1000 }),
+  });
+  const { client } = pair;
+  try {
+    client.session.on('error', (e) => client.errors.push(e));
+    await client.session.closed;
+    t.true(client.errors[0] instanceof TimeoutError);
+    t.is((client.errors[0] as TimeoutError).limit, 'handshake');
+    t.deepEqual(client.closes, [[1006, '']]);
+    // The 400 ms resend came before the deadline; the next was due at 1200 ms.
+    t.is(pair.relay!.seen.c2s.filter(isClientFinished).length, 1);
   } finally {
     await pair.close();
   }

@@ -6,9 +6,10 @@
  */
 import test from 'ava';
 import { DatagramRecordType } from '../src/protocol/datagram/constants.js';
-import { AlertCode, ErrorCode, SessionError } from '../src/protocol/index.js';
+import { AlertCode, ErrorCode } from '../src/protocol/index.js';
 import { sessionPair, take } from './helpers/dgram-pair.js';
-import type { Pair, RelayRule, Side } from './helpers/dgram-pair.js';
+import type { SessionError } from '../src/protocol/index.js';
+import type { Host, Pair, RelayRule, Side } from './helpers/dgram-pair.js';
 import { waitUntil } from './helpers/net.js';
 
 const id = (m: Buffer): number => m.readUInt32BE(0);
@@ -150,8 +151,8 @@ test('forged and tampered packets are counted and change nothing; the session go
   }
 });
 
-test('migration: the server follows a client that changed port only after a fresh authenticated packet from there', async (t) => {
-  const pair = await sessionPair({ options: { keepAliveInterval: 0 } });
+const migration = test.macro(async (t, host: Host) => {
+  const pair = await sessionPair({ host, options: { keepAliveInterval: 0 } });
   const { client, server } = pair;
   try {
     const moves: number[] = [];
@@ -184,6 +185,7 @@ test('migration: the server follows a client that changed port only after a fres
     client.session.send(message(3));
     await waitUntil(() => got.length === 2, 'the fresh packet');
     t.is(server.session.remotePort, newPort);
+    t.is(server.session.remoteFamily, host === '::1' ? 'IPv6' : 'IPv4');
     t.deepEqual(moves, [newPort]);
 
     // ...and a delayed (older seq) packet from the old port is delivered but moves nothing back.
@@ -200,6 +202,13 @@ test('migration: the server follows a client that changed port only after a fres
     await pair.close();
   }
 });
+
+test(
+  'migration (IPv4): the server follows a client that changed port only after a fresh authenticated packet from there',
+  migration,
+  '127.0.0.1',
+);
+test('migration (IPv6): the same over ::1', migration, '::1');
 
 test('a client never follows the server to another address', async (t) => {
   const pair = await sessionPair({ options: { keepAliveInterval: 0 } });

@@ -200,18 +200,81 @@ test('close() checks its arguments', async (t) => {
   }
 });
 
-test('keepalive pings keep a session without traffic alive past its idle timeout', async (t) => {
-  const pair = await sessionPair({ options: { keepAliveInterval: 20, idleTimeout: 120 } });
+test("destroy() ends at once without a Close: 'close' 1006 here, the peer hears nothing", async (t) => {
+  const pair = await sessionPair();
   const { client, server } = pair;
   try {
-    // Ten pings each way take at least 200 ms, well past the 120 ms idle limit.
+    client.session.on('error', (e) => client.errors.push(e));
+    const iterating = take(client.session, 1);
+    client.session.destroy();
+    t.deepEqual(await iterating, []);
+    t.deepEqual(client.closes, [[1006, '']]);
+    t.deepEqual(client.errors, []);
+    t.is(client.transmitted.length, 0);
+    t.is(server.session.state, 'open');
+    const failing = await sessionPair();
+    try {
+      failing.client.session.on('error', (e) => failing.client.errors.push(e));
+      const boom = new Error('boom');
+      failing.client.session.destroy(boom);
+      t.is((failing.client.errors[0] as SessionError).cause, boom);
+      t.deepEqual(failing.client.closes, [[1006, '']]);
+    } finally {
+      await failing.close();
+    }
+  } finally {
+    await pair.close();
+  }
+});
+
+test('an async listener that rejects fails its session alone, never the process', async (t) => {
+  const pair = await sessionPair();
+  const { client, server } = pair;
+  try {
+    server.session.on('error', (e) => server.errors.push(e));
+    server.session.on('message', async () => {
+      throw new Error('listener bug');
+    });
+    client.session.send('trigger');
+    await server.session.closed;
+    t.regex(server.errors[0]!.message, /listener bug/);
+    t.deepEqual(server.closes, [[1006, '']]);
+  } finally {
+    await pair.close();
+  }
+});
+
+test('keepalive pings keep a session without traffic alive past its idle timeout', async (t) => {
+  // Wide margins (20 ms pings, 400 ms idle): the machine may be busy.
+  const pair = await sessionPair({ options: { keepAliveInterval: 20, idleTimeout: 400 } });
+  const { client, server } = pair;
+  try {
+    // 25 pings each way take at least 500 ms, past the 400 ms idle limit.
     await waitUntil(
-      () => client.session.counters.pingsReceived >= 10 && server.session.counters.pingsReceived >= 10,
-      'ten pings each way',
+      () => client.session.counters.pingsReceived >= 25 && server.session.counters.pingsReceived >= 25,
+      '25 pings each way',
     );
     t.is(client.session.state, 'open');
     t.is(server.session.state, 'open');
     t.deepEqual(client.closes, []);
+  } finally {
+    await pair.close();
+  }
+});
+
+test("one side's pings keep both alive: the peer answers each with a Pong", async (t) => {
+  const pair = await sessionPair({
+    client: { keepAliveInterval: 20, idleTimeout: 400 },
+    server: { keepAliveInterval: 0, idleTimeout: 400 },
+  });
+  const { client, server } = pair;
+  try {
+    await waitUntil(() => server.session.counters.pingsReceived >= 25, '25 pings');
+    t.is(server.session.counters.pingsSent, 0);
+    // Only Pongs reached the client: without them its idle limit would have ended it.
+    t.true(client.inbound.counters.opened >= 24);
+    t.is(client.session.state, 'open');
+    t.is(server.session.state, 'open');
   } finally {
     await pair.close();
   }

@@ -18,7 +18,7 @@ import type { DatagramInbound, DatagramOutbound } from '../protocol/datagram/con
 import { CLOSE_NORMAL, ErrorCode, PeerClosedError, SessionError, TimeoutError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
 import { debug, describeError, warnListenerFailed } from '../common/debug.js';
-import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { CLOSE_ABNORMAL, DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
 import { deferred } from '../common/deferred.js';
 import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js';
 import type { MessageData } from '../stream/session-util.js';
@@ -28,9 +28,8 @@ import type { ResolvedDatagramSessionOptions } from './session-options.js';
 import {
   alertError,
   alertFor,
-  checkControl,
+  checkRecord,
   closedError,
-  decodeClose,
   encodeClose,
   isFirstRecord,
 } from './session-records.js';
@@ -92,8 +91,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #queuedBytes = 0;
   #handshakeDone: boolean;
   #doneResends = 0;
-  #closed: Promise<void> | null = null;
-  #resolveClosed: (() => void) | null = null;
+  readonly #closed = deferred<void>();
   readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
 
   static {
@@ -122,7 +120,14 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       timeout: () => this.#fail(new TimeoutError('idle', init.options.idleTimeout)),
     });
     const resend = init.role === 'client' ? init.resend : undefined;
-    this.#resender = resend ? new Resender(() => this.#sendPacket(resend)) : null;
+    const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    this.#resender = resend
+      ? new Resender(
+          () => this.#sendPacket(resend),
+          () => this.#fail(new TimeoutError('handshake', deadline)),
+          deadline,
+        )
+      : null;
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#liveness.start();
     this.#resender?.start();
@@ -192,16 +197,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
 
   /** Resolves once the session has ended (right before `'close'`). Never rejects. */
   get closed(): Promise<void> {
-    if (!this.#closed) {
-      if (this.#state === 'closed') {
-        this.#closed = Promise.resolve();
-      } else {
-        const d = deferred<void>();
-        this.#closed = d.promise;
-        this.#resolveClosed = d.resolve;
-      }
-    }
-    return this.#closed;
+    return this.#closed.promise;
   }
 
   /**
@@ -225,38 +221,29 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);
     const { type, payload } = result;
+    let close: { code: number; reason: string } | null;
     try {
-      checkControl(type, payload, this.#role);
+      close = checkRecord(type, payload, this.#role);
     } catch (err) {
-      this.#fail(err as SessionError);
+      this.#fail(err);
       return;
     }
-    switch (type) {
-      case DatagramRecordType.Data:
-        this.#deliver(payload);
-        return;
-      case DatagramRecordType.Ping:
-        this.#tally.pingsReceived++;
-        this.#control(DatagramRecordType.Pong, payload, false);
-        return;
-      case DatagramRecordType.Close: {
-        let close;
-        try {
-          close = decodeClose(payload);
-        } catch (err) {
-          this.#fail(err as SessionError);
-          return;
-        }
-        this.#peerClosed(close.code, close.reason);
-        return;
-      }
-      case DatagramRecordType.Alert:
-        this.#fail(alertError(payload));
-        return;
-      default:
-        // Pong and HandshakeDone: nothing more than showing the peer alive (done above).
-        return;
+    if (type === DatagramRecordType.Data) {
+      this.#deliver(payload);
+    } else if (type === DatagramRecordType.Ping) {
+      this.#tally.pingsReceived++;
+      this.#control(DatagramRecordType.Pong, payload, false);
+    } else if (type === DatagramRecordType.Alert) {
+      this.#fail(alertError(payload));
+    } else if (close) {
+      this.#end(
+        close.code,
+        close.reason,
+        close.code === CLOSE_NORMAL ? null : new PeerClosedError(close.code, close.reason),
+        true,
+      );
     }
+    // Pong and HandshakeDone only show the peer alive (above).
   }
 
   /**
@@ -304,13 +291,9 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    */
   destroy(error?: Error): void {
     if (this.#state !== 'open') return;
-    if (error === undefined) {
-      this.#end(CLOSE_ABNORMAL, '', null);
-      return;
-    }
     const e =
-      error instanceof SessionError
-        ? error
+      error === undefined || error instanceof SessionError
+        ? (error ?? null)
         : new SessionError(ErrorCode.SESSION_CLOSED, `session destroyed: ${error.message}`, { cause: error });
     this.#end(CLOSE_ABNORMAL, '', e);
   }
@@ -343,8 +326,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     warnListenerFailed('a secsess datagram session', err);
   }
 
-  // ——— receiving ———
-
   #deliver(message: Buffer): void {
     this.#tally.delivered++;
     const listened = this.listenerCount('message') > 0;
@@ -353,14 +334,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   }
 
   #onNewListener(this: DatagramSession, event: string | symbol): void {
-    if (event !== 'message' || this.#unread.length === 0 || this.#unread.iterators > 0) return;
-    process.nextTick(() => {
-      while (this.#unread.iterators === 0 && this.listenerCount('message') > 0) {
-        const message = this.#unread.shift();
-        if (message === undefined) return;
-        this.emit('message', message);
-      }
-    });
+    if (event === 'message') this.#unread.drainSoon(this);
   }
 
   /** §D7: only an authenticated record that advanced its window moves a server's session. */
@@ -383,12 +357,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#doneResends++;
     this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
   }
-
-  #peerClosed(code: number, reason: string): void {
-    this.#end(code, reason, code === CLOSE_NORMAL ? null : new PeerClosedError(code, reason), true);
-  }
-
-  // ——— sending ———
 
   #ping(): void {
     this.#tally.pingsSent++;
@@ -432,8 +400,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#liveness.sent();
   }
 
-  // ——— ending ———
-
   /** Fails the session with `err`: an Alert record tells the peer when one is due (§D4). */
   #fail(err: unknown, alert = true): void {
     if (this.#state !== 'open') return;
@@ -474,8 +440,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       error ? describeError(error) : `close ${code}`,
     );
     if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
-    this.#resolveClosed?.();
-    this.#resolveClosed = null;
+    this.#closed.resolve();
     this.emit('close', code, reason);
     this.#onEnd(this);
   }

@@ -35,10 +35,6 @@ export class Inbox {
     }
   }
 
-  shift(): Buffer | undefined {
-    return this.#queue.shift();
-  }
-
   /** The next message; null after the end once empty; rejects with the end's error. */
   read(): Promise<Buffer | null> {
     return this.#queue.read();
@@ -47,6 +43,24 @@ export class Inbox {
   /** The session ended: `error` null ends iterators normally, else they throw it. */
   end(error: Error | null): void {
     this.#queue.end(error);
+  }
+
+  /**
+   * A `'message'` listener was added: hands it what waited, on the next tick (after the
+   * `on()` call returned), unless an iterator is taking the messages.
+   */
+  drainSoon(emitter: {
+    listenerCount(event: 'message'): number;
+    emit(event: 'message', m: Buffer): boolean;
+  }): void {
+    if (this.length === 0 || this.iterators > 0) return;
+    process.nextTick(() => {
+      while (this.iterators === 0 && emitter.listenerCount('message') > 0) {
+        const message = this.#queue.shift();
+        if (message === undefined) return;
+        emitter.emit('message', message);
+      }
+    });
   }
 
   /** Iterates until the end (see `DatagramSession[Symbol.asyncIterator]`). */

@@ -5,7 +5,7 @@
  *     for `idleTimeout`. Unlike the stream keepalive, the two clocks differ: on UDP, sending
  *     is what keeps a path open, and only an authenticated record shows the peer alive.
  *   - Resender: the client's ClientFinished again after 400 ms, doubling up to 4 s, until
- *     any record from the server opens.
+ *     any record from the server opens, or the handshake timeout passes (the session ends).
  */
 import { RETRANSMIT_INITIAL, RETRANSMIT_MAX } from '../protocol/datagram/constants.js';
 
@@ -85,14 +85,22 @@ export class Liveness {
   }
 }
 
-/** Resends one packet on the §D3 schedule until stopped. */
+/**
+ * Resends one packet on the §D3 schedule until stopped; calls `giveUp` if still running
+ * `deadline` ms after `start()`.
+ */
 export class Resender {
   readonly #send: () => void;
+  readonly #giveUp: () => void;
+  readonly #deadline: number;
   #wait = RETRANSMIT_INITIAL;
   #timer: NodeJS.Timeout | null = null;
+  #deadlineTimer: NodeJS.Timeout | null = null;
 
-  constructor(send: () => void) {
+  constructor(send: () => void, giveUp: () => void, deadline: number) {
     this.#send = send;
+    this.#giveUp = giveUp;
+    this.#deadline = deadline;
   }
 
   get running(): boolean {
@@ -102,11 +110,20 @@ export class Resender {
   start(): void {
     this.#wait = RETRANSMIT_INITIAL;
     this.#arm();
+    this.#deadlineTimer = setTimeout(Resender.#expire, this.#deadline, this);
+    this.#deadlineTimer.unref();
   }
 
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    if (this.#deadlineTimer) clearTimeout(this.#deadlineTimer);
+    this.#timer = this.#deadlineTimer = null;
+  }
+
+  static #expire(resender: Resender): void {
+    resender.#deadlineTimer = null;
+    resender.stop();
+    resender.#giveUp();
   }
 
   #arm(): void {

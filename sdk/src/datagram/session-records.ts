@@ -60,25 +60,30 @@ export function alertFor(error: SessionError): Buffer | null {
 }
 
 /**
- * Checks a control record's payload bounds; throws ERR_PROTOCOL for a record type an open
- * session never accepts from this peer (any unknown type, a Finished, a HandshakeDone sent
- * to a server) or a payload outside its bounds.
+ * Checks an opened record against §D4's table; throws ERR_PROTOCOL for a record type an
+ * open session never accepts from this peer (any unknown type, a Finished, a HandshakeDone
+ * sent to a server) or a payload outside its bounds. Returns a Close's code and reason.
  */
-export function checkControl(type: number, payload: Buffer, role: 'client' | 'server'): void {
+export function checkRecord(
+  type: number,
+  payload: Buffer,
+  role: 'client' | 'server',
+): { code: number; reason: string } | null {
   switch (type) {
-    case DatagramRecordType.Data:
     case DatagramRecordType.Close:
+      return decodeClose(payload);
+    case DatagramRecordType.Data:
     case DatagramRecordType.Alert:
-      return;
+      return null;
     case DatagramRecordType.Ping:
     case DatagramRecordType.Pong:
       if (payload.length > MAX_PING_PAYLOAD)
         throw protocolError(`ping or pong over ${MAX_PING_PAYLOAD} bytes`);
-      return;
+      return null;
     case DatagramRecordType.HandshakeDone:
       if (role === 'server') throw protocolError('HandshakeDone sent to a server');
       if (payload.length !== 0) throw protocolError('HandshakeDone with a payload');
-      return;
+      return null;
     case DatagramRecordType.ServerFinished:
     case DatagramRecordType.ClientFinished:
       throw protocolError('Finished outside the handshake');

@@ -49,9 +49,15 @@ export interface DatagramSessionInit {
   /**
    * Client after §D3: the ClientFinished packet, which the owner has already sent once. The
    * session resends it after 400 ms, doubling the wait up to 4 s, until any record from the
-   * server opens (the idle timeout ends a session that never hears back).
+   * server opens (`resendTimeout` ends a session that never hears back).
    */
   readonly resend?: Buffer;
+  /**
+   * With `resend`: milliseconds after which a session that has opened nothing from the
+   * server ends with `TimeoutError` (`limit: 'handshake'`). Default 10000 (the client's
+   * handshake timeout is the right value).
+   */
+  readonly resendTimeout?: number;
   /**
    * Server after §D3 (the ClientFinished has opened in `inbound`): the session sends the
    * first HandshakeDone itself, at once, and answers a duplicate of the ClientFinished
