@@ -6,7 +6,7 @@
  *
  *   client: `openDatagramChannel(streamSession, endpoint)` → a DatagramSession over its own
  *           connected UDP socket; it sends a Ping at once and again (400 ms doubling to 4 s)
- *           until the server's first record opens.
+ *           until the server's first record opens (10 s at most: then ERR_TIMEOUT).
  *   server: `datagramServer.attach(streamSession)` → a DatagramSession in that server's
  *           conn_id table; it learns the client's address from the first record that opens
  *           (§D7) and sends nothing before.
@@ -111,7 +111,7 @@ function channelKeys(
  * server's `DatagramServer` at `endpoint`, which must `attach()` the server's side of the
  * same stream session. No handshake: the session is usable at once. Its first record is a
  * Ping, sent again (400 ms, doubling to 4 s) until the server's first record opens; a
- * server that never attaches leaves the channel to its idle timeout (ERR_TIMEOUT).
+ * server that has not answered within 10 s ends the channel with ERR_TIMEOUT (`'handshake'`).
  *
  * @param stream A session from `Client.connect()` (or the client side of `secureDuplex()`), open.
  * @param endpoint The DatagramServer's address: `"host:port"` or `{ host, port }`.
