@@ -80,6 +80,14 @@ for (const suite of ALL_SUITES) {
       t.deepEqual(r.payload, payload);
     }
     t.is(inbound.counters.opened, sizes.length);
+    // A large record (its tag is checked in place, not on a copy) tampered anywhere.
+    const large = out.encode(Buffer.alloc(30_000, 7));
+    for (const at of [19, 20, 15_000, large.length - suite.tagLength - 1, large.length - 1]) {
+      const bad = Buffer.from(large);
+      bad[at]! ^= 0x10;
+      rejected(t, inbound.open(bad), 'auth', `byte ${at} of a large record`);
+    }
+    opened(t, inbound.open(large));
     for (const d of [1200, 1201, 1215, 1216, 1500]) {
       const max = out.maxPayload(d);
       t.true(out.packetSize(max) <= d, `max payload fits ${d}`);

@@ -10,15 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import {
-  ALL_SUITES,
-  DatagramClient,
-  DatagramServer,
-  ErrorCode,
-  TimeoutError,
-} from '../src/index.js';
-import type { DatagramSession ,
-  SessionError} from '../src/index.js';
+import { ALL_SUITES, DatagramClient, DatagramServer, ErrorCode, TimeoutError } from '../src/index.js';
+import type { DatagramSession, SessionError } from '../src/index.js';
 import { echoServer, nextMessage, otherKeys, serverKeys } from './helpers/dgram-net.js';
 import type { Host } from './helpers/dgram-net.js';
 import { ipv6Available, waitUntil } from './helpers/net.js';
@@ -79,8 +72,9 @@ test('a second connect() to the same server reuses the cookie: the server sends 
   const client = DatagramClient.create(serverKeys.publicKey);
   const first = await client.connect(endpoint);
   first.close();
+  // One Cookie (more only if a Hello was retransmitted before it came back).
   const cookies = server.counters.cookies;
-  t.is(cookies, 1);
+  t.true(cookies >= 1);
   const second = await client.connect(endpoint);
   t.is(server.counters.cookies, cookies);
   await roundTrip(t, second, 'again');

@@ -14,7 +14,7 @@
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, resolveSuite } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
 import { DatagramClientHandshake } from '../protocol/datagram/client-handshake.js';
 import { PacketType } from '../protocol/datagram/constants.js';
@@ -29,7 +29,7 @@ import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
 import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
-import { closeQuietly, connectSocket } from './datagram-socket.js';
+import { closeQuietly, closeSocket, connectSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { runAttempt } from './client-attempt.js';
 import type { OpenedHandshake } from './client-attempt.js';
@@ -40,6 +40,13 @@ import type { DatagramSession } from './datagram-session.js';
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
 const MAX_CACHED_COOKIES = 256;
 
+interface CachedCookie {
+  readonly cookie: Buffer;
+  readonly localPort: number;
+  /** Set when the socket on `localPort` closes; resolves once the port is free. */
+  released: Promise<void> | null;
+}
+
 export class DatagramClient {
   readonly #keyInput: PublicKeyInput | null;
   readonly #trust: { readonly mode: TrustMode; readonly knownHosts: string | undefined } | null;
@@ -48,8 +55,13 @@ export class DatagramClient {
   readonly #options: ResolvedDatagramClientOptions;
   #serverKey: PublicKey | null = null;
   #clientKey: PrivateKey | null = null;
-  /** The last cookie each server (resolved `address|port`) gave, least recently used first. */
-  readonly #cookies = new Map<string, Buffer>();
+  /**
+   * The last cookie each server (`host|port` as given) gave, least recently used first,
+   * with the local port it was given to (a cookie binds the client's address and port,
+   * §D2, so it is only worth sending from that port again) and, once the session that
+   * used that port has ended, a promise of the port being free.
+   */
+  readonly #cookies = new Map<string, CachedCookie>();
 
   private constructor(
     key: PublicKeyInput | null,
@@ -110,12 +122,16 @@ export class DatagramClient {
     if (this.#keyInput !== null) this.#serverKey ??= await loadPublicKey(this.#keyInput);
     if (this.#clientKeyInput !== null)
       this.#clientKey ??= (await loadPrivateKeys([this.#clientKeyInput]))[0]!;
-    const { socket, remote } = await connectSocket(target);
+    const cacheKey = `${target.host}|${target.port}`;
+    const cached = this.#cookies.get(cacheKey);
+    // Reconnecting after a session ended: from the port the cookie is for, if it is free.
+    if (cached?.released) await cached.released;
+    const { socket, remote } = await connectSocket(target, cached?.released ? cached.localPort : 0);
+    const localPort = socket.address().port;
     // ICMP errors (ECONNREFUSED while nobody listens yet) are not fatal: UDP is lossy, the
     // handshake retransmits, and an off-path attacker can forge them.
     const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
     socket.on('error', onSocketError);
-    const cacheKey = `${remote.address}|${remote.port}`;
     let handed = false;
     try {
       let askServerKey = false;
@@ -126,7 +142,7 @@ export class DatagramClient {
           ...(serverKey ? { serverKey } : {}),
           set: this.#set,
           ...(this.#clientKey ? { clientKey: this.#clientKey } : {}),
-          cookie: this.#cookies.get(cacheKey) ?? null,
+          cookie: cached && cached.localPort === localPort ? cached.cookie : null,
           handshakeTimeout: this.#options.handshakeTimeout,
           context: contextOptions(this.#options.session),
         });
@@ -135,11 +151,13 @@ export class DatagramClient {
           formatEndpoint(target),
           serverKey ? `naming ${serverKey.fingerprint()}` : 'asking for the server key',
         );
+        // The attempt's handshake timeout also bounds the wait for the server's first record.
+        const deadline = performance.now() + this.#options.handshakeTimeout;
         let opened: OpenedHandshake;
         try {
           opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
         } catch (err) {
-          this.#remember(cacheKey, hs.cookie);
+          this.#remember(cacheKey, hs.cookie, localPort);
           debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
           const code = err instanceof SessionError ? err.code : null;
           if (trust && code === ErrorCode.SERVER_KEY_MISMATCH && !askServerKey) {
@@ -154,11 +172,12 @@ export class DatagramClient {
           attempt++;
           continue;
         }
-        this.#remember(cacheKey, hs.cookie);
+        const entry = this.#remember(cacheKey, hs.cookie, localPort);
         await trust?.confirm();
-        const session = this.#open(socket, remote, opened);
         handed = true;
-        return session;
+        return await this.#open(socket, remote, opened, deadline, (released) => {
+          if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
+        });
       }
     } finally {
       socket.off('error', onSocketError);
@@ -166,13 +185,28 @@ export class DatagramClient {
     }
   }
 
-  /** The session over `socket`, which it owns from now on (closed when the session ends). */
-  #open(socket: Socket, remote: DatagramAddress, opened: OpenedHandshake): DatagramSession {
+  /**
+   * The session over `socket`, which it owns from now on (closed when the session ends).
+   * Resolves once a first record from the server has opened (its HandshakeDone, normally):
+   * only then does the server hold the session, so a message sent at once is not dropped
+   * as early (§D3), and a client the server refused is not handed a dead session. The
+   * session resends the ClientFinished meanwhile; past `deadline` the session is destroyed
+   * and the promise rejects with TimeoutError('handshake').
+   */
+  #open(
+    socket: Socket,
+    remote: DatagramAddress,
+    opened: OpenedHandshake,
+    deadline: number,
+    onReleased: (released: Promise<void>) => void,
+  ): Promise<DatagramSession> {
     const { result, clientFinished } = opened;
+    const inbound = result.inbound;
+    let confirm: (() => void) | null = null;
     const session = createDatagramSession({
       role: 'client',
       outbound: result.outbound,
-      inbound: result.inbound,
+      inbound,
       remote,
       transmit: (packet, _to, done) => {
         try {
@@ -190,29 +224,49 @@ export class DatagramClient {
       resend: clientFinished,
       onEnd: () => {
         socket.off('message', onMessage);
-        closeQuietly(socket);
+        onReleased(closeSocket(socket));
       },
     });
     const onMessage = (packet: Buffer, rinfo: RemoteInfo): void => {
       // Only records belong to the session; a late handshake answer is dropped.
-      if (packet.length > 0 && packet[0] === PacketType.Record) session.receive(packet, rinfo);
+      if (packet.length === 0 || packet[0] !== PacketType.Record) return;
+      session.receive(packet, rinfo);
+      if (confirm && inbound.counters.opened > 0) confirm();
     };
     socket.on('message', onMessage);
     socket.on('error', (err) => debug('datagram client socket: %s', err.message));
-    debug(
-      'datagram client: session with %s port %d open, local port %d',
-      remote.address,
-      remote.port,
-      socket.address().port,
-    );
-    return session;
+    return new Promise<DatagramSession>((resolve, reject) => {
+      const timeout = this.#options.handshakeTimeout;
+      const timer = setTimeout(
+        () => {
+          confirm = null;
+          session.destroy();
+          reject(new TimeoutError('handshake', timeout));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+      confirm = () => {
+        confirm = null;
+        clearTimeout(timer);
+        debug(
+          'datagram client: session with %s port %d open, local port %d',
+          remote.address,
+          remote.port,
+          socket.address().port,
+        );
+        resolve(session);
+      };
+    });
   }
 
-  #remember(key: string, cookie: Buffer | null): void {
-    if (!cookie) return;
+  /** Keeps the cookie `localPort` got from the server at `key` (if any); returns the entry. */
+  #remember(key: string, cookie: Buffer | null, localPort: number): CachedCookie | null {
+    if (!cookie) return null;
+    const entry: CachedCookie = { cookie: Buffer.from(cookie), localPort, released: null };
     this.#cookies.delete(key);
-    this.#cookies.set(key, Buffer.from(cookie));
+    this.#cookies.set(key, entry);
     if (this.#cookies.size > MAX_CACHED_COOKIES) this.#cookies.delete(this.#cookies.keys().next().value!);
+    return entry;
   }
 }
 

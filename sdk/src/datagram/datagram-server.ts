@@ -1,34 +1,23 @@
 /**
  * The datagram server: `DatagramServer.create(endpoint, privateKey, set)`, `start()`,
  * `stop()` and the `'session'` event, over one node:dgram socket (udp4 or udp6 by the
- * host). Every packet is sorted by its first byte (PROTOCOL.md §D1):
- *
- *   Record (0x47)      by conn_id: to its session (`session.receive`), else to the
- *                      handshake that replied with that conn_id (its ClientFinished),
- *                      else dropped.
- *   KeyRequest, Hello  to the stateless gate (B1's DatagramHandshakeGate): the cookie
- *                      check, then for a Hello with a valid cookie, in this order: a
- *                      handshake already running for (source, token) answers a resend;
- *                      the per-source rate (handshake-rate.ts); admission (`maxSessions`,
- *                      `maxHandshakes`, `maxHandshakesPerAddress`, `maxPendingDecrypts`);
- *                      only then state and the RSA decryption, in the worker pool.
- *   anything else      dropped.
- *
- * A source that has not shown a valid cookie gets a 33-byte Cookie and costs one HMAC: no
- * state, no RSA (counted in `counters`). Every answer to a handshake packet is checked to
- * be no larger than that packet before it is sent (§D3 "Amplification bound").
+ * host). Every packet is sorted by its first byte (PROTOCOL.md §D1): a Record by its
+ * conn_id to its session (`session.receive`), else to the handshake that replied with that
+ * conn_id (its ClientFinished), else dropped; a KeyRequest or Hello to the handshake
+ * pipeline (server-handshaking.ts: cookie, rate, admission, then RSA in the worker pool);
+ * anything else is dropped. Every answer to a handshake packet is checked to be no larger
+ * than that packet before it is sent (§D3 "Amplification bound").
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import type { RemoteInfo as DgramRemoteInfo, Socket } from 'node:dgram';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { PacketType } from '../protocol/datagram/constants.js';
 import { CookieJar } from '../protocol/datagram/cookie.js';
 import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
-import type { ScreenedHello } from '../protocol/datagram/server-gate.js';
-import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
-import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
+import { debug, describeError, suiteName, warnListenerFailed } from '../common/debug.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { Endpoint, EndpointInput } from '../common/endpoint.js';
 import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
@@ -37,14 +26,15 @@ import { HANDSHAKE_RATE_SOURCES } from '../common/defaults.js';
 import { DecryptPool } from '../server/decrypt-pool.js';
 import type { PoolCounts } from '../server/decrypt-pool.js';
 import { HandshakeRate } from '../server/handshake-rate.js';
-import { Authorizer, peerInfo } from '../server/authorization.js';
+import { Authorizer } from '../server/authorization.js';
 import { remoteLabel } from '../server/server-events.js';
 import { resolveDatagramServerOptions } from './datagram-options.js';
 import type { DatagramServerOptions, ResolvedDatagramServerOptions } from './datagram-options.js';
 import { bindSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
-import { HandshakeTable, connIdKey } from './server-handshakes.js';
-import type { PendingHandshake } from './server-handshakes.js';
+import { connIdKey } from './server-handshakes.js';
+import { ServerHandshaking } from './server-handshaking.js';
+import type { HandshakeHost } from './server-handshaking.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import { attachChannel } from './channel.js';
@@ -64,7 +54,6 @@ export type {
 } from './server-counters.js';
 
 type State = 'idle' | 'starting' | 'listening' | 'stopping';
-type Pending = PendingHandshake<DatagramServerHandshake>;
 
 /** How long `stop()` waits for the Close records it sent to leave the socket, at most (ms). */
 const STOP_DRAIN_MS = 1000;
@@ -83,8 +72,8 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #keys: PrivateKey[] = [];
   #pool: DecryptPool | null = null;
   #cookies: CookieJar | null = null;
-  #gate: DatagramHandshakeGate | null = null;
-  #handshakes: HandshakeTable<DatagramServerHandshake>;
+  /** The handshake pipeline while listening. */
+  #handshakes: ServerHandshaking | null = null;
   /** Open sessions by conn_id (latin1 key). */
   readonly #sessions = new Map<string, DatagramSession>();
   /** Packets handed to the socket and not yet sent. */
@@ -105,7 +94,6 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#options = resolveDatagramServerOptions(options);
     this.#authorizer = new Authorizer(options ?? {});
     this.#rate = new HandshakeRate(this.#options, HANDSHAKE_RATE_SOURCES);
-    this.#handshakes = this.#newTable();
   }
 
   /**
@@ -149,7 +137,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   /** Handshakes holding state (admitted Hello, no ClientFinished yet). */
   get handshakeCount(): number {
-    return this.#handshakes.size;
+    return this.#handshakes?.size ?? 0;
   }
 
   /** RSA decryptions queued for or running in the worker pool. */
@@ -181,7 +169,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
       await this.#authorizer.load();
       this.#cookies = new CookieJar();
-      this.#gate = new DatagramHandshakeGate({
+      const gate = new DatagramHandshakeGate({
         keys: this.#keys,
         ...(this.#suites ? { suites: this.#suites } : {}),
         cookies: this.#cookies,
@@ -190,7 +178,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
         context: contextOptions(this.#options.session),
         connectionIdInUse: (id) => {
           const key = id.toString('latin1');
-          return this.#sessions.has(key) || this.#handshakes.hasConnId(key);
+          return this.#sessions.has(key) || this.#handshakes!.hasConnId(key);
         },
       });
       if (this.#options.workers > 0) {
@@ -199,6 +187,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
           this.#options.workers,
         );
       }
+      this.#handshakes = new ServerHandshaking(this.#host, gate, this.#keys);
       const { socket, address } = await bindSocket(this.#endpoint);
       socket.on('message', this.#onMessage);
       socket.on('error', (err) => {
@@ -242,12 +231,11 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   async #stop(): Promise<void> {
     this.#state = 'stopping';
-    for (const h of this.#handshakes.clear()) h.machine.destroy();
+    this.#handshakes?.clear();
     for (const session of [...this.#sessions.values()]) session.close(CLOSE_GOING_AWAY, 'server stopping');
     this.#sessions.clear();
     await this.#drain();
     await this.#release();
-    this.#handshakes = this.#newTable();
     this.#state = 'idle';
     debug('datagram server stopped');
     this.emit('close');
@@ -284,16 +272,8 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#pool = null;
     this.#cookies?.destroy();
     this.#cookies = null;
-    this.#gate = null;
+    this.#handshakes = null;
     this.#keys = [];
-  }
-
-  #newTable(): HandshakeTable<DatagramServerHandshake> {
-    return new HandshakeTable<DatagramServerHandshake>(this.#options, this.#options.handshakeTimeout, (h) => {
-      h.machine.destroy();
-      this.#counters[kCount]('handshakeTimeouts');
-      debug('datagram server: handshake with %s timed out', label(h.source));
-    });
   }
 
   /** Re-reads the `authorizedKeys` file (as `Server.reloadAuthorizedKeys`). */
@@ -346,7 +326,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
         return;
       case PacketType.KeyRequest:
       case PacketType.Hello:
-        this.#onHandshakePacket(packet, source);
+        this.#handshakes!.onPacket(packet, source);
         return;
       default:
         this.#counters[kCount]('dropped');
@@ -364,169 +344,53 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       session.receive(packet, source);
       return;
     }
-    const handshake = this.#handshakes.byConnId(key);
+    const handshake = this.#handshakes!.byConnId(key);
     if (handshake) {
-      this.#onFinished(handshake, packet, source);
+      this.#handshakes!.onRecord(handshake, packet, source);
       return;
     }
     this.#counters[kCount]('dropped');
   }
 
-  #onHandshakePacket(packet: Buffer, source: DatagramAddress): void {
-    const gate = this.#gate!;
-    const screened = gate.screen(packet, source);
-    switch (screened.kind) {
-      case 'drop':
-        this.#counters[kCount]('dropped');
-        return;
-      case 'reply':
-        if (screened.what === 'cookie') this.#counters[kCount]('cookies');
-        else if (screened.what === 'keyResponse') this.#counters[kCount]('keyResponses');
-        else {
-          this.#counters[kCount]('alerts');
-          if (screened.error) this.#handshakeError(screened.error, source);
-        }
-        this.#answer(screened.packet, packet.length, source);
-        return;
-      case 'hello':
-        this.#onHello(screened.hello, source);
-        return;
-    }
+  #handshakeError(error: SessionError, source: DatagramAddress): void {
+    this.#counters[kCount]('handshakeErrors');
+    debug('datagram server: handshake with %s failed: %s', remoteLabel(source), describeError(error));
+    this.emit('handshakeError', error, source);
   }
 
-  #onHello(hello: ScreenedHello, source: DatagramAddress): void {
-    const existing = this.#handshakes.bySource(hello.id);
-    if (existing) {
-      const again = existing.machine.repeatHello(hello);
-      if (again) this.#answer(again, hello.packetSize, source);
-      return;
-    }
-    const limit = this.#admit(hello, source);
-    if (limit) {
-      this.#counters[kCount]('refused');
-      this.#answer(this.#gate!.refuse(hello), hello.packetSize, source);
-      debug('datagram server: refused %s: limit %s', label(source), limit);
-      this.emit('refused', limit, source);
-      return;
-    }
-    const accepted = this.#gate!.acceptHello(hello, performance.now());
-    if (accepted.kind === 'refuse') {
-      this.#counters[kCount]('alerts');
-      this.#answer(accepted.packet, hello.packetSize, source);
-      this.#handshakeError(accepted.error, source);
-      return;
-    }
-    const machine = accepted.handshake;
-    const pending = this.#handshakes.add(source, hello.id, machine);
-    this.#counters[kCount]('decrypts');
-    this.#decrypt(pending, hello.packetSize);
-  }
+  /** What the handshake pipeline sees of this server. */
+  readonly #host: HandshakeHost = ((server: DatagramServer) => ({
+    get options() {
+      return server.#options;
+    },
+    get counters() {
+      return server.#counters;
+    },
+    get authorizer() {
+      return server.#authorizer;
+    },
+    get rate() {
+      return server.#rate;
+    },
+    get pool() {
+      return server.#pool;
+    },
+    sessionCount: () => server.#sessions.size,
+    listening: () => server.#state === 'listening',
+    answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
+      server.#answer(packet, requestSize, to),
+    open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
+    refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
+      debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
+      server.emit('refused', limit, source);
+    },
+    handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
+  }))(this);
 
-  /** The limit that refuses a Hello now, or null: rate first (it takes a token), then the caps. */
-  #admit(hello: ScreenedHello, source: DatagramAddress): DatagramRefusalLimit | null {
-    const o = this.#options;
-    if (this.#sessions.size + this.#handshakes.size >= o.maxSessions) return 'maxSessions';
-    const admission = this.#handshakes.admit(source.address);
-    if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
-    if (this.#pool && this.#pool.pending >= o.maxPendingDecrypts) return 'maxPendingDecrypts';
-    if (!this.#rate.take(source.address)) return 'handshakeRate';
-    void hello;
-    return null;
-  }
-
-  #decrypt(pending: Pending, helloSize: number): void {
-    const machine = pending.machine;
-    const request = machine.decryptRequest;
-    const pool = this.#pool;
-    const decrypted = pool
-      ? pool.decrypt(request.keyIndex, request.ciphertext)
-      : Promise.resolve(oaepDecrypt(this.#keys[request.keyIndex]!.keyObject, request.ciphertext));
-    decrypted.then(
-      (secret) => {
-        if (pending.ended) {
-          secret?.fill(0);
-          return;
-        }
-        let reply: Buffer;
-        try {
-          reply = machine.completeDecrypt(secret);
-        } catch (err) {
-          this.#fail(pending, err);
-          return;
-        }
-        this.#handshakes.replied(pending, machine.connectionId.toString('latin1'), reply);
-        this.#answer(reply, helloSize, pending.source);
-      },
-      (err: unknown) => this.#fail(pending, err),
-    );
-  }
-
-  /** A Record packet naming a handshake's conn_id: its ClientFinished (or a stray record). */
-  #onFinished(pending: Pending, packet: Buffer, source: DatagramAddress): void {
-    const machine = pending.machine;
-    let step;
-    try {
-      step = machine.receiveRecord(packet, performance.now());
-    } catch (err) {
-      this.#fail(pending, err);
-      return;
-    }
-    if (step.kind === 'drop') return;
-    if (step.kind === 'authorize') {
-      void this.#authorize(pending, step.clientKey, source);
-      return;
-    }
-    const pool = this.#pool;
-    const verified = pool
-      ? pool.verify(step.request.key.keyObject, step.request.message, step.request.signature)
-      : Promise.resolve(null);
-    verified.then(
-      (valid) => {
-        if (pending.ended) return;
-        let next;
-        try {
-          // Without a pool the machine verifies in place (a 65537-exponent check, ~0.06 ms).
-          next =
-            valid === null
-              ? machine.completeVerify(verifyInline(step.request))
-              : machine.completeVerify(valid);
-        } catch (err) {
-          this.#fail(pending, err);
-          return;
-        }
-        if (next.kind === 'authorize') void this.#authorize(pending, next.clientKey, source);
-      },
-      (err: unknown) => this.#fail(pending, err),
-    );
-  }
-
-  /** §6 step 5: authorized_keys after a reload, and the hook; then the session. */
-  async #authorize(pending: Pending, clientKey: PublicKey | null, source: DatagramAddress): Promise<void> {
-    const machine = pending.machine;
-    if (this.#authorizer.enabled) {
-      const serverKey = this.#keys[machine.decryptRequest.keyIndex]?.publicKey ?? null;
-      const denial = await this.#authorizer.check(
-        peerInfo({ serverKey, clientKey }, source.address, source.port),
-        this.#options.handshakeTimeout,
-      );
-      if (pending.ended) return;
-      if (denial !== null) {
-        this.#fail(pending, new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`));
-        return;
-      }
-    }
-    if (pending.ended || this.#state !== 'listening') return;
-    let accepted;
-    try {
-      accepted = machine.accept();
-    } catch (err) {
-      this.#fail(pending, err);
-      return;
-    }
-    this.#handshakes.delete(pending);
-    const { result } = accepted;
-    // The session sends the HandshakeDone itself (and re-answers a repeated ClientFinished).
+  /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
+  #open(result: DatagramHandshakeResult, source: DatagramAddress): void {
     const key = result.connectionId.toString('latin1');
+    // The session sends the HandshakeDone itself (and re-answers a repeated ClientFinished).
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,
@@ -544,29 +408,11 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#counters[kCount]('sessions');
     debug(
       'datagram server: session with %s open, suite %s, client key %s',
-      label(source),
-      `${result.info.suite.asymmetric}/${result.info.suite.symmetric}/${result.info.suite.hash}`,
+      remoteLabel(source),
+      suiteName(result.info.suite),
       result.info.clientKey?.fingerprint() ?? 'none',
     );
     this.#emitSession(session);
-  }
-
-  /** Ends a handshake that failed: drops its state, answers nothing (§D3), reports it. */
-  #fail(pending: Pending, err: unknown): void {
-    if (!this.#handshakes.delete(pending)) return;
-    pending.machine.destroy();
-    if (this.#state !== 'listening') return;
-    const error =
-      err instanceof SessionError
-        ? err
-        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
-    this.#handshakeError(error, pending.source);
-  }
-
-  #handshakeError(error: SessionError, source: DatagramAddress): void {
-    this.#counters[kCount]('handshakeErrors');
-    debug('datagram server: handshake with %s failed: %s', label(source), describeError(error));
-    this.emit('handshakeError', error, source);
   }
 
   // ——— sending ———
@@ -646,13 +492,4 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   }
 }
 
-function label(source: DatagramAddress): string {
-  return remoteLabel(source);
-}
-
 function noop(): void {}
-
-/** A client signature checked on the main thread (no worker pool). */
-function verifyInline(request: { key: PublicKey; message: Buffer; signature: Buffer }): boolean {
-  return pssVerify(request.key.keyObject, request.message, request.signature);
-}

@@ -63,27 +63,48 @@ export async function bindSocket(endpoint: Endpoint): Promise<{ socket: Socket; 
 
 /**
  * A socket connected to `target` (it receives only that address's packets: the kernel
- * filters the rest). Rejects with ERR_TRANSPORT when the host does not resolve or the
- * socket cannot be set up.
+ * filters the rest). `localPort`, if given, is tried first (a port the server gave a cookie
+ * for, §D2); if it is taken the socket gets any free port. Rejects with ERR_TRANSPORT when
+ * the host does not resolve or the socket cannot be set up.
  */
-export async function connectSocket(target: Endpoint): Promise<{ socket: Socket; remote: DatagramAddress }> {
+export async function connectSocket(
+  target: Endpoint,
+  localPort = 0,
+): Promise<{ socket: Socket; remote: DatagramAddress }> {
   let resolved: { address: string; type: SocketType };
   try {
     resolved = await resolveHost(target.host);
   } catch (err) {
     throw transportError('cannot resolve', target, err as NodeJS.ErrnoException);
   }
-  const socket = createSocket({ type: resolved.type });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.connect(target.port, resolved.address, () => {
-      socket.off('error', reject);
-      resolve();
+  const connect = async (port: number): Promise<Socket> => {
+    const socket = createSocket({ type: resolved.type });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ port, exclusive: true }, () => {
+          socket.connect(target.port, resolved.address, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+      });
+    } catch (err) {
+      closeQuietly(socket);
+      throw err;
+    }
+    return socket;
+  };
+  let socket: Socket;
+  try {
+    socket = await connect(localPort).catch((err: NodeJS.ErrnoException) => {
+      if (localPort === 0) throw err;
+      debug('datagram client: local port %d: %s; any port then', localPort, err.code ?? err.message);
+      return connect(0);
     });
-  }).catch((err: NodeJS.ErrnoException) => {
-    closeQuietly(socket);
-    throw transportError('cannot connect to', target, err);
-  });
+  } catch (err) {
+    throw transportError('cannot connect to', target, err as NodeJS.ErrnoException);
+  }
   return {
     socket,
     remote: {
@@ -92,6 +113,17 @@ export async function connectSocket(target: Endpoint): Promise<{ socket: Socket;
       family: resolved.type === 'udp6' ? 'IPv6' : 'IPv4',
     },
   };
+}
+
+/** Closes `socket`; resolves once its port is free again. Never rejects. */
+export function closeSocket(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }
 
 /** Closes a socket that may already be closed. */

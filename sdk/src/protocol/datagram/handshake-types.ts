@@ -34,7 +34,10 @@ export interface DatagramHandshakeResult {
 
 /** @internal Test vectors only: fixed inputs instead of fresh randomness. */
 export interface HandshakeTestInputs {
-  /** Every random byte the handshake draws (token, randoms, pre_secret, conn_id). */
+  /**
+   * Every random byte the handshake draws: client — token, client_random, pre_secret, then
+   * the IVs of its records; server — conn_id, server_random, then its IVs.
+   */
   readonly random?: RandomSource;
   /** Fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;

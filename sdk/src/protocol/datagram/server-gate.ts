@@ -6,8 +6,8 @@
  *   const s = gate.screen(packet, source);
  *   'drop'   send nothing (garbage, a client-bound type, a Hello too small to answer, …)
  *   'reply'  send s.packet to source: a Cookie (cookie absent or stale: no state, 33 bytes),
- *            a KeyResponse (KeyRequest with a valid cookie), or an Alert (the ClientHello
- *            was refused: s.error says why, for the server's log)
+ *            a KeyResponse (KeyRequest with a valid cookie), or an Alert (the KeyRequest
+ *            or ClientHello was refused: s.error says why, for the server's log)
  *   'hello'  a Hello with a valid cookie whose ClientHello passed preamble, structure,
  *            suite and key_id (§2 "Parsing" steps 1–4). Then, in this order:
  *       1. a handshake for s.hello.id (source and token) exists → send what
@@ -16,9 +16,11 @@
  *          maxSessions); refused → send gate.refuse(s.hello) (Alert ServerBusy); stop
  *       3. const a = gate.acceptHello(s.hello, now): 'refuse' → send a.packet; 'handshake'
  *          → keep a.handshake under s.hello.id and under a.handshake.connectionId, and run
- *          its RSA step (server-handshake.ts)
+ *          its RSA step (server-handshake.ts). Keeping the id until the handshake's
+ *          deadline, also after accept(), makes late Hello copies find it (repeatHello
+ *          then answers null) instead of starting a second handshake.
  *
- * Every answer goes only to the packet's source, is smaller than the packet it answers
+ * Every answer goes only to the packet's source, is no larger than the packet it answers
  * (checked here: a Hello too small for its ServerHello is dropped before any RSA), and
  * only a source whose cookie verified gets anything but a Cookie.
  */

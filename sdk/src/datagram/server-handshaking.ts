@@ -1,0 +1,263 @@
+/**
+ * The datagram server's handshake pipeline (PROTOCOL.md §D2, §D3), between the socket
+ * (datagram-server.ts) and B1's sans-IO machines. For a KeyRequest or Hello, in this
+ * order: the stateless gate (cookie, then the ClientHello's cheap checks: answered with a
+ * Cookie, a KeyResponse or an Alert, never with state); a handshake already running for
+ * the same (source, token) answers a retransmitted Hello (nothing while its RSA runs, the
+ * stored ServerHello after); admission (`maxSessions`, `maxHandshakes`,
+ * `maxHandshakesPerAddress`, `maxPendingDecrypts`) and the per-source rate refuse with
+ * ServerBusy; only then state (server-handshakes.ts) and the RSA decryption, in the
+ * worker pool. A Record naming a handshake's conn_id is its ClientFinished: §6's checks
+ * (the signature in the pool), then authorization (authorized_keys, the hook), then the
+ * session. A handshake that fails is dropped and answered with nothing (§D3).
+ */
+import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
+import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
+import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
+import type { DecryptPool } from '../server/decrypt-pool.js';
+import type { HandshakeRate } from '../server/handshake-rate.js';
+import { peerInfo } from '../server/authorization.js';
+import type { Authorizer } from '../server/authorization.js';
+import type { ResolvedDatagramServerOptions } from './datagram-options.js';
+import type { DatagramAddress } from './datagram-socket.js';
+import { HandshakeTable } from './server-handshakes.js';
+import type { PendingHandshake } from './server-handshakes.js';
+import { kCount } from './server-counters.js';
+import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
+
+type Pending = PendingHandshake<DatagramServerHandshake>;
+
+/** What the pipeline needs from its server. */
+export interface HandshakeHost {
+  readonly options: ResolvedDatagramServerOptions;
+  readonly counters: DatagramCounters;
+  readonly authorizer: Authorizer;
+  readonly rate: HandshakeRate;
+  /** The worker pool, or null with `workers: 0`. */
+  readonly pool: DecryptPool | null;
+  sessionCount(): number;
+  listening(): boolean;
+  /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
+  answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
+  /** A handshake completed and was authorized: make its session. */
+  open(result: DatagramHandshakeResult, source: DatagramAddress): void;
+  refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
+  handshakeError(error: SessionError, source: DatagramAddress): void;
+}
+
+export class ServerHandshaking {
+  readonly #host: HandshakeHost;
+  readonly #gate: DatagramHandshakeGate;
+  readonly #keys: readonly PrivateKey[];
+  readonly #table: HandshakeTable<DatagramServerHandshake>;
+
+  constructor(host: HandshakeHost, gate: DatagramHandshakeGate, keys: readonly PrivateKey[]) {
+    this.#host = host;
+    this.#gate = gate;
+    this.#keys = keys;
+    this.#table = new HandshakeTable<DatagramServerHandshake>(
+      host.options,
+      host.options.handshakeTimeout,
+      (h) => {
+        h.machine.destroy();
+        host.counters[kCount]('handshakeTimeouts');
+      },
+    );
+  }
+
+  /** Handshakes holding state. */
+  get size(): number {
+    return this.#table.size;
+  }
+
+  /** Whether a conn_id (latin1 key) is taken by a handshake in progress. */
+  hasConnId(connId: string): boolean {
+    return this.#table.hasConnId(connId);
+  }
+
+  /** The handshake that replied with `connId` (latin1 key), if any. */
+  byConnId(connId: string): Pending | undefined {
+    return this.#table.byConnId(connId);
+  }
+
+  /** Drops every handshake (the server stops). */
+  clear(): void {
+    for (const h of this.#table.clear()) h.machine.destroy();
+  }
+
+  /** A KeyRequest or Hello packet from `source`. */
+  onPacket(packet: Buffer, source: DatagramAddress): void {
+    const gate = this.#gate;
+    const screened = gate.screen(packet, source);
+    switch (screened.kind) {
+      case 'drop':
+        this.#host.counters[kCount]('dropped');
+        return;
+      case 'reply':
+        if (screened.what === 'cookie') this.#host.counters[kCount]('cookies');
+        else if (screened.what === 'keyResponse') this.#host.counters[kCount]('keyResponses');
+        else {
+          this.#host.counters[kCount]('alerts');
+          if (screened.error) this.#host.handshakeError(screened.error, source);
+        }
+        this.#host.answer(screened.packet, packet.length, source);
+        return;
+      case 'hello':
+        this.#onHello(screened.hello, source);
+        return;
+    }
+  }
+
+  #onHello(hello: ScreenedHello, source: DatagramAddress): void {
+    const existing = this.#table.bySource(hello.id);
+    if (existing) {
+      const again = existing.machine.repeatHello(hello);
+      if (again) this.#host.answer(again, hello.packetSize, source);
+      return;
+    }
+    const limit = this.#admit(source);
+    if (limit) {
+      this.#host.counters[kCount]('refused');
+      this.#host.answer(this.#gate.refuse(hello), hello.packetSize, source);
+      this.#host.refused(limit, source);
+      return;
+    }
+    const accepted = this.#gate.acceptHello(hello, performance.now());
+    if (accepted.kind === 'refuse') {
+      this.#host.counters[kCount]('alerts');
+      this.#host.answer(accepted.packet, hello.packetSize, source);
+      this.#host.handshakeError(accepted.error, source);
+      return;
+    }
+    const machine = accepted.handshake;
+    const pending = this.#table.add(source, hello.id, machine);
+    this.#host.counters[kCount]('decrypts');
+    this.#decrypt(pending, hello.packetSize);
+  }
+
+  /**
+   * The limit that refuses a Hello now, or null. The caps first, then the rate: a token is
+   * taken only by a Hello that goes on to RSA.
+   */
+  #admit(source: DatagramAddress): DatagramRefusalLimit | null {
+    const o = this.#host.options;
+    if (this.#host.sessionCount() + this.#table.size >= o.maxSessions) return 'maxSessions';
+    const admission = this.#table.admit(source.address);
+    if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
+    if (this.#host.pool && this.#host.pool.pending >= o.maxPendingDecrypts) return 'maxPendingDecrypts';
+    if (!this.#host.rate.take(source.address)) return 'handshakeRate';
+    return null;
+  }
+
+  #decrypt(pending: Pending, helloSize: number): void {
+    const machine = pending.machine;
+    const request = machine.decryptRequest;
+    const pool = this.#host.pool;
+    const decrypted = pool
+      ? pool.decrypt(request.keyIndex, request.ciphertext)
+      : Promise.resolve(oaepDecrypt(this.#keys[request.keyIndex]!.keyObject, request.ciphertext));
+    decrypted.then(
+      (secret) => {
+        if (pending.ended) {
+          secret?.fill(0);
+          return;
+        }
+        let reply: Buffer;
+        try {
+          reply = machine.completeDecrypt(secret);
+        } catch (err) {
+          this.#fail(pending, err);
+          return;
+        }
+        this.#table.replied(pending, machine.connectionId.toString('latin1'), reply);
+        this.#host.answer(reply, helloSize, pending.source);
+      },
+      (err: unknown) => this.#fail(pending, err),
+    );
+  }
+
+  /** A Record packet naming a handshake's conn_id: its ClientFinished (or a stray record). */
+  onRecord(pending: Pending, packet: Buffer, source: DatagramAddress): void {
+    const machine = pending.machine;
+    let step;
+    try {
+      step = machine.receiveRecord(packet, performance.now());
+    } catch (err) {
+      this.#fail(pending, err);
+      return;
+    }
+    if (step.kind === 'drop') return;
+    if (step.kind === 'authorize') {
+      void this.#authorize(pending, step.clientKey, source);
+      return;
+    }
+    const pool = this.#host.pool;
+    const verified = pool
+      ? pool.verify(step.request.key.keyObject, step.request.message, step.request.signature)
+      : Promise.resolve(null);
+    verified.then(
+      (valid) => {
+        if (pending.ended) return;
+        let next;
+        try {
+          // Without a pool the machine verifies in place (a 65537-exponent check, ~0.06 ms).
+          next =
+            valid === null
+              ? machine.completeVerify(verifyInline(step.request))
+              : machine.completeVerify(valid);
+        } catch (err) {
+          this.#fail(pending, err);
+          return;
+        }
+        if (next.kind === 'authorize') void this.#authorize(pending, next.clientKey, source);
+      },
+      (err: unknown) => this.#fail(pending, err),
+    );
+  }
+
+  /** §6 step 5: authorized_keys after a reload, and the hook; then the session. */
+  async #authorize(pending: Pending, clientKey: PublicKey | null, source: DatagramAddress): Promise<void> {
+    const machine = pending.machine;
+    if (this.#host.authorizer.enabled) {
+      const serverKey = this.#keys[machine.decryptRequest.keyIndex]?.publicKey ?? null;
+      const denial = await this.#host.authorizer.check(
+        peerInfo({ serverKey, clientKey }, source.address, source.port),
+        this.#host.options.handshakeTimeout,
+      );
+      if (pending.ended) return;
+      if (denial !== null) {
+        this.#fail(pending, new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`));
+        return;
+      }
+    }
+    if (pending.ended || !this.#host.listening()) return;
+    let accepted;
+    try {
+      accepted = machine.accept();
+    } catch (err) {
+      this.#fail(pending, err);
+      return;
+    }
+    this.#table.delete(pending);
+    this.#host.open(accepted.result, source);
+  }
+
+  /** Ends a handshake that failed: drops its state, answers nothing (§D3), reports it. */
+  #fail(pending: Pending, err: unknown): void {
+    if (!this.#table.delete(pending)) return;
+    pending.machine.destroy();
+    if (!this.#host.listening()) return;
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
+    this.#host.handshakeError(error, pending.source);
+  }
+}
+
+/** A client signature checked on the main thread (no worker pool). */
+function verifyInline(request: { key: PublicKey; message: Buffer; signature: Buffer }): boolean {
+  return pssVerify(request.key.keyObject, request.message, request.signature);
+}
