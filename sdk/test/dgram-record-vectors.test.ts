@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { DatagramInbound } from '../src/protocol/datagram/contexts.js';
+import { datagramMaster, exporterSecret } from '../src/protocol/datagram/key-schedule.js';
+import { ALL_SUITES } from '../src/protocol/suite.js';
 import {
   BEGIN,
   END,
@@ -258,4 +260,37 @@ test('GCM: a record built from the formulas with node:crypto opens; one under a 
   const wrong = seal(s, k, header(connId, 0, 6), Buffer.of(1, 2), Buffer.alloc(0));
   wrong.writeUIntBE(7, 13, 6);
   t.deepEqual(inbound.open(wrong), { ok: false, reason: 'auth' });
+});
+
+test('datagramMaster (§D3) and exporterSecret (§D9) follow the formulas, for every suite', (t) => {
+  for (const block of Object.values(stored!)) {
+    const s = suiteOf(block.suite!);
+    const suite = ALL_SUITES.find(
+      (x) => x.ids.map((i) => i.toString(16).padStart(2, '0')).join(' ') === block.suite,
+    )!;
+    const r = seededRandom(`secsess dgram vectors master ${block.suite}`);
+    const inputs = {
+      preSecret: r(48),
+      shared: r(32),
+      clientRandom: r(32),
+      serverRandom: r(32),
+      transcriptHash: r(s.hlen),
+    };
+    const expected = Buffer.from(
+      hkdfSync(
+        s.hash,
+        Buffer.concat([inputs.preSecret, inputs.shared]),
+        Buffer.concat([inputs.clientRandom, inputs.serverRandom]),
+        Buffer.concat([Buffer.from('secsess v1 dgram master'), inputs.transcriptHash]),
+        s.hlen,
+      ),
+    );
+    const master = datagramMaster(suite, inputs);
+    t.is(master.toString('hex'), expected.toString('hex'), `${block.suite}: master`);
+    t.is(
+      exporterSecret(suite, master).toString('hex'),
+      hk(s, master, 'secsess v1 exporter', s.hlen).toString('hex'),
+    );
+    t.is(inputs.preSecret.length, 48, 'inputs are not consumed');
+  }
 });

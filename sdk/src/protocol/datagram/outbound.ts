@@ -93,9 +93,12 @@ export class DatagramOutbound {
     return recordPacketSize(this.suite, payloadLength);
   }
 
-  /** The largest payload whose packet is at most `datagramSize` bytes (RangeError if none fits). */
+  /**
+   * The largest payload whose packet is at most `datagramSize` bytes (and at most 65 507, what
+   * UDP carries and `seal` accepts). RangeError if not even an empty payload fits.
+   */
   maxPayload(datagramSize: number): number {
-    return maxRecordPayload(this.suite, datagramSize);
+    return maxRecordPayload(this.suite, Math.min(datagramSize, MAX_UDP_PAYLOAD));
   }
 
   /** Moves to epoch e + 1: derives T_(e+1) over T_e, wipes the keys of e. */
