@@ -178,6 +178,10 @@ export async function openDatagramChannel(
 
 /** @internal What DatagramServer gives {@link attachChannel}. */
 export interface ChannelHost {
+  /** Whether the server is listening (else ERR_INVALID_STATE). */
+  readonly listening: boolean;
+  /** Whether `maxSessions` is reached (else ERR_SERVER_BUSY). */
+  readonly full: boolean;
   readonly options: ResolvedDatagramSessionOptions;
   readonly transmit: DatagramSessionInit['transmit'];
   /** Whether a session or handshake of the server already has this conn_id. */
@@ -194,6 +198,10 @@ export interface ChannelHost {
  * is dropped (it has nowhere to go).
  */
 export function attachChannel(stream: Session, host: ChannelHost): DatagramSession {
+  if (!host.listening) {
+    throw new SessionError(ErrorCode.INVALID_STATE, 'attach: the datagram server is not listening');
+  }
+  if (host.full) throw new SessionError(ErrorCode.SERVER_BUSY, 'attach: maxSessions reached');
   const keys = channelKeys(stream, 'server', host.options);
   if (host.has(keys.key)) {
     keys.outbound.destroy();

@@ -282,27 +282,18 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   }
 
   /**
-   * Opens the server's side of the datagram channel of an open stream session of a secsess
-   * `Server` (PROTOCOL.md §D9): no handshake, the keys come from the stream session. The
-   * client calls `openDatagramChannel(session, thisServersEndpoint)`. The returned session
-   * learns the client's address from its first record (a Ping) and sends nothing before.
-   * Counts against `maxSessions`; not a `'session'` event.
-   *
-   * @throws ERR_INVALID_STATE if this server is not listening, or the stream session is
-   *   not open or already has its channel; ERR_SERVER_BUSY at `maxSessions`; TypeError for
-   *   a client-side stream session.
+   * The server's side of the datagram channel of an open stream session of a `Server`
+   * (PROTOCOL.md §D9; the client calls `openDatagramChannel()`): see datagram/channel.ts.
+   * Counts against `maxSessions`; not a `'session'` event. Throws ERR_INVALID_STATE (not
+   * listening; stream not open or already used), ERR_SERVER_BUSY, TypeError (client side).
    */
   attach(streamSession: Session): DatagramSession {
-    if (this.#state !== 'listening') {
-      throw new SessionError(ErrorCode.INVALID_STATE, 'attach: the datagram server is not listening');
-    }
-    if (this.#sessions.size + this.#handshakes.size >= this.#options.maxSessions) {
-      throw new SessionError(ErrorCode.SERVER_BUSY, 'attach: maxSessions reached');
-    }
     return attachChannel(streamSession, {
+      listening: this.#state === 'listening',
+      full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
       transmit: this.#transmit,
-      has: (key) => this.#sessions.has(key) || this.#handshakes.hasConnId(key),
+      has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
       add: (key, session) => this.#sessions.set(key, session),
       remove: (key, session) => {
         if (this.#sessions.get(key) === session) this.#sessions.delete(key);
