@@ -433,6 +433,9 @@ test('a record too large for any UDP datagram is refused before sealing', (t) =>
   });
   t.is(out.seq, 1, 'the refused record took no seq');
   t.throws(() => out.seal(256, Buffer.alloc(0)), { instanceOf: RangeError });
+  t.throws(() => out.encode('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.throws(() => pair().in.open('text' as unknown as Buffer), { instanceOf: TypeError });
+  t.is(out.seq, 1, 'nothing refused took a seq');
   t.throws(() => out.maxPayload(50), { instanceOf: RangeError });
 });
 

@@ -169,6 +169,7 @@ export class DatagramInbound {
    */
   open(packet: Buffer): OpenResult {
     if (this.#destroyed) throw destroyedError();
+    if (!(packet instanceof Uint8Array)) throw new TypeError('packet must be a Buffer');
     const c = this.#counters;
     c.received += 1;
     if (!recordShapeOk(this.suite, packet)) {

@@ -28,6 +28,8 @@ export class DatagramOutbound {
   #bytes = 0;
   #epochStart: number;
   #destroyed = false;
+  /** The largest payload a UDP datagram can carry under this suite. */
+  readonly #maxPayload: number;
 
   /**
    * @param secret `T_0` of this direction (`c2s_0` or `s2c_0`), one hash output long. It is
@@ -40,6 +42,7 @@ export class DatagramOutbound {
     this.#secret = copySecret(this.suite, secret);
     this.#keys = new EpochKeys(this.suite, this.#secret, true, this.#o.random);
     this.#epochStart = this.#o.now();
+    this.#maxPayload = maxRecordPayload(this.suite, MAX_UDP_PAYLOAD);
   }
 
   /** The epoch the next record uses (unless it moves on first, §D5). */
@@ -66,7 +69,8 @@ export class DatagramOutbound {
   seal(type: number, payload: Buffer): Buffer {
     if (this.#destroyed) throw destroyedError();
     if (!Number.isInteger(type) || type < 0 || type > 255) throw new RangeError('type must be a byte');
-    if (recordPacketSize(this.suite, payload.length) > MAX_UDP_PAYLOAD) {
+    if (!(payload instanceof Uint8Array)) throw new TypeError('payload must be a Buffer or Uint8Array');
+    if (payload.length > this.#maxPayload) {
       throw new SessionError(ErrorCode.MESSAGE_TOO_LARGE, 'record does not fit in a UDP datagram');
     }
     const o = this.#o;
