@@ -287,3 +287,31 @@ test('the authorize hook sees the peer and decides', async (t) => {
   t.is(seen[1]!.serverFingerprint, serverKeys.publicKey.fingerprint());
   allowed.close();
 });
+
+test('Hellos that find maxPendingDecrypts decryptions queued are refused before any RSA', async (t) => {
+  const { server } = await echoServer(t, '127.0.0.1', { workers: 1, maxPendingDecrypts: 1 });
+  const refused: DatagramRefusalLimit[] = [];
+  server.on('refused', (limit) => refused.push(limit));
+  const to = { host: '127.0.0.1', port: server.address!.port };
+  // Eight sources, each with its Hello carrying a valid cookie, then all sent at once:
+  // the server reads them in one go while the first decryption is still with the worker.
+  const ready = [];
+  for (let i = 0; i < 8; i++) {
+    const peer = await rawPeer(t, to);
+    const hs = new DatagramClientHandshake({ serverKey: serverKeys.publicKey });
+    await peer.send(hs.start(performance.now()));
+    const step = hs.receive((await peer.answer(1))!, performance.now());
+    if (step.kind !== 'send') return t.fail();
+    ready.push({ peer, hello: step.packet });
+  }
+  await Promise.all(ready.map(({ peer, hello }) => peer.send(hello)));
+  for (const { peer } of ready) t.not(await peer.answer(2), null);
+  const answers = ready.map(({ peer }) => peer.received[1]!);
+  const busy = answers.filter((a) => a[0] === PacketType.Alert);
+  const hellos = answers.filter((a) => a[0] === PacketType.ServerHello);
+  t.is(busy.length + hellos.length, 8);
+  t.true(busy.length >= 1);
+  t.true(refused.length === busy.length && refused.every((l) => l === 'maxPendingDecrypts'));
+  t.is(server.counters.decrypts, hellos.length);
+  t.true(busy.every((a) => a.length === ALERT_PACKET_SIZE));
+});

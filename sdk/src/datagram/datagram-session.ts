@@ -24,7 +24,7 @@ import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js'
 import type { MessageData } from '../stream/session-util.js';
 import { Inbox } from './inbox.js';
 import { Liveness, Resender } from './liveness.js';
-import type { ResolvedDatagramSessionOptions } from './session-options.js';
+import { SessionSender } from './session-sender.js';
 import {
   alertError,
   alertFor,
@@ -75,8 +75,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   readonly #role: 'client' | 'server';
   readonly #outbound: DatagramOutbound;
   readonly #inbound: DatagramInbound;
-  readonly #transmit: DatagramSessionInit['transmit'];
-  readonly #options: ResolvedDatagramSessionOptions;
+  readonly #sender: SessionSender;
   readonly #info: DatagramSessionInit['info'];
   readonly #onEnd: DatagramSessionInit['onEnd'];
   readonly #liveness: Liveness;
@@ -88,7 +87,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #error: SessionError | null = null;
   #closeCode: number | null = null;
   #closeReason: string | null = null;
-  #queuedBytes = 0;
   #handshakeDone: boolean;
   #doneResends = 0;
   readonly #closed = deferred<void>();
@@ -105,8 +103,11 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#role = init.role;
     this.#outbound = init.outbound;
     this.#inbound = init.inbound;
-    this.#transmit = init.transmit;
-    this.#options = init.options;
+    this.#sender = new SessionSender(init, {
+      remote: () => this.#remote,
+      sent: () => this.#liveness.sent(),
+      failed: (err, alert) => this.#fail(err, alert),
+    });
     this.#info = init.info;
     this.#onEnd = init.onEnd;
     this.#remote = init.remote;
@@ -123,7 +124,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.#resender = resend
       ? new Resender(
-          () => this.#sendPacket(resend),
+          () => this.#sender.packet(resend),
           () => this.#fail(new TimeoutError('handshake', deadline)),
           deadline,
         )
@@ -174,7 +175,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
 
   /** Bytes handed to the socket and not yet sent (bounded by `maxQueuedBytes`). */
   get queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#sender.queuedBytes;
   }
 
   /** The close code once closed: the Close record's, or 1006 when there was none. */
@@ -220,6 +221,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     // §D3: any record from the server shows the ClientFinished arrived.
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);
+    // An 'addressChange' listener may have ended the session.
+    if (this.#state !== 'open') return;
     const { type, payload } = result;
     let close: { code: number; reason: string } | null;
     try {
@@ -262,13 +265,11 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
         `message of ${data.length} bytes does not fit one datagram (at most ${this.#maxMessageSize} bytes)`,
       );
     }
-    if (this.#queuedBytes + this.#outbound.packetSize(data.length) > this.#options.maxQueuedBytes) {
+    if (!this.#sender.fits(data.length)) {
       this.#tally.sendDropped++;
       return false;
     }
-    const packet = this.#seal(DatagramRecordType.Data, data);
-    if (!packet) throw closedError(this.#error);
-    this.#sendPacket(packet);
+    if (!this.#sender.record(DatagramRecordType.Data, data)) throw closedError(this.#error);
     this.#tally.sent++;
     return true;
   }
@@ -368,36 +369,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    * Alert, a HandshakeDone: one each, owed once); a Pong or Ping is dropped there instead.
    */
   #control(type: DatagramRecordType, payload: Buffer, always: boolean): void {
-    if (
-      !always &&
-      this.#queuedBytes + this.#outbound.packetSize(payload.length) > this.#options.maxQueuedBytes
-    ) {
-      return;
-    }
-    const packet = this.#seal(type, payload);
-    if (packet) this.#sendPacket(packet);
-  }
-
-  /** Seals a record; on failure (keys exhausted, contexts destroyed) fails the session and returns null. */
-  #seal(type: DatagramRecordType, payload: Buffer): Buffer | null {
-    try {
-      return this.#outbound.seal(type, payload);
-    } catch (err) {
-      this.#fail(err, false);
-      return null;
-    }
-  }
-
-  #sendPacket(packet: Buffer): void {
-    const size = packet.length;
-    this.#queuedBytes += size;
-    let done = false;
-    this.#transmit(packet, this.#remote, () => {
-      if (done) return;
-      done = true;
-      this.#queuedBytes -= size;
-    });
-    this.#liveness.sent();
+    if (always || this.#sender.fits(payload.length)) this.#sender.record(type, payload);
   }
 
   /** Fails the session with `err`: an Alert record tells the peer when one is due (§D4). */
@@ -405,15 +377,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     if (this.#state !== 'open') return;
     const error = toSessionError(err, false);
     const payload = alert ? alertFor(error) : null;
-    if (payload) {
-      let packet: Buffer | null = null;
-      try {
-        packet = this.#outbound.seal(DatagramRecordType.Alert, payload);
-      } catch (sealError) {
-        debug('could not seal an alert: %s', describeError(sealError));
-      }
-      if (packet) this.#sendPacket(packet);
-    }
+    if (payload) this.#sender.alert(payload);
     this.#end(CLOSE_ABNORMAL, '', error);
   }
 
@@ -439,9 +403,16 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       this.#remote.port,
       error ? describeError(error) : `close ${code}`,
     );
-    if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
     this.#closed.resolve();
-    this.emit('close', code, reason);
-    this.#onEnd(this);
+    // A listener that throws must not cost the owner its onEnd, nor the others their 'close'.
+    try {
+      if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
+    } finally {
+      try {
+        this.emit('close', code, reason);
+      } finally {
+        this.#onEnd(this);
+      }
+    }
   }
 }

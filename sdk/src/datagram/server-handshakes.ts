@@ -4,16 +4,15 @@
  * Hello to its ClientFinished or its handshake timeout, whichever comes first.
  *
  * Each is found two ways: by `(source address, port, token)`, to recognise a retransmitted
- * Hello (answered with nothing while the RSA runs, with the stored ServerHello — at most
- * {@link MAX_SERVER_HELLO_RESENDS} times — once it has replied), and by `conn_id`, to route
- * the ClientFinished record. The count is bounded overall and per source address (an IPv4
+ * Hello (answered with nothing while the RSA runs, with the stored ServerHello — at most 3
+ * times, the machine counts — once it has replied), and by `conn_id`, to route the
+ * ClientFinished record. The count is bounded overall and per source address (an IPv4
  * address, an IPv6 /64) through handshake-limiter.ts; unlike a TCP connection, a datagram
  * handshake has already sent its hello when it is admitted, so none is ever evicted: a
  * Hello past a cap is refused with ServerBusy.
  */
 import { HandshakeLimiter } from '../server/handshake-limiter.js';
 import type { Admission, HandshakeLimits } from '../server/handshake-limiter.js';
-import { MAX_SERVER_HELLO_RESENDS } from '../protocol/datagram/constants.js';
 import type { DatagramAddress } from './datagram-socket.js';
 
 export interface PendingHandshake<M> {
@@ -24,10 +23,6 @@ export interface PendingHandshake<M> {
   readonly machine: M;
   /** `conn_id` as a map key (latin1), once the ServerHello is out. */
   connId: string | null;
-  /** The ServerHello packet, for resends. */
-  reply: Buffer | null;
-  /** ServerHello packets resent so far. */
-  resends: number;
   /** Set when the handshake ended (done, failed, expired, server stopping): late callbacks do nothing. */
   ended: boolean;
   timer: NodeJS.Timeout | null;
@@ -87,8 +82,6 @@ export class HandshakeTable<M> {
       key,
       machine,
       connId: null,
-      reply: null,
-      resends: 0,
       ended: false,
       timer: null,
     };
@@ -101,22 +94,11 @@ export class HandshakeTable<M> {
     return handshake;
   }
 
-  /** Stores the ServerHello sent for `handshake`, so its ClientFinished can find it. */
-  replied(handshake: PendingHandshake<M>, connId: string, reply: Buffer): void {
+  /** `handshake` has sent its ServerHello with `connId`: its ClientFinished can find it now. */
+  replied(handshake: PendingHandshake<M>, connId: string): void {
     if (handshake.ended) return;
     handshake.connId = connId;
-    handshake.reply = reply;
     this.#byConnId.set(connId, handshake);
-  }
-
-  /**
-   * The ServerHello to send again for a retransmitted Hello, or null: none yet (the RSA is
-   * running), or the handshake has resent it {@link MAX_SERVER_HELLO_RESENDS} times.
-   */
-  resend(handshake: PendingHandshake<M>): Buffer | null {
-    if (!handshake.reply || handshake.resends >= MAX_SERVER_HELLO_RESENDS) return null;
-    handshake.resends++;
-    return handshake.reply;
   }
 
   /** Whether `connId` is taken by a handshake in progress. */

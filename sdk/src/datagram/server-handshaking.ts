@@ -171,7 +171,7 @@ export class ServerHandshaking {
           this.#fail(pending, err);
           return;
         }
-        this.#table.replied(pending, machine.connectionId.toString('latin1'), reply);
+        this.#table.replied(pending, machine.connectionId.toString('latin1'));
         this.#host.answer(reply, helloSize, pending.source);
       },
       (err: unknown) => this.#fail(pending, err),
