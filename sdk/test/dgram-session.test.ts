@@ -189,6 +189,18 @@ test("a normal close (1000) ends the peer's iterator without an error, after the
   }
 });
 
+test('Symbol.asyncDispose closes with 1000', async (t) => {
+  const pair = await sessionPair();
+  try {
+    await pair.client.session[Symbol.asyncDispose]();
+    t.deepEqual(pair.client.closes, [[1000, '']]);
+    await pair.server.session.closed;
+    t.deepEqual(pair.server.closes, [[1000, '']]);
+  } finally {
+    await pair.close();
+  }
+});
+
 test('close() checks its arguments', async (t) => {
   const pair = await sessionPair();
   try {

@@ -311,6 +311,12 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     return this.#unread.iterate();
   }
 
+  /** `await using session = …`: closes the session (code 1000). */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.closed;
+  }
+
   /** @internal EventEmitter's hook for a rejected async listener of this session. */
   override [captureRejectionSymbol]<K>(
     err: Error,
