@@ -81,6 +81,16 @@ test('a second connect() to the same server reuses the cookie: the server sends 
   second.close();
 });
 
+test('after a refused connect(), the next one to that server reuses its cookie', async (t) => {
+  const { server, endpoint } = await echoServer(t);
+  const wrong = DatagramClient.create(otherKeys.publicKey);
+  await t.throwsAsync(wrong.connect(endpoint), { code: ErrorCode.SERVER_KEY_MISMATCH });
+  const cookies = server.counters.cookies;
+  t.true(cookies >= 1);
+  await t.throwsAsync(wrong.connect(endpoint), { code: ErrorCode.SERVER_KEY_MISMATCH });
+  t.is(server.counters.cookies, cookies);
+});
+
 test('a pinned key the server does not hold fails with ERR_SERVER_KEY_MISMATCH and no RSA', async (t) => {
   const { server, endpoint } = await echoServer(t);
   const errors: SessionError[] = [];
@@ -257,4 +267,77 @@ test('a server without a session listener closes new sessions (code 1001)', asyn
   session.on('error', () => {});
   const [code] = (await once(session, 'close')) as [number];
   t.is(code, 1001);
+});
+
+test('connect() waits for the server to hold the session; an abort while it decides rejects with ERR_ABORTED', async (t) => {
+  let decide: (allow: boolean) => void = () => {};
+  let asked = 0;
+  const { server, endpoint } = await echoServer(t, '127.0.0.1', {
+    authorize: () => {
+      asked++;
+      return new Promise<boolean>((resolve) => (decide = resolve));
+    },
+  });
+  const client = DatagramClient.create(serverKeys.publicKey);
+  const controller = new AbortController();
+  const aborted = client.connect(endpoint, { signal: controller.signal });
+  await waitUntil(() => asked === 1, 'the hook was asked');
+  controller.abort();
+  await t.throwsAsync(aborted, { code: ErrorCode.ABORTED });
+  decide(true);
+  // Once the hook allows, connect() resolves: the server holds the session by then.
+  const connecting = client.connect(endpoint);
+  await waitUntil(() => asked === 2, 'the hook was asked again');
+  t.is(server.sessionCount, 1);
+  decide(true);
+  const session = await connecting;
+  t.is(server.sessionCount, 2);
+  await roundTrip(t, session, 'allowed');
+  session.close();
+});
+
+for (const replay of ['window', 'increasing', 'sequential'] as const) {
+  test(`a client in '${replay}' mode gets every echo over a clean link, with no gap counted`, async (t) => {
+    const { endpoint } = await echoServer(t);
+    const session = await DatagramClient.create(serverKeys.publicKey, {}, { replay }).connect(endpoint);
+    for (let i = 0; i < 5; i++) await roundTrip(t, session, `${replay} ${i}`);
+    t.is(session.counters.gaps, 0);
+    t.is(session.counters.outOfSequence, 0);
+    t.is(session.counters.delivered, 5);
+    session.close();
+  });
+}
+
+test("connect() is not fooled by another session's records reaching its port: it waits for its own server session", async (t) => {
+  let decide: (allow: boolean) => void = () => {};
+  let asked = 0;
+  const { endpoint, sessions } = await echoServer(t, '127.0.0.1', {
+    keepAliveInterval: 50,
+    idleTimeout: 60_000,
+    authorize: () => {
+      asked++;
+      if (asked === 1) return true;
+      return new Promise<boolean>((resolve) => (decide = resolve));
+    },
+  });
+  const client = DatagramClient.create(serverKeys.publicKey);
+  // A session whose client vanishes without a Close: the server's side lives on and pings
+  // the client's old port, which the next connect() binds again (its cookie is for it).
+  const first = await client.connect(endpoint);
+  await waitUntil(() => sessions.length === 1, 'the server has the first session');
+  const port = sessions[0]!.remotePort;
+  first.destroy();
+  let settled = false;
+  const connecting = client.connect(endpoint).finally(() => (settled = true));
+  await waitUntil(() => asked === 2, 'the second handshake reached the hook');
+  const old = sessions[0]!;
+  t.is(old.remotePort, port);
+  const pings = old.counters.pingsSent;
+  await waitUntil(() => old.counters.pingsSent >= pings + 3, 'the old session pinged the port thrice');
+  t.false(settled);
+  decide(true);
+  const second = await connecting;
+  t.is(sessions[1]!.remotePort, port, 'the second session uses the same port');
+  await roundTrip(t, second, 'mine');
+  second.close();
 });

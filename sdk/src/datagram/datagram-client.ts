@@ -29,7 +29,7 @@ import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
 import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
-import { closeQuietly, closeSocket, connectSocket } from './datagram-socket.js';
+import { closeSocket, connectSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { runAttempt } from './client-attempt.js';
 import type { OpenedHandshake } from './client-attempt.js';
@@ -138,11 +138,13 @@ export class DatagramClient {
       for (let attempt = 0; ;) {
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
         const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
+        // The newest cookie for this port: a retry reuses the one the last attempt got.
+        const known = this.#cookies.get(cacheKey);
         const hs = new DatagramClientHandshake({
           ...(serverKey ? { serverKey } : {}),
           set: this.#set,
           ...(this.#clientKey ? { clientKey: this.#clientKey } : {}),
-          cookie: cached && cached.localPort === localPort ? cached.cookie : null,
+          cookie: known && known.localPort === localPort ? known.cookie : null,
           handshakeTimeout: this.#options.handshakeTimeout,
           context: contextOptions(this.#options.session),
         });
@@ -173,15 +175,25 @@ export class DatagramClient {
           continue;
         }
         const entry = this.#remember(cacheKey, hs.cookie, localPort);
-        await trust?.confirm();
+        try {
+          await trust?.confirm();
+        } catch (err) {
+          opened.result.outbound.destroy();
+          opened.result.inbound.destroy();
+          throw err;
+        }
         handed = true;
-        return await this.#open(socket, remote, opened, deadline, (released) => {
+        return await this.#open(socket, remote, opened, deadline, signal, (released) => {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
       }
     } finally {
       socket.off('error', onSocketError);
-      if (!handed) closeQuietly(socket);
+      if (!handed) {
+        const released = closeSocket(socket);
+        const entry = this.#cookies.get(cacheKey);
+        if (entry?.localPort === localPort) entry.released = released;
+      }
     }
   }
 
@@ -191,17 +203,21 @@ export class DatagramClient {
    * only then does the server hold the session, so a message sent at once is not dropped
    * as early (§D3), and a client the server refused is not handed a dead session. The
    * session resends the ClientFinished meanwhile; past `deadline` the session is destroyed
-   * and the promise rejects with TimeoutError('handshake').
+   * and the promise rejects with TimeoutError('handshake'); with ERR_ABORTED if `signal`
+   * aborts; with the session's error if it ends first (an Alert record from the server).
    */
   #open(
     socket: Socket,
     remote: DatagramAddress,
     opened: OpenedHandshake,
     deadline: number,
+    signal: AbortSignal | undefined,
     onReleased: (released: Promise<void>) => void,
   ): Promise<DatagramSession> {
     const { result, clientFinished } = opened;
     const inbound = result.inbound;
+    // The ServerFinished already counts as opened: wait for one more.
+    const openedBefore = inbound.counters.opened;
     let confirm: (() => void) | null = null;
     const session = createDatagramSession({
       role: 'client',
@@ -231,23 +247,42 @@ export class DatagramClient {
       // Only records belong to the session; a late handshake answer is dropped.
       if (packet.length === 0 || packet[0] !== PacketType.Record) return;
       session.receive(packet, rinfo);
-      if (confirm && inbound.counters.opened > 0) confirm();
+      if (confirm && inbound.counters.opened > openedBefore) confirm();
     };
     socket.on('message', onMessage);
     socket.on('error', (err) => debug('datagram client socket: %s', err.message));
     return new Promise<DatagramSession>((resolve, reject) => {
       const timeout = this.#options.handshakeTimeout;
-      const timer = setTimeout(
-        () => {
-          confirm = null;
-          session.destroy();
-          reject(new TimeoutError('handshake', timeout));
-        },
-        Math.max(0, deadline - performance.now()),
-      );
-      confirm = () => {
+      let failure: SessionError | null = null;
+      const onError = (err: SessionError): void => {
+        failure = err;
+      };
+      const onClose = (code: number): void =>
+        fail(
+          failure ??
+            new SessionError(ErrorCode.SESSION_CLOSED, `session closed during the handshake (code ${code})`),
+        );
+      const done = (): void => {
         confirm = null;
         clearTimeout(timer);
+        removeAbort();
+        session.off('error', onError);
+        session.off('close', onClose);
+      };
+      const fail = (err: Error): void => {
+        done();
+        session.destroy();
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new TimeoutError('handshake', timeout)),
+        Math.max(0, deadline - performance.now()),
+      );
+      const removeAbort = onAbort(signal, () => fail(abortError('connect', signal!)));
+      session.on('error', onError);
+      session.on('close', onClose);
+      confirm = () => {
+        done();
         debug(
           'datagram client: session with %s port %d open, local port %d',
           remote.address,

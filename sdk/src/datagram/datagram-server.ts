@@ -30,7 +30,7 @@ import { Authorizer } from '../server/authorization.js';
 import { remoteLabel } from '../server/server-events.js';
 import { resolveDatagramServerOptions } from './datagram-options.js';
 import type { DatagramServerOptions, ResolvedDatagramServerOptions } from './datagram-options.js';
-import { bindSocket } from './datagram-socket.js';
+import { bindSocket, closeSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { connIdKey } from './server-handshakes.js';
 import { ServerHandshaking } from './server-handshaking.js';
@@ -260,13 +260,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#address = null;
     if (socket) {
       socket.off('message', this.#onMessage);
-      await new Promise<void>((resolve) => {
-        try {
-          socket.close(() => resolve());
-        } catch {
-          resolve();
-        }
-      });
+      await closeSocket(socket);
     }
     await this.#pool?.close();
     this.#pool = null;
@@ -311,16 +305,23 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       port: rinfo.port,
       family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
     };
-    switch (packet.length > 0 ? packet[0] : -1) {
-      case PacketType.Record:
-        this.#onRecord(packet, source);
-        return;
-      case PacketType.KeyRequest:
-      case PacketType.Hello:
-        this.#handshakes!.onPacket(packet, source);
-        return;
-      default:
-        this.#counters[kCount]('dropped');
+    try {
+      switch (packet.length > 0 ? packet[0] : -1) {
+        case PacketType.Record:
+          this.#onRecord(packet, source);
+          return;
+        case PacketType.KeyRequest:
+        case PacketType.Hello:
+          this.#handshakes!.onPacket(packet, source);
+          return;
+        default:
+          this.#counters[kCount]('dropped');
+      }
+    } catch (err) {
+      // Never expected; but a throw here would be an uncaught exception in the socket's
+      // 'message' handler, and one packet must never take the process down.
+      this.#counters[kCount]('dropped');
+      debug('datagram server: packet from %s dropped: %s', remoteLabel(source), describeError(err));
     }
   };
 
@@ -370,6 +371,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#answer(packet, requestSize, to),
+    send: (packet: Buffer, to: DatagramAddress) => server.#transmit(packet, to, noop),
     open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
@@ -381,7 +383,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
   #open(result: DatagramHandshakeResult, source: DatagramAddress): void {
     const key = result.connectionId.toString('latin1');
-    // The session sends the HandshakeDone itself (and re-answers a repeated ClientFinished).
+    // The session sends a HandshakeDone too, and re-answers a repeated ClientFinished.
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,

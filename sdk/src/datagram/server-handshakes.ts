@@ -6,7 +6,10 @@
  * Each is found two ways: by `(source address, port, token)`, to recognise a retransmitted
  * Hello (answered with nothing while the RSA runs, with the stored ServerHello — at most 3
  * times, the machine counts — once it has replied), and by `conn_id`, to route the
- * ClientFinished record. The count is bounded overall and per source address (an IPv4
+ * ClientFinished record. A handshake that has ended (opened, failed) leaves its
+ * `(source, token)` behind until its deadline, so a late copy of its Hello — a
+ * retransmission still in the network — is dropped instead of starting the RSA again;
+ * those marks are bounded too. The count is bounded overall and per source address (an IPv4
  * address, an IPv6 /64) through handshake-limiter.ts; unlike a TCP connection, a datagram
  * handshake has already sent its hello when it is admitted, so none is ever evicted: a
  * Hello past a cap is refused with ServerBusy.
@@ -23,6 +26,8 @@ export interface PendingHandshake<M> {
   readonly machine: M;
   /** `conn_id` as a map key (latin1), once the ServerHello is out. */
   connId: string | null;
+  /** When its handshake timeout ends (performance.now() ms). */
+  readonly deadline: number;
   /** Set when the handshake ended (done, failed, expired, server stopping): late callbacks do nothing. */
   ended: boolean;
   timer: NodeJS.Timeout | null;
@@ -37,6 +42,9 @@ export class HandshakeTable<M> {
   readonly #limiter: HandshakeLimiter<PendingHandshake<M>>;
   readonly #bySource = new Map<string, PendingHandshake<M>>();
   readonly #byConnId = new Map<string, PendingHandshake<M>>();
+  /** `(source, token)` of ended handshakes and when their mark expires, oldest first. */
+  readonly #ended = new Map<string, number>();
+  readonly #maxEnded: number;
   readonly #timeout: number;
   readonly #onExpire: (handshake: PendingHandshake<M>) => void;
 
@@ -44,9 +52,16 @@ export class HandshakeTable<M> {
    * @param limits `maxHandshakes` and `maxHandshakesPerAddress`.
    * @param timeout Milliseconds a handshake may live (the handshake timeout).
    * @param onExpire Called when one times out, after it has been removed.
+   * @param maxEnded Marks of ended handshakes kept at most (the oldest go first).
    */
-  constructor(limits: HandshakeLimits, timeout: number, onExpire: (handshake: PendingHandshake<M>) => void) {
+  constructor(
+    limits: HandshakeLimits,
+    timeout: number,
+    onExpire: (handshake: PendingHandshake<M>) => void,
+    maxEnded = 16_384,
+  ) {
     this.#limiter = new HandshakeLimiter(limits, () => false);
+    this.#maxEnded = maxEnded;
     this.#timeout = timeout;
     this.#onExpire = onExpire;
   }
@@ -70,6 +85,19 @@ export class HandshakeTable<M> {
     return this.#byConnId.get(connId);
   }
 
+  /** Whether `key` names a handshake that ended less than a handshake timeout ago. */
+  recentlyEnded(key: string): boolean {
+    const now = performance.now();
+    // Amortized cleanup: a few expired marks per call.
+    for (let i = 0; i < 4; i++) {
+      const oldest = this.#ended.entries().next();
+      if (oldest.done || oldest.value[1] > now) break;
+      this.#ended.delete(oldest.value[0]);
+    }
+    const until = this.#ended.get(key);
+    return until !== undefined && until > now;
+  }
+
   /** Whether a new handshake from `address` fits within the caps (never evicts). */
   admit(address: string): Admission<PendingHandshake<M>> {
     return this.#limiter.admit(address);
@@ -82,6 +110,7 @@ export class HandshakeTable<M> {
       key,
       machine,
       connId: null,
+      deadline: performance.now() + this.#timeout,
       ended: false,
       timer: null,
     };
@@ -112,6 +141,9 @@ export class HandshakeTable<M> {
     handshake.ended = true;
     if (handshake.timer) clearTimeout(handshake.timer);
     handshake.timer = null;
+    this.#ended.delete(handshake.key);
+    this.#ended.set(handshake.key, handshake.deadline);
+    if (this.#ended.size > this.#maxEnded) this.#ended.delete(this.#ended.keys().next().value!);
     this.#limiter.delete(handshake);
     if (this.#bySource.get(handshake.key) === handshake) this.#bySource.delete(handshake.key);
     if (handshake.connId !== null && this.#byConnId.get(handshake.connId) === handshake) {
@@ -124,6 +156,7 @@ export class HandshakeTable<M> {
   clear(): PendingHandshake<M>[] {
     const all = [...this.#limiter.items()];
     for (const h of all) this.delete(h);
+    this.#ended.clear();
     return all;
   }
 }

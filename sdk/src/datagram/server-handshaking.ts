@@ -41,6 +41,8 @@ export interface HandshakeHost {
   listening(): boolean;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
+  /** Sends a record of a handshake that has completed. */
+  send(packet: Buffer, to: DatagramAddress): void;
   /** A handshake completed and was authorized: make its session. */
   open(result: DatagramHandshakeResult, source: DatagramAddress): void;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
@@ -64,6 +66,7 @@ export class ServerHandshaking {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
       },
+      host.options.maxSessions,
     );
   }
 
@@ -117,6 +120,8 @@ export class ServerHandshaking {
       if (again) this.#host.answer(again, hello.packetSize, source);
       return;
     }
+    // A late copy of the Hello of a handshake that has ended: not a new handshake.
+    if (this.#table.recentlyEnded(hello.id)) return;
     const limit = this.#admit(source);
     if (limit) {
       this.#host.counters[kCount]('refused');
@@ -241,6 +246,10 @@ export class ServerHandshaking {
       return;
     }
     this.#table.delete(pending);
+    // accept() sealed a HandshakeDone (s2c seq 1), and the session sends its own (seq 2,
+    // the one it re-answers repeated ClientFinished with). Both go out: dropping the first
+    // would leave a hole at seq 1, which a client in 'sequential' mode never gets past.
+    this.#host.send(accepted.handshakeDone, source);
     this.#host.open(accepted.result, source);
   }
 
