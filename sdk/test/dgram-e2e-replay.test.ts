@@ -44,6 +44,9 @@ for (const host of ['127.0.0.1', '::1']) {
     await sendNumbered(r.client, 0, 5);
     await settle(r.proxy);
     t.is(r.received.length, 5);
+    // A clean link: nothing lost, so no gap is counted on either side.
+    t.is(r.client.counters.gaps, 0);
+    t.is(r.peer.counters.gaps, 0);
     const c2s = records(r, 'c2s');
     const s2c = records(r, 's2c').filter((p) => seqOf(p) > 0);
     const before = { peer: r.peer.counters.duplicates, client: r.client.counters.duplicates };
