@@ -7,7 +7,7 @@
  * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
  * processes; figures are medians of repetitions. `--quick` runs a reduced version of
  * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
- * idle-memory, latency, keygen. See BENCHMARKS.md.
+ * idle-memory, latency, keygen, dgram. See BENCHMARKS.md.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { startChild } from './child.js';
@@ -38,6 +38,7 @@ const GROUPS: Group[] = [
   { name: 'idle-memory', run: benchIdleMemory },
   { name: 'latency', run: benchLatencyUnderHandshakes },
   { name: 'keygen', run: async (c) => (await import('./keygen.js')).benchKeygen(c) },
+  { name: 'dgram', run: async (c) => (await import('./dgram.js')).benchDatagrams(c) },
 ];
 
 const args = process.argv.slice(2);

@@ -39,6 +39,8 @@ export type {
 export type { DatagramClientOptions, DatagramServerOptions } from './datagram/datagram-options.js';
 export { DEFAULT_MAX_DATAGRAM_SESSIONS } from './datagram/datagram-options.js';
 export type { DatagramSessionOptions } from './datagram/session-options.js';
+export { openDatagramChannel } from './datagram/channel.js';
+export type { DatagramChannelOptions } from './datagram/channel.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';
 export type { ClientOptions } from './client/client-options.js';

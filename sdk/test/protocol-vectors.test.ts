@@ -199,6 +199,8 @@ function schedule(c: Checked, s: S, frames: Buffer[], d: Checked) {
   if ('master' in c.block) c.is('master', master);
   const finishedKey = hk(s, master, 'secsess v1 server finished', s.hlen);
   if ('finished_key' in c.block) c.is('finished_key', finishedKey);
+  // Part II §D9: the stream session's exporter, the root of a datagram channel's keys.
+  if ('exporter' in c.block) c.is('exporter', hk(s, master, 'secsess v1 exporter', s.hlen));
   const proof = createHmac(s.hash, finishedKey).update(th).digest();
   c.is('server_proof', proof);
   const c2s = hk(s, master, 'secsess v1 c2s traffic', s.hlen);

@@ -37,6 +37,8 @@ import { ServerHandshaking } from './server-handshaking.js';
 import type { HandshakeHost } from './server-handshaking.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
+import { attachChannel } from './channel.js';
+import type { Session } from '../stream/session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import type {
@@ -271,6 +273,26 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** Re-reads the `authorizedKeys` file (as `Server.reloadAuthorizedKeys`). */
   reloadAuthorizedKeys(): Promise<{ added: number; removed: number }> {
     return this.#authorizer.reload();
+  }
+
+  /**
+   * The server's side of the datagram channel of an open stream session of a `Server`
+   * (PROTOCOL.md §D9; the client calls `openDatagramChannel()`): see datagram/channel.ts.
+   * Counts against `maxSessions`; not a `'session'` event. Throws ERR_INVALID_STATE (not
+   * listening; stream not open or already used), ERR_SERVER_BUSY, TypeError (client side).
+   */
+  attach(streamSession: Session): DatagramSession {
+    return attachChannel(streamSession, {
+      listening: this.#state === 'listening',
+      full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
+      options: this.#options.session,
+      transmit: this.#transmit,
+      has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
+      add: (key, session) => this.#sessions.set(key, session),
+      remove: (key, session) => {
+        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+      },
+    });
   }
 
   // ——— receiving ———

@@ -29,6 +29,7 @@ import {
   encodeKeyRequest,
 } from './handshake-messages.js';
 import type { PrivateKey } from '@secsess/keys';
+import { exporterSecret } from './datagram/key-schedule.js';
 import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
@@ -239,6 +240,7 @@ export class ClientConnection extends Connection {
     this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 's2c'), this.keyBudget);
     // The server's next record is its ServerFinished: an HMAC of the suite's hash length.
     this.recordLimit = maxRecordBody(suite, suite.hashLength);
+    this.exporter = exporterSecret(suite, master);
     master.fill(0);
     shared.fill(0);
     this.#preSecret!.fill(0);

@@ -77,6 +77,11 @@ export abstract class Connection extends MessageSender implements FrameSink {
    * full record once that record has arrived (PROTOCOL.md, frame limits per state).
    */
   protected recordLimit = -1;
+  /**
+   * The exporter (PROTOCOL.md §D9), derived with the traffic secrets from `master` (which is
+   * wiped at once); handed out only while OPEN, wiped when the connection ends.
+   */
+  protected exporter: Buffer | null = null;
   readonly #reader: FrameReader;
   /**
    * The message being reassembled from DataMore fragments, in one buffer that grows by
@@ -213,6 +218,14 @@ export abstract class Connection extends MessageSender implements FrameSink {
   releaseIdle(): void {
     this.sealer?.release();
     this.opener?.release();
+  }
+
+  /**
+   * @internal A copy of the exporter (§D9) while the connection is open; null before the
+   * handshake completes and once closing or closed. The datagram channel derives its keys from it.
+   */
+  exportSecret(): Buffer | null {
+    return this.connState === 'open' && this.exporter ? Buffer.from(this.exporter) : null;
   }
 
   protected get inHandshake(): boolean {
@@ -378,6 +391,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.#assembling = false;
     this.sealer?.destroy();
     this.opener?.destroy();
+    this.exporter?.fill(0);
+    this.exporter = null;
   }
 
   #tooLarge(): SessionError {

@@ -11,6 +11,7 @@
  *   iv        = HKDF(traffic, "", "secsess v1 iv", 12)             (GCM suites)
  *   next      = HKDF(traffic, "", "secsess v1 update", L)
  *   finished  = HKDF(master, "", "secsess v1 server finished", L)
+ *   exporter  = HKDF(master, "", "secsess v1 exporter", L)        (Part II §D9: datagram/key-schedule.ts)
  */
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';

@@ -39,6 +39,7 @@ import {
   encodeServerHello,
 } from './handshake-messages.js';
 import type { ClientHello } from './handshake-messages.js';
+import { exporterSecret } from './datagram/key-schedule.js';
 import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
@@ -418,6 +419,7 @@ export class ServerConnection extends Connection {
     // The client's next record is its ClientFinished: no body longer than the largest one.
     this.recordLimit = maxRecordBody(suite, MAX_CLIENT_FINISHED_PAYLOAD);
     const proof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
+    this.exporter = exporterSecret(suite, master);
     master.fill(0);
     shared.fill(0);
     preSecret.fill(0);

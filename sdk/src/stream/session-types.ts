@@ -37,3 +37,8 @@ export const kOnClosed = Symbol('secsess.onClosed');
  * returned a promise that rejected with `error` (see `Session`'s `captureRejections`).
  */
 export const kListenerRejected = Symbol('secsess.listenerRejected');
+/**
+ * @internal A copy of the open session's exporter (PROTOCOL.md §D9), or null: what a
+ * datagram channel derives its keys from (sdk/src/datagram/channel.ts).
+ */
+export const kExporter = Symbol('secsess.exporter');

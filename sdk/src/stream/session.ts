@@ -33,6 +33,7 @@ import { checkClose, observed, toBuffer } from './session-util.js';
 import type { MessageData } from './session-util.js';
 import {
   kAbortHandshake,
+  kExporter,
   kFail,
   kHelloReceived,
   kListenerRejected,
@@ -45,6 +46,7 @@ export type { MessageData } from './session-util.js';
 /** @internal */
 export {
   kAbortHandshake,
+  kExporter,
   kFail,
   kHelloReceived,
   kListenerRejected,
@@ -110,6 +112,16 @@ export class Session extends EventEmitter<SessionEvents> {
   get [kHelloReceived](): boolean {
     const conn = this.#core.conn;
     return conn instanceof ServerConnection && conn.keyIndex >= 0;
+  }
+
+  /**
+   * @internal The exporter while the session is open (a copy the caller wipes) and this
+   * side's role in the stream handshake; null unless open.
+   */
+  [kExporter](): { secret: Buffer; role: 'client' | 'server' } | null {
+    const conn = this.#core.conn;
+    const secret = this.#core.state === 'open' ? conn.exportSecret() : null;
+    return secret ? { secret, role: conn instanceof ServerConnection ? 'server' : 'client' } : null;
   }
 
   /** @internal Ends an established session with `error` (an alert tells the peer). */

@@ -18,6 +18,7 @@ import type { Suite } from '../../src/protocol/index.js';
 import { CLIENT_AUTH_CONTEXT, RecordType } from '../../src/protocol/constants.js';
 import { hash, hkdf, hmac } from '../../src/protocol/crypto.js';
 import { oaepEncrypt, pssSign, x25519Key, x25519Shared } from '../../src/protocol/asymmetric.js';
+import { exporterSecret } from '../../src/protocol/datagram/key-schedule.js';
 import {
   deriveMaster,
   initialTrafficSecret,
@@ -195,6 +196,8 @@ function defaultBlock(kept: Kept): Block {
   const r = handshake({ suite, kept, exchange: true });
   const { c, s, client, server } = r;
   if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
+  // The §D9 exporter each side holds while open (read before the exchange closes them).
+  const exporters = [client.exportSecret(), server.exportSecret()];
   client.write(Buffer.from('hello, secsess')); // c2s seq 1: Data
   client.write(Buffer.from('a fragmented message')); // seq 2 DataMore (16 bytes), seq 3 Data
   client.writeMany([Buffer.from('one'), Buffer.from('two')]); // seq 4: DataBatch
@@ -211,6 +214,9 @@ function defaultBlock(kept: Kept): Block {
   if (c.sent.length !== 9 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
   const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
   const c2s1 = nextTrafficSecret(suite, Buffer.from(sch._c2s, 'hex'));
+  const exporter = exporterSecret(suite, Buffer.from(sch.master!, 'hex'));
+  if (!exporters.every((e) => e?.equals(exporter))) throw new Error('vector exporter differs');
+  if (client.exportSecret() !== null) throw new Error('vector exporter kept after the close');
   return {
     suite: `RSA-OAEP-SHA256 / AES-256-CBC / HMAC-SHA-256 (ids ${ids(suite)})`,
     server_key: 'sdk/test/fixtures/server-2048.key',
@@ -234,6 +240,7 @@ function defaultBlock(kept: Kept): Block {
     client_hello: hex(c.sent[0]!),
     server_hello: hex(s.sent[0]!),
     ...withoutPrivate(sch),
+    exporter: hex(exporter),
     server_finished_record: hex(s.sent[1]!),
     client_finished_payload: '00',
     client_finished_record: hex(c.sent[1]!),
