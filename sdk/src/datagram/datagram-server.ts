@@ -231,14 +231,30 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   async #stop(): Promise<void> {
     this.#state = 'stopping';
-    this.#handshakes?.clear();
-    for (const session of [...this.#sessions.values()]) session.close(CLOSE_GOING_AWAY, 'server stopping');
-    this.#sessions.clear();
-    await this.#drain();
-    await this.#release();
-    this.#state = 'idle';
-    debug('datagram server stopped');
-    this.emit('close');
+    try {
+      this.#handshakes?.clear();
+      for (const session of [...this.#sessions.values()]) {
+        try {
+          session.close(CLOSE_GOING_AWAY, 'server stopping');
+        } catch (err) {
+          // A listener's bug (reported as uncaught, as EventEmitter does) must not leave
+          // the socket, the workers and the other sessions open.
+          process.nextTick(() => {
+            throw err;
+          });
+        }
+      }
+      this.#sessions.clear();
+      await this.#drain();
+    } finally {
+      try {
+        await this.#release();
+      } finally {
+        this.#state = 'idle';
+        debug('datagram server stopped');
+        this.emit('close');
+      }
+    }
   }
 
   /** Waits until every packet handed to the socket has left it, at most STOP_DRAIN_MS. */
