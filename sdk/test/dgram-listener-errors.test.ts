@@ -13,7 +13,7 @@ import { loaderArgs } from './helpers/server-process.js';
 const SCRIPT = fileURLToPath(new URL('fixtures/dgram-listener-errors.ts', import.meta.url));
 const KEY = fileURLToPath(new URL('fixtures/server-2048.key', import.meta.url));
 
-type Mode = 'stop' | 'server-message' | 'client-message' | 'client-close';
+type Mode = 'stop' | 'server-message' | 'client-message' | 'client-close' | 'handshake-error';
 
 async function run(mode: Mode): Promise<Record<string, unknown>> {
   const stdout = await new Promise<string>((resolve, reject) => {
@@ -34,4 +34,35 @@ test("stop() with a session 'close' listener that throws still closes the socket
   t.false(report.listening);
   t.true(report.portFree, 'the server socket is closed');
   t.deepEqual(report.uncaught, ['server close listener bug']);
+});
+
+test("a server session's 'message' listener that throws is uncaught, not a dropped packet; the session goes on", async (t) => {
+  const report = await run('server-message');
+  t.deepEqual(report.uncaught, ['server message listener bug']);
+  t.is(report.dropped, 0);
+  t.deepEqual(report.echoes, ['one', 'two']);
+  t.is(report.serverSessionState, 'open');
+});
+
+test("a client session's 'message' listener that throws is uncaught; the session goes on", async (t) => {
+  const report = await run('client-message');
+  t.deepEqual(report.uncaught, ['client message listener bug']);
+  t.deepEqual(report.echoes, ['one', 'two']);
+  t.is(report.clientState, 'open');
+});
+
+test("a 'close' listener that throws does not make close() throw, nor keep the server from forgetting the session", async (t) => {
+  const report = await run('client-close');
+  t.is(report.close, 'returned');
+  t.is(report.clientState, 'closed');
+  t.is(report.serverSessions, 0);
+  t.deepEqual(report.uncaught, ['client close listener bug', 'server close listener bug']);
+});
+
+test("a 'handshakeError' listener that throws is uncaught; the refused client still gets its answer at once", async (t) => {
+  const report = await run('handshake-error');
+  // A 60 s handshake timeout: ERR_TIMEOUT would mean the Alert was never sent.
+  t.is(report.connect, 'ERR_SERVER_KEY_MISMATCH');
+  t.is(report.dropped, 0);
+  t.deepEqual(report.uncaught, ['handshakeError listener bug']);
 });

@@ -334,8 +334,9 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
           this.#counters[kCount]('dropped');
       }
     } catch (err) {
-      // Never expected; but a throw here would be an uncaught exception in the socket's
-      // 'message' handler, and one packet must never take the process down.
+      // Only a bug of the library's own (listeners' throws are rethrown where emitted); but
+      // a throw here would be uncaught in the socket's handler, and one packet must never
+      // take the process down.
       this.#counters[kCount]('dropped');
       debug('datagram server: packet from %s dropped: %s', remoteLabel(source), describeError(err));
     }
@@ -363,7 +364,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #handshakeError(error: SessionError, source: DatagramAddress): void {
     this.#counters[kCount]('handshakeErrors');
     debug('datagram server: handshake with %s failed: %s', remoteLabel(source), describeError(error));
-    this.emit('handshakeError', error, source);
+    this.#emitSafely('handshakeError', error, source);
   }
 
   /** What the handshake pipeline sees of this server. */
@@ -391,7 +392,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
-      server.emit('refused', limit, source);
+      server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
   }))(this);
@@ -477,8 +478,17 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       session.close(CLOSE_GOING_AWAY, 'no session listener');
       return;
     }
+    this.#emitSafely('session', session);
+  }
+
+  /**
+   * Emits an event from the packet path; a listener that throws is the application's bug,
+   * reported as uncaught on the next tick (as EventEmitter does), never taken for a bad
+   * packet by the socket handler's catch-all nor left as a handshake promise's rejection.
+   */
+  #emitSafely<K extends keyof DatagramServerEvents>(event: K, ...args: DatagramServerEvents[K]): void {
     try {
-      this.emit('session', session);
+      (this as EventEmitter<DatagramServerEvents>).emit(event, ...(args as never));
     } catch (err) {
       process.nextTick(() => {
         throw err;
