@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { DatagramClient, ErrorCode } from '../src/index.js';
+import { DatagramClient, DatagramServer, ErrorCode } from '../src/index.js';
 import type { DatagramRefusalLimit, PeerInfo, SessionError } from '../src/index.js';
 import { DatagramClientHandshake } from '../src/protocol/datagram/client-handshake.js';
 import { ALERT_PACKET_SIZE, COOKIE_PACKET_SIZE, PacketType } from '../src/protocol/datagram/constants.js';
@@ -209,6 +209,26 @@ test('maxSessions refuses a handshake once that many sessions are open', async (
   const second = await client.connect(endpoint);
   second.close();
   t.pass();
+});
+
+test("a server with no 'session' listener refuses a Hello with ServerBusy ('noListener') before any RSA", async (t) => {
+  const server = DatagramServer.create('127.0.0.1:0', serverKeys.privateKey, undefined, { workers: 0 });
+  const refused: DatagramRefusalLimit[] = [];
+  server.on('refused', (limit) => refused.push(limit));
+  await server.start();
+  t.teardown(() => server.stop());
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { busyRetries: 0 });
+  // Not a session that closes at once (code 1001) after the server's RSA.
+  await t.throwsAsync(client.connect(server.address!), { code: ErrorCode.SERVER_BUSY });
+  t.true(refused.length >= 1);
+  t.true(refused.every((limit) => limit === 'noListener'));
+  t.is(server.counters.decrypts, 0);
+  t.is(server.counters.sessions, 0);
+  // Once someone listens, the same client gets in.
+  server.on('session', () => {});
+  const session = await client.connect(server.address!);
+  t.is(session.state, 'open');
+  session.close();
 });
 
 test('a client key in authorizedKeys gets in, and the session knows it', async (t) => {

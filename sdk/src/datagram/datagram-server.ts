@@ -385,6 +385,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       return server.#pool;
     },
     sessionCount: () => server.#sessions.size,
+    sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#answer(packet, requestSize, to),
@@ -473,6 +474,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   // ——— events ———
 
   #emitSession(session: DatagramSession): void {
+    // Admission refuses Hellos while nobody listens; the last listener went meanwhile.
     if (this.listenerCount('session') === 0) {
       debug('datagram server: no session listener: closing a new session');
       session.close(CLOSE_GOING_AWAY, 'no session listener');

@@ -38,6 +38,8 @@ export interface HandshakeHost {
   /** The worker pool, or null with `workers: 0`. */
   readonly pool: DecryptPool | null;
   sessionCount(): number;
+  /** Whether the server has a `'session'` listener to hand a new session to. */
+  sessionListened(): boolean;
   listening(): boolean;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
@@ -143,11 +145,13 @@ export class ServerHandshaking {
   }
 
   /**
-   * The limit that refuses a Hello now, or null. The caps first, then the rate: a token is
+   * The limit that refuses a Hello now, or null. No `'session'` listener first (its session
+   * would be closed at once: no RSA for that), the caps next, then the rate: a token is
    * taken only by a Hello that goes on to RSA.
    */
   #admit(source: DatagramAddress): DatagramRefusalLimit | null {
     const o = this.#host.options;
+    if (!this.#host.sessionListened()) return 'noListener';
     if (this.#host.sessionCount() + this.#table.size >= o.maxSessions) return 'maxSessions';
     const admission = this.#table.admit(source.address);
     if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
