@@ -258,6 +258,7 @@ test('without a key, or with a key not in authorizedKeys, the server opens no se
   server.on('handshakeError', (e) => errors.push(e));
   for (const clientKey of [undefined, serverKeys.privateKey]) {
     const before = errors.length;
+    const alerts = server.counters.alerts;
     // The server answers a refused ClientFinished with one Alert record (§D3): the client
     // learns why, at once, instead of waiting out its handshake timeout (60 s here).
     const connecting = DatagramClient.create(
@@ -268,6 +269,8 @@ test('without a key, or with a key not in authorizedKeys, the server opens no se
     await t.throwsAsync(connecting, { code: ErrorCode.NOT_AUTHORIZED });
     t.true(errors.length > before);
     t.is(errors[errors.length - 1]!.code, ErrorCode.NOT_AUTHORIZED);
+    // That Alert record is counted with the other Alerts the server sent.
+    t.is(server.counters.alerts, alerts + 1);
   }
   t.is(sessions.length, 0);
   t.is(server.sessionCount, 0);

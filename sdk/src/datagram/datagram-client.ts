@@ -107,9 +107,11 @@ export class DatagramClient {
    * Runs the handshake with the server at `endpoint` over a new UDP socket and resolves
    * with the open session. Rejects with TimeoutError (`limit: 'handshake'`: no answer
    * within `handshakeTimeout`, retransmissions included), ERR_TRANSPORT (the host does not
-   * resolve; or connection refused: the socket reported ECONNREFUSED, ICMP port unreachable,
-   * and no answer came by the next retransmission; `cause` is the system error), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
-   * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE…).
+   * resolve; or connection refused: the socket reported ECONNREFUSED — ICMP port
+   * unreachable — and no answer came by the next retransmission; `cause` is the system
+   * error), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
+   * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE,
+   * ERR_NOT_AUTHORIZED…).
    * ERR_SERVER_BUSY is retried `busyRetries` times after a random, growing pause. A
    * client may hold any number of sessions; each has its own socket.
    */

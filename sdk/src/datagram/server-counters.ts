@@ -52,7 +52,10 @@ export interface DatagramServerCounters {
   readonly cookies: number;
   /** KeyResponse packets sent. */
   readonly keyResponses: number;
-  /** Alert packets sent for a refused ClientHello (not ServerBusy). */
+  /**
+   * Alerts sent: Alert packets for a refused ClientHello (not ServerBusy), and the one
+   * Alert record a client gets when its ClientFinished opened but was refused after RSA.
+   */
   readonly alerts: number;
   /** Hellos refused with ServerBusy by a load limit or `noListener` (`'refused'`). */
   readonly refused: number;

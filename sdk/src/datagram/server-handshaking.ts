@@ -9,7 +9,9 @@
  * ServerBusy; only then state (server-handshakes.ts) and the RSA decryption, in the
  * worker pool. A Record naming a handshake's conn_id is its ClientFinished: §6's checks
  * (the signature in the pool), then authorization (authorized_keys, the hook), then the
- * session. A handshake that fails is dropped and answered with nothing (§D3).
+ * session. A handshake that fails is dropped; a client whose ClientFinished opened but was
+ * refused (§6's checks, authorization) gets one Alert record, sealed by the handshake, so
+ * it fails at once with the reason (§D3); a record that does not open gets nothing.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
@@ -267,7 +269,10 @@ export class ServerHandshaking {
     const refusal = pending.machine.refusal;
     pending.machine.destroy();
     if (!this.#host.listening()) return;
-    if (refusal) this.#host.send(refusal, pending.source);
+    if (refusal) {
+      this.#host.counters[kCount]('alerts');
+      this.#host.send(refusal, pending.source);
+    }
     const error =
       err instanceof SessionError
         ? err
