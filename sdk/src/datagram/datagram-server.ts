@@ -5,8 +5,8 @@
  * conn_id to its session (`session.receive`), else to the handshake that replied with that
  * conn_id (its ClientFinished), else dropped; a KeyRequest or Hello to the handshake
  * pipeline (server-handshaking.ts: cookie, rate, admission, then RSA in the worker pool);
- * anything else is dropped. Every answer to a handshake packet is checked to be no larger
- * than that packet before it is sent (§D3 "Amplification bound").
+ * anything else is dropped. What it sends goes through server-outbox.ts, which checks every
+ * answer to a handshake packet to be no larger than that packet (§D3 "Amplification bound").
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import type { RemoteInfo as DgramRemoteInfo, Socket } from 'node:dgram';
@@ -41,6 +41,8 @@ import { attachChannel } from './channel.js';
 import type { Session } from '../stream/session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
+import { ServerOutbox, noop } from './server-outbox.js';
+import { SessionTable } from './server-sessions.js';
 import type {
   DatagramRefusalLimit,
   DatagramServerCounters,
@@ -55,9 +57,6 @@ export type {
 
 type State = 'idle' | 'starting' | 'listening' | 'stopping';
 
-/** How long `stop()` waits for the Close records it sent to leave the socket, at most (ms). */
-const STOP_DRAIN_MS = 1000;
-
 export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   readonly #endpoint: Endpoint;
   readonly #keyInputs: readonly PrivateKeyInput[];
@@ -66,6 +65,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   readonly #authorizer: Authorizer;
   readonly #rate: HandshakeRate;
   readonly #counters = new DatagramCounters();
+  readonly #outbox = new ServerOutbox(this.#counters);
   #state: State = 'idle';
   #socket: Socket | null = null;
   #address: Endpoint | null = null;
@@ -74,11 +74,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #cookies: CookieJar | null = null;
   /** The handshake pipeline while listening. */
   #handshakes: ServerHandshaking | null = null;
-  /** Open sessions by conn_id (latin1 key). */
-  readonly #sessions = new Map<string, DatagramSession>();
-  /** Packets handed to the socket and not yet sent. */
-  #inflight = 0;
-  #drained: (() => void) | null = null;
+  readonly #sessions = new SessionTable();
   #stopping: Promise<void> | null = null;
 
   private constructor(
@@ -195,6 +191,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
       this.#socket = socket;
+      this.#outbox.socket = socket;
       this.#address = address;
       this.#state = 'listening';
       debug(
@@ -233,19 +230,9 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#state = 'stopping';
     try {
       this.#handshakes?.clear();
-      for (const session of [...this.#sessions.values()]) {
-        try {
-          session.close(CLOSE_GOING_AWAY, 'server stopping');
-        } catch (err) {
-          // A listener's bug (reported as uncaught, as EventEmitter does) must not leave
-          // the socket, the workers and the other sessions open.
-          process.nextTick(() => {
-            throw err;
-          });
-        }
-      }
-      this.#sessions.clear();
-      await this.#drain();
+      this.#sessions.closeAll(CLOSE_GOING_AWAY, 'server stopping');
+      // Briefly: the Close records just sent leave before the socket closes.
+      await this.#outbox.drain();
     } finally {
       try {
         await this.#release();
@@ -257,22 +244,10 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     }
   }
 
-  /** Waits until every packet handed to the socket has left it, at most STOP_DRAIN_MS. */
-  #drain(): Promise<void> {
-    if (this.#inflight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, STOP_DRAIN_MS);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#drained = done;
-    });
-  }
-
   async #release(): Promise<void> {
     const socket = this.#socket;
     this.#socket = null;
+    this.#outbox.socket = null;
     this.#address = null;
     if (socket) {
       socket.off('message', this.#onMessage);
@@ -302,12 +277,10 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       listening: this.#state === 'listening',
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
-      transmit: this.#transmit,
+      transmit: this.#outbox.transmit,
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
-      add: (key, session) => this.#sessions.set(key, session),
-      remove: (key, session) => {
-        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      },
+      add: (key, session) => this.#sessions.add(key, session),
+      remove: (key, session) => this.#sessions.remove(key, session),
     });
   }
 
@@ -388,8 +361,8 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
-      server.#answer(packet, requestSize, to),
-    send: (packet: Buffer, to: DatagramAddress) => server.#transmit(packet, to, noop),
+      server.#outbox.answer(packet, requestSize, to),
+    send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
     open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
@@ -407,15 +380,13 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       outbound: result.outbound,
       inbound: result.inbound,
       remote: source,
-      transmit: this.#transmit,
+      transmit: this.#outbox.transmit,
       options: this.#options.session,
       info: result.info,
       handshakeDone: 'sent',
-      onEnd: () => {
-        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      },
+      onEnd: () => this.#sessions.remove(key, session),
     });
-    this.#sessions.set(key, session);
+    this.#sessions.add(key, session);
     this.#counters[kCount]('sessions');
     debug(
       'datagram server: session with %s open, suite %s, client key %s',
@@ -424,51 +395,6 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       result.info.clientKey?.fingerprint() ?? 'none',
     );
     this.#emitSession(session);
-  }
-
-  // ——— sending ———
-
-  /** Sends an answer to a handshake packet of `requestSize` bytes, never a larger one (§D3). */
-  #answer(packet: Buffer, requestSize: number, to: DatagramAddress): void {
-    if (packet.length > requestSize) {
-      this.#counters[kCount]('oversizeAnswers');
-      debug('datagram server: answer of %d bytes to a %d-byte packet not sent', packet.length, requestSize);
-      return;
-    }
-    this.#transmit(packet, to, noop);
-  }
-
-  readonly #transmit = (
-    packet: Buffer,
-    to: { readonly address: string; readonly port: number },
-    done: () => void,
-  ): void => {
-    const socket = this.#socket;
-    if (!socket) {
-      done();
-      return;
-    }
-    this.#inflight++;
-    this.#counters[kCount]('sent');
-    try {
-      socket.send(packet, to.port, to.address, (err) => {
-        if (err) debug('datagram server: send to %s port %d: %s', to.address, to.port, err.message);
-        this.#sent(done);
-      });
-    } catch (err) {
-      debug('datagram server: send: %s', (err as Error).message);
-      this.#sent(done);
-    }
-  };
-
-  #sent(done: () => void): void {
-    this.#inflight--;
-    done();
-    if (this.#inflight === 0 && this.#drained) {
-      const drained = this.#drained;
-      this.#drained = null;
-      drained();
-    }
   }
 
   // ——— events ———
@@ -512,5 +438,3 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     else warnListenerFailed(`a secsess datagram server's '${String(event)}' event`, err);
   }
 }
-
-function noop(): void {}
