@@ -353,11 +353,9 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   }
 
   /**
-   * Emits `event`; a listener that throws is the application's bug, reported as Node
-   * reports any listener's exception — uncaught, on the next tick — as the stream Session
-   * does: it never reaches the owner's socket handler (a server would count it as a dropped
-   * packet), a `close()` caller, or the rest of the session's own work. (An async
-   * listener's rejection fails the session instead: captureRejections.)
+   * Emits `event`; a listener's throw is rethrown on the next tick (uncaught, as the stream
+   * Session does), never into the owner's socket handler or a `close()` caller. An async
+   * listener's rejection fails the session instead (captureRejections).
    */
   #emit<K extends keyof DatagramSessionEvents>(event: K, ...args: DatagramSessionEvents[K]): boolean {
     try {
