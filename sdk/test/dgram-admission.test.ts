@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { DatagramClient, ErrorCode } from '../src/index.js';
+import { DatagramClient, DatagramServer, ErrorCode } from '../src/index.js';
 import type { DatagramRefusalLimit, PeerInfo, SessionError } from '../src/index.js';
 import { DatagramClientHandshake } from '../src/protocol/datagram/client-handshake.js';
 import { ALERT_PACKET_SIZE, COOKIE_PACKET_SIZE, PacketType } from '../src/protocol/datagram/constants.js';
@@ -211,6 +211,26 @@ test('maxSessions refuses a handshake once that many sessions are open', async (
   t.pass();
 });
 
+test("a server with no 'session' listener refuses a Hello with ServerBusy ('noListener') before any RSA", async (t) => {
+  const server = DatagramServer.create('127.0.0.1:0', serverKeys.privateKey, undefined, { workers: 0 });
+  const refused: DatagramRefusalLimit[] = [];
+  server.on('refused', (limit) => refused.push(limit));
+  await server.start();
+  t.teardown(() => server.stop());
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { busyRetries: 0 });
+  // Not a session that closes at once (code 1001) after the server's RSA.
+  await t.throwsAsync(client.connect(server.address!), { code: ErrorCode.SERVER_BUSY });
+  t.true(refused.length >= 1);
+  t.true(refused.every((limit) => limit === 'noListener'));
+  t.is(server.counters.decrypts, 0);
+  t.is(server.counters.sessions, 0);
+  // Once someone listens, the same client gets in.
+  server.on('session', () => {});
+  const session = await client.connect(server.address!);
+  t.is(session.state, 'open');
+  session.close();
+});
+
 test('a client key in authorizedKeys gets in, and the session knows it', async (t) => {
   const dir = await tempDir(t);
   const authorizedKeys = join(dir, 'authorized_keys');
@@ -238,6 +258,7 @@ test('without a key, or with a key not in authorizedKeys, the server opens no se
   server.on('handshakeError', (e) => errors.push(e));
   for (const clientKey of [undefined, serverKeys.privateKey]) {
     const before = errors.length;
+    const alerts = server.counters.alerts;
     // The server answers a refused ClientFinished with one Alert record (§D3): the client
     // learns why, at once, instead of waiting out its handshake timeout (60 s here).
     const connecting = DatagramClient.create(
@@ -248,6 +269,8 @@ test('without a key, or with a key not in authorizedKeys, the server opens no se
     await t.throwsAsync(connecting, { code: ErrorCode.NOT_AUTHORIZED });
     t.true(errors.length > before);
     t.is(errors[errors.length - 1]!.code, ErrorCode.NOT_AUTHORIZED);
+    // That Alert record is counted with the other Alerts the server sent.
+    t.is(server.counters.alerts, alerts + 1);
   }
   t.is(sessions.length, 0);
   t.is(server.sessionCount, 0);

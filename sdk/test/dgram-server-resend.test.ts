@@ -83,6 +83,7 @@ test('stop() during handshakes drops them without handshakeError events and free
   });
   const errors: unknown[] = [];
   server.on('handshakeError', (e) => errors.push(e));
+  server.on('session', () => {});
   await server.start();
   t.teardown(() => server.stop());
   const peers = [];

@@ -4,6 +4,11 @@
  * the socket's packets, the trust decision on a key the server sent (KeyRequest), and an
  * AbortSignal. Resolves with the open handshake's result and the ClientFinished packet
  * (already sent once; the session resends it until a record from the server opens).
+ *
+ * A port nobody listens on answers with ICMP port unreachable, which the connected socket
+ * reports as ECONNREFUSED. One such report is not proof (UDP is lossy, and an off-path
+ * attacker can forge ICMP): the attempt gives up with ERR_TRANSPORT only if no valid answer
+ * has arrived since by the next retransmission, instead of waiting out the handshake timeout.
  */
 import type { Socket } from 'node:dgram';
 import type { PublicKey } from '@secsess/keys';
@@ -21,8 +26,9 @@ export interface OpenedHandshake {
 /**
  * Runs `hs` on `socket` (connected to the server). `decide` judges a key the server sent
  * in its KeyResponse: resolve to trust it, reject (TrustError, ERR_SERVER_KEY_MISMATCH…)
- * to give up. Rejects with the handshake's error, TimeoutError('handshake') or ERR_ABORTED.
- * The socket's `'message'` listener is removed when the attempt settles; the socket stays open.
+ * to give up. Rejects with the handshake's error, TimeoutError('handshake'), ERR_TRANSPORT
+ * (connection refused, cause: the system error) or ERR_ABORTED. The socket's `'message'`
+ * and `'error'` listeners are removed when the attempt settles; the socket stays open.
  */
 export function runAttempt(
   socket: Socket,
@@ -34,6 +40,8 @@ export function runAttempt(
     let timer: NodeJS.Timeout | null = null;
     let settled = false;
     let deciding = false;
+    /** An ECONNREFUSED the socket reported with no valid answer since. */
+    let refused: NodeJS.ErrnoException | null = null;
 
     const send = (packet: Buffer): void => {
       socket.send(packet, (err) => {
@@ -53,6 +61,7 @@ export function runAttempt(
       if (timer) clearTimeout(timer);
       timer = null;
       socket.off('message', onMessage);
+      socket.off('error', onError);
       removeAbort();
     };
     const fail = (err: unknown): void => {
@@ -64,6 +73,17 @@ export function runAttempt(
     const onTimer = (): void => {
       timer = null;
       if (settled) return;
+      if (refused) {
+        const remote = socket.remoteAddress();
+        fail(
+          new SessionError(
+            ErrorCode.TRANSPORT,
+            `cannot connect to ${remote.address} port ${remote.port}: ${refused.code} (no server listens there)`,
+            { cause: refused },
+          ),
+        );
+        return;
+      }
       try {
         const again = hs.onTimeout(performance.now());
         if (again) send(again);
@@ -82,6 +102,7 @@ export function runAttempt(
         fail(err);
         return;
       }
+      if (step.kind !== 'ignore') refused = null;
       switch (step.kind) {
         case 'ignore':
           return;
@@ -117,8 +138,12 @@ export function runAttempt(
           return;
       }
     };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (err.code === 'ECONNREFUSED' && !settled) refused = err;
+    };
     const removeAbort = onAbort(signal, () => fail(abortError('connect', signal!)));
     socket.on('message', onMessage);
+    socket.on('error', onError);
     try {
       send(hs.start(performance.now()));
     } catch (err) {

@@ -107,8 +107,11 @@ export class DatagramClient {
    * Runs the handshake with the server at `endpoint` over a new UDP socket and resolves
    * with the open session. Rejects with TimeoutError (`limit: 'handshake'`: no answer
    * within `handshakeTimeout`, retransmissions included), ERR_TRANSPORT (the host does not
-   * resolve), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
-   * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE…).
+   * resolve; or connection refused: the socket reported ECONNREFUSED — ICMP port
+   * unreachable — and no answer came by the next retransmission; `cause` is the system
+   * error), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
+   * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE,
+   * ERR_NOT_AUTHORIZED…).
    * ERR_SERVER_BUSY is retried `busyRetries` times after a random, growing pause. A
    * client may hold any number of sessions; each has its own socket.
    */
@@ -128,8 +131,8 @@ export class DatagramClient {
     if (cached?.released) await cached.released;
     const { socket, remote } = await connectSocket(target, cached?.released ? cached.localPort : 0);
     const localPort = socket.address().port;
-    // ICMP errors (ECONNREFUSED while nobody listens yet) are not fatal: UDP is lossy, the
-    // handshake retransmits, and an off-path attacker can forge them.
+    // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
+    // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
     const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
     socket.on('error', onSocketError);
     let handed = false;

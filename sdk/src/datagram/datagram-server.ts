@@ -5,8 +5,8 @@
  * conn_id to its session (`session.receive`), else to the handshake that replied with that
  * conn_id (its ClientFinished), else dropped; a KeyRequest or Hello to the handshake
  * pipeline (server-handshaking.ts: cookie, rate, admission, then RSA in the worker pool);
- * anything else is dropped. Every answer to a handshake packet is checked to be no larger
- * than that packet before it is sent (§D3 "Amplification bound").
+ * anything else is dropped. What it sends goes through server-outbox.ts, which checks every
+ * answer to a handshake packet to be no larger than that packet (§D3 "Amplification bound").
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import type { RemoteInfo as DgramRemoteInfo, Socket } from 'node:dgram';
@@ -41,6 +41,8 @@ import { attachChannel } from './channel.js';
 import type { Session } from '../stream/session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
+import { ServerOutbox, noop } from './server-outbox.js';
+import { SessionTable } from './server-sessions.js';
 import type {
   DatagramRefusalLimit,
   DatagramServerCounters,
@@ -55,9 +57,6 @@ export type {
 
 type State = 'idle' | 'starting' | 'listening' | 'stopping';
 
-/** How long `stop()` waits for the Close records it sent to leave the socket, at most (ms). */
-const STOP_DRAIN_MS = 1000;
-
 export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   readonly #endpoint: Endpoint;
   readonly #keyInputs: readonly PrivateKeyInput[];
@@ -66,6 +65,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   readonly #authorizer: Authorizer;
   readonly #rate: HandshakeRate;
   readonly #counters = new DatagramCounters();
+  readonly #outbox = new ServerOutbox(this.#counters);
   #state: State = 'idle';
   #socket: Socket | null = null;
   #address: Endpoint | null = null;
@@ -74,11 +74,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #cookies: CookieJar | null = null;
   /** The handshake pipeline while listening. */
   #handshakes: ServerHandshaking | null = null;
-  /** Open sessions by conn_id (latin1 key). */
-  readonly #sessions = new Map<string, DatagramSession>();
-  /** Packets handed to the socket and not yet sent. */
-  #inflight = 0;
-  #drained: (() => void) | null = null;
+  readonly #sessions = new SessionTable();
   #stopping: Promise<void> | null = null;
 
   private constructor(
@@ -195,6 +191,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
       this.#socket = socket;
+      this.#outbox.socket = socket;
       this.#address = address;
       this.#state = 'listening';
       debug(
@@ -231,32 +228,26 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   async #stop(): Promise<void> {
     this.#state = 'stopping';
-    this.#handshakes?.clear();
-    for (const session of [...this.#sessions.values()]) session.close(CLOSE_GOING_AWAY, 'server stopping');
-    this.#sessions.clear();
-    await this.#drain();
-    await this.#release();
-    this.#state = 'idle';
-    debug('datagram server stopped');
-    this.emit('close');
-  }
-
-  /** Waits until every packet handed to the socket has left it, at most STOP_DRAIN_MS. */
-  #drain(): Promise<void> {
-    if (this.#inflight === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, STOP_DRAIN_MS);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
+    try {
+      this.#handshakes?.clear();
+      this.#sessions.closeAll(CLOSE_GOING_AWAY, 'server stopping');
+      // Briefly: the Close records just sent leave before the socket closes.
+      await this.#outbox.drain();
+    } finally {
+      try {
+        await this.#release();
+      } finally {
+        this.#state = 'idle';
+        debug('datagram server stopped');
+        this.emit('close');
       }
-      this.#drained = done;
-    });
+    }
   }
 
   async #release(): Promise<void> {
     const socket = this.#socket;
     this.#socket = null;
+    this.#outbox.socket = null;
     this.#address = null;
     if (socket) {
       socket.off('message', this.#onMessage);
@@ -286,12 +277,10 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       listening: this.#state === 'listening',
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
-      transmit: this.#transmit,
+      transmit: this.#outbox.transmit,
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
-      add: (key, session) => this.#sessions.set(key, session),
-      remove: (key, session) => {
-        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      },
+      add: (key, session) => this.#sessions.add(key, session),
+      remove: (key, session) => this.#sessions.remove(key, session),
     });
   }
 
@@ -318,8 +307,9 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
           this.#counters[kCount]('dropped');
       }
     } catch (err) {
-      // Never expected; but a throw here would be an uncaught exception in the socket's
-      // 'message' handler, and one packet must never take the process down.
+      // Only a bug of the library's own (listeners' throws are rethrown where emitted); but
+      // a throw here would be uncaught in the socket's handler, and one packet must never
+      // take the process down.
       this.#counters[kCount]('dropped');
       debug('datagram server: packet from %s dropped: %s', remoteLabel(source), describeError(err));
     }
@@ -347,7 +337,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #handshakeError(error: SessionError, source: DatagramAddress): void {
     this.#counters[kCount]('handshakeErrors');
     debug('datagram server: handshake with %s failed: %s', remoteLabel(source), describeError(error));
-    this.emit('handshakeError', error, source);
+    this.#emitSafely('handshakeError', error, source);
   }
 
   /** What the handshake pipeline sees of this server. */
@@ -368,14 +358,15 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       return server.#pool;
     },
     sessionCount: () => server.#sessions.size,
+    sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
-      server.#answer(packet, requestSize, to),
-    send: (packet: Buffer, to: DatagramAddress) => server.#transmit(packet, to, noop),
+      server.#outbox.answer(packet, requestSize, to),
+    send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
     open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
-      server.emit('refused', limit, source);
+      server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
   }))(this);
@@ -389,15 +380,13 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       outbound: result.outbound,
       inbound: result.inbound,
       remote: source,
-      transmit: this.#transmit,
+      transmit: this.#outbox.transmit,
       options: this.#options.session,
       info: result.info,
       handshakeDone: 'sent',
-      onEnd: () => {
-        if (this.#sessions.get(key) === session) this.#sessions.delete(key);
-      },
+      onEnd: () => this.#sessions.remove(key, session),
     });
-    this.#sessions.set(key, session);
+    this.#sessions.add(key, session);
     this.#counters[kCount]('sessions');
     debug(
       'datagram server: session with %s open, suite %s, client key %s',
@@ -408,61 +397,26 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     this.#emitSession(session);
   }
 
-  // ——— sending ———
-
-  /** Sends an answer to a handshake packet of `requestSize` bytes, never a larger one (§D3). */
-  #answer(packet: Buffer, requestSize: number, to: DatagramAddress): void {
-    if (packet.length > requestSize) {
-      this.#counters[kCount]('oversizeAnswers');
-      debug('datagram server: answer of %d bytes to a %d-byte packet not sent', packet.length, requestSize);
-      return;
-    }
-    this.#transmit(packet, to, noop);
-  }
-
-  readonly #transmit = (
-    packet: Buffer,
-    to: { readonly address: string; readonly port: number },
-    done: () => void,
-  ): void => {
-    const socket = this.#socket;
-    if (!socket) {
-      done();
-      return;
-    }
-    this.#inflight++;
-    this.#counters[kCount]('sent');
-    try {
-      socket.send(packet, to.port, to.address, (err) => {
-        if (err) debug('datagram server: send to %s port %d: %s', to.address, to.port, err.message);
-        this.#sent(done);
-      });
-    } catch (err) {
-      debug('datagram server: send: %s', (err as Error).message);
-      this.#sent(done);
-    }
-  };
-
-  #sent(done: () => void): void {
-    this.#inflight--;
-    done();
-    if (this.#inflight === 0 && this.#drained) {
-      const drained = this.#drained;
-      this.#drained = null;
-      drained();
-    }
-  }
-
   // ——— events ———
 
   #emitSession(session: DatagramSession): void {
+    // Admission refuses Hellos while nobody listens; the last listener went meanwhile.
     if (this.listenerCount('session') === 0) {
       debug('datagram server: no session listener: closing a new session');
       session.close(CLOSE_GOING_AWAY, 'no session listener');
       return;
     }
+    this.#emitSafely('session', session);
+  }
+
+  /**
+   * Emits an event from the packet path; a listener that throws is the application's bug,
+   * reported as uncaught on the next tick (as EventEmitter does), never taken for a bad
+   * packet by the socket handler's catch-all nor left as a handshake promise's rejection.
+   */
+  #emitSafely<K extends keyof DatagramServerEvents>(event: K, ...args: DatagramServerEvents[K]): void {
     try {
-      this.emit('session', session);
+      (this as EventEmitter<DatagramServerEvents>).emit(event, ...(args as never));
     } catch (err) {
       process.nextTick(() => {
         throw err;
@@ -484,5 +438,3 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     else warnListenerFailed(`a secsess datagram server's '${String(event)}' event`, err);
   }
 }
-
-function noop(): void {}

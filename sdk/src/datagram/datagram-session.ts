@@ -339,12 +339,33 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #deliver(message: Buffer): void {
     this.#tally.delivered++;
     const listened = this.listenerCount('message') > 0;
-    if (listened) this.emit('message', message);
+    if (listened) this.#emit('message', message);
     if (this.#unread.iterators > 0 || !listened) this.#unread.keep(message);
   }
 
   #onNewListener(this: DatagramSession, event: string | symbol): void {
-    if (event === 'message') this.#unread.drainSoon(this);
+    if (event === 'message') {
+      this.#unread.drainSoon({
+        listenerCount: (e) => this.listenerCount(e),
+        emit: (e, m) => this.#emit(e, m),
+      });
+    }
+  }
+
+  /**
+   * Emits `event`; a listener's throw is rethrown on the next tick (uncaught, as the stream
+   * Session does), never into the owner's socket handler or a `close()` caller. An async
+   * listener's rejection fails the session instead (captureRejections).
+   */
+  #emit<K extends keyof DatagramSessionEvents>(event: K, ...args: DatagramSessionEvents[K]): boolean {
+    try {
+      return (this as EventEmitter<DatagramSessionEvents>).emit(event, ...(args as never));
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+      return true;
+    }
   }
 
   /** §D7: only an authenticated record that advanced its window moves a server's session. */
@@ -357,7 +378,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       family: from.family === 'IPv6' ? 'IPv6' : 'IPv4',
     };
     debug('datagram session moved to %s port %d', from.address, from.port);
-    if (this.listenerCount('addressChange') > 0) this.emit('addressChange', this.#remote);
+    if (this.listenerCount('addressChange') > 0) this.#emit('addressChange', this.#remote);
   }
 
   /** §D3: a duplicate of the ClientFinished means our HandshakeDone was lost: answer again (≤ 8). */
@@ -419,15 +440,10 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       error ? describeError(error) : `close ${code}`,
     );
     this.#closed.resolve();
-    // A listener that throws must not cost the owner its onEnd, nor the others their 'close'.
-    try {
-      if (error && !quiet && this.listenerCount('error') > 0) this.emit('error', error);
-    } finally {
-      try {
-        this.emit('close', code, reason);
-      } finally {
-        this.#onEnd(this);
-      }
-    }
+    // A listener that throws is rethrown on the next tick (#emit): the owner still gets its
+    // onEnd, the 'close' listeners their event.
+    if (error && !quiet && this.listenerCount('error') > 0) this.#emit('error', error);
+    this.#emit('close', code, reason);
+    this.#onEnd(this);
   }
 }

@@ -10,19 +10,22 @@ import type { DatagramSession } from './datagram-session.js';
 import type { DatagramAddress } from './datagram-socket.js';
 
 /**
- * The option that refused a Hello with ServerBusy: `maxSessions` (sessions and handshakes
- * together), `maxHandshakes`, `maxHandshakesPerAddress`, `maxPendingDecrypts` or
- * `handshakeRate`.
+ * What refused a Hello with ServerBusy: an option — `maxSessions` (sessions and handshakes
+ * together), `maxHandshakes`, `maxHandshakesPerAddress`, `maxPendingDecrypts`,
+ * `handshakeRate` — or `noListener`: the server has no `'session'` listener, so a session
+ * would be closed as soon as it opened (a datagram server has no accept queue).
  */
-export type DatagramRefusalLimit = Exclude<RefusalLimit, 'maxConnections'> | 'maxSessions';
+export type DatagramRefusalLimit = Exclude<RefusalLimit, 'maxConnections'> | 'maxSessions' | 'noListener';
 
 /** Events of {@link DatagramServer}. */
 export interface DatagramServerEvents {
   /** The socket is bound (`start()` resolved); `server.address` has the real port. */
   listening: [];
   /**
-   * A handshake completed and the client is authorized. Without a listener the session is
-   * closed at once (code 1001): a datagram server has no accept queue.
+   * A handshake completed and the client is authorized. A datagram server has no accept
+   * queue: without a listener a Hello is refused with ServerBusy (`'refused'`, limit
+   * `noListener`) before any RSA; a session that completes after the last listener was
+   * removed is closed at once (code 1001).
    */
   session: [session: DatagramSession];
   /**
@@ -31,7 +34,7 @@ export interface DatagramServerEvents {
    * Cookie-less and malformed packets are only counted: they are not handshakes yet.
    */
   handshakeError: [error: SessionError, remote: DatagramAddress];
-  /** A Hello was refused with ServerBusy by a load limit, before any RSA work. */
+  /** A Hello was refused with ServerBusy by a load limit (or for want of a `'session'` listener), before any RSA work. */
   refused: [limit: DatagramRefusalLimit, remote: DatagramAddress];
   /** The socket failed after `start()` (emitted only if listened to). */
   error: [error: Error];
@@ -49,9 +52,12 @@ export interface DatagramServerCounters {
   readonly cookies: number;
   /** KeyResponse packets sent. */
   readonly keyResponses: number;
-  /** Alert packets sent for a refused ClientHello (not ServerBusy). */
+  /**
+   * Alerts sent: Alert packets for a refused ClientHello (not ServerBusy), and the one
+   * Alert record a client gets when its ClientFinished opened but was refused after RSA.
+   */
   readonly alerts: number;
-  /** Hellos refused with ServerBusy by a load limit (`'refused'`). */
+  /** Hellos refused with ServerBusy by a load limit or `noListener` (`'refused'`). */
   readonly refused: number;
   /** RSA decryptions started (one per admitted Hello), wherever they ran. */
   readonly decrypts: number;

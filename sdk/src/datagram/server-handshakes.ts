@@ -71,10 +71,6 @@ export class HandshakeTable<M> {
     return this.#limiter.size;
   }
 
-  static key(source: { readonly address: string; readonly port: number }, token: Buffer): string {
-    return `${source.address}|${source.port}|${token.toString('latin1')}`;
-  }
-
   /** The handshake of `(source, token)`, if one is in progress. */
   bySource(key: string): PendingHandshake<M> | undefined {
     return this.#bySource.get(key);

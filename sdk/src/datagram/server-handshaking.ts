@@ -9,7 +9,9 @@
  * ServerBusy; only then state (server-handshakes.ts) and the RSA decryption, in the
  * worker pool. A Record naming a handshake's conn_id is its ClientFinished: §6's checks
  * (the signature in the pool), then authorization (authorized_keys, the hook), then the
- * session. A handshake that fails is dropped and answered with nothing (§D3).
+ * session. A handshake that fails is dropped; a client whose ClientFinished opened but was
+ * refused (§6's checks, authorization) gets one Alert record, sealed by the handshake, so
+ * it fails at once with the reason (§D3); a record that does not open gets nothing.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
@@ -38,6 +40,8 @@ export interface HandshakeHost {
   /** The worker pool, or null with `workers: 0`. */
   readonly pool: DecryptPool | null;
   sessionCount(): number;
+  /** Whether the server has a `'session'` listener to hand a new session to. */
+  sessionListened(): boolean;
   listening(): boolean;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
@@ -143,11 +147,13 @@ export class ServerHandshaking {
   }
 
   /**
-   * The limit that refuses a Hello now, or null. The caps first, then the rate: a token is
+   * The limit that refuses a Hello now, or null. No `'session'` listener first (its session
+   * would be closed at once: no RSA for that), the caps next, then the rate: a token is
    * taken only by a Hello that goes on to RSA.
    */
   #admit(source: DatagramAddress): DatagramRefusalLimit | null {
     const o = this.#host.options;
+    if (!this.#host.sessionListened()) return 'noListener';
     if (this.#host.sessionCount() + this.#table.size >= o.maxSessions) return 'maxSessions';
     const admission = this.#table.admit(source.address);
     if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
@@ -263,7 +269,10 @@ export class ServerHandshaking {
     const refusal = pending.machine.refusal;
     pending.machine.destroy();
     if (!this.#host.listening()) return;
-    if (refusal) this.#host.send(refusal, pending.source);
+    if (refusal) {
+      this.#host.counters[kCount]('alerts');
+      this.#host.send(refusal, pending.source);
+    }
     const error =
       err instanceof SessionError
         ? err
