@@ -1,13 +1,25 @@
 /**
  * The pack check's program (.ci/pack-check.sh): compiled with `tsc --strict` against the
  * installed tarballs of @secsess/keys and @secsess/sdk, outside this repository, and run.
- * A server on 127.0.0.1:0 with a freshly generated key, one client, one echoed message.
+ * A server on 127.0.0.1:0 with a freshly generated key, one client, one echoed message;
+ * the same over UDP (DatagramServer/DatagramClient); the sans-IO cores of both.
  */
 import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
-import { Client, ErrorCode, SecsessError, Server, Session, formatEndpoint } from '@secsess/sdk';
-import type { Endpoint, KeyProbe, PoolCounts } from '@secsess/sdk';
-import { ClientConnection, ServerConnection } from '@secsess/sdk/core';
+import {
+  Client,
+  DatagramClient,
+  DatagramServer,
+  DatagramSession,
+  ErrorCode,
+  SecsessError,
+  Server,
+  Session,
+  formatEndpoint,
+} from '@secsess/sdk';
+import type { DatagramSessionCounters, Endpoint, KeyProbe, PoolCounts } from '@secsess/sdk';
+import { ClientConnection, ServerConnection, datagramContexts } from '@secsess/sdk/core';
+import type { OpenResult } from '@secsess/sdk/core';
 
 const pair = await KeyPair.generateRSA({ bits: 2048 });
 const server = Server.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 1 });
@@ -78,6 +90,29 @@ coreClient.write(Buffer.from('core'));
 for (const b of toServer.splice(0)) coreServer.receive(b);
 if (delivered.map((m) => m.toString()).join() !== 'core') throw new Error('the core delivered nothing');
 
+// Datagrams: a handshake over UDP and one echoed message.
+const udp = DatagramServer.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 0 });
+udp.on('session', (s: DatagramSession) => s.on('message', (m) => s.send(m)));
+await udp.start();
+const dgram = await DatagramClient.create(pair.publicKey).connect(udp.address!);
+const dgramEcho = new Promise<Buffer>((resolve) => dgram.once('message', (m) => resolve(Buffer.from(m))));
+const again = setInterval(() => dgram.send('datagram'), 200); // a datagram may be lost
+dgram.send('datagram');
+if (String(await dgramEcho) !== 'datagram') throw new Error('the datagram echo differs');
+clearInterval(again);
+const dgramCounts: DatagramSessionCounters = dgram.counters;
+if (dgramCounts.authFailures !== 0) throw new Error('a forged datagram on loopback?');
+dgram.close();
+await udp.stop();
+
+// The datagram core from its own entry: keys from anywhere, a replay refused.
+const secret = randomBytes(32);
+const packet = datagramContexts(secret, 'client').outbound.encode(Buffer.from('core datagram'));
+const receiver = datagramContexts(secret, 'server').inbound;
+if (String(receiver.decode(packet)) !== 'core datagram') throw new Error('the datagram core failed');
+const replayed: OpenResult = receiver.open(packet);
+if (replayed.ok || replayed.reason !== 'duplicate') throw new Error('the datagram core took a replay');
+
 console.log(
-  `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)}, ${pair.publicKey.fingerprint()}`,
+  `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)} and a datagram over UDP, ${pair.publicKey.fingerprint()}`,
 );

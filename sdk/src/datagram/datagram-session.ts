@@ -46,7 +46,6 @@ export type {
   DatagramRemote,
   DatagramSessionCounters,
   DatagramSessionEvents,
-  DatagramSessionInit,
   DatagramSessionState,
   DatagramSource,
 } from './session-types.js';

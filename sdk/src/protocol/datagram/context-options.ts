@@ -90,6 +90,7 @@ function numberIn(name: string, value: unknown, fallback: number, min: number, m
   return value;
 }
 
+/** @internal Checks the options and fills in every default. */
 export function resolveOptions(options: DatagramContextOptions = {}): Resolved {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const suite = resolveSuite(options.set ?? DEFAULT_SET);
