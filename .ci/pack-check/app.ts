@@ -10,14 +10,13 @@ import {
   Client,
   DatagramClient,
   DatagramServer,
-  DatagramSession,
   ErrorCode,
   SecsessError,
   Server,
   Session,
   formatEndpoint,
 } from '@secsess/sdk';
-import type { DatagramSessionCounters, Endpoint, KeyProbe, PoolCounts } from '@secsess/sdk';
+import type { DatagramSessionCounters, Endpoint, KeyProbe, PoolCounts, DatagramSession } from '@secsess/sdk';
 import { ClientConnection, ServerConnection, datagramContexts } from '@secsess/sdk/core';
 import type { OpenResult } from '@secsess/sdk/core';
 
