@@ -16,7 +16,8 @@ import type {
   DatagramOutbound,
 } from '../../src/protocol/datagram/contexts.js';
 import { createDatagramSession } from '../../src/datagram/datagram-session.js';
-import type { DatagramSession, DatagramSessionInit } from '../../src/datagram/datagram-session.js';
+import type { DatagramSession } from '../../src/datagram/datagram-session.js';
+import type { DatagramSessionInit } from '../../src/datagram/session-types.js';
 import { contextOptions, resolveDatagramSessionOptions } from '../../src/datagram/session-options.js';
 import type { DatagramSessionOptions } from '../../src/datagram/session-options.js';
 
