@@ -5,7 +5,9 @@ const udp = DatagramServer.create('127.0.0.1:0', 'secrets/server.key');
 await udp.start();
 tcp.on('session', async (stream) => {
   const channel = udp.attach(stream); // no second handshake: keys from the stream session
-  channel.on('message', (position) => channel.send(position));
+  channel.on('message', (position) => {
+    if (position.length <= channel.maxMessageSize) channel.send(position); // else it would throw
+  });
   await stream.write(`datagrams on port ${udp.address!.port}`); // the reliable stream tells the client
 });
 await tcp.start();

@@ -2,7 +2,10 @@ import { DatagramClient, DatagramServer } from '@secsess/sdk';
 
 const server = DatagramServer.create('127.0.0.1:0', 'secrets/server.key'); // UDP; '[::1]:0' for IPv6
 server.on('session', (session) => {
-  session.on('message', (reading) => session.send(reading)); // an echo: one datagram back
+  session.on('message', (reading) => {
+    // An echo: one datagram back. A peer may allow itself larger messages than we can send.
+    if (reading.length <= session.maxMessageSize) session.send(reading);
+  });
 });
 await server.start();
 

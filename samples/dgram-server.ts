@@ -56,9 +56,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Echoes one session's messages until it ends. A full send queue drops the echo, as UDP would. */
+/**
+ * Echoes one session's messages until it ends. A full send queue drops the echo, as UDP
+ * would; so does a message larger than this server can send (a client may allow itself a
+ * larger maxDatagramSize): send() would throw ERR_MESSAGE_TOO_LARGE.
+ */
 function echo(session: DatagramSession): void {
-  session.on('message', (message) => session.send(message));
+  session.on('message', (message) => {
+    if (message.length <= session.maxMessageSize) session.send(message);
+  });
   session.on('error', (err) => {
     // A client that goes quiet (ERR_TIMEOUT) is routine for an echo server.
     if (err.code !== 'ERR_TIMEOUT') {

@@ -14,7 +14,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { KeyPair } from '@secsess/keys';
+import { KeyPair, PublicKey } from '@secsess/keys';
+import { DatagramClient } from '@secsess/sdk';
 import { faults, startUdpProxy } from '../../sdk/test/helpers/udp-proxy.js';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -167,4 +168,22 @@ test('the datagram samples exit 2 with their usage on bad arguments, 0 on --help
     t.regex(help.stdout, new RegExp(`^usage: ${name} `));
     t.regex(help.stdout, /Exit status: 0/);
   }
+});
+
+test('a message larger than the server can echo is not echoed, and the server keeps serving', async (t) => {
+  const { key, pub } = await keyFiles(t);
+  const server = await startServer(t, key);
+  const serverKey = await PublicKey.load(pub);
+  // This client allows itself 1400-byte datagrams; the server's limit is 1200 (1118-byte messages).
+  const big = await DatagramClient.create(serverKey, {}, { maxDatagramSize: 1400 }).connect(
+    `127.0.0.1:${server.port}`,
+  );
+  t.teardown(() => big.destroy());
+  t.true(big.send(Buffer.alloc(1300)));
+  // A well-behaved client afterwards still gets its echoes: the server did not die.
+  const result = await run(CLIENT, ['--port', String(server.port), '--pub', pub, '--count', '20']);
+  t.is(result.code, 0, result.stderr);
+  t.regex(lastLine(result.stdout), /^sent 20, received [1-9]\d*, duplicates 0, corrupted 0$/);
+  t.is(server.child.exitCode, null, 'the server is still running');
+  t.deepEqual(await stop(server.child), [0, null]);
 });

@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import { createSocket } from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, ErrorCode, openDatagramChannel } from '../src/index.js';
 import type { AlgorithmSet, ClientOptions, DatagramServer, DatagramSession, Session } from '../src/index.js';
@@ -103,10 +104,10 @@ test("both sides derive the same exporter, and the channel's conn_id is §D9's d
   const s = await streams(t);
   const a = s.client[kExporter]()!;
   const b = s.server[kExporter]()!;
-  t.true(a.secret.equals(b.secret));
+  t.true(a.secret!.equals(b.secret!));
   t.is(a.role, 'client');
   t.is(b.role, 'server');
-  const expected = channelSecrets(s.client.suite!, a.secret).connectionId;
+  const expected = channelSecrets(s.client.suite!, a.secret!).connectionId;
   const proxy = await startUdpProxy({ target: { address: '127.0.0.1', port: s.dgram.address!.port } });
   t.teardown(() => proxy.close());
   echo(s.dgram.attach(s.server));
@@ -173,4 +174,68 @@ test('attach() needs a listening server', async (t) => {
   const s = await streams(t);
   await s.dgram.stop();
   t.throws(() => s.dgram.attach(s.server), { code: ErrorCode.INVALID_STATE });
+});
+
+test("a lost answer does not end the channel: the client's next Ping is fresh, so the server answers it", async (t) => {
+  const s = await streams(t);
+  const proxy = await startUdpProxy({ target: { address: '127.0.0.1', port: s.dgram.address!.port } });
+  t.teardown(() => proxy.close());
+  // The server's first datagram (the Pong to the first Ping) is lost.
+  proxy.tamper = (d, link) => (d.direction === 's2c' && d.index === 0 ? undefined : link.forward());
+  const serverChannel = s.dgram.attach(s.server);
+  echo(serverChannel);
+  const channel = await openDatagramChannel(s.client, proxy.endpoint);
+  t.teardown(() => channel.destroy());
+  // The client sends nothing of its own: only its resent Ping can get an answer now (an
+  // identical copy would be a duplicate at the server, unanswered, until the 10 s deadline).
+  await waitUntil(() => channel.counters.opened >= 1, 'a Pong to a later Ping');
+  t.true(serverChannel.counters.pingsReceived >= 2, 'the second Ping opened as a new record');
+  t.is(channel.state, 'open');
+  t.is(await roundTrip(channel, 'after a lost pong'), 'after a lost pong');
+});
+
+test("a copy of the client's first Ping raced from another address moves the server only until the client's next Ping", async (t) => {
+  const s = await streams(t);
+  const server = s.dgram.address!.port;
+  const proxy = await startUdpProxy({ target: { address: '127.0.0.1', port: server } });
+  t.teardown(() => proxy.close());
+  const attacker = createSocket('udp4');
+  await new Promise<void>((resolve) => attacker.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => attacker.close());
+  const stolen: Buffer[] = [];
+  attacker.on('message', (m) => stolen.push(m));
+  // The attacker sees the first Ping, sends it first from its own port; the original is held back.
+  proxy.tamper = (d, link) => {
+    if (d.direction === 'c2s' && d.index === 0) {
+      attacker.send(d.data, server, '127.0.0.1');
+      link.forward(undefined, 50);
+    } else link.forward();
+  };
+  const serverChannel = s.dgram.attach(s.server);
+  echo(serverChannel);
+  const channel = await openDatagramChannel(s.client, proxy.endpoint);
+  t.teardown(() => channel.destroy());
+  await waitUntil(() => serverChannel.remotePort === attacker.address().port, 'the raced copy to arrive');
+  // Without sending anything itself, the client gets its answer: its next Ping is a new
+  // record, which moves the server's side back (a resent copy would be a duplicate).
+  await waitUntil(() => channel.counters.opened >= 1, "a Pong at the client's address");
+  t.not(serverChannel.remotePort, attacker.address().port, "the client's fresh Ping moved it back");
+  t.is(await roundTrip(channel, 'mine'), 'mine');
+  t.true(stolen.length <= 1, 'the attacker got at most the one Pong its copy asked for');
+});
+
+test('a stream session attaches to one DatagramServer only; the server side sends nothing before the first record', async (t) => {
+  const s = await streams(t);
+  const second = await startDatagramServer(t, '127.0.0.1');
+  const serverChannel = s.dgram.attach(s.server);
+  t.throws(() => second.attach(s.server), { code: ErrorCode.INVALID_STATE });
+  t.false(serverChannel.send('too early'), 'nowhere to send it yet');
+  t.is(serverChannel.counters.sendDropped, 1);
+  t.is(serverChannel.counters.sent, 0);
+  const channel = await openDatagramChannel(s.client, endpointOf(s.dgram, '127.0.0.1'));
+  t.teardown(() => channel.destroy());
+  t.is(s.client[kExporter]()!.secret, null, "the client's exporter is wiped once its channel is made");
+  t.is(s.server[kExporter]()!.secret, null, "the server's too");
+  echo(serverChannel);
+  t.is(await roundTrip(channel, 'then it works'), 'then it works');
 });

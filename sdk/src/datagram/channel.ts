@@ -5,8 +5,8 @@
  * of its own that reveal nothing of the stream's.
  *
  *   client: `openDatagramChannel(streamSession, endpoint)` → a DatagramSession over its own
- *           connected UDP socket; it sends a Ping at once and again (400 ms doubling to 4 s)
- *           until the server's first record opens (10 s at most: then ERR_TIMEOUT).
+ *           connected UDP socket; it sends a Ping at once and a fresh one (400 ms doubling to
+ *           4 s) until the server's first record opens (10 s at most: then ERR_TIMEOUT).
  *   server: `datagramServer.attach(streamSession)` → a DatagramSession in that server's
  *           conn_id table; it learns the client's address from the first record that opens
  *           (§D7) and sends nothing before.
@@ -74,7 +74,7 @@ function channelKeys(
           : 'datagramServer.attach() takes a session of a Server; the client uses openDatagramChannel()',
       );
     }
-    if (claimed.has(stream)) {
+    if (claimed.has(stream) || !secret) {
       throw new SessionError(
         ErrorCode.INVALID_STATE,
         'datagram channel: this stream session already has one (its keys cannot be used twice)',
@@ -91,6 +91,7 @@ function channelKeys(
       const outbound = new DatagramOutbound(role === 'client' ? c2s : s2c, context);
       const inbound = new DatagramInbound(role === 'client' ? s2c : c2s, context);
       claimed.add(stream);
+      stream[kExporter](true); // the secret has done its one job: wipe it now
       return {
         outbound,
         inbound,
@@ -102,7 +103,7 @@ function channelKeys(
       s2c.fill(0);
     }
   } finally {
-    secret.fill(0);
+    secret?.fill(0);
   }
 }
 
@@ -162,7 +163,7 @@ export async function openDatagramChannel(
     transmit: (packet, _to, done) => send(packet, done),
     options: resolved,
     info: keys.info,
-    resend: ping,
+    resend: 'ping',
     onEnd: () => {
       socket.off('message', onMessage);
       closeQuietly(socket);

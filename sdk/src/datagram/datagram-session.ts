@@ -124,7 +124,10 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     this.#resender = resend
       ? new Resender(
-          () => this.#sender.packet(resend),
+          () =>
+            resend === 'ping'
+              ? this.#control(DatagramRecordType.Ping, EMPTY, true)
+              : this.#sender.packet(resend),
           () => this.#fail(new TimeoutError('handshake', deadline)),
           deadline,
         )
@@ -253,7 +256,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
 
   /**
    * Sends one message as one datagram. Returns false, dropping it (`counters.sendDropped`),
-   * when `maxQueuedBytes` of earlier packets still wait for the socket. Throws
+   * when `maxQueuedBytes` of earlier packets still wait for the socket, or (the server's
+   * side of a channel) before the client's first datagram has shown its address. Throws
    * ERR_MESSAGE_TOO_LARGE (SessionError) for a message over `maxMessageSize` — never
    * fragmented — and ERR_SESSION_CLOSED once the session has ended. Delivery is not
    * guaranteed: a datagram may be lost, and nothing tells which.
@@ -267,7 +271,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
         `message of ${data.length} bytes does not fit one datagram (at most ${this.#maxMessageSize} bytes)`,
       );
     }
-    if (!this.#sender.fits(data.length)) {
+    // Port 0: a §D9 channel's server side before the client's first record: nowhere to send.
+    if (this.#remote.port === 0 || !this.#sender.fits(data.length)) {
       this.#tally.sendDropped++;
       return false;
     }

@@ -49,9 +49,12 @@ export interface DatagramSessionInit {
   /**
    * Client after §D3: the ClientFinished packet, which the owner has already sent once. The
    * session resends it after 400 ms, doubling the wait up to 4 s, until any record from the
-   * server opens (`resendTimeout` ends a session that never hears back).
+   * server opens (`resendTimeout` ends a session that never hears back). `'ping'` (a §D9
+   * channel): on the same schedule, a fresh Ping each time — each opens at the server as a
+   * new record, so it is answered and moves the server's side to this client's address even
+   * if an earlier one was lost or raced from elsewhere.
    */
-  readonly resend?: Buffer;
+  readonly resend?: Buffer | 'ping';
   /**
    * With `resend`: milliseconds after which a session that has opened nothing from the
    * server ends with `TimeoutError` (`limit: 'handshake'`). Default 10000 (the client's

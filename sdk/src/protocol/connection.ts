@@ -220,12 +220,15 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.opener?.release();
   }
 
-  /**
-   * @internal A copy of the exporter (§D9) while the connection is open; null before the
-   * handshake completes and once closing or closed. The datagram channel derives its keys from it.
-   */
+  /** @internal A copy of the exporter (§D9) while open and not forgotten; else null. */
   exportSecret(): Buffer | null {
     return this.connState === 'open' && this.exporter ? Buffer.from(this.exporter) : null;
+  }
+
+  /** @internal Wipes the exporter (§D9) once its channel is made. */
+  forgetExporter(): void {
+    this.exporter?.fill(0);
+    this.exporter = null;
   }
 
   protected get inHandshake(): boolean {

@@ -116,12 +116,19 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * @internal The exporter while the session is open (a copy the caller wipes) and this
-   * side's role in the stream handshake; null unless open.
+   * side's role in the stream handshake (`secret` null once forgotten); null unless open.
+   * `forget`: wipes it for good (its channel is made) and returns null.
    */
-  [kExporter](): { secret: Buffer; role: 'client' | 'server' } | null {
+  [kExporter](forget = false): { secret: Buffer | null; role: 'client' | 'server' } | null {
     const conn = this.#core.conn;
-    const secret = this.#core.state === 'open' ? conn.exportSecret() : null;
-    return secret ? { secret, role: conn instanceof ServerConnection ? 'server' : 'client' } : null;
+    if (forget) {
+      conn.forgetExporter();
+      return null;
+    }
+    if (this.#core.state !== 'open') return null;
+    const secret = conn.exportSecret();
+    if (!secret && conn.state !== 'open') return null;
+    return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
   }
 
   /** @internal Ends an established session with `error` (an alert tells the peer). */
