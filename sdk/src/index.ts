@@ -37,7 +37,10 @@ export type {
   DatagramSessionState,
 } from './datagram/datagram-session.js';
 export type { DatagramClientOptions, DatagramServerOptions } from './datagram/datagram-options.js';
-export { DEFAULT_MAX_DATAGRAM_SESSIONS } from './datagram/datagram-options.js';
+export {
+  DEFAULT_MAX_DATAGRAM_SESSIONS,
+  DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS,
+} from './datagram/datagram-options.js';
 export type { DatagramSessionOptions } from './datagram/session-options.js';
 export { openDatagramChannel } from './datagram/channel.js';
 export type { DatagramChannelOptions } from './datagram/channel.js';

@@ -29,7 +29,7 @@ import {
   rawPeer,
   serverKeys,
 } from './helpers/dgram-net.js';
-import { waitUntil } from './helpers/net.js';
+import { ipv6Available, waitUntil } from './helpers/net.js';
 
 /** A real Hello packet without a cookie (what a client sends first), and its KeyRequest twin. */
 function helloPacket(): Buffer {
@@ -209,6 +209,35 @@ test('maxSessions refuses a handshake once that many sessions are open', async (
   const second = await client.connect(endpoint);
   second.close();
   t.pass();
+});
+
+test('maxSessionsPerAddress: one source cannot take every place; another source still gets in', async (t) => {
+  const server = DatagramServer.create('[::]:0', serverKeys.privateKey, undefined, {
+    workers: 0,
+    maxSessionsPerAddress: 1,
+  });
+  server.on('session', () => {});
+  server.on('handshakeError', () => {});
+  await server.start();
+  t.teardown(() => server.stop());
+  const port = server.address!.port;
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { busyRetries: 0 });
+  const first = await client.connect(`127.0.0.1:${port}`);
+  await waitUntil(() => server.sessionCount === 1, 'the server holds the session');
+  const refused = once(server, 'refused');
+  await t.throwsAsync(client.connect(`127.0.0.1:${port}`), { code: ErrorCode.SERVER_BUSY });
+  t.is(((await refused) as [DatagramRefusalLimit])[0], 'maxSessionsPerAddress');
+  t.is(server.counters.decrypts, 1, 'refused before any RSA');
+  if (await ipv6Available()) {
+    const other = await client.connect(`[::1]:${port}`); // another source: its own count
+    t.is(server.sessionCount, 2);
+    other.close();
+  }
+  // The source's place comes back when its session ends.
+  first.close();
+  await waitUntil(() => server.sessionCount === 0, 'the sessions are gone');
+  const again = await client.connect(`127.0.0.1:${port}`);
+  again.close();
 });
 
 test("a server with no 'session' listener refuses a Hello with ServerBusy ('noListener') before any RSA", async (t) => {

@@ -20,6 +20,7 @@ test('the server defaults: 10000 sessions, 64 handshakes (16 per address), rate 
   t.is(o.maxSessions, 10_000);
   t.is(o.maxHandshakes, 64);
   t.is(o.maxHandshakesPerAddress, 16);
+  t.is(o.maxSessionsPerAddress, 1024);
   t.is(o.handshakeRate, 10);
   t.is(o.handshakeBurst, 32);
   t.is(o.maxPendingDecrypts, 64);
@@ -43,6 +44,8 @@ const badServer: [DatagramServerOptions, typeof TypeError | typeof RangeError, R
   [{ maxSessions: 1.5 }, TypeError, /maxSessions must be an integer/],
   [{ maxHandshakes: 0 }, RangeError, /maxHandshakes/],
   [{ maxHandshakes: 4, maxHandshakesPerAddress: 8 }, TypeError, /must not exceed maxHandshakes/],
+  [{ maxSessions: 4, maxSessionsPerAddress: 8 }, TypeError, /must not exceed maxSessions/],
+  [{ maxSessionsPerAddress: 0 }, RangeError, /maxSessionsPerAddress/],
   [{ handshakeRate: -1 }, RangeError, /handshakeRate/],
   [{ handshakeBurst: 0 }, RangeError, /handshakeBurst/],
   [{ workers: 65 }, RangeError, /workers/],

@@ -27,6 +27,8 @@ import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './s
 
 /** Sessions a {@link DatagramServer} holds at once by default: 10 000. */
 export const DEFAULT_MAX_DATAGRAM_SESSIONS = 10_000;
+/** Sessions one source (IPv4 address, IPv6 /64) may hold at once by default: 1024. */
+export const DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS = 1024;
 
 /** Options of {@link DatagramServer}. */
 export interface DatagramServerOptions extends DatagramSessionOptions, AuthorizationOptions {
@@ -39,6 +41,12 @@ export interface DatagramServerOptions extends DatagramSessionOptions, Authoriza
   readonly workers?: number;
   /** Open sessions held at once; a Hello beyond is refused (ServerBusy). Default 10000. */
   readonly maxSessions?: number;
+  /**
+   * Open sessions one source (IPv4 address, IPv6 /64; where its handshake came from) may
+   * hold at once, so that one address cannot take every place; a Hello beyond is refused
+   * (ServerBusy). Default 1024 (at most `maxSessions`). Channels (`attach()`) do not count.
+   */
+  readonly maxSessionsPerAddress?: number;
   /**
    * Handshakes in progress at once (from a Hello whose cookie verified to its
    * ClientFinished or its timeout); a Hello beyond is refused (ServerBusy). Default 64.
@@ -64,6 +72,7 @@ export interface ResolvedDatagramServerOptions {
   readonly handshakeTimeout: number;
   readonly workers: number;
   readonly maxSessions: number;
+  readonly maxSessionsPerAddress: number;
   readonly maxHandshakes: number;
   readonly maxHandshakesPerAddress: number;
   readonly handshakeRate: number;
@@ -115,11 +124,23 @@ export function resolveDatagramServerOptions(
   if (maxHandshakesPerAddress > maxHandshakes) {
     throw new TypeError('maxHandshakesPerAddress must not exceed maxHandshakes');
   }
+  const maxSessions = checkInt('maxSessions', o.maxSessions, DEFAULT_MAX_DATAGRAM_SESSIONS, 1, 1 << 24);
+  const maxSessionsPerAddress = checkInt(
+    'maxSessionsPerAddress',
+    o.maxSessionsPerAddress,
+    Math.min(DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS, maxSessions),
+    1,
+    1 << 24,
+  );
+  if (maxSessionsPerAddress > maxSessions) {
+    throw new TypeError('maxSessionsPerAddress must not exceed maxSessions');
+  }
   return {
     session,
     handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
     workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
-    maxSessions: checkInt('maxSessions', o.maxSessions, DEFAULT_MAX_DATAGRAM_SESSIONS, 1, 1 << 24),
+    maxSessions,
+    maxSessionsPerAddress,
     maxHandshakes,
     maxHandshakesPerAddress,
     handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),

@@ -358,12 +358,14 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       return server.#pool;
     },
     sessionCount: () => server.#sessions.size,
+    sessionsFrom: (address: string) => server.#sessions.countFrom(address),
     sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#outbox.answer(packet, requestSize, to),
     send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
-    open: (result: DatagramHandshakeResult, source: DatagramAddress) => server.#open(result, source),
+    open: (result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress) =>
+      server.#open(result, source, origin),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
       server.#emitSafely('refused', limit, source);
@@ -372,7 +374,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   }))(this);
 
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
-  #open(result: DatagramHandshakeResult, source: DatagramAddress): void {
+  #open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void {
     const key = result.connectionId.toString('latin1');
     // The handshake's HandshakeDone is sent; the session re-answers a repeated ClientFinished.
     const session = createDatagramSession({
@@ -386,7 +388,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       handshakeDone: 'sent',
       onEnd: () => this.#sessions.remove(key, session),
     });
-    this.#sessions.add(key, session);
+    this.#sessions.add(key, session, origin.address);
     this.#counters[kCount]('sessions');
     debug(
       'datagram server: session with %s open, suite %s, client key %s',

@@ -15,7 +15,8 @@ import type { DatagramAddress } from './datagram-socket.js';
  * `handshakeRate` — or `noListener`: the server has no `'session'` listener, so a session
  * would be closed as soon as it opened (a datagram server has no accept queue).
  */
-export type DatagramRefusalLimit = Exclude<RefusalLimit, 'maxConnections'> | 'maxSessions' | 'noListener';
+export type DatagramRefusalLimit =
+  Exclude<RefusalLimit, 'maxConnections'> | 'maxSessions' | 'maxSessionsPerAddress' | 'noListener';
 
 /** Events of {@link DatagramServer}. */
 export interface DatagramServerEvents {

@@ -40,6 +40,8 @@ export interface HandshakeHost {
   /** The worker pool, or null with `workers: 0`. */
   readonly pool: DecryptPool | null;
   sessionCount(): number;
+  /** Open sessions whose handshake came from `address`'s source. */
+  sessionsFrom(address: string): number;
   /** Whether the server has a `'session'` listener to hand a new session to. */
   sessionListened(): boolean;
   listening(): boolean;
@@ -48,7 +50,8 @@ export interface HandshakeHost {
   /** Sends a record of a handshake that has completed. */
   send(packet: Buffer, to: DatagramAddress): void;
   /** A handshake completed and was authorized: make its session. */
-  open(result: DatagramHandshakeResult, source: DatagramAddress): void;
+  /** A session for `result` at `source` (its ClientFinished's), counted for `origin` (its Hello's). */
+  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -155,6 +158,7 @@ export class ServerHandshaking {
     const o = this.#host.options;
     if (!this.#host.sessionListened()) return 'noListener';
     if (this.#host.sessionCount() + this.#table.size >= o.maxSessions) return 'maxSessions';
+    if (this.#host.sessionsFrom(source.address) >= o.maxSessionsPerAddress) return 'maxSessionsPerAddress';
     const admission = this.#table.admit(source.address);
     if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
     if (this.#host.pool && this.#host.pool.pending >= o.maxPendingDecrypts) return 'maxPendingDecrypts';
@@ -256,7 +260,7 @@ export class ServerHandshaking {
     // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
     // ClientFinished with new ones, and goes on from seq 2.
     this.#host.send(accepted.handshakeDone, source);
-    this.#host.open(accepted.result, source);
+    this.#host.open(accepted.result, source, pending.source);
   }
 
   /**

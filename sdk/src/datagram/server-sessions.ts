@@ -3,10 +3,14 @@
  * sessions from its handshakes and the channels `attach()` made. A session is forgotten
  * when it ends (its `onEnd`) or when the server stops and closes them all.
  */
+import { addressKey } from '../server/handshake-limiter.js';
 import type { DatagramSession } from './datagram-session.js';
 
 export class SessionTable {
   readonly #sessions = new Map<string, DatagramSession>();
+  /** Each handshake session's source (addressKey: IPv4 address, IPv6 /64), and the counts. */
+  readonly #origin = new Map<DatagramSession, string>();
+  readonly #perSource = new Map<string, number>();
 
   get size(): number {
     return this.#sessions.size;
@@ -20,13 +24,33 @@ export class SessionTable {
     return this.#sessions.has(key);
   }
 
-  add(key: string, session: DatagramSession): void {
+  /** Sessions open whose handshake came from `address`'s source (IPv6: its /64). */
+  countFrom(address: string): number {
+    return this.#perSource.get(addressKey(address)) ?? 0;
+  }
+
+  /** Adds `session`; `origin`: the address its handshake came from (none for a channel). */
+  add(key: string, session: DatagramSession, origin?: string): void {
     this.#sessions.set(key, session);
+    if (origin === undefined) return;
+    const source = addressKey(origin);
+    this.#origin.set(session, source);
+    this.#perSource.set(source, (this.#perSource.get(source) ?? 0) + 1);
   }
 
   /** Forgets `session` if `key` still names it (a new session may have the key by now). */
   remove(key: string, session: DatagramSession): void {
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    this.#uncount(session);
+  }
+
+  #uncount(session: DatagramSession): void {
+    const source = this.#origin.get(session);
+    if (source === undefined) return;
+    this.#origin.delete(session);
+    const left = (this.#perSource.get(source) ?? 1) - 1;
+    if (left > 0) this.#perSource.set(source, left);
+    else this.#perSource.delete(source);
   }
 
   /**
@@ -37,6 +61,8 @@ export class SessionTable {
   closeAll(code: number, reason: string): void {
     const all = [...this.#sessions.values()];
     this.#sessions.clear();
+    this.#origin.clear();
+    this.#perSource.clear();
     for (const session of all) {
       try {
         session.close(code, reason);
