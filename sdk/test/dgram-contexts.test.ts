@@ -112,8 +112,8 @@ for (const [name, set] of MODES) {
             : i <= 8
               ? ['connection']
               : i <= 12
-                ? bad.readUInt32BE(9) === 1
-                  ? ['auth'] // names E + 1: its keys are derived, and the tag fails under them
+                ? bad.readUInt32BE(9) >= 1 && bad.readUInt32BE(9) <= 4
+                  ? ['auth'] // names E + 1 … E + 4: their keys are derived, and the tag fails under them
                   : ['epoch']
                 : ['auth'];
         if (r.ok || !expected.includes(r.reason)) {
@@ -242,10 +242,11 @@ for (const [name, set] of MODES) {
     t.is(late.epoch, 0);
     t.false(late.advanced, 'a record of the previous epoch never moves a session');
     rejected(t, inbound.open(packets[0]!), 'duplicate');
-    // E + 2 is not accepted while E is 1.
-    const e3 = out.encode(Buffer.from('m'));
-    t.is(peekRecordHeader(e3)!.epoch, 3);
-    rejected(t, inbound.open(e3), 'epoch');
+    // E + 5 is not accepted while E is 1 (§D5: at most E + 4).
+    let e6 = out.encode(Buffer.from('m'));
+    while (peekRecordHeader(e6)!.epoch < 6) e6 = out.encode(Buffer.from('m'));
+    t.is(peekRecordHeader(e6)!.epoch, 6);
+    rejected(t, inbound.open(e6), 'epoch');
     c.advance(4999);
     opened(t, inbound.open(packets[2]!));
     c.advance(1);

@@ -198,3 +198,32 @@ test('the rekey interval moves a session to new epochs by time alone', async (t)
     await pair.close();
   }
 });
+
+test('a session survives three epochs whose every record was lost (§D5: a receiver accepts up to E + 4)', async (t) => {
+  const epochOf = (p: Buffer): number => p.readUInt32BE(9);
+  const pair = await sessionPair({
+    options: { keepAliveInterval: 0, rekeyAfterRecords: 3 },
+    // Every c2s record of epochs 1, 2 and 3 is lost.
+    relay: (packet, direction) =>
+      direction === 'c2s' && packet[0] === 0x47 && epochOf(packet) >= 1 && epochOf(packet) <= 3
+        ? []
+        : [packet],
+  });
+  const { client, server } = pair;
+  try {
+    const got: string[] = [];
+    server.session.on('message', (m) => got.push(String(m)));
+    for (let i = 0; i < 15; i++) client.session.send(`c${i}`);
+    await waitUntil(() => got.length === 6, 'the server received epochs 0 and 4');
+    t.deepEqual(got, ['c0', 'c1', 'c2', 'c12', 'c13', 'c14']);
+    t.is(server.inbound.epoch, 4);
+    t.is(server.session.counters.staleEpoch, 0);
+    // The session goes on both ways.
+    client.session.send('after');
+    await waitUntil(() => got.length === 7, 'the server received the next message');
+    server.session.send('back');
+    t.is(String((await take(client.session, 1))[0]), 'back');
+  } finally {
+    await pair.close();
+  }
+});

@@ -51,6 +51,11 @@ export const EPOCH_RECORD_CUTOFF = 2 ** 25;
 export const EPOCH_BYTE_CUTOFF = 2 ** 33;
 export const MAX_EPOCH = 2 ** 32 - 1;
 export const MAX_SEQ = 2 ** 48 - 1;
+/**
+ * How far ahead of its current epoch E a receiver accepts a record (§D4 step 3, §D5): E + 1
+ * … E + 4, so that a session survives up to 4 consecutive epochs whose every record was lost.
+ */
+export const MAX_EPOCH_SKIP = 4;
 /** Default time before a sender moves to its next epoch, ms. */
 export const DEFAULT_REKEY_INTERVAL = 600_000;
 /** How long the previous epoch's receive keys are kept after a move, ms. */

@@ -7,7 +7,7 @@
 import { Buffer } from 'node:buffer';
 import { ErrorCode, RECORD_REJECTED, RecordError, SessionError } from '../errors.js';
 import type { Suite } from '../suite.js';
-import { DatagramRecordType } from './constants.js';
+import { DatagramRecordType, MAX_EPOCH_SKIP } from './constants.js';
 import { copySecret, destroyedError, resolveOptions } from './context-options.js';
 import type { DatagramContextOptions, Resolved } from './context-options.js';
 import { nextEpochSecret } from './key-schedule.js';
@@ -63,8 +63,8 @@ interface EpochState {
 
 /**
  * The receiving half: opens Record packets in §D4's order and keeps, per epoch, a replay
- * window. At most three epochs' keys are held: the previous one (during its grace), the
- * current one, and the next one once a packet has named it.
+ * window. At most six epochs' keys are held: the previous one (during its grace), the
+ * current one E, and E + 1 … E + j once a packet has named E + j (j ≤ MAX_EPOCH_SKIP).
  */
 export class DatagramInbound {
   readonly suite: Suite;
@@ -83,11 +83,14 @@ export class DatagramInbound {
     exhausted: 0,
     gaps: 0,
   };
-  /** The secret of the newest epoch derived (the current one, or the next once derived). */
+  /** `T` of the newest epoch derived: the current one, or the last of `#ahead`. */
   readonly #secret: Buffer;
   #current: EpochState;
   #previous: EpochState | null = null;
-  #next: EpochState | null = null;
+  /** E + 1, E + 2, … in order, each derived once a packet named it or a later one (§D5). */
+  #ahead: EpochState[] = [];
+  /** Epochs derived ahead of the current one, over this half's life (tests read it). */
+  #derived = 0;
   #destroyed = false;
 
   /**
@@ -112,6 +115,14 @@ export class DatagramInbound {
     return this.#current.epoch;
   }
 
+  /**
+   * @internal How many epochs' secrets and keys this half has derived ahead of its current
+   * epoch, in all: §D5 bounds it by MAX_EPOCH_SKIP per epoch the receiver has been in.
+   */
+  get derivedEpochs(): number {
+    return this.#derived;
+  }
+
   /** A copy of the conn_id this half accepts. */
   get connectionId(): Buffer {
     return Buffer.from(this.#connectionId);
@@ -128,14 +139,20 @@ export class DatagramInbound {
     };
   }
 
-  /** The keys of E + 1, derived on the first packet that names it and kept until used (§D5). */
-  #nextState(): EpochState {
-    if (this.#next) return this.#next;
-    const next = nextEpochSecret(this.suite, this.#secret);
-    next.copy(this.#secret);
-    next.fill(0);
-    this.#next = this.#state(this.#current.epoch + 1);
-    return this.#next;
+  /**
+   * The state of E + j (1 ≤ j ≤ MAX_EPOCH_SKIP): derives T and the keys of each epoch up to
+   * E + j not yet held, along §D4's one-way chain, and keeps them until the receiver moves
+   * (§D5) — so at most MAX_EPOCH_SKIP derivations per epoch the receiver is in.
+   */
+  #aheadState(j: number): EpochState {
+    while (this.#ahead.length < j) {
+      const next = nextEpochSecret(this.suite, this.#secret);
+      next.copy(this.#secret);
+      next.fill(0);
+      this.#ahead.push(this.#state(this.#current.epoch + this.#ahead.length + 1));
+      this.#derived += 1;
+    }
+    return this.#ahead[j - 1]!;
   }
 
   /** Wipes the previous epoch once its grace is over. */
@@ -148,24 +165,25 @@ export class DatagramInbound {
   }
 
   /**
-   * The epoch state a packet that passed steps 1–2 names (step 3), or null. Creates the
-   * next epoch's keys when the packet names E + 1.
+   * The epoch state a packet that passed steps 1–2 names (step 3), or null. Derives the keys
+   * up to E + j when the packet names E + j, 1 ≤ j ≤ MAX_EPOCH_SKIP.
    */
   #epochOf(packet: Buffer): EpochState | null {
     this.#expire();
     const epoch = recordEpoch(packet);
     const current = this.#current;
     if (epoch === current.epoch) return current;
-    if (epoch === current.epoch + 1) return this.#nextState();
+    const j = epoch - current.epoch;
+    if (j >= 1 && j <= MAX_EPOCH_SKIP) return this.#aheadState(j);
     if (this.#previous && epoch === this.#previous.epoch) return this.#previous;
     return null;
   }
 
   /**
    * Opens one Record packet: §D4 steps 1–8. A rejection is counted and changes nothing else;
-   * an accepted record is recorded in its epoch's window and counts, and a record of E + 1
-   * moves this half to that epoch (E is kept for the grace). Throws `ERR_INVALID_STATE`
-   * after destroy().
+   * an accepted record is recorded in its epoch's window and counts, and a record of E + j
+   * (1 ≤ j ≤ MAX_EPOCH_SKIP) moves this half to that epoch (E is kept for the grace). Throws
+   * `ERR_INVALID_STATE` after destroy().
    */
   open(packet: Buffer): OpenResult {
     if (this.#destroyed) throw destroyedError();
@@ -212,7 +230,7 @@ export class DatagramInbound {
     state.records += 1;
     state.bytes += record.payload.length;
     c.opened += 1;
-    if (state === this.#next) this.#moveToNext();
+    if (state.epoch > this.#current.epoch) this.#moveTo(state);
     return {
       ok: true,
       type: record.type,
@@ -223,14 +241,20 @@ export class DatagramInbound {
     };
   }
 
-  /** E − 1 is forgotten, E becomes the previous epoch (kept for the grace), E + 1 the current. */
-  #moveToNext(): void {
+  /**
+   * Moves to `state`, E + j of `#ahead` (§D4 step 8): E − 1 is forgotten, E becomes the
+   * previous epoch (kept for the grace), E + 1 … E + j − 1 — none of their records opened —
+   * are wiped and forgotten, and the epochs derived beyond E + j stay ahead of the new one.
+   */
+  #moveTo(state: EpochState): void {
+    const skipped = this.#ahead.splice(0, this.#ahead.indexOf(state) + 1);
+    skipped.pop();
+    for (const s of skipped) s.keys.destroy();
     this.#previous?.keys.destroy();
     const previous = this.#current;
     previous.expires = this.#o.now() + this.#o.epochGrace;
     this.#previous = previous;
-    this.#current = this.#next!;
-    this.#next = null;
+    this.#current = state;
   }
 
   /**
@@ -280,7 +304,7 @@ export class DatagramInbound {
     this.#expire();
     this.#previous?.keys.release();
     this.#current.keys.release();
-    this.#next?.keys.release();
+    for (const s of this.#ahead) s.keys.release();
   }
 
   /** Wipes every key held; open() then throws `ERR_INVALID_STATE`. */
@@ -289,9 +313,9 @@ export class DatagramInbound {
     this.#destroyed = true;
     this.#previous?.keys.destroy();
     this.#current.keys.destroy();
-    this.#next?.keys.destroy();
+    for (const s of this.#ahead) s.keys.destroy();
     this.#previous = null;
-    this.#next = null;
+    this.#ahead = [];
     this.#secret.fill(0);
   }
 }
