@@ -1,7 +1,7 @@
 /**
  * Test vectors for PROTOCOL.md §D11 (datagram records): for every suite, fixed secrets →
- * epoch keys, exact Record packets, the move to epoch 1, a §D9 channel and §D9 "Keys from
- * elsewhere".
+ * epoch keys, exact Record packets, the move to epoch 1, a record of epoch 2 with a seq
+ * above 2^32, a §D9 channel and §D9 "Keys from elsewhere".
  *
  *   node --import=tsx --conditions=source sdk/test/helpers/dgram-record-vectors.ts --write
  *   (part of npm run vectors)
@@ -21,6 +21,7 @@ import {
   datagramTrafficSecrets,
   nextEpochSecret,
 } from '../../src/protocol/datagram/key-schedule.js';
+import { EpochKeys } from '../../src/protocol/datagram/record-codec.js';
 import { ALL_SUITES } from '../../src/protocol/suite.js';
 import type { Suite } from '../../src/protocol/suite.js';
 import { seededRandom } from './vectors.js';
@@ -33,11 +34,25 @@ export const PROTOCOL_MD = fileURLToPath(new URL('../../../PROTOCOL.md', import.
 export const BEGIN = '<!-- dgram-record-vectors:begin -->';
 export const END = '<!-- dgram-record-vectors:end -->';
 
+/**
+ * The seq of the epoch-2 record: 0x010203040506, whose six u48 bytes are all distinct and
+ * non-zero, so the record pins the byte order of the whole field (above 2^32 too), which
+ * seq 0 and 1 cannot.
+ */
+export const FAR_SEQ = 0x010203040506;
+
 /** The payloads of the records each block shows, in the order they are sealed. */
 export const RECORDS = [
   { name: 'record_e0_s0', epoch: 0, seq: 0, type: DatagramRecordType.Data, payload: 'hello, datagrams' },
   { name: 'record_e0_s1', epoch: 0, seq: 1, type: DatagramRecordType.Ping, payload: 'ping' },
   { name: 'record_e1_s0', epoch: 1, seq: 0, type: DatagramRecordType.Data, payload: 'after the move' },
+  {
+    name: `record_e2_s${FAR_SEQ}`,
+    epoch: 2,
+    seq: FAR_SEQ,
+    type: DatagramRecordType.Data,
+    payload: 'epoch 2, seq 0x010203040506',
+  },
 ] as const;
 
 export const dgramSuiteBlock = (s: Suite): string =>
@@ -73,14 +88,26 @@ function suiteVectors(suite: Suite): Block {
     ...epochKeys(suite, T0, 0),
   };
   const T1 = nextEpochSecret(suite, T0);
+  const T2 = nextEpochSecret(suite, T1);
+  const random = seededRandom(`secsess dgram vectors iv ${suite.symmetric} ${suite.hash}`);
   const outbound = new DatagramOutbound(T0, {
     set: { symmetric: suite.symmetric, hash: suite.hash },
     connectionId,
     rekeyAfterRecords: 2,
-    random: seededRandom(`secsess dgram vectors iv ${suite.symmetric} ${suite.hash}`),
+    random,
   });
   for (const r of RECORDS) {
     if (r.epoch === 1 && !('T_1' in block)) Object.assign(block, { T_1: hex(T1) }, epochKeys(suite, T1, 1));
+    if (r.epoch === 2) {
+      // The outbound cannot jump to a seq (and the public API should not let it), so epoch
+      // 2's record is sealed by the record codec itself, under T_2's keys; CBC IVs continue
+      // the same stream.
+      Object.assign(block, { T_2: hex(T2) }, epochKeys(suite, T2, 2));
+      const keys = new EpochKeys(suite, T2, true, random);
+      block[r.name] = hex(keys.seal(connectionId, r.epoch, r.seq, r.type, Buffer.from(r.payload)));
+      keys.destroy();
+      continue;
+    }
     block[r.name] = hex(outbound.seal(r.type, Buffer.from(r.payload)));
   }
   outbound.destroy();
