@@ -129,7 +129,11 @@ export class DatagramClient {
     const cached = this.#cookies.get(cacheKey);
     // Reconnecting after a session ended: from the port the cookie is for, if it is free.
     if (cached?.released) await cached.released;
-    const { socket, remote } = await connectSocket(target, cached?.released ? cached.localPort : 0);
+    const { socket, remote } = await connectSocket(
+      target,
+      cached?.released ? cached.localPort : 0,
+      this.#options.socket,
+    );
     const localPort = socket.address().port;
     // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
     // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
