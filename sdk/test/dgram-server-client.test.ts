@@ -284,6 +284,26 @@ test('a server gone after its ServerHello fails connect() with ERR_TRANSPORT (EC
   t.is((err!.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
 });
 
+test("a server that goes quiet after its ServerHello costs connect() the client's handshakeTimeout, not the session's 10 s default", async (t) => {
+  const { server } = await echoServer(t);
+  // The relay drops every ClientFinished but keeps its port open: no ICMP, only silence.
+  let serverHello = false;
+  const proxy = await startUdpProxy({
+    target: { address: '127.0.0.1', port: server.address!.port },
+    tamper: (d, link) => {
+      if (d.direction === 's2c' && d.data[0] === PacketType.ServerHello) serverHello = true;
+      if (d.direction === 's2c' || !serverHello) link.forward();
+    },
+  });
+  t.teardown(() => proxy.close());
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { handshakeTimeout: 11_000 });
+  const err = await t.throwsAsync(client.connect(proxy.endpoint), { instanceOf: TimeoutError });
+  t.true(serverHello);
+  t.is((err as TimeoutError).limit, 'handshake');
+  // The limit the error names is the one the client was given.
+  t.regex(err!.message, /after 11000 ms/);
+});
+
 test('one ECONNREFUSED followed by a valid answer does not end the handshake (a forged ICMP is not enough)', async (t) => {
   const { endpoint } = await echoServer(t);
   const { socket } = await connectSocket(parseEndpoint(endpoint));

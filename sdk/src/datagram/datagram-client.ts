@@ -260,6 +260,8 @@ export class DatagramClient {
       options: this.#options.session,
       info: result.info,
       resend: clientFinished,
+      // The session would otherwise give up at its default 10 s: our deadline (below) rules.
+      resendTimeout: this.#options.handshakeTimeout,
       onEnd: () => {
         socket.off('message', onMessage);
         onReleased(closeSocket(socket));
