@@ -36,7 +36,11 @@ export type {
   DatagramSessionEvents,
   DatagramSessionState,
 } from './datagram/datagram-session.js';
-export type { DatagramClientOptions, DatagramServerOptions } from './datagram/datagram-options.js';
+export type {
+  DatagramClientOptions,
+  DatagramServerOptions,
+  DatagramSocketOptions,
+} from './datagram/datagram-options.js';
 export {
   DEFAULT_MAX_DATAGRAM_SESSIONS,
   DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS,

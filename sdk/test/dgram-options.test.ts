@@ -29,6 +29,14 @@ test('the server defaults: 10000 sessions, 64 handshakes (16 per address), rate 
   t.is(o.session.idleTimeout, 60_000);
   t.is(o.session.keepAliveInterval, 15_000);
   t.is(o.session.replay, 'window');
+  // No socket option given: node:dgram keeps the system's buffers and dual stack.
+  t.deepEqual(o.socket, {});
+});
+
+test('the socket options pass through as given', (t) => {
+  const o = resolveDatagramServerOptions({ recvBufferSize: 1 << 20, sendBufferSize: 4096, ipv6Only: true });
+  t.deepEqual(o.socket, { recvBufferSize: 1 << 20, sendBufferSize: 4096, ipv6Only: true });
+  t.deepEqual(resolveDatagramClientOptions({ recvBufferSize: 8192 }).socket, { recvBufferSize: 8192 });
 });
 
 test('the client defaults: 10 s handshakes, 5 busy retries, the session defaults', (t) => {
@@ -58,6 +66,11 @@ const badServer: [DatagramServerOptions, typeof TypeError | typeof RangeError, R
   [{ idleTimeout: 1000, keepAliveInterval: 1000 }, TypeError, /keepAliveInterval must be below idleTimeout/],
   [{ authorize: 'yes' as never }, TypeError, /authorize must be a function/],
   [{ authorizedKeys: '' }, TypeError, /authorizedKeys/],
+  [{ recvBufferSize: 0 }, RangeError, /recvBufferSize must be from 1/],
+  [{ recvBufferSize: 2 ** 31 }, RangeError, /recvBufferSize/],
+  [{ sendBufferSize: 1.5 }, TypeError, /sendBufferSize must be an integer/],
+  [{ sendBufferSize: '65536' as never }, TypeError, /sendBufferSize must be an integer/],
+  [{ ipv6Only: 'yes' as never }, TypeError, /ipv6Only must be a boolean/],
 ];
 
 for (const [options, type, message] of badServer) {
@@ -89,6 +102,9 @@ const badClient: [DatagramClientOptions, typeof TypeError | typeof RangeError, R
   [{ knownHosts: '/tmp/kh' }, TypeError, /knownHosts needs options.trust/],
   [{ trust: 'always' as never }, TypeError, /trust must be 'strict' or 'tofu'/],
   [{ clientKey: 42 as never }, TypeError, /clientKey/],
+  [{ recvBufferSize: -1 }, RangeError, /recvBufferSize/],
+  [{ sendBufferSize: 0 }, RangeError, /sendBufferSize must be from 1/],
+  [{ sendBufferSize: null as never }, TypeError, /sendBufferSize must be an integer/],
 ];
 
 for (const [options, type, message] of badClient) {

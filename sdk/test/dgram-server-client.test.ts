@@ -19,6 +19,8 @@ import { parseEndpoint } from '../src/common/endpoint.js';
 import { echoServer, nextMessage, otherKeys, serverKeys } from './helpers/dgram-net.js';
 import type { Host } from './helpers/dgram-net.js';
 import { ipv6Available, waitUntil } from './helpers/net.js';
+import { startUdpProxy } from './helpers/udp-proxy.js';
+import { PacketType } from '../src/protocol/datagram/constants.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'secsess-dgram-'));
@@ -257,6 +259,49 @@ test('a client connecting to a closed UDP port fails with ERR_TRANSPORT (ECONNRE
   const client = DatagramClient.create(serverKeys.publicKey, {}, { handshakeTimeout: 30_000 });
   const err = await t.throwsAsync(client.connect(`127.0.0.1:${port}`), { code: ErrorCode.TRANSPORT });
   t.is((err!.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+});
+
+test('a server gone after its ServerHello fails connect() with ERR_TRANSPORT (ECONNREFUSED) at the next resend, not at the handshake timeout', async (t) => {
+  const { server } = await echoServer(t);
+  // A relay that passes the handshake up to the ServerHello, then drops the ClientFinished
+  // and closes its port: the client's resends meet ICMP port unreachable.
+  let serverHello = false;
+  let closing: Promise<void> | null = null;
+  const proxy = await startUdpProxy({
+    target: { address: '127.0.0.1', port: server.address!.port },
+    tamper: (d, link) => {
+      if (d.direction === 's2c') {
+        if (d.data[0] === PacketType.ServerHello) serverHello = true;
+        link.forward();
+      } else if (!serverHello) link.forward();
+      else closing ??= proxy.close();
+    },
+  });
+  t.teardown(() => closing ?? proxy.close());
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { handshakeTimeout: 30_000 });
+  const err = await t.throwsAsync(client.connect(proxy.endpoint), { code: ErrorCode.TRANSPORT });
+  t.true(serverHello);
+  t.is((err!.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+});
+
+test("a server that goes quiet after its ServerHello costs connect() the client's handshakeTimeout, not the session's 10 s default", async (t) => {
+  const { server } = await echoServer(t);
+  // The relay drops every ClientFinished but keeps its port open: no ICMP, only silence.
+  let serverHello = false;
+  const proxy = await startUdpProxy({
+    target: { address: '127.0.0.1', port: server.address!.port },
+    tamper: (d, link) => {
+      if (d.direction === 's2c' && d.data[0] === PacketType.ServerHello) serverHello = true;
+      if (d.direction === 's2c' || !serverHello) link.forward();
+    },
+  });
+  t.teardown(() => proxy.close());
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { handshakeTimeout: 11_000 });
+  const err = await t.throwsAsync(client.connect(proxy.endpoint), { instanceOf: TimeoutError });
+  t.true(serverHello);
+  t.is((err as TimeoutError).limit, 'handshake');
+  // The limit the error names is the one the client was given.
+  t.regex(err!.message, /after 11000 ms/);
 });
 
 test('one ECONNREFUSED followed by a valid answer does not end the handshake (a forged ICMP is not enough)', async (t) => {

@@ -24,6 +24,19 @@ export interface OpenedHandshake {
 }
 
 /**
+ * ERR_TRANSPORT for an ECONNREFUSED (`cause`) that no answer followed by the next resend:
+ * no server listens at `socket`'s remote address.
+ */
+export function refusedError(socket: Socket, cause: NodeJS.ErrnoException): SessionError {
+  const remote = socket.remoteAddress();
+  return new SessionError(
+    ErrorCode.TRANSPORT,
+    `cannot connect to ${remote.address} port ${remote.port}: ${cause.code} (no server listens there)`,
+    { cause },
+  );
+}
+
+/**
  * Runs `hs` on `socket` (connected to the server). `decide` judges a key the server sent
  * in its KeyResponse: resolve to trust it, reject (TrustError, ERR_SERVER_KEY_MISMATCH…)
  * to give up. Rejects with the handshake's error, TimeoutError('handshake'), ERR_TRANSPORT
@@ -74,14 +87,7 @@ export function runAttempt(
       timer = null;
       if (settled) return;
       if (refused) {
-        const remote = socket.remoteAddress();
-        fail(
-          new SessionError(
-            ErrorCode.TRANSPORT,
-            `cannot connect to ${remote.address} port ${remote.port}: ${refused.code} (no server listens there)`,
-            { cause: refused },
-          ),
-        );
+        fail(refusedError(socket, refused));
         return;
       }
       try {

@@ -31,7 +31,7 @@ import { resolveDatagramClientOptions } from './datagram-options.js';
 import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
 import { closeSocket, connectSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
-import { runAttempt } from './client-attempt.js';
+import { refusedError, runAttempt } from './client-attempt.js';
 import type { OpenedHandshake } from './client-attempt.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
@@ -108,7 +108,8 @@ export class DatagramClient {
    * with the open session. Rejects with TimeoutError (`limit: 'handshake'`: no answer
    * within `handshakeTimeout`, retransmissions included), ERR_TRANSPORT (the host does not
    * resolve; or connection refused: the socket reported ECONNREFUSED — ICMP port
-   * unreachable — and no answer came by the next retransmission; `cause` is the system
+   * unreachable — and no answer came by the next retransmission, also while the server's
+   * first record is awaited after the ClientFinished; `cause` is the system
    * error), ERR_ABORTED, a trust error (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…) or the
    * handshake's coded error (ERR_SERVER_KEY_MISMATCH, ERR_SUITE_MISMATCH, ERR_HANDSHAKE,
    * ERR_NOT_AUTHORIZED…).
@@ -129,7 +130,11 @@ export class DatagramClient {
     const cached = this.#cookies.get(cacheKey);
     // Reconnecting after a session ended: from the port the cookie is for, if it is free.
     if (cached?.released) await cached.released;
-    const { socket, remote } = await connectSocket(target, cached?.released ? cached.localPort : 0);
+    const { socket, remote } = await connectSocket(
+      target,
+      cached?.released ? cached.localPort : 0,
+      this.#options.socket,
+    );
     const localPort = socket.address().port;
     // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
     // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
@@ -207,7 +212,9 @@ export class DatagramClient {
    * as early (§D3), and a client the server refused is not handed a dead session. The
    * session resends the ClientFinished meanwhile; past `deadline` the session is destroyed
    * and the promise rejects with TimeoutError('handshake'); with ERR_ABORTED if `signal`
-   * aborts; with the session's error if it ends first (an Alert record from the server).
+   * aborts; with the session's error if it ends first (an Alert record from the server);
+   * with ERR_TRANSPORT if the socket reports ECONNREFUSED and the next resend comes with no
+   * record opened (the server stopped after its ServerFinished).
    */
   #open(
     socket: Socket,
@@ -222,12 +229,24 @@ export class DatagramClient {
     // The ServerFinished already counts as opened: wait for one more.
     const openedBefore = inbound.counters.opened;
     let confirm: (() => void) | null = null;
+    /** Until a record opens: an ECONNREFUSED since the last send, and the way to fail. */
+    let refused: NodeJS.ErrnoException | null = null;
+    let refuse: ((err: NodeJS.ErrnoException) => void) | null = null;
     const session = createDatagramSession({
       role: 'client',
       outbound: result.outbound,
       inbound,
       remote,
       transmit: (packet, _to, done) => {
+        // As in the attempt (client-attempt.ts): an ECONNREFUSED that no record followed by
+        // this resend means no server listens any more; one forged ICMP is not enough.
+        const cause = refused;
+        if (cause && refuse) {
+          const give = refuse;
+          done();
+          queueMicrotask(() => give(cause));
+          return;
+        }
         try {
           socket.send(packet, (err) => {
             if (err) debug('datagram client: send: %s', err.message);
@@ -241,6 +260,8 @@ export class DatagramClient {
       options: this.#options.session,
       info: result.info,
       resend: clientFinished,
+      // The session would otherwise give up at its default 10 s: our deadline (below) rules.
+      resendTimeout: this.#options.handshakeTimeout,
       onEnd: () => {
         socket.off('message', onMessage);
         onReleased(closeSocket(socket));
@@ -253,7 +274,10 @@ export class DatagramClient {
       if (confirm && inbound.counters.opened > openedBefore) confirm();
     };
     socket.on('message', onMessage);
-    socket.on('error', (err) => debug('datagram client socket: %s', err.message));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      debug('datagram client socket: %s', err.message);
+      if (err.code === 'ECONNREFUSED' && refuse) refused = err;
+    });
     return new Promise<DatagramSession>((resolve, reject) => {
       const timeout = this.#options.handshakeTimeout;
       let failure: SessionError | null = null;
@@ -266,7 +290,8 @@ export class DatagramClient {
             new SessionError(ErrorCode.SESSION_CLOSED, `session closed during the handshake (code ${code})`),
         );
       const done = (): void => {
-        confirm = null;
+        confirm = refuse = null;
+        refused = null;
         clearTimeout(timer);
         removeAbort();
         session.off('error', onError);
@@ -284,6 +309,7 @@ export class DatagramClient {
       const removeAbort = onAbort(signal, () => fail(abortError('connect', signal!)));
       session.on('error', onError);
       session.on('close', onClose);
+      refuse = (cause) => fail(refusedError(socket, cause));
       confirm = () => {
         done();
         debug(

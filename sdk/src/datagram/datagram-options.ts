@@ -30,8 +30,30 @@ export const DEFAULT_MAX_DATAGRAM_SESSIONS = 10_000;
 /** Sessions one source (IPv4 address, IPv6 /64) may hold at once by default: 1024. */
 export const DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS = 1024;
 
+/** Largest `recvBufferSize` / `sendBufferSize` accepted: 1 GiB (the kernel caps it lower). */
+export const MAX_SOCKET_BUFFER_SIZE = 1 << 30;
+
+/**
+ * The UDP socket's kernel buffers (node:dgram's createSocket options of the same names).
+ * A burst of handshakes overflows the default receive buffer and loses datagrams; a busy
+ * server raises it, as any UDP server does. Linux doubles the value and caps it at
+ * net.core.rmem_max / wmem_max.
+ */
+export interface DatagramSocketOptions {
+  /** SO_RCVBUF in bytes. Default: the system's (net.core.rmem_default on Linux). */
+  readonly recvBufferSize?: number;
+  /** SO_SNDBUF in bytes. Default: the system's (net.core.wmem_default on Linux). */
+  readonly sendBufferSize?: number;
+}
+
 /** Options of {@link DatagramServer}. */
-export interface DatagramServerOptions extends DatagramSessionOptions, AuthorizationOptions {
+export interface DatagramServerOptions
+  extends DatagramSessionOptions, AuthorizationOptions, DatagramSocketOptions {
+  /**
+   * Whether a server on an IPv6 address (`'[::]:0'`) takes IPv6 only, not IPv4 too
+   * (IPV6_V6ONLY, node:dgram's `ipv6Only`). Default false: the system's dual stack.
+   */
+  readonly ipv6Only?: boolean;
   /**
    * Milliseconds a handshake may hold state on the server, from its admitted Hello to its
    * ClientFinished. Default 10000.
@@ -66,9 +88,17 @@ export interface DatagramServerOptions extends DatagramSessionOptions, Authoriza
   readonly maxPendingDecrypts?: number;
 }
 
+/** @internal The node:dgram createSocket options given (those left out are absent). */
+export interface ResolvedSocketOptions {
+  readonly recvBufferSize?: number;
+  readonly sendBufferSize?: number;
+  readonly ipv6Only?: boolean;
+}
+
 /** @internal */
 export interface ResolvedDatagramServerOptions {
   readonly session: ResolvedDatagramSessionOptions;
+  readonly socket: ResolvedSocketOptions;
   readonly handshakeTimeout: number;
   readonly workers: number;
   readonly maxSessions: number;
@@ -81,7 +111,7 @@ export interface ResolvedDatagramServerOptions {
 }
 
 /** Options of {@link DatagramClient}. */
-export interface DatagramClientOptions extends DatagramSessionOptions, TrustOptions {
+export interface DatagramClientOptions extends DatagramSessionOptions, TrustOptions, DatagramSocketOptions {
   /**
    * Milliseconds from the first handshake packet to an open session (retransmissions
    * included); then `connect()` rejects with TimeoutError (`limit: 'handshake'`). Default 10000.
@@ -99,12 +129,21 @@ export interface DatagramClientOptions extends DatagramSessionOptions, TrustOpti
 /** @internal */
 export interface ResolvedDatagramClientOptions {
   readonly session: ResolvedDatagramSessionOptions;
+  readonly socket: ResolvedSocketOptions;
   readonly handshakeTimeout: number;
   readonly busyRetries: number;
 }
 
 function handshakeTimeout(value: unknown): number {
   return checkInt('handshakeTimeout', value, DEFAULT_HANDSHAKE_TIMEOUT, 1, MAX_TIMER_MS);
+}
+
+function bufferSizes(o: DatagramSocketOptions): ResolvedSocketOptions {
+  const out: { recvBufferSize?: number; sendBufferSize?: number } = {};
+  for (const name of ['recvBufferSize', 'sendBufferSize'] as const) {
+    if (o[name] !== undefined) out[name] = checkInt(name, o[name], 0, 1, MAX_SOCKET_BUFFER_SIZE);
+  }
+  return out;
 }
 
 /** @internal */
@@ -135,8 +174,12 @@ export function resolveDatagramServerOptions(
   if (maxSessionsPerAddress > maxSessions) {
     throw new TypeError('maxSessionsPerAddress must not exceed maxSessions');
   }
+  if (o.ipv6Only !== undefined && typeof o.ipv6Only !== 'boolean') {
+    throw new TypeError('ipv6Only must be a boolean');
+  }
   return {
     session,
+    socket: { ...bufferSizes(o), ...(o.ipv6Only !== undefined ? { ipv6Only: o.ipv6Only } : {}) },
     handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
     workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
     maxSessions,
@@ -163,6 +206,7 @@ export function resolveDatagramClientOptions(
   const session = resolveDatagramSessionOptions(o);
   return {
     session,
+    socket: bufferSizes(o),
     handshakeTimeout: handshakeTimeout(o.handshakeTimeout),
     busyRetries: checkInt('busyRetries', o.busyRetries, DEFAULT_BUSY_RETRIES, 0, 100),
   };

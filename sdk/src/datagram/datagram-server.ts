@@ -30,7 +30,7 @@ import { Authorizer } from '../server/authorization.js';
 import { remoteLabel } from '../server/server-events.js';
 import { resolveDatagramServerOptions } from './datagram-options.js';
 import type { DatagramServerOptions, ResolvedDatagramServerOptions } from './datagram-options.js';
-import { bindSocket, closeSocket } from './datagram-socket.js';
+import { bindSocket, closeSocket, kSocket } from './datagram-socket.js';
 import type { DatagramAddress } from './datagram-socket.js';
 import { connIdKey } from './server-handshakes.js';
 import { ServerHandshaking } from './server-handshaking.js';
@@ -121,6 +121,11 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     return this.#address;
   }
 
+  /** @internal The bound socket, null unless listening. */
+  get [kSocket](): Socket | null {
+    return this.#socket;
+  }
+
   /** Whether the server is listening. */
   get listening(): boolean {
     return this.#state === 'listening';
@@ -184,7 +189,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
         );
       }
       this.#handshakes = new ServerHandshaking(this.#host, gate, this.#keys);
-      const { socket, address } = await bindSocket(this.#endpoint);
+      const { socket, address } = await bindSocket(this.#endpoint, this.#options.socket);
       socket.on('message', this.#onMessage);
       socket.on('error', (err) => {
         debug('datagram server socket error: %s', err.message);

@@ -11,6 +11,10 @@ import { ErrorCode, SessionError } from '../protocol/index.js';
 import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
 import { debug } from '../common/debug.js';
+import type { ResolvedSocketOptions } from './datagram-options.js';
+
+/** @internal The socket of a DatagramServer (tests read its buffer sizes). */
+export const kSocket = Symbol('socket');
 
 /** A packet's source or destination as node:dgram reports it. */
 export interface DatagramAddress {
@@ -39,14 +43,17 @@ function transportError(what: string, endpoint: Endpoint, cause: NodeJS.ErrnoExc
 }
 
 /** A socket bound to `endpoint` (port 0: any free port), with the address it got. */
-export async function bindSocket(endpoint: Endpoint): Promise<{ socket: Socket; address: Endpoint }> {
+export async function bindSocket(
+  endpoint: Endpoint,
+  options: ResolvedSocketOptions = {},
+): Promise<{ socket: Socket; address: Endpoint }> {
   let resolved: { address: string; type: SocketType };
   try {
     resolved = await resolveHost(endpoint.host);
   } catch (err) {
     throw transportError('cannot listen on', endpoint, err as NodeJS.ErrnoException);
   }
-  const socket = createSocket({ type: resolved.type });
+  const socket = createSocket({ type: resolved.type, ...options });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ address: resolved.address, port: endpoint.port, exclusive: true }, () => {
@@ -65,11 +72,12 @@ export async function bindSocket(endpoint: Endpoint): Promise<{ socket: Socket; 
  * A socket connected to `target` (it receives only that address's packets: the kernel
  * filters the rest). `localPort`, if given, is tried first (a port the server gave a cookie
  * for, §D2); if it is taken the socket gets any free port. Rejects with ERR_TRANSPORT when
- * the host does not resolve or the socket cannot be set up.
+ * the host does not resolve or the socket cannot be set up. `options`: the buffer sizes.
  */
 export async function connectSocket(
   target: Endpoint,
   localPort = 0,
+  options: ResolvedSocketOptions = {},
 ): Promise<{ socket: Socket; remote: DatagramAddress }> {
   let resolved: { address: string; type: SocketType };
   try {
@@ -78,7 +86,7 @@ export async function connectSocket(
     throw transportError('cannot resolve', target, err as NodeJS.ErrnoException);
   }
   const connect = async (port: number): Promise<Socket> => {
-    const socket = createSocket({ type: resolved.type });
+    const socket = createSocket({ type: resolved.type, ...options });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('error', reject);
