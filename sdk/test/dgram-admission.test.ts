@@ -240,6 +240,19 @@ test('maxSessionsPerAddress: one source cannot take every place; another source 
   again.close();
 });
 
+test('maxSessionsPerAddress counts the handshakes in progress too: concurrent connects cannot overshoot it', async (t) => {
+  const { server, endpoint } = await echoServer(t, '127.0.0.1', { maxSessionsPerAddress: 1 });
+  const client = DatagramClient.create(serverKeys.publicKey, {}, { busyRetries: 0 });
+  const results = await Promise.allSettled(Array.from({ length: 6 }, () => client.connect(endpoint)));
+  const opened = results.filter((r) => r.status === 'fulfilled');
+  t.is(opened.length, 1);
+  for (const r of results) {
+    if (r.status === 'rejected') t.is((r.reason as SessionError).code, ErrorCode.SERVER_BUSY);
+    else r.value.close();
+  }
+  t.true(server.sessionCount <= 1);
+});
+
 test("a server with no 'session' listener refuses a Hello with ServerBusy ('noListener') before any RSA", async (t) => {
   const server = DatagramServer.create('127.0.0.1:0', serverKeys.privateKey, undefined, { workers: 0 });
   const refused: DatagramRefusalLimit[] = [];

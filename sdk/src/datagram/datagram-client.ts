@@ -229,8 +229,12 @@ export class DatagramClient {
     // The ServerFinished already counts as opened: wait for one more.
     const openedBefore = inbound.counters.opened;
     let confirm: (() => void) | null = null;
-    /** Until a record opens: an ECONNREFUSED since the last send, and the way to fail. */
+    /**
+     * Until a record opens: an ECONNREFUSED since the last send, how many sends in a row
+     * drew one, and the way to fail.
+     */
     let refused: NodeJS.ErrnoException | null = null;
+    let strikes = 0;
     let refuse: ((err: NodeJS.ErrnoException) => void) | null = null;
     const session = createDatagramSession({
       role: 'client',
@@ -238,10 +242,14 @@ export class DatagramClient {
       inbound,
       remote,
       transmit: (packet, _to, done) => {
-        // As in the attempt (client-attempt.ts): an ECONNREFUSED that no record followed by
-        // this resend means no server listens any more; one forged ICMP is not enough.
+        // The server answered our Hello, so it was there: it may be slow now (an authorize
+        // hook, a queued signature check, a lost HandshakeDone). Only an ECONNREFUSED after
+        // each of REFUSALS_AFTER_HELLO sends in a row, with no record opened, means no server
+        // listens any more; a forged ICMP or two is not enough.
         const cause = refused;
-        if (cause && refuse) {
+        refused = null;
+        strikes = cause ? strikes + 1 : 0;
+        if (cause && refuse && strikes >= REFUSALS_AFTER_HELLO) {
           const give = refuse;
           done();
           queueMicrotask(() => give(cause));
@@ -333,6 +341,9 @@ export class DatagramClient {
     return entry;
   }
 }
+
+/** Sends in a row that must each draw an ECONNREFUSED before connect() gives up early. */
+const REFUSALS_AFTER_HELLO = 3;
 
 /** The trust decision on a key the server sent: known_hosts's, else only the pinned key. */
 function decider(trust: HostTrust | null, pinned: PublicKey | null): (key: PublicKey) => Promise<void> {

@@ -42,7 +42,7 @@ function transportError(what: string, endpoint: Endpoint, cause: NodeJS.ErrnoExc
   );
 }
 
-/** A socket bound to `endpoint` (port 0: any free port), with the address it got. */
+/** @internal A socket bound to `endpoint` (port 0: any free port), with the address it got. */
 export async function bindSocket(
   endpoint: Endpoint,
   options: ResolvedSocketOptions = {},
@@ -69,6 +69,7 @@ export async function bindSocket(
 }
 
 /**
+ * @internal
  * A socket connected to `target` (it receives only that address's packets: the kernel
  * filters the rest). `localPort`, if given, is tried first (a port the server gave a cookie
  * for, §D2); if it is taken the socket gets any free port. Rejects with ERR_TRANSPORT when

@@ -99,6 +99,11 @@ export class HandshakeTable<M> {
     return this.#limiter.admit(address);
   }
 
+  /** Handshakes in progress from `address`'s source (IPv6: its /64). */
+  countFrom(address: string): number {
+    return this.#limiter.countFrom(address);
+  }
+
   /** Records a new handshake (admitted just before) and starts its timeout. */
   add(source: DatagramAddress, key: string, machine: M): PendingHandshake<M> {
     const handshake: PendingHandshake<M> = {

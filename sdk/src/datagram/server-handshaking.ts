@@ -158,7 +158,9 @@ export class ServerHandshaking {
     const o = this.#host.options;
     if (!this.#host.sessionListened()) return 'noListener';
     if (this.#host.sessionCount() + this.#table.size >= o.maxSessions) return 'maxSessions';
-    if (this.#host.sessionsFrom(source.address) >= o.maxSessionsPerAddress) return 'maxSessionsPerAddress';
+    // Its handshakes in progress count too: each may become a session.
+    const fromSource = this.#host.sessionsFrom(source.address) + this.#table.countFrom(source.address);
+    if (fromSource >= o.maxSessionsPerAddress) return 'maxSessionsPerAddress';
     const admission = this.#table.admit(source.address);
     if (!admission.admitted) return admission.limit as DatagramRefusalLimit;
     if (this.#host.pool && this.#host.pool.pending >= o.maxPendingDecrypts) return 'maxPendingDecrypts';

@@ -58,6 +58,11 @@ export class HandshakeLimiter<T> {
     return this.#items.size;
   }
 
+  /** Handshakes in progress from `address`'s source (IPv6: its /64). */
+  countFrom(address: string | undefined): number {
+    return this.#perAddress.get(addressKey(address))?.size ?? 0;
+  }
+
   /** The handshakes in progress, oldest first. */
   items(): IterableIterator<T> {
     return this.#items.keys();
