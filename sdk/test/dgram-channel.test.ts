@@ -54,14 +54,26 @@ function echo(session: DatagramSession): void {
 }
 
 async function roundTrip(session: DatagramSession, message: string): Promise<string> {
-  const got = new Promise<Buffer>((resolve) => session.once('message', resolve));
-  // Resent until it comes back: a datagram may be lost, even on loopback.
-  for (let i = 0; i < 50; i++) {
-    session.send(message);
-    const echoed = await Promise.race([got, sleep(100).then(() => null)]);
-    if (echoed) return echoed.toString();
+  // The echo of this message: on a loaded machine an earlier round trip's extra copies (it
+  // resends) may still be on their way back, and are not this one's answer.
+  let listener: ((m: Buffer) => void) | null = null;
+  const got = new Promise<Buffer>((resolve) => {
+    listener = (m: Buffer) => {
+      if (m.toString() === message) resolve(m);
+    };
+    session.on('message', listener);
+  });
+  try {
+    // Resent until it comes back: a datagram may be lost, even on loopback.
+    for (let i = 0; i < 50; i++) {
+      session.send(message);
+      const echoed = await Promise.race([got, sleep(100).then(() => null)]);
+      if (echoed) return echoed.toString();
+    }
+    throw new Error('no echo');
+  } finally {
+    session.off('message', listener!);
   }
-  throw new Error('no echo');
 }
 
 for (const host of ['127.0.0.1', '::1']) {
