@@ -42,6 +42,7 @@ import type { Exchange } from './dgram-handshake.js';
 import { fixturePrivateKey } from './protocol-pair.js';
 import { DEFAULT_BLOCK, readVectors, seededRandom } from './vectors.js';
 import type { Block, Vectors } from './vectors.js';
+import { renderSection, replaceSection as replaceMarked } from './vector-sections.js';
 
 export const DGRAM_HANDSHAKE_VECTORS_PATH = fileURLToPath(
   new URL('../fixtures/dgram-handshake-vectors.json', import.meta.url),
@@ -289,28 +290,11 @@ export function dgramKeptOf(v: Vectors | null): DgramKept {
 
 /** The PROTOCOL.md section, long hex folded at 64 characters (as §11). */
 export function renderDgramVectors(v: Vectors): string {
-  const lines = [DGRAM_BEGIN];
-  for (const [title, block] of Object.entries(v)) {
-    lines.push('', `**${title}**`, '', '```');
-    for (const [k, value] of Object.entries(block)) {
-      if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
-        lines.push(`${k}:`);
-        for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
-      } else {
-        lines.push(`${k}: ${value}`);
-      }
-    }
-    lines.push('```');
-  }
-  lines.push('', DGRAM_END);
-  return lines.join('\n');
+  return renderSection(DGRAM_BEGIN, DGRAM_END, v);
 }
 
 export function replaceDgramSection(doc: string, section: string): string {
-  const a = doc.indexOf(DGRAM_BEGIN);
-  const b = doc.indexOf(DGRAM_END);
-  if (a < 0 || b < a) throw new Error('PROTOCOL.md has no dgram-handshake-vectors markers');
-  return doc.slice(0, a) + section + doc.slice(b + DGRAM_END.length);
+  return replaceMarked(doc, DGRAM_BEGIN, DGRAM_END, section);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {

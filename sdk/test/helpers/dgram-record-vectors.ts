@@ -26,6 +26,7 @@ import { ALL_SUITES } from '../../src/protocol/suite.js';
 import type { Suite } from '../../src/protocol/suite.js';
 import { seededRandom } from './vectors.js';
 import type { Block, Vectors } from './vectors.js';
+import { renderSection, replaceSection as replaceMarked } from './vector-sections.js';
 
 export const DGRAM_RECORD_VECTORS_PATH = fileURLToPath(
   new URL('../fixtures/dgram-record-vectors.json', import.meta.url),
@@ -152,28 +153,11 @@ export function readDgramRecordVectors(): Vectors | null {
 
 /** The PROTOCOL.md section for a set of vectors, long hex folded at 64 characters. */
 export function renderDgramRecordVectors(v: Vectors): string {
-  const lines = [BEGIN];
-  for (const [title, block] of Object.entries(v)) {
-    lines.push('', `**${title}**`, '', '```');
-    for (const [k, value] of Object.entries(block)) {
-      if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
-        lines.push(`${k}:`);
-        for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
-      } else {
-        lines.push(`${k}: ${value}`);
-      }
-    }
-    lines.push('```');
-  }
-  lines.push('', END);
-  return lines.join('\n');
+  return renderSection(BEGIN, END, v);
 }
 
 export function replaceDgramRecordSection(doc: string, section: string): string {
-  const a = doc.indexOf(BEGIN);
-  const b = doc.indexOf(END);
-  if (a < 0 || b < a) throw new Error('PROTOCOL.md has no dgram-record-vectors markers');
-  return doc.slice(0, a) + section + doc.slice(b + END.length);
+  return replaceMarked(doc, BEGIN, END, section);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {

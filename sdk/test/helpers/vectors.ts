@@ -27,6 +27,7 @@ import {
 } from '../../src/protocol/key-schedule.js';
 import { RecordSealer } from '../../src/protocol/record-layer.js';
 import { Endpoint, fixturePrivateKey } from './protocol-pair.js';
+import { renderSection, replaceSection as replaceMarked } from './vector-sections.js';
 
 export const VECTORS_PATH = fileURLToPath(new URL('../fixtures/vectors.json', import.meta.url));
 export const PROTOCOL_MD = fileURLToPath(new URL('../../../PROTOCOL.md', import.meta.url));
@@ -362,28 +363,11 @@ export function keptOf(v: Vectors | null): Kept {
 
 /** The PROTOCOL.md section for a set of vectors, long hex folded at 64 characters. */
 export function renderVectors(v: Vectors): string {
-  const lines = [BEGIN];
-  for (const [title, block] of Object.entries(v)) {
-    lines.push('', `**${title}**`, '', '```');
-    for (const [k, value] of Object.entries(block)) {
-      if (/^[0-9a-f]+$/.test(value) && value.length > 64) {
-        lines.push(`${k}:`);
-        for (let i = 0; i < value.length; i += 64) lines.push(`  ${value.slice(i, i + 64)}`);
-      } else {
-        lines.push(`${k}: ${value}`);
-      }
-    }
-    lines.push('```');
-  }
-  lines.push('', END);
-  return lines.join('\n');
+  return renderSection(BEGIN, END, v);
 }
 
 export function replaceSection(doc: string, section: string): string {
-  const a = doc.indexOf(BEGIN);
-  const b = doc.indexOf(END);
-  if (a < 0 || b < a) throw new Error('PROTOCOL.md has no vectors markers');
-  return doc.slice(0, a) + section + doc.slice(b + END.length);
+  return replaceMarked(doc, BEGIN, END, section);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv.includes('--write')) {
