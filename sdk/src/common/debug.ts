@@ -8,6 +8,7 @@
 import { debuglog } from 'node:util';
 import type { PublicKey } from '@secsess/keys';
 import type { SessionError, Suite } from '../protocol/index.js';
+import type { EventEmitter } from 'node:events';
 
 export const debug = debuglog('secsess');
 
@@ -72,4 +73,26 @@ export function warnListenerFailed(of: string, err: unknown): void {
     type: 'SecsessWarning',
     detail: err instanceof Error ? err.stack : undefined,
   });
+}
+
+/** Throws `err` on the next tick: uncaught, as Node reports a listener's exception. */
+export function throwLater(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
+}
+
+/**
+ * Emits `event`; a listener that throws is the application's bug, reported as Node reports
+ * any listener's exception (uncaught, on the next tick) and never thrown into the secsess
+ * code that emitted (a socket handler, a `close()` caller). Returns what `emit` returned
+ * (true when a listener threw).
+ */
+export function emitUncaught(emitter: EventEmitter, event: string | symbol, ...args: unknown[]): boolean {
+  try {
+    return emitter.emit(event, ...args);
+  } catch (err) {
+    throwLater(err);
+    return true;
+  }
 }

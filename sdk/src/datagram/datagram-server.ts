@@ -17,7 +17,7 @@ import { PacketType } from '../protocol/datagram/constants.js';
 import { CookieJar } from '../protocol/datagram/cookie.js';
 import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
-import { debug, describeError, suiteName, warnListenerFailed } from '../common/debug.js';
+import { debug, describeError, emitUncaught, suiteName, warnListenerFailed } from '../common/debug.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { Endpoint, EndpointInput } from '../common/endpoint.js';
 import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
@@ -422,13 +422,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
    * packet by the socket handler's catch-all nor left as a handshake promise's rejection.
    */
   #emitSafely<K extends keyof DatagramServerEvents>(event: K, ...args: DatagramServerEvents[K]): void {
-    try {
-      (this as EventEmitter<DatagramServerEvents>).emit(event, ...(args as never));
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
-    }
+    emitUncaught(this, event, ...args);
   }
 
   /**

@@ -17,7 +17,7 @@ import { DatagramRecordType } from '../protocol/datagram/constants.js';
 import type { DatagramInbound, DatagramOutbound } from '../protocol/datagram/contexts.js';
 import { CLOSE_NORMAL, ErrorCode, PeerClosedError, SessionError, TimeoutError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
-import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import { debug, describeError, emitUncaught, warnListenerFailed } from '../common/debug.js';
 import { CLOSE_ABNORMAL, DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
 import { deferred } from '../common/deferred.js';
 import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js';
@@ -362,14 +362,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    * listener's rejection fails the session instead (captureRejections).
    */
   #emit<K extends keyof DatagramSessionEvents>(event: K, ...args: DatagramSessionEvents[K]): boolean {
-    try {
-      return (this as EventEmitter<DatagramSessionEvents>).emit(event, ...(args as never));
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
-      return true;
-    }
+    return emitUncaught(this, event, ...args);
   }
 
   /** §D7: only an authenticated record that advanced its window moves a server's session. */

@@ -4,6 +4,7 @@
  * when it ends (its `onEnd`) or when the server stops and closes them all.
  */
 import { addressKey } from '../server/handshake-limiter.js';
+import { throwLater } from '../common/debug.js';
 import type { DatagramSession } from './datagram-session.js';
 
 export class SessionTable {
@@ -67,9 +68,7 @@ export class SessionTable {
       try {
         session.close(code, reason);
       } catch (err) {
-        process.nextTick(() => {
-          throw err;
-        });
+        throwLater(err);
       }
     }
   }

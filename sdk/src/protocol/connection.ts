@@ -8,6 +8,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { ALERT_FOR_CODE, errorForAlert, fromPeerAlert } from './alerts.js';
+import { checkBatch, readBatchLength } from './batch.js';
 import {
   AlertCode,
   CLOSE_NORMAL,
@@ -43,11 +44,6 @@ export type {
   ConnectionState,
   HandshakeInfo,
 } from './connection-types.js';
-
-/** A batch entry's u32 length, read by hand (Buffer#readUInt32BE's checks cost more, per message). */
-function readLength(buf: Buffer, at: number): number {
-  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
-}
 
 /** Close reasons must be valid UTF-8: a fatal decoder throws on any bad sequence. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -341,21 +337,15 @@ export abstract class Connection extends MessageSender implements FrameSink {
   }
 
   #deliverBatch(payload: Buffer): void {
-    if (this.#assembling || payload.length === 0) throw protocolError('malformed batch');
-    // Check every length first so a malformed batch delivers nothing; then deliver.
+    // Checked whole first (batch.ts), so a malformed batch delivers nothing; then delivered.
+    const problem = this.#assembling ? 'malformed' : checkBatch(payload, this.maxMessageSize);
+    if (problem === 'malformed') throw protocolError('malformed batch');
+    if (problem === 'tooLarge') throw this.#tooLarge();
     const end = payload.length;
     let at = 0;
-    while (at < end) {
-      if (end - at < 4) throw protocolError('malformed batch');
-      const len = readLength(payload, at);
-      if (len > end - at - 4) throw protocolError('malformed batch');
-      if (len > this.maxMessageSize) throw this.#tooLarge();
-      at += 4 + len;
-    }
-    at = 0;
     while (at < end && this.connState !== 'closed') {
       const start = at + 4;
-      at = start + readLength(payload, at);
+      at = start + readBatchLength(payload, at);
       this.handler.message(payload.subarray(start, at));
     }
     if (this.connState !== 'closed') this.handler.delivered?.();

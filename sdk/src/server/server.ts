@@ -24,7 +24,7 @@ import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/key-probe.js';
-import { debug, debugSession, describeError, warnListenerFailed } from '../common/debug.js';
+import { debug, debugSession, describeError, emitUncaught, warnListenerFailed } from '../common/debug.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import { checkSignal } from '../common/deferred.js';
@@ -435,14 +435,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */
   readonly #emitSession = (session: Session): boolean => {
     if (this.listenerCount('session') === 0) return false;
-    try {
-      this.emit('session', session);
-    } catch (err) {
-      // A throwing listener is the application's bug: reported as uncaught, as EventEmitter does.
-      process.nextTick(() => {
-        throw err;
-      });
-    }
+    emitUncaught(this, 'session', session);
     return true;
   };
 }

@@ -14,7 +14,7 @@
  */
 import { ClientConnection, TimeoutError } from '../protocol/index.js';
 import type { HandshakeInfo } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { debug, emitUncaught } from '../common/debug.js';
 import { SessionCore } from './session-core.js';
 import { fail, peerClosed, transportClosed, transportEnded, transportFailed } from './session-end.js';
 import {
@@ -117,15 +117,8 @@ export class SessionHooks extends SessionCore {
   }
 
   emitMessage(data: Buffer): void {
-    try {
-      this.session.emit('message', data);
-    } catch (err) {
-      // A throwing listener is the application's bug, reported as Node reports any
-      // listener's exception: uncaught. The session itself is unaffected.
-      process.nextTick(() => {
-        throw err;
-      });
-    }
+    // A throwing listener is the application's bug: uncaught; the session is unaffected.
+    emitUncaught(this.session, 'message', data);
   }
 
   /** A record's messages are delivered: replies written meanwhile go out before the next record. */
