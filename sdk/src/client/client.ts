@@ -6,16 +6,16 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
 import { debug, debugSession, describeError } from '../common/debug.js';
 import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { Endpoint, EndpointInput } from '../common/endpoint.js';
-import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
+import { loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
-import { checkTrustOptions, hostTrust } from './trust.js';
+import { checkClientArguments, hostTrust } from './trust.js';
 import type { TrustMode } from './trust.js';
 import { resolveClientOptions } from './client-options.js';
 import type { ClientOptions } from './client-options.js';
@@ -54,17 +54,7 @@ export class Client {
    * @throws TypeError / RangeError for invalid arguments.
    */
   static create(publicKey: PublicKeyInput | null, set: AlgorithmSet = {}, options?: ClientOptions): Client {
-    checkTrustOptions(options ?? {});
-    if (publicKey === null || publicKey === undefined) {
-      if (!options?.trust) {
-        throw new TypeError("publicKey is required unless options.trust is 'strict' or 'tofu' (known_hosts)");
-      }
-    } else {
-      checkPublicKey(publicKey);
-      if (options?.trust) throw new TypeError('give either a pinned publicKey or options.trust, not both');
-    }
-    if (options?.clientKey !== undefined) checkPrivateKeys(options.clientKey, 'options.clientKey');
-    resolveSuite(set);
+    checkClientArguments(publicKey, set, options);
     return new Client(publicKey ?? null, set, options);
   }
 

@@ -26,7 +26,10 @@ import { KnownHosts, defaultKnownHostsPath } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
 import type { Endpoint } from '../common/endpoint.js';
 import { requestServerKey } from './probe.js';
-import { ErrorCode, SessionError } from '../protocol/index.js';
+import { ErrorCode, SessionError, resolveSuite } from '../protocol/index.js';
+import type { AlgorithmSet } from '../protocol/index.js';
+import { checkPrivateKeys, checkPublicKey } from '../common/key-input.js';
+import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
 import { debug, describeError } from '../common/debug.js';
 import { formatEndpoint } from '../common/endpoint.js';
 
@@ -76,6 +79,29 @@ export function checkTrustOptions(options: TrustOptions): void {
   if (options.knownHosts !== undefined && options.trust === undefined) {
     throw new TypeError("options.knownHosts needs options.trust ('strict' or 'tofu')");
   }
+}
+
+/**
+ * What `Client.create` and `DatagramClient.create` check before anything is loaded: a
+ * pinned key or a trust mode (one of them, not both), a usable client key, a valid set.
+ * Throws TypeError naming the problem.
+ */
+export function checkClientArguments(
+  publicKey: PublicKeyInput | null,
+  set: AlgorithmSet,
+  options: (TrustOptions & { readonly clientKey?: PrivateKeyInput }) | undefined,
+): void {
+  checkTrustOptions(options ?? {});
+  if (publicKey === null || publicKey === undefined) {
+    if (!options?.trust) {
+      throw new TypeError("publicKey is required unless options.trust is 'strict' or 'tofu' (known_hosts)");
+    }
+  } else {
+    checkPublicKey(publicKey);
+    if (options?.trust) throw new TypeError('give either a pinned publicKey or options.trust, not both');
+  }
+  if (options?.clientKey !== undefined) checkPrivateKeys(options.clientKey, 'options.clientKey');
+  resolveSuite(set);
 }
 
 /** Reads known_hosts for `target` and returns the decision procedure for this connection. */

@@ -14,7 +14,7 @@
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
 import { DatagramClientHandshake } from '../protocol/datagram/client-handshake.js';
 import { PacketType } from '../protocol/datagram/constants.js';
@@ -23,9 +23,9 @@ import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { EndpointInput } from '../common/endpoint.js';
-import { checkPrivateKeys, checkPublicKey, loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
+import { loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
-import { checkTrustOptions, hostTrust } from '../client/trust.js';
+import { checkClientArguments, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
 import type { DatagramClientOptions, ResolvedDatagramClientOptions } from './datagram-options.js';
@@ -89,17 +89,7 @@ export class DatagramClient {
     set: AlgorithmSet = {},
     options?: DatagramClientOptions,
   ): DatagramClient {
-    checkTrustOptions(options ?? {});
-    if (publicKey === null || publicKey === undefined) {
-      if (!options?.trust) {
-        throw new TypeError("publicKey is required unless options.trust is 'strict' or 'tofu' (known_hosts)");
-      }
-    } else {
-      checkPublicKey(publicKey);
-      if (options?.trust) throw new TypeError('give either a pinned publicKey or options.trust, not both');
-    }
-    if (options?.clientKey !== undefined) checkPrivateKeys(options.clientKey, 'options.clientKey');
-    resolveSuite(set);
+    checkClientArguments(publicKey, set, options);
     return new DatagramClient(publicKey ?? null, set, options);
   }
 
