@@ -26,6 +26,7 @@ import { maxRecordBody } from '../src/protocol/record-layer.js';
 import {
   CLIENT_AUTH_BLOCK,
   DEFAULT_BLOCK,
+  HALF_CLOSE_BLOCK,
   KEY_REQUEST_BLOCK,
   PROTOCOL_MD,
   buildVectors,
@@ -324,10 +325,9 @@ test('default block: every value follows from PROTOCOL.md with raw node:crypto',
   const c2s1 = hk(s, k.c2s, 'secsess v1 update', s.hlen);
   c.is('c2s_traffic_1', c2s1);
   const keys1 = c.keys(s, 'c2s', 1, c2s1);
-  c.record(s, keys1, 7, 'c2s_end_record', 0x09, Buffer.alloc(0));
   c.is('c2s_close_payload', Buffer.concat([b('03e8'), Buffer.from('bye')]));
-  c.record(s, keys1, 8, 'c2s_close_record', 0x04, c.get('c2s_close_payload'));
-  t.throws(() => openRecord(s, k.c2sKeys, 8, c.get('c2s_close_record')), { message: 'tag' });
+  c.record(s, keys1, 7, 'c2s_close_record', 0x04, c.get('c2s_close_payload'));
+  t.throws(() => openRecord(s, k.c2sKeys, 7, c.get('c2s_close_record')), { message: 'tag' });
   c.is('s2c_close_payload', '03e8');
   c.record(s, k.s2cKeys, 3, 's2c_close_record', 0x04, c.get('s2c_close_payload'));
   c.done();
@@ -424,6 +424,36 @@ test('client-auth block: signature input, a signature that verifies, ClientFinis
   server.receive(c.get('client_finished_record'));
   t.is(server.state, 'open');
   t.is(e.info?.clientKey?.fingerprint(), clientKey.fingerprint());
+});
+
+test('half-close block: End both ways, then Close 1000 both ways, on the default handshake', (t) => {
+  const d = new Checked(t, stored![DEFAULT_BLOCK]!, DEFAULT_BLOCK);
+  const c = new Checked(t, stored![HALF_CLOSE_BLOCK]!, HALF_CLOSE_BLOCK);
+  const s = suiteOf('01 02 01');
+  // The default block's handshake: its hellos give th and the traffic keys (§4).
+  const k = schedule(d, s, [d.get('client_hello'), d.get('server_hello')], d);
+  const text = (name: string, value: string) => {
+    c.is(name, Buffer.from(value));
+    return Buffer.from(value);
+  };
+  const empty = Buffer.alloc(0);
+  c.record(s, k.c2sKeys, 1, 'c2s_data_record', 0x01, text('c2s_data_payload', 'request'));
+  c.record(s, k.c2sKeys, 2, 'c2s_end_record', 0x09, empty);
+  c.record(s, k.s2cKeys, 1, 's2c_data_record', 0x01, text('s2c_data_payload', 'reply'));
+  c.record(s, k.s2cKeys, 2, 's2c_end_record', 0x09, empty);
+  // An End is bound to its seq like every record: at any other seq its tag fails.
+  for (const seq of [1, 3]) {
+    t.throws(() => openRecord(s, k.c2sKeys, seq, c.get('c2s_end_record')), { message: 'tag' });
+    t.throws(() => openRecord(s, k.s2cKeys, seq, c.get('s2c_end_record')), { message: 'tag' });
+  }
+  // Both directions ended: the server's Close 1000 "" right after its End, the client's answering.
+  c.is('s2c_close_payload', '03e8');
+  c.record(s, k.s2cKeys, 3, 's2c_close_record', 0x04, c.get('s2c_close_payload'));
+  c.is('c2s_close_payload', '03e8');
+  c.record(s, k.c2sKeys, 3, 'c2s_close_record', 0x04, c.get('c2s_close_payload'));
+  // Same key, seq, IV and payload as the default block's s2c Close, so the same bytes.
+  t.is(c.block.s2c_close_record, d.block.s2c_close_record);
+  c.done();
 });
 
 test("PROTOCOL.md §1's limit table is what the record layer computes for every suite", (t) => {

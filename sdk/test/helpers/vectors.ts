@@ -64,6 +64,7 @@ export interface Kept {
 export const DEFAULT_BLOCK = 'default suite, full exchange';
 export const KEY_REQUEST_BLOCK = 'KeyRequest first (trust on first use)';
 export const CLIENT_AUTH_BLOCK = 'client authentication';
+export const HALF_CLOSE_BLOCK = 'half-close';
 export const suiteBlock = (s: Suite) => `suite ${s.symmetric} / HMAC-${s.hash}`;
 
 const hex = (b: Buffer): string => b.toString('hex');
@@ -205,17 +206,14 @@ function defaultBlock(kept: Kept): Block {
   client.ping(Buffer.from('ping')); // seq 5: Ping, then seq 6: KeyUpdate (budget of 6 records)
   server.write(Buffer.from('hello, client')); // s2c seq 1: Data
   for (const record of c.sent.slice(2)) server.receive(record); // s2c seq 2: Pong
-  client.end(); // c2s seq 7: End, under c2s_traffic_1
-  client.close(1000, 'bye'); // c2s seq 8: Close
-  server.receive(c.sent[8]!); // the End: the server's readable side ends
-  server.receive(c.sent[9]!); // s2c seq 3: Close 1000
+  client.close(1000, 'bye'); // c2s seq 7: Close, under c2s_traffic_1
+  server.receive(c.sent[8]!); // s2c seq 3: Close 1000
   for (const record of s.sent.slice(2)) client.receive(record);
   const delivered = s.messages.map((m) => m.toString()).join('|');
   if (delivered !== 'hello, secsess|a fragmented message|one|two' || c.pongs[0]?.toString() !== 'ping') {
     throw new Error('vector exchange failed');
   }
-  if (s.ends !== 1 || c.ends !== 0) throw new Error('vector End not delivered');
-  if (c.sent.length !== 10 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
+  if (c.sent.length !== 9 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
   const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
   const c2s1 = nextTrafficSecret(suite, Buffer.from(sch._c2s, 'hex'));
   const exporter = exporterSecret(suite, Buffer.from(sch.master!, 'hex'));
@@ -264,9 +262,8 @@ function defaultBlock(kept: Kept): Block {
     c2s_keyupdate_record: hex(c.sent[7]!),
     c2s_traffic_1: hex(c2s1),
     ...trafficBlock(suite, 'c2s', 1, c2s1),
-    c2s_end_record: hex(c.sent[8]!),
     c2s_close_payload: '03e8' + text('bye'),
-    c2s_close_record: hex(c.sent[9]!),
+    c2s_close_record: hex(c.sent[8]!),
     s2c_close_payload: '03e8',
     s2c_close_record: hex(s.sent[4]!),
   };
@@ -345,6 +342,73 @@ function clientAuthBlock(kept: Kept): Block {
   };
 }
 
+/**
+ * Half-close (§5 "Half-close (End)"), default suite: the default block's handshake (same
+ * inputs, without its fragment size and key budget, so the same hellos, key schedule and
+ * Finished records, checked here and not repeated),
+ * then each side sends a message and End. The server's End comes second, so it sends Close
+ * 1000 with an empty reason right after it; the client, having sent End, sends its Close
+ * 1000 when that End arrives, and the two Closes answer each other.
+ */
+function halfCloseBlock(kept: Kept, base: Block): Block {
+  const suite = resolveSuite({});
+  const r = handshake({ suite, kept });
+  const { c, s, client, server } = r;
+  if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
+  // Read afresh after each step (TypeScript would keep the 'open' narrowed above).
+  const state = (x: ClientConnection | ServerConnection): string => x.state;
+  const handshakeRecords = [c.sent[0], s.sent[0], s.sent[1], c.sent[1]].map((x) => hex(x!));
+  const fromBase = [
+    base.client_hello,
+    base.server_hello,
+    base.server_finished_record,
+    base.client_finished_record,
+  ];
+  if (handshakeRecords.some((x, i) => x !== fromBase[i])) {
+    throw new Error("vector handshake is not the default block's");
+  }
+  client.write(Buffer.from('request')); // c2s seq 1: Data
+  client.end(); // c2s seq 2: End
+  server.receive(c.sent[2]!);
+  server.receive(c.sent[3]!); // the client's End: the server's readable side ends, it still writes
+  if (!server.readableEnded || server.writableEnded || state(server) !== 'open' || s.ends !== 1) {
+    throw new Error('vector End not received as §5 says');
+  }
+  server.write(Buffer.from('reply')); // s2c seq 1: Data
+  server.end(); // s2c seq 2: End; both directions ended, so s2c seq 3: Close 1000 ""
+  if (s.sent.length !== 5 || state(server) !== 'closing') {
+    throw new Error('vector server did not close after both ends');
+  }
+  client.receive(s.sent[2]!);
+  client.receive(s.sent[3]!); // the server's End: the client has sent End, so c2s seq 3: Close 1000 ""
+  if (c.sent.length !== 5 || state(client) !== 'closing' || c.ends !== 1) {
+    throw new Error('vector client did not close after both ends');
+  }
+  client.receive(s.sent[4]!); // the server's Close: ours is already sent, the client is closed
+  server.receive(c.sent[4]!); // the client's Close: the server is closed
+  const normal = (e: Endpoint) =>
+    e.closes.length === 1 && e.closes[0]!.code === 1000 && e.closes[0]!.reason === '';
+  if (state(client) !== 'closed' || state(server) !== 'closed' || !normal(c) || !normal(s)) {
+    throw new Error('vector sides did not both close with 1000');
+  }
+  if (s.messages.map(String).join('|') !== 'request' || c.messages.map(String).join('|') !== 'reply') {
+    throw new Error('vector messages not delivered');
+  }
+  if (c.sent.length !== 5 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
+  return {
+    c2s_data_payload: text('request'),
+    c2s_data_record: hex(c.sent[2]!),
+    c2s_end_record: hex(c.sent[3]!),
+    s2c_data_payload: text('reply'),
+    s2c_data_record: hex(s.sent[2]!),
+    s2c_end_record: hex(s.sent[3]!),
+    s2c_close_payload: '03e8',
+    s2c_close_record: hex(s.sent[4]!),
+    c2s_close_payload: '03e8',
+    c2s_close_record: hex(c.sent[4]!),
+  };
+}
+
 /** Every block; `kept` holds the randomized values generated once (absent: made now). */
 export function buildVectors(kept: Kept = {}): Vectors {
   const first = defaultBlock(kept);
@@ -353,6 +417,7 @@ export function buildVectors(kept: Kept = {}): Vectors {
   for (const suite of ALL_SUITES.slice(1)) out[suiteBlock(suite)] = otherSuiteBlock(suite, fixed);
   out[KEY_REQUEST_BLOCK] = keyRequestBlock(fixed);
   out[CLIENT_AUTH_BLOCK] = clientAuthBlock(fixed);
+  out[HALF_CLOSE_BLOCK] = halfCloseBlock(fixed, first);
   return out;
 }
 
