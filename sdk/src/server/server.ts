@@ -133,13 +133,13 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#handshaking.size;
   }
 
-  /** RSA decryptions queued for or running in the worker pool. */
+  /** RSA operations queued for or running in the worker pool (after `reloadKeys()`, the replaced one's too). */
   get pendingDecrypts(): number {
     return this.#keys.pending;
   }
 
   /**
-   * RSA operations the worker pool performed since `start()`: OAEP decryptions and
+   * RSA operations the worker pools performed since `start()`: OAEP decryptions and
    * client-signature verifications answered by a worker, and operations of either kind
    * done on the main thread because no worker was left. All zero with `workers: 0`.
    */
