@@ -53,13 +53,18 @@ export interface PumpResult {
 
 function ignore(): void {}
 
-/** Drops a stream: a socket with a TCP reset, anything else destroyed. */
+/** Drops a stream: a TCP socket with a reset, anything else (a pipe, stdout) destroyed. */
 function reset(stream: Readable | Writable): void {
+  if (stream.destroyed) return;
   if (stream instanceof Socket) {
-    if (!stream.destroyed) stream.resetAndDestroy();
-  } else {
-    stream.destroy();
+    try {
+      stream.resetAndDestroy();
+      return;
+    } catch {
+      // Not TCP (a pipe: stdin/stdout are Sockets too): there is no reset to send.
+    }
   }
+  stream.destroy();
 }
 
 /** Resolves at the output's next 'drain', or when it closes. */
