@@ -227,7 +227,10 @@ test('usage errors exit 2 with the command named in the hint', async (t) => {
       ['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', '--log-format', 'xml'],
       /--log-format "xml" is not one of "text", "json"/,
     ],
-    [['connect', '127.0.0.1:1', '--server-pub', 'p', '--symmetric', 'des'], /--symmetric "des" is not one of/],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--symmetric', 'des'],
+      /--symmetric "des" is not one of/,
+    ],
     [
       ['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', '--max-conns', '0'],
       /--max-conns must be a whole number/,
