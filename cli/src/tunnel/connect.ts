@@ -137,8 +137,8 @@ async function forwardSocket(
   sessions: Set<Session>,
   signal: AbortSignal,
 ): Promise<void> {
-  const started = performance.now();
   const peer = peerLabel(socket.remoteAddress, socket.remotePort);
+  const started = performance.now();
   // Errors of the local socket before the pump (a reset during the handshake) end it quietly.
   socket.on('error', () => {});
   const gone = new AbortController();
@@ -157,17 +157,9 @@ async function forwardSocket(
     signal.removeEventListener('abort', abort);
   }
   sessions.add(session);
-  const result = await pump(session, { input: socket, output: socket });
+  const start = { peer, fingerprint: session.serverKey?.fingerprint() ?? null, started };
+  log.ended(start, await pump(session, { input: socket, output: socket }));
   sessions.delete(session);
-  log.conn({
-    peer,
-    fingerprint: session.serverKey?.fingerprint() ?? null,
-    up: result.sent,
-    down: result.received,
-    durationMs: Math.round(performance.now() - started),
-    close: result.close,
-    reason: result.reason,
-  });
 }
 
 function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<void> {
