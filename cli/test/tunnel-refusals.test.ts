@@ -284,5 +284,8 @@ test('--help of each command lists its flags and examples', async (t) => {
     t.true(connectHelp.stdout.includes(flag), flag);
   }
   t.regex(connectHelp.stdout, /default:\s+"aes-256-gcm"/);
-  t.regex(connectHelp.stdout, /^\s+# ssh through secsess$/m);
+  t.regex(
+    connectHelp.stdout,
+    /^\s+# ssh through secsess\n\s+ssh -o ProxyCommand=.secsess connect %h:7022 --trust strict. host$/m,
+  );
 });

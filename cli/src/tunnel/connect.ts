@@ -93,14 +93,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 connect --listen 127.0.0.1:6379 --to redis.example:7000 --server-pub server.pub',
+      '$0 connect --listen 127.0.0.1:6379 --to host:7000 --server-pub srv.pub',
       'a local port for redis-cli, through secsess',
     )
-    .example('$0 connect server.example:7000 --trust strict < file', 'send a file to serve --stdio')
-    .example(
-      'ssh -o ProxyCommand="secsess connect %h:7000 --trust strict --key client.key" host',
-      'ssh through secsess',
-    );
+    .example('$0 connect host:7000 --trust strict < file', 'send a file to serve --stdio')
+    .example("ssh -o ProxyCommand='secsess connect %h:7022 --trust strict' host", 'ssh through secsess');
 }
 
 /** Options of `connect`, as parsed. */

@@ -85,17 +85,14 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key server.key --forward 127.0.0.1:6379',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
       'put a local redis behind secsess',
     )
     .example(
-      '$0 serve --listen [::]:7000 --key server.key --authorized-keys clients --forward localhost:22',
-      'let only the listed client keys reach sshd',
+      '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
+      'stdin/stdout to clients listed in ak',
     )
-    .example(
-      '$0 serve --listen 127.0.0.1:7000 --key server.key --stdio --once > received',
-      'receive one file',
-    );
+    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file');
 }
 
 /** Options of `serve`, as parsed. */
