@@ -2,9 +2,8 @@
  * The yargs parser of `secsess`, with no handlers attached (as `secsess-keygen`'s): parsing
  * never runs a command, so tests can parse argument strings; `run()` dispatches on `_[0]`.
  */
-import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { commentedExamples } from '../examples.js';
+import { programParser, VERBOSE_OPTION } from '../parser.js';
 import type { TunnelArgs } from './options.js';
 import { HOST_PORT } from '../usage.js';
 import type { CommandTable } from '../usage.js';
@@ -34,24 +33,12 @@ export const TUNNEL_TABLE: CommandTable = {
 
 /** The parser of `secsess`: strict, never exits the process. */
 export function buildTunnelParser(): Argv<TunnelArgs> {
-  const parser = yargs();
-  // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
-  const columns: unknown = parser.terminalWidth();
-  const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
-  commentedExamples(parser, width);
-  return parser
-    .scriptName(TUNNEL_PROGRAM)
-    .wrap(width)
-    .usage(
-      `${TUNNEL_PROGRAM} <serve|connect> [options]\n\nCarry TCP connections, or stdin/stdout, over secsess ` +
-        'sessions: `serve` in front of a service, `connect` on the client side.',
-    )
-    .option('verbose', {
-      type: 'boolean',
-      default: false,
-      global: true,
-      describe: 'print stack traces of errors',
-    })
+  return programParser(
+    TUNNEL_PROGRAM,
+    `${TUNNEL_PROGRAM} <serve|connect> [options]\n\nCarry TCP connections, or stdin/stdout, over secsess ` +
+      'sessions: `serve` in front of a service, `connect` on the client side.',
+  )
+    .option('verbose', VERBOSE_OPTION)
     .command(serveCommand.command, serveCommand.describe, serveCommand.builder)
     .command(connectCommand.command, connectCommand.describe, connectCommand.builder)
     .demandCommand(1, 'give a command: serve or connect')
