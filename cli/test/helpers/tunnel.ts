@@ -19,6 +19,12 @@ import { assertBuilt } from './cli.js';
 /** The `secsess` bin shim users run. */
 export const TUNNEL_BIN = fileURLToPath(new URL('../../bin/secsess.js', import.meta.url));
 
+/** Children still running: a test file that dies (an uncaught exception) leaves no daemon behind. */
+const LIVE = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of LIVE) child.kill('SIGKILL');
+});
+
 /** One running `secsess` process. */
 export class Tunnel {
   readonly child: ChildProcess;
@@ -41,6 +47,8 @@ export class Tunnel {
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
     });
     this.exited = once(this.child, 'exit').then(([code]) => code as number | null);
+    LIVE.add(this.child);
+    void this.exited.then(() => LIVE.delete(this.child));
     let partial = '';
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       const parts = (partial + text).split('\n');
