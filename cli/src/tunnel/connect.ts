@@ -189,6 +189,8 @@ async function listenAndForward(args: ConnectArgs, newClient: () => Client, log:
     connections.add(work);
   });
   await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  // A failed accept (EMFILE: out of file descriptors) is reported, never thrown.
+  server.on('error', (err: NodeJS.ErrnoException) => log.refused('-', err.code ?? 'ERR_TRANSPORT'));
   const bound = server.address();
   log.listening(
     bound !== null && typeof bound === 'object'
