@@ -195,3 +195,22 @@ test('--help of each command lists its flags and examples', async (t) => {
     /^\s+# ssh through secsess\n\s+ssh -o ProxyCommand=.secsess connect %h:7022 --trust strict. host$/m,
   );
 });
+
+test.serial(
+  'serve --symmetric accepts only that cipher: connect asks for aes-256-gcm by default',
+  async (t) => {
+    const cbcOnly = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-cbc']));
+    const port = await cbcOnly.port();
+    const target = `127.0.0.1:${port}`;
+    const refused = await secsess(['connect', target, '--server-pub', fx.keys.serverPub]);
+    t.is(refused.code, 1);
+    assertCoded(t, refused.stderr, 'ERR_SUITE_MISMATCH');
+    await cbcOnly.line(/^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_SUITE_MISMATCH$/);
+    const cbc = await secsess(
+      ['connect', target, '--server-pub', fx.keys.serverPub, '--symmetric', 'aes-256-cbc'],
+      'cbc',
+    );
+    t.is(cbc.code, 0, cbc.stderr);
+    t.is(cbc.stdout, 'cbc');
+  },
+);
