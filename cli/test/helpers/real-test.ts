@@ -1,0 +1,52 @@
+/**
+ * Tests that drive real programs (cli/test/tunnel-real-*.test.ts). A test names the programs
+ * it needs: when one is missing it fails in CI (`CI=true`: .ci/run installs them) and is
+ * skipped elsewhere, with the reason in its title and on stderr. Everything a test starts is
+ * stopped by `t.teardown`, which runs whether the test passed or failed.
+ */
+import { existsSync } from 'node:fs';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { IN_CI, missingPrograms } from './programs.js';
+import { SECSESS_BUNDLE } from './secsess-bin.js';
+
+type Impl = (t: ExecutionContext) => Promise<void>;
+
+/** Throws a clear error if the `secsess` bin has not been built (npm test builds it). */
+export function assertSecsessBuilt(): void {
+  if (!existsSync(SECSESS_BUNDLE)) {
+    throw new Error(
+      `${SECSESS_BUNDLE} is missing: run \`npm run build\` before the tunnel tests (npm test does it)`,
+    );
+  }
+}
+
+/** A `test` that needs `programs`: run, failed (CI) or skipped (elsewhere) as above. */
+export function realTest(programs: readonly string[], serial = false): (title: string, impl: Impl) => void {
+  const missing = missingPrograms(programs);
+  const run = serial ? test.serial : test;
+  return (title, impl) => {
+    if (missing.length === 0) {
+      run(title, impl);
+    } else if (IN_CI) {
+      run(title, (t) => {
+        t.fail(`not installed: ${missing.join(', ')} (CI=true, so this is a failure; .ci/run installs them)`);
+      });
+    } else {
+      process.stderr.write(`skipping "${title}": not installed: ${missing.join(', ')}\n`);
+      test.skip(`${title} [skipped: ${missing.join(', ')} not installed]`, impl);
+    }
+  };
+}
+
+/** Awaits a started process or service and registers its `stop()` as the test's teardown. */
+export async function started<T extends { stop(): Promise<unknown> }>(
+  t: ExecutionContext,
+  starting: Promise<T>,
+): Promise<T> {
+  const value = await starting;
+  t.teardown(async () => {
+    await value.stop();
+  });
+  return value;
+}
