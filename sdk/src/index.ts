@@ -7,7 +7,16 @@
  * view, AbortSignal and `await using`.
  */
 export { Server } from './server/server.js';
-export type { KeyProbe, PoolCounts, RefusalLimit, RemoteInfo, ServerEvents } from './server/server.js';
+export type {
+  InheritedSocket,
+  KeyProbe,
+  PoolCounts,
+  RefusalLimit,
+  RemoteInfo,
+  ServerEndpointInput,
+  ServerEvents,
+  StopOptions,
+} from './server/server.js';
 export { Client } from './client/client.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';

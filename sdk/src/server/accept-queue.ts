@@ -74,8 +74,10 @@ export class AcceptQueue {
     }
   }
 
-  /** Forgets the queued sessions (the server has closed them). */
-  clear(): void {
+  /** Forgets the queued sessions and returns them (the server closes them). */
+  clear(): Session[] {
+    const queued = this.#queue;
     this.#queue = [];
+    return queued;
   }
 }

@@ -2,8 +2,12 @@
  * What the {@link Server} tells its user: its events, where a connection came from, and the
  * words its debug lines use for them.
  */
+import type { EventEmitter } from 'node:events';
 import type { SessionError } from '../protocol/index.js';
+import { keyProbeOf } from '../protocol/key-probe.js';
 import type { KeyProbe } from '../protocol/key-probe.js';
+import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 
@@ -52,4 +56,60 @@ export const PROBE_TEXT: Record<KeyProbe, string> = {
 /** `address:port` (IPv6 in brackets) for debug lines. */
 export function remoteLabel(remote: RemoteInfo): string {
   return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
+}
+
+/** Emits `'refused'`, with its debug line. */
+export function emitRefused(
+  server: EventEmitter<ServerEvents>,
+  limit: RefusalLimit,
+  remote: RemoteInfo,
+): void {
+  debug('server: refused %s: limit %s', remoteLabel(remote), limit);
+  server.emit('refused', limit, remote);
+}
+
+/**
+ * Reports a failed handshake: `'refused'` if a load limit (`limit`) ended it, `'probe'` if
+ * it was an honest client's key probe, else `'handshakeError'`.
+ */
+export function reportHandshakeFailure(
+  server: EventEmitter<ServerEvents>,
+  err: SessionError,
+  remote: RemoteInfo,
+  limit: RefusalLimit | undefined,
+): void {
+  if (limit) {
+    emitRefused(server, limit, remote);
+    return;
+  }
+  const probe = keyProbeOf(err);
+  if (probe) {
+    debug('server: probe from %s: %s', remoteLabel(remote), PROBE_TEXT[probe]);
+    server.emit('probe', probe, remote);
+    return;
+  }
+  debug('server: handshake with %s failed: %s', remoteLabel(remote), describeError(err));
+  server.emit('handshakeError', err, remote);
+}
+
+/**
+ * Where a rejected async listener of the server goes: a `'session'` listener fails that
+ * session alone (see Session); another event's goes to `'error'` if someone listens there,
+ * else it is printed as a process warning. An `'error'` listener's own rejection is never
+ * emitted again (it would loop), and nothing is thrown: a client that triggers an event
+ * never takes the process down through it.
+ */
+export function routeListenerRejection(
+  server: EventEmitter<ServerEvents>,
+  err: Error,
+  event: unknown,
+  args: unknown[],
+): void {
+  if (event === 'session') {
+    (args[0] as Session)[kListenerRejected](err);
+  } else if (event !== 'error' && server.listenerCount('error') > 0) {
+    server.emit('error', err);
+  } else {
+    warnListenerFailed(`a secsess server's '${String(event)}' event`, err);
+  }
 }

@@ -20,70 +20,73 @@
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { CLOSE_GOING_AWAY, ErrorCode, SessionError, oaepDecrypt } from '../protocol/index.js';
+import type { PublicKey } from '@secsess/keys';
+import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
-import { keyProbeOf } from '../protocol/key-probe.js';
-import { debug, debugSession, describeError, emitUncaught, warnListenerFailed } from '../common/debug.js';
-import { DecryptPool } from './decrypt-pool.js';
+import { debug, debugSession, emitUncaught } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import { checkSignal } from '../common/deferred.js';
-import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
-import type { Endpoint, EndpointInput } from '../common/endpoint.js';
-import type { RefusalLimit } from './handshake-limiter.js';
+import { formatEndpoint } from '../common/endpoint.js';
+import type { Endpoint } from '../common/endpoint.js';
+import { describeListenTarget, listenOn, parseListenTarget } from './listen.js';
+import type { ListenTarget, ServerEndpointInput } from './listen.js';
+import { ServerKeys } from './server-keys.js';
+import { DrainWait, checkStopOptions } from './drain.js';
+import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
 import { ConnectionAdmission, refuseSocket } from './admission.js';
-import { checkPrivateKeys, loadPrivateKeys, resolveSuites } from '../common/key-input.js';
+import { checkPrivateKeys, resolveSuites } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
-import { kFail, kListenerRejected, kOnClosed, kReady } from '../stream/session-types.js';
-import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
+import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
+import type { VerifyFunction } from '../stream/session.js';
 import { Authorizer, peerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
-import { PROBE_TEXT, remoteLabel } from './server-events.js';
+import { emitRefused, remoteLabel, reportHandshakeFailure, routeListenerRejection } from './server-events.js';
 import type { RemoteInfo, ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
+export type { InheritedSocket, ServerEndpointInput } from './listen.js';
+export type { StopOptions } from './drain.js';
 export type { KeyProbe } from '../protocol/key-probe.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
 
 export class Server extends EventEmitter<ServerEvents> {
-  readonly #endpoint: Endpoint;
-  readonly #keyInputs: readonly PrivateKeyInput[];
+  readonly #endpoint: ListenTarget;
   readonly #suites: Suite[] | undefined;
   readonly #options: ResolvedServerOptions;
   readonly #authorizer: Authorizer;
   #state: ServerState = 'idle';
   #listener: NetServer | null = null;
-  #pool: DecryptPool | null = null;
-  /** Decryption through `#pool` for the sessions: one function while the pool runs, not one per connection. */
-  #decrypt: DecryptFunction | undefined = undefined;
-  #keys: PrivateKey[] = [];
+  /** The keys in force and their worker pool(s); see server-keys.ts. */
+  readonly #keys: ServerKeys;
   #address: Endpoint | null = null;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
   readonly #sessions = new Set<Session>();
   readonly #accepted: AcceptQueue;
   #stopping: Promise<void> | null = null;
+  /** The wait of `stop({ drain })` while it lasts. */
+  #drain: DrainWait | null = null;
 
   private constructor(
-    endpoint: Endpoint,
+    endpoint: ListenTarget,
     keys: readonly PrivateKeyInput[],
     suites: Suite[] | undefined,
     options: ServerOptions | undefined,
   ) {
     super({ captureRejections: true });
     this.#endpoint = endpoint;
-    this.#keyInputs = keys;
     this.#suites = suites;
     this.#options = resolveServerOptions(options);
     this.#authorizer = new Authorizer(options ?? {});
     this.#admission = new ConnectionAdmission(this.#options);
+    this.#keys = new ServerKeys(keys, this.#options, this.#admission);
     this.#handshaking = this.#admission.handshaking;
     this.#accepted = new AcceptQueue(this.#options.maxPendingSessions);
   }
@@ -91,28 +94,29 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Creates a server (not listening yet: call `start()`).
    *
-   * @param endpoint Where to listen: `"127.0.0.1:4433"`, `"[::1]:0"`, `{ host, port }`; port 0 picks a free port.
+   * @param endpoint Where to listen: `"127.0.0.1:4433"`, `"[::1]:0"`, `{ host, port }`; port 0
+   *   picks a free port. Or `{ fd: 3 }`: an inherited TCP socket, already bound and listening
+   *   (systemd socket activation); the server owns it from `start()` on and `stop()` closes it.
    * @param privateKey The server's key, or a key file path; an array of them during a
-   *   key rotation (clients may name any; the first is the one announced). Files are read by `start()`.
+   *   key rotation (clients may name any; the first is the one announced). Files are read
+   *   by `start()`, and again by `reloadKeys()`.
    * @param set The accepted algorithm set(s). Default: every supported suite.
    * @param options Timeouts, limits and the worker pool; see {@link ServerOptions}.
    * @throws TypeError / RangeError for invalid arguments.
    */
   static create(
-    endpoint: EndpointInput,
+    endpoint: ServerEndpointInput,
     privateKey: PrivateKeyInput | readonly PrivateKeyInput[],
     set?: AlgorithmSet | readonly AlgorithmSet[],
     options?: ServerOptions,
   ): Server {
-    return new Server(
-      parseEndpoint(endpoint, { allowPortZero: true }),
-      checkPrivateKeys(privateKey),
-      resolveSuites(set),
-      options,
-    );
+    return new Server(parseListenTarget(endpoint), checkPrivateKeys(privateKey), resolveSuites(set), options);
   }
 
-  /** The address the server listens on (the real port when 0 was asked), or null when not listening. */
+  /**
+   * The address the server listens on (the real port when 0 was asked, an inherited
+   * socket's own address), or null when not listening. Kept while `stop()` runs.
+   */
   get address(): Endpoint | null {
     return this.#address;
   }
@@ -129,7 +133,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** RSA decryptions queued for or running in the worker pool. */
   get pendingDecrypts(): number {
-    return this.#pool?.pending ?? 0;
+    return this.#keys.pending;
   }
 
   /**
@@ -138,7 +142,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * done on the main thread because no worker was left. All zero with `workers: 0`.
    */
   get workerCounts(): PoolCounts {
-    return this.#pool?.counts ?? { decrypts: 0, verifies: 0, inline: 0 };
+    return this.#keys.counts;
   }
 
   /** Whether the server is listening. */
@@ -146,11 +150,17 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#state === 'listening';
   }
 
+  /** Whether `stop({ drain })` is waiting for open sessions to close on their own. */
+  get draining(): boolean {
+    return this.#drain !== null;
+  }
+
   /**
    * Loads the key files, starts the decryption workers and listens. Resolves once
    * listening. Rejects with the KeyError of an unreadable key, or ERR_TRANSPORT if the
-   * address cannot be bound (cause: the system error, e.g. EADDRINUSE), ERR_INVALID_STATE
-   * if the server is already starting, listening or stopping.
+   * address cannot be bound or the inherited fd cannot be listened on (cause: the system
+   * error, e.g. EADDRINUSE, EINVAL for an fd that is no socket; also for a socket that is
+   * not TCP), ERR_INVALID_STATE if the server is already starting, listening or stopping.
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') {
@@ -158,68 +168,49 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     this.#state = 'starting';
     try {
-      this.#keys = await loadPrivateKeys(this.#keyInputs);
+      this.#keys.install(await this.#keys.load());
       await this.#authorizer.load();
-      if (this.#options.workers > 0) {
-        const pool = new DecryptPool(
-          this.#keys.map((k) => k.keyObject),
-          this.#options.workers,
-        );
-        this.#pool = pool;
-        this.#decrypt = (keyIndex, ciphertext, session) => {
-          // Decided on the queue alone, before the ciphertext is looked at: no oracle.
-          if (pool.pending >= this.#options.maxPendingDecrypts) {
-            this.#admission.refuse(session, 'maxPendingDecrypts');
-          }
-          this.#admission.takeRateToken(session);
-          return pool.decrypt(keyIndex, ciphertext);
-        };
-      } else if (this.#admission.rateEnabled) {
-        // On the main thread, at once, as without a pool; only the rate check comes first.
-        this.#decrypt = (keyIndex, ciphertext, session) => {
-          this.#admission.takeRateToken(session);
-          return Promise.resolve(oaepDecrypt(this.#keys[keyIndex]!.keyObject, ciphertext));
-        };
-      }
       // Paused: a connection that is refused is never read from.
       const listener = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
         this.#onConnection(socket),
       );
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen({ host: this.#endpoint.host, port: this.#endpoint.port }, () => {
-          listener.off('error', reject);
-          resolve();
-        });
-      }).catch((cause: NodeJS.ErrnoException) => {
-        throw new SessionError(
-          ErrorCode.TRANSPORT,
-          `cannot listen on ${formatEndpoint(this.#endpoint)}: ${cause.code ?? cause.message}`,
-          { cause },
-        );
-      });
+      this.#address = await listenOn(listener, this.#endpoint);
       listener.on('error', (err) => {
         debug('listener error: %s', err.message);
         if (this.listenerCount('error') > 0) this.emit('error', err);
       });
-      const bound = listener.address();
-      this.#address =
-        bound && typeof bound === 'object' ? { host: bound.address, port: bound.port } : this.#endpoint;
       this.#listener = listener;
       this.#state = 'listening';
       debug(
-        'server: listening on %s, keys %s',
+        'server: listening on %s (%s), keys %s',
         formatEndpoint(this.#address),
-        this.#keys.map((k) => k.publicKey.fingerprint()).join(', '),
+        describeListenTarget(this.#endpoint),
+        this.#keys.current!.fingerprints.join(', '),
       );
       this.emit('listening');
     } catch (err) {
-      await this.#pool?.close();
-      this.#pool = null;
-      this.#decrypt = undefined;
+      await this.#keys.closeAll();
+      this.#address = null;
       this.#state = 'idle';
       throw err;
     }
+  }
+
+  /**
+   * Re-reads the private keys given to `create()` (key files are read again; key objects
+   * stay as they are) and puts them in force for new connections, with a new worker pool.
+   * Open sessions and handshakes already in progress are left alone: a handshake finishes
+   * with the keys it began with (the old pool serves it, then closes). Resolves with the
+   * SHA256 fingerprints now in force, the announced key first. On any failure the current
+   * keys stay in force and the KeyError is thrown. Rejects with ERR_INVALID_STATE if the
+   * server is not listening (or stops during the reload). Calls run one after the other.
+   */
+  reloadKeys(): Promise<string[]> {
+    return this.#keys.reload(() =>
+      this.#state === 'listening'
+        ? null
+        : new SessionError(ErrorCode.INVALID_STATE, `cannot reload keys: server is ${this.#state}`),
+    );
   }
 
   /**
@@ -254,13 +245,34 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /**
    * Stops the server: stops accepting, destroys connections still in their handshake,
-   * closes every session with code 1001 (going away) and waits for them (each bounded by
-   * `closeTimeout`), rejects pending `acceptClient()` calls, terminates the workers.
-   * Safe to call more than once; a stopped server may be started again.
+   * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
+   * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
+   * Safe to call more than once; a stopped server may be started again (not on an
+   * inherited fd: it was closed).
+   *
+   * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
+   * once: new clients get ECONNREFUSED), and sessions established but never handed to the
+   * application are closed at once; then the open sessions get up to `drain` ms to close
+   * on their own (`draining` is true meanwhile) before those left are closed with 1001. A
+   * `stop()` during the wait without `drain`, or with `drain: 0`, ends it at once (a second
+   * SIGTERM); with a larger `drain` it brings the deadline closer, never further. Every call
+   * resolves when the server has stopped.
+   *
+   * @throws TypeError / RangeError (as a rejection) for invalid options.
    */
-  stop(): Promise<void> {
+  stop(options?: StopOptions): Promise<void> {
+    let drain: number | undefined;
+    try {
+      drain = checkStopOptions(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.#state === 'idle') return Promise.resolve();
-    this.#stopping ??= this.#stop().finally(() => {
+    if (this.#stopping) {
+      this.#drain?.shorten(drain ?? 0);
+      return this.#stopping;
+    }
+    this.#stopping = this.#stop(drain).finally(() => {
       this.#stopping = null;
     });
     return this.#stopping;
@@ -271,7 +283,7 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.stop();
   }
 
-  async #stop(): Promise<void> {
+  async #stop(drain: number | undefined): Promise<void> {
     this.#state = 'stopping';
     const listener = this.#listener;
     const listenerClosed = new Promise<void>((resolve) => {
@@ -280,17 +292,22 @@ export class Server extends EventEmitter<ServerEvents> {
     });
     for (const session of [...this.#handshaking.items()]) session.destroy();
     this.#accepted.rejectWaiting(new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped'));
-    await Promise.all(
-      [...this.#sessions].map((s) => s.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {})),
-    );
+    if (drain !== undefined) {
+      // Never handed to the application: nobody is there to finish them (they are in
+      // #sessions too, so the wait counts them until their close is done).
+      for (const session of this.#accepted.clear()) void this.#goAway(session);
+      const sessions = this.#sessions;
+      debug('server: draining %d sessions for at most %d ms', sessions.size, drain);
+      this.#drain = new DrainWait(drain, () => sessions.size === 0);
+      await this.#drain.done;
+      this.#drain = null;
+    }
+    await Promise.all([...this.#sessions].map(this.#goAway));
     this.#accepted.clear();
-    await this.#pool?.close();
-    this.#pool = null;
-    this.#decrypt = undefined;
+    await this.#keys.closeAll();
     await listenerClosed;
     this.#listener = null;
     this.#address = null;
-    this.#keys = [];
     this.#state = 'idle';
     debug('server stopped');
     this.emit('close');
@@ -309,18 +326,20 @@ export class Server extends EventEmitter<ServerEvents> {
     const admission = this.#admission.admit(remote.address, this.#sessions.size);
     if (!admission.admitted) {
       refuseSocket(socket);
-      this.#refused(admission.limit, remote);
+      emitRefused(this, admission.limit, remote);
       return;
     }
+    // The keys in force now: this handshake keeps them even if they are reloaded meanwhile.
+    const keys = this.#keys.current!;
     let session: Session;
     try {
       session = createSession(
         socket,
         {
           role: 'server',
-          connection: { keys: this.#keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
-          decrypt: this.#decrypt,
-          verify: this.#pool ? this.#verifyInPool : undefined,
+          connection: { keys: keys.keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
+          decrypt: keys.decrypt,
+          verify: keys.pool ? this.#verifyInPool : undefined,
         },
         this.#options,
       );
@@ -329,6 +348,7 @@ export class Server extends EventEmitter<ServerEvents> {
       socket.destroy();
       return;
     }
+    keys.track(session[kReady]);
     this.#handshaking.add(session, remote.address);
     // Formatted only for the debug log; taken now, while the socket is surely connected.
     const local = debug.enabled ? `${socket.localAddress}:${socket.localPort}` : '';
@@ -369,19 +389,7 @@ export class Server extends EventEmitter<ServerEvents> {
         // closeTimeout, outside every handshake limit).
         session.destroy();
         if (this.#state === 'stopping') return;
-        const limit = this.#admission.refusedBy(session);
-        if (limit) {
-          this.#refused(limit, remote);
-          return;
-        }
-        const probe = keyProbeOf(err);
-        if (probe) {
-          debug('server: probe from %s: %s', remoteLabel(remote), PROBE_TEXT[probe]);
-          this.emit('probe', probe, remote);
-          return;
-        }
-        debug('server: handshake with %s failed: %s', remoteLabel(remote), describeError(err));
-        this.emit('handshakeError', err, remote);
+        reportHandshakeFailure(this, err, remote, this.#admission.refusedBy(session));
       },
     );
   }
@@ -400,36 +408,24 @@ export class Server extends EventEmitter<ServerEvents> {
    * public-exponent-65537 operation (~0.06 ms for 4096 bits).
    */
   readonly #verifyInPool: VerifyFunction = (request) => {
-    const pool = this.#pool;
+    const pool = this.#keys.current?.pool;
     if (!pool) return Promise.resolve(false);
     return pool.verify(request.key.keyObject, request.message, request.signature);
   };
 
+  /** Closes a session as the server stops; never rejects. */
+  readonly #goAway = (session: Session): Promise<void> =>
+    session.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {});
+
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {
     this.#sessions.delete(session);
+    this.#drain?.check();
   };
 
-  #refused(limit: RefusalLimit, remote: RemoteInfo): void {
-    debug('server: refused %s: limit %s', remoteLabel(remote), limit);
-    this.emit('refused', limit, remote);
-  }
-
-  /**
-   * @internal A rejected async listener: a `'session'` listener fails that session alone
-   * (see Session); another event's goes to `'error'` if someone listens there, else it is
-   * printed as a process warning. An `'error'` listener's own rejection is never emitted
-   * again (it would loop), and nothing is thrown: a client that triggers an event never
-   * takes the process down through it.
-   */
+  /** @internal A rejected async listener: see server-events.ts routeListenerRejection. */
   override [captureRejectionSymbol]<K>(err: Error, event: keyof ServerEvents | K, ...args: unknown[]): void {
-    if (event === 'session') {
-      (args[0] as Session)[kListenerRejected](err);
-    } else if (event !== 'error' && this.listenerCount('error') > 0) {
-      this.emit('error', err);
-    } else {
-      warnListenerFailed(`a secsess server's '${String(event)}' event`, err);
-    }
+    routeListenerRejection(this, err, event, args);
   }
 
   /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */

@@ -1,0 +1,192 @@
+/**
+ * The server's private keys and the worker pool that holds them, in generations: `start()`
+ * loads the first, `reloadKeys()` loads a new one and swaps it in for new connections. A
+ * connection keeps the generation it was accepted under until its handshake ends (the
+ * core was given those keys, and its ClientHello may still be on the way), so a replaced
+ * generation's pool stays up until the last such handshake is over — each bounded by
+ * `handshakeTimeout` — and is then closed. Sessions already open need no key.
+ */
+import type { PrivateKey } from '@secsess/keys';
+import { oaepDecrypt } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
+import { loadPrivateKeys } from '../common/key-input.js';
+import type { PrivateKeyInput } from '../common/key-input.js';
+import type { DecryptFunction } from '../stream/session.js';
+import { DecryptPool } from './decrypt-pool.js';
+import type { PoolCounts } from './decrypt-pool.js';
+import type { ConnectionAdmission } from './admission.js';
+import type { ResolvedServerOptions } from './server-options.js';
+
+/** One set of loaded keys, its pool (null with `workers: 0`) and the decryption its sessions use. */
+export class KeyGeneration {
+  readonly keys: readonly PrivateKey[];
+  readonly pool: DecryptPool | null;
+  /** Given to each session made under this generation; undefined: the core decrypts inline. */
+  readonly decrypt: DecryptFunction | undefined;
+  /** Handshakes begun under this generation and not over yet. */
+  #handshakes = 0;
+  /** Set once replaced: called when the last handshake is over. */
+  #onIdle: (() => void) | null = null;
+
+  constructor(keys: readonly PrivateKey[], pool: DecryptPool | null, decrypt: DecryptFunction | undefined) {
+    this.keys = keys;
+    this.pool = pool;
+    this.decrypt = decrypt;
+  }
+
+  /** SHA256 fingerprints of the public halves, the announced key first. */
+  get fingerprints(): string[] {
+    return this.keys.map((k) => k.publicKey.fingerprint());
+  }
+
+  /** A handshake begins under these keys; `done` is called once when it is over. */
+  track(ready: Promise<unknown>): void {
+    this.#handshakes++;
+    const done = (): void => {
+      if (--this.#handshakes === 0) this.#onIdle?.();
+    };
+    ready.then(done, done);
+  }
+
+  /** Resolves once no handshake begun under these keys is left (at once if none is). */
+  idle(): Promise<void> {
+    if (this.#handshakes === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#onIdle = resolve;
+    });
+  }
+}
+
+export class ServerKeys {
+  readonly #inputs: readonly PrivateKeyInput[];
+  readonly #options: ResolvedServerOptions;
+  readonly #admission: ConnectionAdmission;
+  #current: KeyGeneration | null = null;
+  /** Replaced generations whose pool waits for their last handshakes. */
+  readonly #retiring = new Set<KeyGeneration>();
+  /** Pool counts of generations already closed since `start()`. */
+  #closedCounts: PoolCounts = ZERO_COUNTS;
+  /** Reloads, one after the other. */
+  #reloading: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    inputs: readonly PrivateKeyInput[],
+    options: ResolvedServerOptions,
+    admission: ConnectionAdmission,
+  ) {
+    this.#inputs = inputs;
+    this.#options = options;
+    this.#admission = admission;
+  }
+
+  /** The generation new connections get; null when stopped. */
+  get current(): KeyGeneration | null {
+    return this.#current;
+  }
+
+  /** RSA operations queued for or running in every live pool. */
+  get pending(): number {
+    let n = this.#current?.pool?.pending ?? 0;
+    for (const g of this.#retiring) n += g.pool?.pending ?? 0;
+    return n;
+  }
+
+  /** Operations of every pool since `start()`, replaced ones included. */
+  get counts(): PoolCounts {
+    let sum = this.#closedCounts;
+    for (const g of [this.#current, ...this.#retiring]) if (g?.pool) sum = addCounts(sum, g.pool.counts);
+    return sum;
+  }
+
+  /**
+   * Reads the key inputs (files again, objects as they are) and starts their pool. Not in
+   * force until {@link install}ed. Rejects with the KeyError of an unreadable key.
+   */
+  async load(): Promise<KeyGeneration> {
+    const keys = await loadPrivateKeys(this.#inputs);
+    if (this.#options.workers === 0) return new KeyGeneration(keys, null, this.#inlineDecrypt(keys));
+    const pool = new DecryptPool(
+      keys.map((k) => k.keyObject),
+      this.#options.workers,
+    );
+    const admission = this.#admission;
+    const max = this.#options.maxPendingDecrypts;
+    return new KeyGeneration(keys, pool, (keyIndex, ciphertext, session) => {
+      // Decided on the queues alone (every live pool's), before the ciphertext is looked at: no oracle.
+      if (this.pending >= max) admission.refuse(session, 'maxPendingDecrypts');
+      admission.takeRateToken(session);
+      return pool.decrypt(keyIndex, ciphertext);
+    });
+  }
+
+  /**
+   * `reloadKeys()`: loads a new generation and installs it, after any reload still running.
+   * `notListening()` returns the error to throw if the server is not listening (null if it
+   * is); it is asked before and after the load, so a reload never outlives a `stop()`.
+   * Resolves with the new fingerprints; on failure the current keys stay in force.
+   */
+  reload(notListening: () => Error | null): Promise<string[]> {
+    const run = this.#reloading.then(async () => {
+      let refusal = notListening();
+      if (refusal) throw refusal;
+      const generation = await this.load();
+      refusal = notListening();
+      if (refusal) {
+        await generation.pool?.close();
+        throw refusal;
+      }
+      this.install(generation);
+      debug('server: keys reloaded, now %s', generation.fingerprints.join(', '));
+      return generation.fingerprints;
+    });
+    this.#reloading = run.catch(() => {});
+    return run;
+  }
+
+  /** Puts `generation` in force for new connections; the one it replaces closes once idle. */
+  install(generation: KeyGeneration): void {
+    const old = this.#current;
+    this.#current = generation;
+    if (!old) return;
+    this.#retiring.add(old);
+    void old.idle().then(() => {
+      // stop() may have closed it meanwhile.
+      if (this.#retiring.delete(old)) void this.#close(old);
+    });
+  }
+
+  /** Closes every pool (the server stops); counts start again from zero. */
+  async closeAll(): Promise<void> {
+    const all = [this.#current, ...this.#retiring];
+    this.#current = null;
+    this.#retiring.clear();
+    await Promise.all(all.map((g) => g && g.pool?.close()));
+    this.#closedCounts = ZERO_COUNTS;
+  }
+
+  async #close(generation: KeyGeneration): Promise<void> {
+    if (!generation.pool) return;
+    this.#closedCounts = addCounts(this.#closedCounts, generation.pool.counts);
+    await generation.pool.close();
+  }
+
+  /** Without a pool: on the main thread, at once; only the rate check comes first (if on). */
+  #inlineDecrypt(keys: readonly PrivateKey[]): DecryptFunction | undefined {
+    if (!this.#admission.rateEnabled) return undefined;
+    const admission = this.#admission;
+    return (keyIndex, ciphertext, session) => {
+      admission.takeRateToken(session);
+      return Promise.resolve(oaepDecrypt(keys[keyIndex]!.keyObject, ciphertext));
+    };
+  }
+}
+
+const ZERO_COUNTS: PoolCounts = { decrypts: 0, verifies: 0, inline: 0 };
+
+function addCounts(a: PoolCounts, b: PoolCounts): PoolCounts {
+  return {
+    decrypts: a.decrypts + b.decrypts,
+    verifies: a.verifies + b.verifies,
+    inline: a.inline + b.inline,
+  };
+}
