@@ -221,13 +221,17 @@ export async function runProgram(
   file: string,
   args: readonly string[],
   options: SpawnProcOptions & { readonly input?: Buffer | string; readonly timeoutMs?: number } = {},
-): Promise<{ exit: Exit; output: string }> {
+): Promise<{ exit: Exit; output: string; stdout: string; stderr: string }> {
   const proc = spawnProc(file, args, { ...options, stdin: options.input === undefined ? 'ignore' : 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  proc.child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  proc.child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   if (options.input !== undefined) proc.child.stdin?.end(options.input);
   const timer = setTimeout(() => void proc.stop('SIGKILL'), options.timeoutMs ?? 120_000);
   const exit = await proc.exited;
   clearTimeout(timer);
-  return { exit, output: proc.output() };
+  return { exit, output: proc.output(), stdout, stderr };
 }
 
 /** host:port as a URL authority or a CLI address: IPv6 literals in brackets. */

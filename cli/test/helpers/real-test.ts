@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { IN_CI, missingPrograms } from './programs.js';
-import { SECSESS_BUNDLE } from './secsess-bin.js';
+import { logEvents, SECSESS_BUNDLE, tunnelKeys } from './secsess-bin.js';
+import type { LogEvent, SecsessProc, TunnelKeys } from './secsess-bin.js';
+import { tempDir } from './services.js';
 
 type Impl = (t: ExecutionContext) => Promise<void>;
 
@@ -49,4 +51,21 @@ export async function started<T extends { stop(): Promise<unknown> }>(
     await value.stop();
   });
   return value;
+}
+
+/** A temp dir with the tunnel's key files, removed at the test's end. */
+export async function tunnelFiles(t: ExecutionContext): Promise<{ dir: string; keys: TunnelKeys }> {
+  const { dir, remove } = await tempDir('tunnel');
+  t.teardown(remove);
+  return { dir, keys: await tunnelKeys(dir) };
+}
+
+/** Every `conn` line of a process, waiting until there are `count`. */
+export async function connLines(proc: SecsessProc, count: number, ms = 60_000): Promise<LogEvent[]> {
+  await proc.waitUntil(
+    (text) => (logEvents(text).filter((e) => e.event === 'conn').length >= count ? true : undefined),
+    `${count} conn line(s)`,
+    ms,
+  );
+  return proc.events().filter((e) => e.event === 'conn');
 }

@@ -4,6 +4,10 @@
  * once their `listening` line is out (its address is where they really listen: tests and the
  * bench use port 0), and one-shot stdio runs.
  */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,8 +135,9 @@ export interface TunnelKeys {
   readonly dir: string;
   readonly serverKey: string;
   readonly serverPub: string;
-  /** Another server's public key (a wrong pin). */
+  /** Another key pair: a wrong pin (`otherPub`), an unauthorized client or a new server key (`otherKey`). */
   readonly otherPub: string;
+  readonly otherKey: string;
   readonly clientKey: string;
   readonly clientPub: string;
   /** An authorized_keys file holding the client's key (OpenSSH line). */
@@ -154,6 +159,7 @@ export async function tunnelKeys(dir: string): Promise<TunnelKeys> {
   const serverKey = await copy('server-2048.key');
   const serverPub = await copy('server-2048.pub');
   const otherPub = await copy('other-2048.pub');
+  const otherKey = await copy('other-2048.key');
   const clientKey = await copy('client-2048.key');
   const clientPub = await copy('client-2048.pub');
   const authorizedKeys = join(dir, 'authorized_keys');
@@ -164,6 +170,7 @@ export async function tunnelKeys(dir: string): Promise<TunnelKeys> {
     serverKey,
     serverPub,
     otherPub,
+    otherKey,
     clientKey,
     clientPub,
     authorizedKeys,
@@ -176,4 +183,64 @@ export async function trustServer(path: string, address: string, pub: string): P
   const { host, port } = splitAddress(address);
   const line = (await PublicKey.load(pub)).encode({ format: 'openssh' }).toString().trim();
   await writeFile(path, `[${host}]:${port} ${line}\n`, { mode: 0o600 });
+}
+
+/** What a one-shot run of the bin did: its status, stdout's SHA-256 and first MiB, stderr. */
+export interface BinRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdoutSha256: string;
+  readonly stdoutBytes: number;
+  /** The first MiB of stdout. */
+  readonly stdout: Buffer;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `node cli/bin/secsess.js ...args` to its end, stdin from `stdinFile` (or `input`, or
+ * nothing), stdout hashed as it streams; killed after `timeoutMs` (default 120 s). `onSpawn`
+ * sees the child (a test's teardown kills it if the test ends first).
+ */
+export function runSecsess(
+  args: readonly string[],
+  options: {
+    readonly stdinFile?: string;
+    readonly input?: Buffer | string;
+    readonly timeoutMs?: number;
+    readonly onSpawn?: (child: ChildProcess) => void;
+  } = {},
+): Promise<BinRun> {
+  const stdinFd = options.stdinFile === undefined ? null : openSync(options.stdinFile, 'r');
+  const stdin = stdinFd ?? (options.input === undefined ? 'ignore' : 'pipe');
+  const child = spawn(process.execPath, [SECSESS_BIN, ...args], {
+    env: binEnv(),
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  if (stdinFd !== null) closeSync(stdinFd);
+  options.onSpawn?.(child);
+  child.stdin?.on('error', () => {});
+  if (options.input !== undefined) child.stdin?.end(options.input);
+  const hash = createHash('sha256');
+  const head: Buffer[] = [];
+  let bytes = 0;
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    if (bytes < 1 << 20) head.push(chunk);
+    bytes += chunk.length;
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(head).subarray(0, 1 << 20);
+      resolve({ code, signal, stdoutSha256: hash.digest('hex'), stdoutBytes: bytes, stdout, stderr });
+    });
+  });
 }
