@@ -10,6 +10,12 @@ export const CliErrorCode = {
   OUTPUT: 'ERR_OUTPUT',
   /** `probe --fingerprint`: the server offered a key with another fingerprint. Nothing is recorded. */
   FINGERPRINT_MISMATCH: 'ERR_FINGERPRINT_MISMATCH',
+  /** `secsess serve --forward`: the backend is not a loopback address; pass --unsafe-target to allow it. */
+  UNSAFE_TARGET: 'ERR_UNSAFE_TARGET',
+  /** `secsess connect --listen`: the address is not loopback; pass --unsafe-listen to allow it. */
+  UNSAFE_LISTEN: 'ERR_UNSAFE_LISTEN',
+  /** `--listen systemd`: no socket was passed (LISTEN_FDS / LISTEN_PID do not name this process). */
+  LISTEN_FDS: 'ERR_LISTEN_FDS',
 } as const;
 
 /** One of the {@link CliErrorCode} values. */

@@ -4,13 +4,31 @@ import { Output } from './io.js';
 import type { CliIo } from './io.js';
 import { buildParser, commandOf, COMMANDS } from './parser.js';
 import { STDIN } from './key-input.js';
-import { helpHint, usageMessage } from './usage.js';
-import { PROGRAM } from './version.js';
+import { helpHint, KEYGEN_COMMANDS, usageMessage } from './usage.js';
+import type { CommandTable } from './usage.js';
+import type { Argv } from 'yargs';
+
+/**
+ * A program `runProgram` runs: `secsess-keygen` (below) and `secsess` (tunnel/main.ts) share
+ * the parsing, the usage errors, the one-line coded error and the exit statuses.
+ */
+export interface Program {
+  readonly table: CommandTable;
+  /** The strict yargs parser, with no handlers attached. */
+  buildParser(): Argv<object>;
+  /** Whether the program has a global `--json` (then errors are also a JSON document on stdout). */
+  readonly json: boolean;
+  /** Runs the command the parsed arguments select (validated by yargs already). */
+  execute(argv: ParsedArgv, out: Output): Promise<void>;
+}
+
+/** Parsed arguments: options by name, positionals in `_`. */
+export type ParsedArgv = Record<string, unknown> & { _: (string | number)[] };
 
 interface Parsed {
   /** yargs passes `null`, not `undefined`, when parsing succeeded. */
   error: Error | null | undefined;
-  argv: Record<string, unknown> & { _: (string | number)[] };
+  argv: ParsedArgv;
   output: string;
 }
 
@@ -21,12 +39,12 @@ interface Parsed {
 const STDIN_PLACEHOLDER = '\u0000stdin';
 
 /** Parses without running anything; yargs hands help/version text and errors to the callback. */
-function parse(args: readonly string[]): Promise<Parsed> {
+function parse(program: Program, args: readonly string[]): Promise<Parsed> {
   const hidden = args.map((arg) => (arg === STDIN ? STDIN_PLACEHOLDER : arg));
   const restore = (value: unknown): unknown =>
     typeof value === 'string' ? value.replaceAll(STDIN_PLACEHOLDER, STDIN) : value;
   return new Promise((resolve) => {
-    void buildParser().parse(hidden, {}, (error, argv, output) => {
+    void program.buildParser().parse(hidden, {}, (error, argv, output) => {
       const restored = Object.fromEntries(
         Object.entries(argv).map(([name, value]) => [
           name,
@@ -40,15 +58,29 @@ function parse(args: readonly string[]): Promise<Parsed> {
 }
 
 /** Prints `error` as one line (plus the stack with --verbose) and, with --json, as the JSON document. */
-function report(error: unknown, out: Output, verbose: boolean, args: readonly string[]): void {
+function report(
+  program: Program,
+  error: unknown,
+  out: Output,
+  verbose: boolean,
+  args: readonly string[],
+): void {
   const message = cliMessage(error);
   const code = codeOf(error);
-  out.note(`${PROGRAM}: ${message}${code === undefined ? '' : ` [${code}]`}`);
-  if (exitStatusOf(error) === 2) out.note(helpHint(args));
+  out.note(`${program.table.program}: ${message}${code === undefined ? '' : ` [${code}]`}`);
+  if (exitStatusOf(error) === 2) out.note(helpHint(args, program.table));
   if (verbose && error instanceof Error && error.stack !== undefined) out.note(error.stack);
   if (out.json)
     out.io.stdout.write(`${JSON.stringify({ error: { code: code ?? null, message } }, null, 2)}\n`);
 }
+
+/** `secsess-keygen`: its parser and commands. */
+const KEYGEN: Program = {
+  table: KEYGEN_COMMANDS,
+  buildParser,
+  json: true,
+  execute: (argv, out) => COMMANDS[commandOf(argv)].execute(argv as never, out),
+};
 
 /**
  * Runs `secsess-keygen` on a full `process.argv`-style array (the first two entries are
@@ -56,34 +88,41 @@ function report(error: unknown, out: Output, verbose: boolean, args: readonly st
  *
  * @returns the exit status
  */
-export async function run(
+export function run(
+  argv: readonly string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  return runProgram(KEYGEN, argv, io);
+}
+
+/** Runs `program` as {@link run} runs `secsess-keygen`. */
+export async function runProgram(
+  program: Program,
   argv: readonly string[],
   io: CliIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const args = hideBin([...argv]);
   // Known before parsing, so that usage errors honour them too.
-  const json = args.includes('--json');
+  const json = program.json && args.includes('--json');
   const verbose = args.includes('--verbose');
   const out = new Output(io, json);
   let status: number;
   try {
-    const parsed = await parse(args);
+    const parsed = await parse(program, args);
     if (parsed.error instanceof Error) {
-      const message = usageMessage(parsed.error.message.replace(/\s*\n\s*/g, ' '), args);
+      const message = usageMessage(parsed.error.message.replace(/\s*\n\s*/g, ' '), args, program.table);
       throw new CliError(CliErrorCode.USAGE, message, { cause: parsed.error });
     }
     if (parsed.output !== '') {
       // --help or --version: yargs produced the text instead of printing it.
       io.stdout.write(`${parsed.output}\n`);
     } else {
-      const name = commandOf(parsed.argv);
-      const command = COMMANDS[name];
       // yargs has validated the arguments against this command's builder.
-      await command.execute(parsed.argv as never, out);
+      await program.execute(parsed.argv, out);
     }
     status = 0;
   } catch (error) {
-    report(error, out, verbose, args);
+    report(program, error, out, verbose, args);
     status = exitStatusOf(error);
   }
   process.exitCode = status;

@@ -6,17 +6,29 @@
 import { PROGRAM } from './version.js';
 
 /** A positional argument as usage errors name it. */
-interface Positional {
+export interface Positional {
   /** As the usage line writes it: `KEY_FILE`, `HOST:PORT`. */
   name: string;
   /** What it is, completing "missing NAME: …". */
   what: string;
 }
 
-const KEY_FILE = (what: string): Positional => ({ name: 'KEY_FILE', what });
-const HOST_PORT = (what: string): Positional => ({ name: 'HOST:PORT', what });
+/**
+ * What usage errors need to know of a program: its name, its (sub)commands and their
+ * positionals. `secsess-keygen` has {@link KEYGEN_COMMANDS}; `secsess` has its own.
+ */
+export interface CommandTable {
+  /** The program name, as error lines and help hints write it. */
+  readonly program: string;
+  readonly commands: readonly string[];
+  readonly subcommands: Readonly<Record<string, readonly string[]>>;
+  /** The positionals of each (sub)command, in order. */
+  readonly positionals: Readonly<Record<string, readonly Positional[]>>;
+}
 
-/** The positionals of each (sub)command, in order. */
+const KEY_FILE = (what: string): Positional => ({ name: 'KEY_FILE', what });
+export const HOST_PORT = (what: string): Positional => ({ name: 'HOST:PORT', what });
+
 const POSITIONALS: Record<string, Positional[]> = {
   fingerprint: [KEY_FILE('the key to fingerprint (a file, or - for standard input)')],
   inspect: [KEY_FILE('the key file to describe (or - for standard input)')],
@@ -30,33 +42,39 @@ const POSITIONALS: Record<string, Positional[]> = {
   probe: [HOST_PORT('the server to ask for its key, as host:port')],
 };
 
-const TOP_COMMANDS = ['generate', 'fingerprint', 'inspect', 'convert', 'trust', 'authorize', 'probe'];
-const SUBCOMMANDS: Record<string, string[]> = {
-  trust: ['add', 'remove', 'list'],
-  authorize: ['add', 'remove', 'list'],
+/** `secsess-keygen`'s commands. */
+export const KEYGEN_COMMANDS: CommandTable = {
+  program: PROGRAM,
+  commands: ['generate', 'fingerprint', 'inspect', 'convert', 'trust', 'authorize', 'probe'],
+  subcommands: {
+    trust: ['add', 'remove', 'list'],
+    authorize: ['add', 'remove', 'list'],
+  },
+  positionals: POSITIONALS,
 };
 
 /** The (sub)command the arguments name, e.g. `trust add`; `undefined` for none. */
-export function commandPath(args: readonly string[]): string | undefined {
-  const index = args.findIndex((arg) => TOP_COMMANDS.includes(arg));
+export function commandPath(args: readonly string[], table = KEYGEN_COMMANDS): string | undefined {
+  const index = args.findIndex((arg) => table.commands.includes(arg));
   const top = args[index];
   if (top === undefined) return undefined;
   const sub = args[index + 1];
-  return sub !== undefined && SUBCOMMANDS[top]?.includes(sub) ? `${top} ${sub}` : top;
+  return sub !== undefined && table.subcommands[top]?.includes(sub) ? `${top} ${sub}` : top;
 }
 
 /** The help command to point at: `secsess-keygen convert --help`. */
-export function helpHint(args: readonly string[]): string {
-  const command = commandPath(args);
-  return `see: ${PROGRAM}${command === undefined ? '' : ` ${command}`} --help`;
+export function helpHint(args: readonly string[], table = KEYGEN_COMMANDS): string {
+  const command = commandPath(args, table);
+  return `see: ${table.program}${command === undefined ? '' : ` ${command}`} --help`;
 }
 
 /** Rewords one yargs message (its lines already joined) for `args`; others pass unchanged. */
-export function usageMessage(message: string, args: readonly string[]): string {
-  const command = commandPath(args);
+export function usageMessage(message: string, args: readonly string[], table = KEYGEN_COMMANDS): string {
+  const command = commandPath(args, table);
+  const positionals = command === undefined ? undefined : table.positionals[command];
   const notEnough = /^Not enough non-option arguments: got (\d+), need at least (\d+)/.exec(message);
-  if (notEnough !== null && command !== undefined && POSITIONALS[command] !== undefined) {
-    const missing = POSITIONALS[command].slice(Number(notEnough[1]), Number(notEnough[2]));
+  if (notEnough !== null && positionals !== undefined) {
+    const missing = positionals.slice(Number(notEnough[1]), Number(notEnough[2]));
     if (missing.length > 0) return missing.map((p) => `missing ${p.name}: ${p.what}`).join('; ');
   }
   const required = /^Missing required arguments?: (.+)$/.exec(message);

@@ -306,7 +306,7 @@ test('Ping or Pong of 65 bytes, KeyUpdate with a payload, unknown and handshake 
     [RecordType.Ping, Buffer.alloc(65)],
     [RecordType.Pong, Buffer.alloc(65)],
     [RecordType.KeyUpdate, Buffer.of(0)],
-    [0x09, Buffer.alloc(0)],
+    [0x0a, Buffer.alloc(0)],
     [0x00, Buffer.alloc(0)],
     [RecordType.ServerFinished, Buffer.alloc(32)],
     [RecordType.ClientFinished, Buffer.of(0)],

@@ -14,7 +14,7 @@ function collect(into: Buffer[]): Writable {
   });
 }
 
-test('a pipeline into the Duplex view uploads every byte; end() closes the session normally', async (t) => {
+test('a pipeline into the Duplex view uploads every byte; its end() half-closes, and the session closes normally once the server ends too', async (t) => {
   const { server, client: makeClient, endpoint } = await startServer();
   t.teardown(() => server.stop());
   const accepted = server.acceptClient();
@@ -31,6 +31,14 @@ test('a pipeline into the Duplex view uploads every byte; end() closes the sessi
     pipeline(serverSession.stream(), collect(received)),
   ]);
   t.true(Buffer.concat(received).equals(data));
+  // The client's end() sent End: the server's readable side ended, its own half is open.
+  t.true(session.writableEnded);
+  t.true(serverSession.readableEnded);
+  t.is(session.state, 'open');
+  await serverSession.write('receipt');
+  t.is(String(await session.read()), 'receipt');
+  await serverSession.end();
+  await Promise.all([session.closed, serverSession.closed]);
   t.is(session.closeCode, 1000);
   t.is(serverSession.closeCode, 1000);
 });

@@ -11,9 +11,10 @@ export interface HostPort {
 
 /**
  * Parses HOST:PORT. Throws an Error whose message yargs reports as a usage error.
- * The host is checked again, and normalised, by `@secsess/keys`.
+ * The host is checked again, and normalised, by `@secsess/keys`. `allowPortZero`: port 0
+ * (any free port) is accepted, for addresses to listen on.
  */
-export function parseHostPort(text: string): HostPort {
+export function parseHostPort(text: string, { allowPortZero = false } = {}): HostPort {
   let host: string;
   let portText: string;
   const bracketed = /^\[([^\]]*)\]:(.*)$/.exec(text);
@@ -32,8 +33,9 @@ export function parseHostPort(text: string): HostPort {
   if (host === '' || /[\s[\],]/.test(host)) {
     throw new Error(`HOST:PORT "${text}": "${host}" is not a host name or address`);
   }
-  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-    throw new Error(`HOST:PORT "${text}": the port must be a number from 1 to 65535`);
+  const lowest = allowPortZero ? 0 : 1;
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < lowest || Number(portText) > 65535) {
+    throw new Error(`HOST:PORT "${text}": the port must be a number from ${lowest} to 65535`);
   }
   return { host, port: Number(portText) };
 }

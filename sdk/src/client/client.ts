@@ -194,6 +194,11 @@ export class Client {
     return this.#session ? this.#session.flushStream() : notConnected();
   }
 
+  /** `session.end()` of the current session (half-close); ERR_SESSION_CLOSED before `connect()`. */
+  end(): Promise<void> {
+    return this.#session ? this.#session.end() : notConnected();
+  }
+
   /** `session.close()` of the current session; resolves at once if there is none. */
   async close(code?: number, reason?: string): Promise<void> {
     await this.#session?.close(code, reason);

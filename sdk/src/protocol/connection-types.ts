@@ -24,6 +24,13 @@ export interface ConnectionHandler {
   message(data: Buffer): void;
   /** The peer closed with an authenticated close. The connection already answered with its own. */
   peerClosed(code: number, reason: string): void;
+  /**
+   * The peer's End arrived (half-close, PROTOCOL.md §5): it sends no more messages, and
+   * every message it sent has been delivered. This side may go on sending. If this side
+   * had sent End too, both directions are over: the connection has just sent Close 1000
+   * (its state is `'closing'`) and the peer's Close will follow.
+   */
+  peerEnded?(): void;
   /** A pong answering one of our pings arrived. */
   pong?(payload: Buffer): void;
   /**

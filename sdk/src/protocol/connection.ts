@@ -3,8 +3,9 @@
  * messages and events through the handler. No sockets, timers or process state: the
  * transport (sdk/src/stream/session.ts) drives it. This file holds what both roles share
  * once keys exist: the receive path (records, reassembly, batches, ping replies, key
- * updates), close and failure with alerts. The send path is message-sender.ts, which this
- * class extends; alerts.ts maps errors to alerts and back; connection-types.ts the handler.
+ * updates, the peer's End), close and failure with alerts. The send path is
+ * message-sender.ts, which this class extends; end-records.ts reads and makes the Close and
+ * End payloads; alerts.ts maps errors to alerts and back; connection-types.ts the handler.
  */
 import { Buffer } from 'node:buffer';
 import { ALERT_FOR_CODE, errorForAlert, fromPeerAlert } from './alerts.js';
@@ -15,7 +16,6 @@ import {
   DEFAULT_MAX_FRAGMENT,
   DEFAULT_MAX_MESSAGE_SIZE,
   FrameType,
-  MAX_CLOSE_REASON_BYTES,
   MAX_FRAGMENT,
   MAX_HANDSHAKE_FRAME,
   RecordType,
@@ -28,6 +28,7 @@ import type {
 } from './connection-types.js';
 import { secureRandom } from './crypto.js';
 import type { RandomSource } from './crypto.js';
+import { checkEnd, decodeClose, encodeClose, protocolError } from './end-records.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import { FrameHeaderError, FrameReader } from './frame-reader.js';
 import type { FrameSink } from './frame-reader.js';
@@ -44,13 +45,6 @@ export type {
   ConnectionState,
   HandshakeInfo,
 } from './connection-types.js';
-
-/** Close reasons must be valid UTF-8: a fatal decoder throws on any bad sequence. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function protocolError(what: string): SessionError {
-  return new SessionError(ErrorCode.PROTOCOL, `protocol: ${what}`);
-}
 
 export abstract class Connection extends MessageSender implements FrameSink {
   protected readonly random: RandomSource;
@@ -108,6 +102,16 @@ export abstract class Connection extends MessageSender implements FrameSink {
     return this.connState;
   }
 
+  /** Whether this side has sent End (PROTOCOL.md §5 "Half-close"): it sends no more messages. */
+  get writableEnded(): boolean {
+    return this.sentEnd;
+  }
+
+  /** Whether the peer's End has arrived: the peer sends no more messages. */
+  get readableEnded(): boolean {
+    return this.receivedEnd;
+  }
+
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
     return this.#reader.buffered + this.#reassembled;
@@ -133,21 +137,12 @@ export abstract class Connection extends MessageSender implements FrameSink {
    * delivered; the connection is closed when the peer's close arrives.
    */
   close(code: number = CLOSE_NORMAL, reason = ''): void {
-    if (!Number.isInteger(code) || code < 0 || code > 0xffff) {
-      throw new RangeError('close code must be an integer from 0 to 65535');
-    }
-    const reasonBytes = Buffer.from(reason, 'utf8');
-    if (reasonBytes.length > MAX_CLOSE_REASON_BYTES) {
-      throw new RangeError(`close reason must be at most ${MAX_CLOSE_REASON_BYTES} bytes of UTF-8`);
-    }
+    const body = encodeClose(code, reason);
     if (this.sentClose || this.connState === 'closed') return;
     if (this.connState === 'handshake' || !this.sealer) {
       this.#finish();
       return;
     }
-    const body = Buffer.allocUnsafe(2 + reasonBytes.length);
-    body.writeUInt16BE(code);
-    reasonBytes.copy(body, 2);
     this.sentClose = true;
     this.connState = 'closing';
     this.sendRecord(this.sealer.seal(RecordType.Close, body));
@@ -270,6 +265,10 @@ export abstract class Connection extends MessageSender implements FrameSink {
       this.onHandshakeRecord(type, payload);
       return;
     }
+    // After the peer's End, no Data, DataMore or DataBatch (0x01–0x03).
+    if (this.receivedEnd && type >= RecordType.Data && type <= RecordType.DataBatch) {
+      throw protocolError('a message after the end');
+    }
     switch (type) {
       case RecordType.Data:
         this.#deliverFinal(payload);
@@ -300,6 +299,9 @@ export abstract class Connection extends MessageSender implements FrameSink {
         return;
       case RecordType.Alert:
         throw errorForAlert(payload.length === 2 ? payload.readUInt16BE(0) : AlertCode.Internal);
+      case RecordType.End:
+        this.#onEnd(payload);
+        return;
       default:
         throw protocolError(`unexpected record type 0x${type.toString(16)}`);
     }
@@ -351,20 +353,20 @@ export abstract class Connection extends MessageSender implements FrameSink {
     if (this.connState !== 'closed') this.handler.delivered?.();
   }
 
+  /**
+   * The peer's End: it sends no more messages. If we have sent End too, both directions
+   * are over: Close 1000 goes out first (unless ours already did), then the handler hears
+   * of the End, and the peer's Close ends the connection as usual.
+   */
+  #onEnd(payload: Buffer): void {
+    checkEnd(payload, this.receivedEnd, this.#assembling);
+    this.receivedEnd = true;
+    if (this.sentEnd && !this.sentClose) this.close(CLOSE_NORMAL, '');
+    this.handler.peerEnded?.();
+  }
+
   #onClose(payload: Buffer): void {
-    if (payload.length < 2 || payload.length > 2 + MAX_CLOSE_REASON_BYTES) {
-      throw protocolError('malformed close');
-    }
-    // A Close inside a fragmented message would end the session "normally" with a message cut
-    // short: truncation must always be detectable.
-    if (this.#assembling) throw protocolError('close between the fragments of a message');
-    const code = payload.readUInt16BE(0);
-    let reason: string;
-    try {
-      reason = UTF8.decode(payload.subarray(2));
-    } catch {
-      throw protocolError('malformed close (reason is not UTF-8)');
-    }
+    const { code, reason } = decodeClose(payload, this.#assembling);
     if (!this.sentClose) {
       this.handler.flush?.();
       this.sentClose = true;

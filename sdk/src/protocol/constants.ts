@@ -44,6 +44,8 @@ export const enum RecordType {
   KeyUpdate = 0x07,
   /** A failure after keys exist: u16 alert code. The session ends. */
   Alert = 0x08,
+  /** Half-close: the sender sends no more messages (it still sends control records). Empty payload. */
+  End = 0x09,
   /** Server's proof of key possession: HMAC over the transcript hash. */
   ServerFinished = 0x10,
   /** Client's key confirmation, optionally with client authentication. */

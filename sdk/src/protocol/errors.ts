@@ -37,6 +37,11 @@ export const ErrorCode = {
   ABORTED: 'ERR_ABORTED',
   /** The session is closed (or closing): no more writes or reads. */
   SESSION_CLOSED: 'ERR_SESSION_CLOSED',
+  /**
+   * `write()` after `end()`: this side has ended its sending direction (sent End) and sends
+   * no more messages. The session stays open for reading.
+   */
+  WRITE_AFTER_END: 'ERR_WRITE_AFTER_END',
   /** The transport could not connect or failed underneath the session. */
   TRANSPORT: 'ERR_TRANSPORT',
   /**

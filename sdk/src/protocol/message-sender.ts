@@ -1,11 +1,12 @@
 /**
  * The send path of a connection: messages sealed into records (fragmented when long,
- * packed into DataBatch records when queued), pings, and the KeyUpdate a key budget makes
- * due. {@link Connection} extends it with the receive path, close and alerts; the state the
- * two share (`connState`, `sentClose`, `sealer`) is a plain field here, read directly.
+ * packed into DataBatch records when queued), pings, End (half-close), and the KeyUpdate a
+ * key budget makes due. {@link Connection} extends it with the receive path, close and
+ * alerts; the state the two share (`connState`, `sentClose`, `sentEnd`, `receivedEnd`,
+ * `sealer`) is a plain field here, read directly.
  */
 import { Buffer } from 'node:buffer';
-import { BATCH_ENTRY_OVERHEAD, RecordType } from './constants.js';
+import { BATCH_ENTRY_OVERHEAD, CLOSE_NORMAL, RecordType } from './constants.js';
 import type { ConnectionHandler, ConnectionState } from './connection-types.js';
 import { ErrorCode, SessionError } from './errors.js';
 import type { RecordSealer } from './record-layer.js';
@@ -21,6 +22,10 @@ export abstract class MessageSender {
   protected sealer: RecordSealer | null = null;
   protected connState: ConnectionState = 'handshake';
   protected sentClose = false;
+  /** We sent End: no more messages from this side (PROTOCOL.md §5 "Half-close"). */
+  protected sentEnd = false;
+  /** The peer's End arrived: no more messages from the peer. */
+  protected receivedEnd = false;
   /** Messages queued for the next batch record, as u32 length ‖ bytes entries. */
   #batch: Buffer = EMPTY;
   #batchLength = 0;
@@ -33,7 +38,7 @@ export abstract class MessageSender {
 
   /** Sends one application message, fragmented into records as needed. */
   write(message: Buffer): void {
-    this.assertWritable();
+    this.assertSendable();
     const sealer = this.sealer!;
     if (message.length <= this.maxFragment) {
       this.sendRecord(sealer.seal(RecordType.Data, message));
@@ -53,7 +58,7 @@ export abstract class MessageSender {
    * message separately and in order. Same as `queue()` for each, then `flushQueued()`.
    */
   writeMany(messages: readonly Buffer[]): void {
-    this.assertWritable();
+    this.assertSendable();
     for (const m of messages) {
       // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
       if (this.connState === 'closed') return;
@@ -69,7 +74,7 @@ export abstract class MessageSender {
    * messages always leave in call order. Call `flushQueued()` to send what is pending.
    */
   queue(message: Buffer): void {
-    this.assertWritable();
+    this.assertSendable();
     const need = BATCH_ENTRY_OVERHEAD + message.length;
     if (need > this.maxFragment) {
       this.flushQueued();
@@ -90,7 +95,7 @@ export abstract class MessageSender {
    * and the caller uses `queue()`. The writer's fast path: no record can come of it.
    */
   tryQueue(message: Buffer): boolean {
-    if (this.connState !== 'open' || this.sentClose) return false;
+    if (this.connState !== 'open' || this.sentClose || this.sentEnd) return false;
     const end = this.#batchLength + BATCH_ENTRY_OVERHEAD + message.length;
     if (end > this.maxFragment) return false;
     this.#append(message, end);
@@ -152,6 +157,28 @@ export abstract class MessageSender {
     this.sendRecord(this.sealer!.seal(RecordType.Ping, payload));
   }
 
+  /**
+   * Ends this side's sending direction (half-close): seals the messages still queued, then
+   * sends End. Messages can no longer be written (ERR_WRITE_AFTER_END); Ping, KeyUpdate,
+   * Close and alerts still go out, and the peer's messages are still received. Once the
+   * peer's End has arrived too, both directions are over and the connection sends Close
+   * 1000 with an empty reason at once (state `'closing'`). A second call does nothing.
+   * Throws ERR_SESSION_CLOSED unless open (never after our Close).
+   */
+  end(): void {
+    this.assertWritable();
+    if (this.sentEnd) return;
+    this.flushQueued();
+    // Sending may have made a synchronous peer fail us.
+    if (this.connState === 'closed') return;
+    this.sentEnd = true;
+    this.sendRecord(this.sealer!.seal(RecordType.End, EMPTY));
+    if (this.receivedEnd && this.connState === 'open') this.close(CLOSE_NORMAL, '');
+  }
+
+  /** Sends an authenticated close (defined by Connection). */
+  abstract close(code?: number, reason?: string): void;
+
   /** Sends a sealed record, then a KeyUpdate if the sealer's key budget made one due. */
   protected sendRecord(record: Buffer): void {
     this.handler.send(record);
@@ -173,6 +200,17 @@ export abstract class MessageSender {
     }
     if (this.connState !== 'open' || this.sentClose) {
       throw new SessionError(ErrorCode.SESSION_CLOSED, 'session is closed');
+    }
+  }
+
+  /** Messages may be sent: open, and neither Close nor End sent. */
+  protected assertSendable(): void {
+    this.assertWritable();
+    if (this.sentEnd) {
+      throw new SessionError(
+        ErrorCode.WRITE_AFTER_END,
+        'write after end: this side has ended its messages (sent End)',
+      );
     }
   }
 

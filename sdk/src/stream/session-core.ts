@@ -59,6 +59,10 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   closeCode = CLOSE_ABNORMAL;
   closeReason = '';
   localClose: { code: number; reason: string } | null = null;
+  /** We sent End (`session.end()`): no more messages from this side. */
+  writableEnded = false;
+  /** The peer's End arrived: no more messages from the peer. */
+  readableEnded = false;
   handshakeTimer: NodeJS.Timeout | null = null;
   closeTimer: NodeJS.Timeout | null = null;
   destroyTimer: NodeJS.Timeout | null = null;

@@ -1,5 +1,6 @@
 /**
- * How a session ends: our authenticated close and its echo, the peer's close, failure (one
+ * How a session ends: our End (half-close) and the peer's, our authenticated close and its
+ * echo, the peer's close, failure (one
  * `'error'`, only if listened to), the end and close of the transport (then `'close'`,
  * always, exactly once), and the error operations meet once it is over.
  *
@@ -16,7 +17,7 @@ import {
   SessionError,
   TimeoutError,
 } from '../protocol/index.js';
-import { debug } from '../common/debug.js';
+import { debug, emitUncaught } from '../common/debug.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import type { SessionCore } from './session-core.js';
 import { resumeTransport } from './session-flow.js';
@@ -61,6 +62,7 @@ export function fail(core: SessionCore, err: unknown, how: FailHow = {}): void {
 
 /** Sends our authenticated close; the peer's echo (or `closeTimeout`) ends the session. */
 export function sendClose(core: SessionCore, code: number, reason: string): void {
+  // Marked closing first: a synchronous peer's echo may arrive inside conn.close().
   core.localClose = { code, reason };
   core.state = 'closing';
   try {
@@ -69,6 +71,51 @@ export function sendClose(core: SessionCore, code: number, reason: string): void
     fail(core, err);
     return;
   }
+  awaitEcho(core);
+}
+
+/**
+ * Sends our End after everything already written (the caller checked the session is open
+ * and had not ended). If the peer has ended too, the core follows it with Close 1000: the
+ * session is then closing, as after `close()`.
+ */
+export function sendEnd(core: SessionCore): void {
+  core.writableEnded = true;
+  core.writer.flush();
+  if (core.state !== 'open') return;
+  const both = core.readableEnded;
+  if (both) {
+    core.localClose = { code: CLOSE_NORMAL, reason: '' };
+    core.state = 'closing';
+  }
+  try {
+    core.conn.end();
+  } catch (err) {
+    fail(core, err);
+    return;
+  }
+  if (both) awaitEcho(core);
+}
+
+/**
+ * The peer's End arrived: `read()` gives null once the queue is read, `'end'` is emitted.
+ * If we had ended too, the core has just sent Close 1000 and the session is closing.
+ */
+export function peerEnded(core: SessionCore): void {
+  core.readableEnded = true;
+  core.inbound.end(null);
+  debug('%s ended its messages', core.label());
+  if (core.state === 'open' && core.conn.state === 'closing') {
+    core.localClose = { code: CLOSE_NORMAL, reason: '' };
+    core.state = 'closing';
+    awaitEcho(core);
+  }
+  emitUncaught(core.session, 'end');
+}
+
+/** Our Close is sent: read on until the peer's (or `closeTimeout`). */
+function awaitEcho(core: SessionCore): void {
+  if (core.state !== 'closing') return;
   core.keepAlive.stop();
   // The echo must be read even if the application stopped reading.
   resumeTransport(core);
@@ -193,4 +240,14 @@ export function closedError(core: SessionCore): SessionError {
     cause ? `session is closed (${cause.code}: ${cause.message})` : 'session is closed',
     cause ? { cause } : undefined,
   );
+}
+
+/** What `write()` meets once it may not write: ERR_WRITE_AFTER_END after `end()`, else {@link closedError}. */
+export function notWritable(core: SessionCore): SessionError {
+  return core.writableEnded
+    ? new SessionError(
+        ErrorCode.WRITE_AFTER_END,
+        'write after end: this side has ended its messages (end() was called)',
+      )
+    : closedError(core);
 }

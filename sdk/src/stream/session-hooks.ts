@@ -16,7 +16,14 @@ import { ClientConnection, TimeoutError } from '../protocol/index.js';
 import type { HandshakeInfo } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
 import { SessionCore } from './session-core.js';
-import { fail, peerClosed, transportClosed, transportEnded, transportFailed } from './session-end.js';
+import {
+  fail,
+  peerClosed,
+  peerEnded,
+  transportClosed,
+  transportEnded,
+  transportFailed,
+} from './session-end.js';
 import {
   bufferFull,
   maybeResume,
@@ -144,6 +151,10 @@ export class SessionHooks extends SessionCore {
 
   peerClosed(code: number, reason: string): void {
     peerClosed(this, code, reason);
+  }
+
+  peerEnded(): void {
+    peerEnded(this);
   }
 
   flush(): void {

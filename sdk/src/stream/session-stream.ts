@@ -3,6 +3,9 @@
  * and APIs that want a stream. Writes become messages (a writev batch is written in one
  * tick, so the record writer packs it); the readable side pulls whole messages with
  * `read()`, only while the stream wants more, so backpressure reaches the transport.
+ * Half-open like a net.Socket: the writable side's end sends End (`session.end()`), the
+ * readable side ends at the peer's End (or a normal close); the session closes itself once
+ * both have ended.
  */
 import { Duplex } from 'node:stream';
 
@@ -14,6 +17,7 @@ export interface StreamSource {
   readonly state: string;
   read(): Promise<Buffer | null>;
   write(data: Buffer): Promise<void>;
+  end(): Promise<void>;
   close(): Promise<void>;
   destroy(): void;
 }
@@ -21,6 +25,7 @@ export interface StreamSource {
 export function createSessionStream(session: StreamSource): Duplex {
   let pumping = false;
   const stream: Duplex = new Duplex({
+    allowHalfOpen: true,
     read() {
       if (pumping) return;
       pumping = true;
@@ -33,7 +38,9 @@ export function createSessionStream(session: StreamSource): Duplex {
       Promise.all(chunks.map((c) => session.write(c.chunk as Buffer))).then(() => callback(), callback);
     },
     final(callback) {
-      session.close().then(() => callback(), callback);
+      // On a session already closing or closed there is nothing left to end: wait for the close.
+      const ending = session.state === 'open' ? session.end() : session.close();
+      ending.then(() => callback(), callback);
     },
     destroy(error, callback) {
       if (error) session.destroy();

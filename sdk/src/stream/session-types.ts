@@ -13,6 +13,11 @@ export type SessionState = 'handshake' | 'open' | 'closing' | 'closed';
 export interface SessionEvents {
   /** One whole message (see the delivery rules on `Session`). */
   message: [data: Buffer];
+  /**
+   * The peer ended its messages (its End arrived, `readableEnded`): every message it sent
+   * has arrived (queued ones are still read); this side may go on writing until it ends too.
+   */
+  end: [];
   /** The session failed. At most once, only if listened to, always followed by `'close'`. */
   error: [error: SessionError];
   /** The transport closed. `code` is the authenticated close code, or 1006 if there was none. */

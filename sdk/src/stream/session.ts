@@ -8,9 +8,10 @@
  *   - session-end.ts: close choreography, failure, the transport's end;
  *   - session-handshake.ts: the vault (decrypt, verify) and trust hooks.
  *
- * End of a session: `read()` resolves null after a normal close (code 1000, or the echo of
- * our own close) once the queue is empty; after any other end it rejects with the coded
- * error (PeerClosedError for another close code). `'error'` is emitted at most once and
+ * End of a session: `read()` resolves null after the peer's End (half-close) or a normal
+ * close (code 1000, or the echo of our own close) once the queue is empty; after any other
+ * end it rejects with the coded error (PeerClosedError for another close code). `end()`
+ * ends our messages (End); once both sides have ended, the session closes itself (1000). `'error'` is emitted at most once and
  * only if someone listens; `'close'` is always emitted, exactly once, after the transport
  * closed. A rejected async listener fails this session alone (`captureRejections`).
  */
@@ -26,7 +27,7 @@ import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
 import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
-import { closedError, fail, sendClose } from './session-end.js';
+import { closedError, fail, notWritable, sendClose, sendEnd } from './session-end.js';
 import { bufferFull, maybeResume } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
@@ -250,6 +251,22 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#core.inbound.bytes;
   }
 
+  /**
+   * Whether this side has ended its messages (`end()`, or the view's `end()`): it writes
+   * no more (ERR_WRITE_AFTER_END) but still reads.
+   */
+  get writableEnded(): boolean {
+    return this.#core.writableEnded;
+  }
+
+  /**
+   * Whether the peer has ended its messages (its End arrived, `'end'` was emitted): it
+   * sends no more; `read()` resolves null once the queued ones are read.
+   */
+  get readableEnded(): boolean {
+    return this.#core.readableEnded;
+  }
+
   /** Whether reading from the transport is paused because unread messages reached the high-water mark. */
   get readingPaused(): boolean {
     return this.#core.paused;
@@ -269,7 +286,8 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /**
    * The next message, whole, exactly as the peer wrote it. Pending reads are served in
-   * call order. Resolves null after a normal close once every received message was read;
+   * call order. Resolves null after the peer's End or a normal close once every received
+   * message was read;
    * rejects with the session's coded error after any other end (PeerClosedError,
    * ERR_CLOSED_BY_PEER, when the peer closed with a code other than 1000). Aborting
    * `signal` rejects with ERR_ABORTED and leaves the session open.
@@ -290,8 +308,8 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * Sends one message. Calls keep their order and never interleave. Resolves once the
    * message is in the transport's buffer and the transport has room (after 'drain' if it
-   * had none). Rejects with ERR_SESSION_CLOSED if the session is not open, or with the
-   * session's error if it fails before then. A write that finds `maxBufferedAmount` bytes
+   * had none). Rejects with ERR_WRITE_AFTER_END after `end()`, with ERR_SESSION_CLOSED if
+   * the session is not open, or with the session's error if it fails before then. A write that finds `maxBufferedAmount` bytes
    * or more still buffered fails the session with ERR_BUFFER_FULL.
    */
   write(data: MessageData): Promise<void> {
@@ -302,7 +320,7 @@ export class Session extends EventEmitter<SessionEvents> {
       return observed(Promise.reject(err));
     }
     const core = this.#core;
-    if (core.state !== 'open') return observed(Promise.reject(closedError(core)));
+    if (core.state !== 'open' || core.writableEnded) return observed(Promise.reject(notWritable(core)));
     const writer = core.writer;
     if (writer.bufferedAmount >= core.options.maxBufferedAmount) {
       fail(core, bufferFull(core), { destroy: true });
@@ -322,6 +340,24 @@ export class Session extends EventEmitter<SessionEvents> {
       return observed(core.error ? Promise.reject(closedError(core)) : Promise.resolve());
     }
     return observed(core.writer.flushed());
+  }
+
+  /**
+   * Ends this side's messages (half-close, PROTOCOL.md §5 "Half-close (End)"): sends End
+   * after everything already written, and resolves once it has been handed to the OS (as
+   * `flushStream()`). The session stays open: `write()` then rejects with
+   * ERR_WRITE_AFTER_END, while the peer's messages are still read until its own End (or
+   * close). Once both sides have ended, the session closes itself with code 1000 on both
+   * sides (`closed`, `'close'`). Calling it again waits for the same End. Rejects with
+   * ERR_SESSION_CLOSED if the session is not open (during the handshake, once closing).
+   */
+  end(): Promise<void> {
+    const core = this.#core;
+    if (!core.writableEnded) {
+      if (core.state !== 'open') return observed(Promise.reject(closedError(core)));
+      sendEnd(core);
+    }
+    return this.flushStream();
   }
 
   /**
@@ -363,19 +399,26 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * A Duplex byte-stream view (the same object on every call): each write becomes one
-   * message, reads deliver message bytes in order (empty messages carry no bytes),
-   * `end()` closes the session with an authenticated close, the readable side ends at a
-   * normal close and errors otherwise. Works with `stream.pipeline`. As with a net.Socket,
-   * destroying the view — which breaking out of `for await` over it does — destroys the
-   * session; use `stream.iterator({ destroyOnReturn: false })` to stop reading without that.
+   * A Duplex byte-stream view (the same object on every call, `allowHalfOpen`): each
+   * write becomes one message, reads deliver message bytes in order (empty messages carry
+   * no bytes). Its `end()` half-closes as `session.end()` does (on a session already
+   * closing or closed it waits for the close instead); the readable side ends at the
+   * peer's End or a normal close, and errors otherwise. Once both sides have ended, the
+   * session closes itself (1000). Works with `stream.pipeline`: `pipeline(file,
+   * session.stream())` uploads and ends our half, and the peer may still answer. As with a
+   * net.Socket, destroying the view — which breaking out of `for await` over it does —
+   * destroys the session; use `stream.iterator({ destroyOnReturn: false })` to stop reading
+   * without that.
    */
   stream(): Duplex {
     this.#stream ??= createSessionStream(this);
     return this.#stream;
   }
 
-  /** `for await (const message of session)`: reads until a normal close; throws the coded error otherwise. */
+  /**
+   * `for await (const message of session)`: reads until the peer's End or a normal close;
+   * throws the coded error otherwise.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
     for (;;) {
       const message = await this.read();

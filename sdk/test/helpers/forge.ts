@@ -74,12 +74,29 @@ export function forgeCbc(conn: Conn, suite: Suite, f: CbcForgery): Buffer {
 
 /** The payload of a CBC record that `conn` sealed (decrypted with its own sending key). */
 export function payloadOf(conn: Conn, suite: Suite, record: Buffer): Buffer {
-  const secret = Buffer.from((sealerOf(conn) as unknown as { secret: Buffer }).secret);
+  return innerOf(conn, suite, record).payload;
+}
+
+/** A copy of the connection's current sending traffic secret. */
+export function sendingSecret(conn: Conn): Buffer {
+  return Buffer.from((sealerOf(conn) as unknown as { secret: Buffer }).secret);
+}
+
+/**
+ * The record type and payload of a CBC record that `conn` sealed under its current key (or
+ * under `secret`, a {@link sendingSecret} kept from before the connection wiped its keys).
+ */
+export function innerOf(
+  conn: Conn,
+  suite: Suite,
+  record: Buffer,
+  secret: Buffer = sendingSecret(conn),
+): { type: number; payload: Buffer } {
   const keys = trafficKeys(suite, secret);
   const decipher = createDecipheriv(suite.cipher, keys.cipherRaw, record.subarray(4, 20));
   const plain = Buffer.concat([
     decipher.update(record.subarray(20, record.length - suite.tagLength)),
     decipher.final(),
   ]);
-  return plain.subarray(13, 13 + plain.readUInt32BE(9));
+  return { type: plain[8]!, payload: plain.subarray(13, 13 + plain.readUInt32BE(9)) };
 }

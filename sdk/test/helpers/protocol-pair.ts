@@ -29,6 +29,8 @@ export class Endpoint {
   readonly messages: Buffer[] = [];
   readonly closes: Array<{ code: number; reason: string }> = [];
   readonly pongs: Buffer[] = [];
+  /** How many times the peer's End was reported (`peerEnded`). */
+  ends = 0;
   info: HandshakeInfo | null = null;
   /** Called with each buffer sent; set by `connect()` to deliver it to the other side. */
   deliver: ((data: Buffer) => void) | null = null;
@@ -50,6 +52,9 @@ export class Endpoint {
       },
       pong: (payload: Buffer) => {
         this.pongs.push(Buffer.from(payload));
+      },
+      peerEnded: () => {
+        this.ends++;
       },
     };
   }

@@ -1,0 +1,81 @@
+/**
+ * Addresses of `secsess`: ADDR (`host:port`, `[v6]:port`, or `systemd`) and the loopback
+ * policy that makes the command safe by default. The service behind `serve --forward` and
+ * the plaintext side of `connect --listen` carry the application's bytes in the clear, so
+ * both must be on this machine's loopback unless the user says otherwise with
+ * `--unsafe-target` / `--unsafe-listen`.
+ */
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+import { formatEndpoint } from '@secsess/sdk';
+import { CliError, CliErrorCode } from '../errors.js';
+import { parseHostPort } from '../commands/host-port.js';
+import type { HostPort } from '../commands/host-port.js';
+
+/** The ADDR word that takes the listening socket systemd passes (fd 3). */
+export const SYSTEMD = 'systemd';
+
+/** Where to listen: an address, or the socket systemd passed. */
+export type ListenAddress = HostPort | typeof SYSTEMD;
+
+/** Parses an ADDR to listen on (port 0 allowed). Throws an Error yargs reports as a usage error. */
+export function parseListen(text: string): ListenAddress {
+  return text === SYSTEMD ? SYSTEMD : parseHostPort(text, { allowPortZero: true });
+}
+
+/** A socket's peer for log lines: `host:port`, IPv6 in brackets; `-` when unknown (closed). */
+export function peerLabel(address: string | undefined, port: number | undefined): string {
+  return address === undefined || port === undefined ? '-' : formatEndpoint({ host: address, port });
+}
+
+/** 127.0.0.0/8 and ::1 (IPv4-mapped forms of 127/8 included, as BlockList maps them). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Whether `address` (an IP literal) is a loopback address. */
+export function isLoopback(address: string): boolean {
+  const family = isIP(address);
+  if (family === 0) return false;
+  return LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Whether `host` is loopback: an IP literal in 127.0.0.0/8 or ::1, or a name (`localhost`)
+ * every address of which is. Decided once, at start.
+ */
+export async function hostIsLoopback(host: string): Promise<boolean> {
+  if (isIP(host) !== 0) return isLoopback(host);
+  try {
+    const addresses = await lookup(host, { all: true });
+    return addresses.length > 0 && addresses.every((a) => isLoopback(a.address));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses a non-loopback `host` unless `unsafe`: ERR_UNSAFE_TARGET for serve's
+ * `--forward`, ERR_UNSAFE_LISTEN for connect's `--listen`.
+ */
+export async function checkLoopback(
+  host: string,
+  what: 'forward' | 'listen',
+  unsafe: boolean,
+): Promise<void> {
+  if (unsafe || (await hostIsLoopback(host))) return;
+  if (what === 'forward') {
+    throw new CliError(
+      CliErrorCode.UNSAFE_TARGET,
+      `--forward ${host} is not a loopback address: the bytes between secsess and the service ` +
+        'travel in the clear; forward to 127.0.0.1, ::1 or localhost, or pass --unsafe-target ' +
+        'if the network to it is trusted',
+    );
+  }
+  throw new CliError(
+    CliErrorCode.UNSAFE_LISTEN,
+    `--listen ${host} is not a loopback address: anyone who reaches it could use the tunnel, ` +
+      'and its bytes travel in the clear; listen on 127.0.0.1, ::1 or localhost, or pass ' +
+      '--unsafe-listen if the network to it is trusted',
+  );
+}

@@ -1,0 +1,4 @@
+// Entry of the bundled cli/dist/secsess.js: runs `secsess` on this process's arguments.
+import { runTunnel } from './main.js';
+
+await runTunnel(process.argv);

@@ -1,0 +1,125 @@
+/**
+ * What `secsess serve` and `secsess connect --listen` tell their operator, one line an event
+ * on stderr, as text (`secsess: EVENT key=value …`) or, with `--log-format json`, as one
+ * JSON object a line with `time`, `event` and `side` first. Never key material: only
+ * fingerprints, addresses, byte counts and codes.
+ *
+ * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
+ * peer, fingerprint, up, down, durationMs, close, reason), `refused` (a connection that did
+ * not become a session: peer, code), `reload` (fingerprints, added, removed; or error,
+ * message), `draining` (sessions), `stopped`.
+ */
+import type { TextSink } from '../io.js';
+
+/** `--log-format`. */
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Which command writes the line. */
+export type Side = 'serve' | 'connect';
+
+/** One session, once it is over. */
+export interface ConnRecord {
+  /** The client of the tunnel: for serve the secsess client, for connect the local program. */
+  readonly peer: string;
+  /** serve: the client key's fingerprint (null if it sent none); connect: the server key's. */
+  readonly fingerprint: string | null;
+  /** Bytes from the client towards the service. */
+  readonly up: number;
+  /** Bytes from the service towards the client. */
+  readonly down: number;
+  readonly durationMs: number;
+  /** The session's close code (1000 normal), or the code of the error that ended it. */
+  readonly close: number | string;
+  readonly reason: string;
+}
+
+type Value = string | number | boolean | null | readonly string[];
+
+/** The reload outcome: the keys now in force, or why nothing changed. */
+export type ReloadRecord =
+  | {
+      readonly fingerprints: readonly string[];
+      readonly added: number | null;
+      readonly removed: number | null;
+    }
+  | { readonly error: string; readonly message: string };
+
+/** A text value: bare when it has no space, quote or comma-free list; else JSON-quoted. */
+function textValue(value: Value): string {
+  if (value === null) return '-';
+  if (Array.isArray(value)) return value.length === 0 ? '-' : value.join(',');
+  const text = String(value);
+  return text !== '' && /^[\x21-\x7e]+$/.test(text) && !text.includes('"') ? text : JSON.stringify(text);
+}
+
+export class TunnelLog {
+  constructor(
+    readonly format: LogFormat,
+    readonly side: Side,
+    readonly sink: TextSink = process.stderr,
+  ) {}
+
+  /** Writes one event; text lines name `fields` as given (aliases for text in `textNames`). */
+  #line(event: string, fields: Record<string, Value>, textNames: Record<string, string> = {}): void {
+    if (this.format === 'json') {
+      const doc = { time: new Date().toISOString(), event, side: this.side, ...fields };
+      this.sink.write(`${JSON.stringify(doc)}\n`);
+      return;
+    }
+    let line = `secsess: ${event}`;
+    for (const [name, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      line += ` ${textNames[name] ?? name}=${textValue(value)}`;
+    }
+    this.sink.write(`${line}\n`);
+  }
+
+  /** Listening on `address`, towards `target` (serve: `forward`; connect: `to`). */
+  listening(address: string, target: string): void {
+    this.#line('listening', this.side === 'serve' ? { address, forward: target } : { address, to: target });
+  }
+
+  /**
+   * One session is over. Text: `secsess: conn peer=ADDR client=SHA256:…|- up=N down=N ms=N
+   * close=1000|ERR_…` (`server=` on the connect side), then `reason="…"` when there is one.
+   */
+  conn(record: ConnRecord): void {
+    const fields: Record<string, Value> = {
+      peer: record.peer,
+      fingerprint: record.fingerprint,
+      up: record.up,
+      down: record.down,
+      durationMs: record.durationMs,
+      close: record.close,
+    };
+    if (this.format === 'json' || record.reason !== '') fields['reason'] = record.reason;
+    this.#line('conn', fields, {
+      fingerprint: this.side === 'serve' ? 'client' : 'server',
+      durationMs: 'ms',
+    });
+  }
+
+  /**
+   * A connection that did not become a session, and why: a coded error, and for a load
+   * limit (ERR_SERVER_BUSY) the option that refused it.
+   */
+  refused(peer: string, code: string, limit?: string): void {
+    this.#line('refused', limit === undefined ? { peer, code } : { peer, code, limit });
+  }
+
+  /** SIGHUP: the keys in force, or the error that left the old ones in force. */
+  reload(record: ReloadRecord): void {
+    this.#line('reload', { ...record });
+  }
+
+  /** SIGTERM: no new connections; `sessions` still open are given the drain time. */
+  draining(sessions: number): void {
+    this.#line('draining', { sessions });
+  }
+
+  /** Every session is over and the listener closed; the process exits next. */
+  stopped(): void {
+    this.#line('stopped', {});
+  }
+}

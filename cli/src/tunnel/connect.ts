@@ -1,0 +1,245 @@
+/**
+ * `secsess connect`: the client side. With `--listen ADDR --to HOST:PORT`, a local TCP
+ * listener whose every connection becomes one session to the server; without it, one session
+ * to HOST:PORT joined to stdin/stdout (an ssh ProxyCommand, a pipe).
+ */
+import { createServer } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { Client, formatEndpoint, PrivateKey } from '@secsess/sdk';
+import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
+import type { Argv } from 'yargs';
+import { codeOf } from '../errors.js';
+import type { Output } from '../io.js';
+import { parseHostPort } from '../commands/host-port.js';
+import type { HostPort } from '../commands/host-port.js';
+import { readPublicKey } from '../commands/read-public-key.js';
+import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import { TunnelLog } from './conn-log.js';
+import {
+  algorithmSet,
+  commonOptions,
+  DEFAULT_SYMMETRIC,
+  maxConnsOption,
+  SYMMETRIC_CHOICES,
+} from './options.js';
+import type { TunnelArgs } from './options.js';
+import { pump } from './pump.js';
+import { handleSignals } from './signals.js';
+import { checkOutcome, stdioEnds } from './stdio.js';
+import { systemdListenFd } from './systemd.js';
+
+/** The close code sessions get when the drain time is over. */
+const CLOSE_GOING_AWAY = 1001;
+
+function builder(yargs: Argv<TunnelArgs>) {
+  const options = yargs
+    .positional('target', {
+      type: 'string',
+      describe: 'without --listen: the server, HOST:PORT, joined to stdin/stdout',
+    })
+    .option('listen', {
+      type: 'string',
+      describe: 'accept local connections on HOST:PORT (loopback unless --unsafe-listen) or systemd (fd 3)',
+    })
+    .option('to', { type: 'string', describe: 'with --listen: the secsess server, HOST:PORT' })
+    .option('server-pub', { type: 'string', describe: 'trust the server whose public key is in this file' })
+    .option('trust', {
+      choices: ['strict', 'tofu'] as const,
+      describe:
+        'trust the server through known_hosts: strict (listed keys only) or tofu (record the first key)',
+    })
+    .option('known-hosts', {
+      type: 'string',
+      describe: 'the known_hosts file for --trust (default ~/.secsess/known_hosts)',
+    })
+    .option('key', {
+      type: 'string',
+      describe: 'the client private key file, for servers with authorized_keys',
+    })
+    .option('unsafe-listen', {
+      type: 'boolean',
+      default: false,
+      describe: 'allow a --listen host that is not loopback (anyone who reaches it uses the tunnel)',
+    })
+    .option('symmetric', {
+      choices: SYMMETRIC_CHOICES,
+      default: DEFAULT_SYMMETRIC,
+      describe: 'the cipher to ask for',
+    });
+  return maxConnsOption(
+    commonOptions(options),
+    'with --listen: local connections at once; past it they are reset',
+  )
+    .check((argv) => {
+      if (argv.listen !== undefined) {
+        parseListen(argv.listen);
+        if (argv.to === undefined) throw new Error('--listen needs --to HOST:PORT, the secsess server');
+        if (argv.target !== undefined)
+          throw new Error(`with --listen, give the server as --to, not "${argv.target}"`);
+        parseHostPort(argv.to);
+      } else {
+        if (argv.to !== undefined)
+          throw new Error('--to goes with --listen; without it, give the server as HOST:PORT');
+        if (argv.target === undefined)
+          throw new Error('missing HOST:PORT: the server (or --listen ADDR --to HOST:PORT)');
+        parseHostPort(argv.target);
+        if (argv['unsafe-listen']) throw new Error('--unsafe-listen goes with --listen');
+      }
+      if ((argv['server-pub'] === undefined) === (argv.trust === undefined)) {
+        throw new Error("give one of --server-pub FILE (the server's public key) or --trust strict|tofu");
+      }
+      if (argv['known-hosts'] !== undefined && argv.trust === undefined)
+        throw new Error('--known-hosts goes with --trust');
+      return true;
+    })
+    .example(
+      '$0 connect --listen 127.0.0.1:6379 --to redis.example:7000 --server-pub server.pub',
+      'a local port for redis-cli, through secsess',
+    )
+    .example('$0 connect server.example:7000 --trust strict < file', 'send a file to serve --stdio')
+    .example(
+      'ssh -o ProxyCommand="secsess connect %h:7000 --trust strict --key client.key" host',
+      'ssh through secsess',
+    );
+}
+
+/** Options of `connect`, as parsed. */
+export type ConnectArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
+
+/** A fresh Client for each session (a Client holds one session at a time). */
+async function clientFactory(args: ConnectArgs): Promise<() => Client> {
+  const serverKey: PublicKey | null =
+    args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
+  const options: ClientOptions = {
+    ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
+    ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
+  };
+  const set = algorithmSet(args.symmetric);
+  return () => Client.create(serverKey, set, options);
+}
+
+async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<void> {
+  const newClient = await clientFactory(args);
+  if (args.listen === undefined) {
+    const session = await newClient().connect(parseHostPort(args.target!));
+    checkOutcome(await pump(session, stdioEnds(true)));
+    return;
+  }
+  await listenAndForward(args, newClient, new TunnelLog(args['log-format'], 'connect', out.io.stderr));
+}
+
+/** One local connection: a session to `to`, then the pump; one `conn` or `refused` line. */
+async function forwardSocket(
+  socket: Socket,
+  to: HostPort,
+  client: Client,
+  log: TunnelLog,
+  sessions: Set<Session>,
+  signal: AbortSignal,
+): Promise<void> {
+  const started = performance.now();
+  const peer = peerLabel(socket.remoteAddress, socket.remotePort);
+  // Errors of the local socket before the pump (a reset during the handshake) end it quietly.
+  socket.on('error', () => {});
+  const gone = new AbortController();
+  const abort = (): void => gone.abort();
+  socket.once('close', abort);
+  signal.addEventListener('abort', abort, { once: true });
+  let session: Session;
+  try {
+    session = await client.connect(to, { signal: gone.signal });
+  } catch (err) {
+    if (!socket.destroyed) socket.resetAndDestroy();
+    log.refused(peer, codeOf(err) ?? 'ERR_UNEXPECTED');
+    return;
+  } finally {
+    socket.off('close', abort);
+    signal.removeEventListener('abort', abort);
+  }
+  sessions.add(session);
+  const result = await pump(session, { input: socket, output: socket });
+  sessions.delete(session);
+  log.conn({
+    peer,
+    fingerprint: session.serverKey?.fingerprint() ?? null,
+    up: result.sent,
+    down: result.received,
+    durationMs: Math.round(performance.now() - started),
+    close: result.close,
+    reason: result.reason,
+  });
+}
+
+function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** `connect --listen`: runs until SIGTERM/SIGINT and the drain. */
+async function listenAndForward(args: ConnectArgs, newClient: () => Client, log: TunnelLog): Promise<void> {
+  const listen = parseListen(args.listen!);
+  if (listen !== SYSTEMD) await checkLoopback(listen.host, 'listen', args['unsafe-listen']);
+  const to = parseHostPort(args.to!);
+  const stopping = new AbortController();
+  const sessions = new Set<Session>();
+  const connections = new Set<Promise<void>>();
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
+    if (connections.size >= args['max-conns']) {
+      socket.resetAndDestroy();
+      log.refused(peerLabel(socket.remoteAddress, socket.remotePort), 'ERR_MAX_CONNS');
+      return;
+    }
+    const work = forwardSocket(socket, to, newClient(), log, sessions, stopping.signal).finally(() =>
+      connections.delete(work),
+    );
+    connections.add(work);
+  });
+  await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  const bound = server.address();
+  log.listening(
+    bound !== null && typeof bound === 'object'
+      ? formatEndpoint({ host: bound.address, port: bound.port })
+      : String(bound),
+    formatEndpoint(to),
+  );
+
+  const closeAll = (): void => {
+    stopping.abort();
+    for (const session of sessions) void session.close(CLOSE_GOING_AWAY, 'client stopping').catch(() => {});
+  };
+  let drainTimer: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    const removeSignals = handleSignals({
+      stop: (first) => {
+        if (!first) {
+          closeAll();
+          return;
+        }
+        server.close();
+        log.draining(sessions.size);
+        drainTimer = setTimeout(closeAll, Math.round(args['drain-timeout'] * 1000));
+        void (async () => {
+          // New connections may still be in the accept queue: wait until none is left.
+          while (connections.size > 0) await Promise.all(connections);
+          clearTimeout(drainTimer);
+          removeSignals();
+          log.stopped();
+          resolve();
+        })();
+      },
+    });
+  });
+}
+
+/** `secsess connect`. */
+export const connectCommand = {
+  command: 'connect [target]',
+  describe: 'open secsess sessions: from a local port (--listen … --to …), or one joined to stdin/stdout',
+  builder,
+  execute,
+};

@@ -1,0 +1,61 @@
+/**
+ * The options `serve` and `connect` share, as yargs declarations, and what they turn into:
+ * the algorithm set, the log, the limits.
+ */
+import { Symmetric } from '@secsess/sdk';
+import type { AlgorithmSet } from '@secsess/sdk';
+import type { Argv } from 'yargs';
+import { LOG_FORMATS } from './conn-log.js';
+
+/** Options every `secsess` command has (declared globally in parser.ts). */
+export interface TunnelArgs {
+  verbose: boolean;
+}
+
+/** `--symmetric` values, as node:crypto names the ciphers. */
+export const SYMMETRIC_CHOICES = ['aes-256-gcm', 'aes-256-cbc', 'aes-128-cbc'] as const;
+export type SymmetricChoice = (typeof SYMMETRIC_CHOICES)[number];
+
+/** The command's default suite: the fastest node:crypto offers (the library's default is CBC). */
+export const DEFAULT_SYMMETRIC: SymmetricChoice = 'aes-256-gcm';
+
+/** `--max-conns` default: sessions (serve) or local connections (connect --listen) at once. */
+export const DEFAULT_MAX_CONNS = 1024;
+
+/** `--drain-timeout` default, in seconds. */
+export const DEFAULT_DRAIN_SECONDS = 30;
+
+/** The algorithm set of a `--symmetric` value. */
+export function algorithmSet(symmetric: SymmetricChoice): AlgorithmSet {
+  return { symmetric: symmetric.toUpperCase() as Symmetric };
+}
+
+/** Options of both commands. */
+export function commonOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('log-format', {
+      choices: LOG_FORMATS,
+      default: 'text' as (typeof LOG_FORMATS)[number],
+      describe: 'log lines on stderr: text (secsess: EVENT key=value …) or one JSON object a line',
+    })
+    .option('drain-timeout', {
+      type: 'number',
+      default: DEFAULT_DRAIN_SECONDS,
+      describe: 'on SIGTERM/SIGINT: seconds open sessions get to end on their own (a second signal: none)',
+    })
+    .check((argv) => {
+      const drain = argv['drain-timeout'];
+      if (!Number.isFinite(drain) || drain < 0)
+        throw new Error('--drain-timeout must be a number of seconds, 0 or more');
+      return true;
+    });
+}
+
+/** `--max-conns N`. */
+export function maxConnsOption<T>(yargs: Argv<T>, describe: string) {
+  return yargs.option('max-conns', { type: 'number', default: DEFAULT_MAX_CONNS, describe }).check((argv) => {
+    const max = argv['max-conns'];
+    if (!Number.isInteger(max) || max < 1) throw new Error('--max-conns must be a whole number, 1 or more');
+    return true;
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * The pump: one session joined to a byte stream (a TCP socket, or stdin/stdout), both ways,
+ * on both sides of the tunnel.
+ *
+ * - Towards the session: each 'data' chunk is one `session.write()` (one message; the chunk
+ *   is not copied or split here). While the session holds {@link HIGH_WATER} bytes or more
+ *   unsent, the input is paused; the write that crossed the mark resumes it when it resolves.
+ * - From the session: `read()` → `output.write()`; when the output is full, no message is
+ *   read until 'drain' (unread messages then pause the session's own transport, so the peer
+ *   is held back by TCP).
+ * - Half-close: the input's EOF → `session.end()` (an authenticated End); the peer's End →
+ *   `output.end()` (a FIN). Both ended → the session closes itself with 1000.
+ * - A reset: an input or output error closes the session with {@link CLOSE_RESET}; a session
+ *   that ends other than normally (an error, a close code other than 1000) resets the
+ *   socket, so the program behind it never takes a cut stream for a complete one.
+ */
+import { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { PeerClosedError, SessionError } from '@secsess/sdk';
+import type { Session } from '@secsess/sdk';
+import { endSession } from './sdk-next.js';
+
+/** Bytes the session may hold unsent before the input is paused. */
+export const HIGH_WATER = 1024 * 1024;
+
+/** Close code of a session whose socket failed or was reset on this side. */
+export const CLOSE_RESET = 4001;
+/** Its reason. */
+export const RESET_REASON = 'connection reset';
+
+/** The byte stream a session is joined to: a socket is both. */
+export interface PumpEnds {
+  readonly input: Readable;
+  readonly output: Writable;
+  /**
+   * Whether the peer's End ends `output` (default true). `serve --stdio` without `--once`
+   * keeps stdout for the next session.
+   */
+  readonly endOutput?: boolean;
+}
+
+/** What went through a session, and how it ended. */
+export interface PumpResult {
+  /** Bytes read from the input and written to the session. */
+  readonly sent: number;
+  /** Bytes of the session's messages written to the output. */
+  readonly received: number;
+  /** The close code (1000 for a normal end), or the code of the error that ended the session. */
+  readonly close: number | string;
+  readonly reason: string;
+  /** The session's error, if it failed or the peer closed with a code other than 1000. */
+  readonly error: SessionError | null;
+}
+
+function ignore(): void {}
+
+/** Drops a stream: a socket with a TCP reset, anything else destroyed. */
+function reset(stream: Readable | Writable): void {
+  if (stream instanceof Socket) {
+    if (!stream.destroyed) stream.resetAndDestroy();
+  } else {
+    stream.destroy();
+  }
+}
+
+/** Resolves at the output's next 'drain', or when it closes. */
+function drained(output: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      output.off('drain', done);
+      output.off('close', done);
+      resolve();
+    };
+    output.on('drain', done);
+    output.on('close', done);
+  });
+}
+
+/** Resolves once `socket` closed (both directions over, or destroyed). */
+function socketClosed(socket: Socket): Promise<void> {
+  if (socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/**
+ * Joins `session` to `ends` until both are over. Resolves (never rejects) once the session
+ * closed and the output is done.
+ */
+export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
+  const { input, output } = ends;
+  /** A socket is both ends. */
+  const socket = (input as unknown) === output;
+  const endOutput = ends.endOutput ?? true;
+  let sent = 0;
+  let received = 0;
+  let failure: SessionError | null = null;
+  let paused = false;
+  let inputEnded = false;
+
+  const resume = (): void => {
+    paused = false;
+    if (!inputEnded) input.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    sent += chunk.length;
+    const written = session.write(chunk);
+    if (!paused && session.bufferedAmount >= HIGH_WATER) {
+      paused = true;
+      input.pause();
+      written.then(resume, ignore);
+    }
+  };
+  const onEnd = (): void => {
+    inputEnded = true;
+    void endSession(session).catch(ignore);
+  };
+  const onStreamError = (): void => {
+    if (session.state === 'open') void session.close(CLOSE_RESET, RESET_REASON).catch(ignore);
+  };
+  const onSessionError = (err: SessionError): void => {
+    failure ??= err;
+  };
+  // A stream that closes before its EOF (destroyed, reset) takes the session with it.
+  const onClose = (): void => {
+    if (!inputEnded) onStreamError();
+  };
+  session.on('error', onSessionError);
+  input.on('data', onData);
+  input.on('end', onEnd);
+  input.on('error', onStreamError);
+  input.on('close', onClose);
+  if (!socket) output.on('error', onStreamError);
+  // Paused until now (pauseOnConnect, or by an earlier session of stdin); or already at EOF.
+  if (input.readableEnded) onEnd();
+  else input.resume();
+
+  // stdout's flags are not to be relied on (it cannot really close): end()'s callback is.
+  let outputEnded = Promise.resolve();
+  const down = async (): Promise<void> => {
+    for (;;) {
+      const message = await session.read();
+      if (message === null) break;
+      received += message.length;
+      if (!output.write(message)) await drained(output);
+    }
+    if (endOutput) outputEnded = new Promise((resolve) => output.end(() => resolve()));
+  };
+  const downDone = down().catch((err: unknown) => {
+    if (err instanceof SessionError) failure ??= err;
+    reset(output);
+    if (!socket) input.pause();
+  });
+
+  return (async () => {
+    await session.closed;
+    await downDone;
+    // The session is over: whatever the input still sends has nowhere to go.
+    input.off('data', onData);
+    input.off('end', onEnd);
+    input.off('close', onClose);
+    if (!inputEnded) {
+      if (socket && output.writableEnded && !output.writableFinished) {
+        output.once('finish', () => input.destroy());
+      } else if (socket || endOutput) {
+        input.destroy();
+      } else {
+        input.pause();
+      }
+    }
+    if (socket) await socketClosed(output as Socket);
+    else await outputEnded;
+    session.off('error', onSessionError);
+    // Kept until now: an error after the end must not be unhandled.
+    input.off('error', onStreamError);
+    if (!socket) output.off('error', onStreamError);
+    // Set by the callbacks above: TypeScript's narrowing does not see them.
+    const error = failure as SessionError | null;
+    const ended =
+      error !== null && !(error instanceof PeerClosedError)
+        ? { close: error.code as string, reason: error.message }
+        : { close: session.closeCode ?? 1006, reason: session.closeReason ?? '' };
+    return { sent, received, ...ended, error };
+  })();
+}

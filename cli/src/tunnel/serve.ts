@@ -1,0 +1,270 @@
+/**
+ * `secsess serve`: a secsess server whose sessions are joined to a TCP service
+ * (`--forward`, one backend connection a session) or to stdin/stdout (`--stdio`).
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { formatEndpoint } from '@secsess/sdk';
+import type { Endpoint, Server, Session } from '@secsess/sdk';
+import type { Argv } from 'yargs';
+import type { Output } from '../io.js';
+import { parseHostPort } from '../commands/host-port.js';
+import type { HostPort } from '../commands/host-port.js';
+import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import { TunnelLog } from './conn-log.js';
+import { algorithmSet, commonOptions, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
+import type { TunnelArgs } from './options.js';
+import { proxyHeader } from './proxy-header.js';
+import { pump } from './pump.js';
+import type { PumpResult } from './pump.js';
+import { createServer, reloadKeys, stopServer } from './sdk-next.js';
+import { handleSignals } from './signals.js';
+import { checkOutcome, stdioEnds } from './stdio.js';
+import { systemdListenFd } from './systemd.js';
+
+/** Close code of a session whose backend refused or did not answer. */
+export const CLOSE_BACKEND = 4000;
+const BACKEND_REASON = 'backend unavailable';
+/** How long a backend connection may take. */
+const BACKEND_TIMEOUT = 10_000;
+
+function builder(yargs: Argv<TunnelArgs>) {
+  const options = yargs
+    .option('listen', {
+      type: 'string',
+      demandOption: true,
+      describe: 'where secsess clients connect: HOST:PORT, [v6]:PORT, or systemd (the socket passed on fd 3)',
+    })
+    .option('key', {
+      type: 'string',
+      demandOption: true,
+      describe: "the server's private key file (read again on SIGHUP)",
+    })
+    .option('forward', {
+      type: 'string',
+      describe: 'join each session to a TCP connection to HOST:PORT (loopback unless --unsafe-target)',
+    })
+    .option('stdio', {
+      type: 'boolean',
+      default: false,
+      describe: 'join one session at a time to stdin/stdout instead of --forward',
+    })
+    .option('once', {
+      type: 'boolean',
+      default: false,
+      describe: 'with --stdio: exit after the first session',
+    })
+    .option('authorized-keys', {
+      type: 'string',
+      describe: 'only clients whose key is in this authorized_keys file (read again on SIGHUP)',
+    })
+    .option('unsafe-target', {
+      type: 'boolean',
+      default: false,
+      describe: 'allow a --forward host that is not loopback (its bytes travel in the clear)',
+    })
+    .option('proxy-protocol', {
+      type: 'boolean',
+      default: false,
+      describe: "send a PROXY v2 header with the client's address first on each backend connection",
+    })
+    .option('symmetric', {
+      choices: SYMMETRIC_CHOICES,
+      describe: 'accept only this cipher (default: every suite the client asks for)',
+    });
+  return maxConnsOption(commonOptions(options), 'sessions open at once; past it clients get ERR_SERVER_BUSY')
+    .check((argv) => {
+      parseListen(argv.listen);
+      if ((argv.forward === undefined) === !argv.stdio)
+        throw new Error('give one of --forward HOST:PORT or --stdio');
+      if (argv.forward !== undefined) parseHostPort(argv.forward);
+      if (argv.once && !argv.stdio) throw new Error('--once goes with --stdio');
+      if (argv['proxy-protocol'] && argv.forward === undefined)
+        throw new Error('--proxy-protocol goes with --forward');
+      return true;
+    })
+    .example(
+      '$0 serve --listen 0.0.0.0:7000 --key server.key --forward 127.0.0.1:6379',
+      'put a local redis behind secsess',
+    )
+    .example(
+      '$0 serve --listen [::]:7000 --key server.key --authorized-keys clients --forward localhost:22',
+      'let only the listed client keys reach sshd',
+    )
+    .example(
+      '$0 serve --listen 127.0.0.1:7000 --key server.key --stdio --once > received',
+      'receive one file',
+    );
+}
+
+/** Options of `serve`, as parsed. */
+export type ServeArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
+
+/** Connects to the backend; null if it refuses, fails or does not answer in time. */
+function openBackend(target: HostPort): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(), BACKEND_TIMEOUT);
+    const failed = (): void => {
+      clearTimeout(timer);
+      resolve(null);
+    };
+    socket.once('error', failed);
+    socket.once('close', failed);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', failed);
+      socket.off('close', failed);
+      resolve(socket);
+    });
+  });
+}
+
+/** What one serve process shares between its sessions. */
+interface Serving {
+  readonly server: Server;
+  readonly log: TunnelLog;
+  readonly args: ServeArgs;
+  readonly forward: HostPort | null;
+}
+
+/** One session joined to its backend connection; logs its `conn` line. */
+async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
+  const started = performance.now();
+  const { remoteAddress, remotePort } = session;
+  const peer = peerLabel(remoteAddress, remotePort);
+  const fingerprint = session.clientKey?.fingerprint() ?? null;
+  const backend = await openBackend(forward);
+  let result: Pick<PumpResult, 'sent' | 'received' | 'close' | 'reason'>;
+  if (backend === null) {
+    await session.close(CLOSE_BACKEND, BACKEND_REASON);
+    result = { sent: 0, received: 0, close: session.closeCode ?? CLOSE_BACKEND, reason: BACKEND_REASON };
+  } else {
+    const listening = serving.server.address;
+    if (
+      serving.args['proxy-protocol'] &&
+      listening &&
+      remoteAddress !== undefined &&
+      remotePort !== undefined
+    ) {
+      backend.write(
+        proxyHeader(
+          { address: remoteAddress, port: remotePort },
+          { address: listening.host, port: listening.port },
+        ),
+      );
+    }
+    result = await pump(session, { input: backend, output: backend });
+  }
+  // up: client → service, what came out of the session; down: what went into it.
+  serving.log.conn({
+    peer,
+    fingerprint,
+    up: result.received,
+    down: result.sent,
+    durationMs: Math.round(performance.now() - started),
+    close: result.close,
+    reason: result.reason,
+  });
+}
+
+async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void> {
+  const log = new TunnelLog(args['log-format'], 'serve', out.io.stderr);
+  const forward = args.forward === undefined ? null : parseHostPort(args.forward);
+  if (forward) await checkLoopback(forward.host, 'forward', args['unsafe-target']);
+  const listen = parseListen(args.listen);
+  const server = createServer(
+    listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
+    args.key,
+    args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
+    {
+      authorizedKeys: args['authorized-keys'],
+      // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
+      maxConnections: args.stdio ? 1 : args['max-conns'],
+    },
+  );
+  const serving: Serving = { server, log, args, forward };
+  const sessions = new Set<Promise<void>>();
+  let outcome: PumpResult | null = null;
+  let stopping: Promise<void> | null = null;
+  let stopped!: () => void;
+  const finished = new Promise<void>((resolve) => (stopped = resolve));
+
+  const stop = (drainMs: number | undefined, announce: boolean): Promise<void> =>
+    (stopping ??= (async () => {
+      if (announce) log.draining(server.sessionCount);
+      await stopServer(server, drainMs);
+      await Promise.all(sessions);
+      log.stopped();
+      stopped();
+    })());
+
+  const stdioSession = async (session: Session): Promise<void> => {
+    const started = performance.now();
+    const peer = peerLabel(session.remoteAddress, session.remotePort);
+    const fingerprint = session.clientKey?.fingerprint() ?? null;
+    const result = await pump(session, stdioEnds(args.once));
+    log.conn({
+      ...result,
+      peer,
+      fingerprint,
+      up: result.received,
+      down: result.sent,
+      durationMs: Math.round(performance.now() - started),
+    });
+    if (args.once) {
+      outcome = result;
+      void stop(undefined, false);
+    }
+  };
+
+  server.on('session', (session) => {
+    const work = (forward ? forwardSession(serving, session, forward) : stdioSession(session)).finally(() =>
+      sessions.delete(work),
+    );
+    sessions.add(work);
+  });
+  server.on('handshakeError', (err, remote) => log.refused(peerLabel(remote.address, remote.port), err.code));
+  server.on('refused', (limit, remote) =>
+    log.refused(peerLabel(remote.address, remote.port), 'ERR_SERVER_BUSY', limit),
+  );
+
+  await server.start();
+  const address = server.address;
+  log.listening(
+    address ? formatEndpoint(address as Endpoint) : String(args.listen),
+    forward ? formatEndpoint(forward) : 'stdio',
+  );
+  const removeSignals = handleSignals({
+    reload: () => void reload(serving),
+    stop: (first) => {
+      if (first) void stop(Math.round(args['drain-timeout'] * 1000), true);
+      else void stopServer(server, 0);
+    },
+  });
+  await finished;
+  removeSignals();
+  if (outcome !== null) checkOutcome(outcome);
+}
+
+/** SIGHUP: the key files and the authorized_keys file read again; one `reload` line. */
+async function reload(serving: Serving): Promise<void> {
+  const { server, log, args } = serving;
+  try {
+    const fingerprints = await reloadKeys(server);
+    const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
+    log.reload({ fingerprints, added: counts?.added ?? null, removed: counts?.removed ?? null });
+  } catch (err) {
+    const code =
+      err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'ERR_UNEXPECTED';
+    log.reload({ error: code, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/** `secsess serve`. */
+export const serveCommand = {
+  command: 'serve',
+  describe: 'accept secsess sessions and join each to a TCP service (--forward) or to stdin/stdout (--stdio)',
+  builder,
+  execute,
+};
