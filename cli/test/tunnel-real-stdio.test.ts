@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import test from 'ava';
@@ -64,19 +65,20 @@ real(
     const connect = await started(t, startConnect(keys, serve.address));
 
     // -t 60: after its stdin's EOF socat half-closes and waits (up to 60 s) for the answer.
-    const socat = await runProgram(programPath('socat'), [
-      '-t',
-      '60',
-      `OPEN:${file},rdonly`,
-      `TCP:127.0.0.1:${connect.port}`,
-    ]);
+    const socat = await runProgram(
+      programPath('socat'),
+      ['-t', '60', 'STDIO', `TCP:127.0.0.1:${connect.port}`],
+      {
+        input: await readFile(file),
+      },
+    );
     t.is(socat.exit.code, 0, socat.output);
     t.is(socat.stdout, `${sha}  -\n`);
 
     const [served] = await connLines(serve, 1);
     const [connected] = await connLines(connect, 1);
-    t.like(served, { side: 'serve', up: 4 * MB, down: 67, close: 1000 });
-    t.like(connected, { side: 'connect', up: 4 * MB, down: 67, close: 1000 });
+    t.like(served, { side: 'serve', up: 4 * MB, down: 68, close: 1000 });
+    t.like(connected, { side: 'connect', up: 4 * MB, down: 68, close: 1000 });
   },
 );
 
