@@ -2,7 +2,7 @@
  * The options `serve` and `connect` share, as yargs declarations, and what they turn into:
  * the algorithm set, the log, the limits.
  */
-import { Symmetric } from '@secsess/sdk';
+import type { Symmetric } from '@secsess/sdk';
 import type { AlgorithmSet } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { LOG_FORMATS } from './conn-log.js';

@@ -18,7 +18,6 @@ import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PeerClosedError, SessionError } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
-import { endSession } from './sdk-next.js';
 
 /** Bytes the session may hold unsent before the input is paused. */
 export const HIGH_WATER = 1024 * 1024;
@@ -112,7 +111,7 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
   };
   const onEnd = (): void => {
     inputEnded = true;
-    void endSession(session).catch(ignore);
+    void session.end().catch(ignore);
   };
   const onStreamError = (): void => {
     if (session.state === 'open') void session.close(CLOSE_RESET, RESET_REASON).catch(ignore);

@@ -4,8 +4,8 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { formatEndpoint } from '@secsess/sdk';
-import type { Endpoint, Server, Session } from '@secsess/sdk';
+import { formatEndpoint, Server } from '@secsess/sdk';
+import type { Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
@@ -17,7 +17,6 @@ import type { TunnelArgs } from './options.js';
 import { proxyHeader } from './proxy-header.js';
 import { pump } from './pump.js';
 import type { PumpResult } from './pump.js';
-import { createServer, reloadKeys, stopServer } from './sdk-next.js';
 import { handleSignals } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
@@ -173,7 +172,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const forward = args.forward === undefined ? null : parseHostPort(args.forward);
   if (forward) await checkLoopback(forward.host, 'forward', args['unsafe-target']);
   const listen = parseListen(args.listen);
-  const server = createServer(
+  const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     args.key,
     args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
@@ -193,7 +192,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const stop = (drainMs: number | undefined, announce: boolean): Promise<void> =>
     (stopping ??= (async () => {
       if (announce) log.draining(server.sessionCount);
-      await stopServer(server, drainMs);
+      await server.stop(drainMs === undefined ? undefined : { drain: drainMs });
       await Promise.all(sessions);
       log.stopped();
       stopped();
@@ -232,14 +231,14 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   await server.start();
   const address = server.address;
   log.listening(
-    address ? formatEndpoint(address as Endpoint) : String(args.listen),
+    address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
   );
   const removeSignals = handleSignals({
     reload: () => void reload(serving),
     stop: (first) => {
       if (first) void stop(Math.round(args['drain-timeout'] * 1000), true);
-      else void stopServer(server, 0);
+      else void server.stop({ drain: 0 });
     },
   });
   await finished;
@@ -251,7 +250,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
 async function reload(serving: Serving): Promise<void> {
   const { server, log, args } = serving;
   try {
-    const fingerprints = await reloadKeys(server);
+    const fingerprints = await server.reloadKeys();
     const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
     log.reload({ fingerprints, added: counts?.added ?? null, removed: counts?.removed ?? null });
   } catch (err) {

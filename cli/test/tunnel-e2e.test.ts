@@ -1,0 +1,256 @@
+/**
+ * `secsess serve` and `secsess connect` end to end, as real processes of the built bin:
+ * echo through connect --listen → serve --forward with half-close, the stdio modes, the
+ * log lines (text and JSON), a backend that refuses, resets carried across the tunnel.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { openSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { assertBuilt } from './helpers/cli.js';
+import { echoServer, exchange, makeKeys, readAll, Tunnel, TUNNEL_BIN } from './helpers/tunnel.js';
+
+let dir!: string;
+let keys!: Awaited<ReturnType<typeof makeKeys>>;
+let echo!: { server: Server; port: number };
+const tunnels: Tunnel[] = [];
+
+test.before(async () => {
+  assertBuilt();
+  dir = await mkdtemp(join(tmpdir(), 'secsess-tunnel-e2e-'));
+  process.env['SECSESS_HOME'] = join(dir, 'home');
+  keys = await makeKeys(join(dir, 'keys'));
+  echo = await echoServer();
+});
+test.after.always(async () => {
+  await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
+  echo?.server.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+function start(args: string[]): Tunnel {
+  const tunnel = new Tunnel(args);
+  tunnels.push(tunnel);
+  return tunnel;
+}
+
+/** A serve → forward and a connect --listen in front of it; the local port. */
+async function pair(forwardPort: number, extra: { serve?: string[]; connect?: string[] } = {}) {
+  const serve = start([
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--key',
+    keys.serverKey,
+    '--forward',
+    `127.0.0.1:${forwardPort}`,
+    ...(extra.serve ?? []),
+  ]);
+  const servePort = await serve.port();
+  const client = start([
+    'connect',
+    '--listen',
+    '127.0.0.1:0',
+    '--to',
+    `127.0.0.1:${servePort}`,
+    '--server-pub',
+    keys.serverPub,
+    ...(extra.connect ?? []),
+  ]);
+  return { serve, client, servePort, port: await client.port() };
+}
+
+test.serial(
+  'echo through connect --listen and serve --forward, half-closed: the whole reply comes after the FIN',
+  async (t) => {
+    const { serve, client, port } = await pair(echo.port);
+    const data = randomBytes(5_000_000);
+    const reply = await exchange(port, data);
+    t.true(reply.equals(data), `echoed ${reply.length} of ${data.length} bytes`);
+    const [serveLine] = await serve.linesMatching(/^secsess: conn /, 1);
+    const [clientLine] = await client.linesMatching(/^secsess: conn /, 1);
+    t.regex(
+      serveLine!,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ client=- up=5000000 down=5000000 ms=\d+ close=1000$/,
+    );
+    t.regex(
+      clientLine!,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ server=SHA256:\S{43} up=5000000 down=5000000 ms=\d+ close=1000$/,
+    );
+    t.regex(serve.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ forward=127\.0\.0\.1:\d+$/);
+    t.regex(client.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ to=127\.0\.0\.1:\d+$/);
+    t.is(await serve.stop(), 0);
+    t.is(await client.stop(), 0);
+    t.regex(serve.lines.at(-1)!, /^secsess: stopped$/);
+  },
+);
+
+test.serial(
+  'connect HOST:PORT joins stdin/stdout to one session: serve --stdio --once writes it to stdout',
+  async (t) => {
+    const serve = new Tunnel([
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--key',
+      keys.serverKey,
+      '--stdio',
+      '--once',
+    ]);
+    tunnels.push(serve);
+    const received: Buffer[] = [];
+    serve.child.stdout!.on('data', (chunk: Buffer) => received.push(chunk));
+    const port = await serve.port();
+    const file = join(dir, 'payload');
+    const payload = randomBytes(3_000_000);
+    await writeFile(file, payload);
+    const sender = spawn(
+      process.execPath,
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', keys.serverPub],
+      {
+        stdio: [openSync(file, 'r'), 'pipe', 'pipe'],
+      },
+    );
+    const [code] = await once(sender, 'exit');
+    t.is(code, 0);
+    t.is(await serve.exited, 0);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    t.is(sha(Buffer.concat(received)), sha(payload));
+    t.regex(
+      serve.lines.join('\n'),
+      /conn peer=127\.0\.0\.1:\d+ client=- up=3000000 down=0 ms=\d+ close=1000/,
+    );
+  },
+);
+
+test.serial(
+  'connect HOST:PORT answers on stdout what the server side writes, until the server ends',
+  async (t) => {
+    const { servePort } = await pair(echo.port);
+    const child = spawn(
+      process.execPath,
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    const out = readAll(child.stdout as never);
+    child.stdin!.end('ping through stdio\n');
+    const [code] = await once(child, 'exit');
+    t.is(code, 0);
+    t.is((await out).toString(), 'ping through stdio\n');
+  },
+);
+
+test.serial('--log-format json: one JSON object a line with the documented fields', async (t) => {
+  const { serve, client, port } = await pair(echo.port, {
+    serve: ['--log-format', 'json'],
+    connect: ['--log-format', 'json', '--key', keys.clientKey],
+  });
+  await exchange(port, Buffer.from('json please'));
+  const [serveConn] = await serve.linesMatching(/"event":"conn"/, 1);
+  const [clientConn] = await client.linesMatching(/"event":"conn"/, 1);
+  const doc = JSON.parse(serveConn!) as Record<string, unknown>;
+  t.deepEqual(Object.keys(doc), [
+    'time',
+    'event',
+    'side',
+    'peer',
+    'fingerprint',
+    'up',
+    'down',
+    'durationMs',
+    'close',
+    'reason',
+  ]);
+  t.like(doc, { event: 'conn', side: 'serve', up: 11, down: 11, close: 1000, reason: '' });
+  t.false(Number.isNaN(Date.parse(doc['time'] as string)));
+  t.regex(doc['fingerprint'] as string, /^SHA256:/, 'the client key given with --key');
+  t.like(JSON.parse(clientConn!), { event: 'conn', side: 'connect', up: 11, down: 11, close: 1000 });
+  t.like(JSON.parse(serve.lines[0]!), {
+    event: 'listening',
+    side: 'serve',
+    forward: `127.0.0.1:${echo.port}`,
+  });
+  t.is(await serve.stop(), 0);
+  const last = serve.lines.slice(-2).map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.like(last[0], { event: 'draining', sessions: 0 });
+  t.like(last[1], { event: 'stopped' });
+  await client.stop();
+});
+
+test.serial(
+  'a backend that refuses: the session closes 4000 "backend unavailable" and the local connection is reset',
+  async (t) => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const deadPort = (closed.address() as AddressInfo).port;
+    closed.close();
+    const { serve, client, port } = await pair(deadPort);
+    const error = await t.throwsAsync(exchange(port, Buffer.from('anyone?')));
+    t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
+    const [line] = await serve.linesMatching(/conn /, 1);
+    t.regex(line!, /up=0 down=0 ms=\d+ close=4000 reason="backend unavailable"$/);
+    const [clientLine] = await client.linesMatching(/conn /, 1);
+    t.regex(clientLine!, /close=4000 reason="backend unavailable"$/);
+  },
+);
+
+test.serial(
+  'a local reset crosses the tunnel: the backend connection is reset and the session closes 4001',
+  async (t) => {
+    let backendError: Promise<string> | undefined;
+    const backend = createServer({ allowHalfOpen: true }, (socket) => {
+      backendError = new Promise((resolve) => {
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+        socket.on('close', () => resolve('closed without error'));
+      });
+      socket.write('hello');
+    });
+    backend.listen(0, '127.0.0.1');
+    await once(backend, 'listening');
+    const { serve, port } = await pair((backend.address() as AddressInfo).port);
+    const local = connect({ host: '127.0.0.1', port });
+    await once(local, 'data');
+    local.resetAndDestroy();
+    t.is(await backendError, 'ECONNRESET');
+    const [line] = await serve.linesMatching(/conn /, 1);
+    t.regex(line!, /close=4001 reason="connection reset"$/);
+    backend.close();
+  },
+);
+
+test.serial('a file through serve --stdio and a second session after it without --once', async (t) => {
+  const serve = new Tunnel(['serve', '--listen', '127.0.0.1:0', '--key', keys.serverKey, '--stdio'], {
+    stdin: 'pipe',
+  });
+  tunnels.push(serve);
+  const out: Buffer[] = [];
+  serve.child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  serve.child.stdin!.end('from the server side\n');
+  const port = await serve.port();
+  for (const text of ['first\n', 'second\n']) {
+    const child = spawn(
+      process.execPath,
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', keys.serverPub],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
+    const answer = readAll(child.stdout as never);
+    child.stdin!.end(text);
+    t.is((await once(child, 'exit'))[0], 0);
+    // The server's stdin went to the first session; the second finds it at its end.
+    t.is((await answer).toString(), text === 'first\n' ? 'from the server side\n' : '');
+  }
+  await serve.linesMatching(/conn /, 2);
+  t.is(Buffer.concat(out).toString(), 'first\nsecond\n');
+  t.is(await serve.stop(), 0);
+});
