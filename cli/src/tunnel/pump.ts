@@ -53,10 +53,16 @@ export interface PumpResult {
 
 function ignore(): void {}
 
-/** Drops a stream: a socket with a TCP reset, anything else destroyed. */
+/** Drops a stream: a TCP socket with a reset, anything else (stdin/stdout pipes too) destroyed. */
 function reset(stream: Readable | Writable): void {
   if (stream instanceof Socket) {
-    if (!stream.destroyed) stream.resetAndDestroy();
+    if (stream.destroyed) return;
+    // stdin/stdout are Sockets over a pipe or a tty, where resetAndDestroy() throws.
+    try {
+      stream.resetAndDestroy();
+    } catch {
+      stream.destroy();
+    }
   } else {
     stream.destroy();
   }
