@@ -67,6 +67,7 @@ real(
     serve.child.kill('SIGHUP');
     const reload = await serve.waitForEvent((e) => e.event === 'reload', 'the reload line');
     t.deepEqual(reload['fingerprints'], [newFp]);
+    t.like(reload, { added: 1, removed: 0 }, 'authorized_keys gained one key');
     t.not(newFp, oldFp);
 
     const oldPin = await oneShot(serve, ['--server-pub', keys.serverPub, ...asClient], 'old pin');
