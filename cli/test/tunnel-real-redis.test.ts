@@ -4,14 +4,23 @@
  * so), and the same tunnel over IPv6 loopback ([::1] at every hop).
  */
 import test from 'ava';
-import { assertSecsessBuilt, connLines, realTest, started, tunnelFiles } from './helpers/real-test.js';
+import {
+  assertSecsessBuilt,
+  connLines,
+  hasIpv6Loopback,
+  realTest,
+  started,
+  tunnelFiles,
+} from './helpers/real-test.js';
 import { programPath, runProgram } from './helpers/programs.js';
 import { startConnect, startServe } from './helpers/secsess-bin.js';
 import { address, startRedis } from './helpers/services.js';
 
 test.before(() => assertSecsessBuilt());
 
-const real = realTest(['redis-server', 'redis-cli', 'redis-benchmark'], true);
+const REDIS = ['redis-server', 'redis-cli', 'redis-benchmark'];
+const real = realTest(REDIS, true);
+const real6 = realTest(REDIS, true, hasIpv6Loopback() ? [] : ['IPv6 loopback (::1)']);
 
 async function redisCli(host: string, port: number, ...args: string[]): Promise<string> {
   const r = await runProgram(programPath('redis-cli'), ['-h', host, '-p', String(port), ...args], {
@@ -81,19 +90,22 @@ real(
   },
 );
 
-real('the tunnel over IPv6 loopback: [::1] redis, serve and connect; redis-cli -h ::1 SET/GET', async (t) => {
-  const { keys } = await tunnelFiles(t);
-  const redis = await started(t, startRedis('::1'));
-  const serve = await started(t, startServe(keys, address(redis), [], '[::1]:0'));
-  const connect = await started(t, startConnect(keys, serve.address, undefined, '[::1]:0'));
-  t.is(serve.host, '::1');
-  t.is(connect.host, '::1');
-  t.regex(serve.address, /^\[::1\]:\d+$/);
-  t.is(await redisCli('::1', connect.port, 'SET', 'six', 'over v6'), 'OK\n');
-  t.is(await redisCli('::1', connect.port, 'GET', 'six'), 'over v6\n');
-  const [served] = await connLines(serve, 1);
-  const [connected] = await connLines(connect, 1);
-  t.regex(String(served!['peer']), /^\[::1\]:\d+$/, 'serve saw the secsess client on ::1');
-  t.regex(String(connected!['peer']), /^\[::1\]:\d+$/, 'connect saw redis-cli on ::1');
-  t.like(served, { close: 1000 });
-});
+real6(
+  'the tunnel over IPv6 loopback: [::1] redis, serve and connect; redis-cli -h ::1 SET/GET',
+  async (t) => {
+    const { keys } = await tunnelFiles(t);
+    const redis = await started(t, startRedis('::1'));
+    const serve = await started(t, startServe(keys, address(redis), [], '[::1]:0'));
+    const connect = await started(t, startConnect(keys, serve.address, undefined, '[::1]:0'));
+    t.is(serve.host, '::1');
+    t.is(connect.host, '::1');
+    t.regex(serve.address, /^\[::1\]:\d+$/);
+    t.is(await redisCli('::1', connect.port, 'SET', 'six', 'over v6'), 'OK\n');
+    t.is(await redisCli('::1', connect.port, 'GET', 'six'), 'over v6\n');
+    const [served] = await connLines(serve, 1);
+    const [connected] = await connLines(connect, 1);
+    t.regex(String(served!['peer']), /^\[::1\]:\d+$/, 'serve saw the secsess client on ::1');
+    t.regex(String(connected!['peer']), /^\[::1\]:\d+$/, 'connect saw redis-cli on ::1');
+    t.like(served, { close: 1000 });
+  },
+);

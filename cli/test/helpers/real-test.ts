@@ -5,6 +5,7 @@
  * stopped by `t.teardown`, which runs whether the test passed or failed.
  */
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { IN_CI, missingPrograms } from './programs.js';
@@ -24,21 +25,33 @@ export function assertSecsessBuilt(): void {
 }
 
 /** A `test` that needs `programs`: run, failed (CI) or skipped (elsewhere) as above. */
-export function realTest(programs: readonly string[], serial = false): (title: string, impl: Impl) => void {
-  const missing = missingPrograms(programs);
+export function realTest(
+  programs: readonly string[],
+  serial = false,
+  /** Other things missing here, by name (a capability such as IPv6 loopback). */
+  alsoMissing: readonly string[] = [],
+): (title: string, impl: Impl) => void {
+  const missing = [...missingPrograms(programs), ...alsoMissing];
   const run = serial ? test.serial : test;
   return (title, impl) => {
     if (missing.length === 0) {
       run(title, impl);
     } else if (IN_CI) {
       run(title, (t) => {
-        t.fail(`not installed: ${missing.join(', ')} (CI=true, so this is a failure; .ci/run installs them)`);
+        t.fail(
+          `missing here: ${missing.join(', ')} (CI=true, so this is a failure; .ci/run installs the programs)`,
+        );
       });
     } else {
-      process.stderr.write(`skipping "${title}": not installed: ${missing.join(', ')}\n`);
-      test.skip(`${title} [skipped: ${missing.join(', ')} not installed]`, impl);
+      process.stderr.write(`skipping "${title}": missing here: ${missing.join(', ')}\n`);
+      test.skip(`${title} [skipped: missing ${missing.join(', ')}]`, impl);
     }
   };
+}
+
+/** Whether an interface has the IPv6 loopback address (a container may have IPv6 disabled). */
+export function hasIpv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === '::1'));
 }
 
 /** Awaits a started process or service and registers its `stop()` as the test's teardown. */
