@@ -5,7 +5,8 @@ import { Client, Server } from '@secsess/sdk';
 
 await using server = Server.create('127.0.0.1:0', 'secrets/server.key'); // stopped at the end of the scope
 server.on('session', async (session) => {
-  for await (const message of session) await session.write(message); // echo
+  for await (const message of session) await session.write(message); // echo, until the client's end()
+  await session.end(); // then end ours: both halves ended, the session closes (1000)
 });
 await server.start();
 
@@ -24,5 +25,6 @@ const echoed = new Promise<number>((resolve) => {
   let n = 0;
   bytes.on('data', (chunk: Buffer) => (n += chunk.length) === 500_000 && resolve(n));
 });
-await pipeline(createReadStream('big.log'), bytes, { end: false }); // end: true would close the session
+await pipeline(createReadStream('big.log'), bytes); // its end ends our half (session.end()): echoes still come
 console.log(await echoed); // 500000
+await session.closed; // the server ended too: closed 1000

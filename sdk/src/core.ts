@@ -3,8 +3,9 @@
  *
  * A connection is an object you feed the bytes you received (`receive(bytes)`) and that
  * hands you, through the handler you give it, the bytes to send (`send`), the handshake's
- * outcome (`established`: the session is open), each whole message (`message`) and the
- * peer's authenticated close (`peerClosed`). It opens no socket, sets no timer and reads
+ * outcome (`established`: the session is open), each whole message (`message`), the peer's
+ * half-close (`peerEnded`: it sends no more messages; `end()` is ours) and the peer's
+ * authenticated close (`peerClosed`). It opens no socket, sets no timer and reads
  * no file: WebSocket messages, a MessagePort, a serial line or a test's array of buffers
  * carry it equally. Errors are thrown: by `receive()` (and `completeDecrypt()` /
  * `completeVerify()`) when the peer broke the protocol or failed a check; the caller then

@@ -190,3 +190,39 @@ test('a close without End still ends the session at once; the peer reads null an
   t.false(server.readableEnded, 'readableEnded is for End only');
   t.is(server.closeCode, 1000);
 });
+
+test('Client.end() ends the current session; before connect() it rejects with ERR_SESSION_CLOSED', async (t) => {
+  const { server, client: makeClient, endpoint } = await startServer();
+  t.teardown(() => server.stop());
+  const client = makeClient();
+  t.is((await t.throwsAsync(client.end(), { instanceOf: SessionError }))?.code, ErrorCode.SESSION_CLOSED);
+  const accepted = server.acceptClient();
+  const session = await client.connect(endpoint);
+  const s = await accepted;
+  await client.write('last');
+  await client.end();
+  t.true(session.writableEnded);
+  t.is(String(await s.read()), 'last');
+  t.is(await s.read(), null);
+  await s.end();
+  await session.closed;
+  t.is(session.closeCode, 1000);
+});
+
+test("'message' listeners get every message before 'end'", async (t) => {
+  const { client, server } = await sessionPair();
+  const seen: string[] = [];
+  server.on('message', (m) => seen.push(String(m)));
+  const ended = new Promise<void>((resolve) =>
+    server.once('end', () => {
+      seen.push('end');
+      resolve();
+    }),
+  );
+  void client.write('a');
+  void client.write('b');
+  await client.end();
+  await ended;
+  t.deepEqual(seen, ['a', 'b', 'end']);
+  await server.close();
+});

@@ -324,9 +324,10 @@ test('default block: every value follows from PROTOCOL.md with raw node:crypto',
   const c2s1 = hk(s, k.c2s, 'secsess v1 update', s.hlen);
   c.is('c2s_traffic_1', c2s1);
   const keys1 = c.keys(s, 'c2s', 1, c2s1);
+  c.record(s, keys1, 7, 'c2s_end_record', 0x09, Buffer.alloc(0));
   c.is('c2s_close_payload', Buffer.concat([b('03e8'), Buffer.from('bye')]));
-  c.record(s, keys1, 7, 'c2s_close_record', 0x04, c.get('c2s_close_payload'));
-  t.throws(() => openRecord(s, k.c2sKeys, 7, c.get('c2s_close_record')), { message: 'tag' });
+  c.record(s, keys1, 8, 'c2s_close_record', 0x04, c.get('c2s_close_payload'));
+  t.throws(() => openRecord(s, k.c2sKeys, 8, c.get('c2s_close_record')), { message: 'tag' });
   c.is('s2c_close_payload', '03e8');
   c.record(s, k.s2cKeys, 3, 's2c_close_record', 0x04, c.get('s2c_close_payload'));
   c.done();
@@ -348,6 +349,7 @@ test('every other suite: the same inputs give these values and records', (t) => 
     c.record(s, k.s2cKeys, 0, 'server_finished_record', 0x10, k.proof);
     c.record(s, k.c2sKeys, 0, 'client_finished_record', 0x11, b('00'));
     c.record(s, k.c2sKeys, 1, 'c2s_data_record', 0x01, Buffer.from('hello, secsess'));
+    c.record(s, k.c2sKeys, 2, 'c2s_end_record', 0x09, Buffer.alloc(0));
     c.done();
   }
 });

@@ -200,8 +200,8 @@ async function listenAndForward(args: ConnectArgs, newClient: () => Client, log:
   const connections = new Set<Promise<void>>();
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
     if (connections.size >= args['max-conns']) {
-      socket.resetAndDestroy();
       log.refused(peerLabel(socket.remoteAddress, socket.remotePort), 'ERR_MAX_CONNS');
+      socket.resetAndDestroy();
       return;
     }
     const work = forwardSocket(socket, to, newClient(), log, sessions, stopping.signal).finally(() =>

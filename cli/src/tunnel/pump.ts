@@ -53,19 +53,18 @@ export interface PumpResult {
 
 function ignore(): void {}
 
-/** Drops a stream: a TCP socket with a reset, anything else (stdin/stdout pipes too) destroyed. */
+/** Drops a stream: a TCP socket with a reset, anything else (a pipe, stdout) destroyed. */
 function reset(stream: Readable | Writable): void {
+  if (stream.destroyed) return;
   if (stream instanceof Socket) {
-    if (stream.destroyed) return;
-    // stdin/stdout are Sockets over a pipe or a tty, where resetAndDestroy() throws.
     try {
       stream.resetAndDestroy();
+      return;
     } catch {
-      stream.destroy();
+      // Not TCP (a pipe: stdin/stdout are Sockets too): there is no reset to send.
     }
-  } else {
-    stream.destroy();
   }
+  stream.destroy();
 }
 
 /** Resolves at the output's next 'drain', or when it closes. */

@@ -27,17 +27,18 @@ export interface CliResult {
 }
 
 /**
- * Runs `node cli/bin/secsess-keygen.js ...args` in `cwd`, with `input` on its standard input
- * (closed at once without it); never rejects on a non-zero exit.
+ * Runs `node cli/bin/secsess-keygen.js ...args` (or another `bin`, such as `secsess`'s) in
+ * `cwd`, with `input` on its standard input (closed at once without it); never rejects on a
+ * non-zero exit.
  */
 export function runCli(
   args: readonly string[],
-  options: { cwd?: string; input?: string | Buffer } = {},
+  options: { cwd?: string; input?: string | Buffer; bin?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
-      [BIN, ...args],
+      [options.bin ?? BIN, ...args],
       { cwd: options.cwd, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
       (error, stdout, stderr) => {
         if (error !== null && typeof error.code !== 'number') {

@@ -24,8 +24,16 @@ export class Tunnel {
   readonly #waiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(args: readonly string[], options: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv } = {}) {
-    this.child = spawn(process.execPath, [TUNNEL_BIN, ...args], {
+  /**
+   * Starts `secsess ...args`; `launcher` runs before it, given the node binary and the bin
+   * as its last arguments (a python3 parent that passes a socket on fd 3 and execs them).
+   */
+  constructor(
+    args: readonly string[],
+    options: { stdin?: 'pipe' | 'ignore'; env?: NodeJS.ProcessEnv; launcher?: readonly string[] } = {},
+  ) {
+    const [command, ...prefix] = [...(options.launcher ?? []), process.execPath, TUNNEL_BIN];
+    this.child = spawn(command!, [...prefix, ...args], {
       stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
     });

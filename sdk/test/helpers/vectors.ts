@@ -205,14 +205,17 @@ function defaultBlock(kept: Kept): Block {
   client.ping(Buffer.from('ping')); // seq 5: Ping, then seq 6: KeyUpdate (budget of 6 records)
   server.write(Buffer.from('hello, client')); // s2c seq 1: Data
   for (const record of c.sent.slice(2)) server.receive(record); // s2c seq 2: Pong
-  client.close(1000, 'bye'); // c2s seq 7: Close, under c2s_traffic_1
-  server.receive(c.sent[8]!); // s2c seq 3: Close 1000
+  client.end(); // c2s seq 7: End, under c2s_traffic_1
+  client.close(1000, 'bye'); // c2s seq 8: Close
+  server.receive(c.sent[8]!); // the End: the server's readable side ends
+  server.receive(c.sent[9]!); // s2c seq 3: Close 1000
   for (const record of s.sent.slice(2)) client.receive(record);
   const delivered = s.messages.map((m) => m.toString()).join('|');
   if (delivered !== 'hello, secsess|a fragmented message|one|two' || c.pongs[0]?.toString() !== 'ping') {
     throw new Error('vector exchange failed');
   }
-  if (c.sent.length !== 9 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
+  if (s.ends !== 1 || c.ends !== 0) throw new Error('vector End not delivered');
+  if (c.sent.length !== 10 || s.sent.length !== 5) throw new Error('vector exchange sent other records');
   const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
   const c2s1 = nextTrafficSecret(suite, Buffer.from(sch._c2s, 'hex'));
   const exporter = exporterSecret(suite, Buffer.from(sch.master!, 'hex'));
@@ -261,8 +264,9 @@ function defaultBlock(kept: Kept): Block {
     c2s_keyupdate_record: hex(c.sent[7]!),
     c2s_traffic_1: hex(c2s1),
     ...trafficBlock(suite, 'c2s', 1, c2s1),
+    c2s_end_record: hex(c.sent[8]!),
     c2s_close_payload: '03e8' + text('bye'),
-    c2s_close_record: hex(c.sent[8]!),
+    c2s_close_record: hex(c.sent[9]!),
     s2c_close_payload: '03e8',
     s2c_close_record: hex(s.sent[4]!),
   };
@@ -273,7 +277,9 @@ function otherSuiteBlock(suite: Suite, kept: Kept): Block {
   const r = handshake({ suite, kept });
   const { c, s, client, server } = r;
   if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
-  client.write(Buffer.from('hello, secsess'));
+  client.write(Buffer.from('hello, secsess')); // c2s seq 1: Data
+  client.end(); // c2s seq 2: End
+  if (c.sent.length !== 4) throw new Error('vector exchange sent other records');
   const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
   return {
     suite_ids: ids(suite),
@@ -281,6 +287,7 @@ function otherSuiteBlock(suite: Suite, kept: Kept): Block {
     server_finished_record: hex(s.sent[1]!),
     client_finished_record: hex(c.sent[1]!),
     c2s_data_record: hex(c.sent[2]!),
+    c2s_end_record: hex(c.sent[3]!),
   };
 }
 

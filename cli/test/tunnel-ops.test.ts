@@ -1,0 +1,287 @@
+/**
+ * Operating `secsess` as a daemon, from outside the running processes: SIGHUP reloads the
+ * keys and authorized_keys, SIGTERM drains (a second one ends the drain), --max-conns on
+ * both sides, systemd socket activation (--listen systemd), --proxy-protocol.
+ */
+import { once } from 'node:events';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AuthorizedKeys, PublicKey } from '@secsess/keys';
+import { assertBuilt, runCli } from './helpers/cli.js';
+import { echoServer, exchange, makeKeys, readAll, Tunnel, TUNNEL_BIN } from './helpers/tunnel.js';
+
+let dir!: string;
+let keys!: Awaited<ReturnType<typeof makeKeys>>;
+let next!: Awaited<ReturnType<typeof makeKeys>>;
+let echo!: { server: Server; port: number };
+const tunnels: Tunnel[] = [];
+
+test.before(async () => {
+  assertBuilt();
+  dir = await mkdtemp(join(tmpdir(), 'secsess-tunnel-ops-'));
+  process.env['SECSESS_HOME'] = join(dir, 'home');
+  keys = await makeKeys(join(dir, 'keys'));
+  next = await makeKeys(join(dir, 'next'));
+  echo = await echoServer();
+});
+test.after.always(async () => {
+  await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
+  echo?.server.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+function start(args: string[], launcher?: string[]): Tunnel {
+  const tunnel = new Tunnel(args, { launcher });
+  tunnels.push(tunnel);
+  return tunnel;
+}
+
+function serveArgs(key: string, forward: number, extra: string[] = []): string[] {
+  return ['serve', '--listen', '127.0.0.1:0', '--key', key, '--forward', `127.0.0.1:${forward}`, ...extra];
+}
+
+function connectArgs(servePort: number, pub: string, extra: string[] = []): string[] {
+  return [
+    'connect',
+    '--listen',
+    '127.0.0.1:0',
+    '--to',
+    `127.0.0.1:${servePort}`,
+    '--server-pub',
+    pub,
+    ...extra,
+  ];
+}
+
+/**
+ * A local connection through the tunnel that stays open: `say` sends and reads the echo;
+ * `rest` is what comes after the last `say` until the end (rejects on a reset).
+ */
+async function openConnection(port: number) {
+  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  let pending = '';
+  let wake: (() => void) | null = null;
+  const rest = new Promise<string>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      pending += String(chunk);
+      wake?.();
+    });
+    socket.on('end', () => resolve(pending));
+    socket.on('error', reject);
+  });
+  rest.catch(() => {});
+  await once(socket, 'connect');
+  const say = async (text: string): Promise<string> => {
+    socket.write(text);
+    while (pending.length < text.length) await new Promise<void>((resolve) => (wake = resolve));
+    const answer = pending;
+    pending = '';
+    return answer;
+  };
+  return { socket, say, rest };
+}
+
+test.serial(
+  'SIGHUP reloads the key file and authorized_keys: new clients need the new key, open sessions go on',
+  async (t) => {
+    const keyFile = join(dir, 'live.key');
+    await copyFile(keys.serverKey, keyFile);
+    const authorized = join(dir, 'live_authorized_keys');
+    await AuthorizedKeys.add(authorized, await PublicKey.load(keys.clientPub));
+    const serve = start(serveArgs(keyFile, echo.port, ['--authorized-keys', authorized]));
+    const servePort = await serve.port();
+    const old = start(connectArgs(servePort, keys.serverPub, ['--key', keys.clientKey]));
+    const open = await openConnection(await old.port());
+    t.is(await open.say('before'), 'before');
+
+    await copyFile(next.serverKey, keyFile);
+    await AuthorizedKeys.add(authorized, await PublicKey.load(next.clientPub));
+    serve.child.kill('SIGHUP');
+    const newFingerprint = (await PublicKey.load(next.serverPub)).fingerprint();
+    t.is(
+      await serve.line(/^secsess: reload /),
+      `secsess: reload fingerprints=${newFingerprint} added=1 removed=0`,
+    );
+    t.is(await open.say('after'), 'after', 'the session opened before the reload goes on');
+    const fresh = start(connectArgs(servePort, next.serverPub, ['--key', next.clientKey]));
+    t.is(String(await exchange(await fresh.port(), Buffer.from('new key'))), 'new key');
+    const stale = await runCli(
+      ['connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub, '--key', keys.clientKey],
+      {
+        bin: TUNNEL_BIN,
+      },
+    );
+    t.regex(stale.stderr, /\[ERR_SERVER_KEY_MISMATCH\]/);
+
+    // A key file that cannot be read: the keys in force stay, and the line says why.
+    await writeFile(keyFile, 'not a key');
+    serve.child.kill('SIGHUP');
+    t.regex(
+      await serve.line(/^secsess: reload error=/),
+      /^secsess: reload error=ERR_KEY_FORMAT message=".+"$/,
+    );
+    t.is(String(await exchange(await fresh.port(), Buffer.from('still'))), 'still');
+    open.socket.end();
+    t.is(await serve.stop(), 0);
+  },
+);
+
+test.serial(
+  'SIGTERM drains serve: open sessions go on, new ones are refused, it stops when they end',
+  async (t) => {
+    const serve = start(serveArgs(keys.serverKey, echo.port));
+    const servePort = await serve.port();
+    const client = start(connectArgs(servePort, keys.serverPub));
+    const port = await client.port();
+    const open = await openConnection(port);
+    t.is(await open.say('one'), 'one');
+    serve.child.kill('SIGTERM');
+    t.is(await serve.line(/^secsess: draining/), 'secsess: draining sessions=1');
+    t.is(await open.say('two'), 'two', 'an open session keeps working during the drain');
+    // A new connection finds nothing listening: the local connection is reset, the line says why.
+    await t.throwsAsync(readAll(connect({ host: '127.0.0.1', port })));
+    await client.line(/^secsess: refused peer=\S+ code=ERR_TRANSPORT$/);
+    open.socket.end();
+    t.is(await open.rest, '');
+    t.is(await serve.exited, 0);
+    t.deepEqual(
+      serve.lines.slice(-2).map((l) => l.replace(/peer=\S+ .*/, '')),
+      ['secsess: conn ', 'secsess: stopped'],
+    );
+  },
+);
+
+test.serial('a second SIGTERM ends the drain at once: sessions still open are closed 1001', async (t) => {
+  const serve = start(serveArgs(keys.serverKey, echo.port, ['--drain-timeout', '3600']));
+  const client = start(connectArgs(await serve.port(), keys.serverPub, ['--drain-timeout', '3600']));
+  const open = await openConnection(await client.port());
+  t.is(await open.say('hi'), 'hi');
+  serve.child.kill('SIGTERM');
+  await serve.line(/draining sessions=1/);
+  serve.child.kill('SIGTERM');
+  t.is(await serve.exited, 0);
+  t.regex((await serve.line(/conn /)) ?? '', /close=1001 reason="server stopping"$/);
+  // The client side resets the local connection of a session the server cut.
+  await t.throwsAsync(open.rest, { code: 'ECONNRESET' });
+  t.regex(await client.line(/conn /), /close=1001 reason="server stopping"$/);
+});
+
+test.serial('connect --listen drains on SIGTERM; a second SIGTERM closes its sessions 1001', async (t) => {
+  const serve = start(serveArgs(keys.serverKey, echo.port));
+  const client = start(connectArgs(await serve.port(), keys.serverPub, ['--drain-timeout', '3600']));
+  const port = await client.port();
+  const open = await openConnection(port);
+  t.is(await open.say('a'), 'a');
+  client.child.kill('SIGTERM');
+  t.is(await client.line(/draining/), 'secsess: draining sessions=1');
+  t.is(await open.say('b'), 'b');
+  await t.throwsAsync(readAll(connect({ host: '127.0.0.1', port })), { code: 'ECONNREFUSED' });
+  client.child.kill('SIGTERM');
+  t.is(await client.exited, 0);
+  t.regex(await client.line(/conn /), /close=1001 reason="client stopping"$/);
+  t.is(client.lines.at(-1), 'secsess: stopped');
+});
+
+test.serial(
+  '--max-conns: connect --listen resets the connection past it; serve refuses the session past it',
+  async (t) => {
+    const serve = start(serveArgs(keys.serverKey, echo.port, ['--max-conns', '1']));
+    const servePort = await serve.port();
+    const client = start(connectArgs(servePort, keys.serverPub, ['--max-conns', '1']));
+    const port = await client.port();
+    const open = await openConnection(port);
+    t.is(await open.say('x'), 'x');
+    const error = await t.throwsAsync(readAll(connect({ host: '127.0.0.1', port })));
+    t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
+    await client.line(/^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_MAX_CONNS$/);
+    const busy = await runCli(['connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub], {
+      bin: TUNNEL_BIN,
+    });
+    t.is(busy.code, 1);
+    t.regex(busy.stderr, /\[ERR_SERVER_BUSY\]$/m);
+    await serve.line(/^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_SERVER_BUSY limit=maxConnections$/);
+    open.socket.end();
+  },
+);
+
+/** Runs secsess with a listening socket on fd 3, as systemd does: python binds, then execs node. */
+function socketActivated(args: string[]): Tunnel {
+  const script = [
+    'import os, socket, sys',
+    's = socket.socket(socket.AF_INET, socket.SOCK_STREAM)',
+    "s.bind(('127.0.0.1', 0))",
+    's.listen(64)',
+    // The socket may be fd 3 already: then dup2 is a no-op and fd 3 keeps its close-on-exec.
+    'if s.fileno() != 3: os.dup2(s.fileno(), 3)',
+    'os.set_inheritable(3, True)',
+    "os.environ['LISTEN_FDS'] = '1'",
+    "os.environ['LISTEN_PID'] = str(os.getpid())",
+    'os.execv(sys.argv[1], sys.argv[1:])',
+  ].join('\n');
+  return start(args, ['python3', '-c', script]);
+}
+
+test.serial(
+  '--listen systemd takes the socket on fd 3 (LISTEN_FDS/LISTEN_PID), for serve and connect',
+  async (t) => {
+    const serve = socketActivated([
+      'serve',
+      '--listen',
+      'systemd',
+      '--key',
+      keys.serverKey,
+      '--forward',
+      `127.0.0.1:${echo.port}`,
+    ]);
+    const servePort = await serve.port();
+    t.true(servePort > 0);
+    const client = socketActivated([
+      'connect',
+      '--listen',
+      'systemd',
+      '--to',
+      `127.0.0.1:${servePort}`,
+      '--server-pub',
+      keys.serverPub,
+    ]);
+    t.is(String(await exchange(await client.port(), Buffer.from('activated'))), 'activated');
+    const none = await runCli(['serve', '--listen', 'systemd', '--key', keys.serverKey, '--stdio'], {
+      bin: TUNNEL_BIN,
+    });
+    t.is(none.code, 1);
+    t.regex(none.stderr, /^secsess: --listen systemd: no socket was passed .*\[ERR_LISTEN_FDS\]$/m);
+  },
+);
+
+test.serial(
+  '--proxy-protocol: the backend gets a PROXY v2 header with the client address first',
+  async (t) => {
+    let header: Promise<Buffer> | undefined;
+    const backend = createServer({ allowHalfOpen: true }, (socket) => {
+      header = readAll(socket);
+      socket.end('ok');
+    });
+    backend.listen(0, '127.0.0.1');
+    await once(backend, 'listening');
+    const serve = start(
+      serveArgs(keys.serverKey, (backend.address() as AddressInfo).port, ['--proxy-protocol']),
+    );
+    const servePort = await serve.port();
+    const client = start(connectArgs(servePort, keys.serverPub));
+    t.is(String(await exchange(await client.port(), Buffer.from('payload'))), 'ok');
+    const bytes = await header!;
+    const peerPort = Number(/peer=127\.0\.0\.1:(\d+)/.exec(await serve.line(/conn /))![1]);
+    const expected = Buffer.alloc(28);
+    Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(expected);
+    expected.set([0x21, 0x11, 0, 12, 127, 0, 0, 1, 127, 0, 0, 1], 12);
+    expected.writeUInt16BE(peerPort, 24);
+    expected.writeUInt16BE(servePort, 26);
+    t.deepEqual(bytes.subarray(0, 28), expected);
+    t.is(String(bytes.subarray(28)), 'payload');
+    backend.close();
+  },
+);
