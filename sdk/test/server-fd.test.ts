@@ -125,6 +125,12 @@ test('an fd that is no socket makes start() reject with ERR_TRANSPORT, and the s
   t.false(server.listening);
   t.is(server.address, null);
   t.deepEqual(server.workerCounts, { decrypts: 0, verifies: 0, inline: 0 });
+  // Never a second listen on that number: it may name another descriptor by now.
+  await t.throwsAsync(server.start(), {
+    instanceOf: SessionError,
+    code: ErrorCode.INVALID_STATE,
+    message: `fd ${fd} was used already`,
+  });
   await server.stop();
 });
 

@@ -20,7 +20,7 @@ export type ServerEndpointInput = EndpointInput | InheritedSocket;
 export type ListenTarget = Endpoint | InheritedSocket;
 
 /**
- * Parses the place to listen: `{ fd }` (a non-negative integer, nothing else beside it) or
+ * @internal Parses the place to listen: `{ fd }` (a non-negative integer, nothing else beside it) or
  * an endpoint as `parseEndpoint` takes it, port 0 allowed.
  *
  * @throws TypeError / RangeError as `parseEndpoint`, or for a bad `fd`.
@@ -38,13 +38,13 @@ export function parseListenTarget(input: ServerEndpointInput): ListenTarget {
   return { fd };
 }
 
-/** For messages: `127.0.0.1:4433`, `[::1]:0`, `fd 3`. */
+/** @internal For messages: `127.0.0.1:4433`, `[::1]:0`, `fd 3`. */
 export function describeListenTarget(target: ListenTarget): string {
   return 'fd' in target ? `fd ${target.fd}` : formatEndpoint(target);
 }
 
 /**
- * Makes `listener` listen on `target` and resolves with the address it really listens on
+ * @internal Makes `listener` listen on `target` and resolves with the address it really listens on
  * (the port picked for port 0, the inherited socket's own address).
  *
  * @throws SessionError ERR_TRANSPORT if it cannot (cause: the system error: EADDRINUSE,

@@ -58,7 +58,7 @@ export function remoteLabel(remote: RemoteInfo): string {
   return remote.family === 'IPv6' ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
 }
 
-/** Emits `'refused'`, with its debug line. */
+/** @internal Emits `'refused'`, with its debug line. */
 export function emitRefused(
   server: EventEmitter<ServerEvents>,
   limit: RefusalLimit,
@@ -69,7 +69,7 @@ export function emitRefused(
 }
 
 /**
- * Reports a failed handshake: `'refused'` if a load limit (`limit`) ended it, `'probe'` if
+ * @internal Reports a failed handshake: `'refused'` if a load limit (`limit`) ended it, `'probe'` if
  * it was an honest client's key probe, else `'handshakeError'`.
  */
 export function reportHandshakeFailure(
@@ -93,7 +93,7 @@ export function reportHandshakeFailure(
 }
 
 /**
- * Where a rejected async listener of the server goes: a `'session'` listener fails that
+ * @internal Where a rejected async listener of the server goes: a `'session'` listener fails that
  * session alone (see Session); another event's goes to `'error'` if someone listens there,
  * else it is printed as a process warning. An `'error'` listener's own rejection is never
  * emitted again (it would loop), and nothing is thrown: a client that triggers an event

@@ -66,6 +66,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The keys in force and their worker pool(s); see server-keys.ts. */
   readonly #keys: ServerKeys;
   #address: Endpoint | null = null;
+  /** An inherited socket is listened on once: stop() closes it. */
+  #inheritedUsed = false;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
   readonly #sessions = new Set<Session>();
@@ -131,13 +133,13 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#handshaking.size;
   }
 
-  /** RSA decryptions queued for or running in the worker pool. */
+  /** RSA operations queued for or running in the worker pool (after `reloadKeys()`, the replaced one's too). */
   get pendingDecrypts(): number {
     return this.#keys.pending;
   }
 
   /**
-   * RSA operations the worker pool performed since `start()`: OAEP decryptions and
+   * RSA operations the worker pools performed since `start()`: OAEP decryptions and
    * client-signature verifications answered by a worker, and operations of either kind
    * done on the main thread because no worker was left. All zero with `workers: 0`.
    */
@@ -160,11 +162,19 @@ export class Server extends EventEmitter<ServerEvents> {
    * listening. Rejects with the KeyError of an unreadable key, or ERR_TRANSPORT if the
    * address cannot be bound or the inherited fd cannot be listened on (cause: the system
    * error, e.g. EADDRINUSE, EINVAL for an fd that is no socket; also for a socket that is
-   * not TCP), ERR_INVALID_STATE if the server is already starting, listening or stopping.
+   * not TCP), ERR_INVALID_STATE if the server is already starting, listening or stopping,
+   * or was given an inherited socket that an earlier `start()` listened on (or tried to).
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') {
       throw new SessionError(ErrorCode.INVALID_STATE, `server is already ${this.#state}: stop() it first`);
+    }
+    if (this.#inheritedUsed) {
+      // Closed by the first listener; its number may since name another of our descriptors.
+      throw new SessionError(
+        ErrorCode.INVALID_STATE,
+        `${describeListenTarget(this.#endpoint)} was used already`,
+      );
     }
     this.#state = 'starting';
     try {
@@ -174,6 +184,7 @@ export class Server extends EventEmitter<ServerEvents> {
       const listener = createServer({ noDelay: true, pauseOnConnect: true }, (socket) =>
         this.#onConnection(socket),
       );
+      this.#inheritedUsed = 'fd' in this.#endpoint;
       this.#address = await listenOn(listener, this.#endpoint);
       listener.on('error', (err) => {
         debug('listener error: %s', err.message);
@@ -248,7 +259,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
    * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
    * Safe to call more than once; a stopped server may be started again (not on an
-   * inherited fd: it was closed).
+   * inherited fd: it was closed; create a new server for a new one).
    *
    * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
    * once: new clients get ECONNREFUSED), and sessions established but never handed to the
