@@ -36,6 +36,7 @@ export async function benchTunnel(ctx: NetContext): Promise<Row[]> {
     if (why) log(`  ${kind}: n/a (${why})`);
     else kinds.push(kind);
   }
+  log(`  ${await versions()}`);
   const tunnels: Tunnel[] = [];
   const open = async (kind: TunnelKind, port: number): Promise<Tunnel | null> => {
     try {
@@ -62,6 +63,26 @@ export async function benchTunnel(ctx: NetContext): Promise<Row[]> {
     await Promise.all(tunnels.map((t) => t.stop()));
     await redis?.stop();
   }
+}
+
+/** The peers' and the service's versions, for the record. */
+async function versions(): Promise<string> {
+  const first = async (program: string | null, args: string[]): Promise<string | null> => {
+    if (program === null) return null;
+    const r = await runProgram(program, args, { timeoutMs: 10_000 });
+    return (
+      r.output
+        .split('\n')
+        .find((l) => /\d+\.\d+/.test(l))
+        ?.trim() ?? null
+    );
+  };
+  const found = await Promise.all([
+    first(findProgram('spiped'), ['-v']),
+    first(findProgram('stunnel4') ?? findProgram('stunnel'), ['-version']),
+    first(findProgram('redis-server'), ['--version']),
+  ]);
+  return found.filter((v) => v !== null).join('; ');
 }
 
 type Open = (kind: TunnelKind, port: number) => Promise<Tunnel | null>;
