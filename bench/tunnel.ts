@@ -7,7 +7,7 @@
  *                           64 KiB writes into the bench's raw-TCP sink (a child process),
  *                           until the sink has acknowledged every byte through the tunnel
  *   tunnel-copy-cpu         CPU time (user + system) of the tunnel's two processes per 64 KiB
- *                           copied (from /proc; Linux only)
+ *                           copied (from /proc; Linux only; none for direct)
  *   tunnel-redis-get-P1     GET/s of `redis-benchmark -t get -c 16 -P 1` against a real
  *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16
  *
@@ -158,9 +158,9 @@ async function copyRows(ctx: NetContext, kinds: readonly TunnelKind[], open: Ope
 
 const TICK_US = 1e6 / 100; // USER_HZ: 100 on every Linux the bench runs on
 
-/** User + system CPU time of the tunnel's processes (µs), from /proc/PID/stat; null elsewhere. */
+/** User + system CPU time of the tunnel's processes (µs), from /proc/PID/stat; null elsewhere and for `direct`. */
 function cpuUs(tunnel: Tunnel): number | null {
-  if (tunnel.pids.length === 0) return 0;
+  if (tunnel.pids.length === 0) return null;
   let sum = 0;
   for (const pid of tunnel.pids) {
     try {
