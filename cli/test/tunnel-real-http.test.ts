@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { assertSecsessBuilt, connLines, realTest, started, tunnelFiles } from './helpers/real-test.js';
-import { programPath } from './helpers/programs.js';
+import { killAtExit, programPath } from './helpers/programs.js';
 import { startConnect, startServe } from './helpers/secsess-bin.js';
 import { address, startHttpServer, writeRandomFile } from './helpers/services.js';
 import { within } from './helpers/tcp-client.js';
@@ -25,6 +25,7 @@ async function curl(t: ExecutionContext, url: string): Promise<[number | null, s
   const child = spawn(programPath('curl'), ['-sS', '--fail', '--max-time', '120', url], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killAtExit(child);
   t.teardown(() => void child.kill('SIGKILL'));
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

@@ -74,6 +74,12 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/** Kills `child` (if still running) when this process exits, as spawnProc's children are. */
+export function killAtExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('close', () => live.delete(child));
+}
+
 const KEEP = 1024 * 1024;
 
 export interface SpawnProcOptions {

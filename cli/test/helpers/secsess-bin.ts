@@ -5,14 +5,13 @@
  * bench use port 0), and one-shot stdio runs.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PublicKey } from '@secsess/keys';
-import { spawnProc } from './programs.js';
+import { killAtExit, spawnProc } from './programs.js';
 import type { Proc, SpawnProcOptions } from './programs.js';
 
 /** The bin shim users run. */
@@ -198,8 +197,8 @@ export interface BinRun {
 
 /**
  * Runs `node cli/bin/secsess.js ...args` to its end, stdin from `stdinFile` (or `input`, or
- * nothing), stdout hashed as it streams; killed after `timeoutMs` (default 120 s). `onSpawn`
- * sees the child (a test's teardown kills it if the test ends first).
+ * nothing), stdout hashed as it streams; killed after `timeoutMs` (default 120 s), or when
+ * this process exits.
  */
 export function runSecsess(
   args: readonly string[],
@@ -207,7 +206,6 @@ export function runSecsess(
     readonly stdinFile?: string;
     readonly input?: Buffer | string;
     readonly timeoutMs?: number;
-    readonly onSpawn?: (child: ChildProcess) => void;
   } = {},
 ): Promise<BinRun> {
   const stdinFd = options.stdinFile === undefined ? null : openSync(options.stdinFile, 'r');
@@ -217,7 +215,7 @@ export function runSecsess(
     stdio: [stdin, 'pipe', 'pipe'],
   });
   if (stdinFd !== null) closeSync(stdinFd);
-  options.onSpawn?.(child);
+  killAtExit(child);
   child.stdin?.on('error', () => {});
   if (options.input !== undefined) child.stdin?.end(options.input);
   const hash = createHash('sha256');
