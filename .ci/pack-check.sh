@@ -4,7 +4,8 @@
 # installs the three tarballs into an empty folder outside the repository (their
 # dependencies come from the npm registry), compiles .ci/pack-check/app.ts there with
 # `tsc --strict` (NodeNext, no skipLibCheck) against the installed types, runs it (a Server
-# on 127.0.0.1:0, a Client, one echoed message), and runs the installed `secsess-keygen`.
+# on 127.0.0.1:0, a Client, one echoed message), and runs the installed `secsess-keygen`
+# and `secsess`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/secsess-pack-check.XXXXXX")"
@@ -25,7 +26,9 @@ for name in keys sdk cli; do
     fail "@secsess/$name: the tarball ships tests or build info (above)"
   fi
 done
-grep -qx package/dist/secsess-keygen.js <<<"$(tar tzf "$tmp"/secsess-cli-*.tgz)" || fail "@secsess/cli: no bundled bin"
+for bundle in secsess-keygen secsess; do
+  grep -qx "package/dist/$bundle.js" <<<"$(tar tzf "$tmp"/secsess-cli-*.tgz)" || fail "@secsess/cli: no bundled $bundle"
+done
 
 mkdir "$tmp/app"
 cp .ci/pack-check/app.ts .ci/pack-check/tsconfig.json "$tmp/app/"
@@ -46,6 +49,9 @@ version="$("$bin" --version)"
 [ "$(stat -c %a keys/pack-check.key)" = 600 ] || fail "the generated private key is not 0600"
 fp="$("$bin" fingerprint keys/pack-check.pub)"
 [[ "$fp" == *SHA256:* ]] || fail "secsess-keygen fingerprint printed '$fp'"
+tunnel="$tmp/app/node_modules/.bin/secsess"
+[ "$("$tunnel" --version)" = "$version" ] || fail "secsess --version is not $version"
+"$tunnel" serve --help | grep -q -- '--forward' || fail "secsess serve --help does not list --forward"
 
 # Internal names that must not be in the public types (sdk/tsconfig.json strips `@internal`
 # declarations): in every .d.ts a package's exported entries reach. Fatal unless

@@ -34,30 +34,18 @@ export type CommandName = keyof typeof COMMANDS;
  * Strict (unknown options and commands are errors) and never exits the process.
  */
 export function buildParser(): Argv<GlobalArgs> {
-  const parser = yargs();
-  // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
-  const columns: unknown = parser.terminalWidth();
-  const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
-  commentedExamples(parser, width);
-  return parser
-    .scriptName(PROGRAM)
-    .wrap(width)
-    .usage(
-      `${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess; manage the ` +
-        'servers a client trusts (known_hosts) and the clients a server authorizes (authorized_keys).',
-    )
+  return programParser(
+    PROGRAM,
+    `${PROGRAM} [command] [options]\n\nCreate, inspect and convert RSA key files for secsess; manage the ` +
+      'servers a client trusts (known_hosts) and the clients a server authorizes (authorized_keys).',
+  )
     .option('json', {
       type: 'boolean',
       default: false,
       global: true,
       describe: 'print exactly one JSON document on stdout; messages go to stderr',
     })
-    .option('verbose', {
-      type: 'boolean',
-      default: false,
-      global: true,
-      describe: 'print stack traces of errors',
-    })
+    .option('verbose', VERBOSE_OPTION)
     .command(generateCommand.command, generateCommand.describe, generateCommand.builder)
     .command(fingerprintCommand.command, fingerprintCommand.describe, fingerprintCommand.builder)
     .command(inspectCommand.command, inspectCommand.describe, inspectCommand.builder)
@@ -77,6 +65,27 @@ export function buildParser(): Argv<GlobalArgs> {
     .alias('help', 'h')
     .version(VERSION)
     .exitProcess(false);
+}
+
+/** `--verbose`, which both commands have. */
+export const VERBOSE_OPTION = {
+  type: 'boolean',
+  default: false,
+  global: true,
+  describe: 'print stack traces of errors',
+} as const;
+
+/**
+ * A program's yargs instance as both commands start it: named `program`, wrapped at 80
+ * columns (or the terminal's width, if narrower), examples laid out by `commentedExamples`.
+ */
+export function programParser(program: string, usage: string): Argv {
+  const parser = yargs();
+  // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
+  const columns: unknown = parser.terminalWidth();
+  const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
+  commentedExamples(parser, width);
+  return parser.scriptName(program).wrap(width).usage(usage);
 }
 
 /** The subcommand `argv` selects: the first positional, or `generate` (the default command). */

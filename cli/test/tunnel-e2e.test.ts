@@ -7,69 +7,27 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { openSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
-import type { AddressInfo, Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
-import { assertBuilt } from './helpers/cli.js';
-import { echoServer, exchange, makeKeys, readAll, Tunnel, TUNNEL_BIN } from './helpers/tunnel.js';
+import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 
-let dir!: string;
-let keys!: Awaited<ReturnType<typeof makeKeys>>;
-let echo!: { server: Server; port: number };
-const tunnels: Tunnel[] = [];
-
-test.before(async () => {
-  assertBuilt();
-  dir = await mkdtemp(join(tmpdir(), 'secsess-tunnel-e2e-'));
-  process.env['SECSESS_HOME'] = join(dir, 'home');
-  keys = await makeKeys(join(dir, 'keys'));
-  echo = await echoServer();
-});
-test.after.always(async () => {
-  await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
-  echo?.server.close();
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-});
-
-function start(args: string[]): Tunnel {
-  const tunnel = new Tunnel(args);
-  tunnels.push(tunnel);
-  return tunnel;
-}
+const fx = tunnelFixture('e2e');
 
 /** A serve → forward and a connect --listen in front of it; the local port. */
 async function pair(forwardPort: number, extra: { serve?: string[]; connect?: string[] } = {}) {
-  const serve = start([
-    'serve',
-    '--listen',
-    '127.0.0.1:0',
-    '--key',
-    keys.serverKey,
-    '--forward',
-    `127.0.0.1:${forwardPort}`,
-    ...(extra.serve ?? []),
-  ]);
+  const serve = fx.start(serveArgs(fx.keys.serverKey, forwardPort, extra.serve));
   const servePort = await serve.port();
-  const client = start([
-    'connect',
-    '--listen',
-    '127.0.0.1:0',
-    '--to',
-    `127.0.0.1:${servePort}`,
-    '--server-pub',
-    keys.serverPub,
-    ...(extra.connect ?? []),
-  ]);
+  const client = fx.start(connectArgs(servePort, fx.keys.serverPub, extra.connect));
   return { serve, client, servePort, port: await client.port() };
 }
 
 test.serial(
   'echo through connect --listen and serve --forward, half-closed: the whole reply comes after the FIN',
   async (t) => {
-    const { serve, client, port } = await pair(echo.port);
+    const { serve, client, port } = await pair(fx.echo.port);
     const data = randomBytes(5_000_000);
     const reply = await exchange(port, data);
     t.true(reply.equals(data), `echoed ${reply.length} of ${data.length} bytes`);
@@ -94,25 +52,24 @@ test.serial(
 test.serial(
   'connect HOST:PORT joins stdin/stdout to one session: serve --stdio --once writes it to stdout',
   async (t) => {
-    const serve = new Tunnel([
+    const serve = fx.start([
       'serve',
       '--listen',
       '127.0.0.1:0',
       '--key',
-      keys.serverKey,
+      fx.keys.serverKey,
       '--stdio',
       '--once',
     ]);
-    tunnels.push(serve);
     const received: Buffer[] = [];
     serve.child.stdout!.on('data', (chunk: Buffer) => received.push(chunk));
     const port = await serve.port();
-    const file = join(dir, 'payload');
+    const file = join(fx.dir, 'payload');
     const payload = randomBytes(3_000_000);
     await writeFile(file, payload);
     const sender = spawn(
       process.execPath,
-      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', keys.serverPub],
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', fx.keys.serverPub],
       {
         stdio: [openSync(file, 'r'), 'pipe', 'pipe'],
       },
@@ -132,10 +89,10 @@ test.serial(
 test.serial(
   'connect HOST:PORT answers on stdout what the server side writes, until the server ends',
   async (t) => {
-    const { servePort } = await pair(echo.port);
+    const { servePort } = await pair(fx.echo.port);
     const child = spawn(
       process.execPath,
-      [TUNNEL_BIN, 'connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub],
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${servePort}`, '--server-pub', fx.keys.serverPub],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
@@ -149,9 +106,9 @@ test.serial(
 );
 
 test.serial('--log-format json: one JSON object a line with the documented fields', async (t) => {
-  const { serve, client, port } = await pair(echo.port, {
+  const { serve, client, port } = await pair(fx.echo.port, {
     serve: ['--log-format', 'json'],
-    connect: ['--log-format', 'json', '--key', keys.clientKey],
+    connect: ['--log-format', 'json', '--key', fx.keys.clientKey],
   });
   await exchange(port, Buffer.from('json please'));
   const [serveConn] = await serve.linesMatching(/"event":"conn"/, 1);
@@ -176,7 +133,7 @@ test.serial('--log-format json: one JSON object a line with the documented field
   t.like(JSON.parse(serve.lines[0]!), {
     event: 'listening',
     side: 'serve',
-    forward: `127.0.0.1:${echo.port}`,
+    forward: `127.0.0.1:${fx.echo.port}`,
   });
   t.is(await serve.stop(), 0);
   const last = serve.lines.slice(-2).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -228,10 +185,9 @@ test.serial(
 );
 
 test.serial('a file through serve --stdio and a second session after it without --once', async (t) => {
-  const serve = new Tunnel(['serve', '--listen', '127.0.0.1:0', '--key', keys.serverKey, '--stdio'], {
+  const serve = fx.start(['serve', '--listen', '127.0.0.1:0', '--key', fx.keys.serverKey, '--stdio'], {
     stdin: 'pipe',
   });
-  tunnels.push(serve);
   const out: Buffer[] = [];
   serve.child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
   serve.child.stdin!.end('from the server side\n');
@@ -239,7 +195,7 @@ test.serial('a file through serve --stdio and a second session after it without 
   for (const text of ['first\n', 'second\n']) {
     const child = spawn(
       process.execPath,
-      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', keys.serverPub],
+      [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', fx.keys.serverPub],
       {
         stdio: ['pipe', 'pipe', 'inherit'],
       },

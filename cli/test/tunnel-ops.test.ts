@@ -4,57 +4,20 @@
  * both sides, systemd socket activation (--listen systemd), --proxy-protocol.
  */
 import { once } from 'node:events';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
-import type { AddressInfo, Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
 import { AuthorizedKeys, PublicKey } from '@secsess/keys';
-import { assertBuilt, runCli } from './helpers/cli.js';
-import { echoServer, exchange, makeKeys, readAll, Tunnel, TUNNEL_BIN } from './helpers/tunnel.js';
+import { runCli } from './helpers/cli.js';
+import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+import type { Tunnel } from './helpers/tunnel.js';
 
-let dir!: string;
-let keys!: Awaited<ReturnType<typeof makeKeys>>;
-let next!: Awaited<ReturnType<typeof makeKeys>>;
-let echo!: { server: Server; port: number };
-const tunnels: Tunnel[] = [];
-
-test.before(async () => {
-  assertBuilt();
-  dir = await mkdtemp(join(tmpdir(), 'secsess-tunnel-ops-'));
-  process.env['SECSESS_HOME'] = join(dir, 'home');
-  keys = await makeKeys(join(dir, 'keys'));
-  next = await makeKeys(join(dir, 'next'));
-  echo = await echoServer();
-});
-test.after.always(async () => {
-  await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
-  echo?.server.close();
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-});
+const fx = tunnelFixture('ops');
 
 function start(args: string[], launcher?: string[]): Tunnel {
-  const tunnel = new Tunnel(args, { launcher });
-  tunnels.push(tunnel);
-  return tunnel;
-}
-
-function serveArgs(key: string, forward: number, extra: string[] = []): string[] {
-  return ['serve', '--listen', '127.0.0.1:0', '--key', key, '--forward', `127.0.0.1:${forward}`, ...extra];
-}
-
-function connectArgs(servePort: number, pub: string, extra: string[] = []): string[] {
-  return [
-    'connect',
-    '--listen',
-    '127.0.0.1:0',
-    '--to',
-    `127.0.0.1:${servePort}`,
-    '--server-pub',
-    pub,
-    ...extra,
-  ];
+  return fx.start(args, { launcher });
 }
 
 /**
@@ -88,29 +51,29 @@ async function openConnection(port: number) {
 test.serial(
   'SIGHUP reloads the key file and authorized_keys: new clients need the new key, open sessions go on',
   async (t) => {
-    const keyFile = join(dir, 'live.key');
-    await copyFile(keys.serverKey, keyFile);
-    const authorized = join(dir, 'live_authorized_keys');
-    await AuthorizedKeys.add(authorized, await PublicKey.load(keys.clientPub));
-    const serve = start(serveArgs(keyFile, echo.port, ['--authorized-keys', authorized]));
+    const keyFile = join(fx.dir, 'live.key');
+    await copyFile(fx.keys.serverKey, keyFile);
+    const authorized = join(fx.dir, 'live_authorized_keys');
+    await AuthorizedKeys.add(authorized, await PublicKey.load(fx.keys.clientPub));
+    const serve = start(serveArgs(keyFile, fx.echo.port, ['--authorized-keys', authorized]));
     const servePort = await serve.port();
-    const old = start(connectArgs(servePort, keys.serverPub, ['--key', keys.clientKey]));
+    const old = start(connectArgs(servePort, fx.keys.serverPub, ['--key', fx.keys.clientKey]));
     const open = await openConnection(await old.port());
     t.is(await open.say('before'), 'before');
 
-    await copyFile(next.serverKey, keyFile);
-    await AuthorizedKeys.add(authorized, await PublicKey.load(next.clientPub));
+    await copyFile(fx.other.serverKey, keyFile);
+    await AuthorizedKeys.add(authorized, await PublicKey.load(fx.other.clientPub));
     serve.child.kill('SIGHUP');
-    const newFingerprint = (await PublicKey.load(next.serverPub)).fingerprint();
+    const newFingerprint = (await PublicKey.load(fx.other.serverPub)).fingerprint();
     t.is(
       await serve.line(/^secsess: reload /),
       `secsess: reload fingerprints=${newFingerprint} added=1 removed=0`,
     );
     t.is(await open.say('after'), 'after', 'the session opened before the reload goes on');
-    const fresh = start(connectArgs(servePort, next.serverPub, ['--key', next.clientKey]));
+    const fresh = start(connectArgs(servePort, fx.other.serverPub, ['--key', fx.other.clientKey]));
     t.is(String(await exchange(await fresh.port(), Buffer.from('new key'))), 'new key');
     const stale = await runCli(
-      ['connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub, '--key', keys.clientKey],
+      ['connect', `127.0.0.1:${servePort}`, '--server-pub', fx.keys.serverPub, '--key', fx.keys.clientKey],
       {
         bin: TUNNEL_BIN,
       },
@@ -133,9 +96,9 @@ test.serial(
 test.serial(
   'SIGTERM drains serve: open sessions go on, new ones are refused, it stops when they end',
   async (t) => {
-    const serve = start(serveArgs(keys.serverKey, echo.port));
+    const serve = start(serveArgs(fx.keys.serverKey, fx.echo.port));
     const servePort = await serve.port();
-    const client = start(connectArgs(servePort, keys.serverPub));
+    const client = start(connectArgs(servePort, fx.keys.serverPub));
     const port = await client.port();
     const open = await openConnection(port);
     t.is(await open.say('one'), 'one');
@@ -156,8 +119,8 @@ test.serial(
 );
 
 test.serial('a second SIGTERM ends the drain at once: sessions still open are closed 1001', async (t) => {
-  const serve = start(serveArgs(keys.serverKey, echo.port, ['--drain-timeout', '3600']));
-  const client = start(connectArgs(await serve.port(), keys.serverPub, ['--drain-timeout', '3600']));
+  const serve = start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--drain-timeout', '3600']));
+  const client = start(connectArgs(await serve.port(), fx.keys.serverPub, ['--drain-timeout', '3600']));
   const open = await openConnection(await client.port());
   t.is(await open.say('hi'), 'hi');
   serve.child.kill('SIGTERM');
@@ -171,8 +134,8 @@ test.serial('a second SIGTERM ends the drain at once: sessions still open are cl
 });
 
 test.serial('connect --listen drains on SIGTERM; a second SIGTERM closes its sessions 1001', async (t) => {
-  const serve = start(serveArgs(keys.serverKey, echo.port));
-  const client = start(connectArgs(await serve.port(), keys.serverPub, ['--drain-timeout', '3600']));
+  const serve = start(serveArgs(fx.keys.serverKey, fx.echo.port));
+  const client = start(connectArgs(await serve.port(), fx.keys.serverPub, ['--drain-timeout', '3600']));
   const port = await client.port();
   const open = await openConnection(port);
   t.is(await open.say('a'), 'a');
@@ -189,16 +152,16 @@ test.serial('connect --listen drains on SIGTERM; a second SIGTERM closes its ses
 test.serial(
   '--max-conns: connect --listen resets the connection past it; serve refuses the session past it',
   async (t) => {
-    const serve = start(serveArgs(keys.serverKey, echo.port, ['--max-conns', '1']));
+    const serve = start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--max-conns', '1']));
     const servePort = await serve.port();
-    const client = start(connectArgs(servePort, keys.serverPub, ['--max-conns', '1']));
+    const client = start(connectArgs(servePort, fx.keys.serverPub, ['--max-conns', '1']));
     const port = await client.port();
     const open = await openConnection(port);
     t.is(await open.say('x'), 'x');
     const error = await t.throwsAsync(readAll(connect({ host: '127.0.0.1', port })));
     t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
     await client.line(/^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_MAX_CONNS$/);
-    const busy = await runCli(['connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub], {
+    const busy = await runCli(['connect', `127.0.0.1:${servePort}`, '--server-pub', fx.keys.serverPub], {
       bin: TUNNEL_BIN,
     });
     t.is(busy.code, 1);
@@ -233,9 +196,9 @@ test.serial(
       '--listen',
       'systemd',
       '--key',
-      keys.serverKey,
+      fx.keys.serverKey,
       '--forward',
-      `127.0.0.1:${echo.port}`,
+      `127.0.0.1:${fx.echo.port}`,
     ]);
     const servePort = await serve.port();
     t.true(servePort > 0);
@@ -246,10 +209,10 @@ test.serial(
       '--to',
       `127.0.0.1:${servePort}`,
       '--server-pub',
-      keys.serverPub,
+      fx.keys.serverPub,
     ]);
     t.is(String(await exchange(await client.port(), Buffer.from('activated'))), 'activated');
-    const none = await runCli(['serve', '--listen', 'systemd', '--key', keys.serverKey, '--stdio'], {
+    const none = await runCli(['serve', '--listen', 'systemd', '--key', fx.keys.serverKey, '--stdio'], {
       bin: TUNNEL_BIN,
     });
     t.is(none.code, 1);
@@ -268,10 +231,10 @@ test.serial(
     backend.listen(0, '127.0.0.1');
     await once(backend, 'listening');
     const serve = start(
-      serveArgs(keys.serverKey, (backend.address() as AddressInfo).port, ['--proxy-protocol']),
+      serveArgs(fx.keys.serverKey, (backend.address() as AddressInfo).port, ['--proxy-protocol']),
     );
     const servePort = await serve.port();
-    const client = start(connectArgs(servePort, keys.serverPub));
+    const client = start(connectArgs(servePort, fx.keys.serverPub));
     t.is(String(await exchange(await client.port(), Buffer.from('payload'))), 'ok');
     const bytes = await header!;
     const peerPort = Number(/peer=127\.0\.0\.1:(\d+)/.exec(await serve.line(/conn /))![1]);

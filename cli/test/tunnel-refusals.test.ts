@@ -4,63 +4,40 @@
  * server does not authorize — each while another tunnel keeps working.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import type { Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { AuthorizedKeys, PublicKey } from '@secsess/keys';
-import { assertBuilt, lines, runCli } from './helpers/cli.js';
-import { echoServer, exchange, makeKeys, readAll, Tunnel, TUNNEL_BIN } from './helpers/tunnel.js';
+import { lines, runCli } from './helpers/cli.js';
+import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+import type { Tunnel } from './helpers/tunnel.js';
 
-let dir!: string;
-let keys!: Awaited<ReturnType<typeof makeKeys>>;
-let other!: Awaited<ReturnType<typeof makeKeys>>;
-let echo!: { server: Server; port: number };
+const fx = tunnelFixture('refusals');
 let serve!: Tunnel;
 let servePort!: number;
-const tunnels: Tunnel[] = [];
 
-test.before(async () => {
-  assertBuilt();
-  dir = await mkdtemp(join(tmpdir(), 'secsess-tunnel-refusals-'));
-  process.env['SECSESS_HOME'] = join(dir, 'home');
-  keys = await makeKeys(join(dir, 'keys'));
-  other = await makeKeys(join(dir, 'other'));
-  echo = await echoServer();
-  // Only the client key of `keys` is authorized.
-  const authorized = join(dir, 'authorized_keys');
-  await AuthorizedKeys.add(authorized, await PublicKey.load(keys.clientPub));
-  serve = start([
-    'serve',
-    '--listen',
-    '127.0.0.1:0',
-    '--key',
-    keys.serverKey,
-    '--forward',
-    `127.0.0.1:${echo.port}`,
-    '--authorized-keys',
-    authorized,
-  ]);
+test.serial.before(async () => {
+  // Only the client key of fx.keys is authorized.
+  const authorized = join(fx.dir, 'authorized_keys');
+  await AuthorizedKeys.add(authorized, await PublicKey.load(fx.keys.clientPub));
+  serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--authorized-keys', authorized]));
   servePort = await serve.port();
 });
-test.after.always(async () => {
-  await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
-  echo?.server.close();
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-});
-
-function start(args: string[]): Tunnel {
-  const tunnel = new Tunnel(args);
-  tunnels.push(tunnel);
-  return tunnel;
-}
 
 /** Runs `secsess ...args` to its end (stdin closed at once). */
 function secsess(args: string[], input = '') {
   return runCli(args, { input, bin: TUNNEL_BIN });
+}
+
+/** `secsess connect 127.0.0.1:SERVE_PORT ...trust` on stdin/stdout, with `key` if given. */
+function connectOnce(trust: string[], key?: string) {
+  return secsess([
+    'connect',
+    `127.0.0.1:${servePort}`,
+    ...trust,
+    ...(key === undefined ? [] : ['--key', key]),
+  ]);
 }
 
 /** The one stderr line of a failed run ends with `[code]`. */
@@ -71,15 +48,9 @@ function assertCoded(t: ExecutionContext, stderr: string, code: string): void {
 }
 
 test('serve refuses a --forward host that is not loopback unless --unsafe-target (exit 1)', async (t) => {
-  const result = await secsess([
-    'serve',
-    '--listen',
-    '127.0.0.1:0',
-    '--key',
-    keys.serverKey,
-    '--forward',
-    '192.0.2.1:80',
-  ]);
+  const result = await secsess(
+    serveArgs(fx.keys.serverKey, 80).map((a) => a.replace('127.0.0.1:80', '192.0.2.1:80')),
+  );
   t.is(result.code, 1);
   assertCoded(t, result.stderr, 'ERR_UNSAFE_TARGET');
   t.regex(result.stderr, /--unsafe-target/);
@@ -87,15 +58,7 @@ test('serve refuses a --forward host that is not loopback unless --unsafe-target
 
 test('connect refuses a --listen host that is not loopback unless --unsafe-listen (exit 1)', async (t) => {
   for (const host of ['0.0.0.0:0', '[::]:0']) {
-    const result = await secsess([
-      'connect',
-      '--listen',
-      host,
-      '--to',
-      `127.0.0.1:${servePort}`,
-      '--server-pub',
-      keys.serverPub,
-    ]);
+    const result = await secsess(connectArgs(servePort, fx.keys.serverPub, [], host));
     t.is(result.code, 1, host);
     assertCoded(t, result.stderr, 'ERR_UNSAFE_LISTEN');
     t.regex(result.stderr, /--unsafe-listen/);
@@ -103,53 +66,22 @@ test('connect refuses a --listen host that is not loopback unless --unsafe-liste
 });
 
 test('localhost and ::1 count as loopback', async (t) => {
-  const tunnel = start([
-    'connect',
-    '--listen',
-    'localhost:0',
-    '--to',
-    `127.0.0.1:${servePort}`,
-    '--server-pub',
-    keys.serverPub,
-  ]);
+  const tunnel = fx.start(connectArgs(servePort, fx.keys.serverPub, [], 'localhost:0'));
   t.true((await tunnel.port()) > 0);
-  const v6 = start([
-    'connect',
-    '--listen',
-    '[::1]:0',
-    '--to',
-    `127.0.0.1:${servePort}`,
-    '--server-pub',
-    keys.serverPub,
-  ]);
+  const v6 = fx.start(connectArgs(servePort, fx.keys.serverPub, [], '[::1]:0'));
   t.regex(await v6.line(/listening/), /address=\[::1\]:\d+/);
 });
 
 test.serial('a server with another key: connect stdio exits 1 with ERR_SERVER_KEY_MISMATCH', async (t) => {
-  const result = await secsess([
-    'connect',
-    `127.0.0.1:${servePort}`,
-    '--server-pub',
-    other.serverPub,
-    '--key',
-    keys.clientKey,
-  ]);
+  const result = await connectOnce(['--server-pub', fx.other.serverPub], fx.keys.clientKey);
   t.is(result.code, 1);
   assertCoded(t, result.stderr, 'ERR_SERVER_KEY_MISMATCH');
   t.is(result.stdout, '');
 });
 
 test.serial('an unknown host under --trust strict: exit 1 with ERR_HOST_UNKNOWN', async (t) => {
-  const result = await secsess([
-    'connect',
-    `127.0.0.1:${servePort}`,
-    '--trust',
-    'strict',
-    '--known-hosts',
-    join(dir, 'empty_known_hosts'),
-    '--key',
-    keys.clientKey,
-  ]);
+  const trust = ['--trust', 'strict', '--known-hosts', join(fx.dir, 'empty_known_hosts')];
+  const result = await connectOnce(trust, fx.keys.clientKey);
   t.is(result.code, 1);
   assertCoded(t, result.stderr, 'ERR_HOST_UNKNOWN');
 });
@@ -157,19 +89,12 @@ test.serial('an unknown host under --trust strict: exit 1 with ERR_HOST_UNKNOWN'
 test.serial(
   'a client the server does not authorize: exit 1 with ERR_NOT_AUTHORIZED, logged refused by serve',
   async (t) => {
-    const result = await secsess([
-      'connect',
-      `127.0.0.1:${servePort}`,
-      '--server-pub',
-      keys.serverPub,
-      '--key',
-      other.clientKey,
-    ]);
+    const result = await connectOnce(['--server-pub', fx.keys.serverPub], fx.other.clientKey);
     t.is(result.code, 1);
     assertCoded(t, result.stderr, 'ERR_NOT_AUTHORIZED');
     await serve.line(/^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_NOT_AUTHORIZED$/);
     // No key at all is refused the same way.
-    const anonymous = await secsess(['connect', `127.0.0.1:${servePort}`, '--server-pub', keys.serverPub]);
+    const anonymous = await connectOnce(['--server-pub', fx.keys.serverPub]);
     assertCoded(t, anonymous.stderr, 'ERR_NOT_AUTHORIZED');
   },
 );
@@ -177,28 +102,9 @@ test.serial(
 test.serial(
   'connect --listen resets a local connection whose handshake fails and logs refused with the code, while another tunnel keeps working',
   async (t) => {
-    const wrong = start([
-      'connect',
-      '--listen',
-      '127.0.0.1:0',
-      '--to',
-      `127.0.0.1:${servePort}`,
-      '--server-pub',
-      other.serverPub,
-      '--key',
-      keys.clientKey,
-    ]);
-    const good = start([
-      'connect',
-      '--listen',
-      '127.0.0.1:0',
-      '--to',
-      `127.0.0.1:${servePort}`,
-      '--server-pub',
-      keys.serverPub,
-      '--key',
-      keys.clientKey,
-    ]);
+    const key = ['--key', fx.keys.clientKey];
+    const wrong = fx.start(connectArgs(servePort, fx.other.serverPub, key));
+    const good = fx.start(connectArgs(servePort, fx.keys.serverPub, key));
     const [wrongPort, goodPort] = await Promise.all([wrong.port(), good.port()]);
     const local = connect({ host: '127.0.0.1', port: wrongPort });
     const error = await t.throwsAsync(readAll(local));
@@ -284,5 +190,8 @@ test('--help of each command lists its flags and examples', async (t) => {
     t.true(connectHelp.stdout.includes(flag), flag);
   }
   t.regex(connectHelp.stdout, /default:\s+"aes-256-gcm"/);
-  t.regex(connectHelp.stdout, /^\s+# ssh through secsess$/m);
+  t.regex(
+    connectHelp.stdout,
+    /^\s+# ssh through secsess\n\s+ssh -o ProxyCommand=.secsess connect %h:7022 --trust strict. host$/m,
+  );
 });

@@ -34,6 +34,25 @@ export interface ConnRecord {
   readonly reason: string;
 }
 
+/** A session as it starts: its peer and key are read then (the socket may be gone by its end). */
+export interface ConnStart {
+  readonly peer: string;
+  readonly fingerprint: string | null;
+  /** `performance.now()` at the start. */
+  readonly started: number;
+}
+
+/** How a session went, as the pump counts it. */
+export interface ConnOutcome {
+  /** Bytes read from the socket (or stdin) and written to the session. */
+  readonly sent: number;
+  /** Bytes of the session's messages written to the socket (or stdout). */
+  readonly received: number;
+  /** The close code (1000 for a normal end), or the code of the error that ended the session. */
+  readonly close: number | string;
+  readonly reason: string;
+}
+
 type Value = string | number | boolean | null | readonly string[];
 
 /** The reload outcome: the keys now in force, or why nothing changed. */
@@ -97,6 +116,23 @@ export class TunnelLog {
     this.#line('conn', fields, {
       fingerprint: this.side === 'serve' ? 'client' : 'server',
       durationMs: 'ms',
+    });
+  }
+
+  /**
+   * The `conn` line of a session that started as `start` and went as `outcome`. serve: the
+   * client's bytes (up) come out of the session; connect: they go into it.
+   */
+  ended(start: ConnStart, outcome: ConnOutcome): void {
+    const serve = this.side === 'serve';
+    this.conn({
+      peer: start.peer,
+      fingerprint: start.fingerprint,
+      up: serve ? outcome.received : outcome.sent,
+      down: serve ? outcome.sent : outcome.received,
+      durationMs: Math.round(performance.now() - start.started),
+      close: outcome.close,
+      reason: outcome.reason,
     });
   }
 

@@ -93,14 +93,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 connect --listen 127.0.0.1:6379 --to redis.example:7000 --server-pub server.pub',
+      '$0 connect --listen 127.0.0.1:6379 --to host:7000 --server-pub srv.pub',
       'a local port for redis-cli, through secsess',
     )
-    .example('$0 connect server.example:7000 --trust strict < file', 'send a file to serve --stdio')
-    .example(
-      'ssh -o ProxyCommand="secsess connect %h:7000 --trust strict --key client.key" host',
-      'ssh through secsess',
-    );
+    .example('$0 connect host:7000 --trust strict < file', 'send a file to serve --stdio')
+    .example("ssh -o ProxyCommand='secsess connect %h:7022 --trust strict' host", 'ssh through secsess');
 }
 
 /** Options of `connect`, as parsed. */
@@ -147,8 +144,8 @@ async function forwardSocket(
   sessions: Set<Session>,
   signal: AbortSignal,
 ): Promise<void> {
-  const started = performance.now();
   const peer = peerLabel(socket.remoteAddress, socket.remotePort);
+  const started = performance.now();
   // Errors of the local socket before the pump (a reset during the handshake) end it quietly.
   socket.on('error', () => {});
   const gone = new AbortController();
@@ -167,17 +164,9 @@ async function forwardSocket(
     signal.removeEventListener('abort', abort);
   }
   sessions.add(session);
-  const result = await pump(session, { input: socket, output: socket });
+  const start = { peer, fingerprint: session.serverKey?.fingerprint() ?? null, started };
+  log.ended(start, await pump(session, { input: socket, output: socket }));
   sessions.delete(session);
-  log.conn({
-    peer,
-    fingerprint: session.serverKey?.fingerprint() ?? null,
-    up: result.sent,
-    down: result.received,
-    durationMs: Math.round(performance.now() - started),
-    close: result.close,
-    reason: result.reason,
-  });
 }
 
 function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<void> {

@@ -2,9 +2,8 @@
  * The yargs parser of `secsess`, with no handlers attached (as `secsess-keygen`'s): parsing
  * never runs a command, so tests can parse argument strings; `run()` dispatches on `_[0]`.
  */
-import yargs from 'yargs';
 import type { Argv } from 'yargs';
-import { commentedExamples } from '../examples.js';
+import { programParser, VERBOSE_OPTION } from '../parser.js';
 import type { TunnelArgs } from './options.js';
 import { HOST_PORT } from '../usage.js';
 import type { CommandTable } from '../usage.js';
@@ -34,33 +33,21 @@ export const TUNNEL_TABLE: CommandTable = {
 
 /** The parser of `secsess`: strict, never exits the process. */
 export function buildTunnelParser(): Argv<TunnelArgs> {
-  const parser = yargs();
-  // yargs' terminalWidth() is undefined when stdout is not a terminal: 80 columns then.
-  const columns: unknown = parser.terminalWidth();
-  const width = typeof columns === 'number' && columns > 0 ? Math.min(80, columns) : 80;
-  commentedExamples(parser, width);
-  return parser
-    .scriptName(TUNNEL_PROGRAM)
-    .wrap(width)
-    .usage(
-      `${TUNNEL_PROGRAM} <serve|connect> [options]\n\nCarry TCP connections, or stdin/stdout, over secsess ` +
-        'sessions: `serve` in front of a service, `connect` on the client side.',
-    )
-    .option('verbose', {
-      type: 'boolean',
-      default: false,
-      global: true,
-      describe: 'print stack traces of errors',
-    })
+  return programParser(
+    TUNNEL_PROGRAM,
+    `${TUNNEL_PROGRAM} <serve|connect> [options]\n\nCarry TCP connections, or stdin/stdout, over secsess ` +
+      'sessions: `serve` in front of a service, `connect` on the client side.',
+  )
+    .option('verbose', VERBOSE_OPTION)
     .command(serveCommand.command, serveCommand.describe, serveCommand.builder)
     .command(connectCommand.command, connectCommand.describe, connectCommand.builder)
     .demandCommand(1, 'give a command: serve or connect')
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key server.key --forward 127.0.0.1:6379',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
       'server side: sessions on port 7000 go to the local redis',
     )
     .example(
-      '$0 connect --listen 127.0.0.1:6379 --to server.example:7000 --server-pub server.pub',
+      '$0 connect --listen 127.0.0.1:6379 --to host:7000 --server-pub srv.pub',
       'client side: local port 6379 goes to the server',
     )
     .epilogue(

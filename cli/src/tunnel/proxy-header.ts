@@ -32,10 +32,11 @@ export interface ProxyEndpoint {
   readonly port: number;
 }
 
-/** `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged. */
+/** `::ffff:a.b.c.d` → `a.b.c.d`; a zone (`fe80::1%eth0`) dropped; anything else unchanged. */
 function unmapped(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? mapped[1]! : address;
+  const bare = address.replace(/%.*$/, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
+  return mapped ? mapped[1]! : bare;
 }
 
 /** The 16 bytes of an IPv6 address (an IPv4 one in its mapped form). */

@@ -18,6 +18,7 @@ import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PeerClosedError, SessionError } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
+import type { ConnOutcome } from './conn-log.js';
 
 /** Bytes the session may hold unsent before the input is paused. */
 export const HIGH_WATER = 1024 * 1024;
@@ -38,15 +39,8 @@ export interface PumpEnds {
   readonly endOutput?: boolean;
 }
 
-/** What went through a session, and how it ended. */
-export interface PumpResult {
-  /** Bytes read from the input and written to the session. */
-  readonly sent: number;
-  /** Bytes of the session's messages written to the output. */
-  readonly received: number;
-  /** The close code (1000 for a normal end), or the code of the error that ended the session. */
-  readonly close: number | string;
-  readonly reason: string;
+/** What went through a session, how it ended, and its error if it failed. */
+export interface PumpResult extends ConnOutcome {
   /** The session's error, if it failed or the peer closed with a code other than 1000. */
   readonly error: SessionError | null;
 }

@@ -7,11 +7,13 @@ import type { Socket } from 'node:net';
 import { formatEndpoint, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
+import { cliMessage, codeOf } from '../errors.js';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
 import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
+import type { ConnStart } from './conn-log.js';
 import { algorithmSet, commonOptions, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { proxyHeader } from './proxy-header.js';
@@ -83,17 +85,14 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key server.key --forward 127.0.0.1:6379',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
       'put a local redis behind secsess',
     )
     .example(
-      '$0 serve --listen [::]:7000 --key server.key --authorized-keys clients --forward localhost:22',
-      'let only the listed client keys reach sshd',
+      '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
+      'stdin/stdout to clients listed in ak',
     )
-    .example(
-      '$0 serve --listen 127.0.0.1:7000 --key server.key --stdio --once > received',
-      'receive one file',
-    );
+    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file');
 }
 
 /** Options of `serve`, as parsed. */
@@ -127,44 +126,37 @@ interface Serving {
   readonly forward: HostPort | null;
 }
 
+/** Where a session comes from, for its `conn` line. */
+function startOf(session: Session): ConnStart {
+  return {
+    peer: peerLabel(session.remoteAddress, session.remotePort),
+    fingerprint: session.clientKey?.fingerprint() ?? null,
+    started: performance.now(),
+  };
+}
+
 /** One session joined to its backend connection; logs its `conn` line. */
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
-  const started = performance.now();
+  const start = startOf(session);
   const { remoteAddress, remotePort } = session;
-  const peer = peerLabel(remoteAddress, remotePort);
-  const fingerprint = session.clientKey?.fingerprint() ?? null;
   const backend = await openBackend(forward);
-  let result: Pick<PumpResult, 'sent' | 'received' | 'close' | 'reason'>;
   if (backend === null) {
     await session.close(CLOSE_BACKEND, BACKEND_REASON);
-    result = { sent: 0, received: 0, close: session.closeCode ?? CLOSE_BACKEND, reason: BACKEND_REASON };
-  } else {
-    const listening = serving.server.address;
-    if (
-      serving.args['proxy-protocol'] &&
-      listening &&
-      remoteAddress !== undefined &&
-      remotePort !== undefined
-    ) {
-      backend.write(
-        proxyHeader(
-          { address: remoteAddress, port: remotePort },
-          { address: listening.host, port: listening.port },
-        ),
-      );
-    }
-    result = await pump(session, { input: backend, output: backend });
+    const close = session.closeCode ?? CLOSE_BACKEND;
+    serving.log.ended(start, { sent: 0, received: 0, close, reason: BACKEND_REASON });
+    return;
   }
-  // up: client → service, what came out of the session; down: what went into it.
-  serving.log.conn({
-    peer,
-    fingerprint,
-    up: result.received,
-    down: result.sent,
-    durationMs: Math.round(performance.now() - started),
-    close: result.close,
-    reason: result.reason,
-  });
+  const listening = serving.server.address;
+  if (
+    serving.args['proxy-protocol'] &&
+    listening &&
+    remoteAddress !== undefined &&
+    remotePort !== undefined
+  ) {
+    const source = { address: remoteAddress, port: remotePort };
+    backend.write(proxyHeader(source, { address: listening.host, port: listening.port }));
+  }
+  serving.log.ended(start, await pump(session, { input: backend, output: backend }));
 }
 
 async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void> {
@@ -199,18 +191,9 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     })());
 
   const stdioSession = async (session: Session): Promise<void> => {
-    const started = performance.now();
-    const peer = peerLabel(session.remoteAddress, session.remotePort);
-    const fingerprint = session.clientKey?.fingerprint() ?? null;
+    const start = startOf(session);
     const result = await pump(session, stdioEnds(args.once));
-    log.conn({
-      ...result,
-      peer,
-      fingerprint,
-      up: result.received,
-      down: result.sent,
-      durationMs: Math.round(performance.now() - started),
-    });
+    log.ended(start, result);
     if (args.once) {
       outcome = result;
       void stop(undefined, false);
@@ -254,9 +237,7 @@ async function reload(serving: Serving): Promise<void> {
     const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
     log.reload({ fingerprints, added: counts?.added ?? null, removed: counts?.removed ?? null });
   } catch (err) {
-    const code =
-      err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : 'ERR_UNEXPECTED';
-    log.reload({ error: code, message: err instanceof Error ? err.message : String(err) });
+    log.reload({ error: codeOf(err) ?? 'ERR_UNEXPECTED', message: cliMessage(err) });
   }
 }
 

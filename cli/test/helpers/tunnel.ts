@@ -6,15 +6,24 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import test from 'ava';
 import { KeyPair } from '@secsess/keys';
+import { assertBuilt } from './cli.js';
 
 /** The `secsess` bin shim users run. */
 export const TUNNEL_BIN = fileURLToPath(new URL('../../bin/secsess.js', import.meta.url));
+
+/** Children still running: a test file that dies (an uncaught exception) leaves no daemon behind. */
+const LIVE = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of LIVE) child.kill('SIGKILL');
+});
 
 /** One running `secsess` process. */
 export class Tunnel {
@@ -38,6 +47,8 @@ export class Tunnel {
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
     });
     this.exited = once(this.child, 'exit').then(([code]) => code as number | null);
+    LIVE.add(this.child);
+    void this.exited.then(() => LIVE.delete(this.child));
     let partial = '';
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
       const parts = (partial + text).split('\n');
@@ -97,10 +108,16 @@ export class Tunnel {
   }
 }
 
+/** Key files of a test: a server key pair and a client key pair. */
+export interface KeyFiles {
+  serverKey: string;
+  serverPub: string;
+  clientKey: string;
+  clientPub: string;
+}
+
 /** Key files for a test: a server key pair and a client key pair, in `dir`. */
-export async function makeKeys(
-  dir: string,
-): Promise<{ serverKey: string; serverPub: string; clientKey: string; clientPub: string }> {
+export async function makeKeys(dir: string): Promise<KeyFiles> {
   await mkdir(dir, { recursive: true });
   const server = await KeyPair.generateRSA({ bits: 2048 });
   const client = await KeyPair.generateRSA({ bits: 2048 });
@@ -141,4 +158,79 @@ export function readAll(socket: Socket): Promise<Buffer> {
     socket.on('end', () => resolve(Buffer.concat(chunks)));
     socket.on('error', reject);
   });
+}
+
+/** What every tunnel test file sets up, filled in by its `before` hook. */
+export interface TunnelFixture {
+  /** A temporary folder (SECSESS_HOME is inside it), removed after. */
+  dir: string;
+  keys: KeyFiles;
+  /** A second set of keys: another server, another client. */
+  other: KeyFiles;
+  /** A half-close-keeping echo service. */
+  echo: { server: Server; port: number };
+  /** Starts `secsess ...args`; every process started so is killed after the file's tests. */
+  start(args: readonly string[], options?: ConstructorParameters<typeof Tunnel>[1]): Tunnel;
+}
+
+/** Registers the set-up and tear-down of a tunnel test file (`name` names its folder). */
+export function tunnelFixture(name: string): TunnelFixture {
+  const tunnels: Tunnel[] = [];
+  const fixture = {
+    start(args: readonly string[], options?: ConstructorParameters<typeof Tunnel>[1]): Tunnel {
+      const tunnel = new Tunnel(args, options);
+      tunnels.push(tunnel);
+      return tunnel;
+    },
+  } as TunnelFixture;
+  test.serial.before(async () => {
+    assertBuilt();
+    fixture.dir = await mkdtemp(join(tmpdir(), `secsess-tunnel-${name}-`));
+    // Children inherit this: no test can reach the real ~/.secsess.
+    process.env['SECSESS_HOME'] = join(fixture.dir, 'home');
+    [fixture.keys, fixture.other] = await Promise.all([
+      makeKeys(join(fixture.dir, 'keys')),
+      makeKeys(join(fixture.dir, 'other')),
+    ]);
+    fixture.echo = await echoServer();
+  });
+  test.after.always(async () => {
+    await Promise.all(tunnels.map((t) => t.stop('SIGKILL')));
+    fixture.echo?.server.close();
+    if (fixture.dir !== undefined) await rm(fixture.dir, { recursive: true, force: true });
+  });
+  return fixture;
+}
+
+/** `serve --listen 127.0.0.1:0 --key KEY --forward 127.0.0.1:PORT ...extra`. */
+export function serveArgs(key: string, forwardPort: number, extra: readonly string[] = []): string[] {
+  return [
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--key',
+    key,
+    '--forward',
+    `127.0.0.1:${forwardPort}`,
+    ...extra,
+  ];
+}
+
+/** `connect --listen LISTEN --to 127.0.0.1:PORT --server-pub PUB ...extra` (LISTEN: 127.0.0.1:0). */
+export function connectArgs(
+  servePort: number,
+  serverPub: string,
+  extra: readonly string[] = [],
+  listen = '127.0.0.1:0',
+): string[] {
+  return [
+    'connect',
+    '--listen',
+    listen,
+    '--to',
+    `127.0.0.1:${servePort}`,
+    '--server-pub',
+    serverPub,
+    ...extra,
+  ];
 }

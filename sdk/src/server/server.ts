@@ -193,9 +193,9 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#listener = listener;
       this.#state = 'listening';
       debug(
-        'server: listening on %s (%s), keys %s',
+        'server: listening on %s%s, keys %s',
         formatEndpoint(this.#address),
-        describeListenTarget(this.#endpoint),
+        'fd' in this.#endpoint ? ` (inherited ${describeListenTarget(this.#endpoint)})` : '',
         this.#keys.current!.fingerprints.join(', '),
       );
       this.emit('listening');

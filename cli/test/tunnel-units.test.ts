@@ -1,0 +1,182 @@
+/**
+ * The tunnel's pure parts, without processes: the PROXY v2 header's bytes, the loopback
+ * policy, ADDR parsing, the systemd environment, the log lines' two formats, the parser.
+ */
+import test from 'ava';
+import { buildTunnelParser, tunnelCommandOf } from '@secsess/cli';
+import { checkLoopback, hostIsLoopback, isLoopback, parseListen } from '../src/tunnel/address.js';
+import { TunnelLog } from '../src/tunnel/conn-log.js';
+import type { LogFormat, Side } from '../src/tunnel/conn-log.js';
+import { proxyHeader } from '../src/tunnel/proxy-header.js';
+import { systemdListenFd } from '../src/tunnel/systemd.js';
+
+const SIGNATURE = '0d0a0d0a000d0a515549540a';
+
+test('PROXY v2 over IPv4: signature, PROXY command, TCP4, 12-byte block, addresses then ports', (t) => {
+  const header = proxyHeader({ address: '192.0.2.10', port: 51234 }, { address: '127.0.0.1', port: 7000 });
+  t.is(header.toString('hex'), `${SIGNATURE}2111000cc000020a7f000001c8221b58`);
+});
+
+test('PROXY v2 over IPv6: TCP6, 36-byte block', (t) => {
+  const header = proxyHeader({ address: '2001:db8::1', port: 1 }, { address: '::1', port: 2 });
+  t.is(
+    header.toString('hex'),
+    `${SIGNATURE}21210024` +
+      '20010db8000000000000000000000001' +
+      '00000000000000000000000000000001' +
+      '00010002',
+  );
+});
+
+test('PROXY v2: IPv4-mapped addresses are written as IPv4; a mixed pair as IPv6', (t) => {
+  const mapped = proxyHeader(
+    { address: '::ffff:127.0.0.2', port: 9 },
+    { address: '::ffff:127.0.0.1', port: 10 },
+  );
+  t.is(mapped.toString('hex'), `${SIGNATURE}2111000c7f0000027f0000010009000a`);
+  const mixed = proxyHeader({ address: '127.0.0.2', port: 9 }, { address: '::1', port: 10 });
+  t.is(mixed[13], 0x21);
+  t.is(mixed.subarray(16, 32).toString('hex'), '00000000000000000000ffff7f000002');
+  t.is(mixed.length, 16 + 36);
+  t.throws(() => proxyHeader({ address: 'example.com', port: 1 }, { address: '::1', port: 2 }), {
+    instanceOf: TypeError,
+  });
+});
+
+test('loopback: 127.0.0.0/8 and ::1 (in any spelling, mapped too), nothing else', (t) => {
+  for (const address of ['127.0.0.1', '127.255.0.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) {
+    t.true(isLoopback(address), address);
+  }
+  for (const address of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '192.0.2.1',
+    '::ffff:10.0.0.1',
+    'fe80::1',
+    'localhost',
+  ]) {
+    t.false(isLoopback(address), address);
+  }
+});
+
+test('loopback names: localhost resolves to loopback only; unresolvable names are not loopback', async (t) => {
+  t.true(await hostIsLoopback('localhost'));
+  t.true(await hostIsLoopback('127.0.0.1'));
+  t.false(await hostIsLoopback('no-such-host.invalid'));
+  await t.notThrowsAsync(checkLoopback('192.0.2.1', 'forward', true));
+  await t.throwsAsync(checkLoopback('192.0.2.1', 'forward', false), { code: 'ERR_UNSAFE_TARGET' });
+  await t.throwsAsync(checkLoopback('0.0.0.0', 'listen', false), { code: 'ERR_UNSAFE_LISTEN' });
+});
+
+test('ADDR: host:port, [v6]:port, port 0, and the word systemd', (t) => {
+  t.deepEqual(parseListen('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  t.deepEqual(parseListen('[::1]:7000'), { host: '::1', port: 7000 });
+  t.is(parseListen('systemd'), 'systemd');
+  t.throws(() => parseListen('::1:7000'), { message: /brackets/ });
+  t.throws(() => parseListen('host:65536'), { message: /from 0 to 65535/ });
+});
+
+test('systemd: fd 3 when LISTEN_PID is this process and LISTEN_FDS ≥ 1; the variables are unset', (t) => {
+  const env: NodeJS.ProcessEnv = { LISTEN_FDS: '1', LISTEN_PID: '4242', LISTEN_FDNAMES: 'x', OTHER: 'kept' };
+  t.is(systemdListenFd(env, 4242), 3);
+  t.deepEqual(env, { OTHER: 'kept' });
+  t.throws(() => systemdListenFd({}, 1), { code: 'ERR_LISTEN_FDS', message: /no socket was passed/ });
+  t.throws(() => systemdListenFd({ LISTEN_FDS: '1', LISTEN_PID: '7' }, 8), {
+    code: 'ERR_LISTEN_FDS',
+    message: /not this process/,
+  });
+  t.throws(() => systemdListenFd({ LISTEN_FDS: '0', LISTEN_PID: '8' }, 8), { code: 'ERR_LISTEN_FDS' });
+});
+
+function logged(format: LogFormat, side: Side, write: (log: TunnelLog) => void): string[] {
+  const lines: string[] = [];
+  write(new TunnelLog(format, side, { write: (text) => lines.push(String(text).replace(/\n$/, '')) }));
+  return lines;
+}
+
+test('text log lines: key=value, - for no fingerprint, reason quoted, ms for the duration', (t) => {
+  const conn = { peer: '[::1]:5000', up: 10, down: 20, durationMs: 7 };
+  t.deepEqual(
+    logged('text', 'serve', (log) => {
+      log.listening('0.0.0.0:7000', '127.0.0.1:6379');
+      log.conn({ ...conn, fingerprint: null, close: 1000, reason: '' });
+      log.conn({ ...conn, fingerprint: 'SHA256:abc', close: 4000, reason: 'backend unavailable' });
+      log.refused('127.0.0.1:1', 'ERR_SERVER_BUSY', 'maxConnections');
+      log.reload({ fingerprints: ['SHA256:a', 'SHA256:b'], added: null, removed: null });
+      log.reload({ error: 'ERR_KEY_FORMAT', message: 'bad "key"' });
+      log.draining(2);
+      log.stopped();
+    }),
+    [
+      'secsess: listening address=0.0.0.0:7000 forward=127.0.0.1:6379',
+      'secsess: conn peer=[::1]:5000 client=- up=10 down=20 ms=7 close=1000',
+      'secsess: conn peer=[::1]:5000 client=SHA256:abc up=10 down=20 ms=7 close=4000 reason="backend unavailable"',
+      'secsess: refused peer=127.0.0.1:1 code=ERR_SERVER_BUSY limit=maxConnections',
+      'secsess: reload fingerprints=SHA256:a,SHA256:b added=- removed=-',
+      'secsess: reload error=ERR_KEY_FORMAT message="bad \\"key\\""',
+      'secsess: draining sessions=2',
+      'secsess: stopped',
+    ],
+  );
+  const [line] = logged('text', 'connect', (log) =>
+    log.conn({ ...conn, fingerprint: 'SHA256:s', close: 'ERR_TRUNCATED', reason: 'cut' }),
+  );
+  t.is(
+    line,
+    'secsess: conn peer=[::1]:5000 server=SHA256:s up=10 down=20 ms=7 close=ERR_TRUNCATED reason=cut',
+  );
+});
+
+test('JSON log lines: time, event and side first, then the fields; close a number or a code', (t) => {
+  const lines = logged('json', 'connect', (log) => {
+    log.listening('127.0.0.1:1', '127.0.0.1:2');
+    log.conn({
+      peer: 'p',
+      fingerprint: null,
+      up: 1,
+      down: 2,
+      durationMs: 3,
+      close: 'ERR_TIMEOUT',
+      reason: 'idle',
+    });
+    log.reload({ fingerprints: ['SHA256:a'], added: 1, removed: 0 });
+  });
+  const docs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(Object.keys(docs[0]!), ['time', 'event', 'side', 'address', 'to']);
+  t.like(docs[1], {
+    event: 'conn',
+    side: 'connect',
+    fingerprint: null,
+    durationMs: 3,
+    close: 'ERR_TIMEOUT',
+    reason: 'idle',
+  });
+  t.like(docs[2], { event: 'reload', fingerprints: ['SHA256:a'], added: 1, removed: 0 });
+});
+
+function parse(args: string[]): Promise<{ error: Error | null | undefined; argv: Record<string, unknown> }> {
+  return new Promise((resolve) => {
+    void buildTunnelParser().parse(args, {}, (error, argv) => resolve({ error, argv }));
+  });
+}
+
+test('parser: documented defaults of serve and connect', async (t) => {
+  const serve = await parse(['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--forward', '127.0.0.1:1']);
+  t.is(serve.error, null);
+  t.is(tunnelCommandOf(serve.argv as { _: string[] }), 'serve');
+  t.like(serve.argv, {
+    'max-conns': 1024,
+    'drain-timeout': 30,
+    'log-format': 'text',
+    'proxy-protocol': false,
+    'unsafe-target': false,
+    stdio: false,
+    once: false,
+    symmetric: undefined,
+  });
+  const connect = await parse(['connect', 'h:1', '--trust', 'tofu']);
+  t.is(connect.error, null);
+  t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
+  t.like(connect.argv, { target: 'h:1', trust: 'tofu', symmetric: 'aes-256-gcm', 'unsafe-listen': false });
+});
