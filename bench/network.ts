@@ -111,7 +111,7 @@ export function rowFrom(
 // ---- bulk ----
 
 /** Sends `total` bytes in `chunk`-sized writes; resolves with MB/s once the sink acknowledged all. */
-async function bulkOnce(conn: Conn, total: number, chunk: Buffer): Promise<number> {
+export async function bulkOnce(conn: Conn, total: number, chunk: Buffer): Promise<number> {
   let acked = 0;
   const target = total / ACK_BYTES;
   let done!: () => void;

@@ -7,7 +7,8 @@
  * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
  * processes; figures are medians of repetitions. `--quick` runs a reduced version of
  * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
- * idle-memory, latency, keygen, dgram. See BENCHMARKS.md.
+ * idle-memory, latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
+ * stunnel, with real redis-server / redis-benchmark). See BENCHMARKS.md.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { startChild } from './child.js';
@@ -39,6 +40,7 @@ const GROUPS: Group[] = [
   { name: 'latency', run: benchLatencyUnderHandshakes },
   { name: 'keygen', run: async (c) => (await import('./keygen.js')).benchKeygen(c) },
   { name: 'dgram', run: async (c) => (await import('./dgram.js')).benchDatagrams(c) },
+  { name: 'tunnel', run: async (c) => (await import('./tunnel.js')).benchTunnel(c) },
 ];
 
 const args = process.argv.slice(2);

@@ -119,7 +119,17 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
   const newClient = await clientFactory(args);
   if (args.listen === undefined) {
     const session = await newClient().connect(parseHostPort(args.target!));
-    checkOutcome(await pump(session, stdioEnds(true)));
+    // ssh closes its ProxyCommand's stdin, then sends it SIGHUP: hang up with a Close (1000
+    // once stdin has ended, so everything sent was whole; else 1001) rather than die and
+    // leave the server a cut stream (ERR_TRUNCATED).
+    const hangUp = (): void =>
+      void session.close(session.writableEnded ? 1000 : 1001, 'hang up').catch(() => {});
+    process.on('SIGHUP', hangUp);
+    try {
+      checkOutcome(await pump(session, stdioEnds(true)));
+    } finally {
+      process.off('SIGHUP', hangUp);
+    }
     return;
   }
   await listenAndForward(args, newClient, new TunnelLog(args['log-format'], 'connect', out.io.stderr));

@@ -1,0 +1,188 @@
+/**
+ * The tunnels the `tunnel` group compares, each a pair of processes on loopback — an entry
+ * the client connects to and an exit that connects to the service — started per service:
+ *
+ *   direct   no tunnel: the client connects to the service itself
+ *   spiped   `spiped -e` → `spiped -d` (a 32-byte shared key file; defaults otherwise)
+ *   stunnel  stunnel client → stunnel server, TLS with the bench's self-signed RSA-2048
+ *            certificate (the client verifies it), TCP_NODELAY on every socket
+ *   secsess  `secsess connect --listen` → `secsess serve`, the built bin with its defaults
+ *            (AES-256-GCM), pinned to the bench's RSA-2048 server key
+ *
+ * A tunnel whose program is missing is reported as the reason and left out.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  findProgram,
+  hostPort,
+  spawnProc,
+  startOnFreePort,
+  waitForPort,
+} from '../cli/test/helpers/programs.js';
+import type { Proc } from '../cli/test/helpers/programs.js';
+import { SECSESS_BUNDLE, startSecsess } from '../cli/test/helpers/secsess-bin.js';
+import type { BenchFiles } from './kinds.js';
+
+export const TUNNELS = ['secsess', 'direct', 'spiped', 'stunnel'] as const;
+export type TunnelKind = (typeof TUNNELS)[number];
+
+const HOST = '127.0.0.1';
+
+/** A tunnel to one service: the port clients connect to, and how to stop its processes. */
+export interface Tunnel {
+  readonly port: number;
+  /** Its processes (none for `direct`). */
+  readonly pids: readonly number[];
+  /** Output of its processes (for a failure's report). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Why `kind` cannot run here, or null. */
+export function tunnelUnavailable(kind: TunnelKind, files: BenchFiles): string | null {
+  switch (kind) {
+    case 'direct':
+      return null;
+    case 'spiped':
+      return findProgram('spiped') ? null : 'spiped is not installed';
+    case 'stunnel':
+      if (!stunnelPath()) return 'stunnel (stunnel4) is not installed';
+      return files.tls ? null : (files.tlsError ?? 'no TLS certificate');
+    case 'secsess':
+      return existsSync(SECSESS_BUNDLE) ? null : `${SECSESS_BUNDLE} is missing (the build makes it)`;
+  }
+}
+
+function stunnelPath(): string | null {
+  return findProgram('stunnel4') ?? findProgram('stunnel');
+}
+
+/** Starts a tunnel of `kind` to `targetPort` on 127.0.0.1. */
+export async function openTunnel(kind: TunnelKind, files: BenchFiles, targetPort: number): Promise<Tunnel> {
+  switch (kind) {
+    case 'direct':
+      return { port: targetPort, pids: [], output: () => '', stop: async () => {} };
+    case 'spiped':
+      return spipedTunnel(files, targetPort);
+    case 'stunnel':
+      return stunnelTunnel(files, targetPort);
+    case 'secsess':
+      return secsessTunnel(files, targetPort);
+  }
+}
+
+/** Two processes, exit first; if the entry fails the exit is stopped. */
+async function pair(
+  exit: () => Promise<Proc & { port: number }>,
+  entry: (exitPort: number) => Promise<Proc & { port: number }>,
+): Promise<Tunnel> {
+  const out = await exit();
+  let inn: Proc & { port: number };
+  try {
+    inn = await entry(out.port);
+  } catch (err) {
+    await out.stop();
+    throw err;
+  }
+  return {
+    port: inn.port,
+    pids: [inn.child.pid, out.child.pid].filter((pid): pid is number => pid !== undefined),
+    output: () => `${inn.name}:\n${inn.output()}\n${out.name}:\n${out.output()}`,
+    stop: async () => {
+      await Promise.all([inn.stop(), out.stop()]);
+    },
+  };
+}
+
+/** A program listening on a free port it is told, ready once the port accepts connections. */
+async function onFreePort(start: (port: number) => Proc): Promise<Proc & { port: number }> {
+  const { proc, port } = await startOnFreePort(HOST, start, (p, port) => waitForPort(HOST, port, p));
+  return { ...proc, port };
+}
+
+let spipedKey: string | null = null;
+
+function spipedTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
+  const spiped = findProgram('spiped')!;
+  if (spipedKey === null) {
+    spipedKey = join(files.dir, 'spiped.key');
+    writeFileSync(spipedKey, randomBytes(32), { mode: 0o600 });
+  }
+  const key = spipedKey;
+  const at = (port: number): string => `[${HOST}]:${port}`;
+  return pair(
+    () =>
+      onFreePort((port) => spawnProc(spiped, ['-F', '-d', '-s', at(port), '-t', at(targetPort), '-k', key])),
+    (exitPort) =>
+      onFreePort((port) => spawnProc(spiped, ['-F', '-e', '-s', at(port), '-t', at(exitPort), '-k', key])),
+  );
+}
+
+let stunnelConfigs = 0;
+
+function stunnelTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
+  const stunnel = stunnelPath()!;
+  const tls = files.tls![2048];
+  const config = (lines: readonly string[]): string => {
+    const path = join(files.dir, `stunnel-${stunnelConfigs++}.conf`);
+    const global = ['foreground = yes', 'pid =', 'debug = 4', 'syslog = no'];
+    const sockets = ['socket = l:TCP_NODELAY=1', 'socket = r:TCP_NODELAY=1'];
+    writeFileSync(path, [...global, ...lines, ...sockets, ''].join('\n'));
+    return path;
+  };
+  return pair(
+    () =>
+      onFreePort((port) =>
+        spawnProc(stunnel, [
+          config([
+            '[exit]',
+            `accept = ${hostPort(HOST, port)}`,
+            `connect = ${hostPort(HOST, targetPort)}`,
+            `cert = ${tls.cert}`,
+            `key = ${tls.key}`,
+          ]),
+        ]),
+      ),
+    (exitPort) =>
+      onFreePort((port) =>
+        spawnProc(stunnel, [
+          config([
+            '[entry]',
+            'client = yes',
+            `accept = ${hostPort(HOST, port)}`,
+            `connect = ${hostPort(HOST, exitPort)}`,
+            `CAfile = ${tls.cert}`,
+            'verifyPeer = yes',
+          ]),
+        ]),
+      ),
+  );
+}
+
+async function secsessTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
+  const { key, pub } = files.rsa[2048];
+  return pair(
+    () =>
+      startSecsess([
+        'serve',
+        '--listen',
+        hostPort(HOST, 0),
+        '--key',
+        key,
+        '--forward',
+        hostPort(HOST, targetPort),
+      ]),
+    (exitPort) =>
+      startSecsess([
+        'connect',
+        '--listen',
+        hostPort(HOST, 0),
+        '--to',
+        hostPort(HOST, exitPort),
+        '--server-pub',
+        pub,
+      ]),
+  );
+}
