@@ -98,8 +98,9 @@ export function sendEnd(core: SessionCore): void {
 }
 
 /**
- * The peer's End arrived: `read()` gives null once the queue is read, `'end'` is emitted.
- * If we had ended too, the core has just sent Close 1000 and the session is closing.
+ * The peer's End arrived: `read()` gives null once the queue is read, and `'end'` is
+ * emitted once it is (see {@link emitEndIfDue}). If we had ended too, the core has just
+ * sent Close 1000 and the session is closing.
  */
 export function peerEnded(core: SessionCore): void {
   core.readableEnded = true;
@@ -110,7 +111,23 @@ export function peerEnded(core: SessionCore): void {
     core.state = 'closing';
     awaitEcho(core);
   }
-  emitUncaught(core.session, 'end');
+  emitEndIfDue(core);
+}
+
+/**
+ * Emits `'end'` if it is due and someone can receive it, as a Readable's 'end' follows its
+ * last chunk: once the peer's End has arrived and every message before it was handed over
+ * (to `'message'` listeners or `read()`: the queue is empty). With no `'end'` listener yet
+ * it waits for one (the session emits it when one is added), so a listener added after the
+ * End arrived — the server's `'session'` listener, called after the handshake whose last
+ * read brought the request and the End too — still gets it. Exactly once.
+ */
+export function emitEndIfDue(core: SessionCore): void {
+  if (core.endEmitted || !core.readableEnded || core.inbound.length > 0) return;
+  const session = core.session;
+  if (session.listenerCount('end') === 0) return;
+  core.endEmitted = true;
+  emitUncaught(session, 'end');
 }
 
 /** Our Close is sent: read on until the peer's (or `closeTimeout`). */

@@ -10,10 +10,11 @@
  *
  * End of a session: `read()` resolves null after the peer's End (half-close) or a normal
  * close (code 1000, or the echo of our own close) once the queue is empty; after any other
- * end it rejects with the coded error (PeerClosedError for another close code). `end()`
- * ends our messages (End); once both sides have ended, the session closes itself (1000). `'error'` is emitted at most once and
- * only if someone listens; `'close'` is always emitted, exactly once, after the transport
- * closed. A rejected async listener fails this session alone (`captureRejections`).
+ * end it rejects with the coded error (PeerClosedError for another close code); `'end'`
+ * follows the last message before the peer's End. `end()` ends our messages (End); once
+ * both sides have ended, the session closes itself (1000). `'error'` is emitted at most
+ * once and only if someone listens; `'close'` is always emitted, exactly once, after the
+ * transport closed. A rejected async listener fails this session alone (`captureRejections`).
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { Socket } from 'node:net';
@@ -27,7 +28,7 @@ import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
 import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
-import { closedError, fail, notWritable, sendClose, sendEnd } from './session-end.js';
+import { closedError, emitEndIfDue, fail, notWritable, sendClose, sendEnd } from './session-end.js';
 import { bufferFull, maybeResume } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
@@ -260,8 +261,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Whether the peer has ended its messages (its End arrived, `'end'` was emitted): it
-   * sends no more; `read()` resolves null once the queued ones are read.
+   * Whether the peer has ended its messages (its End arrived): it sends no more; `read()`
+   * resolves null once the queued ones are read, and `'end'` is emitted then.
    */
   get readableEnded(): boolean {
     return this.#core.readableEnded;
@@ -302,6 +303,11 @@ export class Session extends EventEmitter<SessionEvents> {
     const core = this.#core;
     const message = core.inbound.read(signal);
     maybeResume(core);
+    // This read took the last message before the peer's End: 'end' follows, on the next
+    // tick (as a Readable's 'end').
+    if (core.readableEnded && !core.endEmitted && core.inbound.length === 0) {
+      process.nextTick(emitEndIfDue, core);
+    }
     return message;
   }
 
@@ -435,5 +441,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #onNewListener(this: Session, event: string | symbol): void {
     const core = this.#core;
     if (event === 'message' && core.inbound.length > 0) process.nextTick(() => core.drainToListeners());
+    // 'end' was due with nobody to receive it: the new listener gets it (once it is added).
+    else if (event === 'end' && core.readableEnded && !core.endEmitted) process.nextTick(emitEndIfDue, core);
   }
 }
