@@ -288,8 +288,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * The next message, whole, exactly as the peer wrote it. Pending reads are served in
    * call order. Resolves null after the peer's End or a normal close once every received
-   * message was read;
-   * rejects with the session's coded error after any other end (PeerClosedError,
+   * message was read; rejects with the session's coded error after any other end (PeerClosedError,
    * ERR_CLOSED_BY_PEER, when the peer closed with a code other than 1000). Aborting
    * `signal` rejects with ERR_ABORTED and leaves the session open.
    */
@@ -411,10 +410,14 @@ export class Session extends EventEmitter<SessionEvents> {
    * closing or closed it waits for the close instead); the readable side ends at the
    * peer's End or a normal close, and errors otherwise. Once both sides have ended, the
    * session closes itself (1000). Works with `stream.pipeline`: `pipeline(file,
-   * session.stream())` uploads and ends our half, and the peer may still answer. As with a
-   * net.Socket, destroying the view — which breaking out of `for await` over it does —
-   * destroys the session; use `stream.iterator({ destroyOnReturn: false })` to stop reading
-   * without that.
+   * session.stream())` uploads and ends our half, and the peer may still answer.
+   * Destroying the view ends the session. Every `for await` over it does (Node's iterator
+   * destroys a Duplex whose writable side is open when the loop completes, breaks or
+   * throws), so the view can answer no more: the session ends gracefully — `end()` if the
+   * peer has ended (then closes 1000), else `close()`. To read a request to the peer's End
+   * and then answer, use `session.stream().iterator({ destroyOnReturn: false })` or the
+   * session's own `for await`. Destroyed with any other error (a failed or aborted
+   * pipeline), the view drops the transport: the peer sees ERR_TRUNCATED.
    */
   stream(): Duplex {
     this.#stream ??= createSessionStream(this);
