@@ -21,7 +21,7 @@ import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { PublicKey } from '@secsess/keys';
-import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from '../protocol/index.js';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { debug, debugSession, emitUncaught } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
@@ -31,7 +31,7 @@ import type { Endpoint } from '../common/endpoint.js';
 import { describeListenTarget, listenOn, parseListenTarget } from './listen.js';
 import type { ListenTarget, ServerEndpointInput } from './listen.js';
 import { ServerKeys } from './server-keys.js';
-import { DrainWait, checkStopOptions } from './drain.js';
+import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
 import { ConnectionAdmission, refuseSocket } from './admission.js';
@@ -425,8 +425,7 @@ export class Server extends EventEmitter<ServerEvents> {
   };
 
   /** Closes a session as the server stops; never rejects. */
-  readonly #goAway = (session: Session): Promise<void> =>
-    session.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {});
+  readonly #goAway = (session: Session): Promise<void> => goAway(session, this.#options.closeTimeout);
 
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {

@@ -19,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { noop } from '../common/deferred.js';
 import type { SessionCore } from './session-core.js';
 import { resumeTransport } from './session-flow.js';
 import { toSessionError } from './session-util.js';
@@ -130,12 +131,25 @@ export function emitEndIfDue(core: SessionCore): void {
   emitUncaught(session, 'end');
 }
 
-/** Our Close is sent: read on until the peer's (or `closeTimeout`). */
+/**
+ * Our Close is sent: read on until the peer's echo. The peer can answer only once it has
+ * read our Close, which may wait in the transport behind a reply it is still reading (a
+ * half-close's answer, then End and Close): `closeTimeout` counts from when the Close has
+ * been handed to the OS. Until then the keepalive goes on watching — without pings, which
+ * may not follow a Close — so the idle timeout bounds a peer that does not read, as it
+ * bounds a `write()` or `end()` waiting for the same bytes to drain.
+ */
 function awaitEcho(core: SessionCore): void {
   if (core.state !== 'closing') return;
-  core.keepAlive.stop();
   // The echo must be read even if the application stopped reading.
   resumeTransport(core);
+  core.writer.flushed().then(() => closeSent(core), noop);
+}
+
+/** Our Close is in the OS: the peer has `closeTimeout` to answer it. */
+function closeSent(core: SessionCore): void {
+  if (core.state !== 'closing' || core.closeTimer) return;
+  core.keepAlive.stop();
   const ms = core.options.closeTimeout;
   core.closeTimer = setTimeout(() => fail(core, new TimeoutError('close', ms), { destroy: true }), ms);
   core.closeTimer.unref();

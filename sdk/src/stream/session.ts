@@ -133,9 +133,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
   }
 
-  /** @internal Ends an established session with `error` (an alert tells the peer). */
-  [kFail](error: SessionError): void {
-    fail(this.#core, error);
+  /** @internal Ends an established session with `error` (an alert tells the peer); `destroy`: drops the transport. */
+  [kFail](error: SessionError, destroy = false): void {
+    fail(this.#core, error, { destroy });
   }
 
   /** @internal */
@@ -369,9 +369,10 @@ export class Session extends EventEmitter<SessionEvents> {
    * Closes the session with an authenticated close (`code` default 1000, `reason` at most
    * 123 bytes of UTF-8), after everything already written. Messages the peer sent before
    * it saw the close are still delivered. Resolves once the peer answered and the
-   * transport closed; a peer that does not answer within `closeTimeout` is dropped (the
-   * session then ends with TimeoutError, `limit: 'close'`). Never rejects for the peer's
-   * behaviour; calling it again, or on a closed session, waits for the same end.
+   * transport closed; a peer that does not answer within `closeTimeout` of the Close
+   * reaching the OS (behind what was written before; until then the idle timeout bounds it)
+   * is dropped (TimeoutError, `limit: 'close'`). Never rejects for the peer's behaviour;
+   * calling it again, or on a closed session, waits for the same end.
    */
   async close(code: number = CLOSE_NORMAL, reason = ''): Promise<void> {
     checkClose(code, reason);
@@ -380,10 +381,7 @@ export class Session extends EventEmitter<SessionEvents> {
       fail(
         core,
         new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before the handshake completed'),
-        {
-          destroy: true,
-          quiet: true,
-        },
+        { destroy: true, quiet: true },
       );
     } else if (core.state === 'open') {
       core.writer.flush();
