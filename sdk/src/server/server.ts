@@ -42,7 +42,6 @@ import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
-import type { VerifyFunction } from '../stream/session.js';
 import { Authorizer, peerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
@@ -350,7 +349,7 @@ export class Server extends EventEmitter<ServerEvents> {
           role: 'server',
           connection: { keys: keys.keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
           decrypt: keys.decrypt,
-          verify: keys.pool ? this.#verifyInPool : undefined,
+          verify: keys.verify,
         },
         this.#options,
       );
@@ -410,19 +409,6 @@ export class Server extends EventEmitter<ServerEvents> {
    * the core before any signature work). One function for all connections.
    */
   readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
-
-  /**
-   * A client's signature verified in the worker pool. Not refused when the queue is full:
-   * the client is already open (its ClientFinished opened) and the decryption is spent, so
-   * a refusal now would cost it its session instead of a retry. Verifications need no bound
-   * of their own: at most one per handshake, so at most `maxHandshakes` queued, each a
-   * public-exponent-65537 operation (~0.06 ms for 4096 bits).
-   */
-  readonly #verifyInPool: VerifyFunction = (request) => {
-    const pool = this.#keys.current?.pool;
-    if (!pool) return Promise.resolve(false);
-    return pool.verify(request.key.keyObject, request.message, request.signature);
-  };
 
   /** Closes a session as the server stops; never rejects. */
   readonly #goAway = (session: Session): Promise<void> => goAway(session, this.#options.closeTimeout);
