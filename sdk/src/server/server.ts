@@ -71,6 +71,8 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #handshaking: ConnectionAdmission['handshaking'];
   readonly #sessions = new Set<Session>();
   readonly #accepted: AcceptQueue;
+  /** `start()` while it is under way: a `stop()` waits for it. */
+  #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   /** The wait of `stop({ drain })` while it lasts. */
   #drain: DrainWait | null = null;
@@ -176,6 +178,12 @@ export class Server extends EventEmitter<ServerEvents> {
       );
     }
     this.#state = 'starting';
+    this.#starting = this.#start().finally(() => (this.#starting = null));
+    return this.#starting;
+  }
+
+  /** What `start()` does once it may. */
+  async #start(): Promise<void> {
     try {
       this.#keys.install(await this.#keys.load());
       await this.#authorizer.load();
@@ -257,8 +265,9 @@ export class Server extends EventEmitter<ServerEvents> {
    * Stops the server: stops accepting, destroys connections still in their handshake,
    * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
    * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
-   * Safe to call more than once; a stopped server may be started again (not on an
-   * inherited fd: it was closed; create a new server for a new one).
+   * Safe to call more than once, and during `start()` (it lets the start finish, then
+   * stops); a stopped server may be started again (not on an inherited fd: it was closed;
+   * create a new server for a new one).
    *
    * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
    * once: new clients get ECONNREFUSED), and sessions established but never handed to the
@@ -294,6 +303,11 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   async #stop(drain: number | undefined): Promise<void> {
+    if (this.#starting) {
+      // A start() under way finishes first; what it opened is closed below (failed: nothing).
+      await this.#starting.catch(() => {});
+      if (this.#state === 'idle') return;
+    }
     this.#state = 'stopping';
     const listener = this.#listener;
     const listenerClosed = new Promise<void>((resolve) => {
