@@ -65,7 +65,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The keys in force and their worker pool(s); see server-keys.ts. */
   readonly #keys: ServerKeys;
   #address: Endpoint | null = null;
-  /** An inherited socket is listened on once: stop() closes it. */
+  /** An inherited socket is listened on once: stop() closes it, and its number may be reused. */
   #inheritedUsed = false;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
@@ -266,8 +266,9 @@ export class Server extends EventEmitter<ServerEvents> {
    * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
    * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
    * Safe to call more than once, and during `start()` (it lets the start finish, then
-   * stops); a stopped server may be started again (not on an inherited fd: it was closed;
-   * create a new server for a new one).
+   * stops); a stopped server may be started again — not on an inherited fd: `stop()` closed
+   * it, and its number may name another descriptor by then; a new server needs a newly
+   * inherited socket.
    *
    * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
    * once: new clients get ECONNREFUSED), and sessions established but never handed to the
