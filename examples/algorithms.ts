@@ -6,6 +6,7 @@ const server = Server.create('127.0.0.1:0', 'secrets/server.key', [
 ]);
 server.on('session', async (session) => {
   for await (const message of session) await session.write(message);
+  await session.close(); // null: the client is done sending (it ended or closed); so are we
 });
 await server.start();
 

@@ -18,4 +18,5 @@ if (process.argv[2] !== 'child') {
   const stdio = { readable: process.stdin, writable: process.stdout };
   const session = await secureDuplex(stdio, { role: 'server', keys: 'secrets/server.key' });
   for await (const message of session) await session.write(message);
+  await session.close(); // the client is done; so are we
 }

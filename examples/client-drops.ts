@@ -11,6 +11,7 @@ import { Client, Server, secureDuplex } from '@secsess/sdk';
 const server = Server.create('127.0.0.1:0', 'secrets/server.key');
 server.on('session', async (session) => {
   for await (const message of session) await session.write(message); // echo
+  await session.close(); // the client is done sending; so are we
 });
 await server.start();
 const endpoint = server.address!;

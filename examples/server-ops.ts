@@ -9,6 +9,7 @@ const server = Server.create(activated ? { fd: 3 } : '127.0.0.1:0', 'secrets/ops
 await server.start();
 server.on('session', async (session) => {
   for await (const message of session) await session.write(message);
+  await session.close(); // null: the client is done sending (it ended or closed); so are we
 });
 // SIGHUP: read the key file again; open sessions and handshakes under way keep the old key.
 process.on('SIGHUP', () => {
@@ -28,5 +29,5 @@ await session.write('still open');
 console.log(String(await session.read())); // still open: the session began before the reload
 const stopped = server.stop({ drain: 30_000 }); // as SIGTERM: no new connections from here
 console.log(server.draining); // true, until the last session ends or the 30 s are over
-await session.close();
+await session.end(); // the client is done; the server's handler reads null and closes
 await stopped; // resolved as soon as the session closed

@@ -56,10 +56,12 @@ async function main(): Promise<number> {
   return 0;
 }
 
-/** Echoes one session's messages until it ends. */
+/** Echoes one session's messages until the client is done sending, then closes it. */
 async function echo(session: Session): Promise<void> {
   try {
     for await (const message of session) await session.write(message);
+    // null: the client ended its messages (half-close) or closed; we are done too.
+    await session.close();
   } catch (err) {
     const code = (err as { code?: string }).code;
     // A client that vanishes or a server stop is routine for an echo server.

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
+import { Client } from '@secsess/sdk';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const DEMO = join(DIST, 'demo.js');
@@ -118,6 +119,31 @@ test('the sample server echoes concurrent sample clients and exits 0 on SIGTERM'
   const exited = once(server.child, 'exit');
   server.child.kill('SIGTERM');
   t.deepEqual(await exited, [0, null]);
+});
+
+test('the sample server closes a session its client half-closed, once it has echoed everything', async (t) => {
+  const dir = await tempDir(t);
+  const { key, pub } = await keyPairFiles(dir, 'server');
+  const server = await startServer(t, key);
+  const session = await Client.create(pub).connect(`127.0.0.1:${server.port}`);
+  await session.write('one');
+  await session.write('two');
+  await session.end();
+  const got: string[] = [];
+  try {
+    for (;;) {
+      const message = await session.read({ signal: AbortSignal.timeout(5000) });
+      if (message === null) break;
+      got.push(String(message));
+    }
+  } catch (err) {
+    got.push((err as { code: string }).code);
+  }
+  t.deepEqual(got, ['one', 'two'], 'the echoes, then null: the server closed the session');
+  await session.closed;
+  t.is(session.closeCode, 1000);
+  server.child.kill('SIGTERM');
+  await once(server.child, 'exit');
 });
 
 test('the sample client exits 1 printing ERR_SERVER_KEY_MISMATCH when it trusts another key', async (t) => {

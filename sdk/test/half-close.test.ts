@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import { ErrorCode, SessionError } from '../src/index.js';
 import type { Session } from '../src/index.js';
-import { startServer } from './helpers/net.js';
+import { startServer, waitUntil } from './helpers/net.js';
 import { sessionPair } from './helpers/sessions.js';
 
 /** Every message until the peer's End (or a normal close), concatenated. */
@@ -55,9 +55,9 @@ test('over TCP: the client sends a request and ends; the server reads to null, r
   t.is(got.length, reply.length);
   t.is(sha(got), sha(reply));
   t.is(await session.read(), null);
-  t.is(ended, 1);
   t.true(session.readableEnded);
   await session.closed;
+  t.is(ended, 1, "'end' follows the last read (on the next tick)");
   t.is(session.closeCode, 1000);
   t.is(session.closeReason, '');
   const served = await serving;
@@ -107,19 +107,19 @@ test('over TCP: stream() half-closes — pipeline(upload, view) ends our half, t
   t.is(await serving, 1000);
 });
 
-test("'end' is emitted once at the peer's End; queued messages are still read, then null", async (t) => {
+test("at the peer's End queued messages are still read, then null, then 'end' is emitted once", async (t) => {
   const { client, server } = await sessionPair();
   await client.write('one');
   await client.write('two');
   const ended = once(server, 'end');
   await client.end();
-  await ended;
-  t.true(server.readableEnded);
+  await waitUntil(() => server.readableEnded, 'the End has arrived');
   t.false(client.readableEnded);
   t.is(String(await server.read()), 'one');
   t.is(String(await server.read()), 'two');
   t.is(await server.read(), null);
   t.is(await server.read(), null);
+  await ended;
   // Its own direction still flows.
   await server.write('still here');
   t.is(String(await client.read()), 'still here');

@@ -1,7 +1,15 @@
 import { once } from 'node:events';
 import test from 'ava';
-import { CLOSE_ABNORMAL, CLOSE_GOING_AWAY, ErrorCode, PeerClosedError, secureDuplex } from '../src/index.js';
+import {
+  CLOSE_ABNORMAL,
+  CLOSE_GOING_AWAY,
+  ErrorCode,
+  PeerClosedError,
+  Server,
+  secureDuplex,
+} from '../src/index.js';
 import type { Session } from '../src/index.js';
+import { fixtureKeys } from './helpers/keys.js';
 import { rawConnect, startServer } from './helpers/net.js';
 
 test('stop closes live sessions with 1001, destroys handshakes in progress, then stops listening', async (t) => {
@@ -83,4 +91,34 @@ test('await using stops a server and closes a client', async (t) => {
   t.is(session.state, 'closed');
   t.is(session.closeCode, 1000);
   t.false(server.listening);
+});
+
+for (const options of [undefined, { drain: 200 }, { drain: 0 }]) {
+  test(`stop(${JSON.stringify(options) ?? ''}) during start(): start() finishes, then the server stops; nothing listens`, async (t) => {
+    const server = Server.create('127.0.0.1:0', fixtureKeys().privateKey, undefined, { workers: 1 });
+    const events: string[] = [];
+    server.on('listening', () => events.push('listening'));
+    server.on('close', () => events.push('close'));
+    const starting = server.start();
+    const stopping = server.stop(options);
+    await Promise.all([starting, stopping]);
+    t.false(server.listening);
+    t.is(server.address, null);
+    t.deepEqual(events, ['listening', 'close']);
+    // The port it had is closed, and the server starts again as any stopped server.
+    await server.start();
+    const port = server.address!.port;
+    await server.stop();
+    await t.throwsAsync(rawConnect(port), { code: 'ECONNREFUSED' });
+  });
+}
+
+test("stop() during a start() that fails resolves, without 'close' (nothing was started)", async (t) => {
+  const server = Server.create('127.0.0.1:0', '/nonexistent/secsess-test.key', undefined, { workers: 0 });
+  let closes = 0;
+  server.on('close', () => closes++);
+  const [started] = await Promise.allSettled([server.start(), server.stop()]);
+  t.is(started.status, 'rejected');
+  t.false(server.listening);
+  t.is(closes, 0, 'nothing was started: no close');
 });

@@ -18,7 +18,12 @@ import {
 export interface SessionOptions {
   /** Milliseconds from the first byte to an open session. Default 10000. */
   readonly handshakeTimeout?: number;
-  /** Milliseconds `close()` waits for the peer's close echo before dropping the transport. Default 5000. */
+  /**
+   * Milliseconds a close waits for the peer's echo before dropping the transport, counted
+   * from when our Close has been handed to the OS (it waits behind everything written
+   * before it; until then `idleTimeout` bounds a peer that does not read). A stopping
+   * `Server` waits at most this long for each session it closes. Default 5000.
+   */
   readonly closeTimeout?: number;
   /**
    * Milliseconds without any record from the peer after which the session fails with

@@ -2,10 +2,14 @@
  * The wait of `server.stop({ drain })`: the server no longer listens and the open sessions
  * are given up to `drain` milliseconds to close on their own before they are closed with
  * 1001. The wait ends when the last session is gone, at the deadline, or at once when a
- * second `stop()` asks for it (a second SIGTERM).
+ * second `stop()` asks for it (a second SIGTERM). Then each session left is closed with
+ * 1001 (`goAway`).
  */
+import { CLOSE_GOING_AWAY, TimeoutError } from '../protocol/index.js';
 import { MAX_TIMER_MS } from '../common/defaults.js';
 import { checkInt, checkObject } from '../common/options.js';
+import { kFail } from '../stream/session-types.js';
+import type { Session } from '../stream/session.js';
 
 /** Options of `server.stop()`. */
 export interface StopOptions {
@@ -60,4 +64,19 @@ export class DrainWait {
     clearTimeout(this.#timer);
     this.#resolve();
   }
+}
+
+/**
+ * @internal Closes `session` with 1001 for a stopping server; resolves once it is over.
+ * A session's Close may wait in the transport behind data its peer has not read, and the
+ * session's own `closeTimeout` only starts once the Close is out (the idle timeout bounds
+ * the wait before): a stopping server does not wait for that, and drops a session still
+ * not closed `closeTimeout` after it asked, as a close whose echo never came.
+ */
+export function goAway(session: Session, closeTimeout: number): Promise<void> {
+  const timer = setTimeout(() => session[kFail](new TimeoutError('close', closeTimeout), true), closeTimeout);
+  return session
+    .close(CLOSE_GOING_AWAY, 'server stopping')
+    .catch(() => {})
+    .finally(() => clearTimeout(timer));
 }

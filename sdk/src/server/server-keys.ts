@@ -4,25 +4,37 @@
  * connection keeps the generation it was accepted under until its handshake ends (the
  * core was given those keys, and its ClientHello may still be on the way), so a replaced
  * generation's pool stays up until the last such handshake is over — each bounded by
- * `handshakeTimeout` — and is then closed. Sessions already open need no key.
+ * `handshakeTimeout` — and is then closed. Sessions already open need no key. A handshake
+ * uses its own generation's pool for everything, the client's signature too.
  */
 import type { PrivateKey } from '@secsess/keys';
 import { oaepDecrypt } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
 import { loadPrivateKeys } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
-import type { DecryptFunction } from '../stream/session.js';
+import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import type { ConnectionAdmission } from './admission.js';
 import type { ResolvedServerOptions } from './server-options.js';
 
-/** One set of loaded keys, its pool (null with `workers: 0`) and the decryption its sessions use. */
+/** One set of loaded keys, its pool (null with `workers: 0`) and the RSA work its sessions use. */
 export class KeyGeneration {
   readonly keys: readonly PrivateKey[];
   readonly pool: DecryptPool | null;
   /** Given to each session made under this generation; undefined: the core decrypts inline. */
   readonly decrypt: DecryptFunction | undefined;
+  /**
+   * A client's signature verified in this generation's pool (undefined without one: the
+   * core verifies inline). This pool, not the one in force when the ClientFinished arrives:
+   * this one stays up until the handshake is over, while a later one may be replaced and
+   * closed by a further reload meanwhile. Not refused when the queue is full: the client
+   * is already open (its ClientFinished opened) and the decryption is spent, so a refusal
+   * now would cost it its session instead of a retry. Verifications need no bound of
+   * their own: at most one per handshake, so at most `maxHandshakes` queued, each a
+   * public-exponent-65537 operation (~0.06 ms for 4096 bits).
+   */
+  readonly verify: VerifyFunction | undefined;
   /** Handshakes begun under this generation and not over yet. */
   #handshakes = 0;
   /** Set once replaced: called when the last handshake is over. */
@@ -32,6 +44,9 @@ export class KeyGeneration {
     this.keys = keys;
     this.pool = pool;
     this.decrypt = decrypt;
+    this.verify = pool
+      ? (request) => pool.verify(request.key.keyObject, request.message, request.signature)
+      : undefined;
   }
 
   /** SHA256 fingerprints of the public halves, the announced key first. */

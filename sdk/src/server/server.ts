@@ -21,7 +21,7 @@ import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { PublicKey } from '@secsess/keys';
-import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from '../protocol/index.js';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { debug, debugSession, emitUncaught } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
@@ -31,7 +31,7 @@ import type { Endpoint } from '../common/endpoint.js';
 import { describeListenTarget, listenOn, parseListenTarget } from './listen.js';
 import type { ListenTarget, ServerEndpointInput } from './listen.js';
 import { ServerKeys } from './server-keys.js';
-import { DrainWait, checkStopOptions } from './drain.js';
+import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
 import { ConnectionAdmission, refuseSocket } from './admission.js';
@@ -42,7 +42,6 @@ import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
-import type { VerifyFunction } from '../stream/session.js';
 import { Authorizer, peerInfo } from './authorization.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
@@ -66,12 +65,14 @@ export class Server extends EventEmitter<ServerEvents> {
   /** The keys in force and their worker pool(s); see server-keys.ts. */
   readonly #keys: ServerKeys;
   #address: Endpoint | null = null;
-  /** An inherited socket is listened on once: stop() closes it. */
+  /** An inherited socket is listened on once: stop() closes it, and its number may be reused. */
   #inheritedUsed = false;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
   readonly #sessions = new Set<Session>();
   readonly #accepted: AcceptQueue;
+  /** `start()` while it is under way: a `stop()` waits for it. */
+  #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
   /** The wait of `stop({ drain })` while it lasts. */
   #drain: DrainWait | null = null;
@@ -177,6 +178,12 @@ export class Server extends EventEmitter<ServerEvents> {
       );
     }
     this.#state = 'starting';
+    this.#starting = this.#start().finally(() => (this.#starting = null));
+    return this.#starting;
+  }
+
+  /** What `start()` does once it may. */
+  async #start(): Promise<void> {
     try {
       this.#keys.install(await this.#keys.load());
       await this.#authorizer.load();
@@ -258,8 +265,10 @@ export class Server extends EventEmitter<ServerEvents> {
    * Stops the server: stops accepting, destroys connections still in their handshake,
    * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
    * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
-   * Safe to call more than once; a stopped server may be started again (not on an
-   * inherited fd: it was closed; create a new server for a new one).
+   * Safe to call more than once, and during `start()` (it lets the start finish, then
+   * stops); a stopped server may be started again — not on an inherited fd: `stop()` closed
+   * it, and its number may name another descriptor by then; a new server needs a newly
+   * inherited socket.
    *
    * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
    * once: new clients get ECONNREFUSED), and sessions established but never handed to the
@@ -295,6 +304,11 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   async #stop(drain: number | undefined): Promise<void> {
+    if (this.#starting) {
+      // A start() under way finishes first; what it opened is closed below (failed: nothing).
+      await this.#starting.catch(() => {});
+      if (this.#state === 'idle') return;
+    }
     this.#state = 'stopping';
     const listener = this.#listener;
     const listenerClosed = new Promise<void>((resolve) => {
@@ -350,7 +364,7 @@ export class Server extends EventEmitter<ServerEvents> {
           role: 'server',
           connection: { keys: keys.keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
           decrypt: keys.decrypt,
-          verify: keys.pool ? this.#verifyInPool : undefined,
+          verify: keys.verify,
         },
         this.#options,
       );
@@ -411,22 +425,8 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
 
-  /**
-   * A client's signature verified in the worker pool. Not refused when the queue is full:
-   * the client is already open (its ClientFinished opened) and the decryption is spent, so
-   * a refusal now would cost it its session instead of a retry. Verifications need no bound
-   * of their own: at most one per handshake, so at most `maxHandshakes` queued, each a
-   * public-exponent-65537 operation (~0.06 ms for 4096 bits).
-   */
-  readonly #verifyInPool: VerifyFunction = (request) => {
-    const pool = this.#keys.current?.pool;
-    if (!pool) return Promise.resolve(false);
-    return pool.verify(request.key.keyObject, request.message, request.signature);
-  };
-
   /** Closes a session as the server stops; never rejects. */
-  readonly #goAway = (session: Session): Promise<void> =>
-    session.close(CLOSE_GOING_AWAY, 'server stopping').catch(() => {});
+  readonly #goAway = (session: Session): Promise<void> => goAway(session, this.#options.closeTimeout);
 
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {

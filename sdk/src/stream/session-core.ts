@@ -63,6 +63,8 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   writableEnded = false;
   /** The peer's End arrived: no more messages from the peer. */
   readableEnded = false;
+  /** `'end'` was emitted (once the messages before the End were handed over, to a listener). */
+  endEmitted = false;
   handshakeTimer: NodeJS.Timeout | null = null;
   closeTimer: NodeJS.Timeout | null = null;
   destroyTimer: NodeJS.Timeout | null = null;

@@ -19,6 +19,7 @@ import {
 } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
+import { noop } from '../common/deferred.js';
 import type { SessionCore } from './session-core.js';
 import { resumeTransport } from './session-flow.js';
 import { toSessionError } from './session-util.js';
@@ -98,8 +99,9 @@ export function sendEnd(core: SessionCore): void {
 }
 
 /**
- * The peer's End arrived: `read()` gives null once the queue is read, `'end'` is emitted.
- * If we had ended too, the core has just sent Close 1000 and the session is closing.
+ * The peer's End arrived: `read()` gives null once the queue is read, and `'end'` is
+ * emitted once it is (see {@link emitEndIfDue}). If we had ended too, the core has just
+ * sent Close 1000 and the session is closing.
  */
 export function peerEnded(core: SessionCore): void {
   core.readableEnded = true;
@@ -110,15 +112,44 @@ export function peerEnded(core: SessionCore): void {
     core.state = 'closing';
     awaitEcho(core);
   }
-  emitUncaught(core.session, 'end');
+  emitEndIfDue(core);
 }
 
-/** Our Close is sent: read on until the peer's (or `closeTimeout`). */
+/**
+ * Emits `'end'` if it is due and someone can receive it, as a Readable's 'end' follows its
+ * last chunk: once the peer's End has arrived and every message before it was handed over
+ * (to `'message'` listeners or `read()`: the queue is empty). With no `'end'` listener yet
+ * it waits for one (the session emits it when one is added), so a listener added after the
+ * End arrived — the server's `'session'` listener, called after the handshake whose last
+ * read brought the request and the End too — still gets it. Exactly once.
+ */
+export function emitEndIfDue(core: SessionCore): void {
+  if (core.endEmitted || !core.readableEnded || core.inbound.length > 0) return;
+  const session = core.session;
+  if (session.listenerCount('end') === 0) return;
+  core.endEmitted = true;
+  emitUncaught(session, 'end');
+}
+
+/**
+ * Our Close is sent: read on until the peer's echo. The peer can answer only once it has
+ * read our Close, which may wait in the transport behind a reply it is still reading (a
+ * half-close's answer, then End and Close): `closeTimeout` counts from when the Close has
+ * been handed to the OS. Until then the keepalive goes on watching — without pings, which
+ * may not follow a Close — so the idle timeout bounds a peer that does not read, as it
+ * bounds a `write()` or `end()` waiting for the same bytes to drain.
+ */
 function awaitEcho(core: SessionCore): void {
   if (core.state !== 'closing') return;
-  core.keepAlive.stop();
   // The echo must be read even if the application stopped reading.
   resumeTransport(core);
+  core.writer.flushed().then(() => closeSent(core), noop);
+}
+
+/** Our Close is in the OS: the peer has `closeTimeout` to answer it. */
+function closeSent(core: SessionCore): void {
+  if (core.state !== 'closing' || core.closeTimer) return;
+  core.keepAlive.stop();
   const ms = core.options.closeTimeout;
   core.closeTimer = setTimeout(() => fail(core, new TimeoutError('close', ms), { destroy: true }), ms);
   core.closeTimer.unref();

@@ -17,6 +17,7 @@ import type { HandshakeInfo } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
 import { SessionCore } from './session-core.js';
 import {
+  emitEndIfDue,
   fail,
   peerClosed,
   peerEnded,
@@ -147,6 +148,8 @@ export class SessionHooks extends SessionCore {
       writer.endDelivery();
     }
     maybeResume(this);
+    // The last message before the peer's End was delivered: 'end' follows it.
+    emitEndIfDue(this);
   }
 
   peerClosed(code: number, reason: string): void {

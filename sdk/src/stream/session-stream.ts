@@ -6,6 +6,14 @@
  * Half-open like a net.Socket: the writable side's end sends End (`session.end()`), the
  * readable side ends at the peer's End (or a normal close); the session closes itself once
  * both have ended.
+ *
+ * Destroying the view ends the session. Without an error — or with the bare AbortError
+ * Node's async iterator (and `destroyer()`) gives a Duplex whose writable side is not
+ * finished, when a `for await` over it completes, breaks or throws — it ends gracefully:
+ * `session.end()` if the peer has ended (the session then closes 1000), else
+ * `session.close()`. With any other error (a failed pipeline, an aborted signal: those
+ * AbortErrors carry a `cause`) it drops the transport, so the peer sees ERR_TRUNCATED and a
+ * broken upload never looks complete.
  */
 import { Duplex } from 'node:stream';
 
@@ -15,6 +23,7 @@ import { Duplex } from 'node:stream';
  */
 export interface StreamSource {
   readonly state: string;
+  readonly readableEnded: boolean;
   read(): Promise<Buffer | null>;
   write(data: Buffer): Promise<void>;
   end(): Promise<void>;
@@ -43,8 +52,10 @@ export function createSessionStream(session: StreamSource): Duplex {
       ending.then(() => callback(), callback);
     },
     destroy(error, callback) {
-      if (error) session.destroy();
-      else if (session.state === 'open') session.close().catch(() => {});
+      if (error && !isIteratorStop(error)) session.destroy();
+      else if (session.state === 'open') {
+        (session.readableEnded ? session.end() : session.close()).catch(() => {});
+      }
       callback(error);
     },
   });
@@ -69,4 +80,17 @@ export function createSessionStream(session: StreamSource): Duplex {
   }
 
   return stream;
+}
+
+/**
+ * Whether `error` is the AbortError Node's stream `destroyer()` makes for a stream it
+ * stops without an error (`new AbortError()`: no cause), as the async iterator does at the
+ * end of a `for await`. An abort signal's AbortError has the signal's reason as `cause`.
+ */
+function isIteratorStop(error: Error): boolean {
+  return (
+    error.name === 'AbortError' &&
+    (error as { code?: unknown }).code === 'ABORT_ERR' &&
+    error.cause === undefined
+  );
 }

@@ -14,8 +14,11 @@ export interface SessionEvents {
   /** One whole message (see the delivery rules on `Session`). */
   message: [data: Buffer];
   /**
-   * The peer ended its messages (its End arrived, `readableEnded`): every message it sent
-   * has arrived (queued ones are still read); this side may go on writing until it ends too.
+   * The peer ended its messages (its End arrived, `readableEnded`), and every message it
+   * sent before has been handed over (to `'message'` listeners or `read()`), as a
+   * Readable's 'end' follows its last chunk. Emitted once; if no `'end'` listener is there
+   * when it is due, it is emitted to the first one added. This side may go on writing
+   * until it ends too.
    */
   end: [];
   /** The session failed. At most once, only if listened to, always followed by `'close'`. */

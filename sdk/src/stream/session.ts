@@ -10,10 +10,11 @@
  *
  * End of a session: `read()` resolves null after the peer's End (half-close) or a normal
  * close (code 1000, or the echo of our own close) once the queue is empty; after any other
- * end it rejects with the coded error (PeerClosedError for another close code). `end()`
- * ends our messages (End); once both sides have ended, the session closes itself (1000). `'error'` is emitted at most once and
- * only if someone listens; `'close'` is always emitted, exactly once, after the transport
- * closed. A rejected async listener fails this session alone (`captureRejections`).
+ * end it rejects with the coded error (PeerClosedError for another close code); `'end'`
+ * follows the last message before the peer's End. `end()` ends our messages (End); once
+ * both sides have ended, the session closes itself (1000). `'error'` is emitted at most
+ * once and only if someone listens; `'close'` is always emitted, exactly once, after the
+ * transport closed. A rejected async listener fails this session alone (`captureRejections`).
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { Socket } from 'node:net';
@@ -27,7 +28,7 @@ import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
 import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
-import { closedError, fail, notWritable, sendClose, sendEnd } from './session-end.js';
+import { closedError, emitEndIfDue, fail, notWritable, sendClose, sendEnd } from './session-end.js';
 import { bufferFull, maybeResume } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
@@ -132,9 +133,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
   }
 
-  /** @internal Ends an established session with `error` (an alert tells the peer). */
-  [kFail](error: SessionError): void {
-    fail(this.#core, error);
+  /** @internal Ends an established session with `error` (an alert tells the peer); `destroy`: drops the transport. */
+  [kFail](error: SessionError, destroy = false): void {
+    fail(this.#core, error, { destroy });
   }
 
   /** @internal */
@@ -260,8 +261,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * Whether the peer has ended its messages (its End arrived, `'end'` was emitted): it
-   * sends no more; `read()` resolves null once the queued ones are read.
+   * Whether the peer has ended its messages (its End arrived): it sends no more; `read()`
+   * resolves null once the queued ones are read, and `'end'` is emitted then.
    */
   get readableEnded(): boolean {
     return this.#core.readableEnded;
@@ -287,8 +288,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /**
    * The next message, whole, exactly as the peer wrote it. Pending reads are served in
    * call order. Resolves null after the peer's End or a normal close once every received
-   * message was read;
-   * rejects with the session's coded error after any other end (PeerClosedError,
+   * message was read; rejects with the session's coded error after any other end (PeerClosedError,
    * ERR_CLOSED_BY_PEER, when the peer closed with a code other than 1000). Aborting
    * `signal` rejects with ERR_ABORTED and leaves the session open.
    */
@@ -302,6 +302,11 @@ export class Session extends EventEmitter<SessionEvents> {
     const core = this.#core;
     const message = core.inbound.read(signal);
     maybeResume(core);
+    // This read took the last message before the peer's End: 'end' follows, on the next
+    // tick (as a Readable's 'end').
+    if (core.readableEnded && !core.endEmitted && core.inbound.length === 0) {
+      process.nextTick(emitEndIfDue, core);
+    }
     return message;
   }
 
@@ -364,9 +369,10 @@ export class Session extends EventEmitter<SessionEvents> {
    * Closes the session with an authenticated close (`code` default 1000, `reason` at most
    * 123 bytes of UTF-8), after everything already written. Messages the peer sent before
    * it saw the close are still delivered. Resolves once the peer answered and the
-   * transport closed; a peer that does not answer within `closeTimeout` is dropped (the
-   * session then ends with TimeoutError, `limit: 'close'`). Never rejects for the peer's
-   * behaviour; calling it again, or on a closed session, waits for the same end.
+   * transport closed; a peer that does not answer within `closeTimeout` of the Close
+   * reaching the OS (behind what was written before; until then the idle timeout bounds it)
+   * is dropped (TimeoutError, `limit: 'close'`). Never rejects for the peer's behaviour;
+   * calling it again, or on a closed session, waits for the same end.
    */
   async close(code: number = CLOSE_NORMAL, reason = ''): Promise<void> {
     checkClose(code, reason);
@@ -375,10 +381,7 @@ export class Session extends EventEmitter<SessionEvents> {
       fail(
         core,
         new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before the handshake completed'),
-        {
-          destroy: true,
-          quiet: true,
-        },
+        { destroy: true, quiet: true },
       );
     } else if (core.state === 'open') {
       core.writer.flush();
@@ -405,10 +408,14 @@ export class Session extends EventEmitter<SessionEvents> {
    * closing or closed it waits for the close instead); the readable side ends at the
    * peer's End or a normal close, and errors otherwise. Once both sides have ended, the
    * session closes itself (1000). Works with `stream.pipeline`: `pipeline(file,
-   * session.stream())` uploads and ends our half, and the peer may still answer. As with a
-   * net.Socket, destroying the view — which breaking out of `for await` over it does —
-   * destroys the session; use `stream.iterator({ destroyOnReturn: false })` to stop reading
-   * without that.
+   * session.stream())` uploads and ends our half, and the peer may still answer.
+   * Destroying the view ends the session. Every `for await` over it does (Node's iterator
+   * destroys a Duplex whose writable side is open when the loop completes, breaks or
+   * throws), so the view can answer no more: the session ends gracefully — `end()` if the
+   * peer has ended (then closes 1000), else `close()`. To read a request to the peer's End
+   * and then answer, use `session.stream().iterator({ destroyOnReturn: false })` or the
+   * session's own `for await`. Destroyed with any other error (a failed or aborted
+   * pipeline), the view drops the transport: the peer sees ERR_TRUNCATED.
    */
   stream(): Duplex {
     this.#stream ??= createSessionStream(this);
@@ -435,5 +442,7 @@ export class Session extends EventEmitter<SessionEvents> {
   #onNewListener(this: Session, event: string | symbol): void {
     const core = this.#core;
     if (event === 'message' && core.inbound.length > 0) process.nextTick(() => core.drainToListeners());
+    // 'end' was due with nobody to receive it: the new listener gets it (once it is added).
+    else if (event === 'end' && core.readableEnded && !core.endEmitted) process.nextTick(emitEndIfDue, core);
   }
 }

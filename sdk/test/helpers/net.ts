@@ -39,10 +39,14 @@ export function echoSessions(server: Server): void {
   server.on('session', (session) => void echo(session));
 }
 
-/** Echoes one session's messages until it ends; swallows the end's error. */
+/**
+ * Echoes one session's messages until the peer is done sending (its End or close), then
+ * closes it (a half-closed session would linger otherwise); swallows the end's error.
+ */
 export async function echo(session: Session): Promise<void> {
   try {
     for await (const message of session) await session.write(message);
+    await session.close();
   } catch {
     // The test looks at the other side.
   }
