@@ -28,7 +28,7 @@ import {
   MAX_FRAGMENT,
   MAX_SEQUENCE,
 } from './constants.js';
-import { CbcDecryptor, CbcEncryptor, gcmOpen, gcmSealInto } from './ciphers.js';
+import { CbcDecryptor, CbcEncryptor, gcmOpen, gcmSealInPlace } from './ciphers.js';
 import { HmacKey, fillBytes } from './crypto.js';
 import type { CbcCipher, GcmCipher } from './ciphers.js';
 import type { RandomSource } from './crypto.js';
@@ -129,6 +129,20 @@ function unpaddedLength(padded: Buffer): number {
   for (let i = padded.length - Math.min(n, AES_BLOCK); i < padded.length; i++) bad |= padded[i]! ^ n;
   if (bad !== 0) throw recordError();
   return padded.length - n;
+}
+
+/** Copies `payload` (one buffer or parts) into `buf` at `at`; returns where it ends. */
+function putPayload(buf: Buffer, at: number, payload: Buffer | readonly Buffer[]): number {
+  // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
+  if (Buffer.isBuffer(payload)) {
+    buf.set(payload, at);
+    return at + payload.length;
+  }
+  for (const p of payload) {
+    buf.set(p, at);
+    at += p.length;
+  }
+  return at;
 }
 
 abstract class RecordState {
@@ -299,17 +313,7 @@ export class RecordSealer extends RecordState {
     writeSeq(plain, this.seq);
     plain[8] = type;
     writeU32(plain, length, 9);
-    let at = INNER_HEADER_SIZE;
-    // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
-    if (Buffer.isBuffer(payload)) {
-      plain.set(payload, at);
-      at += payload.length;
-    } else {
-      for (const p of payload) {
-        plain.set(p, at);
-        at += p.length;
-      }
-    }
+    const at = putPayload(plain, INNER_HEADER_SIZE, payload);
     const padCount = ctLength - at;
     for (let i = at; i < ctLength; i++) plain[i] = padCount;
 
@@ -325,22 +329,23 @@ export class RecordSealer extends RecordState {
     return buf.subarray(room);
   }
 
+  /** The plaintext (inner header ‖ payload) is laid out in the record and encrypted in place. */
   #sealGcm(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
     const size = sealedSize(this.suite, length);
     const out = Buffer.allocUnsafe(size);
     writeRecordHeader(out, 0, size - FRAME_HEADER_SIZE);
-    const inner = Buffer.allocUnsafe(INNER_HEADER_SIZE);
-    writeSeq(inner, this.seq);
-    inner[8] = type;
-    writeU32(inner, length, 9);
-    gcmSealInto(
+    writeSeq(out, this.seq, FRAME_HEADER_SIZE);
+    out[FRAME_HEADER_SIZE + 8] = type;
+    writeU32(out, length, FRAME_HEADER_SIZE + 9);
+    const at = putPayload(out, FRAME_HEADER_SIZE + INNER_HEADER_SIZE, payload);
+    gcmSealInPlace(
       this.suite.cipher as GcmCipher,
       this.gcmKey!,
       this.gcmNonce(this.seq),
       this.gcmAad(this.seq, out),
-      Buffer.isBuffer(payload) ? [inner, payload] : [inner, ...payload],
       out,
       FRAME_HEADER_SIZE,
+      at,
     );
     return out;
   }
