@@ -3,6 +3,8 @@
  * the client connects to and an exit that connects to the service — started per service:
  *
  *   direct   no tunnel: the client connects to the service itself
+ *   node-relay  two node processes piping plain TCP (net, noDelay, no crypto): the floor
+ *            of any tunnel built as two Node event loops, secsess's shape
  *   spiped   `spiped -e` → `spiped -d` (a 32-byte shared key file; defaults otherwise)
  *   stunnel  stunnel client → stunnel server, TLS with the bench's self-signed RSA-2048
  *            certificate (the client verifies it), TCP_NODELAY on every socket
@@ -25,7 +27,7 @@ import type { Proc } from '../cli/test/helpers/programs.js';
 import { SECSESS_BUNDLE, startSecsess } from '../cli/test/helpers/secsess-bin.js';
 import type { BenchFiles } from './kinds.js';
 
-export const TUNNELS = ['secsess', 'direct', 'spiped', 'stunnel'] as const;
+export const TUNNELS = ['secsess', 'direct', 'node-relay', 'spiped', 'stunnel'] as const;
 export type TunnelKind = (typeof TUNNELS)[number];
 
 const HOST = '127.0.0.1';
@@ -44,6 +46,7 @@ export interface Tunnel {
 export function tunnelUnavailable(kind: TunnelKind, files: BenchFiles): string | null {
   switch (kind) {
     case 'direct':
+    case 'node-relay':
       return null;
     case 'spiped':
       return findProgram('spiped') ? null : 'spiped is not installed';
@@ -64,6 +67,8 @@ export async function openTunnel(kind: TunnelKind, files: BenchFiles, targetPort
   switch (kind) {
     case 'direct':
       return { port: targetPort, pids: [], output: () => '', stop: async () => {} };
+    case 'node-relay':
+      return relayTunnel(targetPort);
     case 'spiped':
       return spipedTunnel(files, targetPort);
     case 'stunnel':
@@ -100,6 +105,28 @@ async function pair(
 async function onFreePort(start: (port: number) => Proc): Promise<Proc & { port: number }> {
   const { proc, port } = await startOnFreePort(HOST, start, (p, port) => waitForPort(HOST, port, p));
   return { ...proc, port };
+}
+
+/** A plain TCP relay in one node process: argv = listen port, target port. */
+const RELAY = [
+  "const net = require('node:net');",
+  'const [port, target] = process.argv.slice(1).map(Number);',
+  'net.createServer({ noDelay: true, allowHalfOpen: true }, (c) => {',
+  "  const u = net.connect({ host: '127.0.0.1', port: target, noDelay: true, allowHalfOpen: true });",
+  "  c.on('error', () => u.destroy());",
+  "  u.on('error', () => c.destroy());",
+  '  c.pipe(u);',
+  '  u.pipe(c);',
+  "}).listen(port, '127.0.0.1');",
+].join('\n');
+
+function relayTunnel(targetPort: number): Promise<Tunnel> {
+  const relay = (port: number, target: number): Proc =>
+    spawnProc(process.execPath, ['-e', RELAY, String(port), String(target)]);
+  return pair(
+    () => onFreePort((port) => relay(port, targetPort)),
+    (exitPort) => onFreePort((port) => relay(port, exitPort)),
+  );
 }
 
 let spipedKey: string | null = null;
