@@ -61,9 +61,14 @@ function reset(stream: Readable | Writable): void {
   stream.destroy();
 }
 
-/** Resolves at the output's next 'drain', or when it closes. */
+/** Resolves at the output's next 'drain', or when it closes (at once if it is already gone). */
 function drained(output: Writable): Promise<void> {
   return new Promise((resolve) => {
+    // A destroyed output's 'close' has fired or is queued before we listen: never again.
+    if (output.destroyed || output.closed || !output.writableNeedDrain) {
+      resolve();
+      return;
+    }
     const done = (): void => {
       output.off('drain', done);
       output.off('close', done);
@@ -139,6 +144,8 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
       const message = await session.read();
       if (message === null) break;
       received += message.length;
+      // Reset or failed (the session is closing with CLOSE_RESET): nowhere left to write.
+      if (output.destroyed) throw new Error('output destroyed');
       if (!output.write(message)) await drained(output);
     }
     if (endOutput) outputEnded = new Promise((resolve) => output.end(() => resolve()));
