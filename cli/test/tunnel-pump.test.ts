@@ -59,6 +59,14 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
+/** How a backend connection ended: 'end' (a FIN), or the error's code (a reset). */
+function outcome(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    socket.on('end', () => resolve('end'));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+}
+
 test.serial(
   'local clients that reset mid-download: every session ends, --max-conns slots are freed, SIGTERM stops',
   async (t) => {
@@ -80,6 +88,29 @@ test.serial(
     fresh.destroy();
     t.is(await within(client.stop(), 5000, 'connect stopping'), 0);
     t.is(await serve.stop(), 0);
+    backend.close();
+  },
+);
+
+test.serial(
+  'the drain deadline cuts a session mid-stream: the backend sees a reset, not a FIN',
+  async (t) => {
+    let ended: Promise<string> | undefined;
+    const backend = createServer({ allowHalfOpen: true }, (socket) => {
+      ended = outcome(socket);
+      socket.resume();
+    });
+    const serve = fx.start(serveArgs(fx.keys.serverKey, await listen(backend), ['--drain-timeout', '0.5']));
+    const client = fx.start(connectArgs(await serve.port(), fx.keys.serverPub));
+    const local = connect({ host: '127.0.0.1', port: await client.port() });
+    local.on('error', () => {});
+    local.write('a'.repeat(1000));
+    while (ended === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    serve.child.kill('SIGTERM');
+    t.is(await serve.exited, 0);
+    t.regex(await serve.line(/conn /), /close=1001 /);
+    t.is(await ended, 'ECONNRESET');
+    local.destroy();
     backend.close();
   },
 );

@@ -148,6 +148,9 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
       if (output.destroyed) throw new Error('output destroyed');
       if (!output.write(message)) await drained(output);
     }
+    // null also follows OUR OWN close (the drain deadline's 1001, a reset's 4001): only the
+    // peer's End or a 1000 close means the stream is complete; a cut one is reset, no FIN.
+    if (!session.readableEnded && session.closeCode !== 1000) throw new Error('session cut');
     if (endOutput) outputEnded = new Promise((resolve) => output.end(() => resolve()));
   };
   const downDone = down().catch((err: unknown) => {
