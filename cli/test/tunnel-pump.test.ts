@@ -114,3 +114,29 @@ test.serial(
     backend.close();
   },
 );
+
+test.serial(
+  'a backend that never reads does not hold SIGTERM: serve exits at the drain deadline',
+  async (t) => {
+    const held: Socket[] = [];
+    const backend = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.pause();
+      held.push(socket);
+    });
+    const serve = fx.start(serveArgs(fx.keys.serverKey, await listen(backend), ['--drain-timeout', '1']));
+    const client = fx.start(connectArgs(await serve.port(), fx.keys.serverPub));
+    const local = connect({ host: '127.0.0.1', port: await client.port() });
+    local.on('error', () => {});
+    const chunk = Buffer.alloc(64 * 1024);
+    // Far more than the socket buffers and the session's high-water marks hold.
+    for (let i = 0; i < 400; i++) local.write(chunk);
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    serve.child.kill('SIGTERM');
+    t.is(await within(serve.exited, 10_000, 'serve exiting'), 0);
+    local.destroy();
+    for (const socket of held) socket.destroy();
+    backend.close();
+  },
+);

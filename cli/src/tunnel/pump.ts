@@ -161,6 +161,9 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
 
   return (async () => {
     await session.closed;
+    // Ended other than normally (the drain deadline, a reset, an error): what is still unwritten
+    // is cut anyway, so do not wait for a program that may never read it (SIGTERM would hang).
+    if (session.closeCode !== 1000) reset(output);
     await downDone;
     // The session is over: whatever the input still sends has nowhere to go.
     input.off('data', onData);
