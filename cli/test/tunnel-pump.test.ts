@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import test from 'ava';
-import { connectArgs, serveArgs, tunnelFixture } from './helpers/tunnel.js';
+import { Client } from '@secsess/sdk';
+import { connectArgs, exchange, serveArgs, tunnelFixture } from './helpers/tunnel.js';
 
 const fx = tunnelFixture('pump');
 
@@ -138,5 +139,23 @@ test.serial(
     local.destroy();
     for (const socket of held) socket.destroy();
     backend.close();
+  },
+);
+
+test.serial(
+  'a client sending a message larger than the tunnel ever writes is refused (ERR_MESSAGE_TOO_LARGE)',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port));
+    const servePort = await serve.port();
+    const session = await Client.create(fx.keys.serverPub, { symmetric: 'AES-256-GCM' }).connect({
+      host: '127.0.0.1',
+      port: servePort,
+    });
+    session.on('error', () => {});
+    session.write(Buffer.alloc(1024 * 1024)).catch(() => {});
+    t.regex(await within(serve.line(/^secsess: conn /), 5000, 'conn line'), /close=ERR_MESSAGE_TOO_LARGE /);
+    const client = fx.start(connectArgs(servePort, fx.keys.serverPub));
+    const big = Buffer.alloc(4 * 1024 * 1024, 0x61);
+    t.deepEqual(await exchange(await client.port(), big), big, 'an ordinary tunnel still works');
   },
 );

@@ -19,6 +19,7 @@ import {
   algorithmSet,
   commonOptions,
   DEFAULT_SYMMETRIC,
+  MAX_MESSAGE_SIZE,
   maxConnsOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
@@ -108,6 +109,7 @@ async function clientFactory(args: ConnectArgs): Promise<() => Client> {
   const serverKey: PublicKey | null =
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
   const options: ClientOptions = {
+    maxMessageSize: MAX_MESSAGE_SIZE,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
     ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
   };

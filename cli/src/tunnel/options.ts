@@ -22,6 +22,13 @@ export const DEFAULT_SYMMETRIC: SymmetricChoice = 'aes-256-gcm';
 /** `--max-conns` default: sessions (serve) or local connections (connect --listen) at once. */
 export const DEFAULT_MAX_CONNS = 1024;
 
+/**
+ * Largest message a tunnel session accepts from its peer (the SDK's default is 64 MiB). The
+ * tunnel writes one message per socket or pipe chunk, at most 64 KiB: a peer that sends
+ * more is not a secsess tunnel, and must not make the other side buffer megabytes a session.
+ */
+export const MAX_MESSAGE_SIZE = 256 * 1024;
+
 /** `--drain-timeout` default, in seconds. */
 export const DEFAULT_DRAIN_SECONDS = 30;
 

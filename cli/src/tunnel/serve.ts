@@ -14,7 +14,7 @@ import type { HostPort } from '../commands/host-port.js';
 import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
-import { algorithmSet, commonOptions, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
+import { algorithmSet, commonOptions, MAX_MESSAGE_SIZE, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { proxyHeader } from './proxy-header.js';
 import { pump } from './pump.js';
@@ -170,6 +170,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
     {
       authorizedKeys: args['authorized-keys'],
+      maxMessageSize: MAX_MESSAGE_SIZE,
       // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
       maxConnections: args.stdio ? 1 : args['max-conns'],
     },
