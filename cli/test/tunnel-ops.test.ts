@@ -172,11 +172,11 @@ test.serial(
 );
 
 /** Runs secsess with a listening socket on fd 3, as systemd does: python binds, then execs node. */
-function socketActivated(args: string[]): Tunnel {
+function socketActivated(args: string[], host = '127.0.0.1'): Tunnel {
   const script = [
     'import os, socket, sys',
     's = socket.socket(socket.AF_INET, socket.SOCK_STREAM)',
-    "s.bind(('127.0.0.1', 0))",
+    `s.bind(('${host}', 0))`,
     's.listen(64)',
     // The socket may be fd 3 already: then dup2 is a no-op and fd 3 keeps its close-on-exec.
     'if s.fileno() != 3: os.dup2(s.fileno(), 3)',
@@ -217,6 +217,13 @@ test.serial(
     });
     t.is(none.code, 1);
     t.regex(none.stderr, /^secsess: --listen systemd: no socket was passed .*\[ERR_LISTEN_FDS\]$/m);
+    // A passed socket that is not loopback, and no --authorized-keys: refused, as --listen 0.0.0.0.
+    const open = socketActivated(
+      ['serve', '--listen', 'systemd', '--key', fx.keys.serverKey, '--stdio'],
+      '0.0.0.0',
+    );
+    t.is(await open.exited, 1);
+    t.regex(open.lines.join('\n'), /--listen systemd \(0\.0\.0\.0\) is not .*\[ERR_UNSAFE_ANY_CLIENT\]$/);
   },
 );
 

@@ -11,10 +11,16 @@ import { cliMessage, codeOf } from '../errors.js';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
-import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import { checkAnyClient, checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
-import { algorithmSet, commonOptions, MAX_MESSAGE_SIZE, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
+import {
+  algorithmSet,
+  commonOptions,
+  MAX_MESSAGE_SIZE,
+  maxConnsOption,
+  SYMMETRIC_CHOICES,
+} from './options.js';
 import type { TunnelArgs } from './options.js';
 import { proxyHeader } from './proxy-header.js';
 import { pump } from './pump.js';
@@ -59,6 +65,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       type: 'string',
       describe: 'only clients whose key is in this authorized_keys file (read again on SIGHUP)',
     })
+    .option('allow-any-client', {
+      type: 'boolean',
+      default: false,
+      describe: 'without --authorized-keys, serve every client on a --listen that is not loopback',
+    })
     .option('unsafe-target', {
       type: 'boolean',
       default: false,
@@ -85,8 +96,8 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
-      'put a local redis behind secsess',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --authorized-keys ak --forward 127.0.0.1:6379',
+      'put a local redis behind secsess, for the clients listed in ak',
     )
     .example(
       '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
@@ -164,6 +175,8 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const forward = args.forward === undefined ? null : parseHostPort(args.forward);
   if (forward) await checkLoopback(forward.host, 'forward', args['unsafe-target']);
   const listen = parseListen(args.listen);
+  const authorized = args['authorized-keys'] !== undefined;
+  if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     args.key,
@@ -214,6 +227,16 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
 
   await server.start();
   const address = server.address;
+  if (listen === SYSTEMD) {
+    // The socket systemd passed: its address is known only now.
+    try {
+      const host = address?.host ?? null;
+      await checkAnyClient(host, authorized, args['allow-any-client'], `systemd (${host ?? 'unknown'})`);
+    } catch (err) {
+      await server.stop({ drain: 0 });
+      throw err;
+    }
+  }
   log.listening(
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
