@@ -255,3 +255,21 @@ test.serial(
     backend.close();
   },
 );
+
+test.serial(
+  'serve keeps serving when the reader of its stderr goes away (EPIPE on a log line)',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port));
+    const servePort = await serve.port();
+    serve.child.stderr!.destroy();
+    const client = fx.start(connectArgs(servePort, fx.keys.serverPub));
+    const port = await client.port();
+    // Each session ends with a conn line on serve's stderr, which nobody reads any more.
+    for (const text of ['first', 'second', 'third']) {
+      t.is(String(await exchange(port, Buffer.from(text))), text);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.is(serve.child.exitCode, null, 'serve is still running');
+    t.is(await serve.stop(), 0);
+  },
+);
