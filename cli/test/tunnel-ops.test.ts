@@ -3,8 +3,9 @@
  * keys and authorized_keys, SIGTERM drains (a second one ends the drain), --max-conns on
  * both sides, systemd socket activation (--listen systemd), --proxy-protocol.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -273,3 +274,23 @@ test.serial(
     t.is(await serve.stop(), 0);
   },
 );
+
+test.serial('a SIGHUP during start-up does not kill serve: the reload it asked for follows', async (t) => {
+  // The key file is a FIFO: serve's start-up waits on it until the test writes the key.
+  const fifo = join(fx.dir, 'slow.key');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  const key = await readFile(fx.keys.serverKey);
+  const serve = start(serveArgs(fifo, fx.echo.port));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  serve.child.kill('SIGHUP');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(serve.child.signalCode, null, 'killed by the SIGHUP');
+  // Nobody would open the FIFO's other end: writing to it would wait forever.
+  if (serve.child.signalCode !== null) return;
+  await writeFile(fifo, key);
+  t.true((await serve.port()) > 0);
+  // The held SIGHUP: the reload reads the key file again.
+  await writeFile(fifo, key);
+  t.regex(await serve.line(/^secsess: reload /), /^secsess: reload fingerprints=/);
+  t.is(await serve.stop(), 0);
+});
