@@ -180,3 +180,17 @@ test('parser: documented defaults of serve and connect', async (t) => {
   t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
   t.like(connect.argv, { target: 'h:1', trust: 'tofu', symmetric: 'aes-256-gcm', 'unsafe-listen': false });
 });
+
+test('parser: --drain-timeout is 0 to 2147483 s (what a node timer holds); beyond, a usage error', async (t) => {
+  const serve = (drain: string) =>
+    parse(['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', '--drain-timeout', drain]);
+  t.like((await serve('2147483')).argv, { 'drain-timeout': 2147483 });
+  t.is((await serve('0')).error, null);
+  for (const drain of ['2147484', '1e10', '-1']) {
+    t.regex(
+      String((await serve(drain)).error),
+      /--drain-timeout must be a number of seconds, 0 to 2147483/,
+      drain,
+    );
+  }
+});
