@@ -11,7 +11,7 @@ import { cliMessage, codeOf } from '../errors.js';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
-import { checkAnyClient, checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import { checkAnyClient, checkLoopback, isLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
 import {
@@ -109,8 +109,13 @@ function builder(yargs: Argv<TunnelArgs>) {
 /** Options of `serve`, as parsed. */
 export type ServeArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
-/** Connects to the backend; null if it refuses, fails or does not answer in time. */
-function openBackend(target: HostPort): Promise<Socket | null> {
+/**
+ * Connects to the backend; null if it refuses, fails or does not answer in time — or, with
+ * `loopbackOnly`, if the connection is not to a loopback address. The --forward name was
+ * checked at start, but it is resolved again for every connection: a DNS answer that changed
+ * since (rebinding) must not send a session's bytes in the clear to another host.
+ */
+export function openBackend(target: HostPort, loopbackOnly: boolean): Promise<Socket | null> {
   return new Promise((resolve) => {
     const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     const timer = setTimeout(() => socket.destroy(), BACKEND_TIMEOUT);
@@ -121,6 +126,10 @@ function openBackend(target: HostPort): Promise<Socket | null> {
     socket.once('error', failed);
     socket.once('close', failed);
     socket.once('connect', () => {
+      if (loopbackOnly && !isLoopback(socket.remoteAddress ?? '')) {
+        socket.destroy();
+        return;
+      }
       clearTimeout(timer);
       socket.off('error', failed);
       socket.off('close', failed);
@@ -150,7 +159,7 @@ function startOf(session: Session): ConnStart {
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
   const start = startOf(session);
   const { remoteAddress, remotePort } = session;
-  const backend = await openBackend(forward);
+  const backend = await openBackend(forward, !serving.args['unsafe-target']);
   if (backend === null) {
     await session.close(CLOSE_BACKEND, BACKEND_REASON);
     const close = session.closeCode ?? CLOSE_BACKEND;
