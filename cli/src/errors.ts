@@ -14,6 +14,11 @@ export const CliErrorCode = {
   UNSAFE_TARGET: 'ERR_UNSAFE_TARGET',
   /** `secsess connect --listen`: the address is not loopback; pass --unsafe-listen to allow it. */
   UNSAFE_LISTEN: 'ERR_UNSAFE_LISTEN',
+  /**
+   * `secsess serve`: a listening address that is not loopback and no --authorized-keys
+   * (anyone who reaches the port reaches the service); pass --allow-any-client to allow it.
+   */
+  UNSAFE_ANY_CLIENT: 'ERR_UNSAFE_ANY_CLIENT',
   /** `--listen systemd`: no socket was passed (LISTEN_FDS / LISTEN_PID do not name this process). */
   LISTEN_FDS: 'ERR_LISTEN_FDS',
 } as const;

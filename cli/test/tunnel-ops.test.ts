@@ -3,8 +3,9 @@
  * keys and authorized_keys, SIGTERM drains (a second one ends the drain), --max-conns on
  * both sides, systemd socket activation (--listen systemd), --proxy-protocol.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -172,11 +173,11 @@ test.serial(
 );
 
 /** Runs secsess with a listening socket on fd 3, as systemd does: python binds, then execs node. */
-function socketActivated(args: string[]): Tunnel {
+function socketActivated(args: string[], host = '127.0.0.1'): Tunnel {
   const script = [
     'import os, socket, sys',
     's = socket.socket(socket.AF_INET, socket.SOCK_STREAM)',
-    "s.bind(('127.0.0.1', 0))",
+    `s.bind(('${host}', 0))`,
     's.listen(64)',
     // The socket may be fd 3 already: then dup2 is a no-op and fd 3 keeps its close-on-exec.
     'if s.fileno() != 3: os.dup2(s.fileno(), 3)',
@@ -217,6 +218,13 @@ test.serial(
     });
     t.is(none.code, 1);
     t.regex(none.stderr, /^secsess: --listen systemd: no socket was passed .*\[ERR_LISTEN_FDS\]$/m);
+    // A passed socket that is not loopback, and no --authorized-keys: refused, as --listen 0.0.0.0.
+    const open = socketActivated(
+      ['serve', '--listen', 'systemd', '--key', fx.keys.serverKey, '--stdio'],
+      '0.0.0.0',
+    );
+    t.is(await open.exited, 1);
+    t.regex(open.lines.join('\n'), /--listen systemd \(0\.0\.0\.0\) is not .*\[ERR_UNSAFE_ANY_CLIENT\]$/);
   },
 );
 
@@ -248,3 +256,41 @@ test.serial(
     backend.close();
   },
 );
+
+test.serial(
+  'serve keeps serving when the reader of its stderr goes away (EPIPE on a log line)',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port));
+    const servePort = await serve.port();
+    serve.child.stderr!.destroy();
+    const client = fx.start(connectArgs(servePort, fx.keys.serverPub));
+    const port = await client.port();
+    // Each session ends with a conn line on serve's stderr, which nobody reads any more.
+    for (const text of ['first', 'second', 'third']) {
+      t.is(String(await exchange(port, Buffer.from(text))), text);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    t.is(serve.child.exitCode, null, 'serve is still running');
+    t.is(await serve.stop(), 0);
+  },
+);
+
+test.serial('a SIGHUP during start-up does not kill serve: the reload it asked for follows', async (t) => {
+  // The key file is a FIFO: serve's start-up waits on it until the test writes the key.
+  const fifo = join(fx.dir, 'slow.key');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  const key = await readFile(fx.keys.serverKey);
+  const serve = start(serveArgs(fifo, fx.echo.port));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  serve.child.kill('SIGHUP');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(serve.child.signalCode, null, 'killed by the SIGHUP');
+  // Nobody would open the FIFO's other end: writing to it would wait forever.
+  if (serve.child.signalCode !== null) return;
+  await writeFile(fifo, key);
+  t.true((await serve.port()) > 0);
+  // The held SIGHUP: the reload reads the key file again.
+  await writeFile(fifo, key);
+  t.regex(await serve.line(/^secsess: reload /), /^secsess: reload fingerprints=/);
+  t.is(await serve.stop(), 0);
+});

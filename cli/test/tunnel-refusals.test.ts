@@ -56,6 +56,21 @@ test('serve refuses a --forward host that is not loopback unless --unsafe-target
   t.regex(result.stderr, /--unsafe-target/);
 });
 
+test('serve on a non-loopback --listen needs --authorized-keys or --allow-any-client (exit 1)', async (t) => {
+  const publicArgs = (extra: string[]) =>
+    serveArgs(fx.keys.serverKey, fx.echo.port, extra).map((a) => (a === '127.0.0.1:0' ? '0.0.0.0:0' : a));
+  const result = await secsess(publicArgs([]));
+  t.is(result.code, 1);
+  assertCoded(t, result.stderr, 'ERR_UNSAFE_ANY_CLIENT');
+  t.regex(result.stderr, /--allow-any-client/);
+  const anyone = fx.start(publicArgs(['--allow-any-client']));
+  t.regex(await anyone.line(/listening/), /address=0\.0\.0\.0:\d+/);
+  const listed = fx.start(publicArgs(['--authorized-keys', join(fx.dir, 'authorized_keys')]));
+  t.regex(await listed.line(/listening/), /address=0\.0\.0\.0:\d+/);
+  t.is(await anyone.stop(), 0);
+  t.is(await listed.stop(), 0);
+});
+
 test('connect refuses a --listen host that is not loopback unless --unsafe-listen (exit 1)', async (t) => {
   for (const host of ['0.0.0.0:0', '[::]:0']) {
     const result = await secsess(connectArgs(servePort, fx.keys.serverPub, [], host));

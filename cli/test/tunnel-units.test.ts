@@ -2,12 +2,17 @@
  * The tunnel's pure parts, without processes: the PROXY v2 header's bytes, the loopback
  * policy, ADDR parsing, the systemd environment, the log lines' two formats, the parser.
  */
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import test from 'ava';
 import { buildTunnelParser, tunnelCommandOf } from '@secsess/cli';
 import { checkLoopback, hostIsLoopback, isLoopback, parseListen } from '../src/tunnel/address.js';
 import { TunnelLog } from '../src/tunnel/conn-log.js';
 import type { LogFormat, Side } from '../src/tunnel/conn-log.js';
 import { proxyHeader } from '../src/tunnel/proxy-header.js';
+import { openBackend } from '../src/tunnel/serve.js';
 import { systemdListenFd } from '../src/tunnel/systemd.js';
 
 const SIGNATURE = '0d0a0d0a000d0a515549540a';
@@ -179,4 +184,40 @@ test('parser: documented defaults of serve and connect', async (t) => {
   t.is(connect.error, null);
   t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
   t.like(connect.argv, { target: 'h:1', trust: 'tofu', symmetric: 'aes-256-gcm', 'unsafe-listen': false });
+});
+
+test('parser: --drain-timeout is 0 to 2147483 s (what a node timer holds); beyond, a usage error', async (t) => {
+  const serve = (drain: string) =>
+    parse(['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', '--drain-timeout', drain]);
+  t.like((await serve('2147483')).argv, { 'drain-timeout': 2147483 });
+  t.is((await serve('0')).error, null);
+  for (const drain of ['2147484', '1e10', '-1']) {
+    t.regex(
+      String((await serve(drain)).error),
+      /--drain-timeout must be a number of seconds, 0 to 2147483/,
+      drain,
+    );
+  }
+});
+
+test('backend connections: a non-loopback peer is dropped unless --unsafe-target (a name re-resolved since the check)', async (t) => {
+  const external = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a !== undefined && !a.internal && a.family === 'IPv4');
+  if (external === undefined) {
+    t.pass('no non-loopback IPv4 interface here');
+    return;
+  }
+  const backend = createServer((socket) => socket.destroy());
+  backend.listen(0, '0.0.0.0');
+  await once(backend, 'listening');
+  const { port } = backend.address() as AddressInfo;
+  t.is(await openBackend({ host: external.address, port }, true), null);
+  const unsafe = await openBackend({ host: external.address, port }, false);
+  t.truthy(unsafe);
+  unsafe?.destroy();
+  const local = await openBackend({ host: '127.0.0.1', port }, true);
+  t.is(local?.remoteAddress, '127.0.0.1');
+  local?.destroy();
+  backend.close();
 });

@@ -79,3 +79,24 @@ export async function checkLoopback(
       '--unsafe-listen if the network to it is trusted',
   );
 }
+
+/**
+ * Refuses a `serve` listening on a non-loopback `host` without --authorized-keys (every client
+ * would be served: the backend published to anyone who reaches the port) unless `allowed`
+ * (`--allow-any-client`) or `authorized` (`--authorized-keys`). For `--listen systemd`,
+ * `host` is the address of the socket passed (null: unknown, not loopback).
+ */
+export async function checkAnyClient(
+  host: string | null,
+  authorized: boolean,
+  allowed: boolean,
+  label = host ?? '?',
+): Promise<void> {
+  if (authorized || allowed || (host !== null && (await hostIsLoopback(host)))) return;
+  throw new CliError(
+    CliErrorCode.UNSAFE_ANY_CLIENT,
+    `--listen ${label} is not a loopback address and there is no --authorized-keys: any client ` +
+      'that reaches it would reach the service; give --authorized-keys FILE, or pass ' +
+      '--allow-any-client if the service is meant for anyone',
+  );
+}

@@ -19,12 +19,13 @@ import {
   algorithmSet,
   commonOptions,
   DEFAULT_SYMMETRIC,
+  MAX_MESSAGE_SIZE,
   maxConnsOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
-import { handleSignals } from './signals.js';
+import { handleSignals, releaseEarlySighup } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
 
@@ -108,6 +109,7 @@ async function clientFactory(args: ConnectArgs): Promise<() => Client> {
   const serverKey: PublicKey | null =
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
   const options: ClientOptions = {
+    maxMessageSize: MAX_MESSAGE_SIZE,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
     ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
   };
@@ -125,6 +127,7 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
     const hangUp = (): void =>
       void session.close(session.writableEnded ? 1000 : 1001, 'hang up').catch(() => {});
     process.on('SIGHUP', hangUp);
+    if (releaseEarlySighup()) hangUp();
     try {
       checkOutcome(await pump(session, stdioEnds(true)));
     } finally {

@@ -22,8 +22,22 @@ export const DEFAULT_SYMMETRIC: SymmetricChoice = 'aes-256-gcm';
 /** `--max-conns` default: sessions (serve) or local connections (connect --listen) at once. */
 export const DEFAULT_MAX_CONNS = 1024;
 
+/**
+ * Largest message a tunnel session accepts from its peer (the SDK's default is 64 MiB). The
+ * tunnel writes one message per socket or pipe chunk, at most 64 KiB: a peer that sends
+ * more is not a secsess tunnel, and must not make the other side buffer megabytes a session.
+ */
+export const MAX_MESSAGE_SIZE = 256 * 1024;
+
 /** `--drain-timeout` default, in seconds. */
 export const DEFAULT_DRAIN_SECONDS = 30;
+
+/**
+ * Largest `--drain-timeout`, in seconds: node's timers hold at most 2^31 - 1 ms (about 24.8
+ * days); a longer delay would fire at once (with a TimeoutOverflowWarning), ending the drain
+ * immediately instead of never.
+ */
+export const MAX_DRAIN_SECONDS = 2147483;
 
 /** The algorithm set of a `--symmetric` value. */
 export function algorithmSet(symmetric: SymmetricChoice): AlgorithmSet {
@@ -45,8 +59,8 @@ export function commonOptions<T>(yargs: Argv<T>) {
     })
     .check((argv) => {
       const drain = argv['drain-timeout'];
-      if (!Number.isFinite(drain) || drain < 0)
-        throw new Error('--drain-timeout must be a number of seconds, 0 or more');
+      if (!Number.isFinite(drain) || drain < 0 || drain > MAX_DRAIN_SECONDS)
+        throw new Error(`--drain-timeout must be a number of seconds, 0 to ${MAX_DRAIN_SECONDS}`);
       return true;
     });
 }

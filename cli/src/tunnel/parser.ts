@@ -43,11 +43,11 @@ export function buildTunnelParser(): Argv<TunnelArgs> {
     .command(connectCommand.command, connectCommand.describe, connectCommand.builder)
     .demandCommand(1, 'give a command: serve or connect')
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --authorized-keys ak --forward 127.0.0.1:6379',
       'server side: sessions on port 7000 go to the local redis',
     )
     .example(
-      '$0 connect --listen 127.0.0.1:6379 --to host:7000 --server-pub srv.pub',
+      '$0 connect --listen 127.0.0.1:6379 --to host:7000 --server-pub srv.pub --key me.key',
       'client side: local port 6379 goes to the server',
     )
     .epilogue(

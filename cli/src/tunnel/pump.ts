@@ -61,9 +61,14 @@ function reset(stream: Readable | Writable): void {
   stream.destroy();
 }
 
-/** Resolves at the output's next 'drain', or when it closes. */
+/** Resolves at the output's next 'drain', or when it closes (at once if it is already gone). */
 function drained(output: Writable): Promise<void> {
   return new Promise((resolve) => {
+    // A destroyed output's 'close' has fired or is queued before we listen: never again.
+    if (output.destroyed || output.closed || !output.writableNeedDrain) {
+      resolve();
+      return;
+    }
     const done = (): void => {
       output.off('drain', done);
       output.off('close', done);
@@ -139,8 +144,13 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
       const message = await session.read();
       if (message === null) break;
       received += message.length;
+      // Reset or failed (the session is closing with CLOSE_RESET): nowhere left to write.
+      if (output.destroyed) throw new Error('output destroyed');
       if (!output.write(message)) await drained(output);
     }
+    // null also follows OUR OWN close (the drain deadline's 1001, a reset's 4001): only the
+    // peer's End or a 1000 close means the stream is complete; a cut one is reset, no FIN.
+    if (!session.readableEnded && session.closeCode !== 1000) throw new Error('session cut');
     if (endOutput) outputEnded = new Promise((resolve) => output.end(() => resolve()));
   };
   const downDone = down().catch((err: unknown) => {
@@ -151,6 +161,9 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
 
   return (async () => {
     await session.closed;
+    // Ended other than normally (the drain deadline, a reset, an error): what is still unwritten
+    // is cut anyway, so do not wait for a program that may never read it (SIGTERM would hang).
+    if (session.closeCode !== 1000) reset(output);
     await downDone;
     // The session is over: whatever the input still sends has nowhere to go.
     input.off('data', onData);

@@ -11,10 +11,16 @@ import { cliMessage, codeOf } from '../errors.js';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
-import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import { checkAnyClient, checkLoopback, isLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
-import { algorithmSet, commonOptions, maxConnsOption, SYMMETRIC_CHOICES } from './options.js';
+import {
+  algorithmSet,
+  commonOptions,
+  MAX_MESSAGE_SIZE,
+  maxConnsOption,
+  SYMMETRIC_CHOICES,
+} from './options.js';
 import type { TunnelArgs } from './options.js';
 import { proxyHeader } from './proxy-header.js';
 import { pump } from './pump.js';
@@ -59,6 +65,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       type: 'string',
       describe: 'only clients whose key is in this authorized_keys file (read again on SIGHUP)',
     })
+    .option('allow-any-client', {
+      type: 'boolean',
+      default: false,
+      describe: 'without --authorized-keys, serve every client on a --listen that is not loopback',
+    })
     .option('unsafe-target', {
       type: 'boolean',
       default: false,
@@ -85,8 +96,8 @@ function builder(yargs: Argv<TunnelArgs>) {
       return true;
     })
     .example(
-      '$0 serve --listen 0.0.0.0:7000 --key srv.key --forward 127.0.0.1:6379',
-      'put a local redis behind secsess',
+      '$0 serve --listen 0.0.0.0:7000 --key srv.key --authorized-keys ak --forward 127.0.0.1:6379',
+      'put a local redis behind secsess, for the clients listed in ak',
     )
     .example(
       '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
@@ -98,8 +109,13 @@ function builder(yargs: Argv<TunnelArgs>) {
 /** Options of `serve`, as parsed. */
 export type ServeArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
-/** Connects to the backend; null if it refuses, fails or does not answer in time. */
-function openBackend(target: HostPort): Promise<Socket | null> {
+/**
+ * Connects to the backend; null if it refuses, fails or does not answer in time — or, with
+ * `loopbackOnly`, if the connection is not to a loopback address. The --forward name was
+ * checked at start, but it is resolved again for every connection: a DNS answer that changed
+ * since (rebinding) must not send a session's bytes in the clear to another host.
+ */
+export function openBackend(target: HostPort, loopbackOnly: boolean): Promise<Socket | null> {
   return new Promise((resolve) => {
     const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
     const timer = setTimeout(() => socket.destroy(), BACKEND_TIMEOUT);
@@ -110,6 +126,10 @@ function openBackend(target: HostPort): Promise<Socket | null> {
     socket.once('error', failed);
     socket.once('close', failed);
     socket.once('connect', () => {
+      if (loopbackOnly && !isLoopback(socket.remoteAddress ?? '')) {
+        socket.destroy();
+        return;
+      }
       clearTimeout(timer);
       socket.off('error', failed);
       socket.off('close', failed);
@@ -139,7 +159,7 @@ function startOf(session: Session): ConnStart {
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
   const start = startOf(session);
   const { remoteAddress, remotePort } = session;
-  const backend = await openBackend(forward);
+  const backend = await openBackend(forward, !serving.args['unsafe-target']);
   if (backend === null) {
     await session.close(CLOSE_BACKEND, BACKEND_REASON);
     const close = session.closeCode ?? CLOSE_BACKEND;
@@ -164,12 +184,15 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const forward = args.forward === undefined ? null : parseHostPort(args.forward);
   if (forward) await checkLoopback(forward.host, 'forward', args['unsafe-target']);
   const listen = parseListen(args.listen);
+  const authorized = args['authorized-keys'] !== undefined;
+  if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     args.key,
     args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
     {
       authorizedKeys: args['authorized-keys'],
+      maxMessageSize: MAX_MESSAGE_SIZE,
       // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
       maxConnections: args.stdio ? 1 : args['max-conns'],
     },
@@ -213,6 +236,16 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
 
   await server.start();
   const address = server.address;
+  if (listen === SYSTEMD) {
+    // The socket systemd passed: its address is known only now.
+    try {
+      const host = address?.host ?? null;
+      await checkAnyClient(host, authorized, args['allow-any-client'], `systemd (${host ?? 'unknown'})`);
+    } catch (err) {
+      await server.stop({ drain: 0 });
+      throw err;
+    }
+  }
   log.listening(
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
