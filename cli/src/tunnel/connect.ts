@@ -202,6 +202,20 @@ async function listenAndForward(args: ConnectArgs, newClient: () => Client, log:
     connections.add(work);
   });
   await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  if (listen === SYSTEMD) {
+    // The socket systemd passed: its address is known only now, and must be loopback too.
+    const passed = server.address();
+    try {
+      await checkLoopback(
+        typeof passed === 'object' && passed ? passed.address : '?',
+        'listen',
+        args['unsafe-listen'],
+      );
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
   // A failed accept (EMFILE: out of file descriptors) is reported, never thrown.
   server.on('error', (err: NodeJS.ErrnoException) => log.refused('-', err.code ?? 'ERR_TRANSPORT'));
   const bound = server.address();
