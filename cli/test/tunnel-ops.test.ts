@@ -224,6 +224,15 @@ test.serial(
       '0.0.0.0',
     );
     t.is(await open.exited, 1);
+    const openClient = socketActivated(
+      ['connect', '--listen', 'systemd', '--to', `127.0.0.1:${servePort}`, '--server-pub', fx.keys.serverPub],
+      '0.0.0.0',
+    );
+    t.is(await openClient.exited, 1);
+    t.regex(
+      openClient.lines.join('\n'),
+      /--listen 0\.0\.0\.0 is not a loopback address.*\[ERR_UNSAFE_LISTEN\]$/,
+    );
     t.regex(open.lines.join('\n'), /--listen systemd \(0\.0\.0\.0\) is not .*\[ERR_UNSAFE_ANY_CLIENT\]$/);
   },
 );

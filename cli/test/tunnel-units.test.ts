@@ -221,3 +221,15 @@ test('backend connections: a non-loopback peer is dropped unless --unsafe-target
   local?.destroy();
   backend.close();
 });
+
+test('log lines: peer-controlled text outside printable ASCII is escaped as \\uXXXX, in both formats', (t) => {
+  const reason = 'a\u0085b\u009b[31mc\u2028d\u202ee\u00e9\n';
+  const escaped = 'a\\u0085b\\u009b[31mc\\u2028d\\u202ee\\u00e9\\n';
+  const conn = { peer: '127.0.0.1:1', up: 0, down: 0, durationMs: 1, fingerprint: null, close: 4000, reason };
+  const [text] = logged('text', 'serve', (log) => log.conn(conn));
+  t.is(text, `secsess: conn peer=127.0.0.1:1 client=- up=0 down=0 ms=1 close=4000 reason="${escaped}"`);
+  const [json] = logged('json', 'serve', (log) => log.conn(conn));
+  t.regex(json!, /^[\x20-\x7e]+$/);
+  t.true(json!.includes(`"reason":"${escaped}"`));
+  t.is((JSON.parse(json!) as { reason: string }).reason, reason);
+});

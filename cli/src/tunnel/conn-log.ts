@@ -64,12 +64,25 @@ export type ReloadRecord =
     }
   | { readonly error: string; readonly message: string };
 
+/**
+ * JSON text with every character outside printable ASCII as `\uXXXX` (still valid JSON).
+ * Values can come from the peer (a close reason): JSON.stringify escapes C0 controls only,
+ * leaving C1 controls (U+0085 NEL, U+009B CSI), U+2028/2029 line separators and bidi
+ * overrides to forge or hide log lines on a terminal or in a line-based collector.
+ */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** A text value: bare when it has no space, quote or comma-free list; else JSON-quoted. */
 function textValue(value: Value): string {
   if (value === null) return '-';
   if (Array.isArray(value)) return value.length === 0 ? '-' : value.join(',');
   const text = String(value);
-  return text !== '' && /^[\x21-\x7e]+$/.test(text) && !text.includes('"') ? text : JSON.stringify(text);
+  return text !== '' && /^[\x21-\x7e]+$/.test(text) && !text.includes('"') ? text : asciiJson(text);
 }
 
 export class TunnelLog {
@@ -83,7 +96,7 @@ export class TunnelLog {
   #line(event: string, fields: Record<string, Value>, textNames: Record<string, string> = {}): void {
     if (this.format === 'json') {
       const doc = { time: new Date().toISOString(), event, side: this.side, ...fields };
-      this.sink.write(`${JSON.stringify(doc)}\n`);
+      this.sink.write(`${asciiJson(doc)}\n`);
       return;
     }
     let line = `secsess: ${event}`;

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import { Client, formatEndpoint, PrivateKey } from '@secsess/sdk';
+import { Client, DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, PrivateKey } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -110,6 +110,10 @@ async function clientFactory(args: ConnectArgs): Promise<() => Client> {
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
   const options: ClientOptions = {
     maxMessageSize: MAX_MESSAGE_SIZE,
+    // As serve's sessions: a ping after half of it without a record from the server, and a
+    // server silent for all of it (gone without a FIN or RST) fails the session, freeing
+    // its --max-conns slot, instead of holding it for ever (the SDK's client default is 0).
+    idleTimeout: DEFAULT_SERVER_IDLE_TIMEOUT,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
     ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
   };
@@ -202,6 +206,20 @@ async function listenAndForward(args: ConnectArgs, newClient: () => Client, log:
     connections.add(work);
   });
   await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  if (listen === SYSTEMD) {
+    // The socket systemd passed: its address is known only now, and must be loopback too.
+    const passed = server.address();
+    try {
+      await checkLoopback(
+        typeof passed === 'object' && passed ? passed.address : '?',
+        'listen',
+        args['unsafe-listen'],
+      );
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
   // A failed accept (EMFILE: out of file descriptors) is reported, never thrown.
   server.on('error', (err: NodeJS.ErrnoException) => log.refused('-', err.code ?? 'ERR_TRANSPORT'));
   const bound = server.address();
