@@ -133,3 +133,20 @@ export function checkInt(name: string, value: unknown, fallback: number, min: nu
   if (value < min || value > max) throw new RangeError(`${name} must be from ${min} to ${max}, got ${value}`);
   return value;
 }
+
+/**
+ * @internal
+ * A per-address share of a total cap (`maxHandshakesPerAddress` of `maxHandshakes`, …): an
+ * integer from 1 to `max`, by default `min(fallback, total)`, never above the total.
+ */
+export function checkPerAddressCap(
+  name: string,
+  value: unknown,
+  fallback: number,
+  total: { readonly name: string; readonly value: number },
+  max: number,
+): number {
+  const cap = checkInt(name, value, Math.min(fallback, total.value), 1, max);
+  if (cap > total.value) throw new TypeError(`${name} must not exceed ${total.name}`);
+  return cap;
+}

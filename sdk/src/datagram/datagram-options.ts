@@ -21,7 +21,7 @@ import {
   MAX_TIMER_MS,
   defaultWorkerCount,
 } from '../common/defaults.js';
-import { checkInt, checkObject } from '../common/options.js';
+import { checkInt, checkObject, checkPerAddressCap } from '../common/options.js';
 import { resolveDatagramSessionOptions } from './session-options.js';
 import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
 
@@ -153,27 +153,21 @@ export function resolveDatagramServerOptions(
   const o = checkObject(options, 'options');
   const session = resolveDatagramSessionOptions(o);
   const maxHandshakes = checkInt('maxHandshakes', o.maxHandshakes, DEFAULT_MAX_HANDSHAKES, 1, 1 << 20);
-  const maxHandshakesPerAddress = checkInt(
+  const maxHandshakesPerAddress = checkPerAddressCap(
     'maxHandshakesPerAddress',
     o.maxHandshakesPerAddress,
-    Math.min(DEFAULT_MAX_HANDSHAKES_PER_ADDRESS, maxHandshakes),
-    1,
+    DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+    { name: 'maxHandshakes', value: maxHandshakes },
     1 << 20,
   );
-  if (maxHandshakesPerAddress > maxHandshakes) {
-    throw new TypeError('maxHandshakesPerAddress must not exceed maxHandshakes');
-  }
   const maxSessions = checkInt('maxSessions', o.maxSessions, DEFAULT_MAX_DATAGRAM_SESSIONS, 1, 1 << 24);
-  const maxSessionsPerAddress = checkInt(
+  const maxSessionsPerAddress = checkPerAddressCap(
     'maxSessionsPerAddress',
     o.maxSessionsPerAddress,
-    Math.min(DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS, maxSessions),
-    1,
+    DEFAULT_MAX_DATAGRAM_SESSIONS_PER_ADDRESS,
+    { name: 'maxSessions', value: maxSessions },
     1 << 24,
   );
-  if (maxSessionsPerAddress > maxSessions) {
-    throw new TypeError('maxSessionsPerAddress must not exceed maxSessions');
-  }
   if (o.ipv6Only !== undefined && typeof o.ipv6Only !== 'boolean') {
     throw new TypeError('ipv6Only must be a boolean');
   }

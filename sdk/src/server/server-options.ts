@@ -11,7 +11,7 @@ import {
   DEFAULT_SERVER_IDLE_TIMEOUT,
   defaultWorkerCount,
 } from '../common/defaults.js';
-import { checkInt, checkObject, resolveSessionOptions } from '../common/options.js';
+import { checkInt, checkObject, checkPerAddressCap, resolveSessionOptions } from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
 
 /** Options of {@link Server}. */
@@ -81,16 +81,13 @@ export interface ResolvedServerOptions extends ResolvedSessionOptions {
 export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
   const o = checkObject(options, 'options');
   const maxHandshakes = checkInt('maxHandshakes', o.maxHandshakes, DEFAULT_MAX_HANDSHAKES, 1, 1 << 20);
-  const maxHandshakesPerAddress = checkInt(
+  const maxHandshakesPerAddress = checkPerAddressCap(
     'maxHandshakesPerAddress',
     o.maxHandshakesPerAddress,
-    Math.min(DEFAULT_MAX_HANDSHAKES_PER_ADDRESS, maxHandshakes),
-    1,
+    DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+    { name: 'maxHandshakes', value: maxHandshakes },
     1 << 20,
   );
-  if (maxHandshakesPerAddress > maxHandshakes) {
-    throw new TypeError('maxHandshakesPerAddress must not exceed maxHandshakes');
-  }
   const maxConnections = checkInt('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0, 1 << 24);
   return {
     ...resolveSessionOptions(o, DEFAULT_SERVER_IDLE_TIMEOUT),
