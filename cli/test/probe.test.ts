@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -8,6 +7,7 @@ import { KeyPair } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
 import { Server } from '@secsess/sdk';
 import { assertBuilt, runCli } from './helpers/cli.js';
+import { refusedPort } from './helpers/refused-port.js';
 
 let home!: string;
 let server!: Server;
@@ -118,10 +118,7 @@ test.serial('probe --trust --fingerprint records the key in known_hosts once, an
 });
 
 test.serial('probe of a port where nothing listens fails with exit 1 and a coded message', async (t) => {
-  const closed = createServer();
-  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-  const deadPort = (closed.address() as { port: number }).port;
-  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const deadPort = await refusedPort();
   const result = await runCli(['probe', `127.0.0.1:${deadPort}`, '--timeout', '5000']);
   t.is(result.code, 1);
   t.regex(result.stderr, /ERR_TRANSPORT/);

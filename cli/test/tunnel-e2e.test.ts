@@ -12,6 +12,7 @@ import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
+import { refusedPort } from './helpers/refused-port.js';
 import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 
 const fx = tunnelFixture('e2e');
@@ -145,12 +146,7 @@ test.serial('--log-format json: one JSON object a line with the documented field
 test.serial(
   'a backend that refuses: the session closes 4000 "backend unavailable" and the local connection is reset',
   async (t) => {
-    const closed = createServer();
-    closed.listen(0, '127.0.0.1');
-    await once(closed, 'listening');
-    const deadPort = (closed.address() as AddressInfo).port;
-    closed.close();
-    const { serve, client, port } = await pair(deadPort);
+    const { serve, client, port } = await pair(await refusedPort());
     const error = await t.throwsAsync(exchange(port, Buffer.from('anyone?')));
     t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
     const [line] = await serve.linesMatching(/conn /, 1);
