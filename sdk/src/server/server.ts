@@ -34,6 +34,7 @@ import { ServerKeys } from './server-keys.js';
 import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
+import { Lingerer } from './linger.js';
 import { ConnectionAdmission, refuseSocket } from './admission.js';
 import { checkPrivateKeys, resolveSuites } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
@@ -69,6 +70,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #inheritedUsed = false;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
+  readonly #lingerer = new Lingerer();
   readonly #sessions = new Set<Session>();
   readonly #accepted: AcceptQueue;
   /** `start()` while it is under way: a `stop()` waits for it. */
@@ -316,6 +318,7 @@ export class Server extends EventEmitter<ServerEvents> {
       else listener.close(() => resolve());
     });
     for (const session of [...this.#handshaking.items()]) session.destroy();
+    this.#lingerer.destroyAll();
     this.#accepted.rejectWaiting(new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped'));
     if (drain !== undefined) {
       // Never handed to the application: nobody is there to finish them (they are in
@@ -409,10 +412,10 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (err: SessionError) => {
         this.#handshaking.delete(session);
-        // Its alert, if any, is in the kernel already: a failed handshake keeps no socket
-        // open waiting for a peer that may never close (the session would linger up to
-        // closeTimeout, outside every handshake limit).
-        session.destroy();
+        // Its alert, if any, is in the kernel already: the socket lingers a moment, bounded
+        // (linger.ts), rather than up to closeTimeout outside every handshake limit.
+        if (this.#state === 'stopping') session.destroy();
+        else this.#lingerer.add(socket);
         if (this.#state === 'stopping') return;
         reportHandshakeFailure(this, err, remote, this.#admission.refusedBy(session));
       },
