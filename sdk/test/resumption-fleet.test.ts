@@ -6,7 +6,8 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { Client, DEFAULT_TICKET_LIFETIME, Server, TicketStore } from '../src/index.js';
+import { Client, DEFAULT_TICKET_LIFETIME, Server, TicketStore, secureDuplex } from '../src/index.js';
+import { duplexPair } from './helpers/duplex-pair.js';
 import { MAX_TICKET_ENTRIES, storeTicket, takeTicket } from '../src/client/ticket-store.js';
 import { resolveSuite } from '../src/protocol/index.js';
 import type { SessionTicket, SessionTicket as CoreTicket } from '../src/protocol/index.js';
@@ -146,4 +147,31 @@ test(`TicketStore holds at most ${MAX_TICKET_ENTRIES} identities, dropping the l
   t.is(store.size, MAX_TICKET_ENTRIES);
   t.is(takeTicket(store, keys.publicKey, suite, null), null, 'the oldest entry went');
   t.true(first.psk.equals(Buffer.alloc(32)));
+});
+
+test('secureDuplex resumes too: a TicketStore on the client side, tickets on the server side', async (t) => {
+  const ticketKeys = [randomBytes(32)];
+  const store = new TicketStore();
+  const once = async () => {
+    const [a, b] = duplexPair();
+    const [client, server] = await Promise.all([
+      secureDuplex(a, { role: 'client', serverKey: keys.publicKey, resumption: store }),
+      secureDuplex(b, { role: 'server', keys: keys.privateKey, tickets: { keys: ticketKeys } }),
+    ]);
+    await client.write('over a pipe');
+    t.is(String(await server.read()), 'over a pipe');
+    await server.write('back');
+    t.is(String(await client.read()), 'back');
+    const resumed = [client.resumed, server.resumed];
+    await Promise.all([client.close(), server.close()]);
+    return resumed;
+  };
+  t.deepEqual(await once(), [false, false]);
+  t.is(store.size, 1);
+  t.deepEqual(await once(), [true, true]);
+  t.deepEqual(await once(), [true, true]);
+  await t.throwsAsync(
+    secureDuplex(duplexPair()[0], { role: 'client', serverKey: keys.publicKey, resumption: true as never }),
+    { instanceOf: TypeError, message: /options.resumption must be a TicketStore/ },
+  );
 });
