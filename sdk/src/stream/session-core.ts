@@ -27,12 +27,16 @@ import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
 import { RecordWriter } from './record-writer.js';
 import type { RecordWriterOptions } from './record-writer.js';
-import type { SessionEmitter, SessionState } from './session-types.js';
+import type { ProxiedAddresses, SessionEmitter, SessionState } from './session-types.js';
 
 /** How the core's connection is made (the role's options; the hooks live in the subclasses). */
 export type CoreInit =
   | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
-  | { readonly role: 'server'; readonly connection: ServerConnectionOptions };
+  | {
+      readonly role: 'server';
+      readonly connection: ServerConnectionOptions;
+      readonly proxied?: ProxiedAddresses | undefined;
+    };
 
 export abstract class SessionCore implements ConnectionHandler, RecordWriterOptions, KeepAliveOptions {
   /** The public object: what events are emitted on and what the server's hooks are given. */
@@ -73,11 +77,14 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   /** Reading is stopped because the peer does not read the replies it made us write. */
   stalled = false;
   transportClosed = false;
+  /** Where a proxied server session's client really is (PROXY protocol); null: the socket says. */
+  readonly proxied: ProxiedAddresses | null;
 
   constructor(session: SessionEmitter, transport: Duplex, init: CoreInit, options: ResolvedSessionOptions) {
     this.session = session;
     this.transport = transport;
     this.options = options;
+    this.proxied = (init.role === 'server' && init.proxied) || null;
     const ready = deferred<void>();
     ready.promise.catch(noop);
     this.ready = ready.promise;
@@ -101,6 +108,8 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
 
   /** Where the peer is, for debug lines. */
   label(): string {
+    const p = this.proxied;
+    if (p) return `${p.remoteAddress}:${p.remotePort}`;
     const t = this.transport;
     if (t instanceof Socket && t.remoteAddress) return `${t.remoteAddress}:${t.remotePort}`;
     return this.conn instanceof ServerConnection ? 'client' : 'server';
