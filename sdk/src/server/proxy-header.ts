@@ -25,7 +25,7 @@
  * printable ASCII, a double space, an address of the wrong family, a port with a leading zero
  * or over 65535. LOCAL (v2) and UNKNOWN (v1) are accepted and carry no addresses (a health
  * check; the block of a LOCAL header is ignored, as the specification says). Bounds come
- * first: a v1 line is refused once 107 bytes held no LF, a v2 header whose length field says
+ * first: a v1 line is refused once 107 bytes hold no LF, a v2 header whose length field says
  * more than {@link PROXY_V2_MAX_BLOCK} before a byte of its block is kept; each byte is checked
  * against the signature as it arrives.
  */
@@ -145,11 +145,14 @@ export class ProxyHeaderParser {
     const lf = chunk.indexOf(LF, from);
     const end = lf < 0 ? chunk.length : lf + 1;
     const start = this.#have;
-    if (start + end - from > PROXY_V1_MAX_LENGTH)
+    const have = start + end - from;
+    // 107 bytes without their LF can only grow past the bound.
+    if (have > PROXY_V1_MAX_LENGTH || (lf < 0 && have === PROXY_V1_MAX_LENGTH)) {
       throw refuse(`v1 line longer than ${PROXY_V1_MAX_LENGTH} bytes`);
+    }
     this.#buf.set(chunk.subarray(from, end), start);
-    this.#have = start + end - from;
-    checkSignature(this.#buf, start, this.#have, V1_SIGNATURE);
+    this.#have = have;
+    checkSignature(this.#buf, start, have, V1_SIGNATURE);
     if (lf < 0) return -1;
     this.#header = parseV1(this.#buf.toString('latin1', 0, this.#have));
     return end;
