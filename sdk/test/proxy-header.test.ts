@@ -206,7 +206,7 @@ test('a v2 signature wrong at any one of its 12 bytes is refused when that byte 
   const good = v2(0x21, 0x11, BLOCK4);
   for (let i = 1; i < SIGNATURE.length; i++) {
     const bad = Buffer.from(good);
-    bad[i] ^= 0x20;
+    bad[i] = bad[i]! ^ 0x20;
     const parser = new ProxyHeaderParser();
     t.is(parser.push(bad.subarray(0, i)), -1, `the ${i} bytes before it are fine`);
     t.throws(() => parser.push(bad.subarray(i, i + 1)), { code: ErrorCode.PROXY_PROTOCOL }, `byte ${i}`);
@@ -302,11 +302,7 @@ test('v1: a line whose first 107 bytes hold no LF is refused then, not buffered 
     message: /v1 line longer than 107 bytes/,
   });
   const cr = `PROXY UNKNOWN ${'x'.repeat(PROXY_V1_MAX_LENGTH - 16)}\r`;
-  t.is(
-    new ProxyHeaderParser().push(Buffer.from(cr)),
-    -1,
-    '106 bytes ending in CR: the LF may be the 107th',
-  );
+  t.is(new ProxyHeaderParser().push(Buffer.from(cr)), -1, '106 bytes ending in CR: the LF may be the 107th');
   refuses(
     t,
     Buffer.from(`PROXY UNKNOWN ${'x'.repeat(PROXY_V1_MAX_LENGTH - 15)}\r\n`),
