@@ -94,8 +94,8 @@ function builder(yargs: Argv<TunnelArgs>) {
       requiresArg: true,
       nargs: 1,
       describe:
-        'behind a load balancer: connections from this address or CIDR (repeatable) must begin with ' +
-        'a PROXY header (v1 or v2), whose client address logs, limits and --proxy-protocol then use',
+        'behind a load balancer: connections from this ADDR or CIDR (repeat for more) must begin with ' +
+        'a PROXY header (v1 or v2); its client is then the one logs, limits and --proxy-protocol see',
     })
     .option('symmetric', {
       choices: SYMMETRIC_CHOICES,
@@ -121,7 +121,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
       'stdin/stdout to clients listed in ak',
     )
-    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file');
+    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file')
+    .example(
+      '$0 serve --listen 10.0.0.11:7000 --key srv.key --authorized-keys ak --accept-proxy 10.0.0.5 --forward 127.0.0.1:6379',
+      'behind HAProxy at 10.0.0.5 (send-proxy-v2); logs see each client',
+    );
 }
 
 /** Options of `serve`, as parsed. */
