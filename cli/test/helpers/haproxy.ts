@@ -100,7 +100,12 @@ async function fleetAnswers(port: number, proc: Proc): Promise<void> {
       return;
     } catch (err) {
       if (exited || Date.now() > deadline) {
-        throw new Error(`${proc.name}: no key probe answered on ${port} (${String(err)}):\n${proc.output()}`);
+        throw new Error(
+          `${proc.name}: no key probe answered on ${port} (${String(err)}):\n${proc.output()}`,
+          {
+            cause: err,
+          },
+        );
       }
       await sleep(50);
     }
