@@ -313,3 +313,32 @@ test('stop() drops connections still sending their header, without reporting the
   t.is((await closed).length, 0);
   t.deepEqual(ts.seen.errors, []);
 });
+
+test("'probe' and 'handshakeError' after a header name the client from the header", async (t) => {
+  const ts = await proxiedServer(t);
+  const probes: Array<[string, RemoteInfo]> = [];
+  ts.server.on('probe', (kind, remote) => probes.push([kind, remote]));
+  const prober = await rawSocket(t, ts.port);
+  prober.write(
+    Buffer.concat([
+      encodeProxyHeader({ address: '192.0.2.20', port: 2020 }, FRONT),
+      Buffer.from('010000057345735301', 'hex'), // KeyRequest
+    ]),
+  );
+  const [answer] = (await once(prober, 'data')) as [Buffer];
+  t.is(answer[0], 0x02, 'a KeyResponse');
+  prober.end();
+  await waitUntil(() => probes.length === 1, 'the probe event');
+  t.deepEqual(probes, [['keyRequestOnly', { address: '192.0.2.20', port: 2020, family: 'IPv4' }]]);
+  const garbage = await rawSocket(t, ts.port);
+  garbage.write(
+    Buffer.concat([
+      encodeProxyHeader({ address: '2001:db8::20', port: 2021 }, FRONT),
+      Buffer.from([0x7f, 0, 0, 1]),
+    ]),
+  );
+  await waitUntil(() => ts.seen.errors.length === 1, 'the handshakeError');
+  const [[error, remote]] = ts.seen.errors as [[SessionError, RemoteInfo]];
+  t.is(error.code, ErrorCode.HANDSHAKE);
+  t.deepEqual(remote, { address: '2001:db8::20', port: 2021, family: 'IPv6' });
+});
