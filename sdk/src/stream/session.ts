@@ -241,7 +241,10 @@ export class Session extends EventEmitter<SessionEvents> {
     return t instanceof Socket ? t.remoteAddress : undefined;
   }
 
-  /** The peer's port when the transport is a TCP socket (or from the PROXY header, as `remoteAddress`), else undefined. */
+  /**
+   * The peer's port when the transport is a TCP socket (behind a trusted proxy, from the PROXY
+   * header, as `remoteAddress`), else undefined.
+   */
   get remotePort(): number | undefined {
     const core = this.#core;
     if (core.proxied) return core.proxied.remotePort;
