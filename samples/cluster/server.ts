@@ -143,7 +143,9 @@ class Fleet {
         if (replacement) console.error(`primary: worker ${worker.process.pid} listening (replacement)`);
         // With --port 0, only if every worker had died: the socket closed with the last one.
         if (this.#port !== null && this.#port !== message.port)
-          console.error(`primary: listening on ${formatEndpoint({ host: message.host, port: message.port })} now`);
+          console.error(
+            `primary: listening on ${formatEndpoint({ host: message.host, port: message.port })} now`,
+          );
         this.#port = message.port;
         settle(true);
       });
@@ -155,7 +157,13 @@ class Fleet {
     });
   }
 
-  #exited(worker: Worker, listened: boolean, replacement: boolean, code: number | null, signal: string | null): void {
+  #exited(
+    worker: Worker,
+    listened: boolean,
+    replacement: boolean,
+    code: number | null,
+    signal: string | null,
+  ): void {
     const how = signal === null ? `code ${code}` : `signal ${signal}`;
     if (this.#stopping) {
       if (code !== 0) {

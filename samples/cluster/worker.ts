@@ -92,6 +92,8 @@ async function echo(session: Session): Promise<void> {
     const code = (err as { code?: string }).code;
     // A client that vanishes or a server stop is routine for an echo server.
     if (code !== 'ERR_CLOSED_BY_PEER' && code !== 'ERR_SESSION_CLOSED')
-      console.error(`worker ${process.pid}: session ${session.remoteAddress}:${session.remotePort} ended: ${code}`);
+      console.error(
+        `worker ${process.pid}: session ${session.remoteAddress}:${session.remotePort} ended: ${code}`,
+      );
   }
 }
