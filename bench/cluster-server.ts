@@ -21,6 +21,12 @@ import type { BenchFiles } from './kinds.js';
 export interface ServerSetup {
   readonly processes: number;
   readonly workers?: number;
+  /**
+   * How the cluster spreads connections: `rr` (node's default on Linux), the primary accepts
+   * each and passes it to a worker over IPC; `none`, every worker accepts on the shared
+   * socket itself (the kernel picks one, unevenly).
+   */
+  readonly scheduling?: 'rr' | 'none';
 }
 
 export interface RunningServers {
@@ -75,6 +81,7 @@ async function serve(files: BenchFiles, setup: ServerSetup): Promise<void> {
     process.send!({ port: server.port, pids: [process.pid] } satisfies Ready);
     return;
   }
+  cluster.schedulingPolicy = setup.scheduling === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
   cluster.setupPrimary({ exec: SELF, args: ['cluster-worker', JSON.stringify({ files, setup })] });
   const workers: Worker[] = [];
   const ports: Promise<number>[] = [];

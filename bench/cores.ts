@@ -46,6 +46,7 @@ const SETUPS: readonly Setup[] = [
   { name: '2x0-threads', processes: 2, workers: 0 },
   { name: '2x1-threads', processes: 2, workers: 1 },
   { name: '2x2-threads', processes: 2, workers: 2 },
+  { name: '2-processes-sched-none', processes: 2, scheduling: 'none' },
 ];
 
 interface Sample {
@@ -72,6 +73,19 @@ export function procCpuUs(pids: readonly number[]): number | null {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       sum += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime (fields 14, 15)
+    } catch {
+      return null;
+    }
+  }
+  return sum;
+}
+
+/** Resident set size of processes (bytes), from /proc/PID/statm; null off Linux. */
+function rssBytes(pids: readonly number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096;
     } catch {
       return null;
     }
@@ -123,13 +137,15 @@ async function sample(
 }
 
 export async function benchCores(ctx: NetContext): Promise<Row[]> {
-  const reps = ctx.quick ? 3 : 5;
-  const count = ctx.quick ? 240 : 1200;
+  // Short samples, many rounds: the setups take turns often, so bursts of other load on a
+  // shared machine fall on all of them alike.
+  const reps = ctx.quick ? 3 : 11;
+  const count = ctx.quick ? 160 : 400;
   const loads = await Promise.all(Array.from({ length: CLIENT_PROCESSES }, () => startChild(ctx.files)));
   const running = new Map<string, RunningServers>();
   try {
     for (const setup of SETUPS) running.set(setup.name, await startServers(ctx.files, setup));
-    for (const servers of running.values()) await sample(servers, loads, Math.min(count, 160)); // warm-up
+    for (const servers of running.values()) await sample(servers, loads, 160); // warm-up
     const samples = new Map<string, Sample[]>();
     for (let r = 0; r < reps; r++) {
       for (const [name, servers] of running) {
@@ -143,8 +159,10 @@ export async function benchCores(ctx: NetContext): Promise<Row[]> {
     }
     for (const [name, list] of samples) {
       const m = (f: (s: Sample) => number): string => median(list.map(f)).toFixed(2);
+      const rss = rssBytes(running.get(name)!.pids);
       log(
         `  ${name}: ${list.map((s) => s.rate.toFixed(0)).join(' / ')} hs/s; ` +
+          (rss === null ? '' : `RSS ${(rss / 2 ** 20).toFixed(0)} MiB; `) +
           `cores busy: servers ${m((s) => s.serverCores)}, clients ${m((s) => s.clientCores)}; ` +
           `server CPU ${m((s) => s.serverCpu)} µs/hs (cluster primary ${m((s) => s.primaryCpu)})`,
       );
@@ -152,27 +170,28 @@ export async function benchCores(ctx: NetContext): Promise<Row[]> {
     const pick = (f: (s: Sample) => number): Map<string, number[]> =>
       new Map([...samples].map(([k, v]) => [k, v.map(f)]));
     const threads = SETUPS.filter((s) => s.workers !== undefined).map((s) => s.name);
+    const others = [ONE, ...SETUPS.filter((s) => s.scheduling !== undefined).map((s) => s.name)];
     return [
       rowFrom(
         'cores-handshake-8-rsa2048',
         'hs/s',
         pick((s) => s.rate),
         TWO,
-        [ONE],
+        others,
       ),
       rowFrom(
         'cores-handshake-8-rsa2048-server-cpu',
         'µs/hs',
         pick((s) => s.serverCpu),
         TWO,
-        [ONE],
+        others,
       ),
       rowFrom(
         'cores-handshakes-per-server-core-s',
         'hs/core-s',
         pick((s) => 1e6 / s.serverCpu),
         TWO,
-        [ONE],
+        others,
       ),
       rowFrom(
         'cores-handshake-8-client-cpu',

@@ -194,13 +194,14 @@ test('SIGTERM drains: an open session goes on until its client closes it, new co
   t.truthy(await cluster.stderr.match(/^primary: SIGTERM, stopping/));
   // The workers close their listeners first; the primary closes the port with the last one.
   // Until then a connection may still reach a worker (served, or dropped if it is stopping).
-  let refused: { code?: string; cause?: { code?: string } } | null = null;
+  type Refusal = { code?: string; cause?: { code?: string } };
+  let refused: Refusal | null = null;
   for (let i = 0; i < 100 && refused?.cause?.code !== 'ECONNREFUSED'; i++) {
     try {
       const other = await Client.create(pub).connect({ host: '127.0.0.1', port: cluster.port });
       await other.close();
     } catch (err) {
-      refused = err as typeof refused;
+      refused = err as Refusal;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
