@@ -27,6 +27,8 @@ export interface ServerSetup {
    * socket itself (the kernel picks one, unevenly).
    */
   readonly scheduling?: 'rr' | 'none';
+  /** What the servers speak: secsess (default), or plain TCP (what the cluster costs alone). */
+  readonly kind?: 'secsess' | 'tcp';
 }
 
 export interface RunningServers {
@@ -75,7 +77,7 @@ export async function startServers(files: BenchFiles, setup: ServerSetup): Promi
 async function serve(files: BenchFiles, setup: ServerSetup): Promise<void> {
   const options = setup.workers === undefined ? {} : { workers: setup.workers };
   if (setup.processes === 0) {
-    const server = await listen(files, 'secsess', 'echo', options);
+    const server = await listen(files, setup.kind ?? 'secsess', 'echo', options);
     process.on('message', () => void server.close().finally(() => process.exit(0)));
     process.on('disconnect', () => process.exit(0));
     process.send!({ port: server.port, pids: [process.pid] } satisfies Ready);
@@ -111,7 +113,7 @@ async function serveWorker(files: BenchFiles, setup: ServerSetup): Promise<void>
   // Port 0 under cluster: the primary binds one port on the first listen and every worker shares it.
   const server = await listen(
     files,
-    'secsess',
+    setup.kind ?? 'secsess',
     'echo',
     setup.workers === undefined ? {} : { workers: setup.workers },
   );
