@@ -16,6 +16,9 @@
  *   cores-cluster-primary-cpu              the round-robin primary's share of it (it accepts
  *                                          every connection and passes it to a worker over
  *                                          IPC): one event loop, so 1e6 / this is a ceiling
+ *   cores-event-loop-cpu                   the serving processes' main threads' share (not the
+ *                                          RSA threads, not the primary): 1e6 / this is the
+ *                                          most one process can do, whatever the cores
  *   cores-tcp-connection-server-cpu        the same three setups serving plain TCP (connect and
  *                                          close): what node:cluster itself
  *                                          costs per connection, whatever the protocol
@@ -67,6 +70,8 @@ interface Sample {
   readonly serverCpu: number;
   /** The cluster primary's share of `serverCpu`, µs; 0 without cluster. */
   readonly primaryCpu: number;
+  /** The serving processes' main threads' share (event loops; the primary's not counted), µs. */
+  readonly eventLoopCpu: number;
   /** Client CPU per connection, µs. */
   readonly clientCpu: number;
   /** Cores the servers and the clients kept busy on average (CPU time / wall time). */
@@ -86,9 +91,11 @@ async function sample(
   loads: readonly ChildHandle[],
   count: number,
 ): Promise<Sample> {
-  const cpu = (): { server: number | null; primary: number | null } => ({
+  const serving = setup.processes > 0 ? servers.pids.slice(1) : servers.pids;
+  const cpu = (): { server: number | null; primary: number | null; loops: number | null } => ({
     server: procCpuUs(servers.pids),
     primary: setup.processes > 0 ? procCpuUs(servers.pids.slice(0, 1)) : 0,
+    loops: procCpuUs(serving, { mainThread: true }),
   });
   const each = Math.ceil(count / loads.length);
   const before = cpu();
@@ -108,14 +115,15 @@ async function sample(
   const wall = nowUs() - t0;
   const after = cpu();
   const client1 = await clientCpuUs(loads);
-  if (before.server === null || after.server === null || before.primary === null || after.primary === null)
+  if ([...Object.values(before), ...Object.values(after)].includes(null))
     throw new Error('no /proc/PID/stat: the cores group needs Linux');
   const done = each * loads.length;
-  const server = after.server - before.server;
+  const server = after.server! - before.server!;
   return {
     rate: (done * 1e6) / wall,
     serverCpu: server / done,
-    primaryCpu: (after.primary - before.primary) / done,
+    primaryCpu: (after.primary! - before.primary!) / done,
+    eventLoopCpu: (after.loops! - before.loops!) / done,
     clientCpu: (client1 - client0) / done,
     serverCores: server / wall,
     clientCores: (client1 - client0) / wall,
@@ -154,7 +162,8 @@ async function measure(
       const rss = procRssBytes(servers.pids);
       log(
         `  ${setup.kind ?? 'secsess'} ${setup.name}: ${list.map((s) => s.rate.toFixed(0)).join(' / ')} /s; ` +
-          `server CPU ${m((s) => s.serverCpu)} µs each (primary ${m((s) => s.primaryCpu)}); ` +
+          `server CPU ${m((s) => s.serverCpu)} µs each (primary ${m((s) => s.primaryCpu)}, ` +
+          `event loops ${m((s) => s.eventLoopCpu)}); ` +
           `cores busy: servers ${m((s) => s.serverCores, 2)}, clients ${m((s) => s.clientCores, 2)}` +
           (rss === null ? '' : `; RSS ${(rss / 2 ** 20).toFixed(0)} MiB`),
       );
@@ -203,6 +212,13 @@ export async function benchCores(ctx: NetContext): Promise<Row[]> {
         pick(hs, (s) => s.primaryCpu),
         TWO,
         [],
+      ),
+      rowFrom(
+        'cores-event-loop-cpu',
+        'µs/hs',
+        pick(hs, (s) => s.eventLoopCpu),
+        TWO,
+        [ONE, NONE],
       ),
       rowFrom(
         'cores-tcp-connection-server-cpu',

@@ -155,12 +155,19 @@ export function markdownTable(rows: readonly Row[]): string {
 
 const TICK_US = 1e6 / 100; // USER_HZ: 100 on every Linux the bench runs on
 
-/** User + system CPU time (µs) of processes, every thread, from /proc/PID/stat; null off Linux. */
-export function procCpuUs(pids: readonly number[]): number | null {
+/**
+ * User + system CPU time (µs) of processes, every thread, from /proc/PID/stat; with
+ * `mainThread`, of their main threads only (/proc/PID/task/PID/stat: the event loop, not the
+ * worker threads). Null off Linux.
+ */
+export function procCpuUs(pids: readonly number[], options: { mainThread?: boolean } = {}): number | null {
   let sum = 0;
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const stat = readFileSync(
+        options.mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`,
+        'utf8',
+      );
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       sum += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime (fields 14, 15)
     } catch {
