@@ -9,7 +9,9 @@ export const CONFIG_ENV = 'SECSESS_CLUSTER_CONFIG';
 /**
  * The ticket key, base64 of 32 random bytes, made once by the primary so that every worker
  * (and every replacement) seals and opens the same resumption tickets. The worker takes it
- * out of its environment at once, so programs it might start do not inherit it.
+ * out of its environment at once, so programs it might start do not inherit it (Linux still
+ * shows a process's first environment in /proc/PID/environ, to its own user only — who can
+ * read the server's key file anyway). A fleet of machines shares a ticket-key file instead.
  */
 export const TICKET_KEY_ENV = 'SECSESS_TICKET_KEY';
 
