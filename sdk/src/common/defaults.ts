@@ -79,7 +79,7 @@ export const MAX_TIMER_MS = 0x7fffffff;
  * RSA worker threads a server starts by default: min(2, available cores) in a process of its
  * own; 1 in a node:cluster worker. A cluster runs about one process per core, and each
  * process's threads compete for the same cores: N processes × 1 thread keep N threads busy
- * with RSA, while × 2 only add threads (and ~6–10 MiB of RSS each) for no more handshakes. One, not
+ * with RSA, while × 2 only add threads (and ~5–10 MiB of RSS each) for no more handshakes. One, not
  * 0, keeps the ~1 ms RSA operation off the process's event loop. Measured in BENCHMARKS.md
  * ("Across cores").
  */
