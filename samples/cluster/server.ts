@@ -88,7 +88,8 @@ async function main(): Promise<number> {
     fleet.onFatal = (): void => void fleet.stop(null).then(() => done(1));
   });
   const port = await fleet.start(count);
-  if (port === null) return stopped;
+  // A worker failed, or a signal came while they started: no header, the stop is under way.
+  if (port === null || fleet.stopping) return stopped;
   console.log(`listening on ${formatEndpoint({ host: values.host, port })}`);
   console.log(`fingerprint ${key.fingerprint()}`);
   console.log(`workers ${fleet.pids().join(' ')}`);
@@ -113,6 +114,11 @@ class Fleet {
     this.#config = config;
     this.#ticketKey = ticketKey;
     cluster.setupPrimary({ exec: WORKER });
+  }
+
+  /** Whether `stop()` was called. */
+  get stopping(): boolean {
+    return this.#stopping !== null;
   }
 
   pids(): number[] {
