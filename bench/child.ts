@@ -43,7 +43,8 @@ export interface ChildHandle {
 
 const SELF = fileURLToPath(import.meta.url);
 
-function loaderArgs(): string[] {
+/** The loader flags a forked bench process needs (tsx for the bench's TypeScript). */
+export function loaderArgs(): string[] {
   const args = process.execArgv.filter((a) => /^--(import|conditions|loader|require)\b/.test(a));
   return args.some((a) => a.includes('tsx')) ? args : ['--import=tsx', '--conditions=source', ...args];
 }

@@ -7,7 +7,8 @@
  * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
  * processes; figures are medians of repetitions. `--quick` runs a reduced version of
  * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
- * idle-memory, latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
+ * cores (handshakes/s with 1 and 2 node:cluster server processes), idle-memory,
+ * latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
  * stunnel, with real redis-server / redis-benchmark). See BENCHMARKS.md.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -36,6 +37,7 @@ const GROUPS: Group[] = [
   },
   { name: 'pipeline', run: benchPipeline },
   { name: 'handshake', run: benchHandshakes },
+  { name: 'cores', run: async (c) => (await import('./cores.js')).benchCores(c) },
   { name: 'idle-memory', run: benchIdleMemory },
   { name: 'latency', run: benchLatencyUnderHandshakes },
   { name: 'keygen', run: async (c) => (await import('./keygen.js')).benchKeygen(c) },

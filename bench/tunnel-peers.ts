@@ -10,6 +10,8 @@
  *            certificate (the client verifies it), TCP_NODELAY on every socket
  *   secsess  `secsess connect --listen` → `secsess serve`, the built bin with its defaults
  *            (AES-256-GCM), pinned to the bench's RSA-2048 server key
+ *   secsess-serve-2-workers  the same with `serve --workers 2` (node:cluster: a primary and
+ *            two serving processes; connect stays one process); redis rows only
  *
  * A tunnel whose program is missing is reported as the reason and left out.
  */
@@ -24,11 +26,13 @@ import {
   waitForPort,
 } from '../cli/test/helpers/programs.js';
 import type { Proc } from '../cli/test/helpers/programs.js';
-import { SECSESS_BUNDLE, startSecsess } from '../cli/test/helpers/secsess-bin.js';
+import { logEvents, SECSESS_BUNDLE, startSecsess } from '../cli/test/helpers/secsess-bin.js';
 import type { BenchFiles } from './kinds.js';
 
 export const TUNNELS = ['secsess', 'direct', 'node-relay', 'spiped', 'stunnel'] as const;
-export type TunnelKind = (typeof TUNNELS)[number];
+/** Run in the redis rows only (many connections; a single copy would not use the second worker). */
+export const WORKERS_TUNNEL = 'secsess-serve-2-workers';
+export type TunnelKind = (typeof TUNNELS)[number] | typeof WORKERS_TUNNEL;
 
 const HOST = '127.0.0.1';
 
@@ -54,6 +58,7 @@ export function tunnelUnavailable(kind: TunnelKind, files: BenchFiles): string |
       if (!stunnelPath()) return 'stunnel (stunnel4) is not installed';
       return files.tls ? null : (files.tlsError ?? 'no TLS certificate');
     case 'secsess':
+    case WORKERS_TUNNEL:
       return existsSync(SECSESS_BUNDLE) ? null : `${SECSESS_BUNDLE} is missing (the build makes it)`;
   }
 }
@@ -75,6 +80,8 @@ export async function openTunnel(kind: TunnelKind, files: BenchFiles, targetPort
       return stunnelTunnel(files, targetPort);
     case 'secsess':
       return secsessTunnel(files, targetPort);
+    case WORKERS_TUNNEL:
+      return secsessTunnel(files, targetPort, 2);
   }
 }
 
@@ -188,11 +195,11 @@ function stunnelTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
   );
 }
 
-async function secsessTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
+async function secsessTunnel(files: BenchFiles, targetPort: number, workers?: number): Promise<Tunnel> {
   const { key, pub } = files.rsa[2048];
   return pair(
-    () =>
-      startSecsess([
+    async () => {
+      const serve = await startSecsess([
         'serve',
         '--listen',
         hostPort(HOST, 0),
@@ -200,7 +207,17 @@ async function secsessTunnel(files: BenchFiles, targetPort: number): Promise<Tun
         key,
         '--forward',
         hostPort(HOST, targetPort),
-      ]),
+        ...(workers === undefined ? [] : ['--workers', String(workers)]),
+      ]);
+      // Every worker listening (each writes its own line), not only the first.
+      if (workers !== undefined)
+        await serve.waitUntil(
+          (text) =>
+            logEvents(text).filter((e) => e.event === 'listening').length >= workers ? true : undefined,
+          `${workers} listening lines`,
+        );
+      return serve;
+    },
     (exitPort) =>
       startSecsess([
         'connect',

@@ -9,7 +9,8 @@
  *   tunnel-copy-cpu         CPU time (user + system) of the tunnel's two processes per 64 KiB
  *                           copied (from /proc; Linux only; none for direct)
  *   tunnel-redis-get-P1     GET/s of `redis-benchmark -t get -c 16 -P 1` against a real
- *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16
+ *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16; here also
+ *                           `serve --workers 2` (peer secsess-serve-2-workers)
  *
  * A kind that cannot run (program missing) is null and the reason is on stderr.
  */
@@ -21,7 +22,7 @@ import { connect } from './kinds.js';
 import type { Conn } from './kinds.js';
 import { bulkOnce, rowFrom } from './network.js';
 import type { NetContext } from './network.js';
-import { openTunnel, TUNNELS, tunnelUnavailable } from './tunnel-peers.js';
+import { openTunnel, TUNNELS, tunnelUnavailable, WORKERS_TUNNEL } from './tunnel-peers.js';
 import type { Tunnel, TunnelKind } from './tunnel-peers.js';
 import { log } from './util.js';
 import type { Row } from './util.js';
@@ -56,7 +57,8 @@ export async function benchTunnel(ctx: NetContext): Promise<Row[]> {
       log(`  redis rows: n/a (${missing.join(', ')} not installed)`);
     } else {
       redis = await startRedis();
-      rows.push(...(await redisRows(ctx, kinds, redis, open)));
+      const withWorkers = tunnelUnavailable(WORKERS_TUNNEL, ctx.files) === null;
+      rows.push(...(await redisRows(ctx, withWorkers ? [...kinds, WORKERS_TUNNEL] : kinds, redis, open)));
     }
     return rows;
   } finally {
@@ -107,8 +109,13 @@ async function interleaved<K, T>(
   return out;
 }
 
-function row(scenario: string, unit: string, samples: Map<TunnelKind, number[]>): Row {
-  return rowFrom(scenario, unit, samples, 'secsess', PEERS);
+function row(
+  scenario: string,
+  unit: string,
+  samples: Map<TunnelKind, number[]>,
+  peers: readonly TunnelKind[] = PEERS,
+): Row {
+  return rowFrom(scenario, unit, samples, 'secsess', peers);
 }
 
 // ---- copy ----
@@ -195,7 +202,7 @@ async function redisRows(
     const n = (ctx.quick ? 20_000 : 100_000) * (pipeline === 1 ? 1 : 10);
     await interleaved(ports, 1, (port) => getsPerSecond(port, pipeline, Math.min(n, 20_000))); // warm-up
     const samples = await interleaved(ports, reps, (port) => getsPerSecond(port, pipeline, n));
-    rows.push(row(`tunnel-redis-get-P${pipeline}`, 'GET/s', samples));
+    rows.push(row(`tunnel-redis-get-P${pipeline}`, 'GET/s', samples, [...PEERS, WORKERS_TUNNEL]));
   }
   return rows;
 }

@@ -1,4 +1,5 @@
-/** Shared benchmark plumbing: the row shape, medians, percentiles, timing and the table printer. */
+/** Shared benchmark plumbing: the row shape, medians, percentiles, timing, /proc and the table printer. */
+import { readFileSync } from 'node:fs';
 
 /**
  * One result: our figure and each peer's, measured in the same run. A peer that could not
@@ -16,7 +17,7 @@ export const PEER_NAMES = ['tcp', 'tls', 'secret-stream'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 /** Units where a smaller number is better (so secsess/peer below 1 is good). */
-const LOWER_IS_BETTER = new Set(['µs', 'ms', 'KiB', 'KiB/session', 'µs/hs', '×']);
+const LOWER_IS_BETTER = new Set(['µs', 'ms', 'KiB', 'KiB/session', 'µs/hs', 'µs/conn', '×']);
 
 export function lowerIsBetter(unit: string): boolean {
   return LOWER_IS_BETTER.has(unit);
@@ -150,4 +151,41 @@ export function markdownTable(rows: readonly Row[]): string {
     });
   }
   return out.join('\n');
+}
+
+const TICK_US = 1e6 / 100; // USER_HZ: 100 on every Linux the bench runs on
+
+/**
+ * User + system CPU time (µs) of processes, every thread, from /proc/PID/stat; with
+ * `mainThread`, of their main threads only (/proc/PID/task/PID/stat: the event loop, not the
+ * worker threads). Null off Linux.
+ */
+export function procCpuUs(pids: readonly number[], options: { mainThread?: boolean } = {}): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(
+        options.mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`,
+        'utf8',
+      );
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime (fields 14, 15)
+    } catch {
+      return null;
+    }
+  }
+  return sum;
+}
+
+/** Resident set size of processes (bytes), from /proc/PID/statm; null off Linux. */
+export function procRssBytes(pids: readonly number[]): number | null {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+    } catch {
+      return null;
+    }
+  }
+  return sum;
 }

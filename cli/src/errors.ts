@@ -21,6 +21,11 @@ export const CliErrorCode = {
   UNSAFE_ANY_CLIENT: 'ERR_UNSAFE_ANY_CLIENT',
   /** `--listen systemd`: no socket was passed (LISTEN_FDS / LISTEN_PID do not name this process). */
   LISTEN_FDS: 'ERR_LISTEN_FDS',
+  /**
+   * `secsess serve --workers`: a worker process exited before it listened (its own error is
+   * logged above), workers died more than 5 times in a minute, or one did not stop cleanly.
+   */
+  WORKERS: 'ERR_WORKERS',
 } as const;
 
 /** One of the {@link CliErrorCode} values. */

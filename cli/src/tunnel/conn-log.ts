@@ -7,8 +7,10 @@
  * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
  * peer, fingerprint, up, down, durationMs, close, reason), `refused` (a connection that did
  * not become a session: peer, code), `reload` (fingerprints, added, removed; or error,
- * message), `draining` (sessions), `stopped`.
+ * message), `draining` (sessions), `stopped`, `worker` (`serve --workers`: pid, status, replaced).
+ * In a worker of `serve --workers`, every line ends with its `worker` pid.
  */
+import cluster from 'node:cluster';
 import type { TextSink } from '../io.js';
 
 /** `--log-format`. */
@@ -86,6 +88,9 @@ function textValue(value: Value): string {
 }
 
 export class TunnelLog {
+  /** In a worker of `serve --workers`, its pid: every line says which process wrote it. */
+  readonly #worker = cluster.isWorker ? process.pid : null;
+
   constructor(
     readonly format: LogFormat,
     readonly side: Side,
@@ -93,7 +98,8 @@ export class TunnelLog {
   ) {}
 
   /** Writes one event; text lines name `fields` as given (aliases for text in `textNames`). */
-  #line(event: string, fields: Record<string, Value>, textNames: Record<string, string> = {}): void {
+  #line(event: string, given: Record<string, Value>, textNames: Record<string, string> = {}): void {
+    const fields = this.#worker === null ? given : { ...given, worker: this.#worker };
     if (this.format === 'json') {
       const doc = { time: new Date().toISOString(), event, side: this.side, ...fields };
       this.sink.write(`${asciiJson(doc)}\n`);
@@ -170,5 +176,13 @@ export class TunnelLog {
   /** Every session is over and the listener closed; the process exits next. */
   stopped(): void {
     this.#line('stopped', {});
+  }
+
+  /**
+   * `serve --workers`: a worker process ended outside a stop (`status`: its exit code or
+   * signal), or did not stop cleanly; `replaced` if another was started in its place.
+   */
+  worker(pid: number, status: number | string, replaced: boolean): void {
+    this.#line('worker', { pid, status, replaced });
   }
 }

@@ -33,7 +33,7 @@ import {
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
 import type { PumpResult } from './pump.js';
-import { handleSignals } from './signals.js';
+import { handleServeSignals, withWorkers, workersOption } from './workers.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
 
@@ -101,7 +101,9 @@ function builder(yargs: Argv<TunnelArgs>) {
       choices: SYMMETRIC_CHOICES,
       describe: 'accept only this cipher (default: every suite the client asks for)',
     });
-  return maxConnsOption(commonOptions(options), 'sessions open at once; past it clients get ERR_SERVER_BUSY')
+  return workersOption(
+    maxConnsOption(commonOptions(options), 'sessions open at once; past it clients get ERR_SERVER_BUSY'),
+  )
     .check((argv) => {
       parseListen(argv.listen);
       if ((argv.forward === undefined) === !argv.stdio)
@@ -281,7 +283,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
   );
-  const removeSignals = handleSignals({
+  const removeSignals = handleServeSignals(args, {
     reload: () => void reload(serving),
     stop: (first) => {
       if (first) void stop(Math.round(args['drain-timeout'] * 1000), true);
@@ -310,5 +312,5 @@ export const serveCommand = {
   command: 'serve',
   describe: 'accept secsess sessions and join each to a TCP service (--forward) or to stdin/stdout (--stdio)',
   builder,
-  execute,
+  execute: withWorkers(execute),
 };

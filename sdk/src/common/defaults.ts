@@ -3,6 +3,7 @@
  * live in protocol/constants.ts; these numbers never appear on the wire except the close
  * codes, which are documented in PROTOCOL.md and README.md.
  */
+import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 
 /** How long `client.connect()` waits for the TCP connection: 10 s. */
@@ -74,9 +75,16 @@ export const DEFAULT_MAX_CONNECTIONS = 0;
 /** The largest setTimeout delay Node accepts (2^31 − 1 ms, about 24.8 days). */
 export const MAX_TIMER_MS = 0x7fffffff;
 
-/** Decryption workers a server starts by default: min(2, available cores). */
+/**
+ * RSA worker threads a server starts by default: min(2, available cores) in a process of its
+ * own; 1 in a node:cluster worker. A cluster runs about one process per core, and each
+ * process's threads compete for the same cores: N processes × 1 thread keep N threads busy
+ * with RSA, while × 2 only add threads (and ~5–10 MiB of RSS each) for no more handshakes. One, not
+ * 0, keeps the ~1 ms RSA operation off the process's event loop. Measured in BENCHMARKS.md
+ * ("Across cores").
+ */
 export function defaultWorkerCount(): number {
-  return Math.min(2, availableParallelism());
+  return cluster.isWorker ? 1 : Math.min(2, availableParallelism());
 }
 
 /**

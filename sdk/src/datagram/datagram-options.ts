@@ -59,7 +59,10 @@ export interface DatagramServerOptions
    * ClientFinished. Default 10000.
    */
   readonly handshakeTimeout?: number;
-  /** Worker threads doing the RSA of each handshake; 0: the main thread. Default min(2, cores). */
+  /**
+   * Worker threads doing the RSA of each handshake; 0: the main thread. Default min(2, cores);
+   * 1 in a node:cluster worker (as for `Server`).
+   */
   readonly workers?: number;
   /** Open sessions held at once; a Hello beyond is refused (ServerBusy). Default 10000. */
   readonly maxSessions?: number;

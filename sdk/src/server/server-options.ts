@@ -39,7 +39,8 @@ export interface ServerOptions extends SessionOptions, AuthorizationOptions {
   /**
    * Worker threads holding the private key(s) for the RSA decryption of each handshake,
    * so it never blocks the event loop. 0 decrypts on the main thread. Default
-   * min(2, os.availableParallelism()).
+   * min(2, os.availableParallelism()); in a node:cluster worker (`cluster.isWorker`) 1,
+   * since the cluster's processes share the cores: N processes × 1 thread, not × 2.
    */
   readonly workers?: number;
   /**

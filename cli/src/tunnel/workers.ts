@@ -1,0 +1,153 @@
+/**
+ * `secsess serve --workers N`: the same `serve` in N node:cluster worker processes that share
+ * the `--listen` port. The first process becomes the cluster's primary: it serves nothing
+ * itself, forks the workers — node:cluster runs this program again with the same command
+ * line, and there `cluster.isWorker` makes `serve` run as usual, with the SDK's cluster
+ * default of one RSA thread — and relays the signals: SIGHUP (reload), SIGTERM/SIGINT (drain;
+ * a second one ends it). Workers answer only their primary, never a signal of their own, so
+ * that a terminal's Ctrl-C, which reaches the whole process group, counts once. A worker that
+ * dies while serving is logged (`worker` line) and replaced, at most 5 times a minute; one
+ * that dies before it listens is not (it would again): the others are stopped and the
+ * command fails with ERR_WORKERS. The primary exits once every worker has, 0 if each ended
+ * cleanly. If the primary dies, node:cluster ends the workers.
+ */
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import type { Argv } from 'yargs';
+import { CliError, CliErrorCode } from '../errors.js';
+import type { Output } from '../io.js';
+import { TunnelLog } from './conn-log.js';
+import type { LogFormat } from './conn-log.js';
+import { handleSignals } from './signals.js';
+import type { SignalActions } from './signals.js';
+
+/** What the primary tells a worker. */
+type Command = 'reload' | 'stop' | 'stop-now';
+
+const MAX_WORKERS = 256;
+/** Replacements allowed in RESTART_WINDOW ms before the primary gives up. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW = 60_000;
+
+/** Adds `--workers N` to `serve`'s options. */
+export function workersOption<T extends { stdio: boolean; listen: string }>(yargs: Argv<T>) {
+  return yargs
+    .option('workers', {
+      type: 'number',
+      describe: `serve from N processes sharing --listen (node:cluster), 1 to ${MAX_WORKERS}; not with --stdio or --listen systemd`,
+    })
+    .check((argv) => {
+      const n = argv.workers;
+      if (n === undefined) return true;
+      if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS)
+        throw new Error(`--workers must be a whole number from 1 to ${MAX_WORKERS}`);
+      if (argv.stdio) throw new Error('--workers goes with --forward, not --stdio');
+      if (argv.listen === 'systemd') throw new Error('--workers cannot share a --listen systemd socket');
+      return true;
+    });
+}
+
+/**
+ * `serve`'s signal handling: {@link handleSignals} in a process of its own; in a worker of
+ * `serve --workers`, the primary's commands instead, and the signals ignored (a terminal's
+ * Ctrl-C reaches the worker too: the primary's relay is what counts).
+ */
+export function handleServeSignals(args: { workers?: number }, actions: SignalActions): () => void {
+  if (args.workers === undefined || !cluster.isWorker) return handleSignals(actions);
+  let stops = 0;
+  const onCommand = (command: Command): void => {
+    if (command === 'reload') {
+      actions.reload?.();
+      return;
+    }
+    // A stop begins with the drain, even when the first word is `stop-now` (which ends it).
+    if (stops++ === 0) actions.stop(true);
+    if (command === 'stop-now') actions.stop(false);
+  };
+  const ignore = (): void => {};
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  process.on('message', onCommand);
+  for (const signal of signals) process.on(signal, ignore);
+  return () => {
+    process.off('message', onCommand);
+    for (const signal of signals) process.off(signal, ignore);
+  };
+}
+
+/**
+ * Wraps `serve`'s execute: without `--workers` it runs as is; with it, the primary runs
+ * {@link servePrimary} and a worker runs `serve` and then leaves the cluster (the IPC channel
+ * would otherwise keep its event loop, and the process, alive — after a failure too).
+ */
+export function withWorkers<A extends { workers?: number; 'log-format': LogFormat }>(
+  execute: (args: A, out: Output) => Promise<void>,
+): (args: A, out: Output) => Promise<void> {
+  return async (args, out) => {
+    if (args.workers === undefined) return execute(args, out);
+    if (cluster.isPrimary)
+      return servePrimary(args.workers, new TunnelLog(args['log-format'], 'serve', out.io.stderr));
+    try {
+      await execute(args, out);
+    } finally {
+      if (cluster.worker?.isConnected()) cluster.worker.disconnect();
+    }
+  };
+}
+
+/** The primary: forks `count` workers running the same command line, relays signals, waits for all. */
+export async function servePrimary(count: number, log: TunnelLog): Promise<void> {
+  const workers = new Map<Worker, { listening: boolean }>();
+  let stopping = false;
+  let failure: string | null = null;
+  let unclean = false;
+  let restarts: number[] = [];
+  let allGone!: () => void;
+  const gone = new Promise<void>((resolve) => (allGone = resolve));
+  const send = (command: Command): void => {
+    for (const w of workers.keys()) if (w.isConnected()) w.send(command);
+  };
+  const stopAll = (now: boolean): void => {
+    stopping = true;
+    send(now ? 'stop-now' : 'stop');
+  };
+  const fork = (): void => {
+    const worker = cluster.fork();
+    const state = { listening: false };
+    workers.set(worker, state);
+    worker.on('listening', () => (state.listening = true));
+    worker.on('exit', (code, signal) => {
+      workers.delete(worker);
+      const status = signal ?? code ?? 'unknown';
+      if (stopping) {
+        if (code !== 0) {
+          unclean = true;
+          log.worker(worker.process.pid!, status, false);
+        }
+      } else if (!state.listening) {
+        log.worker(worker.process.pid!, status, false);
+        failure = `worker ${worker.process.pid} exited before it listened (${status})`;
+        stopAll(true);
+      } else {
+        const now = Date.now();
+        restarts = [...restarts.filter((t) => now - t < RESTART_WINDOW), now];
+        const again = restarts.length <= MAX_RESTARTS;
+        log.worker(worker.process.pid!, status, again);
+        if (again) fork();
+        else {
+          failure = `workers died more than ${MAX_RESTARTS} times in a minute`;
+          stopAll(true);
+        }
+      }
+      if (workers.size === 0) allGone();
+    });
+  };
+  for (let i = 0; i < count; i++) fork();
+  const removeSignals = handleSignals({
+    reload: () => send('reload'),
+    stop: (first) => stopAll(!first),
+  });
+  await gone;
+  removeSignals();
+  if (failure !== null) throw new CliError(CliErrorCode.WORKERS, failure);
+  if (unclean) throw new CliError(CliErrorCode.WORKERS, 'a worker did not stop cleanly');
+}
