@@ -39,7 +39,8 @@ delete process.env[TICKET_KEY_ENV];
 if (ticketKey.length !== 32) fail(`${TICKET_KEY_ENV} is not 32 bytes of base64`);
 
 const server = Server.create({ host: config.host, port: config.port }, config.key, undefined, {
-  // tickets: { keys: [ticketKey] },
+  // One ticket key for every worker: a client resumes on whichever worker it lands on.
+  tickets: { keys: [ticketKey] },
 });
 server.on('session', (session) => void echo(session));
 server.on('handshakeError', (err, remote) => {
