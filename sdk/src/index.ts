@@ -17,6 +17,15 @@ export type {
   ServerEvents,
   StopOptions,
 } from './server/server.js';
+export {
+  generateTicketKey,
+  MAX_TICKET_KEYS,
+  readTicketKeyFile,
+  TICKET_KEY_BYTES,
+  ticketKeyName,
+  writeTicketKeyFile,
+} from './server/ticket-key-file.js';
+export type { WriteTicketKeyFileOptions } from './server/ticket-key-file.js';
 export { Client } from './client/client.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';
