@@ -1,0 +1,128 @@
+/**
+ * The resumption group (`npm run bench -- --only resume`): handshakes/s of resumed secsess
+ * sessions beside full secsess handshakes and node:tls TLS 1.3, full and resumed, with 1
+ * and 8 clients at a time. Each connection is connect, one 16-byte round trip (so the next
+ * ticket has arrived), graceful close. The servers run in their kinds' child processes
+ * (secsess with one ticket key, RSA-2048; node:tls with an RSA-2048 certificate and its
+ * default session tickets), the clients in a third process (bench/resume-clients.ts), so
+ * that neither side takes the other's CPU inside one process; on a 2-core machine the
+ * client process and the server still share the cores.
+ *
+ *   resume-C              hs/s: secsess resumed; peers: full (secsess full handshakes),
+ *                         tls, tls-resumed
+ *   resume-C-server-cpu   the server process's CPU time per connection, µs
+ *   resume-C-client-cpu   the client process's CPU time per connection, µs
+ *
+ * Issue 16's target: resumed ≥ 5× full secsess and ≥ node:tls resumed.
+ */
+import { startChild } from './child.js';
+import type { ChildHandle, Stats } from './child.js';
+import type { Kind } from './kinds.js';
+import type { NetContext } from './network.js';
+import { RESUME_VARIANTS } from './resume-clients.js';
+import type { ResumeLoadResult, ResumeVariant } from './resume-clients.js';
+import { log, medianOrNull } from './util.js';
+import type { Row } from './util.js';
+
+interface Sample {
+  readonly rate: number;
+  readonly serverCpu: number;
+  readonly clientCpu: number;
+}
+
+/** How each variant is named in the rows: the resumed secsess figure is the row's own. */
+const PEER_NAME: Record<ResumeVariant, string | null> = {
+  'secsess-resumed': null,
+  secsess: 'full',
+  tls: 'tls',
+  'tls-resumed': 'tls-resumed',
+};
+
+const kindOf = (variant: ResumeVariant): Kind => (variant.startsWith('tls') ? 'tls' : 'secsess');
+
+export async function benchResumption(ctx: NetContext): Promise<Row[]> {
+  const ms = ctx.quick ? 400 : 1500;
+  const reps = ctx.quick ? 3 : 5;
+  const tlsWhy = ctx.unavailable('tls');
+  if (tlsWhy) log(`  tls, tls-resumed: n/a (${tlsWhy})`);
+  const variants = RESUME_VARIANTS.filter((v) => kindOf(v) !== 'tls' || !tlsWhy);
+  const ports = new Map<Kind, number>();
+  const secsessChild = await ctx.child('secsess');
+  // Full and resumed secsess clients share one server, as full and resumed TLS ones do.
+  ports.set(
+    'secsess',
+    await secsessChild.request<number>({ cmd: 'listen', kind: 'secsess', mode: 'echo', options: { tickets: true } }),
+  );
+  if (!tlsWhy) ports.set('tls', await ctx.port('tls', 'echo', 2048));
+  const clients = await startChild(ctx.files);
+  const rows: Row[] = [];
+  try {
+    for (const concurrency of [1, 8]) {
+      const measure = async (variant: ResumeVariant, runMs: number): Promise<Sample> => {
+        const server = await ctx.child(kindOf(variant));
+        const before = await server.request<Stats>({ cmd: 'stats' });
+        const result = await load(clients, variant, ports.get(kindOf(variant))!, concurrency, runMs);
+        const after = await server.request<Stats>({ cmd: 'stats' });
+        if (variant.endsWith('-resumed') && result.resumed !== result.count) {
+          log(`  ${variant}-${concurrency}: only ${result.resumed} of ${result.count} connections resumed`);
+        }
+        return {
+          rate: (result.count * 1000) / result.elapsedMs,
+          serverCpu: (after.cpu - before.cpu) / result.count,
+          clientCpu: result.clientCpu / result.count,
+        };
+      };
+      for (const variant of variants) await measure(variant, Math.min(ms, 300)); // warm-up
+      const samples = new Map<ResumeVariant, Sample[]>();
+      for (let r = 0; r < reps; r++) {
+        for (const variant of variants) {
+          try {
+            samples.set(variant, [...(samples.get(variant) ?? []), await measure(variant, ms)]);
+          } catch (err) {
+            log(`  ${variant}-${concurrency}: failed (${(err as Error).message})`);
+          }
+        }
+      }
+      const row = (scenario: string, unit: string, f: (s: Sample) => number): Row => {
+        const value = (v: ResumeVariant): number | null => medianOrNull((samples.get(v) ?? []).map(f));
+        const peers: Record<string, number | null> = {};
+        for (const v of RESUME_VARIANTS) {
+          const name = PEER_NAME[v];
+          if (name !== null) peers[name] = value(v);
+        }
+        return { scenario, unit, secsess: value('secsess-resumed'), peers };
+      };
+      const rate = row(`resume-${concurrency}`, 'hs/s', (s) => s.rate);
+      rows.push(
+        rate,
+        row(`resume-${concurrency}-server-cpu`, 'µs/hs', (s) => s.serverCpu),
+        row(`resume-${concurrency}-client-cpu`, 'µs/hs', (s) => s.clientCpu),
+      );
+      log(`  resume-${concurrency}: ${targets(rate)}`);
+    }
+  } finally {
+    await clients.stop();
+  }
+  return rows;
+}
+
+function load(
+  clients: ChildHandle,
+  variant: ResumeVariant,
+  port: number,
+  concurrency: number,
+  ms: number,
+): Promise<ResumeLoadResult> {
+  return clients.request<ResumeLoadResult>({ cmd: 'resume-load', variant, port, concurrency, ms });
+}
+
+/** The issue's two ratios and whether they meet the target. */
+function targets(rate: Row): string {
+  const ratio = (peer: string, goal: number): string => {
+    const v = rate.peers[peer];
+    if (rate.secsess === null || v === null || v === undefined) return `resumed/${peer} n/a`;
+    const x = rate.secsess / v;
+    return `resumed/${peer} = ${x.toFixed(2)} (target ≥ ${goal}: ${x >= goal ? 'met' : 'NOT met'})`;
+  };
+  return `${ratio('full', 5)}, ${ratio('tls-resumed', 1)}`;
+}
