@@ -63,6 +63,8 @@ export type { ClientConnectionHandler } from './protocol/client-connection.js';
 export { ServerConnection } from './protocol/server-connection.js';
 export type { DecryptRequest, ServerConnectionHandler, VerifyRequest } from './protocol/server-connection.js';
 export type { ConnectionHandler, ConnectionState, HandshakeInfo } from './protocol/connection-types.js';
+export { TicketKey } from './protocol/ticket.js';
+export type { SessionTicket, TicketContext } from './protocol/ticket.js';
 export {
   ErrorCode,
   HandshakeError,

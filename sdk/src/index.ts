@@ -27,6 +27,10 @@ export {
 } from './server/ticket-key-file.js';
 export type { WriteTicketKeyFileOptions } from './server/ticket-key-file.js';
 export { Client } from './client/client.js';
+export { TicketStore } from './client/ticket-store.js';
+export type { TicketStoreOptions } from './client/ticket-store.js';
+export { DEFAULT_TICKET_LIFETIME } from './server/tickets.js';
+export type { TicketOptions } from './server/tickets.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';
 export { secureDuplex } from './stream/secure-duplex.js';

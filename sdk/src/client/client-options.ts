@@ -1,6 +1,7 @@
 /** Options of {@link Client} and their validation (see common/options.ts for the rules). */
 import type { PrivateKeyInput } from '../common/key-input.js';
 import type { TrustOptions } from './trust.js';
+import { TicketStore } from './ticket-store.js';
 import { DEFAULT_BUSY_RETRIES, DEFAULT_CONNECT_TIMEOUT, MAX_TIMER_MS } from '../common/defaults.js';
 import { checkInt, checkObject, resolveSessionOptions } from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
@@ -22,6 +23,17 @@ export interface ClientOptions extends SessionOptions, TrustOptions {
    * most 1 s). 0 reports the first refusal. Default 5.
    */
   readonly busyRetries?: number;
+  /**
+   * Session resumption (README "Resumption"): ask servers for tickets and offer one when
+   * connecting again, so that neither side does an RSA operation. `true` keeps the tickets
+   * in a store of this client's own; a {@link TicketStore} may be shared by several
+   * clients. A ticket is offered only to the same server key, with the same suite and the
+   * same `clientKey`; a server that refuses it gets a full handshake on the same
+   * connection. Needs the server's key (pinned, or listed in known_hosts). Servers built
+   * before resumption refuse the request (ERR_HANDSHAKE): enable it only for servers that
+   * have it. Default false.
+   */
+  readonly resumption?: boolean | TicketStore;
 }
 
 /** @internal */
@@ -29,6 +41,7 @@ export function resolveClientOptions(options: ClientOptions | undefined): Resolv
   readonly connectTimeout: number;
   readonly maxFragmentSize: number | undefined;
   readonly busyRetries: number;
+  readonly resumption: TicketStore | null;
 } {
   const o = checkObject(options, 'options');
   return {
@@ -37,5 +50,13 @@ export function resolveClientOptions(options: ClientOptions | undefined): Resolv
     busyRetries: checkInt('busyRetries', o.busyRetries, DEFAULT_BUSY_RETRIES, 0, 100),
     // The core validates and defaults it (1–65536, default 65536).
     maxFragmentSize: o.maxFragmentSize,
+    resumption: checkResumption(o.resumption),
   };
+}
+
+function checkResumption(value: unknown): TicketStore | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return new TicketStore();
+  if (value instanceof TicketStore) return value;
+  throw new TypeError('options.resumption must be a boolean or a TicketStore');
 }

@@ -171,7 +171,7 @@ export class ClientConnection extends Connection {
     const clientKey = this.#options.clientKey?.publicKey ?? null;
     this.#options = NO_OPTIONS;
     this.awaitingAcceptance = true;
-    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey });
+    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey, resumed: false });
   }
 
   protected handshakeRecordRejected(cause: unknown): HandshakeError {

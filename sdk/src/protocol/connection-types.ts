@@ -10,8 +10,13 @@ export interface HandshakeInfo {
   readonly suite: Suite;
   /** The server's public key (the one the client used). */
   readonly serverKey: PublicKey;
-  /** The client's public key, if the client authenticated; otherwise null. */
+  /**
+   * The client's public key, if the client authenticated; otherwise null. In a resumed
+   * session, the key of the session that got the ticket (PROTOCOL.md §6a).
+   */
   readonly clientKey: PublicKey | null;
+  /** Whether the session was resumed from a ticket (no RSA operation; PROTOCOL.md §6a). */
+  readonly resumed: boolean;
 }
 
 /** The transport's side of a connection. Every callback is invoked synchronously. */

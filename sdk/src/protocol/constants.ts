@@ -21,6 +21,10 @@ export const enum FrameType {
   ClientHello = 0x03,
   /** Server's random and ephemeral key. Plaintext. */
   ServerHello = 0x04,
+  /** Client's resumption: a ticket, its binder, randoms and an ephemeral key (PROTOCOL.md §6a). Plaintext. */
+  ResumeHello = 0x05,
+  /** Server's refusal of a ResumeHello: the client goes on with a ClientHello. Plaintext. */
+  ResumeRefused = 0x06,
   /** A failure before keys exist (version, suite, unknown key). Plaintext, unauthenticated. */
   Alert = 0x15,
   /** An encrypted, authenticated record. */
@@ -46,6 +50,8 @@ export const enum RecordType {
   Alert = 0x08,
   /** Half-close: the sender sends no more messages (it still sends control records). Empty payload. */
   End = 0x09,
+  /** Server → client, once: a resumption ticket, u32 lifetime ‖ u16 n ‖ ticket (§6a). */
+  NewTicket = 0x0a,
   /** Server's proof of key possession: HMAC over the transcript hash. */
   ServerFinished = 0x10,
   /** Client's key confirmation, optionally with client authentication. */
@@ -135,3 +141,23 @@ export const LABEL_MAC = 'secsess v1 mac';
 export const LABEL_IV = 'secsess v1 iv';
 export const LABEL_UPDATE = 'secsess v1 update';
 export const LABEL_SERVER_FINISHED = 'secsess v1 server finished';
+
+/** Resumption (PROTOCOL.md §6a): labels, the reference ticket format and its limits. */
+export const LABEL_RESUMPTION = 'secsess v1 resumption';
+export const LABEL_BINDER = 'secsess v1 binder';
+export const LABEL_RESUMED_MASTER = 'secsess v1 resumed master';
+export const LABEL_TICKET_NAME = 'secsess v1 ticket name';
+export const LABEL_TICKET_KEY = 'secsess v1 ticket key';
+/** A ticket key: 32 random bytes, from which its 8-byte name and AES-256-GCM key are derived. */
+export const TICKET_KEY_SIZE = 32;
+export const TICKET_KEY_NAME_SIZE = 8;
+export const TICKET_NONCE_SIZE = 12;
+export const TICKET_TAG_SIZE = 16;
+export const TICKET_ID_SIZE = 16;
+export const TICKET_STATE_VERSION = 1;
+/** A ticket on the wire (ResumeHello, NewTicket): 1 to 2048 opaque bytes. */
+export const MAX_TICKET_SIZE = 2048;
+/** A ticket's lifetime in seconds: 1 to 7 days. */
+export const MAX_TICKET_LIFETIME = 604800;
+/** How far in the future a ticket's issue time may be (clocks of a fleet differ), seconds. */
+export const TICKET_CLOCK_SKEW = 60;

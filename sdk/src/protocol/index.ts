@@ -26,6 +26,8 @@ export {
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './suite.js';
 export type { AlgorithmSet, Suite } from './suite.js';
 export { oaepDecrypt, pssVerify } from './asymmetric.js';
+export { TicketKey, openTicket, sealTicket } from './ticket.js';
+export type { SessionTicket, TicketContext, TicketState } from './ticket.js';
 export { encodeAlertFrame } from './handshake-messages.js';
 export {
   AlertCode,
@@ -36,6 +38,7 @@ export {
   DEFAULT_MAX_MESSAGE_SIZE,
   MAX_CLOSE_REASON_BYTES,
   MAX_FRAGMENT,
+  MAX_TICKET_LIFETIME,
   OAEP_LABEL,
   VERSION,
 } from './constants.js';

@@ -44,6 +44,7 @@ import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-sch
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
+import type { TicketContext } from './ticket.js';
 
 export interface ServerConnectionOptions extends ConnectionOptions {
   /**
@@ -61,6 +62,13 @@ export interface ServerConnectionOptions extends ConnectionOptions {
    * refused here costs no RSA operation. Default: every key.
    */
   readonly clientKeyAllowed?: (key: PublicKey) => boolean;
+  /**
+   * Resumption (PROTOCOL.md §6a): the ticket keys, lifetime, clock and single-use memory.
+   * With it, a client that asks gets a ticket once `issueTicket()` is called (after the
+   * application accepted the client), and a ResumeHello is checked; without it, ticket
+   * requests are ignored and every ResumeHello is refused (the client falls back).
+   */
+  readonly tickets?: TicketContext;
   /** @internal Test vectors only: fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;
 }
@@ -368,7 +376,12 @@ export class ServerConnection extends Connection {
   #establish(clientKey: PublicKey | null): void {
     this.#step = 'done';
     this.#transcriptHash = null;
-    this.open({ suite: this.#helloSuite!, serverKey: this.#publicKeys[this.#keyIndex]!, clientKey });
+    this.open({
+      suite: this.#helloSuite!,
+      serverKey: this.#publicKeys[this.#keyIndex]!,
+      clientKey,
+      resumed: false,
+    });
   }
 
   #respond(decrypted: Buffer | null): void {

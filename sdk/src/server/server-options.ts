@@ -13,6 +13,8 @@ import {
 } from '../common/defaults.js';
 import { checkInt, checkObject, checkPerAddressCap, resolveSessionOptions } from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
+import { resolveTicketOptions } from './tickets.js';
+import type { ResolvedTicketOptions, TicketOptions } from './tickets.js';
 
 /** Options of {@link Server}. */
 export interface ServerOptions extends SessionOptions, AuthorizationOptions {
@@ -63,6 +65,15 @@ export interface ServerOptions extends SessionOptions, AuthorizationOptions {
    * refused. 0: no limit but the process's file-descriptor limit. Default 0.
    */
   readonly maxConnections?: number;
+  /**
+   * Session resumption (README "Resumption", PROTOCOL.md §6a): with ticket keys, the server
+   * gives each client that asks a ticket, and a client that comes back with it resumes
+   * without an RSA operation (its identity, authorization and admission are checked as
+   * for any client; the handshake rate limit does not count it). Change the keys at run
+   * time with `server.setTicketKeys()`. Default: none (tickets are neither issued nor
+   * accepted; a client that offers one gets a full handshake).
+   */
+  readonly tickets?: TicketOptions;
 }
 
 /** @internal Server options with every default applied. */
@@ -75,6 +86,7 @@ export interface ResolvedServerOptions extends ResolvedSessionOptions {
   readonly maxConnections: number;
   readonly handshakeRate: number;
   readonly handshakeBurst: number;
+  readonly tickets: ResolvedTicketOptions | null;
 }
 
 /** @internal */
@@ -111,5 +123,6 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     maxConnections,
     handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),
     handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
+    tickets: resolveTicketOptions(o.tickets),
   };
 }

@@ -43,6 +43,7 @@ import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
 import { Authorizer, peerInfo } from './authorization.js';
+import { ServerTickets, checkTicketKeys, resolveTicketOptions } from './tickets.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
@@ -76,6 +77,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #stopping: Promise<void> | null = null;
   /** The wait of `stop({ drain })` while it lasts. */
   #drain: DrainWait | null = null;
+  /** Resumption tickets (the `tickets` option, or `setTicketKeys()`); null: none. */
+  #tickets: ServerTickets | null;
 
   private constructor(
     endpoint: ListenTarget,
@@ -92,6 +95,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#keys = new ServerKeys(keys, this.#options, this.#admission);
     this.#handshaking = this.#admission.handshaking;
     this.#accepted = new AcceptQueue(this.#options.maxPendingSessions);
+    this.#tickets = this.#options.tickets ? new ServerTickets(this.#options.tickets) : null;
   }
 
   /**
@@ -243,6 +247,20 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
+   * Puts other ticket keys in force for every handshake from now on (README "Resumption"):
+   * the first issues tickets, every one is accepted (a rotation: a new key first, the old
+   * one kept for one lifetime; a key left out stops being accepted at once). On a server
+   * created without `tickets`, turns tickets on with the default lifetime.
+   *
+   * @throws TypeError unless `keys` is an array of 1–16 keys of 32 bytes.
+   */
+  setTicketKeys(keys: readonly Uint8Array[]): void {
+    const prepared = checkTicketKeys(keys, 'keys');
+    if (this.#tickets) this.#tickets.setKeys(prepared);
+    else this.#tickets = new ServerTickets(resolveTicketOptions({ keys })!);
+  }
+
+  /**
    * The next established session, in order of establishment. Rejects with ERR_ABORTED if
    * `signal` aborts, and with ERR_SESSION_CLOSED if the server stops (or is not started).
    */
@@ -362,7 +380,12 @@ export class Server extends EventEmitter<ServerEvents> {
         socket,
         {
           role: 'server',
-          connection: { keys: keys.keys, suites: this.#suites, clientKeyAllowed: this.#clientKeyAllowed },
+          connection: {
+            keys: keys.keys,
+            suites: this.#suites,
+            clientKeyAllowed: this.#clientKeyAllowed,
+            tickets: this.#tickets ?? undefined,
+          },
           decrypt: keys.decrypt,
           verify: keys.verify,
         },

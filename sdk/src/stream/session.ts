@@ -225,9 +225,17 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#core.info?.serverKey ?? null;
   }
 
-  /** The client's public key if the client authenticated, else null. */
+  /**
+   * The client's public key if the client authenticated, else null. A resumed session keeps
+   * the key of the session its ticket came from (the server checks it is still authorized).
+   */
   get clientKey(): PublicKey | null {
     return this.#core.info?.clientKey ?? null;
+  }
+
+  /** Whether the session was resumed from a ticket (no RSA; README "Resumption"); false before the handshake. */
+  get resumed(): boolean {
+    return this.#core.info?.resumed ?? false;
   }
 
   /** The peer's IP address when the transport is a TCP socket, else undefined. */

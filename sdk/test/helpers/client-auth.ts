@@ -43,7 +43,7 @@ class ForgingClient extends ClientConnection {
       throw new Error('forging client: expected the ServerFinished');
     }
     this.handler.send(this.sealer!.seal(RecordType.ClientFinished, this.#payload));
-    this.open({ suite: this.suite!, serverKey: this.#server, clientKey: null });
+    this.open({ suite: this.suite!, serverKey: this.#server, clientKey: null, resumed: false });
   }
 }
 
