@@ -51,7 +51,12 @@ export async function benchResumption(ctx: NetContext): Promise<Row[]> {
   // Full and resumed secsess clients share one server, as full and resumed TLS ones do.
   ports.set(
     'secsess',
-    await secsessChild.request<number>({ cmd: 'listen', kind: 'secsess', mode: 'echo', options: { tickets: true } }),
+    await secsessChild.request<number>({
+      cmd: 'listen',
+      kind: 'secsess',
+      mode: 'echo',
+      options: { tickets: true },
+    }),
   );
   if (!tlsWhy) ports.set('tls', await ctx.port('tls', 'echo', 2048));
   const clients = await startChild(ctx.files);

@@ -17,9 +17,9 @@ export type {
   ServerEvents,
   StopOptions,
 } from './server/server.js';
+export { MAX_TICKET_KEYS } from './server/tickets.js';
 export {
   generateTicketKey,
-  MAX_TICKET_KEYS,
   readTicketKeyFile,
   TICKET_KEY_BYTES,
   ticketKeyName,

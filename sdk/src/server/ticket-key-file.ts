@@ -9,19 +9,14 @@
  * may be a key. The file is a secret like a private key: written atomically with mode 0600,
  * and refused when group or others may read it.
  */
-import { hkdfSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { checkPrivateKeyPermissions, KeyError, KeyErrorCode, readKeyFile, writeKeyFile } from '@secsess/keys';
+import { TicketKey } from '../protocol/index.js';
+import { MAX_TICKET_KEYS } from './tickets.js';
 
 /** Bytes of a ticket key. */
 export const TICKET_KEY_BYTES = 32;
 
-/** Most keys a ticket-key file (and `ServerOptions.tickets.keys`) may hold. */
-export const MAX_TICKET_KEYS = 16;
-
-/** Bytes of a ticket key's name (the first field of every ticket sealed under it). */
-export const TICKET_KEY_NAME_BYTES = 8;
-
-const KEY_NAME_INFO = Buffer.from('secsess v1 ticket name', 'ascii');
 const SUBJECT = 'ticket-key file';
 /** Canonical base64 of 32 bytes: 43 characters, the last carrying 2 zero bits, and one `=`. */
 const KEY_LINE = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
@@ -40,9 +35,7 @@ export function generateTicketKey(): Buffer {
  */
 export function ticketKeyName(key: Uint8Array): string {
   checkKey(key, 'key');
-  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), KEY_NAME_INFO, TICKET_KEY_NAME_BYTES)).toString(
-    'hex',
-  );
+  return TicketKey.from(key).name.toString('hex');
 }
 
 function checkKey(key: unknown, name: string): asserts key is Uint8Array {
