@@ -54,6 +54,7 @@ test('the core entry exports the documented surface and no internals', (t) => {
     'ServerConnection',
     'SessionError',
     'Symmetric',
+    'TicketKey',
     'TimeoutError',
     'datagramContexts',
     'decryptPreSecret',

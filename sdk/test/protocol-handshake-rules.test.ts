@@ -52,7 +52,12 @@ test('ClientHello: preamble, then fields, then suite, then key: each refusal wit
   const cases: Array<[string, (h: Buffer) => Buffer, string, number]> = [
     ['bad magic', (h) => (h.fill(0x58, AT.magic, AT.magic + 1), h), ErrorCode.UNSUPPORTED_VERSION, 0x0002],
     ['version 2', (h) => ((h[AT.version] = 2), h), ErrorCode.UNSUPPORTED_VERSION, 0x0002],
-    ['reserved flag', (h) => ((h[AT.flags] = 0x02), h), ErrorCode.HANDSHAKE, 0x0005],
+    [
+      'reserved flag (bit 2; bit 1 asks for a ticket, §6a)',
+      (h) => ((h[AT.flags] = 0x04), h),
+      ErrorCode.HANDSHAKE,
+      0x0005,
+    ],
     ['trailing byte', (h) => withBody(Buffer.concat([h, Buffer.of(0)])), ErrorCode.HANDSHAKE, 0x0005],
     ['ct_len past the end', (h) => (h.writeUInt16BE(0x101, AT.ctLen), h), ErrorCode.HANDSHAKE, 0x0005],
     ['short body', (h) => withBody(h.subarray(0, 7)), ErrorCode.HANDSHAKE, 0x0005],

@@ -6,8 +6,8 @@
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, TimeoutError } from '../protocol/index.js';
-import type { AlgorithmSet } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
+import type { AlgorithmSet, SessionTicket } from '../protocol/index.js';
 import { debug, debugSession, describeError } from '../common/debug.js';
 import { BUSY_RETRY_BASE, BUSY_RETRY_CAP } from '../common/defaults.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
@@ -18,6 +18,8 @@ import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
 import { checkClientArguments, hostTrust } from './trust.js';
 import type { TrustMode } from './trust.js';
 import { resolveClientOptions } from './client-options.js';
+import { storeTicket, takeTicket } from './ticket-store.js';
+import type { TicketStore } from './ticket-store.js';
 import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
 import { createSession } from '../stream/session.js';
@@ -107,16 +109,19 @@ export class Client {
             : `pinned server key ${this.#serverKey!.fingerprint()}`,
         );
         const socket = await this.#connectSocket(target, signal);
+        const serverKey = trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!;
         const session = createSession(
           socket,
           {
             role: 'client',
             connection: {
-              serverKey: trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!,
+              serverKey,
               set: this.#set,
               maxFragmentSize: this.#options.maxFragmentSize,
               clientKey: this.#clientKey ?? undefined,
+              ...resumption(this.#options.resumption, serverKey, this.#set, this.#clientKey),
             },
+            newTicket: this.#newTicket,
             decideServerKey: trust
               ? (key) =>
                   trust.decide(key).catch((err: unknown) => {
@@ -209,6 +214,13 @@ export class Client {
     return this.close();
   }
 
+  /** Files the tickets servers send in the resumption store, if there is one. */
+  readonly #newTicket = (ticket: SessionTicket): void => {
+    const store = this.#options.resumption;
+    if (store) storeTicket(store, ticket);
+    else ticket.psk.fill(0);
+  };
+
   #connectSocket(target: Endpoint, signal: AbortSignal | undefined): Promise<Socket> {
     const ms = this.#options.connectTimeout;
     return new Promise<Socket>((resolve, reject) => {
@@ -257,6 +269,23 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
       reject(abortError('connect', signal!));
     });
   });
+}
+
+/**
+ * The resumption options of one connection: ask for tickets with a store, and offer the
+ * newest ticket it holds for this server key, suite and client key (taken out: used once).
+ */
+function resumption(
+  store: TicketStore | null,
+  serverKey: PublicKey | undefined,
+  set: AlgorithmSet,
+  clientKey: PrivateKey | null,
+): { tickets?: boolean; resume?: SessionTicket } {
+  if (!store) return {};
+  const ticket = serverKey
+    ? takeTicket(store, serverKey, resolveSuite(set), clientKey?.publicKey ?? null)
+    : null;
+  return ticket ? { tickets: true, resume: ticket } : { tickets: true };
 }
 
 function notConnected(): Promise<never> {

@@ -17,6 +17,7 @@ export interface DebugSession {
   readonly suite: Suite | null;
   readonly serverKey: PublicKey | null;
   readonly clientKey: PublicKey | null;
+  readonly resumed: boolean;
   once(event: 'close', listener: (code: number, reason: string) => void): unknown;
 }
 
@@ -42,13 +43,14 @@ export function debugSession(
 ): void {
   if (!debug.enabled) return;
   debug(
-    '%s: session open, local %s, remote %s, suite %s, server key %s, client key %s',
+    '%s: session open, local %s, remote %s, suite %s, server key %s, client key %s%s',
     role,
     local,
     remote,
     suiteName(session.suite),
     fingerprintOf(session.serverKey),
     fingerprintOf(session.clientKey),
+    session.resumed ? ', resumed' : '',
   );
   session.once('close', (code, reason) =>
     debug('%s: session with %s closed, code %d%s', role, remote, code, reason ? `, reason "${reason}"` : ''),

@@ -59,10 +59,15 @@ export function readClientFinished(
   if (payload.length !== 5 + spkiLength + sigLength) throw clientAuthFailed();
   const signature = payload.subarray(5 + spkiLength);
   const key = supportedClientKey(spki);
-  if (allowed && !allowed(key)) throw new SessionError(ErrorCode.NOT_AUTHORIZED, KEY_NOT_ALLOWED);
+  checkKeyAllowed(key, allowed);
   // An RSA signature is exactly as long as the modulus.
   if (signature.length !== Math.ceil(key.bits / 8)) throw clientAuthFailed();
   return { key, signature };
+}
+
+/** Membership (step 3): throws NOT_AUTHORIZED unless `allowed` (if any) lets `key` in. */
+export function checkKeyAllowed(key: PublicKey, allowed: ((key: PublicKey) => boolean) | undefined): void {
+  if (allowed && !allowed(key)) throw new SessionError(ErrorCode.NOT_AUTHORIZED, KEY_NOT_ALLOWED);
 }
 
 /**

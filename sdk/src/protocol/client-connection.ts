@@ -2,8 +2,11 @@
  * The client's handshake (PROTOCOL.md "Client state machine"):
  *
  *   [KeyRequest → KeyResponse →]  ClientHello → ServerHello, {ServerFinished} → {ClientFinished} → open
+ *   ResumeHello → ServerHello, {ServerFinished} → {ClientFinished} → open            (resumed, §6a)
+ *   ResumeHello → ResumeRefused, ClientHello → … as the first line                   (refused, same transport)
  *
  * The bracketed exchange happens only when the client does not hold the server's key yet.
+ * Asked for (`tickets`), the server's NewTicket goes to `handler.newTicket` once open.
  */
 import { Buffer } from 'node:buffer';
 import { PublicKey } from '@secsess/keys';
@@ -11,6 +14,8 @@ import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
   FrameType,
+  LABEL_MASTER,
+  LABEL_RESUMED_MASTER,
   PRE_SECRET_SIZE,
   RANDOM_SIZE,
   RecordType,
@@ -23,14 +28,19 @@ import type { EphemeralKey } from './asymmetric.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
+  FLAG_TICKETS,
   decodeKeyResponse,
+  decodeResumeRefused,
   decodeServerHello,
   encodeClientHello,
   encodeKeyRequest,
 } from './handshake-messages.js';
+import { checkResumeTicket, resumeHelloFor } from './client-resume.js';
+import { readNewTicket } from './new-ticket.js';
+import type { SessionTicket } from './ticket.js';
 import type { PrivateKey } from '@secsess/keys';
 import { exporterSecret } from './datagram/key-schedule.js';
-import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
+import { deriveMaster, initialTrafficSecret, resumptionSecret, serverFinishedKey } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
 import type { AlgorithmSet, Suite } from './suite.js';
@@ -45,6 +55,19 @@ export interface ClientConnectionOptions extends ConnectionOptions {
   readonly set?: AlgorithmSet;
   /** The client's own key, to authenticate to the server. Default: none. */
   readonly clientKey?: PrivateKey;
+  /**
+   * Ask the server for a resumption ticket (PROTOCOL.md §6a); it arrives through
+   * `handler.newTicket` after the session opened. Only for servers that implement
+   * resumption: an older server refuses the request (ERR_HANDSHAKE). Default false.
+   */
+  readonly tickets?: boolean;
+  /**
+   * Resume with this ticket (from `handler.newTicket` of an earlier session with the same
+   * `serverKey`, `set` and `clientKey`): no RSA operation on either side. Offered once;
+   * if the server refuses it, the full handshake follows on the same transport. The core
+   * wipes its `psk` once used. Default: none.
+   */
+  readonly resume?: SessionTicket;
   /** @internal Test vectors only: fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;
   /** @internal Test vectors only: a fixed key-transport ciphertext to send. */
@@ -58,6 +81,11 @@ export interface ClientConnectionHandler extends ConnectionHandler {
    * (now or later) and call {@link ClientConnection.useServerKey}, or fail the connection.
    */
   serverKey?(key: PublicKey): void;
+  /**
+   * The server's ticket (asked for with `tickets`), for a later `resume`. The handler owns
+   * its `psk` (a secret: keep it in memory only, wipe it when dropping the ticket).
+   */
+  newTicket?(ticket: SessionTicket): void;
 }
 
 type ClientStep = 'idle' | 'awaitKey' | 'awaitKeyDecision' | 'awaitServerHello' | 'awaitFinished' | 'done';
@@ -88,6 +116,13 @@ export class ClientConnection extends Connection {
   #preSecret: Buffer | null = null;
   #expectedProof: Buffer | null = null;
   #transcriptHash: Buffer | null = null;
+  /** The ticket offered, until the server answers (its psk is wiped then). */
+  #resume: SessionTicket | null = null;
+  #resumed = false;
+  readonly #wantsTickets: boolean;
+  #ticketReceived = false;
+  /** The session's client key, once open (what a ticket received is for). */
+  #sessionClientKey: PublicKey | null = null;
 
   constructor(handler: ClientConnectionHandler, options: ClientConnectionOptions = {}) {
     super(handler, options);
@@ -98,6 +133,11 @@ export class ClientConnection extends Connection {
       throw new TypeError('serverKey must be a PublicKey from @secsess/keys');
     }
     this.#serverKey = options.serverKey ?? null;
+    this.#wantsTickets = options.tickets === true;
+    if (options.resume !== undefined) {
+      checkResumeTicket(options.resume, this.#suite, this.#serverKey, options.clientKey?.publicKey ?? null);
+      this.#resume = options.resume;
+    }
     if (!this.#serverKey && !handler.serverKey) {
       // Never trust whatever key the server sends: a caller without the key must decide.
       throw new TypeError(
@@ -109,7 +149,14 @@ export class ClientConnection extends Connection {
   /** Starts the handshake: sends the first message. */
   start(): void {
     if (this.#step !== 'idle') throw new SessionError(ErrorCode.INVALID_STATE, 'start() may be called once');
-    if (this.#serverKey) {
+    if (this.#resume) {
+      this.#random = this.random(RANDOM_SIZE);
+      this.#ephemeral = x25519Key(this.#options.ephemeralPrivate);
+      const hello = resumeHelloFor(this.#resume, this.#random, this.#ephemeral.publicRaw, this.#wantsTickets);
+      this.#transcript!.push(hello);
+      this.#step = 'awaitServerHello';
+      this.handler.send(hello);
+    } else if (this.#serverKey) {
       this.#sendHello();
     } else {
       const request = encodeKeyRequest();
@@ -126,6 +173,13 @@ export class ClientConnection extends Connection {
     }
     this.#serverKey = key;
     this.#sendHello();
+  }
+
+  /** Ends the connection (see Connection.fail); a ticket offered and not yet answered is wiped. */
+  override fail(error: unknown): void {
+    this.#resume?.psk.fill(0);
+    this.#resume = null;
+    super.fail(error);
   }
 
   protected plaintextAlertAllowed(code: AlertCode): boolean {
@@ -156,6 +210,15 @@ export class ClientConnection extends Connection {
       this.#onServerHello(frame);
       return;
     }
+    if (this.#step === 'awaitServerHello' && type === FrameType.ResumeRefused && this.#resume) {
+      // The ticket is spent; the full handshake follows here, its transcript from its ClientHello.
+      decodeResumeRefused(frame);
+      this.#resume.psk.fill(0);
+      this.#resume = null;
+      this.#transcript = [];
+      this.#sendHello();
+      return;
+    }
     throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from server');
   }
 
@@ -165,13 +228,34 @@ export class ClientConnection extends Connection {
     }
     if (!constantTimeEqual(payload, this.#expectedProof!)) throw proofFailed();
     this.#expectedProof = null;
-    this.handler.send(this.sealer!.seal(RecordType.ClientFinished, this.#clientFinishedPayload()));
+    // Resumed: `00` — the identity is the ticket's, proven by its psk (§6a).
+    const finished = this.#resumed ? Buffer.of(0) : this.#clientFinishedPayload();
+    this.handler.send(this.sealer!.seal(RecordType.ClientFinished, finished));
     this.#step = 'done';
     this.#transcriptHash = null;
     const clientKey = this.#options.clientKey?.publicKey ?? null;
+    this.#sessionClientKey = clientKey;
     this.#options = NO_OPTIONS;
     this.awaitingAcceptance = true;
-    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey, resumed: false });
+    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey, resumed: this.#resumed });
+  }
+
+  /** NewTicket (§6a): to `handler.newTicket`, if asked for, once, not between fragments. */
+  protected override onOtherRecord(type: number, payload: Buffer, assembling: boolean): void {
+    if (type !== RecordType.NewTicket) return super.onOtherRecord(type, payload, assembling);
+    const state = { asked: this.#wantsTickets, received: this.#ticketReceived, assembling };
+    const session = {
+      suite: this.#suite,
+      serverKey: this.#serverKey!,
+      clientKey: this.#sessionClientKey,
+      psk: this.psk,
+    };
+    const ticket = readNewTicket(payload, state, session);
+    this.#ticketReceived = true;
+    this.psk = null;
+    const handler = this.#clientHandler;
+    if (handler.newTicket) handler.newTicket(ticket);
+    else ticket.psk.fill(0);
   }
 
   protected handshakeRecordRejected(cause: unknown): HandshakeError {
@@ -188,7 +272,7 @@ export class ClientConnection extends Connection {
       : oaepEncrypt(serverKey.keyObject, this.#preSecret);
     const hello = encodeClientHello({
       suiteIds: this.#suite.ids,
-      flags: this.#options.clientKey ? FLAG_CLIENT_AUTH : 0,
+      flags: (this.#options.clientKey ? FLAG_CLIENT_AUTH : 0) | (this.#wantsTickets ? FLAG_TICKETS : 0),
       random: this.#random,
       ephemeral: this.#ephemeral.publicRaw,
       keyId: serverKey.fingerprintBytes(),
@@ -219,13 +303,23 @@ export class ClientConnection extends Connection {
     }
     const suite = this.#suite;
     const th = hash(suite.hashName, ...transcript);
-    const master = deriveMaster(suite, {
-      preSecret: this.#preSecret!,
-      shared,
-      clientRandom: this.#random!,
-      serverRandom: hello.random,
-      transcriptHash: th,
-    });
+    // Resumed: the ticket's psk in place of pre_secret, and the resumed label (§6a).
+    const resume = this.#resume;
+    const secret = resume ? resume.psk : this.#preSecret!;
+    const master = deriveMaster(
+      suite,
+      {
+        preSecret: secret,
+        shared,
+        clientRandom: this.#random!,
+        serverRandom: hello.random,
+        transcriptHash: th,
+      },
+      resume ? LABEL_RESUMED_MASTER : LABEL_MASTER,
+    );
+    this.#resumed = resume !== null;
+    this.#resume = null;
+    if (this.#wantsTickets) this.psk = resumptionSecret(suite, master);
     this.#transcript = null;
     this.#random = null;
     this.#expectedProof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
@@ -243,7 +337,7 @@ export class ClientConnection extends Connection {
     this.exporter = exporterSecret(suite, master);
     master.fill(0);
     shared.fill(0);
-    this.#preSecret!.fill(0);
+    secret.fill(0);
     this.#preSecret = null;
     this.#ephemeral = null;
     this.#step = 'awaitFinished';

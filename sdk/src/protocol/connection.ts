@@ -72,6 +72,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
    * wiped at once); handed out only while OPEN, wiped when the connection ends.
    */
   protected exporter: Buffer | null = null;
+  /** The resumption secret (§6a) while a ticket may still be sent or received; wiped at the end. */
+  protected psk: Buffer | null = null;
   readonly #reader: FrameReader;
   /**
    * The message being reassembled from DataMore fragments, in one buffer that grows by
@@ -303,8 +305,13 @@ export abstract class Connection extends MessageSender implements FrameSink {
         this.#onEnd(payload);
         return;
       default:
-        throw protocolError(`unexpected record type 0x${type.toString(16)}`);
+        this.onOtherRecord(type, payload, this.#assembling);
     }
+  }
+
+  /** A record type not above (the client takes NewTicket, §6a): refused. */
+  protected onOtherRecord(type: number, _payload: Buffer, _assembling: boolean): void {
+    throw protocolError(`unexpected record type 0x${type.toString(16)}`);
   }
 
   #appendFragment(payload: Buffer): void {
@@ -388,6 +395,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.opener?.destroy();
     this.exporter?.fill(0);
     this.exporter = null;
+    this.psk?.fill(0);
+    this.psk = null;
   }
 
   #tooLarge(): SessionError {
@@ -402,7 +411,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     if (type === FrameType.Record) return this.recordLimit;
     if (type === FrameType.Alert && (this.connState === 'handshake' || this.awaitingAcceptance)) return 2;
     if (this.connState !== 'handshake') return -1;
-    return type >= FrameType.KeyRequest && type <= FrameType.ServerHello ? MAX_HANDSHAKE_FRAME : -1;
+    return type >= FrameType.KeyRequest && type <= FrameType.ResumeRefused ? MAX_HANDSHAKE_FRAME : -1;
   }
 
   #headerError(err: FrameHeaderError): SessionError {

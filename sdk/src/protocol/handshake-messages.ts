@@ -8,6 +8,7 @@ import {
   FrameType,
   KEY_ID_SIZE,
   MAGIC,
+  MAX_TICKET_SIZE,
   RANDOM_SIZE,
   VERSION,
   X25519_KEY_SIZE,
@@ -30,7 +31,25 @@ export interface ServerHello {
   readonly ephemeral: Buffer;
 }
 
+/**
+ * A ResumeHello (PROTOCOL.md §6a). `binderInput` is the frame up to, not including, the
+ * binder (the header counts the whole body): what the binder's hash covers.
+ */
+export interface ResumeHello {
+  readonly suiteIds: readonly [number, number, number];
+  /** Bit 1 only: the client wants a new ticket. */
+  readonly flags: number;
+  readonly random: Buffer;
+  readonly ephemeral: Buffer;
+  readonly keyId: Buffer;
+  readonly ticket: Buffer;
+  readonly binder: Buffer;
+  readonly binderInput: Buffer;
+}
+
 export const FLAG_CLIENT_AUTH = 0x01;
+/** ClientHello / ResumeHello flag bit 1: the client wants a resumption ticket (§6a). */
+export const FLAG_TICKETS = 0x02;
 
 /** Wraps a body in a frame header: type (u8) ‖ length (u24 BE) ‖ body. */
 export function frame(type: number, body: Buffer): Buffer {
@@ -78,6 +97,41 @@ export function encodeServerHello(h: ServerHello): Buffer {
     FrameType.ServerHello,
     Buffer.concat([preamble(), Buffer.from(h.suiteIds), h.random, h.ephemeral]),
   );
+}
+
+/**
+ * A ResumeHello frame whose last `binderLength` bytes are `binder(frame up to them)`: the
+ * header already counts the binder, as the binder's hash requires (§6a).
+ */
+export function encodeResumeHello(
+  h: Omit<ResumeHello, 'binder' | 'binderInput'>,
+  binderLength: number,
+  binder: (binderInput: Buffer) => Buffer,
+): Buffer {
+  const len = Buffer.allocUnsafe(2);
+  len.writeUInt16BE(h.ticket.length);
+  const out = frame(
+    FrameType.ResumeHello,
+    Buffer.concat([
+      preamble(),
+      Buffer.from(h.suiteIds),
+      Buffer.of(h.flags),
+      h.random,
+      h.ephemeral,
+      h.keyId,
+      len,
+      h.ticket,
+      Buffer.alloc(binderLength),
+    ]),
+  );
+  const at = out.length - binderLength;
+  binder(out.subarray(0, at)).copy(out, at);
+  return out;
+}
+
+/** ResumeRefused (§6a): the preamble alone. */
+export function encodeResumeRefused(): Buffer {
+  return frame(FrameType.ResumeRefused, preamble());
 }
 
 export function encodeAlertFrame(code: number): Buffer {
@@ -152,7 +206,7 @@ export function decodeClientHello(f: Buffer): ClientHello {
   readPreamble(c);
   const suiteIds = [c.u8(), c.u8(), c.u8()] as const;
   const flags = c.u8();
-  if ((flags & ~FLAG_CLIENT_AUTH) !== 0) throw malformed('client hello');
+  if ((flags & ~(FLAG_CLIENT_AUTH | FLAG_TICKETS)) !== 0) throw malformed('client hello');
   const random = c.bytes(RANDOM_SIZE);
   const ephemeral = c.bytes(X25519_KEY_SIZE);
   const keyId = c.bytes(KEY_ID_SIZE);
@@ -169,6 +223,45 @@ export function decodeServerHello(f: Buffer): ServerHello {
   const ephemeral = c.bytes(X25519_KEY_SIZE);
   c.end();
   return { suiteIds, random, ephemeral };
+}
+
+/**
+ * The strict reading of a ResumeHello (§6a): preamble, then the suite, whose hash length
+ * the binder's needs (`hashLength` answers null for an unknown suite: SuiteMismatch, as
+ * for a ClientHello), then the rest. The suite's acceptance is the caller's next check.
+ */
+export function decodeResumeHello(
+  f: Buffer,
+  hashLength: (ids: readonly [number, number, number]) => number | null,
+): ResumeHello {
+  const c = new Cursor(f, 'resume hello');
+  readPreamble(c);
+  const suiteIds = [c.u8(), c.u8(), c.u8()] as const;
+  const hlen = hashLength(suiteIds);
+  if (hlen === null) {
+    throw new HandshakeError(
+      ErrorCode.SUITE_MISMATCH,
+      'handshake: client asked for an algorithm set this server does not accept',
+    );
+  }
+  const flags = c.u8();
+  if ((flags & ~FLAG_TICKETS) !== 0) throw malformed('resume hello');
+  const random = c.bytes(RANDOM_SIZE);
+  const ephemeral = c.bytes(X25519_KEY_SIZE);
+  const keyId = c.bytes(KEY_ID_SIZE);
+  const n = c.u16();
+  if (n < 1 || n > MAX_TICKET_SIZE) throw malformed('resume hello');
+  const ticket = c.bytes(n);
+  const binderAt = f.length - hlen;
+  const binder = c.bytes(hlen);
+  c.end();
+  return { suiteIds, flags, random, ephemeral, keyId, ticket, binder, binderInput: f.subarray(0, binderAt) };
+}
+
+export function decodeResumeRefused(f: Buffer): void {
+  const c = new Cursor(f, 'resume refused');
+  readPreamble(c);
+  c.end();
 }
 
 export function decodeAlertFrame(f: Buffer): number {

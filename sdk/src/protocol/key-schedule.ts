@@ -12,21 +12,29 @@
  *   next      = HKDF(traffic, "", "secsess v1 update", L)
  *   finished  = HKDF(master, "", "secsess v1 server finished", L)
  *   exporter  = HKDF(master, "", "secsess v1 exporter", L)        (Part II §D9: datagram/key-schedule.ts)
+ *
+ * Resumption (§6a):
+ *   psk       = HKDF(master, "", "secsess v1 resumption", L)       (sealed in the ticket, kept by the client)
+ *   binder    = HMAC(HKDF(psk, "", "secsess v1 binder", L), H(ResumeHello up to the binder))
+ *   master    = HKDF(ikm = psk ‖ x25519_shared, salt = client_random ‖ server_random,
+ *                    info = "secsess v1 resumed master" ‖ transcript_hash, L)   (resumed session)
  */
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import {
   GCM_IV_SIZE,
+  LABEL_BINDER,
   LABEL_C2S,
   LABEL_IV,
   LABEL_KEY,
   LABEL_MAC,
   LABEL_MASTER,
+  LABEL_RESUMPTION,
   LABEL_S2C,
   LABEL_SERVER_FINISHED,
   LABEL_UPDATE,
 } from './constants.js';
-import { hkdf, secretKey } from './crypto.js';
+import { hash, hkdf, hmac, secretKey } from './crypto.js';
 import type { Suite } from './suite.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -40,14 +48,31 @@ export interface MasterInputs {
   readonly transcriptHash: Buffer;
 }
 
-export function deriveMaster(suite: Suite, i: MasterInputs): Buffer {
+/**
+ * `master` of a full handshake; with `masterLabel` "secsess v1 resumed master" and the psk
+ * as `preSecret`, that of a resumed one (§6a).
+ */
+export function deriveMaster(suite: Suite, i: MasterInputs, masterLabel: string = LABEL_MASTER): Buffer {
   return hkdf(
     suite.hashName,
     Buffer.concat([i.preSecret, i.shared]),
     Buffer.concat([i.clientRandom, i.serverRandom]),
-    Buffer.concat([label(LABEL_MASTER), i.transcriptHash]),
+    Buffer.concat([label(masterLabel), i.transcriptHash]),
     suite.hashLength,
   );
+}
+
+/** The resumption secret of a session, derived before `master` is wiped (§6a). */
+export function resumptionSecret(suite: Suite, master: Buffer): Buffer {
+  return hkdf(suite.hashName, master, EMPTY, label(LABEL_RESUMPTION), suite.hashLength);
+}
+
+/** The binder of a ResumeHello: HMAC(binder_key, H(the frame up to the binder)) (§6a). */
+export function resumeBinder(suite: Suite, psk: Buffer, binderInput: Buffer): Buffer {
+  const raw = hkdf(suite.hashName, psk, EMPTY, label(LABEL_BINDER), suite.hashLength);
+  const key = secretKey(raw);
+  raw.fill(0);
+  return hmac(suite.hashName, key, hash(suite.hashName, binderInput));
 }
 
 export type Direction = 'c2s' | 's2c';

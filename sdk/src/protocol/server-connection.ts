@@ -2,7 +2,11 @@
  * The server's handshake (PROTOCOL.md "Server state machine"):
  *
  *   [KeyRequest → KeyResponse]  ClientHello → (decrypt) → ServerHello, {ServerFinished}
- *     → {ClientFinished} → [(verify the client's signature)] → open
+ *     → {ClientFinished} → [(verify the client's signature)] → open [→ {NewTicket}]
+ *   ResumeHello → ServerHello, {ServerFinished} → {ClientFinished} → open [→ {NewTicket}]
+ *   ResumeHello → ResumeRefused, then the full handshake from its ClientHello
+ *
+ * The resumption checks are server-resume.ts's, the ticket issued new-ticket.ts's (§6a).
  *
  * The RSA operations are the steps that may leave the event loop: if the handler has
  * `decryptSecret`, the connection pauses until `completeDecrypt()`, and if it has
@@ -17,109 +21,58 @@ import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
   FrameType,
+  LABEL_MASTER,
+  LABEL_RESUMED_MASTER,
   MAX_CLIENT_FINISHED_PAYLOAD,
-  MAX_HANDSHAKE_FRAME,
   PRE_SECRET_SIZE,
   RANDOM_SIZE,
   RecordType,
 } from './constants.js';
-import { MAX_QUEUED_VERIFYING, clientAuthFailed, readClientFinished } from './client-auth.js';
+import {
+  MAX_QUEUED_VERIFYING,
+  checkKeyAllowed,
+  clientAuthFailed,
+  readClientFinished,
+} from './client-auth.js';
 import { Connection } from './connection.js';
-import type { ConnectionHandler, ConnectionOptions } from './connection.js';
 import { hash, hmac } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
+import { HeldFrames, MAX_HELD_DECRYPTING } from './held-frames.js';
 import { markKeyProbe } from './key-probe.js';
 import type { KeyProbe } from './key-probe.js';
 import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
+  FLAG_TICKETS,
   decodeClientHello,
   decodeKeyRequest,
   encodeKeyResponse,
+  encodeResumeRefused,
   encodeServerHello,
 } from './handshake-messages.js';
 import type { ClientHello } from './handshake-messages.js';
+import { issueTicket } from './new-ticket.js';
+import { readResumeHello } from './server-resume.js';
 import { exporterSecret } from './datagram/key-schedule.js';
-import { deriveMaster, initialTrafficSecret, serverFinishedKey } from './key-schedule.js';
+import { deriveMaster, initialTrafficSecret, resumptionSecret, serverFinishedKey } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
 import type { TicketContext } from './ticket.js';
+import type {
+  ServerConnectionHandler,
+  ServerConnectionOptions,
+  VerifyRequest,
+} from './server-connection-types.js';
 
-export interface ServerConnectionOptions extends ConnectionOptions {
-  /**
-   * The server's keys; the client names one by fingerprint. The first is the one sent to
-   * clients that ask for the server's key. At least one. A `PublicKey` stands for a private
-   * key held elsewhere (a worker, another process, an HSM): the handler must then have
-   * `decryptSecret`, which is asked for every decryption.
-   */
-  readonly keys: readonly (PrivateKey | PublicKey)[];
-  /** Suites accepted. Default: every supported suite. */
-  readonly suites?: readonly Suite[];
-  /**
-   * Whether a client key may authenticate at all (e.g. it is in authorized_keys). Asked
-   * once the key passed the cheap checks and before its signature is verified, so a key
-   * refused here costs no RSA operation. Default: every key.
-   */
-  readonly clientKeyAllowed?: (key: PublicKey) => boolean;
-  /**
-   * Resumption (PROTOCOL.md §6a): the ticket keys, lifetime, clock and single-use memory.
-   * With it, a client that asks gets a ticket once `issueTicket()` is called (after the
-   * application accepted the client), and a ResumeHello is checked; without it, ticket
-   * requests are ignored and every ResumeHello is refused (the client falls back).
-   */
-  readonly tickets?: TicketContext;
-  /** @internal Test vectors only: fixed X25519 private key bytes. */
-  readonly ephemeralPrivate?: Buffer;
-}
-
-/** A pending RSA private operation: decrypt `ciphertext` with `keys[keyIndex]`. */
-export interface DecryptRequest {
-  readonly keyIndex: number;
-  readonly ciphertext: Buffer;
-}
-
-/**
- * A pending client-authentication check: RSA-PSS verification of `signature` over
- * `message` with `key` (a key that passed the size, exponent and membership checks).
- */
-export interface VerifyRequest {
-  readonly key: PublicKey;
-  readonly message: Buffer;
-  readonly signature: Buffer;
-}
-
-/**
- * The server's handler: {@link ConnectionHandler} and the optional RSA plug, through which
- * the private-key operation and the client-signature check run outside the connection.
- */
-export interface ServerConnectionHandler extends ConnectionHandler {
-  /**
-   * Optional: perform the RSA-OAEP decryption elsewhere (a worker thread, another process,
-   * an HSM) and call {@link ServerConnection.completeDecrypt} with the plaintext, or null
-   * on any failure. Called at most once per connection, from inside `receive()` (the
-   * ClientHello arrived and named `keys[request.keyIndex]`); frames arriving meanwhile wait,
-   * bounded. Required when `keys` holds a `PublicKey`.
-   */
-  decryptSecret?(request: DecryptRequest): void;
-  /**
-   * Optional: verify the client's signature elsewhere (a worker thread) and call
-   * {@link ServerConnection.completeVerify} with the outcome (false on any failure).
-   * Called at most once, from inside `receive()`, for a key that passed the size, exponent
-   * and `clientKeyAllowed` checks.
-   */
-  verifyClientAuth?(request: VerifyRequest): void;
-}
+export type {
+  DecryptRequest,
+  ServerConnectionHandler,
+  ServerConnectionOptions,
+  VerifyRequest,
+} from './server-connection-types.js';
 
 type ServerStep = 'awaitHello' | 'decrypting' | 'awaitFinished' | 'verifying' | 'done';
-
-/** Frames that may queue while the RSA operation runs: the client has no reason to send any. */
-const MAX_QUEUED_BYTES = 2 * MAX_HANDSHAKE_FRAME;
-/**
- * What each queued frame is charged beyond its bytes (its copy's Buffer object and queue
- * entry), so that many tiny frames cannot hold more memory than the bound says.
- */
-const QUEUED_FRAME_OVERHEAD = 128;
 
 /**
  * The server's side of a secsess connection, without I/O: feed the client's bytes to
@@ -146,7 +99,14 @@ export class ServerConnection extends Connection {
   /** A received frame raised an error (the peer's doing), to tell it from a local end. */
   #peerFailed = false;
   #keyProbe: KeyProbe | null = null;
-  #hello: ClientHello | null = null;
+  /** The hello being answered: a ClientHello, or a ResumeHello's fields (no ciphertext). */
+  #hello: Pick<ClientHello, 'flags' | 'random' | 'ephemeral'> | null = null;
+  readonly #tickets: TicketContext | undefined;
+  /** A ResumeHello arrived (at most one per connection, §6a). */
+  #resumeOffered = false;
+  #resumed = false;
+  /** The client key of the session: the verified one, or in a resumed session its ticket's. */
+  #sessionClientKey: PublicKey | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
   #wantsAuth = false;
   #helloSuite: Suite | null = null;
@@ -154,9 +114,8 @@ export class ServerConnection extends Connection {
   readonly #clientKeyAllowed: ((key: PublicKey) => boolean) | undefined;
   /** The client key whose signature is being verified. */
   #clientKey: PublicKey | null = null;
-  /** Frames that arrived while decrypting or verifying; made only if any do. */
-  #queued: Array<[number, Buffer]> | null = null;
-  #queuedBytes = 0;
+  /** Frames that arrived while decrypting or verifying (held-frames.ts); made only if any do. */
+  #held: HeldFrames | null = null;
   #transcriptHash: Buffer | null = null;
 
   constructor(handler: ServerConnectionHandler, options: ServerConnectionOptions) {
@@ -178,6 +137,7 @@ export class ServerConnection extends Connection {
     this.#suites = options.suites ?? ALL_SUITES;
     this.#ephemeralPrivate = options.ephemeralPrivate;
     this.#clientKeyAllowed = options.clientKeyAllowed;
+    this.#tickets = options.tickets;
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -227,8 +187,39 @@ export class ServerConnection extends Connection {
       throw new TypeError('completeDecrypt takes the decrypted bytes (a Buffer or Uint8Array) or null');
     }
     if (this.#step !== 'decrypting' || this.state === 'closed') return;
-    this.#respond(secret);
+    // Implicit rejection: a ciphertext that does not decrypt to a well-formed secret yields
+    // random key material. The handshake proceeds identically and fails at key confirmation.
+    this.#respond(
+      secret && secret.length === PRE_SECRET_SIZE ? secret : this.random(PRE_SECRET_SIZE),
+      LABEL_MASTER,
+    );
+    secret?.fill(0);
     this.#replayQueued();
+  }
+
+  /**
+   * Sends the NewTicket (§6a) of a session the application accepted — after its
+   * authorization, before any message of the server's — if the client asked for one and
+   * the server has ticket keys. Returns whether one was sent. At most once; without a
+   * ticket the resumption secret is wiped. Throws like a write (the caller fails the
+   * connection).
+   */
+  issueTicket(): boolean {
+    const psk = this.psk;
+    this.psk = null;
+    if (!psk) return false;
+    if (this.state !== 'open' || this.sentClose || !this.#tickets) {
+      psk.fill(0);
+      return false;
+    }
+    const info = {
+      suite: this.suite!,
+      serverKey: this.#publicKeys[this.#keyIndex]!,
+      clientKey: this.#sessionClientKey,
+    };
+    const payload = issueTicket(this.#tickets, { ...info, psk }, this.random);
+    if (payload) this.sendRecord(this.sealer!.seal(RecordType.NewTicket, payload));
+    return payload !== null;
   }
 
   /**
@@ -247,11 +238,9 @@ export class ServerConnection extends Connection {
 
   /** Handles the frames that arrived while an RSA operation ran elsewhere. */
   #replayQueued(): void {
-    const queued = this.#queued;
-    this.#queued = null;
-    this.#queuedBytes = 0;
-    if (!queued) return;
-    for (const [type, frame] of queued) {
+    const held = this.#held;
+    this.#held = null;
+    for (const [type, frame] of held?.take() ?? []) {
       if (this.#isClosed()) return;
       this.onFrame(type, frame);
     }
@@ -275,22 +264,17 @@ export class ServerConnection extends Connection {
   protected override onFrame(type: number, frame: Buffer): void {
     if (this.#step === 'verifying') {
       // The client is open on its side and may already send records: they wait for the verdict.
-      this.#hold(type, frame, MAX_QUEUED_VERIFYING, 'before its key was verified');
+      (this.#held ??= new HeldFrames()).hold(
+        type,
+        frame,
+        MAX_QUEUED_VERIFYING,
+        'before its key was verified',
+      );
     } else if (this.#step === 'decrypting') {
-      this.#hold(type, frame, MAX_QUEUED_BYTES, 'before the server replied');
+      (this.#held ??= new HeldFrames()).hold(type, frame, MAX_HELD_DECRYPTING, 'before the server replied');
     } else {
       super.onFrame(type, frame);
     }
-  }
-
-  /** Keeps a frame until the RSA operation under way returns, within `limit` (§6). */
-  #hold(type: number, frame: Buffer, limit: number, when: string): void {
-    this.#queuedBytes += frame.length + QUEUED_FRAME_OVERHEAD;
-    if (this.#queuedBytes > limit) {
-      throw new HandshakeError(ErrorCode.HANDSHAKE, `handshake: client sent too much ${when}`);
-    }
-    // The frame may be a view into a transport buffer: keep a copy.
-    (this.#queued ??= []).push([type, Buffer.from(frame)]);
   }
 
   protected handshakeRecordRejected(cause: unknown): HandshakeError {
@@ -304,7 +288,13 @@ export class ServerConnection extends Connection {
     if (this.#step !== 'awaitHello') {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
     }
-    if (type === FrameType.KeyRequest && !this.#keyRequested) {
+    if (type === FrameType.ResumeHello && !this.#keyRequested && !this.#resumeOffered) {
+      this.#resumeOffered = true;
+      this.#resume(frame);
+      return;
+    }
+    // After a ResumeRefused, only a ClientHello (§6a).
+    if (type === FrameType.KeyRequest && !this.#keyRequested && !this.#resumeOffered) {
       decodeKeyRequest(frame);
       this.#keyRequested = true;
       const response = encodeKeyResponse(this.#publicKeys[0]!.toSpkiDer());
@@ -346,6 +336,23 @@ export class ServerConnection extends Connection {
     }
   }
 
+  /** A ResumeHello (§6a): refused (the client goes on with a ClientHello), or answered at once. */
+  #resume(frame: Buffer): void {
+    const accepted = readResumeHello(frame, this.#suites, this.#publicKeys, this.#tickets);
+    if (!accepted) {
+      // The refused exchange is not part of the full handshake's transcript.
+      this.handler.send(encodeResumeRefused());
+      return;
+    }
+    this.#transcript!.push(frame);
+    this.#hello = accepted.hello;
+    this.#helloSuite = accepted.suite;
+    this.#keyIndex = accepted.keyIndex;
+    this.#resumed = true;
+    this.#sessionClientKey = accepted.clientKey;
+    this.#respond(accepted.psk, LABEL_RESUMED_MASTER);
+  }
+
   protected onHandshakeRecord(type: number, payload: Buffer): void {
     if (this.#step !== 'awaitFinished' || type !== RecordType.ClientFinished) {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected record from client');
@@ -354,7 +361,10 @@ export class ServerConnection extends Connection {
     this.peerHasKeys = true;
     const auth = readClientFinished(payload, this.#wantsAuth, this.#clientKeyAllowed);
     if (!auth) {
-      this.#establish(null);
+      // Resumed: the ticket's client key, still subject to membership (§6a; step 3 of §6).
+      const key = this.#sessionClientKey;
+      if (key) checkKeyAllowed(key, this.#clientKeyAllowed);
+      this.#establish(key);
       return;
     }
     const request: VerifyRequest = {
@@ -376,27 +386,25 @@ export class ServerConnection extends Connection {
   #establish(clientKey: PublicKey | null): void {
     this.#step = 'done';
     this.#transcriptHash = null;
-    this.open({
-      suite: this.#helloSuite!,
-      serverKey: this.#publicKeys[this.#keyIndex]!,
-      clientKey,
-      resumed: false,
-    });
+    this.#sessionClientKey = clientKey;
+    const serverKey = this.#publicKeys[this.#keyIndex]!;
+    this.open({ suite: this.#helloSuite!, serverKey, clientKey, resumed: this.#resumed });
   }
 
-  #respond(decrypted: Buffer | null): void {
+  /**
+   * ServerHello and ServerFinished, from `secret`: the pre_secret (`LABEL_MASTER`) or a
+   * ticket's psk (`LABEL_RESUMED_MASTER`); wiped here.
+   */
+  #respond(secret: Buffer, masterLabel: string): void {
     const hello = this.#hello!;
     const suite = this.#helloSuite!;
-    // Implicit rejection: a ciphertext that does not decrypt to a well-formed secret yields
-    // random key material. The handshake proceeds identically and fails at key confirmation.
-    const preSecret =
-      decrypted && decrypted.length === PRE_SECRET_SIZE ? decrypted : this.random(PRE_SECRET_SIZE);
     const serverRandom = this.random(RANDOM_SIZE);
     const ephemeral = x25519Key(this.#ephemeralPrivate);
     let shared: Buffer;
     try {
       shared = x25519Shared(ephemeral.privateKey, hello.ephemeral);
     } catch (cause) {
+      secret.fill(0);
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: client sent an invalid ephemeral key', {
         cause,
       });
@@ -413,13 +421,13 @@ export class ServerConnection extends Connection {
     this.#wantsAuth = (hello.flags & FLAG_CLIENT_AUTH) !== 0;
     this.#transcript = null;
     this.#hello = null;
-    const master = deriveMaster(suite, {
-      preSecret,
-      shared,
-      clientRandom: hello.random,
-      serverRandom,
-      transcriptHash: th,
-    });
+    const master = deriveMaster(
+      suite,
+      { preSecret: secret, shared, clientRandom: hello.random, serverRandom, transcriptHash: th },
+      masterLabel,
+    );
+    // The client asked for a ticket and there are keys to seal one: the psk, until issueTicket().
+    if (hello.flags & FLAG_TICKETS && this.#tickets?.keys.length) this.psk = resumptionSecret(suite, master);
     this.#transcriptHash = th;
     this.suite = suite;
     this.sealer = new RecordSealer(
@@ -435,7 +443,7 @@ export class ServerConnection extends Connection {
     this.exporter = exporterSecret(suite, master);
     master.fill(0);
     shared.fill(0);
-    preSecret.fill(0);
+    secret.fill(0);
     this.#step = 'awaitFinished';
     this.handler.send(serverHello);
     this.handler.send(this.sealer.seal(RecordType.ServerFinished, proof));

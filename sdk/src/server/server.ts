@@ -41,13 +41,19 @@ import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
-import { kFail, kOnClosed, kReady } from '../stream/session-types.js';
+import { kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
 import { Authorizer, peerInfo } from './authorization.js';
-import { ServerTickets, checkTicketKeys, resolveTicketOptions } from './tickets.js';
+import { ServerTickets } from './tickets.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
-import { emitRefused, remoteLabel, reportHandshakeFailure, routeListenerRejection } from './server-events.js';
+import {
+  emitRefused,
+  refuseClient,
+  remoteLabel,
+  reportHandshakeFailure,
+  routeListenerRejection,
+} from './server-events.js';
 import type { RemoteInfo, ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
 export type { InheritedSocket, ServerEndpointInput } from './listen.js';
@@ -77,8 +83,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #stopping: Promise<void> | null = null;
   /** The wait of `stop({ drain })` while it lasts. */
   #drain: DrainWait | null = null;
-  /** Resumption tickets (the `tickets` option, or `setTicketKeys()`); null: none. */
-  #tickets: ServerTickets | null;
+  /** Resumption tickets (the `tickets` option, or `setTicketKeys()`). */
+  readonly #tickets: ServerTickets;
 
   private constructor(
     endpoint: ListenTarget,
@@ -95,7 +101,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#keys = new ServerKeys(keys, this.#options, this.#admission);
     this.#handshaking = this.#admission.handshaking;
     this.#accepted = new AcceptQueue(this.#options.maxPendingSessions);
-    this.#tickets = this.#options.tickets ? new ServerTickets(this.#options.tickets) : null;
+    this.#tickets = new ServerTickets(this.#options.tickets);
   }
 
   /**
@@ -255,9 +261,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * @throws TypeError unless `keys` is an array of 1–16 keys of 32 bytes.
    */
   setTicketKeys(keys: readonly Uint8Array[]): void {
-    const prepared = checkTicketKeys(keys, 'keys');
-    if (this.#tickets) this.#tickets.setKeys(prepared);
-    else this.#tickets = new ServerTickets(resolveTicketOptions({ keys })!);
+    this.#tickets.setKeys(keys);
   }
 
   /**
@@ -384,7 +388,7 @@ export class Server extends EventEmitter<ServerEvents> {
             keys: keys.keys,
             suites: this.#suites,
             clientKeyAllowed: this.#clientKeyAllowed,
-            tickets: this.#tickets ?? undefined,
+            tickets: this.#tickets.context,
           },
           decrypt: keys.decrypt,
           verify: keys.verify,
@@ -410,22 +414,14 @@ export class Server extends EventEmitter<ServerEvents> {
           );
           if (denial !== null || session.state === 'closed') {
             this.#handshaking.delete(session);
-            if (denial === null) return;
-            // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
-            const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
-            debug(
-              'server: client %s with key %s refused: %s',
-              remoteLabel(remote),
-              session.clientKey?.fingerprint() ?? 'none',
-              denial,
-            );
-            session[kFail](err);
-            if (this.#state !== 'stopping') this.emit('handshakeError', err, remote);
+            if (denial !== null) refuseClient(this, session, denial, remote, this.#state === 'stopping');
             return;
           }
         }
         this.#handshaking.delete(session);
         this.#sessions.add(session);
+        // Accepted: the ticket the client asked for goes before any message of ours (§6a).
+        session[kIssueTicket]();
         session[kOnClosed](this.#forget);
         debugSession('server', session, local, remoteLabel(remote));
         this.#accepted.deliver(session, this.#emitSession);

@@ -90,30 +90,49 @@ function unixNow(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** @internal The tickets of one server: what its connections are given as `tickets`. */
-export class ServerTickets implements TicketContext {
-  #keys: readonly TicketKey[];
+/**
+ * @internal The tickets of one server: `context` is what its connections are given as
+ * `tickets` (undefined while it has no ticket keys: requests ignored, tickets refused).
+ */
+export class ServerTickets {
+  #context: ServerTicketContext | undefined;
+
+  constructor(options: ResolvedTicketOptions | null) {
+    this.#context = options ? new ServerTicketContext(options) : undefined;
+  }
+
+  get context(): TicketContext | undefined {
+    return this.#context;
+  }
+
+  /**
+   * `server.setTicketKeys()`: other keys in force for every handshake from now on; a server
+   * without tickets gets them with the default lifetime. Throws TypeError for bad keys.
+   */
+  setKeys(keys: unknown): void {
+    const prepared = checkTicketKeys(keys, 'keys');
+    if (this.#context) this.#context.keys = prepared;
+    else {
+      const options = { keys: prepared, lifetime: DEFAULT_TICKET_LIFETIME, singleUse: false, now: unixNow };
+      this.#context = new ServerTicketContext(options);
+    }
+  }
+}
+
+class ServerTicketContext implements TicketContext {
+  keys: readonly TicketKey[];
   readonly lifetime: number;
   readonly now: () => number;
   readonly claim: ((ticketId: Buffer, expires: number) => boolean) | undefined;
 
   constructor(options: ResolvedTicketOptions) {
-    this.#keys = options.keys;
+    this.keys = options.keys;
     this.lifetime = options.lifetime;
     this.now = options.now;
     if (options.singleUse) {
       const memory = new TicketMemory(MAX_REMEMBERED_TICKETS, options.now);
       this.claim = (id, expires) => memory.claim(id, expires);
     }
-  }
-
-  get keys(): readonly TicketKey[] {
-    return this.#keys;
-  }
-
-  /** Puts other keys in force, for every handshake from now on. */
-  setKeys(keys: readonly TicketKey[]): void {
-    this.#keys = keys;
   }
 }
 

@@ -17,6 +17,7 @@ import type {
   HandshakeInfo,
   ServerConnectionOptions,
   SessionError,
+  SessionTicket,
 } from '../protocol/index.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { deferred, noop } from '../common/deferred.js';
@@ -31,7 +32,12 @@ import type { SessionEmitter, SessionState } from './session-types.js';
 
 /** How the core's connection is made (the role's options; the hooks live in the subclasses). */
 export type CoreInit =
-  | { readonly role: 'client'; readonly connection: ClientConnectionOptions }
+  | {
+      readonly role: 'client';
+      readonly connection: ClientConnectionOptions;
+      /** Where the tickets the server sends go (the client's ticket store). */
+      readonly newTicket?: ((ticket: SessionTicket) => void) | undefined;
+    }
   | { readonly role: 'server'; readonly connection: ServerConnectionOptions };
 
 export abstract class SessionCore implements ConnectionHandler, RecordWriterOptions, KeepAliveOptions {
@@ -73,10 +79,13 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   /** Reading is stopped because the peer does not read the replies it made us write. */
   stalled = false;
   transportClosed = false;
+  /** A client's ticket store (`newTicket`), if it asked for tickets. */
+  readonly ticketSink: ((ticket: SessionTicket) => void) | null;
 
   constructor(session: SessionEmitter, transport: Duplex, init: CoreInit, options: ResolvedSessionOptions) {
     this.session = session;
     this.transport = transport;
+    this.ticketSink = (init.role === 'client' && init.newTicket) || null;
     this.options = options;
     const ready = deferred<void>();
     ready.promise.catch(noop);
@@ -97,6 +106,19 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
 
   get keepAliveInterval(): number {
     return this.options.keepAliveInterval;
+  }
+
+  /** See `Session[kExporter]`: the exporter (a copy) and this side's role while open; `forget` wipes it. */
+  exporter(forget: boolean): { secret: Buffer | null; role: 'client' | 'server' } | null {
+    const conn = this.conn;
+    if (forget) {
+      conn.forgetExporter();
+      return null;
+    }
+    if (this.state !== 'open') return null;
+    const secret = conn.exportSecret();
+    if (!secret && conn.state !== 'open') return null;
+    return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
   }
 
   /** Where the peer is, for debug lines. */

@@ -17,7 +17,7 @@ import {
   SessionError,
   TimeoutError,
 } from '../protocol/index.js';
-import { debug, emitUncaught } from '../common/debug.js';
+import { debug, emitUncaught, warnListenerFailed } from '../common/debug.js';
 import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { noop } from '../common/deferred.js';
 import type { SessionCore } from './session-core.js';
@@ -281,4 +281,26 @@ export function notWritable(core: SessionCore): SessionError {
         'write after end: this side has ended its messages (end() was called)',
       )
     : closedError(core);
+}
+
+/**
+ * An async listener (of the session, or the server's `'session'` listener for it) rejected
+ * with `err` (see `Session[kListenerRejected]`): fails the session if it is still open and
+ * reports `err` as its `'error'`, or, when nobody listens there, as a process warning; the
+ * session's own end surfacing through `read()`/`write()` is dropped (already reported).
+ */
+export function listenerRejected(core: SessionCore, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  debug('a listener of the session with %s rejected: %s', core.label(), message);
+  if (core.state !== 'closed') {
+    const listened = core.session.listenerCount('error') > 0;
+    fail(core, err);
+    if (listened) return;
+  } else if (
+    err instanceof SessionError &&
+    (err === core.error || (err.code === ErrorCode.SESSION_CLOSED && err.cause === (core.error ?? undefined)))
+  ) {
+    return;
+  }
+  warnListenerFailed('a secsess session', err);
 }

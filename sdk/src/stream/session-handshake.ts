@@ -15,6 +15,7 @@ import type {
   ServerConnection,
   ServerConnectionHandler,
   ServerConnectionOptions,
+  SessionTicket,
   VerifyRequest,
 } from '../protocol/index.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
@@ -39,6 +40,8 @@ export type SessionInitOf<S> =
       readonly connection: ClientConnectionOptions;
       /** Without `connection.serverKey`: decides on the key the server sends (trust on first use). */
       readonly decideServerKey?: ((key: PublicKey) => Promise<void>) | undefined;
+      /** Where the tickets the server sends go (the client's ticket store). */
+      readonly newTicket?: ((ticket: SessionTicket) => void) | undefined;
     }
   | {
       readonly role: 'server';

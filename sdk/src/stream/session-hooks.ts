@@ -12,8 +12,8 @@
  * fixed overhead, so floods of tiny messages count too), the transport is paused until
  * reads bring it below again (session-flow.ts).
  */
-import { ClientConnection, TimeoutError } from '../protocol/index.js';
-import type { HandshakeInfo } from '../protocol/index.js';
+import { ClientConnection, ServerConnection, TimeoutError } from '../protocol/index.js';
+import type { HandshakeInfo, SessionTicket } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
 import { SessionCore } from './session-core.js';
 import {
@@ -100,6 +100,12 @@ export class SessionHooks extends SessionCore {
     this.writer.send(data);
   }
 
+  /** A client's ticket from the server (§6a): to the session's ticket store, or wiped. */
+  newTicket(ticket: SessionTicket): void {
+    if (this.ticketSink) this.ticketSink(ticket);
+    else ticket.psk.fill(0);
+  }
+
   established(info: HandshakeInfo): void {
     this.info = info;
     this.state = 'open';
@@ -162,6 +168,17 @@ export class SessionHooks extends SessionCore {
 
   flush(): void {
     this.writer.flush();
+  }
+
+  /** See `Session[kIssueTicket]`. */
+  issueTicket(): void {
+    const conn = this.conn;
+    if (!(conn instanceof ServerConnection) || this.state !== 'open') return;
+    try {
+      conn.issueTicket();
+    } catch (err) {
+      fail(this, err);
+    }
   }
 
   onSealError(err: unknown): void {

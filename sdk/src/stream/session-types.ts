@@ -36,6 +36,8 @@ export const kReady = Symbol('secsess.ready');
 export const kHelloReceived = Symbol('secsess.helloReceived');
 /** @internal Ends a handshake with `error`: the core sends its plaintext alert, the transport is dropped. */
 export const kAbortHandshake = Symbol('secsess.abortHandshake');
+/** @internal A server session accepted by its server: sends the NewTicket its client asked for (§6a). */
+export const kIssueTicket = Symbol('secsess.issueTicket');
 /** @internal Fails the session with a given error (the server's authorization denial). */
 export const kFail = Symbol('secsess.fail');
 /** @internal Registers the one callback run when `closed` resolves, ahead of what waits on it. */

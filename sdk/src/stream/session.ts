@@ -22,13 +22,20 @@ import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
 import { CLOSE_NORMAL, ErrorCode, ServerConnection, SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
-import { debug, warnListenerFailed } from '../common/debug.js';
 import { checkSignal, deferred } from '../common/deferred.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
 import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
-import { closedError, emitEndIfDue, fail, notWritable, sendClose, sendEnd } from './session-end.js';
+import {
+  closedError,
+  emitEndIfDue,
+  fail,
+  listenerRejected,
+  notWritable,
+  sendClose,
+  sendEnd,
+} from './session-end.js';
 import { bufferFull, maybeResume } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
@@ -38,6 +45,7 @@ import {
   kExporter,
   kFail,
   kHelloReceived,
+  kIssueTicket,
   kListenerRejected,
   kOnClosed,
   kReady,
@@ -51,6 +59,7 @@ export {
   kExporter,
   kFail,
   kHelloReceived,
+  kIssueTicket,
   kListenerRejected,
   kOnClosed,
   kReady,
@@ -122,15 +131,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * `forget`: wipes it for good (its channel is made) and returns null.
    */
   [kExporter](forget = false): { secret: Buffer | null; role: 'client' | 'server' } | null {
-    const conn = this.#core.conn;
-    if (forget) {
-      conn.forgetExporter();
-      return null;
-    }
-    if (this.#core.state !== 'open') return null;
-    const secret = conn.exportSecret();
-    if (!secret && conn.state !== 'open') return null;
-    return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
+    return this.#core.exporter(forget);
   }
 
   /** @internal Ends an established session with `error` (an alert tells the peer); `destroy`: drops the transport. */
@@ -154,21 +155,15 @@ export class Session extends EventEmitter<SessionEvents> {
    * listener never takes the process down.
    */
   [kListenerRejected](err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
-    const core = this.#core;
-    debug('a listener of the session with %s rejected: %s', core.label(), message);
-    if (core.state !== 'closed') {
-      const listened = this.listenerCount('error') > 0;
-      fail(core, err);
-      if (listened) return;
-    } else if (
-      err instanceof SessionError &&
-      (err === core.error ||
-        (err.code === ErrorCode.SESSION_CLOSED && err.cause === (core.error ?? undefined)))
-    ) {
-      return;
-    }
-    warnListenerFailed('a secsess session', err);
+    listenerRejected(this.#core, err);
+  }
+
+  /**
+   * @internal A server session its server accepted (authorized): sends the client the
+   * NewTicket it asked for, if the server has ticket keys (PROTOCOL.md §6a); else nothing.
+   */
+  [kIssueTicket](): void {
+    this.#core.issueTicket();
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
@@ -225,10 +220,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#core.info?.serverKey ?? null;
   }
 
-  /**
-   * The client's public key if the client authenticated, else null. A resumed session keeps
-   * the key of the session its ticket came from (the server checks it is still authorized).
-   */
+  /** The client's public key if the client authenticated (resumed: its ticket's), else null. */
   get clientKey(): PublicKey | null {
     return this.#core.info?.clientKey ?? null;
   }
