@@ -11,18 +11,26 @@
  *                    TicketStore; the server issues a new ticket on every session)
  *   tls              node:tls TLS 1.3, full handshakes (RSA-2048 certificate)
  *   tls-resumed      TLS 1.3 psk_dhe_ke resumption: the loop's last 'session' passed as `session`
+ *   tcp              raw TCP, the same round trip and close: the floor of any of them
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { PublicKey } from '@secsess/keys';
 import { Client, TicketStore } from '@secsess/sdk';
 import type { BenchFiles } from './kinds.js';
 
-export type ResumeVariant = 'secsess' | 'secsess-resumed' | 'tls' | 'tls-resumed';
+export type ResumeVariant = 'secsess' | 'secsess-resumed' | 'tls' | 'tls-resumed' | 'tcp';
 
-export const RESUME_VARIANTS: readonly ResumeVariant[] = ['secsess', 'secsess-resumed', 'tls', 'tls-resumed'];
+export const RESUME_VARIANTS: readonly ResumeVariant[] = [
+  'secsess',
+  'secsess-resumed',
+  'tls',
+  'tls-resumed',
+  'tcp',
+];
 
 export interface ResumeLoad {
   readonly variant: ResumeVariant;
@@ -93,6 +101,28 @@ function tlsLoop(files: BenchFiles, port: number, resumed: boolean): Once {
   };
 }
 
+function tcpLoop(port: number): Once {
+  return async () => {
+    const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    const echoed = once(socket, 'data');
+    socket.write(MESSAGE);
+    await echoed;
+    const closed = once(socket, 'close');
+    socket.end();
+    await closed;
+    return false;
+  };
+}
+
+/** One loop of `variant`. */
+function loopOf(files: BenchFiles, variant: ResumeVariant, port: number): Once {
+  const resumed = variant.endsWith('-resumed');
+  if (variant === 'tcp') return tcpLoop(port);
+  return variant.startsWith('tls') ? tlsLoop(files, port, resumed) : secsessLoop(files, port, resumed);
+}
+
 /** The loops of each variant, port and concurrency, kept across requests (their tickets too). */
 const loopSets = new Map<string, Once[]>();
 
@@ -103,13 +133,10 @@ const loopSets = new Map<string, Once[]>();
  * request takes those full handshakes and the measured ones are all resumed.
  */
 export async function runResumeLoad(files: BenchFiles, r: ResumeLoad): Promise<ResumeLoadResult> {
-  const resumed = r.variant.endsWith('-resumed');
   const id = `${r.variant}/${r.port}/${r.concurrency}`;
   let loops = loopSets.get(id);
   if (!loops) {
-    const make = (): Once =>
-      r.variant.startsWith('tls') ? tlsLoop(files, r.port, resumed) : secsessLoop(files, r.port, resumed);
-    loops = Array.from({ length: r.concurrency }, make);
+    loops = Array.from({ length: r.concurrency }, () => loopOf(files, r.variant, r.port));
     loopSets.set(id, loops);
     await Promise.all(loops.map((one) => one()));
   }

@@ -9,9 +9,12 @@
  * client process and the server still share the cores.
  *
  *   resume-C              hs/s: secsess resumed; peers: full (secsess full handshakes),
- *                         tls, tls-resumed
+ *                         tls, tls-resumed, tcp (raw TCP: connect, round trip, close — the
+ *                         floor of all of them)
  *   resume-C-server-cpu   the server process's CPU time per connection, µs
  *   resume-C-client-cpu   the client process's CPU time per connection, µs
+ *
+ *   resume-core           the sans-IO core alone, in memory (bench/resume-core.ts)
  *
  * Issue 16's target: resumed ≥ 5× full secsess and ≥ node:tls resumed.
  */
@@ -20,6 +23,7 @@ import type { ChildHandle, Stats } from './child.js';
 import type { Kind } from './kinds.js';
 import type { NetContext } from './network.js';
 import { RESUME_VARIANTS } from './resume-clients.js';
+import { benchResumeCore } from './resume-core.js';
 import type { ResumeLoadResult, ResumeVariant } from './resume-clients.js';
 import { log, medianOrNull } from './util.js';
 import type { Row } from './util.js';
@@ -36,9 +40,11 @@ const PEER_NAME: Record<ResumeVariant, string | null> = {
   secsess: 'full',
   tls: 'tls',
   'tls-resumed': 'tls-resumed',
+  tcp: 'tcp',
 };
 
-const kindOf = (variant: ResumeVariant): Kind => (variant.startsWith('tls') ? 'tls' : 'secsess');
+const kindOf = (variant: ResumeVariant): Kind =>
+  variant === 'tcp' ? 'tcp' : variant.startsWith('tls') ? 'tls' : 'secsess';
 
 export async function benchResumption(ctx: NetContext): Promise<Row[]> {
   const ms = ctx.quick ? 400 : 1500;
@@ -59,6 +65,7 @@ export async function benchResumption(ctx: NetContext): Promise<Row[]> {
     }),
   );
   if (!tlsWhy) ports.set('tls', await ctx.port('tls', 'echo', 2048));
+  ports.set('tcp', await ctx.port('tcp', 'echo'));
   const clients = await startChild(ctx.files);
   const rows: Row[] = [];
   try {
@@ -108,6 +115,7 @@ export async function benchResumption(ctx: NetContext): Promise<Row[]> {
   } finally {
     await clients.stop();
   }
+  rows.push(...benchResumeCore({ quick: ctx.quick }));
   return rows;
 }
 
