@@ -20,7 +20,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { PublicKey } from '@secsess/keys';
 import { Client, TicketStore } from '@secsess/sdk';
-import type { BenchFiles } from './kinds.js';
+import type { BenchFiles, Bits } from './kinds.js';
 
 export type ResumeVariant = 'secsess' | 'secsess-resumed' | 'tls' | 'tls-resumed' | 'tcp';
 
@@ -38,6 +38,8 @@ export interface ResumeLoad {
   readonly concurrency: number;
   /** How long the loops start new connections, ms. */
   readonly ms: number;
+  /** secsess: the server key's size (the bench server holds both). Default 2048. */
+  readonly bits?: Bits;
 }
 
 export interface ResumeLoadResult {
@@ -56,8 +58,8 @@ const MESSAGE = Buffer.alloc(16, 0x61);
 /** One loop's connection maker: connect, round trip, close; resolves whether it was resumed. */
 type Once = () => Promise<boolean>;
 
-function secsessLoop(files: BenchFiles, port: number, resumed: boolean): Once {
-  const key = PublicKey.loadSync(files.rsa[2048].pub);
+function secsessLoop(files: BenchFiles, port: number, resumed: boolean, bits: Bits): Once {
+  const key = PublicKey.loadSync(files.rsa[bits].pub);
   // The library's default suite, as the handshake group's rows.
   const client = Client.create(key, undefined, resumed ? { resumption: new TicketStore() } : {});
   return async () => {
@@ -117,10 +119,10 @@ function tcpLoop(port: number): Once {
 }
 
 /** One loop of `variant`. */
-function loopOf(files: BenchFiles, variant: ResumeVariant, port: number): Once {
+function loopOf(files: BenchFiles, variant: ResumeVariant, port: number, bits: Bits): Once {
   const resumed = variant.endsWith('-resumed');
   if (variant === 'tcp') return tcpLoop(port);
-  return variant.startsWith('tls') ? tlsLoop(files, port, resumed) : secsessLoop(files, port, resumed);
+  return variant.startsWith('tls') ? tlsLoop(files, port, resumed) : secsessLoop(files, port, resumed, bits);
 }
 
 /** The loops of each variant, port and concurrency, kept across requests (their tickets too). */
@@ -133,10 +135,11 @@ const loopSets = new Map<string, Once[]>();
  * request takes those full handshakes and the measured ones are all resumed.
  */
 export async function runResumeLoad(files: BenchFiles, r: ResumeLoad): Promise<ResumeLoadResult> {
-  const id = `${r.variant}/${r.port}/${r.concurrency}`;
+  const bits = r.bits ?? 2048;
+  const id = `${r.variant}/${r.port}/${r.concurrency}/${bits}`;
   let loops = loopSets.get(id);
   if (!loops) {
-    loops = Array.from({ length: r.concurrency }, () => loopOf(files, r.variant, r.port));
+    loops = Array.from({ length: r.concurrency }, () => loopOf(files, r.variant, r.port, bits));
     loopSets.set(id, loops);
     await Promise.all(loops.map((one) => one()));
   }

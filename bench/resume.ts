@@ -14,13 +14,15 @@
  *   resume-C-server-cpu   the server process's CPU time per connection, µs
  *   resume-C-client-cpu   the client process's CPU time per connection, µs
  *
+ *   resume-8-rsa3072      resumed and full secsess with an RSA-3072 server key (secsess-keygen's
+ *                         default), 8 clients; -server-cpu beside it
  *   resume-core           the sans-IO core alone, in memory (bench/resume-core.ts)
  *
  * Issue 16's target: resumed ≥ 5× full secsess and ≥ node:tls resumed.
  */
 import { startChild } from './child.js';
 import type { ChildHandle, Stats } from './child.js';
-import type { Kind } from './kinds.js';
+import type { Bits, Kind } from './kinds.js';
 import type { NetContext } from './network.js';
 import { RESUME_VARIANTS } from './resume-clients.js';
 import { benchResumeCore } from './resume-core.js';
@@ -68,50 +70,24 @@ export async function benchResumption(ctx: NetContext): Promise<Row[]> {
   ports.set('tcp', await ctx.port('tcp', 'echo'));
   const clients = await startChild(ctx.files);
   const rows: Row[] = [];
+  const run: RunContext = { ctx, clients, ports, ms, reps };
   try {
     for (const concurrency of [1, 8]) {
-      const measure = async (variant: ResumeVariant, runMs: number): Promise<Sample> => {
-        const server = await ctx.child(kindOf(variant));
-        const before = await server.request<Stats>({ cmd: 'stats' });
-        const result = await load(clients, variant, ports.get(kindOf(variant))!, concurrency, runMs);
-        const after = await server.request<Stats>({ cmd: 'stats' });
-        if (variant.endsWith('-resumed') && result.resumed !== result.count) {
-          log(`  ${variant}-${concurrency}: only ${result.resumed} of ${result.count} connections resumed`);
-        }
-        return {
-          rate: (result.count * 1000) / result.elapsedMs,
-          serverCpu: (after.cpu - before.cpu) / result.count,
-          clientCpu: result.clientCpu / result.count,
-        };
-      };
-      for (const variant of variants) await measure(variant, Math.min(ms, 300)); // warm-up
-      const samples = new Map<ResumeVariant, Sample[]>();
-      for (let r = 0; r < reps; r++) {
-        for (const variant of variants) {
-          try {
-            samples.set(variant, [...(samples.get(variant) ?? []), await measure(variant, ms)]);
-          } catch (err) {
-            log(`  ${variant}-${concurrency}: failed (${(err as Error).message})`);
-          }
-        }
-      }
-      const row = (scenario: string, unit: string, f: (s: Sample) => number): Row => {
-        const value = (v: ResumeVariant): number | null => medianOrNull((samples.get(v) ?? []).map(f));
-        const peers: Record<string, number | null> = {};
-        for (const v of RESUME_VARIANTS) {
-          const name = PEER_NAME[v];
-          if (name !== null) peers[name] = value(v);
-        }
-        return { scenario, unit, secsess: value('secsess-resumed'), peers };
-      };
-      const rate = row(`resume-${concurrency}`, 'hs/s', (s) => s.rate);
+      const samples = await sampleAll(run, variants, concurrency, 2048);
+      const rate = rowOf(samples, `resume-${concurrency}`, 'hs/s', (s) => s.rate);
       rows.push(
         rate,
-        row(`resume-${concurrency}-server-cpu`, 'µs/hs', (s) => s.serverCpu),
-        row(`resume-${concurrency}-client-cpu`, 'µs/hs', (s) => s.clientCpu),
+        rowOf(samples, `resume-${concurrency}-server-cpu`, 'µs/hs', (s) => s.serverCpu),
+        rowOf(samples, `resume-${concurrency}-client-cpu`, 'µs/hs', (s) => s.clientCpu),
       );
       log(`  resume-${concurrency}: ${targets(rate)}`);
     }
+    // RSA-3072 (secsess-keygen's default size): the RSA operation resumption saves is larger.
+    const samples = await sampleAll(run, ['secsess', 'secsess-resumed'], 8, 3072);
+    rows.push(
+      rowOf(samples, 'resume-8-rsa3072', 'hs/s', (s) => s.rate),
+      rowOf(samples, 'resume-8-rsa3072-server-cpu', 'µs/hs', (s) => s.serverCpu),
+    );
   } finally {
     await clients.stop();
   }
@@ -119,14 +95,80 @@ export async function benchResumption(ctx: NetContext): Promise<Row[]> {
   return rows;
 }
 
-function load(
-  clients: ChildHandle,
+interface RunContext {
+  readonly ctx: NetContext;
+  readonly clients: ChildHandle;
+  readonly ports: ReadonlyMap<Kind, number>;
+  readonly ms: number;
+  readonly reps: number;
+}
+
+/** One variant's run: rate and CPU per connection on each side. */
+async function measure(
+  run: RunContext,
   variant: ResumeVariant,
-  port: number,
   concurrency: number,
+  bits: Bits,
   ms: number,
-): Promise<ResumeLoadResult> {
-  return clients.request<ResumeLoadResult>({ cmd: 'resume-load', variant, port, concurrency, ms });
+): Promise<Sample> {
+  const server = await run.ctx.child(kindOf(variant));
+  const before = await server.request<Stats>({ cmd: 'stats' });
+  const port = run.ports.get(kindOf(variant))!;
+  const result = await run.clients.request<ResumeLoadResult>({
+    cmd: 'resume-load',
+    variant,
+    port,
+    concurrency,
+    ms,
+    bits,
+  });
+  const after = await server.request<Stats>({ cmd: 'stats' });
+  if (variant.endsWith('-resumed') && result.resumed !== result.count) {
+    log(`  ${variant}-${concurrency}: only ${result.resumed} of ${result.count} connections resumed`);
+  }
+  return {
+    rate: (result.count * 1000) / result.elapsedMs,
+    serverCpu: (after.cpu - before.cpu) / result.count,
+    clientCpu: result.clientCpu / result.count,
+  };
+}
+
+/** Every variant once to warm up, then `reps` rounds of them all, interleaved. */
+async function sampleAll(
+  run: RunContext,
+  variants: readonly ResumeVariant[],
+  concurrency: number,
+  bits: Bits,
+): Promise<Map<ResumeVariant, Sample[]>> {
+  for (const variant of variants) await measure(run, variant, concurrency, bits, Math.min(run.ms, 300));
+  const samples = new Map<ResumeVariant, Sample[]>();
+  for (let r = 0; r < run.reps; r++) {
+    for (const variant of variants) {
+      try {
+        const sample = await measure(run, variant, concurrency, bits, run.ms);
+        samples.set(variant, [...(samples.get(variant) ?? []), sample]);
+      } catch (err) {
+        log(`  ${variant}-${concurrency}: failed (${(err as Error).message})`);
+      }
+    }
+  }
+  return samples;
+}
+
+/** A row of the samples: the resumed secsess figure, every other variant measured as a peer. */
+function rowOf(
+  samples: ReadonlyMap<ResumeVariant, Sample[]>,
+  scenario: string,
+  unit: string,
+  f: (s: Sample) => number,
+): Row {
+  const value = (v: ResumeVariant): number | null => medianOrNull((samples.get(v) ?? []).map(f));
+  const peers: Record<string, number | null> = {};
+  for (const v of RESUME_VARIANTS) {
+    const name = PEER_NAME[v];
+    if (name !== null && samples.has(v)) peers[name] = value(v);
+  }
+  return { scenario, unit, secsess: value('secsess-resumed'), peers };
 }
 
 /** The issue's two ratios and whether they meet the target. */
