@@ -45,16 +45,18 @@ export type ConnectionOptions = Omit<AllConnectionOptions, TestOnly>;
 /**
  * A client's options: `serverKey` (the server's public key; omit it only with a
  * `serverKey` handler callback that decides on the key the server sends), `set` (the
- * algorithm set, default RSA / AES-256-CBC / SHA-256) and `clientKey` (to authenticate to
- * the server), besides {@link ConnectionOptions}.
+ * algorithm set, default RSA / AES-256-CBC / SHA-256), `clientKey` (to authenticate to
+ * the server), `tickets` (ask for a resumption ticket: `handler.newTicket`) and `resume`
+ * (a ticket to resume with), besides {@link ConnectionOptions}.
  */
 export type ClientConnectionOptions = Omit<AllClientOptions, TestOnly>;
 
 /**
  * A server's options: `keys` (its keys; a `PublicKey` for a key held elsewhere, with
- * `decryptSecret`), `suites` (accepted suites, default all) and `clientKeyAllowed` (whether
- * a client key may authenticate at all, asked before its signature is verified), besides
- * {@link ConnectionOptions}.
+ * `decryptSecret`), `suites` (accepted suites, default all), `clientKeyAllowed` (whether
+ * a client key may authenticate at all, asked before its signature is verified) and
+ * `tickets` (a {@link TicketContext}: resumption tickets issued with `issueTicket()` and
+ * accepted), besides {@link ConnectionOptions}.
  */
 export type ServerConnectionOptions = Omit<AllServerOptions, TestOnly>;
 

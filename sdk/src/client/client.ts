@@ -110,6 +110,7 @@ export class Client {
         );
         const socket = await this.#connectSocket(target, signal);
         const serverKey = trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!;
+        const resume = resumption(this.#options.resumption, serverKey, this.#set, this.#clientKey);
         const session = createSession(
           socket,
           {
@@ -119,7 +120,7 @@ export class Client {
               set: this.#set,
               maxFragmentSize: this.#options.maxFragmentSize,
               clientKey: this.#clientKey ?? undefined,
-              ...resumption(this.#options.resumption, serverKey, this.#set, this.#clientKey),
+              ...resume,
             },
             newTicket: this.#newTicket,
             decideServerKey: trust
@@ -171,6 +172,7 @@ export class Client {
             throw err;
           }
         }
+        if (resume.resume && !established.resumed) debug('client: ticket refused: a full handshake followed');
         debugSession(
           'client',
           established,

@@ -77,7 +77,7 @@ export function emitRefused(
  * nothing else; the reason stays on this side, in the debug line and, unless the server is
  * stopping, in `'handshakeError'`).
  */
-export function refuseClient(
+export function deny(
   server: EventEmitter<ServerEvents>,
   session: Session,
   denial: string,

@@ -48,8 +48,8 @@ import { ServerTickets } from './tickets.js';
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
 import {
+  deny,
   emitRefused,
-  refuseClient,
   remoteLabel,
   reportHandshakeFailure,
   routeListenerRejection,
@@ -253,12 +253,9 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * Puts other ticket keys in force for every handshake from now on (README "Resumption"):
-   * the first issues tickets, every one is accepted (a rotation: a new key first, the old
-   * one kept for one lifetime; a key left out stops being accepted at once). On a server
-   * created without `tickets`, turns tickets on with the default lifetime.
-   *
-   * @throws TypeError unless `keys` is an array of 1–16 keys of 32 bytes.
+   * Puts other ticket keys in force for the handshakes from now on (README "Resumption"): the
+   * first issues tickets, all are accepted; a key left out is refused at once. On a server
+   * without `tickets`, turns them on (default lifetime). TypeError unless 1–16 keys of 32 bytes.
    */
   setTicketKeys(keys: readonly Uint8Array[]): void {
     this.#tickets.setKeys(keys);
@@ -414,7 +411,7 @@ export class Server extends EventEmitter<ServerEvents> {
           );
           if (denial !== null || session.state === 'closed') {
             this.#handshaking.delete(session);
-            if (denial !== null) refuseClient(this, session, denial, remote, this.#state === 'stopping');
+            if (denial !== null) deny(this, session, denial, remote, this.#state === 'stopping');
             return;
           }
         }

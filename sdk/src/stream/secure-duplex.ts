@@ -16,7 +16,7 @@
 import { Duplex } from 'node:stream';
 import type { Readable, Writable } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError } from '../protocol/index.js';
+import { ErrorCode, SessionError, resolveSuite } from '../protocol/index.js';
 import type { AlgorithmSet } from '../protocol/index.js';
 import { abortError, checkSignal, onAbort } from '../common/deferred.js';
 import { parseEndpoint } from '../common/endpoint.js';
@@ -35,7 +35,10 @@ import { checkTrustOptions, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustOptions } from '../client/trust.js';
 import { Authorizer, peerInfo } from '../server/authorization.js';
 import type { AuthorizationOptions } from '../server/authorization.js';
-import { createSession, kFail, kReady } from './session.js';
+import { ServerTickets, resolveTicketOptions } from '../server/tickets.js';
+import type { TicketOptions } from '../server/tickets.js';
+import { TicketStore, storeTicket, takeTicket } from '../client/ticket-store.js';
+import { createSession, kFail, kIssueTicket, kReady } from './session.js';
 import type { Session } from './session.js';
 
 /**
@@ -61,6 +64,12 @@ export interface SecureClientOptions extends SessionOptions, TrustOptions {
   readonly set?: AlgorithmSet;
   /** Largest record payload this side sends, 1–65536. Default 65536. */
   readonly maxFragmentSize?: number;
+  /**
+   * Resumption (README "Resumption"): ask for a ticket and file it here, and offer one of
+   * its tickets for this server key, set and client key (with a pinned `serverKey` only).
+   * Default: none.
+   */
+  readonly resumption?: TicketStore;
   /** Aborts the handshake (the promise rejects with ERR_ABORTED, the duplex is destroyed). */
   readonly signal?: AbortSignal;
 }
@@ -75,6 +84,8 @@ export interface SecureServerOptions extends SessionOptions, AuthorizationOption
   readonly keys: PrivateKeyInput | readonly PrivateKeyInput[];
   /** The accepted set(s). Default: every supported suite. */
   readonly set?: AlgorithmSet | readonly AlgorithmSet[];
+  /** Resumption tickets, as `ServerOptions.tickets` (README "Resumption"). Default: none. */
+  readonly tickets?: TicketOptions;
   /** Aborts the handshake (the promise rejects with ERR_ABORTED, the duplex is destroyed). */
   readonly signal?: AbortSignal;
 }
@@ -119,11 +130,19 @@ export async function secureDuplex(
         ? undefined
         : (await loadPrivateKeys(checkPrivateKeys(options.clientKey, 'options.clientKey')))[0];
     let trustError: unknown = null;
+    const store = checkStore(options.resumption);
+    const resume =
+      store && serverKey
+        ? takeTicket(store, serverKey, resolveSuite(options.set), clientKey?.publicKey ?? null)
+        : null;
     const session = createSession(
       duplex,
       {
         role: 'client',
+        newTicket: store ? (ticket) => storeTicket(store, ticket) : undefined,
         connection: {
+          ...(store ? { tickets: true } : {}),
+          ...(resume ? { resume } : {}),
           // With known_hosts, the client asks the server for its key (one more round trip)
           // and the file decides: the TCP client's diagnosis of a changed key, or its retry
           // during a key rotation, would need a second connection, which this transport
@@ -161,6 +180,7 @@ export async function secureDuplex(
   }
   if (options.role === 'server') {
     const suites = resolveSuites(options.set);
+    const tickets = new ServerTickets(resolveTicketOptions(options.tickets)).context;
     const authorizer = new Authorizer(options);
     const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
     await authorizer.load();
@@ -172,6 +192,7 @@ export async function secureDuplex(
           keys,
           suites,
           clientKeyAllowed: authorizer.enabled ? (key) => authorizer.allows(key) : undefined,
+          tickets,
         },
       },
       sessionOptions,
@@ -189,9 +210,16 @@ export async function secureDuplex(
         throw err;
       }
     }
+    session[kIssueTicket]();
     return session;
   }
   throw new TypeError("options.role must be 'client' or 'server'");
+}
+
+function checkStore(store: unknown): TicketStore | null {
+  if (store === undefined) return null;
+  if (!(store instanceof TicketStore)) throw new TypeError('options.resumption must be a TicketStore');
+  return store;
 }
 
 /** The client's known_hosts decision, if it trusts through known_hosts; checks the key options. */

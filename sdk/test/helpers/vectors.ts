@@ -28,6 +28,7 @@ import {
 import { RecordSealer } from '../../src/protocol/record-layer.js';
 import { Endpoint, fixturePrivateKey } from './protocol-pair.js';
 import { renderSection, replaceSection as replaceMarked } from './vector-sections.js';
+import { RESUMPTION_BLOCK, resumptionBlock } from './resumption-vectors.js';
 
 export const VECTORS_PATH = fileURLToPath(new URL('../fixtures/vectors.json', import.meta.url));
 export const PROTOCOL_MD = fileURLToPath(new URL('../../../PROTOCOL.md', import.meta.url));
@@ -418,6 +419,7 @@ export function buildVectors(kept: Kept = {}): Vectors {
   out[KEY_REQUEST_BLOCK] = keyRequestBlock(fixed);
   out[CLIENT_AUTH_BLOCK] = clientAuthBlock(fixed);
   out[HALF_CLOSE_BLOCK] = halfCloseBlock(fixed, first);
+  out[RESUMPTION_BLOCK] = resumptionBlock(fixed);
   return out;
 }
 
