@@ -1,5 +1,6 @@
 /**
- * The tunnel's pure parts, without processes: the PROXY v2 header's bytes, the loopback
+ * The tunnel's pure parts, without processes: the PROXY v2 header's bytes (as `serve
+ * --proxy-protocol` writes them with the SDK's encodeProxyHeader), the loopback
  * policy, ADDR parsing, the systemd environment, the log lines' two formats, the parser.
  */
 import { once } from 'node:events';
@@ -8,10 +9,16 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import test from 'ava';
 import { buildTunnelParser, tunnelCommandOf } from '@secsess/cli';
-import { checkLoopback, hostIsLoopback, isLoopback, parseListen } from '../src/tunnel/address.js';
+import { encodeProxyHeader as proxyHeader } from '@secsess/sdk';
+import {
+  checkLoopback,
+  checkProxiedClients,
+  hostIsLoopback,
+  isLoopback,
+  parseListen,
+} from '../src/tunnel/address.js';
 import { TunnelLog } from '../src/tunnel/conn-log.js';
 import type { LogFormat, Side } from '../src/tunnel/conn-log.js';
-import { proxyHeader } from '../src/tunnel/proxy-header.js';
 import { openBackend } from '../src/tunnel/serve.js';
 import { systemdListenFd } from '../src/tunnel/systemd.js';
 
@@ -197,6 +204,33 @@ test('parser: documented defaults of serve and connect', async (t) => {
   t.is(connect.error, null);
   t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
   t.like(connect.argv, { target: 'h:1', trust: 'tofu', symmetric: 'aes-256-gcm', 'unsafe-listen': false });
+});
+
+test('parser: --accept-proxy is repeatable, one ADDR or CIDR each; anything else a usage error', async (t) => {
+  const serve = (...extra: string[]) =>
+    parse(['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', ...extra]);
+  t.is((await serve()).argv['accept-proxy'], undefined, 'off by default');
+  const two = await serve('--accept-proxy', '127.0.0.1', '--accept-proxy', '10.0.0.0/8');
+  t.is(two.error, null);
+  t.deepEqual(two.argv['accept-proxy'], ['127.0.0.1', '10.0.0.0/8']);
+  t.deepEqual((await serve('--accept-proxy', '2001:db8::/32')).argv['accept-proxy'], ['2001:db8::/32']);
+  for (const bad of ['haproxy.example', '10.0.0.0/33', '010.0.0.1']) {
+    t.is(
+      String((await serve('--accept-proxy', bad)).error),
+      `Error: --accept-proxy "${bad}" is not an IP address or CIDR (10.0.0.5, 10.0.0.0/8, 2001:db8::/32)`,
+    );
+  }
+  t.truthy((await serve('--accept-proxy')).error, 'a flag without its value');
+  t.regex(String((await serve('--accept-proxy', '127.0.0.1', '::1')).error), /Unknown argument: ::1/);
+});
+
+test('--accept-proxy needs --authorized-keys or --allow-any-client, even on a loopback --listen', (t) => {
+  t.throws(() => checkProxiedClients(false, false), {
+    code: 'ERR_UNSAFE_ANY_CLIENT',
+    message: /--accept-proxy without --authorized-keys: the clients are whoever reaches the proxy/,
+  });
+  t.notThrows(() => checkProxiedClients(true, false));
+  t.notThrows(() => checkProxiedClients(false, true));
 });
 
 test('parser: --drain-timeout is 0 to 2147483 s (what a node timer holds); beyond, a usage error', async (t) => {

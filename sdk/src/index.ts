@@ -72,7 +72,17 @@ export type { DatagramChannelOptions } from './datagram/channel.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';
 export type { ClientOptions } from './client/client-options.js';
-export type { ServerOptions } from './server/server-options.js';
+export type { ProxyProtocolOptions, ServerOptions } from './server/server-options.js';
+export {
+  encodeProxyHeader,
+  looksLikeProxyHeader,
+  PROXY_V1_MAX_LENGTH,
+  PROXY_V2_MAX_BLOCK,
+  PROXY_V2_MAX_LENGTH,
+  ProxyHeaderParser,
+} from './server/proxy-header.js';
+export type { ProxyAddress, ProxyEndpoint, ProxyHeader } from './server/proxy-header.js';
+export { TrustedAddresses } from './server/trusted-addresses.js';
 export type { SessionOptions } from './common/options.js';
 export type { PrivateKeyInput, PublicKeyInput } from './common/key-input.js';
 export {

@@ -116,7 +116,9 @@ test('duplicate sends a datagram twice; flip changes exactly one bit', async (t)
 
 test('reorder sends a held datagram after the next one', async (t) => {
   let n = 0;
-  const swapFirst = faults({ c2s: { reorder: 1 } }, 3, () => n++ > 0);
+  // Held until the next datagram however long that takes (a loaded machine may take longer than
+  // the default hold to send it).
+  const swapFirst = faults({ c2s: { reorder: 1, holdMs: 60_000 } }, 3, () => n++ > 0);
   const { echo, socket } = await setup(t, swapFirst);
   socket.send(byte(1));
   await waitUntil(() => n === 1, 'the first at the proxy');

@@ -3,13 +3,24 @@ import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import test from 'ava';
 import { Client, ErrorCode, HandshakeError, SessionError, TimeoutError, secureDuplex } from '../src/index.js';
+import type { Session } from '../src/index.js';
 import { fixtureKeys } from './helpers/keys.js';
 import { echoSessions, numbered, rawConnect, startServer } from './helpers/net.js';
 
 /** Serves one more client after a failure, to show the server is unaffected. */
 async function stillServes(t: { is(a: unknown, b: unknown): void }, endpoint: string): Promise<void> {
   const client = Client.create(fixtureKeys().publicKey);
-  const session = await client.connect(endpoint);
+  // A server under test may have a 100 ms handshake timeout, which a loaded machine can
+  // exceed (an RSA decryption on a busy core): a handshake that times out is tried again, a
+  // few times; any other failure, or only timeouts, fails the test.
+  let session: Session | undefined;
+  for (let attempt = 1; !session; attempt++) {
+    try {
+      session = await client.connect(endpoint);
+    } catch (err) {
+      if (attempt >= 5 || (err as SessionError).code !== ErrorCode.TIMEOUT) throw err;
+    }
+  }
   await session.write('still serving');
   t.is((await session.read())?.toString(), 'still serving');
   await session.close();

@@ -7,7 +7,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
-import { formatEndpoint } from '@secsess/sdk';
+import { formatEndpoint, TrustedAddresses } from '@secsess/sdk';
 import { CliError, CliErrorCode } from '../errors.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
@@ -98,5 +98,39 @@ export async function checkAnyClient(
     `--listen ${label} is not a loopback address and there is no --authorized-keys: any client ` +
       'that reaches it would reach the service; give --authorized-keys FILE, or pass ' +
       '--allow-any-client if the service is meant for anyone',
+  );
+}
+
+/** Checks `--accept-proxy` values (addresses or CIDRs). Throws an Error yargs reports as a usage error. */
+export function checkAcceptProxy(values: unknown): void {
+  // yargs leaves `true` (or []) for a flag without its value.
+  if (!Array.isArray(values) || values.length === 0 || !values.every((v) => typeof v === 'string')) {
+    throw new Error('--accept-proxy needs an ADDR or CIDR after it');
+  }
+  for (const value of values as string[]) {
+    try {
+      new TrustedAddresses([value]);
+    } catch {
+      throw new Error(
+        `--accept-proxy ${JSON.stringify(value)} is not an IP address or CIDR (10.0.0.5, 10.0.0.0/8, 2001:db8::/32)`,
+      );
+    }
+  }
+  // The SDK's bound on the list (it is scanned for every connection).
+  new TrustedAddresses(values as string[], '--accept-proxy');
+}
+
+/**
+ * Refuses `--accept-proxy` without --authorized-keys unless `allowed` (`--allow-any-client`):
+ * the clients are whoever reaches the proxy, whatever address serve listens on (a loopback
+ * `--listen` behind a public HAProxy serves the internet).
+ */
+export function checkProxiedClients(authorized: boolean, allowed: boolean): void {
+  if (authorized || allowed) return;
+  throw new CliError(
+    CliErrorCode.UNSAFE_ANY_CLIENT,
+    '--accept-proxy without --authorized-keys: the clients are whoever reaches the proxy, and all of ' +
+      'them would reach the service; give --authorized-keys FILE, or pass --allow-any-client if the ' +
+      'service is meant for anyone',
   );
 }

@@ -4,14 +4,23 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { formatEndpoint, Server } from '@secsess/sdk';
+import { encodeProxyHeader, formatEndpoint, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { cliMessage, codeOf } from '../errors.js';
 import type { Output } from '../io.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
-import { checkAnyClient, checkLoopback, isLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
+import {
+  checkAcceptProxy,
+  checkAnyClient,
+  checkLoopback,
+  checkProxiedClients,
+  isLoopback,
+  parseListen,
+  peerLabel,
+  SYSTEMD,
+} from './address.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
 import {
@@ -22,7 +31,6 @@ import {
   SYMMETRIC_CHOICES,
 } from './options.js';
 import type { TunnelArgs } from './options.js';
-import { proxyHeader } from './proxy-header.js';
 import { pump } from './pump.js';
 import type { PumpResult } from './pump.js';
 import { handleSignals } from './signals.js';
@@ -81,6 +89,15 @@ function builder(yargs: Argv<TunnelArgs>) {
       default: false,
       describe: "send a PROXY v2 header with the client's address first on each backend connection",
     })
+    .option('accept-proxy', {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      nargs: 1,
+      describe:
+        'behind a load balancer: connections from this ADDR or CIDR (repeat for more) must begin with ' +
+        'a PROXY header (v1 or v2); its client is then the one logs, limits and --proxy-protocol see',
+    })
     .option('symmetric', {
       choices: SYMMETRIC_CHOICES,
       describe: 'accept only this cipher (default: every suite the client asks for)',
@@ -97,6 +114,7 @@ function builder(yargs: Argv<TunnelArgs>) {
       if (argv.once && !argv.stdio) throw new Error('--once goes with --stdio');
       if (argv['proxy-protocol'] && argv.forward === undefined)
         throw new Error('--proxy-protocol goes with --forward');
+      if (argv['accept-proxy'] !== undefined) checkAcceptProxy(argv['accept-proxy'] as unknown);
       return true;
     })
     .example(
@@ -107,7 +125,11 @@ function builder(yargs: Argv<TunnelArgs>) {
       '$0 serve --listen [::]:7022 --key k --authorized-keys ak --stdio',
       'stdin/stdout to clients listed in ak',
     )
-    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file');
+    .example('$0 serve --listen 127.0.0.1:7000 --key srv.key --stdio --once > file', 'receive one file')
+    .example(
+      '$0 serve --listen 10.0.0.11:7000 --key srv.key --authorized-keys ak --accept-proxy 10.0.0.5 --forward 127.0.0.1:6379',
+      'behind HAProxy at 10.0.0.5 (send-proxy-v2); logs see each client',
+    );
 }
 
 /** Options of `serve`, as parsed. */
@@ -163,7 +185,9 @@ function startOf(session: Session): ConnStart {
 /** One session joined to its backend connection; logs its `conn` line. */
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
   const start = startOf(session);
-  const { remoteAddress, remotePort } = session;
+  // The client (behind --accept-proxy: the one its proxy named) and the address it connected
+  // to (the proxy's front), read now: the socket may be gone by the time the backend answers.
+  const { remoteAddress, remotePort, localAddress, localPort } = session;
   const backend = await openBackend(forward, !serving.args['unsafe-target']);
   if (backend === null) {
     await session.close(CLOSE_BACKEND, BACKEND_REASON);
@@ -171,15 +195,19 @@ async function forwardSession(serving: Serving, session: Session, forward: HostP
     serving.log.ended(start, { sent: 0, received: 0, close, reason: BACKEND_REASON });
     return;
   }
-  const listening = serving.server.address;
   if (
     serving.args['proxy-protocol'] &&
-    listening &&
     remoteAddress !== undefined &&
-    remotePort !== undefined
+    remotePort !== undefined &&
+    localAddress !== undefined &&
+    localPort !== undefined
   ) {
-    const source = { address: remoteAddress, port: remotePort };
-    backend.write(proxyHeader(source, { address: listening.host, port: listening.port }));
+    backend.write(
+      encodeProxyHeader(
+        { address: remoteAddress, port: remotePort },
+        { address: localAddress, port: localPort },
+      ),
+    );
   }
   serving.log.ended(start, await pump(session, { input: backend, output: backend }));
 }
@@ -190,6 +218,8 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   if (forward) await checkLoopback(forward.host, 'forward', args['unsafe-target']);
   const listen = parseListen(args.listen);
   const authorized = args['authorized-keys'] !== undefined;
+  const acceptProxy = args['accept-proxy'];
+  if (acceptProxy !== undefined) checkProxiedClients(authorized, args['allow-any-client']);
   if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const tickets = await loadTickets(args);
   const server = Server.create(
@@ -201,6 +231,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       maxMessageSize: MAX_MESSAGE_SIZE,
       // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
       maxConnections: args.stdio ? 1 : args['max-conns'],
+      proxyProtocol: acceptProxy === undefined ? undefined : { trusted: acceptProxy },
       ...(tickets === undefined ? {} : { tickets: tickets.options }),
     },
   );

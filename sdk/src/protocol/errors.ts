@@ -51,6 +51,13 @@ export const ErrorCode = {
    */
   SERVER_BUSY: 'ERR_SERVER_BUSY',
   /**
+   * Server side, PROXY protocol (`proxyProtocol`): a connection from a trusted address did not
+   * begin with a valid PROXY header in time (malformed, oversized, unsupported family, closed
+   * or too slow), or one from an untrusted address began with a PROXY signature. The
+   * connection is dropped before any secsess byte is exchanged.
+   */
+  PROXY_PROTOCOL: 'ERR_PROXY_PROTOCOL',
+  /**
    * `write()` found `maxBufferedAmount` bytes already buffered: the peer does not read and
    * the application did not wait for earlier writes. The session is ended.
    */

@@ -8,7 +8,8 @@
  */
 import { CLOSE_TRY_AGAIN_LATER } from '../common/defaults.js';
 import { debug } from '../common/debug.js';
-import { abortError, onAbort } from '../common/deferred.js';
+import { abortError, checkSignal, onAbort } from '../common/deferred.js';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { Session } from '../stream/session.js';
 
 interface Acceptor {
@@ -24,6 +25,24 @@ export class AcceptQueue {
 
   constructor(maxPendingSessions: number) {
     this.#maxPending = maxPendingSessions;
+  }
+
+  /**
+   * `acceptClient()`: the oldest queued session, else the next one established; rejects with
+   * ERR_SESSION_CLOSED at once when the server is not `running`, and with ERR_ABORTED if
+   * `signal` aborts.
+   */
+  next(options: { readonly signal?: AbortSignal } | undefined, running: boolean): Promise<Session> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal(options?.signal, 'options.signal');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const queued = this.shift();
+    if (queued) return Promise.resolve(queued);
+    if (!running) return Promise.reject(new SessionError(ErrorCode.SESSION_CLOSED, 'server is not running'));
+    return this.wait(signal);
   }
 
   /** The oldest queued session, if any. */

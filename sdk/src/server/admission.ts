@@ -41,17 +41,25 @@ export class ConnectionAdmission {
   }
 
   /**
-   * The decision for a new connection from `address`, with `established` sessions open.
-   * A handshake evicted to make room is ended here (its peer gets ServerBusy).
+   * Whether `maxConnections` is reached, with `others` connections held besides those in
+   * their handshake (established sessions, connections still sending a PROXY header).
    */
-  admit(address: string | undefined, established: number): Admission<Session> {
+  connectionsFull(others: number): boolean {
     const max = this.#maxConnections;
-    const admission =
-      max > 0 && this.handshaking.size + established >= max
-        ? ({ admitted: false, limit: 'maxConnections' } as const)
-        : !this.#rate.allows(address)
-          ? ({ admitted: false, limit: 'handshakeRate' } as const)
-          : this.handshaking.admit(address);
+    return max > 0 && this.handshaking.size + others >= max;
+  }
+
+  /**
+   * The decision for a new connection from `address` (behind a trusted proxy: the client's,
+   * from its PROXY header), with `others` connections held besides the handshakes (see
+   * `connectionsFull`). A handshake evicted to make room is ended here (its peer gets ServerBusy).
+   */
+  admit(address: string | undefined, others: number): Admission<Session> {
+    const admission = this.connectionsFull(others)
+      ? ({ admitted: false, limit: 'maxConnections' } as const)
+      : !this.#rate.allows(address)
+        ? ({ admitted: false, limit: 'handshakeRate' } as const)
+        : this.handshaking.admit(address);
     if (admission.admitted && admission.evict) this.#refuseHandshake(admission.evict, admission.limit);
     return admission;
   }
@@ -61,7 +69,8 @@ export class ConnectionAdmission {
    * it (throws ServerBusy: the core sends the plaintext alert) before any RSA work.
    */
   takeRateToken(session: Session): void {
-    // The address the socket had at accept (Node caches it): the one the limiter counted.
+    // The address the socket had at accept (Node caches it), or the one its PROXY header
+    // gave: the one the limiter counted.
     if (this.#rate.take(session.remoteAddress)) return;
     this.refuse(session, 'handshakeRate');
   }

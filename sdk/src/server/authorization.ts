@@ -18,6 +18,7 @@
 import { AuthorizedKeys } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError } from '../protocol/index.js';
+import { debug } from '../common/debug.js';
 
 /** What the `authorize` hook is told about a client whose handshake completed. */
 export interface PeerInfo {
@@ -128,6 +129,24 @@ export class Authorizer {
    */
   allows(key: PublicKey): boolean {
     return this.#keys === null || this.#keys.has(key);
+  }
+
+  /**
+   * Decides on an established server session whose client is at `remote` (its `label` for
+   * the debug line); never throws. Returns null when allowed, else the ERR_NOT_AUTHORIZED
+   * error to fail the session with: the client learns only the code, the reason stays here.
+   */
+  async deny(
+    session: { readonly serverKey: PublicKey | null; readonly clientKey: PublicKey | null },
+    remote: { readonly address: string | undefined; readonly port: number | undefined },
+    label: string,
+    timeoutMs: number,
+  ): Promise<SessionError | null> {
+    const denial = await this.check(peerInfo(session, remote.address, remote.port), timeoutMs);
+    if (denial === null) return null;
+    const fingerprint = session.clientKey?.fingerprint() ?? 'none';
+    debug('server: client %s with key %s refused: %s', label, fingerprint, denial);
+    return new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
   }
 
   /**

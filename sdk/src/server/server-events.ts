@@ -3,11 +3,11 @@
  * words its debug lines use for them.
  */
 import type { EventEmitter } from 'node:events';
-import { ErrorCode, SessionError } from '../protocol/index.js';
+import type { SessionError } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/key-probe.js';
 import type { KeyProbe } from '../protocol/key-probe.js';
 import { debug, describeError, warnListenerFailed } from '../common/debug.js';
-import { kFail, kListenerRejected } from '../stream/session-types.js';
+import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 
@@ -72,25 +72,6 @@ export function emitRefused(
  * @internal Reports a failed handshake: `'refused'` if a load limit (`limit`) ended it, `'probe'` if
  * it was an honest client's key probe, else `'handshakeError'`.
  */
-/**
- * Refuses a client the authorization denied: the encrypted NotAuthorized (the client learns
- * nothing else; the reason stays on this side, in the debug line and, unless the server is
- * stopping, in `'handshakeError'`).
- */
-export function deny(
-  server: EventEmitter<ServerEvents>,
-  session: Session,
-  denial: string,
-  remote: RemoteInfo,
-  stopping: boolean,
-): void {
-  const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
-  const key = session.clientKey?.fingerprint() ?? 'none';
-  debug('server: client %s with key %s refused: %s', remoteLabel(remote), key, denial);
-  session[kFail](err);
-  if (!stopping) server.emit('handshakeError', err, remote);
-}
-
 export function reportHandshakeFailure(
   server: EventEmitter<ServerEvents>,
   err: SessionError,

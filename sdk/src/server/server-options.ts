@@ -10,11 +10,29 @@ import {
   DEFAULT_MAX_PENDING_SESSIONS,
   DEFAULT_SERVER_IDLE_TIMEOUT,
   defaultWorkerCount,
+  MAX_TIMER_MS,
 } from '../common/defaults.js';
 import { checkInt, checkObject, checkPerAddressCap, resolveSessionOptions } from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
 import { resolveTicketOptions } from './tickets.js';
 import type { ResolvedTicketOptions, TicketOptions } from './tickets.js';
+import { TrustedAddresses } from './trusted-addresses.js';
+
+/**
+ * The PROXY protocol (v1 and v2, HAProxy's proxy-protocol.txt) from a load balancer: see
+ * {@link ServerOptions.proxyProtocol}.
+ */
+export interface ProxyProtocolOptions {
+  /**
+   * The socket addresses allowed (and required) to send a PROXY header: IP addresses and
+   * CIDR blocks, IPv4 and IPv6 (`"10.0.0.5"`, `"10.0.0.0/8"`, `"2001:db8::/32"`); an IPv4
+   * entry also matches its IPv4-mapped form (`::ffff:10.0.0.5`, a dual-stack listener's
+   * view of an IPv4 peer). 1 to 1024 entries.
+   */
+  readonly trusted: readonly string[];
+  /** Milliseconds a trusted connection has to send its whole header. Default: `handshakeTimeout`. */
+  readonly timeout?: number;
+}
 
 /** Options of {@link Server}. */
 export interface ServerOptions extends SessionOptions, AuthorizationOptions {
@@ -74,6 +92,25 @@ export interface ServerOptions extends SessionOptions, AuthorizationOptions {
    * accepted; a client that offers one gets a full handshake).
    */
   readonly tickets?: TicketOptions;
+  /**
+   * Behind a load balancer: accept the PROXY protocol (v1 or v2) from `trusted` addresses,
+   * so the server sees each client's own address. A connection whose socket peer is
+   * trusted must begin with a PROXY header (within `timeout`); after it, `authorize(peer)`,
+   * the per-address limits and `handshakeRate`, the events, `session.remoteAddress` /
+   * `remotePort` / `localAddress` / `localPort` and the debug lines see the header's
+   * addresses (a LOCAL / UNKNOWN header, a health check: the socket's own). A trusted
+   * connection without a valid header, and a connection from anywhere else that begins
+   * with a PROXY signature (a spoofed client address), are dropped with ERR_PROXY_PROTOCOL
+   * (`'handshakeError'`). `maxConnections` counts connections still sending their header.
+   * Default: off (no header is read; no address is trusted).
+   */
+  readonly proxyProtocol?: ProxyProtocolOptions;
+}
+
+/** @internal `proxyProtocol` checked. */
+export interface ResolvedProxyProtocol {
+  readonly trusted: TrustedAddresses;
+  readonly timeout: number;
 }
 
 /** @internal Server options with every default applied. */
@@ -87,6 +124,7 @@ export interface ResolvedServerOptions extends ResolvedSessionOptions {
   readonly handshakeRate: number;
   readonly handshakeBurst: number;
   readonly tickets: ResolvedTicketOptions | null;
+  readonly proxyProtocol: ResolvedProxyProtocol | null;
 }
 
 /** @internal */
@@ -101,8 +139,9 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     1 << 20,
   );
   const maxConnections = checkInt('maxConnections', o.maxConnections, DEFAULT_MAX_CONNECTIONS, 0, 1 << 24);
+  const session = resolveSessionOptions(o, DEFAULT_SERVER_IDLE_TIMEOUT);
   return {
-    ...resolveSessionOptions(o, DEFAULT_SERVER_IDLE_TIMEOUT),
+    ...session,
     workers: checkInt('workers', o.workers, defaultWorkerCount(), 0, 64),
     maxPendingSessions: checkInt(
       'maxPendingSessions',
@@ -124,5 +163,18 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     handshakeRate: checkInt('handshakeRate', o.handshakeRate, DEFAULT_HANDSHAKE_RATE, 0, 1 << 20),
     handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
     tickets: resolveTicketOptions(o.tickets),
+    proxyProtocol: resolveProxyProtocol(o.proxyProtocol, session.handshakeTimeout),
+  };
+}
+
+function resolveProxyProtocol(
+  value: ProxyProtocolOptions | undefined,
+  handshakeTimeout: number,
+): ResolvedProxyProtocol | null {
+  if (value === undefined) return null;
+  const o = checkObject(value, 'proxyProtocol');
+  return {
+    trusted: new TrustedAddresses(o.trusted as readonly string[], 'proxyProtocol.trusted'),
+    timeout: checkInt('proxyProtocol.timeout', o.timeout, handshakeTimeout, 1, MAX_TIMER_MS),
   };
 }

@@ -1,21 +1,22 @@
 /**
- * The TCP server: SecSess's `Server.create(endpoint, privateKey, set)` / `start()` /
- * `acceptClient()` / `stop()`, plus Node's `'session'` event. It accepts sockets, hands
- * each to a server-role {@link Session}, and passes established sessions on through its
- * accept queue (accept-queue.ts: a waiting `acceptClient()`, else `'session'` listeners,
- * else a queue of at most `maxPendingSessions`; past it, close code 1013).
+ * The TCP server: SecSess's `Server.create(endpoint, privateKey, set)` / `start()` / `acceptClient()` /
+ * `stop()`, plus Node's `'session'` event. It accepts sockets, hands each to a server-role {@link Session},
+ * and passes established sessions on through its accept queue (accept-queue.ts: a waiting
+ * `acceptClient()`, else `'session'` listeners, else a queue of at most `maxPendingSessions`; past it,
+ * close code 1013).
  *
- * A session is handed on even if it closed in the meantime, so what its client sent
- * before closing can still be read. A handshake that fails is reported through
- * `'handshakeError'` and never disturbs the server or other sessions.
+ * A session is handed on even if it closed in the meantime, so what its client sent before closing can
+ * still be read. A handshake that fails is reported through `'handshakeError'` and never disturbs the
+ * server or other sessions.
  *
- * Before authentication every connection is untrusted, so admission is decided before a
- * byte is read (admission.ts, handshake-limiter.ts and SECURITY.md): past `maxConnections`,
- * `maxHandshakes` or `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext
- * ServerBusy alert (the client sees ERR_SERVER_BUSY) and is dropped, and `'refused'` is
- * emitted; so is a connection from an address over its `handshakeRate` (handshake-rate.ts).
- * A ClientHello is refused the same way, before any RSA work, when its address is over
- * that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already wait.
+ * Before authentication every connection is untrusted, so admission is decided before a byte is read
+ * (admission.ts, handshake-limiter.ts and SECURITY.md): past `maxConnections`, `maxHandshakes` or
+ * `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext ServerBusy alert (the client sees
+ * ERR_SERVER_BUSY) and is dropped, and `'refused'` is emitted; so is a connection from an address over its
+ * `handshakeRate` (handshake-rate.ts). A ClientHello is refused the same way, before any RSA work, when
+ * its address is over that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already
+ * wait. Behind a load balancer (`proxyProtocol`, proxy-accept.ts), a trusted peer's PROXY header is read
+ * first, and the client it names is the one admitted, limited, authorized and reported from there on.
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
@@ -25,7 +26,6 @@ import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { debug, debugSession, emitUncaught } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
-import { checkSignal } from '../common/deferred.js';
 import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
 import { describeListenTarget, listenOn, parseListenTarget } from './listen.js';
@@ -34,6 +34,7 @@ import { ServerKeys } from './server-keys.js';
 import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
+import { Lingerer } from './linger.js';
 import { ConnectionAdmission, refuseSocket } from './admission.js';
 import { checkPrivateKeys, resolveSuites } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
@@ -41,20 +42,16 @@ import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
-import { kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
-import { Authorizer, peerInfo } from './authorization.js';
+import { kFail, kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
+import { Authorizer } from './authorization.js';
+import { ProxyAccept, remoteOf } from './proxy-accept.js';
+import type { StartSession } from './proxy-accept.js';
 import { ServerTickets } from './tickets.js';
 
 export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
-import {
-  deny,
-  emitRefused,
-  remoteLabel,
-  reportHandshakeFailure,
-  routeListenerRejection,
-} from './server-events.js';
-import type { RemoteInfo, ServerEvents } from './server-events.js';
+import { emitRefused, remoteLabel, reportHandshakeFailure, routeListenerRejection } from './server-events.js';
+import type { ServerEvents } from './server-events.js';
 export type { PoolCounts } from './decrypt-pool.js';
 export type { InheritedSocket, ServerEndpointInput } from './listen.js';
 export type { StopOptions } from './drain.js';
@@ -76,8 +73,10 @@ export class Server extends EventEmitter<ServerEvents> {
   #inheritedUsed = false;
   readonly #admission: ConnectionAdmission;
   readonly #handshaking: ConnectionAdmission['handshaking'];
+  readonly #lingerer = new Lingerer();
   readonly #sessions = new Set<Session>();
   readonly #accepted: AcceptQueue;
+  readonly #proxy: ProxyAccept | null;
   /** `start()` while it is under way: a `stop()` waits for it. */
   #starting: Promise<void> | null = null;
   #stopping: Promise<void> | null = null;
@@ -102,6 +101,8 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#handshaking = this.#admission.handshaking;
     this.#accepted = new AcceptQueue(this.#options.maxPendingSessions);
     this.#tickets = new ServerTickets(this.#options.tickets);
+    const proxy = this.#options.proxyProtocol;
+    this.#proxy = proxy && new ProxyAccept(proxy, this, this.#admission);
   }
 
   /**
@@ -266,35 +267,22 @@ export class Server extends EventEmitter<ServerEvents> {
    * `signal` aborts, and with ERR_SESSION_CLOSED if the server stops (or is not started).
    */
   acceptClient(options: { readonly signal?: AbortSignal } = {}): Promise<Session> {
-    let signal: AbortSignal | undefined;
-    try {
-      signal = checkSignal(options?.signal, 'options.signal');
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const queued = this.#accepted.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.#state !== 'listening' && this.#state !== 'starting') {
-      return Promise.reject(new SessionError(ErrorCode.SESSION_CLOSED, 'server is not running'));
-    }
-    return this.#accepted.wait(signal);
+    return this.#accepted.next(options, this.#state === 'listening' || this.#state === 'starting');
   }
 
   /**
-   * Stops the server: stops accepting, destroys connections still in their handshake,
-   * rejects pending `acceptClient()` calls, closes every session with code 1001 (going
-   * away) and waits for them (each bounded by `closeTimeout`), terminates the workers.
-   * Safe to call more than once, and during `start()` (it lets the start finish, then
-   * stops); a stopped server may be started again — not on an inherited fd: `stop()` closed
-   * it, and its number may name another descriptor by then; a new server needs a newly
-   * inherited socket.
+   * Stops the server: stops accepting, destroys connections still in their handshake, rejects pending
+   * `acceptClient()` calls, closes every session with code 1001 (going away) and waits for them (each bounded
+   * by `closeTimeout`), terminates the workers. Safe to call more than once, and during `start()` (it lets
+   * the start finish, then stops); a stopped server may be started again — not on an inherited fd: `stop()`
+   * closed it, and its number may name another descriptor by then; a new server needs a newly inherited
+   * socket.
    *
-   * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at
-   * once: new clients get ECONNREFUSED), and sessions established but never handed to the
-   * application are closed at once; then the open sessions get up to `drain` ms to close
-   * on their own (`draining` is true meanwhile) before those left are closed with 1001. A
-   * `stop()` during the wait without `drain`, or with `drain: 0`, ends it at once (a second
-   * SIGTERM); with a larger `drain` it brings the deadline closer, never further. Every call
+   * With `drain` (ms): a graceful stop. The first steps are the same (the port is closed at once: new clients
+   * get ECONNREFUSED), and sessions established but never handed to the application are closed at once; then
+   * the open sessions get up to `drain` ms to close on their own (`draining` is true meanwhile) before those
+   * left are closed with 1001. A `stop()` during the wait without `drain`, or with `drain: 0`, ends it at
+   * once (a second SIGTERM); with a larger `drain` it brings the deadline closer, never further. Every call
    * resolves when the server has stopped.
    *
    * @throws TypeError / RangeError (as a rejection) for invalid options.
@@ -330,11 +318,12 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     this.#state = 'stopping';
     const listener = this.#listener;
-    const listenerClosed = new Promise<void>((resolve) => {
-      if (!listener) resolve();
-      else listener.close(() => resolve());
-    });
+    const listenerClosed = new Promise<void>((resolve) =>
+      listener ? listener.close(() => resolve()) : resolve(),
+    );
     for (const session of [...this.#handshaking.items()]) session.destroy();
+    this.#lingerer.destroyAll();
+    this.#proxy?.destroyAll();
     this.#accepted.rejectWaiting(new SessionError(ErrorCode.SESSION_CLOSED, 'server stopped'));
     if (drain !== undefined) {
       // Never handed to the application: nobody is there to finish them (they are in
@@ -358,20 +347,25 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   #onConnection(socket: Socket): void {
+    if (this.#proxy && this.#state === 'listening')
+      this.#proxy.accept(socket, remoteOf(socket), this.#sessions.size, this.#startSession);
+    else this.#startSession(socket, remoteOf(socket), undefined);
+  }
+
+  /**
+   * Admits a connection (nothing read yet but its PROXY header, if any) and starts its session;
+   * `remote` and `proxied`: the client's addresses from the header, else the socket's.
+   */
+  readonly #startSession: StartSession = (socket, remote, proxied) => {
     if (this.#state !== 'listening') {
       socket.destroy();
-      return;
+      return null;
     }
-    const remote: RemoteInfo = {
-      address: socket.remoteAddress,
-      port: socket.remotePort,
-      family: socket.remoteFamily,
-    };
-    const admission = this.#admission.admit(remote.address, this.#sessions.size);
+    const admission = this.#admission.admit(remote.address, this.#sessions.size + (this.#proxy?.size ?? 0));
     if (!admission.admitted) {
       refuseSocket(socket);
       emitRefused(this, admission.limit, remote);
-      return;
+      return null;
     }
     // The keys in force now: this handshake keeps them even if they are reloaded meanwhile.
     const keys = this.#keys.current!;
@@ -389,29 +383,29 @@ export class Server extends EventEmitter<ServerEvents> {
           },
           decrypt: keys.decrypt,
           verify: keys.verify,
+          proxied,
         },
         this.#options,
       );
     } catch (err) {
       debug('cannot start a session: %s', (err as Error).message);
       socket.destroy();
-      return;
+      return null;
     }
     keys.track(session[kReady]);
     this.#handshaking.add(session, remote.address);
     // Formatted only for the debug log; taken now, while the socket is surely connected.
-    const local = debug.enabled ? `${socket.localAddress}:${socket.localPort}` : '';
+    const local = debug.enabled ? `${session.localAddress}:${session.localPort}` : '';
     socket.resume();
     session[kReady].then(
       async () => {
         if (this.#authorizer.enabled) {
-          const denial = await this.#authorizer.check(
-            peerInfo(session, remote.address, remote.port),
-            this.#options.handshakeTimeout,
-          );
-          if (denial !== null || session.state === 'closed') {
+          const label = remoteLabel(remote);
+          const denied = await this.#authorizer.deny(session, remote, label, this.#options.handshakeTimeout);
+          if (denied || session.state === 'closed') {
             this.#handshaking.delete(session);
-            if (denial !== null) deny(this, session, denial, remote, this.#state === 'stopping');
+            if (denied) session[kFail](denied);
+            if (denied && this.#state !== 'stopping') this.emit('handshakeError', denied, remote);
             return;
           }
         }
@@ -425,15 +419,15 @@ export class Server extends EventEmitter<ServerEvents> {
       },
       (err: SessionError) => {
         this.#handshaking.delete(session);
-        // Its alert, if any, is in the kernel already: a failed handshake keeps no socket
-        // open waiting for a peer that may never close (the session would linger up to
-        // closeTimeout, outside every handshake limit).
-        session.destroy();
-        if (this.#state === 'stopping') return;
+        // Its alert, if any, is in the kernel already: the socket lingers a moment, bounded
+        // (linger.ts), rather than up to closeTimeout outside every handshake limit.
+        if (this.#state === 'stopping') return session.destroy();
+        this.#lingerer.add(socket);
         reportHandshakeFailure(this, err, remote, this.#admission.refusedBy(session));
       },
     );
-  }
+    return session;
+  };
 
   /**
    * Whether a client key may authenticate: with authorizedKeys, only a listed key (asked by

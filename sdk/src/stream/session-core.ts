@@ -28,7 +28,7 @@ import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
 import { RecordWriter } from './record-writer.js';
 import type { RecordWriterOptions } from './record-writer.js';
-import type { SessionEmitter, SessionState } from './session-types.js';
+import type { ProxiedAddresses, SessionEmitter, SessionState } from './session-types.js';
 
 /** How the core's connection is made (the role's options; the hooks live in the subclasses). */
 export type CoreInit =
@@ -38,7 +38,11 @@ export type CoreInit =
       /** Where the tickets the server sends go (the client's ticket store). */
       readonly newTicket?: ((ticket: SessionTicket) => void) | undefined;
     }
-  | { readonly role: 'server'; readonly connection: ServerConnectionOptions };
+  | {
+      readonly role: 'server';
+      readonly connection: ServerConnectionOptions;
+      readonly proxied?: ProxiedAddresses | undefined;
+    };
 
 export abstract class SessionCore implements ConnectionHandler, RecordWriterOptions, KeepAliveOptions {
   /** The public object: what events are emitted on and what the server's hooks are given. */
@@ -81,12 +85,15 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   transportClosed = false;
   /** A client's ticket store (`newTicket`), if it asked for tickets. */
   readonly ticketSink: ((ticket: SessionTicket) => void) | null;
+  /** Where a proxied server session's client really is (PROXY protocol); null: the socket says. */
+  readonly proxied: ProxiedAddresses | null;
 
   constructor(session: SessionEmitter, transport: Duplex, init: CoreInit, options: ResolvedSessionOptions) {
     this.session = session;
     this.transport = transport;
     this.ticketSink = (init.role === 'client' && init.newTicket) || null;
     this.options = options;
+    this.proxied = (init.role === 'server' && init.proxied) || null;
     const ready = deferred<void>();
     ready.promise.catch(noop);
     this.ready = ready.promise;
@@ -123,6 +130,8 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
 
   /** Where the peer is, for debug lines. */
   label(): string {
+    const p = this.proxied;
+    if (p) return `${p.remoteAddress}:${p.remotePort}`;
     const t = this.transport;
     if (t instanceof Socket && t.remoteAddress) return `${t.remoteAddress}:${t.remotePort}`;
     return this.conn instanceof ServerConnection ? 'client' : 'server';

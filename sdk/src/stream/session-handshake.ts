@@ -21,7 +21,7 @@ import type {
 import type { ResolvedSessionOptions } from '../common/options.js';
 import { fail } from './session-end.js';
 import { SessionHooks } from './session-hooks.js';
-import type { SessionEmitter } from './session-types.js';
+import type { ProxiedAddresses, SessionEmitter } from './session-types.js';
 
 /** Performs the server's RSA decryption elsewhere; null on any failure. `S`: the session type. */
 export type DecryptFunctionOf<S> = (
@@ -48,6 +48,8 @@ export type SessionInitOf<S> =
       readonly connection: ServerConnectionOptions;
       readonly decrypt?: DecryptFunctionOf<S> | undefined;
       readonly verify?: VerifyFunctionOf<S> | undefined;
+      /** The addresses a trusted proxy's PROXY header gave, instead of the socket's. */
+      readonly proxied?: ProxiedAddresses | undefined;
     };
 
 /** A server session whose RSA decryption runs elsewhere (the server's worker pool). */

@@ -30,6 +30,17 @@ export interface SessionEvents {
 /** @internal What the session's parts see of the public `Session`: its events. */
 export type SessionEmitter = EventEmitter<SessionEvents>;
 
+/**
+ * @internal A server session's addresses as its load balancer's PROXY header gave them: the
+ * client's, and the one it connected to. They stand in for the socket's (the balancer's).
+ */
+export interface ProxiedAddresses {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+
 /** @internal Settles when the handshake completes or fails. */
 export const kReady = Symbol('secsess.ready');
 /** @internal Whether a server session's ClientHello has arrived (and named a key we hold). */

@@ -230,16 +230,46 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.#core.info?.resumed ?? false;
   }
 
-  /** The peer's IP address when the transport is a TCP socket, else undefined. */
+  /**
+   * The peer's IP address when the transport is a TCP socket, else undefined. On a server
+   * behind a trusted proxy (`proxyProtocol`), the client's address from the PROXY header.
+   */
   get remoteAddress(): string | undefined {
-    const t = this.#core.transport;
+    const core = this.#core;
+    if (core.proxied) return core.proxied.remoteAddress;
+    const t = core.transport;
     return t instanceof Socket ? t.remoteAddress : undefined;
   }
 
-  /** The peer's port when the transport is a TCP socket, else undefined. */
+  /**
+   * The peer's port when the transport is a TCP socket (behind a trusted proxy, from the PROXY
+   * header, as `remoteAddress`), else undefined.
+   */
   get remotePort(): number | undefined {
-    const t = this.#core.transport;
+    const core = this.#core;
+    if (core.proxied) return core.proxied.remotePort;
+    const t = core.transport;
     return t instanceof Socket ? t.remotePort : undefined;
+  }
+
+  /**
+   * This side's IP address when the transport is a TCP socket, else undefined: on a server,
+   * the address the client connected to — behind a trusted proxy, the destination of its
+   * PROXY header (the proxy's listening address), not the proxy's connection to us.
+   */
+  get localAddress(): string | undefined {
+    const core = this.#core;
+    if (core.proxied) return core.proxied.localAddress;
+    const t = core.transport;
+    return t instanceof Socket ? t.localAddress : undefined;
+  }
+
+  /** This side's port, as `localAddress`. */
+  get localPort(): number | undefined {
+    const core = this.#core;
+    if (core.proxied) return core.proxied.localPort;
+    const t = core.transport;
+    return t instanceof Socket ? t.localPort : undefined;
   }
 
   /** Bytes accepted by `write()` and not yet handed to the OS. */
