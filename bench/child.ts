@@ -2,7 +2,8 @@
  * The benchmark's other process. The measuring process forks it (`startChild()`) and drives
  * it over the IPC channel: `listen` starts a server of some kind, `stats` reports its memory
  * and CPU time, `load` runs a burst of client handshakes against a port (the load of
- * latency-under-handshakes), `exit` ends it. Servers never share a process with the
+ * latency-under-handshakes), `resume-load` the resumption group's client loops
+ * (bench/resume-clients.ts), `exit` ends it. Servers never share a process with the
  * clients that measure them.
  */
 import { fork } from 'node:child_process';
@@ -11,6 +12,8 @@ import { once } from 'node:events';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, listen } from './kinds.js';
 import type { BenchFiles, BenchServer, Bits, Kind, Mode, ServerOptions } from './kinds.js';
+import { runResumeLoad } from './resume-clients.js';
+import type { ResumeLoad } from './resume-clients.js';
 
 export type Request =
   | { readonly cmd: 'listen'; readonly kind: Kind; readonly mode: Mode; readonly options?: ServerOptions }
@@ -23,6 +26,7 @@ export type Request =
       readonly concurrency: number;
       readonly bits?: Bits;
     }
+  | ({ readonly cmd: 'resume-load' } & ResumeLoad)
   | { readonly cmd: 'exit' };
 
 export interface Stats {
@@ -123,6 +127,8 @@ async function serveChild(files: BenchFiles): Promise<void> {
       }
       case 'load':
         return runLoad(files, request);
+      case 'resume-load':
+        return runResumeLoad(files, request);
       case 'exit':
         await Promise.all(servers.map((s) => s.close().catch(() => {})));
         setImmediate(() => process.exit(0));

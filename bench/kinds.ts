@@ -20,7 +20,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
-import { Client, Server } from '@secsess/sdk';
+import { Client, generateTicketKey, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
 import { FloorMessages, FloorRecords, floorReader } from './floor.js';
@@ -245,6 +245,8 @@ export interface ServerOptions {
   readonly bits?: Bits;
   /** secsess only: decryption workers (default: the library's default, min(2, cores)). */
   readonly workers?: number;
+  /** secsess only: issue and accept resumption tickets (one fresh ticket key). Default off. */
+  readonly tickets?: boolean;
 }
 
 export interface BenchServer {
@@ -289,6 +291,7 @@ export async function listen(
       maxHandshakesPerAddress: 64,
       handshakeRate: 0,
       ...(options.workers === undefined ? {} : { workers: options.workers }),
+      ...(options.tickets === true ? { tickets: { keys: [generateTicketKey()] } } : {}),
     });
     server.on('session', (session) => {
       open++;

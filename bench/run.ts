@@ -9,7 +9,8 @@
  * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
  * cores (handshakes/s with 1 and 2 node:cluster server processes), idle-memory,
  * latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
- * stunnel, with real redis-server / redis-benchmark). See BENCHMARKS.md.
+ * stunnel, with real redis-server / redis-benchmark), resume (resumed handshakes beside full
+ * ones and node:tls resumption). See BENCHMARKS.md.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { startChild } from './child.js';
@@ -43,6 +44,7 @@ const GROUPS: Group[] = [
   { name: 'keygen', run: async (c) => (await import('./keygen.js')).benchKeygen(c) },
   { name: 'dgram', run: async (c) => (await import('./dgram.js')).benchDatagrams(c) },
   { name: 'tunnel', run: async (c) => (await import('./tunnel.js')).benchTunnel(c) },
+  { name: 'resume', run: async (c) => (await import('./resume.js')).benchResumption(c) },
 ];
 
 const args = process.argv.slice(2);

@@ -6,6 +6,7 @@ import { fingerprintCommand } from './commands/fingerprint.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { probeCommand } from './commands/probe.js';
+import { ticketKeyCommand } from './commands/ticket-key.js';
 import { trustCommand } from './commands/trust.js';
 import type { GlobalArgs } from './commands/types.js';
 import { commentedExamples } from './examples.js';
@@ -23,6 +24,7 @@ export const COMMANDS = {
   trust: trustCommand,
   authorize: authorizeCommand,
   probe: probeCommand,
+  'ticket-key': ticketKeyCommand,
 } as const;
 
 /** A subcommand name. */
@@ -53,12 +55,14 @@ export function buildParser(): Argv<GlobalArgs> {
     .command(trustCommand.command, trustCommand.describe, trustCommand.builder)
     .command(authorizeCommand.command, authorizeCommand.describe, authorizeCommand.builder)
     .command(probeCommand.command, probeCommand.describe, probeCommand.builder)
+    .command(ticketKeyCommand.command, ticketKeyCommand.describe, ticketKeyCommand.builder)
     .example('$0 fingerprint secsess.pub', 'print the key fingerprint')
     .example('$0 inspect secsess.key --json', 'describe a key file as JSON')
     .example('$0 convert ~/.ssh/id_rsa --to pem -o server.key', 'convert an OpenSSH key to PKCS#8 PEM')
     .example('$0 trust add server.example:7000 server.pub', "trust a server's key (client side)")
     .example('$0 authorize add alice.pub', "authorize a client's key (server side)")
     .example('$0 probe server.example:7000', "show a running server's key fingerprint (unauthenticated)")
+    .example('$0 ticket-key --rotate -f tickets.keys', 'rotate the ticket keys of a server or fleet')
     .epilogue('Exit status: 0 success, 1 failure, 2 usage error. Run `$0 <command> --help` for its options.')
     .strict()
     .help()

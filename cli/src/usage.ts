@@ -45,7 +45,7 @@ const POSITIONALS: Record<string, Positional[]> = {
 /** `secsess-keygen`'s commands. */
 export const KEYGEN_COMMANDS: CommandTable = {
   program: PROGRAM,
-  commands: ['generate', 'fingerprint', 'inspect', 'convert', 'trust', 'authorize', 'probe'],
+  commands: ['generate', 'fingerprint', 'inspect', 'convert', 'trust', 'authorize', 'probe', 'ticket-key'],
   subcommands: {
     trust: ['add', 'remove', 'list'],
     authorize: ['add', 'remove', 'list'],

@@ -36,11 +36,11 @@ test.serial(
     const [clientLine] = await client.linesMatching(/^secsess: conn /, 1);
     t.regex(
       serveLine!,
-      /^secsess: conn peer=127\.0\.0\.1:\d+ client=- up=5000000 down=5000000 ms=\d+ close=1000$/,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ client=- resumed=no up=5000000 down=5000000 ms=\d+ close=1000$/,
     );
     t.regex(
       clientLine!,
-      /^secsess: conn peer=127\.0\.0\.1:\d+ server=SHA256:\S{43} up=5000000 down=5000000 ms=\d+ close=1000$/,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ server=SHA256:\S{43} resumed=no up=5000000 down=5000000 ms=\d+ close=1000$/,
     );
     t.regex(serve.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ forward=127\.0\.0\.1:\d+$/);
     t.regex(client.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ to=127\.0\.0\.1:\d+$/);
@@ -82,7 +82,7 @@ test.serial(
     t.is(sha(Buffer.concat(received)), sha(payload));
     t.regex(
       serve.lines.join('\n'),
-      /conn peer=127\.0\.0\.1:\d+ client=- up=3000000 down=0 ms=\d+ close=1000/,
+      /conn peer=127\.0\.0\.1:\d+ client=- resumed=no up=3000000 down=0 ms=\d+ close=1000/,
     );
   },
 );
@@ -121,13 +121,14 @@ test.serial('--log-format json: one JSON object a line with the documented field
     'side',
     'peer',
     'fingerprint',
+    'resumed',
     'up',
     'down',
     'durationMs',
     'close',
     'reason',
   ]);
-  t.like(doc, { event: 'conn', side: 'serve', up: 11, down: 11, close: 1000, reason: '' });
+  t.like(doc, { event: 'conn', side: 'serve', resumed: false, up: 11, down: 11, close: 1000, reason: '' });
   t.false(Number.isNaN(Date.parse(doc['time'] as string)));
   t.regex(doc['fingerprint'] as string, /^SHA256:/, 'the client key given with --key');
   t.like(JSON.parse(clientConn!), { event: 'conn', side: 'connect', up: 11, down: 11, close: 1000 });

@@ -109,34 +109,42 @@ function logged(format: LogFormat, side: Side, write: (log: TunnelLog) => void):
 
 test('text log lines: key=value, - for no fingerprint, reason quoted, ms for the duration', (t) => {
   const conn = { peer: '[::1]:5000', up: 10, down: 20, durationMs: 7 };
+  const resumed = { ...conn, resumed: true };
   t.deepEqual(
     logged('text', 'serve', (log) => {
       log.listening('0.0.0.0:7000', '127.0.0.1:6379');
-      log.conn({ ...conn, fingerprint: null, close: 1000, reason: '' });
-      log.conn({ ...conn, fingerprint: 'SHA256:abc', close: 4000, reason: 'backend unavailable' });
+      log.conn({ ...conn, fingerprint: null, resumed: false, close: 1000, reason: '' });
+      log.conn({ ...resumed, fingerprint: 'SHA256:abc', close: 4000, reason: 'backend unavailable' });
       log.refused('127.0.0.1:1', 'ERR_SERVER_BUSY', 'maxConnections');
       log.reload({ fingerprints: ['SHA256:a', 'SHA256:b'], added: null, removed: null });
+      log.reload({
+        fingerprints: ['SHA256:a'],
+        added: 1,
+        removed: 0,
+        ticketKeys: ['0a1b2c3d4e5f6071', 'ffeeddccbbaa9988'],
+      });
       log.reload({ error: 'ERR_KEY_FORMAT', message: 'bad "key"' });
       log.draining(2);
       log.stopped();
     }),
     [
       'secsess: listening address=0.0.0.0:7000 forward=127.0.0.1:6379',
-      'secsess: conn peer=[::1]:5000 client=- up=10 down=20 ms=7 close=1000',
-      'secsess: conn peer=[::1]:5000 client=SHA256:abc up=10 down=20 ms=7 close=4000 reason="backend unavailable"',
+      'secsess: conn peer=[::1]:5000 client=- resumed=no up=10 down=20 ms=7 close=1000',
+      'secsess: conn peer=[::1]:5000 client=SHA256:abc resumed=yes up=10 down=20 ms=7 close=4000 reason="backend unavailable"',
       'secsess: refused peer=127.0.0.1:1 code=ERR_SERVER_BUSY limit=maxConnections',
       'secsess: reload fingerprints=SHA256:a,SHA256:b added=- removed=-',
+      'secsess: reload fingerprints=SHA256:a added=1 removed=0 tickets=0a1b2c3d4e5f6071,ffeeddccbbaa9988',
       'secsess: reload error=ERR_KEY_FORMAT message="bad \\"key\\""',
       'secsess: draining sessions=2',
       'secsess: stopped',
     ],
   );
   const [line] = logged('text', 'connect', (log) =>
-    log.conn({ ...conn, fingerprint: 'SHA256:s', close: 'ERR_TRUNCATED', reason: 'cut' }),
+    log.conn({ ...resumed, fingerprint: 'SHA256:s', close: 'ERR_TRUNCATED', reason: 'cut' }),
   );
   t.is(
     line,
-    'secsess: conn peer=[::1]:5000 server=SHA256:s up=10 down=20 ms=7 close=ERR_TRUNCATED reason=cut',
+    'secsess: conn peer=[::1]:5000 server=SHA256:s resumed=yes up=10 down=20 ms=7 close=ERR_TRUNCATED reason=cut',
   );
 });
 
@@ -146,6 +154,7 @@ test('JSON log lines: time, event and side first, then the fields; close a numbe
     log.conn({
       peer: 'p',
       fingerprint: null,
+      resumed: true,
       up: 1,
       down: 2,
       durationMs: 3,
@@ -153,6 +162,7 @@ test('JSON log lines: time, event and side first, then the fields; close a numbe
       reason: 'idle',
     });
     log.reload({ fingerprints: ['SHA256:a'], added: 1, removed: 0 });
+    log.reload({ fingerprints: ['SHA256:a'], added: null, removed: null, ticketKeys: ['0a1b2c3d4e5f6071'] });
   });
   const docs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   t.deepEqual(Object.keys(docs[0]!), ['time', 'event', 'side', 'address', 'to']);
@@ -160,11 +170,14 @@ test('JSON log lines: time, event and side first, then the fields; close a numbe
     event: 'conn',
     side: 'connect',
     fingerprint: null,
+    resumed: true,
     durationMs: 3,
     close: 'ERR_TIMEOUT',
     reason: 'idle',
   });
   t.like(docs[2], { event: 'reload', fingerprints: ['SHA256:a'], added: 1, removed: 0 });
+  t.false('ticketKeys' in docs[2]!, 'no ticketKeys without --ticket-keys');
+  t.deepEqual(docs[3]!['ticketKeys'], ['0a1b2c3d4e5f6071']);
 });
 
 function parse(args: string[]): Promise<{ error: Error | null | undefined; argv: Record<string, unknown> }> {
@@ -259,9 +272,21 @@ test('backend connections: a non-loopback peer is dropped unless --unsafe-target
 test('log lines: peer-controlled text outside printable ASCII is escaped as \\uXXXX, in both formats', (t) => {
   const reason = 'a\u0085b\u009b[31mc\u2028d\u202ee\u00e9\n';
   const escaped = 'a\\u0085b\\u009b[31mc\\u2028d\\u202ee\\u00e9\\n';
-  const conn = { peer: '127.0.0.1:1', up: 0, down: 0, durationMs: 1, fingerprint: null, close: 4000, reason };
+  const conn = {
+    peer: '127.0.0.1:1',
+    up: 0,
+    down: 0,
+    durationMs: 1,
+    fingerprint: null,
+    resumed: false,
+    close: 4000,
+    reason,
+  };
   const [text] = logged('text', 'serve', (log) => log.conn(conn));
-  t.is(text, `secsess: conn peer=127.0.0.1:1 client=- up=0 down=0 ms=1 close=4000 reason="${escaped}"`);
+  t.is(
+    text,
+    `secsess: conn peer=127.0.0.1:1 client=- resumed=no up=0 down=0 ms=1 close=4000 reason="${escaped}"`,
+  );
   const [json] = logged('json', 'serve', (log) => log.conn(conn));
   t.regex(json!, /^[\x20-\x7e]+$/);
   t.true(json!.includes(`"reason":"${escaped}"`));

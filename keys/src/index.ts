@@ -36,7 +36,14 @@ export {
 export type { KeyInspection } from './load-key.js';
 export { detectKeyFormat } from './formats.js';
 export type { KeyKind, KeyFileFormat, KeyFormatInfo } from './formats.js';
-export { assertNoFile, ensureKeyDirectory } from './key-file.js';
+export {
+  assertNoFile,
+  checkPrivateKeyPermissions,
+  ensureKeyDirectory,
+  readKeyFile,
+  writeKeyFile,
+} from './key-file.js';
+export type { KeyFileContents, WriteKeyFileOptions } from './key-file.js';
 export { formatFingerprint } from './fingerprint.js';
 export {
   MIN_RSA_BITS,

@@ -95,14 +95,16 @@ export function readKeyFileSync(path: string): KeyFileContents {
  * Refuses a private key file that group or others may access (`mode & 0o077`), as OpenSSH
  * does. Skipped on Windows, where POSIX modes do not describe access.
  *
+ * @param subject what the file is, for the message (any secret file: a ticket-key file is
+ *   held to the same rule)
  * @throws KeyError `ERR_KEY_PERMISSIONS`
  */
-export function checkPrivateKeyPermissions(path: string, mode: number): void {
+export function checkPrivateKeyPermissions(path: string, mode: number, subject = 'private key file'): void {
   if (process.platform === 'win32' || (mode & 0o077) === 0) return;
   const octal = (mode & 0o777).toString(8).padStart(4, '0');
   throw new KeyError(
     KeyErrorCode.PERMISSIONS,
-    `private key file ${path} is accessible by group or others (mode ${octal}); run \`chmod 600 ${path}\``,
+    `${subject} ${path} is accessible by group or others (mode ${octal}); run \`chmod 600 ${path}\``,
     { path },
   );
 }

@@ -17,10 +17,18 @@ export type {
   ServerEvents,
   StopOptions,
 } from './server/server.js';
+export {
+  generateTicketKey,
+  readTicketKeyFile,
+  TICKET_KEY_BYTES,
+  ticketKeyName,
+  writeTicketKeyFile,
+} from './server/ticket-key-file.js';
+export type { WriteTicketKeyFileOptions } from './server/ticket-key-file.js';
 export { Client } from './client/client.js';
 export { TicketStore } from './client/ticket-store.js';
 export type { TicketStoreOptions } from './client/ticket-store.js';
-export { DEFAULT_TICKET_LIFETIME } from './server/tickets.js';
+export { DEFAULT_TICKET_LIFETIME, MAX_TICKET_KEYS } from './server/tickets.js';
 export type { TicketOptions } from './server/tickets.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';

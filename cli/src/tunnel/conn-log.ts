@@ -5,10 +5,11 @@
  * fingerprints, addresses, byte counts and codes.
  *
  * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
- * peer, fingerprint, up, down, durationMs, close, reason), `refused` (a connection that did
- * not become a session: peer, code), `reload` (fingerprints, added, removed; or error,
- * message), `draining` (sessions), `stopped`, `worker` (`serve --workers`: pid, status, replaced).
- * In a worker of `serve --workers`, every line ends with its `worker` pid.
+ * peer, fingerprint, resumed, up, down, durationMs, close, reason), `refused` (a connection
+ * that did not become a session: peer, code), `reload` (fingerprints, added, removed,
+ * ticketKeys with --ticket-keys; or error, message), `draining` (sessions), `stopped`,
+ * `worker` (`serve --workers`: pid, status, replaced). In a worker of `serve --workers`,
+ * every line ends with its `worker` pid.
  */
 import cluster from 'node:cluster';
 import type { TextSink } from '../io.js';
@@ -26,6 +27,8 @@ export interface ConnRecord {
   readonly peer: string;
   /** serve: the client key's fingerprint (null if it sent none); connect: the server key's. */
   readonly fingerprint: string | null;
+  /** Whether the session was resumed from a ticket (no RSA operation). */
+  readonly resumed: boolean;
   /** Bytes from the client towards the service. */
   readonly up: number;
   /** Bytes from the service towards the client. */
@@ -40,6 +43,7 @@ export interface ConnRecord {
 export interface ConnStart {
   readonly peer: string;
   readonly fingerprint: string | null;
+  readonly resumed: boolean;
   /** `performance.now()` at the start. */
   readonly started: number;
 }
@@ -63,6 +67,8 @@ export type ReloadRecord =
       readonly fingerprints: readonly string[];
       readonly added: number | null;
       readonly removed: number | null;
+      /** Names of the ticket keys now in force (serve --ticket-keys), the issuing one first. */
+      readonly ticketKeys?: readonly string[];
     }
   | { readonly error: string; readonly message: string };
 
@@ -119,13 +125,15 @@ export class TunnelLog {
   }
 
   /**
-   * One session is over. Text: `secsess: conn peer=ADDR client=SHA256:…|- up=N down=N ms=N
-   * close=1000|ERR_…` (`server=` on the connect side), then `reason="…"` when there is one.
+   * One session is over. Text: `secsess: conn peer=ADDR client=SHA256:…|- resumed=yes|no up=N
+   * down=N ms=N close=1000|ERR_…` (`server=` on the connect side), then `reason="…"` when there
+   * is one.
    */
   conn(record: ConnRecord): void {
     const fields: Record<string, Value> = {
       peer: record.peer,
       fingerprint: record.fingerprint,
+      resumed: this.format === 'json' ? record.resumed : record.resumed ? 'yes' : 'no',
       up: record.up,
       down: record.down,
       durationMs: record.durationMs,
@@ -147,6 +155,7 @@ export class TunnelLog {
     this.conn({
       peer: start.peer,
       fingerprint: start.fingerprint,
+      resumed: start.resumed,
       up: serve ? outcome.received : outcome.sent,
       down: serve ? outcome.sent : outcome.received,
       durationMs: Math.round(performance.now() - start.started),
@@ -165,7 +174,7 @@ export class TunnelLog {
 
   /** SIGHUP: the keys in force, or the error that left the old ones in force. */
   reload(record: ReloadRecord): void {
-    this.#line('reload', { ...record });
+    this.#line('reload', { ...record }, { ticketKeys: 'tickets' });
   }
 
   /** SIGTERM: no new connections; `sessions` still open are given the drain time. */

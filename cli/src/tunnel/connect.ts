@@ -28,6 +28,7 @@ import { pump } from './pump.js';
 import { handleSignals, releaseEarlySighup } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
+import { ticketStore } from './tickets.js';
 
 /** The close code sessions get when the drain time is over. */
 const CLOSE_GOING_AWAY = 1001;
@@ -66,6 +67,12 @@ function builder(yargs: Argv<TunnelArgs>) {
       choices: SYMMETRIC_CHOICES,
       default: DEFAULT_SYMMETRIC,
       describe: 'the cipher to ask for',
+    })
+    .option('resume', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'with --listen: resume sessions with tickets from the server (--no-resume: full handshakes only)',
     });
   return maxConnsOption(
     commonOptions(options),
@@ -104,7 +111,11 @@ function builder(yargs: Argv<TunnelArgs>) {
 /** Options of `connect`, as parsed. */
 export type ConnectArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
-/** A fresh Client for each session (a Client holds one session at a time). */
+/**
+ * A fresh Client for each session (a Client holds one session at a time). With --listen they
+ * share one ticket store, so a session resumes from a ticket of an earlier one (unless
+ * --no-resume); a stdio run makes one session and asks for no ticket.
+ */
 async function clientFactory(args: ConnectArgs): Promise<() => Client> {
   const serverKey: PublicKey | null =
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
@@ -116,6 +127,7 @@ async function clientFactory(args: ConnectArgs): Promise<() => Client> {
     idleTimeout: DEFAULT_SERVER_IDLE_TIMEOUT,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
     ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
+    ...(args.listen === undefined ? {} : { resumption: ticketStore(args.resume) ?? false }),
   };
   const set = algorithmSet(args.symmetric);
   return () => Client.create(serverKey, set, options);
@@ -171,7 +183,12 @@ async function forwardSocket(
     signal.removeEventListener('abort', abort);
   }
   sessions.add(session);
-  const start = { peer, fingerprint: session.serverKey?.fingerprint() ?? null, started };
+  const start = {
+    peer,
+    fingerprint: session.serverKey?.fingerprint() ?? null,
+    resumed: session.resumed,
+    started,
+  };
   log.ended(start, await pump(session, { input: socket, output: socket }));
   sessions.delete(session);
 }

@@ -36,6 +36,7 @@ import type { PumpResult } from './pump.js';
 import { handleServeSignals, withWorkers, workersOption } from './workers.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
+import { loadTickets, rereadTickets, ticketOptions } from './tickets.js';
 
 /** Close code of a session whose backend refused or did not answer. */
 export const CLOSE_BACKEND = 4000;
@@ -102,7 +103,10 @@ function builder(yargs: Argv<TunnelArgs>) {
       describe: 'accept only this cipher (default: every suite the client asks for)',
     });
   return workersOption(
-    maxConnsOption(commonOptions(options), 'sessions open at once; past it clients get ERR_SERVER_BUSY'),
+    maxConnsOption(
+      commonOptions(ticketOptions(options)),
+      'sessions open at once; past it clients get ERR_SERVER_BUSY',
+    ),
   )
     .check((argv) => {
       parseListen(argv.listen);
@@ -175,6 +179,7 @@ function startOf(session: Session): ConnStart {
   return {
     peer: peerLabel(session.remoteAddress, session.remotePort),
     fingerprint: session.clientKey?.fingerprint() ?? null,
+    resumed: session.resumed,
     started: performance.now(),
   };
 }
@@ -218,6 +223,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const acceptProxy = args['accept-proxy'];
   if (acceptProxy !== undefined) checkProxiedClients(authorized, args['allow-any-client']);
   if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
+  const tickets = await loadTickets(args);
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     args.key,
@@ -228,8 +234,10 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
       maxConnections: args.stdio ? 1 : args['max-conns'],
       proxyProtocol: acceptProxy === undefined ? undefined : { trusted: acceptProxy },
+      ...(tickets === undefined ? {} : { tickets: tickets.options }),
     },
   );
+  tickets?.wipe(); // the server holds its own prepared copies
   const serving: Serving = { server, log, args, forward };
   const sessions = new Set<Promise<void>>();
   let outcome: PumpResult | null = null;
@@ -295,13 +303,27 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   if (outcome !== null) checkOutcome(outcome);
 }
 
-/** SIGHUP: the key files and the authorized_keys file read again; one `reload` line. */
+/**
+ * SIGHUP: the key files, the authorized_keys file and the ticket-key file read again; one
+ * `reload` line. The ticket-key file is read first: a bad one changes nothing.
+ */
 async function reload(serving: Serving): Promise<void> {
   const { server, log, args } = serving;
   try {
-    const fingerprints = await server.reloadKeys();
-    const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
-    log.reload({ fingerprints, added: counts?.added ?? null, removed: counts?.removed ?? null });
+    const tickets = await rereadTickets(server, args);
+    try {
+      const fingerprints = await server.reloadKeys();
+      const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
+      const ticketKeys = tickets.apply();
+      log.reload({
+        fingerprints,
+        added: counts?.added ?? null,
+        removed: counts?.removed ?? null,
+        ...(ticketKeys === null ? {} : { ticketKeys }),
+      });
+    } finally {
+      tickets.wipe();
+    }
   } catch (err) {
     log.reload({ error: codeOf(err) ?? 'ERR_UNEXPECTED', message: cliMessage(err) });
   }

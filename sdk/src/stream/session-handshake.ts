@@ -73,10 +73,14 @@ class DecryptHooks<S extends SessionEmitter> extends SessionHooks implements Ser
         secret?.fill(0);
         return;
       }
+      // ServerHello and ServerFinished: corked, one write.
+      this.transport.cork();
       try {
         (this.conn as ServerConnection).completeDecrypt(secret);
       } catch (err) {
         fail(this, err);
+      } finally {
+        this.transport.uncork();
       }
     };
     this.#decryptFn(request.keyIndex, request.ciphertext, this.session as S).then(complete, () =>

@@ -69,6 +69,10 @@ export class SessionHooks extends SessionCore {
     // Replies written in 'message' listeners are sealed when each record's messages have been
     // delivered (delivered()), without a microtask; endDelivery() gives anything left one.
     const writer = this.writer;
+    // During the handshake the core may answer one read with several frames (a resumed
+    // server's ServerHello and ServerFinished): corked, they leave in one write.
+    const corked = this.state === 'handshake';
+    if (corked) this.transport.cork();
     writer.beginDelivery();
     try {
       this.conn.receive(asBuffer(chunk));
@@ -76,6 +80,7 @@ export class SessionHooks extends SessionCore {
       fail(this, err);
     } finally {
       writer.endDelivery();
+      if (corked) this.transport.uncork();
     }
   }
 
