@@ -32,7 +32,12 @@ import { secureRandom } from '../crypto.js';
 import type { RandomSource } from '../crypto.js';
 import { x25519Key, x25519Shared } from '../asymmetric.js';
 import { ErrorCode, HandshakeError, SessionError } from '../errors.js';
-import { decodeClientHello, decodeKeyRequest, encodeKeyResponse } from '../handshake-messages.js';
+import {
+  FLAG_TICKETS,
+  decodeClientHello,
+  decodeKeyRequest,
+  encodeKeyResponse,
+} from '../handshake-messages.js';
 import type { ClientHello } from '../handshake-messages.js';
 import { ALL_SUITES, suiteFromIds } from '../suite.js';
 import type { Suite } from '../suite.js';
@@ -238,6 +243,10 @@ export class DatagramHandshakeGate {
   #screenHello(packet: Buffer, source: PacketSource, token: Buffer, view: Buffer): Screened {
     const frame = Buffer.from(view);
     const hello = decodeClientHello(frame);
+    // Datagrams have no resumption (Part II §D3): bit 1 stays reserved here.
+    if ((hello.flags & FLAG_TICKETS) !== 0) {
+      throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: malformed client hello');
+    }
     const suite = suiteFromIds(...hello.suiteIds);
     if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
       throw new HandshakeError(
