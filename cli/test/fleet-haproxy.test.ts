@@ -108,6 +108,15 @@ async function connLineOf(
   throw new Error(`no conn line for ${peer}:\n${serves.map((s) => s.output()).join('\n---\n')}`);
 }
 
+/**
+ * What each serve process gets besides `--listen`, `--key` and `--forward`, and README "Running
+ * a fleet" quotes (its test checks the flags): the balancer trusted for PROXY headers, the
+ * client list, the ticket-key file. The tests add `--proxy-protocol` for their backend.
+ */
+function fleetServeArgs(authorizedKeys: string, ticketKeys: string): string[] {
+  return ['--accept-proxy', '127.0.0.1', '--authorized-keys', authorizedKeys, '--ticket-keys', ticketKeys];
+}
+
 /** The two serve processes (same server key; ticket keys as given) and HAProxy in front. */
 async function startFleet(
   t: ExecutionContext,
@@ -119,15 +128,7 @@ async function startFleet(
   const backend = await headerEcho(t);
   const serves: SecsessProc[] = [];
   for (const file of ticketKeys) {
-    const args = [
-      '--accept-proxy',
-      '127.0.0.1',
-      '--authorized-keys',
-      keys.authorizedKeys,
-      '--ticket-keys',
-      file,
-      '--proxy-protocol',
-    ];
+    const args = [...fleetServeArgs(keys.authorizedKeys, file), '--proxy-protocol'];
     serves.push(await started(t, startServe(keys, `127.0.0.1:${backend}`, args)));
   }
   const haproxy = await started(
@@ -307,7 +308,7 @@ real(
   },
 );
 
-test('README "Running a fleet" quotes the HAProxy configuration these tests run', async (t) => {
+test('README "Running a fleet" quotes the HAProxy configuration these tests run, and serve with their flags', async (t) => {
   const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
   const quoted = fleetConfig({
     front: '0.0.0.0:7000',
@@ -315,4 +316,8 @@ test('README "Running a fleet" quotes the HAProxy configuration these tests run'
     sendProxy: 'send-proxy-v2',
   });
   t.true(readme.includes(`\`\`\`\n${quoted}\`\`\``), `README.md should hold:\n${quoted}`);
+  const serve = /^```\n(secsess serve --listen 10\.0\.0\.11:7000 [^`]*)```$/m.exec(readme)?.[1] ?? '';
+  for (const flag of fleetServeArgs('FILE', 'FILE').filter((arg) => arg.startsWith('--'))) {
+    t.regex(serve, new RegExp(` ${flag} \\S`), `README's serve command should give ${flag}:\n${serve}`);
+  }
 });
