@@ -10,16 +10,18 @@
  * the other; each process logs every client by its own address and port (the client socket's
  * local port, as HAProxy saw it), never HAProxy's, and says `resumed` as the client does; and
  * each passes that client on to its backend in its own PROXY v2 header (`--proxy-protocol`),
- * whose destination is the address the client connected to: HAProxy's front.
+ * whose destination is the address the client connected to: HAProxy's front. HAProxy's own
+ * log (tcplog) names one connection per session, to the process that logged it.
  *
  * The contrast: two processes with DIFFERENT ticket-key files. A ticket one issued is refused
  * by the other, which goes on with a full handshake on the same connection (resumed=no on both
- * sides, one connection through HAProxy), and the session works as any other.
+ * sides, one connection through HAProxy), and the session works as any other. Last, README
+ * "Running a fleet" is checked to quote the HAProxy configuration and serve's flags run here.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
