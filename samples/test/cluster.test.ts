@@ -1,7 +1,8 @@
 /**
  * The cluster echo server (samples/cluster/) as a process tree, built (`npm run build` first,
  * as `npm test` does): a node:cluster primary with 2 workers on one port, real clients over
- * loopback, the workers' pids learned from the `pid` message, SIGTERM, a killed worker.
+ * loopback, the workers' pids learned from the `pid` message, resumption across the workers
+ * (one ticket key for all), SIGTERM, a killed worker.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
-import { Client } from '@secsess/sdk';
+import { Client, TicketStore } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 
 const SERVER = fileURLToPath(new URL('../dist/cluster/server.js', import.meta.url));
@@ -181,6 +182,46 @@ test('two workers on one port both serve concurrent clients, echo, and all stop 
   for (const pid of cluster.workers) t.false(alive(pid), `worker ${pid} still running`);
   t.regex(cluster.errors(), /^primary: SIGTERM, stopping 2 worker\(s\)/m);
   t.regex(cluster.errors(), /^primary: stopped$/m);
+});
+
+test('one TicketStore resumes across the workers: a ticket issued by one worker resumes on the other, both ways', async (t) => {
+  const { key, pub } = await keyFiles(t);
+  const cluster = await startCluster(t, key);
+  const store = new TicketStore();
+  /** Each session in turn: the worker that served it, whether it resumed, tickets held before it. */
+  const sessions: { pid: number; resumed: boolean; held: number }[] = [];
+  const crossed = (from: number, to: number): boolean =>
+    sessions.some((s, i) => i > 0 && s.resumed && sessions[i - 1]!.pid === from && s.pid === to);
+  const [a, b] = cluster.workers as [number, number];
+  // One session at a time, each offering the ticket the one before left in the store, until a
+  // ticket of each worker has resumed on the other (the primary deals connections in turn).
+  while (sessions.length < MAX_ROUNDS * 2 && !(crossed(a, b) && crossed(b, a))) {
+    const held = store.size;
+    const session = await Client.create(pub, {}, { resumption: store }).connect({
+      host: '127.0.0.1',
+      port: cluster.port,
+    });
+    try {
+      sessions.push({ pid: await pidAndEcho(t, session), resumed: session.resumed, held });
+    } finally {
+      await session.close();
+    }
+  }
+  t.deepEqual(
+    sessions.map((s) => [s.resumed, s.held]),
+    sessions.map((_, i) => [i > 0, i > 0 ? 1 : 0]),
+    `the first session is a full handshake; each later one offers the ticket of the one before and resumes: ${JSON.stringify(sessions)}`,
+  );
+  t.true(
+    sessions.every((s) => cluster.workers.includes(s.pid)),
+    'only the reported workers serve',
+  );
+  t.true(crossed(a, b), `a ticket issued by worker ${a} resumed on worker ${b}: ${JSON.stringify(sessions)}`);
+  t.true(crossed(b, a), `a ticket issued by worker ${b} resumed on worker ${a}: ${JSON.stringify(sessions)}`);
+  t.notRegex(cluster.errors(), /handshake .* failed/, 'no handshake failed');
+  const exited = once(cluster.child, 'exit');
+  cluster.child.kill('SIGTERM');
+  t.deepEqual(await exited, [0, null], cluster.errors());
 });
 
 test('SIGTERM drains: an open session goes on until its client closes it, new connections are refused', async (t) => {
