@@ -72,6 +72,42 @@ test('an expired ticket is refused and the full handshake follows on the same co
   t.true((await visit(relay.port, store)).resumed);
 });
 
+test('tickets.maxAge ends a chain of resumptions over TCP: chained tickets capped, then refused and a full handshake', async (t) => {
+  let now = 1_800_000_000;
+  const t0 = now;
+  const { server, port, sessions } = await ticketServer({
+    tickets: { keys: [randomBytes(32)], lifetime: 600, maxAge: 1000, now: () => now },
+  });
+  t.teardown(() => server.stop());
+  // The client's own clock never expires a ticket: the server's decides.
+  const store = new TicketStore({ now: () => 0 });
+  await (await visit(port, store)).close();
+  // Resumed every 500 s: each resumption is accepted, but the chain does not restart.
+  now = t0 + 500;
+  const second = await visit(port, store);
+  t.true(second.resumed);
+  await second.close();
+  now = t0 + 999;
+  const third = await visit(port, store);
+  t.true(third.resumed, 'within maxAge of the full handshake');
+  await third.close();
+  // Its ticket was capped at auth_time + maxAge: one second, not 600.
+  const capped = takeTicket(store, keys.publicKey, resolveSuite({}), null)!;
+  t.is(capped.lifetime, 1);
+  storeTicket(store, capped);
+  // Even a server that would still take it by lifetime refuses past maxAge; the fallback is full.
+  now = t0 + 1001;
+  const full = await visit(port, store);
+  t.false(full.resumed);
+  t.false(sessions.at(-1)!.resumed);
+  await full.close();
+  // The full handshake started a new chain.
+  now += 100;
+  const fresh = await visit(port, store);
+  t.true(fresh.resumed);
+  await fresh.close();
+});
+
 test('a ticket sealed under a rotated-out ticket key is refused; under a key still held second it resumes', async (t) => {
   const [oldKey, newKey] = [randomBytes(32), randomBytes(32)];
   const { server, port } = await ticketServer({ tickets: { keys: [oldKey] } });

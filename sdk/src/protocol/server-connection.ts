@@ -105,6 +105,8 @@ export class ServerConnection extends Connection {
   /** A ResumeHello arrived (at most one per connection, §6a). */
   #resumeOffered = false;
   #resumed = false;
+  /** A resumed session: its ticket's auth_time (§6a), for the ticket it may get. */
+  #authTime: number | undefined;
   /** The client key of the session: the verified one, or in a resumed session its ticket's. */
   #sessionClientKey: PublicKey | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
@@ -216,6 +218,7 @@ export class ServerConnection extends Connection {
       suite: this.suite!,
       serverKey: this.#publicKeys[this.#keyIndex]!,
       clientKey: this.#sessionClientKey,
+      ...(this.#authTime === undefined ? {} : { authTime: this.#authTime }),
     };
     const payload = issueTicket(this.#tickets, { ...info, psk }, this.random);
     if (payload) this.sendRecord(this.sealer!.seal(RecordType.NewTicket, payload));
@@ -349,6 +352,7 @@ export class ServerConnection extends Connection {
     this.#helloSuite = accepted.suite;
     this.#keyIndex = accepted.keyIndex;
     this.#resumed = true;
+    this.#authTime = accepted.authTime;
     this.#sessionClientKey = accepted.clientKey;
     this.#respond(accepted.psk, LABEL_RESUMED_MASTER);
   }
