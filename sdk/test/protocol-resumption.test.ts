@@ -229,6 +229,50 @@ test('ticket state version 1 (no auth_time) and auth_time after issued are refus
   t.is(decodeTicketState(encodeTicketState({ ...state, authTime: state.issued + 1 })), null);
 });
 
+test("issueTicket keeps §6a's sender rule: after a message record or End of the server's, no NewTicket and the psk is wiped", async (t) => {
+  const sends: Array<[string, (server: ServerConnection) => void]> = [
+    ['a Data record', (server) => server.write(Buffer.from('first'))],
+    ['a DataMore record', (server) => server.write(Buffer.alloc(70_000))],
+    [
+      'a batch',
+      (server) => {
+        server.queue(Buffer.from('a'));
+        server.queue(Buffer.from('b'));
+        server.flushQueued();
+      },
+    ],
+    ['End', (server) => server.end()],
+  ];
+  for (const [name, send] of sends) {
+    const pair = ticketPair({ tickets: true }, { tickets: testTickets() }, false);
+    await settle();
+    t.is(pair.server.state, 'open', name);
+    const psk = (pair.server as unknown as { psk: Buffer | null }).psk!;
+    t.true(
+      psk.some((x) => x !== 0),
+      name,
+    );
+    send(pair.server);
+    t.false(pair.server.issueTicket(), name);
+    t.true(
+      psk.every((x) => x === 0),
+      `${name}: the psk is wiped`,
+    );
+    await settle();
+    t.is(pair.tickets.length, 0, name);
+    t.deepEqual(pair.errors, [], name);
+  }
+  // Before any message (a batch only queued, not sealed): the ticket goes first.
+  const pair = ticketPair({ tickets: true }, { tickets: testTickets() }, false);
+  await settle();
+  pair.server.queue(Buffer.from('queued'));
+  t.true(pair.server.issueTicket());
+  pair.server.flushQueued();
+  await settle();
+  t.is(pair.tickets.length, 1);
+  t.deepEqual(pair.errors, []);
+});
+
 test('the ticket is bound to its server key and suite: offered for another, it is refused', async (t) => {
   const tickets = testTickets();
   // A server holding two keys; the ticket is for the first, the hello names the second.

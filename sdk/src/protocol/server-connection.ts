@@ -203,14 +203,15 @@ export class ServerConnection extends Connection {
    * Sends the NewTicket (§6a) of a session the application accepted — after its
    * authorization, before any message of the server's — if the client asked for one and
    * the server has ticket keys. Returns whether one was sent. At most once; without a
-   * ticket the resumption secret is wiped. Throws like a write (the caller fails the
-   * connection).
+   * ticket the resumption secret is wiped. Once the server has sent a message record or
+   * End, it is too late (§6a's sender rule): false, the secret wiped. Throws like a write
+   * (the caller fails the connection).
    */
   issueTicket(): boolean {
     const psk = this.psk;
     this.psk = null;
     if (!psk) return false;
-    if (this.state !== 'open' || this.sentClose || !this.#tickets) {
+    if (this.state !== 'open' || this.sentClose || this.sentEnd || this.sentMessage || !this.#tickets) {
       psk.fill(0);
       return false;
     }
