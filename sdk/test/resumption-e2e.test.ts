@@ -7,13 +7,15 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, ErrorCode, Symmetric, TicketStore } from '../src/index.js';
 import type { Session } from '../src/index.js';
 import { storeTicket, takeTicket } from '../src/client/ticket-store.js';
-import { resolveSuite } from '../src/protocol/index.js';
+import { AlertCode, encodeAlertFrame, resolveSuite } from '../src/protocol/index.js';
 import { countingRelay, keys, clientKeys, roundTrip, ticketServer } from './helpers/resumption-net.js';
 
 /** Connects once with `store`; returns the session after one round trip. */
@@ -106,6 +108,35 @@ test('tickets.maxAge ends a chain of resumptions over TCP: chained tickets cappe
   const fresh = await visit(port, store);
   t.true(fresh.resumed);
   await fresh.close();
+});
+
+test('connect() offers at most one ticket: ServerBusy retries do not use up the store', async (t) => {
+  // A server that answers every connection with ServerBusy.
+  let connections = 0;
+  const busy = createServer((socket) => {
+    connections++;
+    socket.on('error', () => {});
+    socket.end(encodeAlertFrame(AlertCode.ServerBusy));
+  });
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const store = new TicketStore();
+  const suite = resolveSuite({});
+  for (let i = 0; i < 3; i++) {
+    storeTicket(store, {
+      ticket: randomBytes(64),
+      psk: randomBytes(suite.hashLength),
+      lifetime: 3600,
+      suite,
+      serverKey: keys.publicKey,
+      clientKey: null,
+    });
+  }
+  const client = Client.create(keys.publicKey, {}, { resumption: store, busyRetries: 2 });
+  const { port } = busy.address() as AddressInfo;
+  await t.throwsAsync(client.connect(`127.0.0.1:${port}`), { code: ErrorCode.SERVER_BUSY });
+  t.is(connections, 3, 'three attempts');
+  t.is(store.size, 2, 'one ticket taken for the whole connect()');
 });
 
 test('a ticket sealed under a rotated-out ticket key is refused; under a key still held second it resumes', async (t) => {
