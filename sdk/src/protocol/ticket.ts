@@ -167,7 +167,16 @@ export function decodeTicketState(b: Buffer): TicketState | null {
   at += 2;
   const clientSpki = Buffer.from(b.subarray(at, (at += m)));
   const ticketId = Buffer.from(b.subarray(at, at + TICKET_ID_SIZE));
-  return { suiteIds, issued: Number(issued), lifetime, authTime: Number(authTime), keyId, psk, clientSpki, ticketId };
+  return {
+    suiteIds,
+    issued: Number(issued),
+    lifetime,
+    authTime: Number(authTime),
+    keyId,
+    psk,
+    clientSpki,
+    ticketId,
+  };
 }
 
 /** Seals `state` under `key`: key_name ‖ nonce ‖ AES-256-GCM(state, aad = key_name) ‖ tag. */

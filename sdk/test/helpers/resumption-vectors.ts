@@ -5,7 +5,12 @@
  * same deterministic streams as the other blocks (vectors.ts); checked field by field with
  * raw node:crypto in protocol-vectors-resumption.test.ts.
  */
-import { ClientConnection, DEFAULT_TICKET_MAX_AGE, ServerConnection, resolveSuite } from '../../src/protocol/index.js';
+import {
+  ClientConnection,
+  DEFAULT_TICKET_MAX_AGE,
+  ServerConnection,
+  resolveSuite,
+} from '../../src/protocol/index.js';
 import { TicketKey, encodeTicketState, openTicket } from '../../src/protocol/ticket.js';
 import type { SessionTicket, TicketContext } from '../../src/protocol/ticket.js';
 import { hash, hkdf, hmac } from '../../src/protocol/crypto.js';
