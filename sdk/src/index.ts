@@ -28,7 +28,7 @@ export type { WriteTicketKeyFileOptions } from './server/ticket-key-file.js';
 export { Client } from './client/client.js';
 export { TicketStore } from './client/ticket-store.js';
 export type { TicketStoreOptions } from './client/ticket-store.js';
-export { DEFAULT_TICKET_LIFETIME, MAX_TICKET_KEYS } from './server/tickets.js';
+export { DEFAULT_TICKET_LIFETIME, DEFAULT_TICKET_MAX_AGE, MAX_TICKET_KEYS } from './server/tickets.js';
 export type { TicketOptions } from './server/tickets.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';

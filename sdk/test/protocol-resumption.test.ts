@@ -18,6 +18,7 @@ import type { SessionTicket } from '../src/protocol/index.js';
 import { FrameType, RecordType } from '../src/protocol/constants.js';
 import { encodeKeyRequest } from '../src/protocol/handshake-messages.js';
 import { TicketMemory } from '../src/server/tickets.js';
+import { decodeTicketState, encodeTicketState } from '../src/protocol/ticket.js';
 import { oaepEncrypt, x25519Key, x25519Shared } from '../src/protocol/asymmetric.js';
 import { hash } from '../src/protocol/crypto.js';
 import { exporterSecret } from '../src/protocol/datagram/key-schedule.js';
@@ -170,6 +171,106 @@ test('expiry, a clock far behind, a rotated-out ticket key, a server without tic
   await settle();
   fellBack(t, pair);
   t.is(pair.tickets.length, 0, 'no ticket from a server without ticket keys');
+});
+
+test('a chain of resumptions ends maxAge after its full handshake: chained lifetimes capped, then refused and full', async (t) => {
+  const tickets = testTickets({ lifetime: 7200, maxAge: 10_000 });
+  const t0 = tickets.clock.now;
+  const { ticket: first } = await firstTicket(tickets);
+  t.is(first.lifetime, 7200);
+  // Resumed 7000 s after the authentication: the next ticket ends at auth_time + maxAge.
+  tickets.clock.now = t0 + 7000;
+  const second = await resume(copyTicket(first), tickets);
+  t.true(second.s.info!.resumed);
+  t.is(second.tickets[0]!.lifetime, 3000, 'min(7200, auth_time + maxAge − now)');
+  // A ticket of a full lifetime on a resumed session would restart the clock: it does not.
+  tickets.clock.now = t0 + 9000;
+  const third = await resume(copyTicket(second.tickets[0]!), tickets);
+  t.true(third.s.info!.resumed);
+  t.is(third.tickets[0]!.lifetime, 1000);
+  // A server whose maxAge is shorter (another server of the fleet, or lowered) refuses a
+  // ticket still within its lifetime once the chain is older than its maxAge.
+  tickets.clock.now = t0 + 8000;
+  tickets.maxAge = 7999;
+  fellBack(t, await resume(copyTicket(second.tickets[0]!), tickets));
+  tickets.maxAge = 8000;
+  const edge = await resume(copyTicket(second.tickets[0]!), tickets);
+  t.true(edge.s.info!.resumed, 'now − auth_time = maxAge: accepted');
+  t.is(edge.tickets.length, 0, 'no ticket: auth_time + maxAge − now = 0');
+  // The fallback is a full handshake: a new chain, a full lifetime again.
+  tickets.maxAge = 10_000;
+  tickets.clock.now = t0 + 20_000;
+  const full = await resume(copyTicket(second.tickets[0]!), tickets);
+  fellBack(t, full);
+  t.is(full.tickets[0]!.lifetime, 7200);
+  tickets.clock.now = t0 + 20_000 + 7000;
+  const again = await resume(copyTicket(full.tickets[0]!), tickets);
+  t.true(again.s.info!.resumed);
+  t.is(again.tickets[0]!.lifetime, 3000);
+});
+
+test('ticket state version 1 (no auth_time) and auth_time after issued are refused like any bad state', (t) => {
+  const state = {
+    suiteIds: [1, 2, 1] as const,
+    issued: 1_800_000_000,
+    lifetime: 7200,
+    authTime: 1_800_000_000,
+    keyId: randomBytes(32),
+    psk: randomBytes(32),
+    clientSpki: Buffer.alloc(0),
+    ticketId: randomBytes(16),
+  };
+  const good = encodeTicketState(state);
+  t.is(good[0], 2);
+  t.is(decodeTicketState(good)!.authTime, state.authTime);
+  const v1 = Buffer.from(good);
+  v1[0] = 1;
+  t.is(decodeTicketState(v1), null);
+  t.is(decodeTicketState(encodeTicketState({ ...state, authTime: state.issued + 1 })), null);
+});
+
+test("issueTicket keeps §6a's sender rule: after a message record or End of the server's, no NewTicket and the psk is wiped", async (t) => {
+  const sends: Array<[string, (server: ServerConnection) => void]> = [
+    ['a Data record', (server) => server.write(Buffer.from('first'))],
+    ['a DataMore record', (server) => server.write(Buffer.alloc(70_000))],
+    [
+      'a batch',
+      (server) => {
+        server.queue(Buffer.from('a'));
+        server.queue(Buffer.from('b'));
+        server.flushQueued();
+      },
+    ],
+    ['End', (server) => server.end()],
+  ];
+  for (const [name, send] of sends) {
+    const pair = ticketPair({ tickets: true }, { tickets: testTickets() }, false);
+    await settle();
+    t.is(pair.server.state, 'open', name);
+    const psk = (pair.server as unknown as { psk: Buffer | null }).psk!;
+    t.true(
+      psk.some((x) => x !== 0),
+      name,
+    );
+    send(pair.server);
+    t.false(pair.server.issueTicket(), name);
+    t.true(
+      psk.every((x) => x === 0),
+      `${name}: the psk is wiped`,
+    );
+    await settle();
+    t.is(pair.tickets.length, 0, name);
+    t.deepEqual(pair.errors, [], name);
+  }
+  // Before any message (a batch only queued, not sealed): the ticket goes first.
+  const pair = ticketPair({ tickets: true }, { tickets: testTickets() }, false);
+  await settle();
+  pair.server.queue(Buffer.from('queued'));
+  t.true(pair.server.issueTicket());
+  pair.server.flushQueued();
+  await settle();
+  t.is(pair.tickets.length, 1);
+  t.deepEqual(pair.errors, []);
 });
 
 test('the ticket is bound to its server key and suite: offered for another, it is refused', async (t) => {

@@ -115,10 +115,18 @@ function sealTicket(ticketKey: Buffer, nonce: Buffer, state: Buffer): Buffer {
   return Buffer.concat([keyName, nonce, ct, c.getAuthTag()]);
 }
 
-/** state = u8 1 ‖ suite ‖ u64 issued ‖ u32 lifetime ‖ key_id ‖ u8 Hlen ‖ psk ‖ u16 m ‖ spki ‖ ticket_id. */
-function ticketState(issued: number, lifetime: number, keyId: Buffer, psk: Buffer, id: Buffer): Buffer {
+/** state = u8 2 ‖ suite ‖ u64 issued ‖ u32 lifetime ‖ u64 auth_time ‖ key_id ‖ u8 Hlen ‖ psk ‖ u16 m ‖ spki ‖ ticket_id. */
+function ticketState(
+  issued: number,
+  lifetime: number,
+  authTime: number,
+  keyId: Buffer,
+  psk: Buffer,
+  id: Buffer,
+): Buffer {
   const suite = b('010201');
-  return Buffer.concat([b('01'), suite, u64(issued), u(lifetime, 4), keyId, u(HLEN, 1), psk, u(0, 2), id]);
+  const fixed = [b('02'), suite, u64(issued), u(lifetime, 4), u64(authTime), keyId];
+  return Buffer.concat([...fixed, u(HLEN, 1), psk, u(0, 2), id]);
 }
 
 test('resumption block: the ticket, the binder, the resumed key schedule and records follow from §6a', (t) => {
@@ -134,6 +142,7 @@ test('resumption block: the ticket, the binder, the resumed key schedule and rec
   const issued = Number(c.block.now_first);
   c.is('now_first', '1767225600');
   c.is('lifetime', '7200');
+  c.is('max_age', '86400');
 
   // The full handshake: the default block's ClientHello with flags 02 (tickets wanted).
   c.is('client_hello_flags', '02');
@@ -161,7 +170,8 @@ test('resumption block: the ticket, the binder, the resumed key schedule and rec
 
   // The ticket and its NewTicket.
   const keyId = def('key_id');
-  const state = ticketState(issued, 7200, keyId, psk, c.get('ticket_id'));
+  // A full handshake: auth_time = issued.
+  const state = ticketState(issued, 7200, issued, keyId, psk, c.get('ticket_id'));
   c.is('ticket_state', state);
   const ticket = sealTicket(ticketKey, c.get('ticket_nonce'), state);
   c.is('ticket', ticket);
@@ -231,7 +241,8 @@ test('resumption block: the ticket, the binder, the resumed key schedule and rec
   // The resumed session's own ticket, sealed with its own psk.
   const rpsk = hk(rmaster, 'secsess v1 resumption', HLEN);
   c.is('resume_psk', rpsk);
-  const rstate = ticketState(issued + 60, 7200, keyId, rpsk, c.get('resume_ticket_id'));
+  // A resumed session's ticket keeps the chain's auth_time; min(7200, auth_time + 86400 − now) = 7200.
+  const rstate = ticketState(issued + 60, 7200, issued, keyId, rpsk, c.get('resume_ticket_id'));
   c.is('resume_ticket_state', rstate);
   const rticket = c.get('resume_ticket');
   t.deepEqual(rticket, sealTicket(ticketKey, rticket.subarray(8, 20), rstate));

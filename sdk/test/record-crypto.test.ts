@@ -1,9 +1,16 @@
-import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { CbcDecryptor, CbcEncryptor } from '../src/protocol/ciphers.js';
+import { CbcDecryptor, CbcEncryptor, gcmOpen } from '../src/protocol/ciphers.js';
 import { HmacKey, createRandomPool, digestMatches, hkdf, secureRandom } from '../src/protocol/crypto.js';
 import { x25519Key, x25519Shared } from '../src/protocol/asymmetric.js';
 import { RecordType } from '../src/protocol/constants.js';
@@ -53,6 +60,46 @@ test('the long-lived decryptor reads records padded by createCipheriv, padding b
     const c = createCipheriv('aes-256-cbc', raw, iv);
     const ct = Buffer.concat([c.update(plain), c.final()]);
     t.deepEqual(dec.decrypt(iv, ct), pkcs7(plain));
+  }
+});
+
+test('gcmOpen wipes the plaintext update() produced when the tag fails, and returns it when it verifies', (t) => {
+  const key = randomBytes(32);
+  const nonce = randomBytes(12);
+  const aad = Buffer.from('aad');
+  const plain = Buffer.alloc(64, 0x5a);
+  const c = createCipheriv('aes-256-gcm', key, nonce);
+  c.setAAD(aad);
+  const ct = Buffer.concat([c.update(plain), c.final()]);
+  const tag = c.getAuthTag();
+  // Every buffer update() hands out, seen through the decipher's prototype.
+  const proto = Object.getPrototypeOf(createDecipheriv('aes-256-gcm', key, nonce)) as {
+    update: (...args: unknown[]) => Buffer;
+  };
+  const own = Object.getOwnPropertyDescriptor(proto, 'update');
+  const original = proto.update;
+  const outputs: Buffer[] = [];
+  proto.update = function (this: unknown, ...args: unknown[]) {
+    const out = original.apply(this, args);
+    outputs.push(out);
+    return out;
+  };
+  try {
+    const k = createSecretKey(key);
+    t.deepEqual(gcmOpen('aes-256-gcm', k, nonce, aad, ct, tag), plain);
+    const bad = Buffer.from(tag);
+    bad[0]! ^= 1;
+    outputs.length = 0;
+    t.is(gcmOpen('aes-256-gcm', k, nonce, aad, ct, bad), null);
+    t.is(outputs.length, 1);
+    t.true(outputs[0]!.length > 0, 'update() produced unauthenticated plaintext');
+    t.true(
+      outputs[0]!.every((x) => x === 0),
+      'and it was wiped',
+    );
+  } finally {
+    if (own) Object.defineProperty(proto, 'update', own);
+    else delete (proto as { update?: unknown }).update;
   }
 });
 

@@ -7,13 +7,15 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, ErrorCode, Symmetric, TicketStore } from '../src/index.js';
 import type { Session } from '../src/index.js';
 import { storeTicket, takeTicket } from '../src/client/ticket-store.js';
-import { resolveSuite } from '../src/protocol/index.js';
+import { AlertCode, encodeAlertFrame, resolveSuite } from '../src/protocol/index.js';
 import { countingRelay, keys, clientKeys, roundTrip, ticketServer } from './helpers/resumption-net.js';
 
 /** Connects once with `store`; returns the session after one round trip. */
@@ -70,6 +72,71 @@ test('an expired ticket is refused and the full handshake follows on the same co
   await expired.close();
   // The full handshake brought a new ticket, valid from now.
   t.true((await visit(relay.port, store)).resumed);
+});
+
+test('tickets.maxAge ends a chain of resumptions over TCP: chained tickets capped, then refused and a full handshake', async (t) => {
+  let now = 1_800_000_000;
+  const t0 = now;
+  const { server, port, sessions } = await ticketServer({
+    tickets: { keys: [randomBytes(32)], lifetime: 600, maxAge: 1000, now: () => now },
+  });
+  t.teardown(() => server.stop());
+  // The client's own clock never expires a ticket: the server's decides.
+  const store = new TicketStore({ now: () => 0 });
+  await (await visit(port, store)).close();
+  // Resumed every 500 s: each resumption is accepted, but the chain does not restart.
+  now = t0 + 500;
+  const second = await visit(port, store);
+  t.true(second.resumed);
+  await second.close();
+  now = t0 + 999;
+  const third = await visit(port, store);
+  t.true(third.resumed, 'within maxAge of the full handshake');
+  await third.close();
+  // Its ticket was capped at auth_time + maxAge: one second, not 600.
+  const capped = takeTicket(store, keys.publicKey, resolveSuite({}), null)!;
+  t.is(capped.lifetime, 1);
+  storeTicket(store, capped);
+  // Even a server that would still take it by lifetime refuses past maxAge; the fallback is full.
+  now = t0 + 1001;
+  const full = await visit(port, store);
+  t.false(full.resumed);
+  t.false(sessions.at(-1)!.resumed);
+  await full.close();
+  // The full handshake started a new chain.
+  now += 100;
+  const fresh = await visit(port, store);
+  t.true(fresh.resumed);
+  await fresh.close();
+});
+
+test('connect() offers at most one ticket: ServerBusy retries do not use up the store', async (t) => {
+  // A server that answers every connection with ServerBusy.
+  let connections = 0;
+  const busy = createServer((socket) => {
+    connections++;
+    socket.on('error', () => {});
+    socket.end(encodeAlertFrame(AlertCode.ServerBusy));
+  });
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => busy.close());
+  const store = new TicketStore();
+  const suite = resolveSuite({});
+  for (let i = 0; i < 3; i++) {
+    storeTicket(store, {
+      ticket: randomBytes(64),
+      psk: randomBytes(suite.hashLength),
+      lifetime: 3600,
+      suite,
+      serverKey: keys.publicKey,
+      clientKey: null,
+    });
+  }
+  const client = Client.create(keys.publicKey, {}, { resumption: store, busyRetries: 2 });
+  const { port } = busy.address() as AddressInfo;
+  await t.throwsAsync(client.connect(`127.0.0.1:${port}`), { code: ErrorCode.SERVER_BUSY });
+  t.is(connections, 3, 'three attempts');
+  t.is(store.size, 2, 'one ticket taken for the whole connect()');
 });
 
 test('a ticket sealed under a rotated-out ticket key is refused; under a key still held second it resumes', async (t) => {

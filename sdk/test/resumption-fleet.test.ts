@@ -75,6 +75,10 @@ test('options are checked: ticket keys, lifetime, singleUse, resumption, setTick
   });
   t.throws(make({ keys: [randomBytes(32)], lifetime: 604801 }), { instanceOf: RangeError });
   t.throws(make({ keys: [randomBytes(32)], lifetime: 1.5 }), { instanceOf: TypeError });
+  t.throws(make({ keys: [randomBytes(32)], maxAge: 0 }), { instanceOf: RangeError, message: /maxAge/ });
+  t.throws(make({ keys: [randomBytes(32)], maxAge: 604801 }), { instanceOf: RangeError });
+  t.throws(make({ keys: [randomBytes(32)], maxAge: 1.5 }), { instanceOf: TypeError });
+  t.notThrows(make({ keys: [randomBytes(32)], maxAge: 1 }));
   t.throws(make({ keys: [randomBytes(32)], singleUse: 'yes' }), { instanceOf: TypeError });
   t.throws(make('keys'), { instanceOf: TypeError, message: /options.tickets must be an object/ });
   t.notThrows(make({ keys: [new Uint8Array(32)], lifetime: 604800, singleUse: true }));

@@ -178,6 +178,15 @@ test('secureDuplex checks its trust and client options', async (t) => {
     [{ role: 'client', serverKey: serverKeys.publicKey, clientKey: 42 }, /clientKey/],
     [{ role: 'server', keys: serverKeys.privateKey, authorize: 'yes' }, /authorize must be a function/],
     [{ role: 'server', keys: serverKeys.privateKey, authorizedKeys: 7 }, /authorizedKeys/],
+    // Single use needs one memory shared by every connection: a duplex is one connection.
+    [
+      {
+        role: 'server',
+        keys: serverKeys.privateKey,
+        tickets: { keys: [new Uint8Array(32)], singleUse: true },
+      },
+      /singleUse is not supported by secureDuplex\(\).*use a Server/,
+    ],
   ];
   for (const [options, message] of cases) {
     await t.throwsAsync(secureDuplex(end, options as never), { instanceOf: TypeError, message });

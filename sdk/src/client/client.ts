@@ -97,6 +97,9 @@ export class Client {
       // Set once the server refused the key known_hosts lists last while it trusts others for
       // the host: the next connection asks the server for its key (see trust.ts).
       let askServerKey = false;
+      // At most one ticket per connect(): a retry (ServerBusy, asking for the key) offers
+      // none, so that retries do not use up the store's tickets.
+      let ticketOffered = false;
       for (let attempt = 0; ;) {
         // known_hosts is read afresh for each attempt: another client may have learned the key.
         const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
@@ -110,7 +113,13 @@ export class Client {
         );
         const socket = await this.#connectSocket(target, signal);
         const serverKey = trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!;
-        const resume = resumption(this.#options.resumption, serverKey, this.#set, this.#clientKey);
+        const resume = resumption(
+          this.#options.resumption,
+          ticketOffered ? undefined : serverKey,
+          this.#set,
+          this.#clientKey,
+        );
+        if (resume.resume) ticketOffered = true;
         const session = createSession(
           socket,
           {
@@ -275,7 +284,8 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /**
  * The resumption options of one connection: ask for tickets with a store, and offer the
- * newest ticket it holds for this server key, suite and client key (taken out: used once).
+ * newest ticket it holds for this server key, suite and client key (taken out: used once);
+ * without a server key (unknown, or a retry that offers none), only ask.
  */
 function resumption(
   store: TicketStore | null,

@@ -179,7 +179,7 @@ export function gcmSealInPlace(
 
 /**
  * AES-GCM decryption. Returns null unless the tag verifies; the plaintext that update()
- * produces is discarded unless final() authenticates it.
+ * produces is overwritten with zeros unless final() authenticates it.
  */
 export function gcmOpen(
   cipher: GcmCipher,
@@ -189,14 +189,21 @@ export function gcmOpen(
   data: Buffer,
   tag: Buffer,
 ): Buffer | null {
+  let head: Buffer | undefined;
   try {
     const d = createDecipheriv(cipher, key, nonce, { authTagLength: 16 });
     d.setAAD(aad);
     d.setAuthTag(tag);
-    const head = d.update(data);
+    head = d.update(data);
     const tail = d.final();
-    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+    if (tail.length === 0) return head;
+    const whole = Buffer.concat([head, tail]);
+    head.fill(0);
+    tail.fill(0);
+    return whole;
   } catch {
+    // The tag failed: the unauthenticated plaintext is wiped, not left to the collector.
+    head?.fill(0);
     return null;
   }
 }

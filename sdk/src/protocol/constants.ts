@@ -154,10 +154,12 @@ export const TICKET_KEY_NAME_SIZE = 8;
 export const TICKET_NONCE_SIZE = 12;
 export const TICKET_TAG_SIZE = 16;
 export const TICKET_ID_SIZE = 16;
-export const TICKET_STATE_VERSION = 1;
+export const TICKET_STATE_VERSION = 2;
 /** A ticket on the wire (ResumeHello, NewTicket): 1 to 2048 opaque bytes. */
 export const MAX_TICKET_SIZE = 2048;
 /** A ticket's lifetime in seconds: 1 to 7 days. */
 export const MAX_TICKET_LIFETIME = 604800;
+/** Default cap on a resumption chain's age, seconds since its full handshake (§6a `auth_time`): 1 day. */
+export const DEFAULT_TICKET_MAX_AGE = 86400;
 /** How far in the future a ticket's issue time may be (clocks of a fleet differ), seconds. */
 export const TICKET_CLOCK_SKEW = 60;

@@ -24,6 +24,8 @@ export abstract class MessageSender {
   protected sentClose = false;
   /** We sent End: no more messages from this side (PROTOCOL.md §5 "Half-close"). */
   protected sentEnd = false;
+  /** A message record (Data, DataMore, DataBatch) has been sent (a NewTicket must come before, §6a). */
+  protected sentMessage = false;
   /** The peer's End arrived: no more messages from the peer. */
   protected receivedEnd = false;
   /** Messages queued for the next batch record, as u32 length ‖ bytes entries. */
@@ -40,6 +42,7 @@ export abstract class MessageSender {
   write(message: Buffer): void {
     this.assertSendable();
     const sealer = this.sealer!;
+    this.sentMessage = true;
     if (message.length <= this.maxFragment) {
       this.sendRecord(sealer.seal(RecordType.Data, message));
       return;
@@ -142,6 +145,7 @@ export abstract class MessageSender {
         count === 1
           ? this.sealer!.seal(RecordType.Data, batch.subarray(BATCH_ENTRY_OVERHEAD, length))
           : this.sealer!.seal(RecordType.DataBatch, batch.subarray(0, length));
+      this.sentMessage = true;
       this.sendRecord(record);
     } finally {
       // The batch held plaintext: wipe it, and let a large one go (idle sessions stay small).

@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { PublicKey } from '@secsess/keys';
-import { MAX_TICKET_LIFETIME, MAX_TICKET_SIZE, TICKET_ID_SIZE } from './constants.js';
+import { DEFAULT_TICKET_MAX_AGE, MAX_TICKET_LIFETIME, MAX_TICKET_SIZE, TICKET_ID_SIZE } from './constants.js';
 import type { RandomSource } from './crypto.js';
 import { protocolError } from './end-records.js';
 import type { Suite } from './suite.js';
@@ -38,24 +38,35 @@ export interface IssuedSession {
   readonly clientKey: PublicKey | null;
   /** The session's resumption secret; wiped here once sealed. */
   readonly psk: Buffer;
+  /**
+   * A resumed session: its ticket's auth_time, carried unchanged. Absent for a full
+   * handshake (the ticket's auth_time is now).
+   */
+  readonly authTime?: number;
 }
 
 /**
  * The NewTicket payload for an accepted session, sealed under the context's first key
- * (ticket_id then the nonce drawn from `random`); null when the context has no key. The
- * psk is wiped either way.
+ * (ticket_id then the nonce drawn from `random`); null when the context has no key or the
+ * chain is at its maxAge. Its lifetime is min(lifetime, auth_time + maxAge − now). The psk
+ * is wiped either way.
  */
 export function issueTicket(ctx: TicketContext, session: IssuedSession, random: RandomSource): Buffer | null {
   const key = ctx.keys[0];
   try {
     if (!key) return null;
-    const lifetime = ctx.lifetime;
+    const now = ctx.now();
+    const authTime = session.authTime ?? now;
+    // A chain ends maxAge after its full handshake: no ticket lives past that.
+    const lifetime = Math.min(ctx.lifetime, authTime + (ctx.maxAge ?? DEFAULT_TICKET_MAX_AGE) - now);
+    if (!(lifetime >= 1)) return null;
     const ticket = sealTicket(
       key,
       {
         suiteIds: session.suite.ids,
-        issued: ctx.now(),
+        issued: now,
         lifetime,
+        authTime,
         keyId: session.serverKey.fingerprintBytes(),
         psk: session.psk,
         clientSpki: session.clientKey ? session.clientKey.toSpkiDer() : Buffer.alloc(0),

@@ -105,6 +105,8 @@ export class ServerConnection extends Connection {
   /** A ResumeHello arrived (at most one per connection, §6a). */
   #resumeOffered = false;
   #resumed = false;
+  /** A resumed session: its ticket's auth_time (§6a), for the ticket it may get. */
+  #authTime: number | undefined;
   /** The client key of the session: the verified one, or in a resumed session its ticket's. */
   #sessionClientKey: PublicKey | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
@@ -201,14 +203,15 @@ export class ServerConnection extends Connection {
    * Sends the NewTicket (§6a) of a session the application accepted — after its
    * authorization, before any message of the server's — if the client asked for one and
    * the server has ticket keys. Returns whether one was sent. At most once; without a
-   * ticket the resumption secret is wiped. Throws like a write (the caller fails the
-   * connection).
+   * ticket the resumption secret is wiped. Once the server has sent a message record or
+   * End, it is too late (§6a's sender rule): false, the secret wiped. Throws like a write
+   * (the caller fails the connection).
    */
   issueTicket(): boolean {
     const psk = this.psk;
     this.psk = null;
     if (!psk) return false;
-    if (this.state !== 'open' || this.sentClose || !this.#tickets) {
+    if (this.state !== 'open' || this.sentClose || this.sentEnd || this.sentMessage || !this.#tickets) {
       psk.fill(0);
       return false;
     }
@@ -216,6 +219,7 @@ export class ServerConnection extends Connection {
       suite: this.suite!,
       serverKey: this.#publicKeys[this.#keyIndex]!,
       clientKey: this.#sessionClientKey,
+      ...(this.#authTime === undefined ? {} : { authTime: this.#authTime }),
     };
     const payload = issueTicket(this.#tickets, { ...info, psk }, this.random);
     if (payload) this.sendRecord(this.sealer!.seal(RecordType.NewTicket, payload));
@@ -349,6 +353,7 @@ export class ServerConnection extends Connection {
     this.#helloSuite = accepted.suite;
     this.#keyIndex = accepted.keyIndex;
     this.#resumed = true;
+    this.#authTime = accepted.authTime;
     this.#sessionClientKey = accepted.clientKey;
     this.#respond(accepted.psk, LABEL_RESUMED_MASTER);
   }

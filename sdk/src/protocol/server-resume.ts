@@ -6,14 +6,14 @@
  * failed:
  *
  *   key_id held → key_name known, GCM opens → state parses → state suite = hello suite
- *   → state key_id = hello key_id → not expired (nor issued > 60 s ahead) → binder
- *   (constant time) → client key usable → single use (the id is remembered only now, so
+ *   → state key_id = hello key_id → not expired (nor issued > 60 s ahead) → within maxAge
+ *   of auth_time → binder (constant time) → client key usable → single use (the id is remembered only now, so
  *   that a hello without the psk cannot use a ticket up)
  */
 import type { Buffer } from 'node:buffer';
 import type { PublicKey } from '@secsess/keys';
 import { supportedClientKey } from './client-auth.js';
-import { TICKET_CLOCK_SKEW } from './constants.js';
+import { DEFAULT_TICKET_MAX_AGE, TICKET_CLOCK_SKEW } from './constants.js';
 import { constantTimeEqual } from './crypto.js';
 import { ErrorCode, HandshakeError } from './errors.js';
 import { decodeResumeHello } from './handshake-messages.js';
@@ -33,6 +33,8 @@ export interface AcceptedTicket {
   readonly psk: Buffer;
   /** The client key of the session the ticket came from; null if it had none. */
   readonly clientKey: PublicKey | null;
+  /** The ticket's auth_time: carried into a ticket issued on the resumed session. */
+  readonly authTime: number;
 }
 
 /**
@@ -63,7 +65,7 @@ export function readResumeHello(
     state.psk.fill(0);
     return null;
   }
-  return { hello, suite, keyIndex, psk: state.psk, clientKey };
+  return { hello, suite, keyIndex, psk: state.psk, clientKey, authTime: state.authTime };
 }
 
 /** The checks after the ticket opened; the client key (or null) if all pass, else undefined. */
@@ -77,6 +79,8 @@ function checkTicket(
   if (!constantTimeEqual(state.keyId, hello.keyId)) return undefined;
   const now = tickets.now();
   if (!(state.issued + state.lifetime > now && state.issued <= now + TICKET_CLOCK_SKEW)) return undefined;
+  // The chain's age: a ticket from a session whose full handshake is older than maxAge.
+  if (now - state.authTime > (tickets.maxAge ?? DEFAULT_TICKET_MAX_AGE)) return undefined;
   if (state.psk.length !== suite.hashLength) return undefined;
   const binder = resumeBinder(suite, state.psk, hello.binderInput);
   if (!constantTimeEqual(binder, hello.binder)) return undefined;

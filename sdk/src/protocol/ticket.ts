@@ -6,8 +6,8 @@
  *   key_name = HKDF-SHA256(K, "", "secsess v1 ticket name", 8)
  *   enc_key  = HKDF-SHA256(K, "", "secsess v1 ticket key", 32)
  *   ticket   = key_name ‖ nonce (12) ‖ AES-256-GCM(enc_key, nonce, aad = key_name, state) ‖ tag (16)
- *   state    = u8 1 ‖ suite (3) ‖ u64 issued ‖ u32 lifetime ‖ key_id (32) ‖ u8 Hlen ‖ psk
- *              ‖ u16 m ‖ client spki (m) ‖ ticket_id (16)
+ *   state    = u8 2 ‖ suite (3) ‖ u64 issued ‖ u32 lifetime ‖ u64 auth_time ‖ key_id (32)
+ *              ‖ u8 Hlen ‖ psk ‖ u16 m ‖ client spki (m) ‖ ticket_id (16)
  *
  * Pure: randomness (nonce) is the caller's, the clock is the caller's. `openTicket` answers
  * null for every failure alike; the caller never says which check failed.
@@ -74,6 +74,12 @@ export interface TicketContext {
   readonly keys: readonly TicketKey[];
   /** Lifetime of the tickets issued, in seconds (1–604800). */
   readonly lifetime: number;
+  /**
+   * The longest a chain of resumptions lasts, in seconds since its full handshake (the
+   * ticket's `auth_time`): older tickets are refused, and a resumed session's ticket expires
+   * by then. Default 86400 (1 day).
+   */
+  readonly maxAge?: number;
   /** Now, in whole seconds since the Unix epoch. */
   now(): number;
   /**
@@ -92,6 +98,8 @@ export interface TicketState {
   readonly issued: number;
   /** Seconds. */
   readonly lifetime: number;
+  /** Unix seconds: when the full handshake the chain of resumptions started from ran. */
+  readonly authTime: number;
   /** The fingerprint bytes of the server key the ticket's session used. */
   readonly keyId: Buffer;
   readonly psk: Buffer;
@@ -116,16 +124,17 @@ export interface SessionTicket {
   readonly clientKey: PublicKey | null;
 }
 
-const STATE_FIXED = 1 + 3 + 8 + 4 + KEY_ID_SIZE + 1 + 2 + TICKET_ID_SIZE;
+const STATE_FIXED = 1 + 3 + 8 + 4 + 8 + KEY_ID_SIZE + 1 + 2 + TICKET_ID_SIZE;
 const TICKET_OVERHEAD = TICKET_KEY_NAME_SIZE + TICKET_NONCE_SIZE + TICKET_TAG_SIZE;
 
-/** state = u8 1 ‖ suite ‖ u64 issued ‖ u32 lifetime ‖ key_id ‖ u8 Hlen ‖ psk ‖ u16 m ‖ spki ‖ ticket_id. */
+/** state = u8 2 ‖ suite ‖ u64 issued ‖ u32 lifetime ‖ u64 auth_time ‖ key_id ‖ u8 Hlen ‖ psk ‖ u16 m ‖ spki ‖ ticket_id. */
 export function encodeTicketState(s: TicketState): Buffer {
   const out = Buffer.alloc(STATE_FIXED + s.psk.length + s.clientSpki.length);
   let at = out.writeUInt8(TICKET_STATE_VERSION, 0);
   for (const id of s.suiteIds) at = out.writeUInt8(id, at);
   at = out.writeBigUInt64BE(BigInt(s.issued), at);
   at = out.writeUInt32BE(s.lifetime, at);
+  at = out.writeBigUInt64BE(BigInt(s.authTime), at);
   at += s.keyId.copy(out, at);
   at = out.writeUInt8(s.psk.length, at);
   at += s.psk.copy(out, at);
@@ -141,8 +150,11 @@ export function decodeTicketState(b: Buffer): TicketState | null {
   const suiteIds = [b[1]!, b[2]!, b[3]!] as const;
   const issued = b.readBigUInt64BE(4);
   const lifetime = b.readUInt32BE(12);
+  const authTime = b.readBigUInt64BE(16);
   if (issued > BigInt(Number.MAX_SAFE_INTEGER) || lifetime < 1 || lifetime > MAX_TICKET_LIFETIME) return null;
-  let at = 16;
+  // A chain starts at a full handshake: never after the ticket was issued.
+  if (authTime > issued) return null;
+  let at = 24;
   const keyId = Buffer.from(b.subarray(at, (at += KEY_ID_SIZE)));
   const hlen = b[at++]!;
   if (hlen !== 32 && hlen !== 48 && hlen !== 64) return null;
@@ -155,7 +167,16 @@ export function decodeTicketState(b: Buffer): TicketState | null {
   at += 2;
   const clientSpki = Buffer.from(b.subarray(at, (at += m)));
   const ticketId = Buffer.from(b.subarray(at, at + TICKET_ID_SIZE));
-  return { suiteIds, issued: Number(issued), lifetime, keyId, psk, clientSpki, ticketId };
+  return {
+    suiteIds,
+    issued: Number(issued),
+    lifetime,
+    authTime: Number(authTime),
+    keyId,
+    psk,
+    clientSpki,
+    ticketId,
+  };
 }
 
 /** Seals `state` under `key`: key_name ‖ nonce ‖ AES-256-GCM(state, aad = key_name) ‖ tag. */

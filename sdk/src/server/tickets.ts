@@ -9,7 +9,7 @@
  * is full (of unexpired ids), tickets are refused — a full handshake — never accepted twice.
  */
 import type { Buffer } from 'node:buffer';
-import { MAX_TICKET_LIFETIME, TicketKey } from '../protocol/index.js';
+import { DEFAULT_TICKET_MAX_AGE, MAX_TICKET_LIFETIME, TicketKey } from '../protocol/index.js';
 import type { TicketContext } from '../protocol/index.js';
 import { checkInt } from '../common/options.js';
 
@@ -25,6 +25,14 @@ export interface TicketOptions {
   /** Seconds a ticket is valid, 1–604800 (7 days). Default 7200 (2 hours). */
   readonly lifetime?: number;
   /**
+   * Seconds a chain of resumptions may last from the full handshake it started from,
+   * 1–604800. A resumed session's ticket gets the same start and expires by then; older
+   * tickets are refused (a full handshake). This bounds how long keying material derived
+   * from one authentication lives (RFC 8446 §4.6.1), whatever the lifetimes and rotations.
+   * Default 86400 (1 day).
+   */
+  readonly maxAge?: number;
+  /**
    * Accept each ticket once (per process: a fleet shares no state). Remembers up to
    * 100 000 tickets until they expire; when that memory is full, tickets are refused (the
    * client falls back to a full handshake). Default false.
@@ -36,6 +44,8 @@ export interface TicketOptions {
 
 /** Default lifetime of a ticket, seconds (2 hours). */
 export const DEFAULT_TICKET_LIFETIME = 7200;
+/** Default cap on a chain of resumptions, seconds since its full handshake (1 day). */
+export { DEFAULT_TICKET_MAX_AGE };
 /** Ticket keys a server holds at most (the issuing key and those it still accepts). */
 export const MAX_TICKET_KEYS = 16;
 /** Ticket ids a single-use server remembers at most. */
@@ -45,6 +55,7 @@ export const MAX_REMEMBERED_TICKETS = 100_000;
 export interface ResolvedTicketOptions {
   readonly keys: readonly TicketKey[];
   readonly lifetime: number;
+  readonly maxAge: number;
   readonly singleUse: boolean;
   readonly now: () => number;
 }
@@ -77,13 +88,14 @@ export function resolveTicketOptions(value: TicketOptions | undefined): Resolved
     1,
     MAX_TICKET_LIFETIME,
   );
+  const maxAge = checkInt('tickets.maxAge', value.maxAge, DEFAULT_TICKET_MAX_AGE, 1, MAX_TICKET_LIFETIME);
   if (value.singleUse !== undefined && typeof value.singleUse !== 'boolean') {
     throw new TypeError('options.tickets.singleUse must be a boolean');
   }
   if (value.now !== undefined && typeof value.now !== 'function') {
     throw new TypeError('options.tickets.now must be a function');
   }
-  return { keys, lifetime, singleUse: value.singleUse ?? false, now: value.now ?? unixNow };
+  return { keys, lifetime, maxAge, singleUse: value.singleUse ?? false, now: value.now ?? unixNow };
 }
 
 function unixNow(): number {
@@ -113,7 +125,13 @@ export class ServerTickets {
     const prepared = checkTicketKeys(keys, 'keys');
     if (this.#context) this.#context.keys = prepared;
     else {
-      const options = { keys: prepared, lifetime: DEFAULT_TICKET_LIFETIME, singleUse: false, now: unixNow };
+      const options = {
+        keys: prepared,
+        lifetime: DEFAULT_TICKET_LIFETIME,
+        maxAge: DEFAULT_TICKET_MAX_AGE,
+        singleUse: false,
+        now: unixNow,
+      };
       this.#context = new ServerTicketContext(options);
     }
   }
@@ -122,12 +140,14 @@ export class ServerTickets {
 class ServerTicketContext implements TicketContext {
   keys: readonly TicketKey[];
   readonly lifetime: number;
+  readonly maxAge: number;
   readonly now: () => number;
   readonly claim: ((ticketId: Buffer, expires: number) => boolean) | undefined;
 
   constructor(options: ResolvedTicketOptions) {
     this.keys = options.keys;
     this.lifetime = options.lifetime;
+    this.maxAge = options.maxAge;
     this.now = options.now;
     if (options.singleUse) {
       const memory = new TicketMemory(MAX_REMEMBERED_TICKETS, options.now);

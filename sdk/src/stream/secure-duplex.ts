@@ -84,7 +84,12 @@ export interface SecureServerOptions extends SessionOptions, AuthorizationOption
   readonly keys: PrivateKeyInput | readonly PrivateKeyInput[];
   /** The accepted set(s). Default: every supported suite. */
   readonly set?: AlgorithmSet | readonly AlgorithmSet[];
-  /** Resumption tickets, as `ServerOptions.tickets` (README "Resumption"). Default: none. */
+  /**
+   * Resumption tickets, as `ServerOptions.tickets` (README "Resumption"), except
+   * `singleUse`: single use needs one memory of used tickets shared by every connection,
+   * and each `secureDuplex()` call is one connection — `singleUse: true` is a TypeError
+   * (use a `Server`). Default: none.
+   */
   readonly tickets?: TicketOptions;
   /** Aborts the handshake (the promise rejects with ERR_ABORTED, the duplex is destroyed). */
   readonly signal?: AbortSignal;
@@ -180,7 +185,15 @@ export async function secureDuplex(
   }
   if (options.role === 'server') {
     const suites = resolveSuites(options.set);
-    const tickets = new ServerTickets(resolveTicketOptions(options.tickets)).context;
+    const resolved = resolveTicketOptions(options.tickets);
+    if (resolved?.singleUse) {
+      // A memory made here would be this transport's alone: the ticket would be accepted
+      // again on the next secureDuplex(). Refused rather than silently not single-use.
+      throw new TypeError(
+        'options.tickets.singleUse is not supported by secureDuplex(): single use needs one memory of used tickets shared by every connection (use a Server)',
+      );
+    }
+    const tickets = new ServerTickets(resolved).context;
     const authorizer = new Authorizer(options);
     const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
     await authorizer.load();

@@ -5,7 +5,12 @@
  * same deterministic streams as the other blocks (vectors.ts); checked field by field with
  * raw node:crypto in protocol-vectors-resumption.test.ts.
  */
-import { ClientConnection, ServerConnection, resolveSuite } from '../../src/protocol/index.js';
+import {
+  ClientConnection,
+  DEFAULT_TICKET_MAX_AGE,
+  ServerConnection,
+  resolveSuite,
+} from '../../src/protocol/index.js';
 import { TicketKey, encodeTicketState, openTicket } from '../../src/protocol/ticket.js';
 import type { SessionTicket, TicketContext } from '../../src/protocol/ticket.js';
 import { hash, hkdf, hmac } from '../../src/protocol/crypto.js';
@@ -42,7 +47,12 @@ export function resumptionBlock(kept: Kept): Block {
   const encKey = hkdf('sha256', ticketKeyRaw, EMPTY, Buffer.from('secsess v1 ticket key'), 32);
   // The resumed handshake happens a minute after the first: the ticket is valid.
   let now = VECTOR_ISSUED;
-  const tickets: TicketContext = { keys: [ticketKey], lifetime: VECTOR_LIFETIME, now: () => now };
+  const tickets: TicketContext = {
+    keys: [ticketKey],
+    lifetime: VECTOR_LIFETIME,
+    maxAge: DEFAULT_TICKET_MAX_AGE,
+    now: () => now,
+  };
   const received: SessionTicket[] = [];
 
   // 1. The full handshake, asking for a ticket.
@@ -175,6 +185,7 @@ export function resumptionBlock(kept: Kept): Block {
     enc_key: hex(encKey),
     now_first: String(VECTOR_ISSUED),
     lifetime: String(VECTOR_LIFETIME),
+    max_age: String(DEFAULT_TICKET_MAX_AGE),
     client_hello_flags: '02',
     client_hello: hex(c.sent[0]!),
     server_hello: hex(s.sent[0]!),

@@ -17,15 +17,17 @@ export const serverKey = fixturePrivateKey('server-2048');
 export interface TestTickets extends TicketContext {
   keys: TicketKey[];
   clock: { now: number };
+  maxAge?: number;
 }
 
 export function testTickets(
-  options: { keys?: Buffer[]; lifetime?: number; claim?: TicketContext['claim'] } = {},
+  options: { keys?: Buffer[]; lifetime?: number; maxAge?: number; claim?: TicketContext['claim'] } = {},
 ): TestTickets {
   const clock = { now: 1_800_000_000 };
   return {
     keys: (options.keys ?? [randomBytes(32)]).map((k) => TicketKey.from(k)),
     lifetime: options.lifetime ?? 7200,
+    ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }),
     now: () => clock.now,
     clock,
     ...(options.claim ? { claim: options.claim } : {}),
