@@ -222,7 +222,7 @@ function parse(args: string[]): Promise<{ error: Error | null | undefined; argv:
   });
 }
 
-test('parser: --ticket-keys and --ticket-lifetime (1 to 604800 s, with --ticket-keys only); --no-resume', async (t) => {
+test('parser: --ticket-keys, --ticket-lifetime and --ticket-max-age (1 to 604800 s, with --ticket-keys only); --no-resume', async (t) => {
   const serve = (...extra: string[]) =>
     parse(['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--forward', '127.0.0.1:1', ...extra]);
   t.like((await serve('--ticket-keys', 'f')).argv, { 'ticket-keys': 'f', 'ticket-lifetime': undefined });
@@ -240,6 +240,15 @@ test('parser: --ticket-keys and --ticket-lifetime (1 to 604800 s, with --ticket-
     String((await serve('--ticket-lifetime', '60')).error),
     /--ticket-lifetime goes with --ticket-keys/,
   );
+  t.like((await serve('--ticket-keys', 'f', '--ticket-max-age', '3600')).argv, { 'ticket-max-age': 3600 });
+  for (const bad of ['0', '604801', '2.5']) {
+    t.regex(
+      String((await serve('--ticket-keys', 'f', '--ticket-max-age', bad)).error),
+      /--ticket-max-age must be a whole number of seconds, 1 to 604800/,
+      bad,
+    );
+  }
+  t.regex(String((await serve('--ticket-max-age', '60')).error), /--ticket-max-age goes with --ticket-keys/);
   const connect = (...extra: string[]) =>
     parse(['connect', '--listen', '127.0.0.1:0', '--to', 'h:1', '--server-pub', 'p', ...extra]);
   t.like((await connect()).argv, { resume: true });

@@ -2,10 +2,16 @@
  * Session resumption in the `secsess` command. `serve --ticket-keys FILE` issues and accepts
  * tickets under the keys of a ticket-key file (`secsess-keygen ticket-key`; several serve
  * processes or machines sharing the file accept each other's tickets), read again on SIGHUP;
- * `--ticket-lifetime SECONDS`. `connect --listen` resumes by default (`--no-resume`), with one
+ * `--ticket-lifetime SECONDS`, `--ticket-max-age SECONDS`. `connect --listen` resumes by default (`--no-resume`), with one
  * ticket store for the whole process. Only key names are ever printed, never keys.
  */
-import { DEFAULT_TICKET_LIFETIME, readTicketKeyFile, TicketStore, ticketKeyName } from '@secsess/sdk';
+import {
+  DEFAULT_TICKET_LIFETIME,
+  DEFAULT_TICKET_MAX_AGE,
+  readTicketKeyFile,
+  TicketStore,
+  ticketKeyName,
+} from '@secsess/sdk';
 import type { Server, TicketOptions } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 
@@ -23,14 +29,20 @@ export function ticketOptions<T>(yargs: Argv<T>) {
       type: 'number',
       describe: `with --ticket-keys: seconds a ticket is valid, 1 to ${MAX_TICKET_LIFETIME_SECONDS} (default ${DEFAULT_TICKET_LIFETIME})`,
     })
+    .option('ticket-max-age', {
+      type: 'number',
+      describe:
+        `with --ticket-keys: seconds a chain of resumptions may run after its last full handshake, ` +
+        `1 to ${MAX_TICKET_LIFETIME_SECONDS} (default ${DEFAULT_TICKET_MAX_AGE})`,
+    })
     .check((argv) => {
-      const lifetime = argv['ticket-lifetime'];
-      if (lifetime === undefined) return true;
-      if (argv['ticket-keys'] === undefined) throw new Error('--ticket-lifetime goes with --ticket-keys');
-      if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > MAX_TICKET_LIFETIME_SECONDS) {
-        throw new Error(
-          `--ticket-lifetime must be a whole number of seconds, 1 to ${MAX_TICKET_LIFETIME_SECONDS}`,
-        );
+      for (const flag of ['ticket-lifetime', 'ticket-max-age'] as const) {
+        const seconds = argv[flag];
+        if (seconds === undefined) continue;
+        if (argv['ticket-keys'] === undefined) throw new Error(`--${flag} goes with --ticket-keys`);
+        if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TICKET_LIFETIME_SECONDS) {
+          throw new Error(`--${flag} must be a whole number of seconds, 1 to ${MAX_TICKET_LIFETIME_SECONDS}`);
+        }
       }
       return true;
     });
@@ -40,6 +52,7 @@ export function ticketOptions<T>(yargs: Argv<T>) {
 export interface TicketArgs {
   readonly 'ticket-keys'?: string | undefined;
   readonly 'ticket-lifetime'?: number | undefined;
+  readonly 'ticket-max-age'?: number | undefined;
 }
 
 /**
@@ -54,8 +67,13 @@ export async function loadTickets(
   if (path === undefined) return undefined;
   const keys = await readTicketKeyFile(path);
   const lifetime = args['ticket-lifetime'];
+  const maxAge = args['ticket-max-age'];
   return {
-    options: { keys, ...(lifetime === undefined ? {} : { lifetime }) },
+    options: {
+      keys,
+      ...(lifetime === undefined ? {} : { lifetime }),
+      ...(maxAge === undefined ? {} : { maxAge }),
+    },
     wipe: () => wipe(keys),
   };
 }
