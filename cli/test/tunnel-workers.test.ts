@@ -4,7 +4,7 @@
  * workers' log lines name them (`worker`), so the test tells which one served a session.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import test from 'ava';
@@ -192,4 +192,22 @@ test('serve --workers: a SIGTERM while the workers are still starting stops them
   const exit = await proc.stop('SIGTERM'); // SIGKILL after 5 s: the old worker dropped the early stop
   t.deepEqual(exit, { code: 0, signal: null }, proc.output());
   for (const w of workers) t.false(alive(w), `worker ${w} is gone`);
+});
+
+test('serve --workers: a replacement that fails before it listens leaves the others serving', async (t) => {
+  const { keys, serve, workers } = await setup(t);
+  const [victim, survivor] = workers as [number, number];
+  await rename(keys.serverKey, `${keys.serverKey}.away`); // the replacement cannot load it
+  process.kill(victim, 'SIGKILL');
+  const lines = await serve.waitUntil((text) => {
+    const found = logEvents(text).filter((e) => e.event === 'worker');
+    return found.length >= 2 ? found : undefined;
+  }, 'the victim and the replacement worker lines');
+  t.like(lines[0], { pid: victim, status: 'SIGKILL', replaced: true });
+  t.like(lines[1], { status: 1, replaced: false });
+  t.true(alive(serve.child.pid!), 'the primary still runs');
+  const served = await serveSessions(t, serve, keys, (s) => s.has(survivor));
+  t.deepEqual([...served], [survivor]);
+  t.deepEqual(await serve.stop('SIGTERM'), { code: 0, signal: null }, serve.output());
+  t.false(alive(survivor));
 });
