@@ -211,3 +211,28 @@ test('serve --workers: a replacement that fails before it listens leaves the oth
   t.deepEqual(await serve.stop('SIGTERM'), { code: 0, signal: null }, serve.output());
   t.false(alive(survivor));
 });
+
+test('serve --workers: a SIGHUP right after a worker was killed does not crash the primary (its send may fail)', async (t) => {
+  const { keys, serve, workers } = await setup(t);
+  let live = [...workers];
+  // The write to a worker just killed can fail (EPIPE) while it still looks connected; whether
+  // it does is a race, so a few rounds: the primary must survive each and replace the worker.
+  for (let round = 1; round <= 3; round++) {
+    const victim = live[0]!;
+    process.kill(victim, 'SIGKILL');
+    process.kill(serve.child.pid!, 'SIGHUP');
+    const replacement = await serve.waitUntil(
+      (text) =>
+        logEvents(text).find((e) => e.event === 'listening' && !workers.includes(e['worker'] as number))?.[
+          'worker'
+        ] as number | undefined,
+      `the replacement of round ${round}`,
+    );
+    workers.push(replacement); // killed at teardown if the test fails
+    live = [...live.slice(1), replacement];
+    t.true(alive(serve.child.pid!), `round ${round}: the primary runs`);
+  }
+  const served = await serveSessions(t, serve, keys, (s) => live.every((w) => s.has(w)));
+  t.deepEqual([...served].sort(), [...live].sort());
+  t.deepEqual(await serve.stop('SIGTERM'), { code: 0, signal: null }, serve.output());
+});
