@@ -144,6 +144,7 @@ test('usage errors exit 2 with the command named in the hint', async (t) => {
     [['connect', '127.0.0.1:1'], /give one of --server-pub FILE .* or --trust strict\|tofu/],
     [['connect', '127.0.0.1:1', '--server-pub', 'p', '--trust', 'tofu'], /give one of --server-pub/],
     [['connect', 'nowhere', '--server-pub', 'p'], /has no port/],
+    [['connect', '127.0.0.1:1', '--server-pub', 'p', '--no-resume'], /--no-resume goes with --listen/],
     [
       ['serve', '--listen', '127.0.0.1:0', '--key', 'k', '--stdio', '--log-format', 'xml'],
       /--log-format "xml" is not one of "text", "json"/,

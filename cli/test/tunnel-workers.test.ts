@@ -4,12 +4,14 @@
  * workers' log lines name them (`worker`), so the test tells which one served a session.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile, rename } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { Client } from '@secsess/sdk';
-import { logEvents, runSecsess, startServe, tunnelKeys } from './helpers/secsess-bin.js';
+import { binEnv, logEvents, runSecsess, SECSESS_BIN, startServe, tunnelKeys } from './helpers/secsess-bin.js';
+import { spawnProc } from './helpers/programs.js';
 import type { LogEvent, SecsessProc, TunnelKeys } from './helpers/secsess-bin.js';
 import { tempDir } from './helpers/services.js';
 
@@ -53,6 +55,16 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The pids of `pid`'s children (Linux /proc); empty if none or unknown. */
+async function childrenOf(pid: number): Promise<number[]> {
+  try {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return text.split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 
@@ -152,4 +164,75 @@ test('serve --workers: usage errors for 0, a fraction, --stdio; a worker that ca
   ]);
   t.is(missing.code, 1, missing.stderr);
   t.regex(missing.stderr, /exited before it listened.*\[ERR_WORKERS\]/);
+});
+
+test('serve --workers: a SIGTERM while the workers are still starting stops them all (exit 0)', async (t) => {
+  const { dir, remove } = await tempDir('workers-early');
+  t.teardown(remove);
+  const keys = await tunnelKeys(dir);
+  const target = `127.0.0.1:${await echoService(t)}`;
+  const args = ['serve', '--listen', '127.0.0.1:0', '--key', keys.serverKey, '--forward', target];
+  const proc = spawnProc(process.execPath, [SECSESS_BIN, ...args, '--workers', '2', '--log-format', 'json'], {
+    env: binEnv(),
+  });
+  const pid = proc.child.pid!;
+  let workers: number[] = [];
+  t.teardown(async () => {
+    await proc.stop('SIGKILL');
+    for (const w of workers) if (alive(w)) process.kill(w, 'SIGKILL');
+  });
+  // As soon as the primary has forked (its signal handlers come in the same tick as the forks),
+  // before a worker can have listened.
+  for (let i = 0; i < 5000 && workers.length < 2; i++) {
+    workers = await childrenOf(pid);
+    if (workers.length < 2) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  if (workers.length < 2)
+    t.log('could not see the workers in /proc; the SIGTERM comes after the forks anyway');
+  const exit = await proc.stop('SIGTERM'); // SIGKILL after 5 s: the old worker dropped the early stop
+  t.deepEqual(exit, { code: 0, signal: null }, proc.output());
+  for (const w of workers) t.false(alive(w), `worker ${w} is gone`);
+});
+
+test('serve --workers: a replacement that fails before it listens leaves the others serving', async (t) => {
+  const { keys, serve, workers } = await setup(t);
+  const [victim, survivor] = workers as [number, number];
+  await rename(keys.serverKey, `${keys.serverKey}.away`); // the replacement cannot load it
+  process.kill(victim, 'SIGKILL');
+  const lines = await serve.waitUntil((text) => {
+    const found = logEvents(text).filter((e) => e.event === 'worker');
+    return found.length >= 2 ? found : undefined;
+  }, 'the victim and the replacement worker lines');
+  t.like(lines[0], { pid: victim, status: 'SIGKILL', replaced: true });
+  t.like(lines[1], { status: 1, replaced: false });
+  t.true(alive(serve.child.pid!), 'the primary still runs');
+  const served = await serveSessions(t, serve, keys, (s) => s.has(survivor));
+  t.deepEqual([...served], [survivor]);
+  t.deepEqual(await serve.stop('SIGTERM'), { code: 0, signal: null }, serve.output());
+  t.false(alive(survivor));
+});
+
+test('serve --workers: a SIGHUP right after a worker was killed does not crash the primary (its send may fail)', async (t) => {
+  const { keys, serve, workers } = await setup(t);
+  let live = [...workers];
+  // The write to a worker just killed can fail (EPIPE) while it still looks connected; whether
+  // it does is a race, so a few rounds: the primary must survive each and replace the worker.
+  for (let round = 1; round <= 3; round++) {
+    const victim = live[0]!;
+    process.kill(victim, 'SIGKILL');
+    process.kill(serve.child.pid!, 'SIGHUP');
+    const replacement = await serve.waitUntil(
+      (text) =>
+        logEvents(text).find((e) => e.event === 'listening' && !workers.includes(e['worker'] as number))?.[
+          'worker'
+        ] as number | undefined,
+      `the replacement of round ${round}`,
+    );
+    workers.push(replacement); // killed at teardown if the test fails
+    live = [...live.slice(1), replacement];
+    t.true(alive(serve.child.pid!), `round ${round}: the primary runs`);
+  }
+  const served = await serveSessions(t, serve, keys, (s) => live.every((w) => s.has(w)));
+  t.deepEqual([...served].sort(), [...live].sort());
+  t.deepEqual(await serve.stop('SIGTERM'), { code: 0, signal: null }, serve.output());
 });

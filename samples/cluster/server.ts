@@ -142,6 +142,7 @@ class Fleet {
     });
     const state = { listening: false };
     this.#workers.set(worker, state);
+    worker.on('error', () => {}); // an IPC write to a worker that just died; its 'exit' follows
     return new Promise<boolean>((settle) => {
       worker.on('message', (message: unknown) => {
         if (!isListening(message) || state.listening) return;
@@ -222,7 +223,9 @@ class Fleet {
   }
 
   #send(command: Command): void {
-    for (const w of this.#workers.keys()) if (w.isConnected()) w.send(command);
+    // A worker that just died may still look connected: the failed write (EPIPE) goes to the
+    // callback instead of crashing the primary, and the worker's 'exit' follows.
+    for (const w of this.#workers.keys()) if (w.isConnected()) w.send(command, () => {});
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The PROXY protocol header, sans-IO (sdk/src/server/proxy-header.ts): every v1 and v2 form
- * HAProxy's proxy-protocol.txt defines that we accept (TCP4, TCP6, UNKNOWN, LOCAL, TLVs), fed
+ * HAProxy's proxy-protocol.txt defines that we accept (TCP4, TCP6, UNKNOWN, LOCAL, TLVs, and a
+ * PROXY command for UNSPEC, UDP or AF_UNIX, taken as UNSPEC: the socket's addresses), fed
  * whole, split at every offset and byte by byte; every prefix of a valid header waits for more;
  * the refusals (bad signatures at each byte, versions, commands, families, oversize, malformed
  * v1 lines) are coded ERR_PROXY_PROTOCOL; and the v2 writer's headers parse back.
@@ -128,6 +129,33 @@ const VALID: Array<{ name: string; bytes: Buffer; header: Omit<ProxyHeader, 'len
     bytes: v2(0x20, 0x32, [1, 2, 3]),
     header: { version: 2, addresses: null },
   },
+  // §2.2: a receiver falls back to UNSPEC (the socket's addresses) for the families it does not support.
+  { name: 'v2 PROXY, UNSPEC (no block)', bytes: v2(0x21, 0x00), header: { version: 2, addresses: null } },
+  {
+    name: 'v2 PROXY, UDP over IPv4 (as UNSPEC, its block skipped)',
+    bytes: v2(0x21, 0x12, BLOCK4),
+    header: { version: 2, addresses: null },
+  },
+  {
+    name: 'v2 PROXY, UDP over IPv6 (as UNSPEC)',
+    bytes: v2(0x21, 0x22, BLOCK6),
+    header: { version: 2, addresses: null },
+  },
+  {
+    name: 'v2 PROXY, AF_UNIX STREAM with its 216-byte block (as UNSPEC)',
+    bytes: v2(0x21, 0x31, new Array<number>(216).fill(0x2f)),
+    header: { version: 2, addresses: null },
+  },
+  {
+    name: 'v2 PROXY, AF_UNIX DGRAM with a short block (as UNSPEC, nothing of it read)',
+    bytes: v2(0x21, 0x32, [1, 2, 3]),
+    header: { version: 2, addresses: null },
+  },
+  {
+    name: 'v1 UNKNOWN with bytes outside printable ASCII before its CRLF (ignored)',
+    bytes: Buffer.from('PROXY UNKNOWN \xe9\t\x00\r\r\n', 'latin1'),
+    header: { version: 1, addresses: null },
+  },
 ];
 
 /** Feeds `pieces` to a new parser; the header and the stream bytes after it. */
@@ -242,8 +270,8 @@ test('v2: a version other than 2 and a command other than LOCAL/PROXY are refuse
   }
 });
 
-test('v2 PROXY: only TCP over IPv4 or IPv6; UNSPEC, UDP, AF_UNIX and unknown families are refused at byte 14', (t) => {
-  for (const family of [0x00, 0x10, 0x12, 0x20, 0x22, 0x31, 0x32, 0x41, 0x13, 0xff]) {
+test('v2 PROXY: a family/protocol byte the protocol does not define is refused at byte 14', (t) => {
+  for (const family of [0x01, 0x02, 0x10, 0x20, 0x30, 0x13, 0x33, 0x41, 0x03, 0xff]) {
     const header = v2(0x21, family, BLOCK6);
     const parser = new ProxyHeaderParser();
     t.is(parser.push(header.subarray(0, 13)), -1);
@@ -339,7 +367,12 @@ test('v1: malformed lines are refused', (t) => {
     ['PROXY TCP4 192.0.2.1 192.0.2.2 1 +2\r\n', /port malformed/],
   ];
   for (const [line, message] of cases) refuses(t, Buffer.from(line, 'latin1'), message, JSON.stringify(line));
-  refuses(t, Buffer.from('PROXY UNKNOWN \xe9\r\n', 'latin1'), /outside printable ASCII/, 'a Latin-1 byte');
+  refuses(
+    t,
+    Buffer.from('PROXY TCP4 192.0.2.1 192.0.2.2 1 2\xe9\r\n', 'latin1'),
+    /outside printable ASCII/,
+    'a Latin-1 byte',
+  );
 });
 
 test('push() after the header was read is a coded state error', (t) => {

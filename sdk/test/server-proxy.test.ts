@@ -143,10 +143,21 @@ test('v1 and v2 headers from a trusted peer: authorize, the session and its echo
   t.deepEqual(ts.seen.errors, []);
 });
 
-test("a LOCAL header (a health check) and a v1 UNKNOWN: the socket's own addresses apply", async (t) => {
+test("a LOCAL header (a health check), a v1 UNKNOWN, a v2 PROXY for UDP or AF_UNIX: the socket's own addresses apply", async (t) => {
   const ts = await proxiedServer(t);
   const local = await proxiedClient(t, ts, V2_LOCAL);
-  const unknown = await proxiedClient(t, ts, Buffer.from('PROXY UNKNOWN\r\n'));
+  const unknown = await proxiedClient(t, ts, Buffer.from('PROXY UNKNOWN \xff\r\n', 'latin1'));
+  // §2.2: a family the receiver does not support is taken as UNSPEC, its block skipped.
+  const udp = await proxiedClient(
+    t,
+    ts,
+    Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a2112000c', 'hex'), Buffer.alloc(12, 7)]),
+  );
+  const unix = await proxiedClient(
+    t,
+    ts,
+    Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a213100d8', 'hex'), Buffer.alloc(216, 0x2f)]),
+  );
   t.deepEqual(ts.seen.sessions, [
     {
       remoteAddress: '127.0.0.1',
@@ -160,6 +171,8 @@ test("a LOCAL header (a health check) and a v1 UNKNOWN: the socket's own address
       localAddress: '127.0.0.1',
       localPort: ts.port,
     },
+    { remoteAddress: '127.0.0.1', remotePort: udp, localAddress: '127.0.0.1', localPort: ts.port },
+    { remoteAddress: '127.0.0.1', remotePort: unix, localAddress: '127.0.0.1', localPort: ts.port },
   ]);
 });
 
@@ -224,15 +237,15 @@ test('a slow header times out, an oversized or malformed one is refused at once:
   const big = await rawSocket(t, ts.port);
   big.write(Buffer.from('0d0a0d0a000d0a515549540a2111ffff', 'hex'));
   t.is((await received(big)).length, 0);
-  const udp = await rawSocket(t, ts.port);
-  udp.write(Buffer.from('0d0a0d0a000d0a515549540a2112000c', 'hex'));
-  t.is((await received(udp)).length, 0);
+  const undefinedFamily = await rawSocket(t, ts.port);
+  undefinedFamily.write(Buffer.from('0d0a0d0a000d0a515549540a2113000c', 'hex'));
+  t.is((await received(undefinedFamily)).length, 0);
   await waitUntil(() => ts.seen.errors.length === 3, 'three handshakeErrors');
   t.true(ts.seen.errors.every(([e]) => e.code === ErrorCode.PROXY_PROTOCOL));
   t.deepEqual(ts.seen.errors.map(([e]) => e.message).sort(), [
     'PROXY header: no complete header within 300 ms',
     'PROXY header: v2 block of 65535 bytes (at most 1024)',
-    'PROXY header: v2 family/protocol 0x12 (TCP over IPv4 or IPv6 only)',
+    'PROXY header: v2 family/protocol 0x13 (not one the protocol defines)',
   ]);
   await proxiedClient(t, ts, V1);
 });

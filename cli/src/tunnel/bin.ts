@@ -1,9 +1,13 @@
 // Entry of the bundled cli/dist/secsess.js: runs `secsess` on this process's arguments.
 import { runTunnel } from './main.js';
 import { holdEarlySighup } from './signals.js';
+import { holdWorkerCommands } from './workers.js';
 
 // Before anything is loaded or listened on: a SIGHUP during start-up must not kill a daemon.
 holdEarlySighup();
+// A worker of `serve --workers`: the primary's commands (a stop while still starting too)
+// received from now on, and the signals of a terminal's Ctrl-C ignored.
+holdWorkerCommands();
 
 // A daemon whose stderr reader went away (`secsess serve … 2>&1 | head -1`, a log collector
 // restarted) must keep serving: a log line that cannot be written is dropped, never fatal

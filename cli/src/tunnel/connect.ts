@@ -92,6 +92,8 @@ function builder(yargs: Argv<TunnelArgs>) {
           throw new Error('missing HOST:PORT: the server (or --listen ADDR --to HOST:PORT)');
         parseHostPort(argv.target);
         if (argv['unsafe-listen']) throw new Error('--unsafe-listen goes with --listen');
+        // The stdio mode makes one session and never asks for a ticket: the flag would mean nothing.
+        if (argv.resume === false) throw new Error('--no-resume goes with --listen');
       }
       if ((argv['server-pub'] === undefined) === (argv.trust === undefined)) {
         throw new Error("give one of --server-pub FILE (the server's public key) or --trust strict|tofu");

@@ -105,7 +105,8 @@ function builder(yargs: Argv<TunnelArgs>) {
   return workersOption(
     maxConnsOption(
       commonOptions(ticketOptions(options)),
-      'sessions open at once; past it clients get ERR_SERVER_BUSY',
+      'connections open at once (sessions, handshakes, and with --accept-proxy those still sending their ' +
+        'PROXY header); past it clients get ERR_SERVER_BUSY. With --workers: per worker',
     ),
   )
     .check((argv) => {

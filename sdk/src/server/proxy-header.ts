@@ -20,11 +20,16 @@
  *             AF_INET6 + STREAM: the same with 16-byte addresses; then TLVs
  *             (u8 type ‖ u16 length ‖ value), each whole inside the block, skipped
  *
- * Strict: anything else is refused (ERR_PROXY_PROTOCOL): a PROXY command for another family
- * or for datagrams, a version or command other than these, a v1 line with a byte outside
- * printable ASCII, a double space, an address of the wrong family, a port with a leading zero
- * or over 65535. LOCAL (v2) and UNKNOWN (v1) are accepted and carry no addresses (a health
- * check; the block of a LOCAL header is ignored, as the specification says). Bounds come
+ * A PROXY command for another valid family/protocol (UNSPEC 0x00, UDP 0x12/0x22, AF_UNIX
+ * 0x31/0x32) is accepted as the specification's §2.2 says a receiver that does not support it
+ * must: as UNSPEC, the socket's own addresses apply, the block (still at most
+ * {@link PROXY_V2_MAX_BLOCK}) skipped. LOCAL (v2) and UNKNOWN (v1) are accepted and carry no
+ * addresses either (a health check; the block of a LOCAL header, and whatever a v1 UNKNOWN
+ * line holds before its CRLF, are ignored, as the specification says). Strict otherwise:
+ * anything else is refused (ERR_PROXY_PROTOCOL): a family/protocol byte outside those, a
+ * version or command other than these, a v1 TCP4/TCP6 line with a byte outside printable
+ * ASCII, a double space, an address of the wrong family, a port with a leading zero or over
+ * 65535. Bounds come
  * first: a v1 line is refused once 107 bytes hold no LF, a v2 header whose length field says
  * more than {@link PROXY_V2_MAX_BLOCK} before a byte of its block is kept; each byte is checked
  * against the signature as it arrives.
@@ -58,6 +63,8 @@ const V2_PROXY = 0x21;
 /** AF_INET + STREAM, AF_INET6 + STREAM. */
 const TCP4 = 0x11;
 const TCP6 = 0x21;
+/** The family/protocol bytes §2.2 defines: UNSPEC, then STREAM and DGRAM over AF_INET, AF_INET6, AF_UNIX. */
+const V2_FAMILIES: ReadonlySet<number> = new Set([0x00, TCP4, 0x12, TCP6, 0x22, 0x31, 0x32]);
 const IPV4_BLOCK = 12;
 const IPV6_BLOCK = 36;
 const LF = 0x0a;
@@ -198,14 +205,19 @@ function checkCommand(byte: number): void {
 }
 
 function checkFamily(command: number, family: number): void {
-  if (command === V2_PROXY ? family !== TCP4 && family !== TCP6 : family >> 4 > 3 || (family & 0x0f) > 2) {
-    throw refuse(`v2 family/protocol 0x${family.toString(16).padStart(2, '0')} (TCP over IPv4 or IPv6 only)`);
+  // LOCAL: any family and protocol the version defines (its addresses are ignored anyway).
+  if (command === V2_PROXY ? !V2_FAMILIES.has(family) : family >> 4 > 3 || (family & 0x0f) > 2) {
+    throw refuse(
+      `v2 family/protocol 0x${family.toString(16).padStart(2, '0')} (not one the protocol defines)`,
+    );
   }
 }
 
 function parseV2(header: Buffer): ProxyHeader {
   const length = header.length;
-  if (header[12] === V2_LOCAL) return { version: 2, addresses: null, length };
+  // LOCAL, or PROXY for a family other than TCP (§2.2: fall back to UNSPEC): the socket's addresses.
+  if (header[12] === V2_LOCAL || (header[13] !== TCP4 && header[13] !== TCP6))
+    return { version: 2, addresses: null, length };
   const v4 = header[13] === TCP4;
   const size = v4 ? IPV4_BLOCK : IPV6_BLOCK;
   if (length - V2_FIXED < size)
@@ -234,9 +246,10 @@ function parseV1(line: string): ProxyHeader {
   const length = line.length;
   if (!line.endsWith('\r\n')) throw refuse('v1 line does not end with CRLF');
   const text = line.slice(0, -2);
-  if (!/^[\x20-\x7e]*$/.test(text)) throw refuse('v1 line has a byte outside printable ASCII');
+  // UNKNOWN: the receiver ignores whatever comes before the CRLF (the specification's words).
   if (text === 'PROXY UNKNOWN' || text.startsWith('PROXY UNKNOWN '))
     return { version: 1, addresses: null, length };
+  if (!/^[\x20-\x7e]*$/.test(text)) throw refuse('v1 line has a byte outside printable ASCII');
   const parts = text.split(' ');
   const [, protocol, src, dst, srcPort, dstPort] = parts;
   const v4 = protocol === 'TCP4';
