@@ -22,7 +22,7 @@ import {
 } from './constants.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { constantTimeEqual, hash, hmac } from './crypto.js';
+import { constantTimeEqual, hash } from './crypto.js';
 import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from './asymmetric.js';
 import type { EphemeralKey } from './asymmetric.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
@@ -45,7 +45,7 @@ import {
   initialTrafficSecret,
   masterPrk,
   resumptionSecret,
-  serverFinishedKey,
+  serverFinishedProof,
 } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
@@ -330,7 +330,7 @@ export class ClientConnection extends Connection {
     if (this.#wantsTickets) this.psk = resumptionSecret(suite, prk);
     this.#transcript = null;
     this.#random = null;
-    this.#expectedProof = hmac(suite.hashName, serverFinishedKey(suite, prk), th);
+    this.#expectedProof = serverFinishedProof(suite, prk, th);
     this.#transcriptHash = th;
     this.suite = suite;
     this.sealer = new RecordSealer(

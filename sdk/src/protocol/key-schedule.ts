@@ -34,7 +34,7 @@ import {
   LABEL_SERVER_FINISHED,
   LABEL_UPDATE,
 } from './constants.js';
-import { HkdfPrk, hash, hkdf, hmac, secretKey } from './crypto.js';
+import { HkdfPrk, hash, hkdf, hmacRaw, secretKey } from './crypto.js';
 import type { Suite } from './suite.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -91,9 +91,11 @@ export function resumptionSecret(suite: Suite, master: ExpandFrom): Buffer {
 /** The binder of a ResumeHello: HMAC(binder_key, H(the frame up to the binder)) (§6a). */
 export function resumeBinder(suite: Suite, psk: Buffer, binderInput: Buffer): Buffer {
   const raw = hkdf(suite.hashName, psk, EMPTY, label(LABEL_BINDER), suite.hashLength);
-  const key = secretKey(raw);
-  raw.fill(0);
-  return hmac(suite.hashName, key, hash(suite.hashName, binderInput));
+  try {
+    return hmacRaw(suite.hashName, raw, hash(suite.hashName, binderInput));
+  } finally {
+    raw.fill(0);
+  }
 }
 
 export type Direction = 'c2s' | 's2c';
@@ -156,4 +158,17 @@ export function serverFinishedKey(suite: Suite, master: ExpandFrom): KeyObject {
   const key = secretKey(raw);
   raw.fill(0);
   return key;
+}
+
+/**
+ * The ServerFinished proof, HMAC(finished_key, transcript_hash): what
+ * `hmac(name, serverFinishedKey(suite, master), th)` gives, from the raw key (wiped here).
+ */
+export function serverFinishedProof(suite: Suite, master: ExpandFrom, transcriptHash: Buffer): Buffer {
+  const raw = expand(suite, master, LABEL_SERVER_FINISHED, suite.hashLength);
+  try {
+    return hmacRaw(suite.hashName, raw, transcriptHash);
+  } finally {
+    raw.fill(0);
+  }
 }

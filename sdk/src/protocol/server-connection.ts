@@ -35,7 +35,7 @@ import {
   readClientFinished,
 } from './client-auth.js';
 import { Connection } from './connection.js';
-import { hash, hmac } from './crypto.js';
+import { hash } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
 import { HeldFrames, MAX_HELD_DECRYPTING } from './held-frames.js';
 import { markKeyProbe } from './key-probe.js';
@@ -59,7 +59,7 @@ import {
   initialTrafficSecret,
   masterPrk,
   resumptionSecret,
-  serverFinishedKey,
+  serverFinishedProof,
 } from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
@@ -452,7 +452,7 @@ export class ServerConnection extends Connection {
     this.opener = new RecordOpener(suite, initialTrafficSecret(suite, prk, 'c2s'), this.keyBudget);
     // The client's next record is its ClientFinished: no body longer than the largest one.
     this.recordLimit = maxRecordBody(suite, MAX_CLIENT_FINISHED_PAYLOAD);
-    const proof = hmac(suite.hashName, serverFinishedKey(suite, prk), th);
+    const proof = serverFinishedProof(suite, prk, th);
     this.exporter = exporterSecret(suite, prk);
     prk.destroy();
     master.fill(0);
