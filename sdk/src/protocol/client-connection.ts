@@ -22,7 +22,7 @@ import {
 } from './constants.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { constantTimeEqual, hash, hmac } from './crypto.js';
+import { constantTimeEqual, hash } from './crypto.js';
 import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from './asymmetric.js';
 import type { EphemeralKey } from './asymmetric.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
@@ -40,7 +40,13 @@ import { readNewTicket } from './new-ticket.js';
 import type { SessionTicket } from './ticket.js';
 import type { PrivateKey } from '@secsess/keys';
 import { exporterSecret } from './datagram/key-schedule.js';
-import { deriveMaster, initialTrafficSecret, resumptionSecret, serverFinishedKey } from './key-schedule.js';
+import {
+  deriveMaster,
+  initialTrafficSecret,
+  masterPrk,
+  resumptionSecret,
+  serverFinishedProof,
+} from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
 import type { AlgorithmSet, Suite } from './suite.js';
@@ -317,24 +323,27 @@ export class ClientConnection extends Connection {
       },
       resume ? LABEL_RESUMED_MASTER : LABEL_MASTER,
     );
+    // Five labels from master: its HKDF-Extract once (wiped with master below).
+    const prk = masterPrk(suite, master);
     this.#resumed = resume !== null;
     this.#resume = null;
-    if (this.#wantsTickets) this.psk = resumptionSecret(suite, master);
+    if (this.#wantsTickets) this.psk = resumptionSecret(suite, prk);
     this.#transcript = null;
     this.#random = null;
-    this.#expectedProof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
+    this.#expectedProof = serverFinishedProof(suite, prk, th);
     this.#transcriptHash = th;
     this.suite = suite;
     this.sealer = new RecordSealer(
       suite,
-      initialTrafficSecret(suite, master, 'c2s'),
+      initialTrafficSecret(suite, prk, 'c2s'),
       this.random,
       this.keyBudget,
     );
-    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 's2c'), this.keyBudget);
+    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, prk, 's2c'), this.keyBudget);
     // The server's next record is its ServerFinished: an HMAC of the suite's hash length.
     this.recordLimit = maxRecordBody(suite, suite.hashLength);
-    this.exporter = exporterSecret(suite, master);
+    this.exporter = exporterSecret(suite, prk);
+    prk.destroy();
     master.fill(0);
     shared.fill(0);
     secret.fill(0);

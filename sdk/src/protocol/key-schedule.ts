@@ -34,11 +34,32 @@ import {
   LABEL_SERVER_FINISHED,
   LABEL_UPDATE,
 } from './constants.js';
-import { hash, hkdf, hmac, secretKey } from './crypto.js';
+import { HkdfPrk, hash, hkdf, hmacRaw, secretKey } from './crypto.js';
 import type { Suite } from './suite.js';
 
 const EMPTY = Buffer.alloc(0);
 const label = (s: string): Buffer => Buffer.from(s, 'ascii');
+
+/**
+ * A secret the key schedule expands labels from: its raw bytes, or (to derive several
+ * labels) its HKDF-Extract done once — `masterPrk` — which gives the same outputs.
+ */
+export type ExpandFrom = Buffer | HkdfPrk;
+
+/** `HKDF(secret, salt = "", info, L)`, from the raw secret or its prepared PRK. */
+function expand(suite: Suite, secret: ExpandFrom, info: string, length: number): Buffer {
+  return secret instanceof HkdfPrk
+    ? secret.expand(label(info), length)
+    : hkdf(suite.hashName, secret, EMPTY, label(info), length);
+}
+
+/**
+ * `master`'s HKDF-Extract (salt ""), for the five labels a handshake takes from it
+ * (traffic secrets, finished, resumption, exporter). The caller destroys it with `master`.
+ */
+export function masterPrk(suite: Suite, master: Buffer): HkdfPrk {
+  return new HkdfPrk(suite.hashName, master, EMPTY);
+}
 
 export interface MasterInputs {
   readonly preSecret: Buffer;
@@ -63,28 +84,24 @@ export function deriveMaster(suite: Suite, i: MasterInputs, masterLabel: string 
 }
 
 /** The resumption secret of a session, derived before `master` is wiped (§6a). */
-export function resumptionSecret(suite: Suite, master: Buffer): Buffer {
-  return hkdf(suite.hashName, master, EMPTY, label(LABEL_RESUMPTION), suite.hashLength);
+export function resumptionSecret(suite: Suite, master: ExpandFrom): Buffer {
+  return expand(suite, master, LABEL_RESUMPTION, suite.hashLength);
 }
 
 /** The binder of a ResumeHello: HMAC(binder_key, H(the frame up to the binder)) (§6a). */
 export function resumeBinder(suite: Suite, psk: Buffer, binderInput: Buffer): Buffer {
   const raw = hkdf(suite.hashName, psk, EMPTY, label(LABEL_BINDER), suite.hashLength);
-  const key = secretKey(raw);
-  raw.fill(0);
-  return hmac(suite.hashName, key, hash(suite.hashName, binderInput));
+  try {
+    return hmacRaw(suite.hashName, raw, hash(suite.hashName, binderInput));
+  } finally {
+    raw.fill(0);
+  }
 }
 
 export type Direction = 'c2s' | 's2c';
 
-export function initialTrafficSecret(suite: Suite, master: Buffer, direction: Direction): Buffer {
-  return hkdf(
-    suite.hashName,
-    master,
-    EMPTY,
-    label(direction === 'c2s' ? LABEL_C2S : LABEL_S2C),
-    suite.hashLength,
-  );
+export function initialTrafficSecret(suite: Suite, master: ExpandFrom, direction: Direction): Buffer {
+  return expand(suite, master, direction === 'c2s' ? LABEL_C2S : LABEL_S2C, suite.hashLength);
 }
 
 /** The next traffic secret after a key update. The caller wipes the old one. */
@@ -110,29 +127,48 @@ export interface TrafficKeys {
 }
 
 export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
-  const cipherRaw = hkdf(suite.hashName, secret, EMPTY, label(LABEL_KEY), suite.keyLength);
-  if (suite.mode === 'gcm') {
-    const cipherKey = secretKey(cipherRaw);
-    // The KeyObject holds its own copy; the raw bytes are wiped at once.
-    cipherRaw.fill(0);
+  // Two outputs of one secret: its HKDF-Extract once.
+  const prk = new HkdfPrk(suite.hashName, secret, EMPTY);
+  try {
+    const cipherRaw = prk.expand(label(LABEL_KEY), suite.keyLength);
+    if (suite.mode === 'gcm') {
+      const cipherKey = secretKey(cipherRaw);
+      // The KeyObject holds its own copy; the raw bytes are wiped at once.
+      cipherRaw.fill(0);
+      return {
+        cipherKey,
+        cipherRaw: EMPTY,
+        macKey: EMPTY,
+        iv: prk.expand(label(LABEL_IV), GCM_IV_SIZE),
+      };
+    }
     return {
-      cipherKey,
-      cipherRaw: EMPTY,
-      macKey: EMPTY,
-      iv: hkdf(suite.hashName, secret, EMPTY, label(LABEL_IV), GCM_IV_SIZE),
+      cipherKey: null,
+      cipherRaw,
+      macKey: prk.expand(label(LABEL_MAC), suite.hashLength),
+      iv: EMPTY,
     };
+  } finally {
+    prk.destroy();
   }
-  return {
-    cipherKey: null,
-    cipherRaw,
-    macKey: hkdf(suite.hashName, secret, EMPTY, label(LABEL_MAC), suite.hashLength),
-    iv: EMPTY,
-  };
 }
 
-export function serverFinishedKey(suite: Suite, master: Buffer): KeyObject {
-  const raw = hkdf(suite.hashName, master, EMPTY, label(LABEL_SERVER_FINISHED), suite.hashLength);
+export function serverFinishedKey(suite: Suite, master: ExpandFrom): KeyObject {
+  const raw = expand(suite, master, LABEL_SERVER_FINISHED, suite.hashLength);
   const key = secretKey(raw);
   raw.fill(0);
   return key;
+}
+
+/**
+ * The ServerFinished proof, HMAC(finished_key, transcript_hash): what
+ * `hmac(name, serverFinishedKey(suite, master), th)` gives, from the raw key (wiped here).
+ */
+export function serverFinishedProof(suite: Suite, master: ExpandFrom, transcriptHash: Buffer): Buffer {
+  const raw = expand(suite, master, LABEL_SERVER_FINISHED, suite.hashLength);
+  try {
+    return hmacRaw(suite.hashName, raw, transcriptHash);
+  } finally {
+    raw.fill(0);
+  }
 }

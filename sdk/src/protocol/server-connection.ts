@@ -35,7 +35,7 @@ import {
   readClientFinished,
 } from './client-auth.js';
 import { Connection } from './connection.js';
-import { hash, hmac } from './crypto.js';
+import { hash } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
 import { HeldFrames, MAX_HELD_DECRYPTING } from './held-frames.js';
 import { markKeyProbe } from './key-probe.js';
@@ -54,7 +54,13 @@ import type { ClientHello } from './handshake-messages.js';
 import { issueTicket } from './new-ticket.js';
 import { readResumeHello } from './server-resume.js';
 import { exporterSecret } from './datagram/key-schedule.js';
-import { deriveMaster, initialTrafficSecret, resumptionSecret, serverFinishedKey } from './key-schedule.js';
+import {
+  deriveMaster,
+  initialTrafficSecret,
+  masterPrk,
+  resumptionSecret,
+  serverFinishedProof,
+} from './key-schedule.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
@@ -431,21 +437,24 @@ export class ServerConnection extends Connection {
       { preSecret: secret, shared, clientRandom: hello.random, serverRandom, transcriptHash: th },
       masterLabel,
     );
+    // Five labels from master: its HKDF-Extract once (wiped with master below).
+    const prk = masterPrk(suite, master);
     // The client asked for a ticket and there are keys to seal one: the psk, until issueTicket().
-    if (hello.flags & FLAG_TICKETS && this.#tickets?.keys.length) this.psk = resumptionSecret(suite, master);
+    if (hello.flags & FLAG_TICKETS && this.#tickets?.keys.length) this.psk = resumptionSecret(suite, prk);
     this.#transcriptHash = th;
     this.suite = suite;
     this.sealer = new RecordSealer(
       suite,
-      initialTrafficSecret(suite, master, 's2c'),
+      initialTrafficSecret(suite, prk, 's2c'),
       this.random,
       this.keyBudget,
     );
-    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, master, 'c2s'), this.keyBudget);
+    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, prk, 'c2s'), this.keyBudget);
     // The client's next record is its ClientFinished: no body longer than the largest one.
     this.recordLimit = maxRecordBody(suite, MAX_CLIENT_FINISHED_PAYLOAD);
-    const proof = hmac(suite.hashName, serverFinishedKey(suite, master), th);
-    this.exporter = exporterSecret(suite, master);
+    const proof = serverFinishedProof(suite, prk, th);
+    this.exporter = exporterSecret(suite, prk);
+    prk.destroy();
     master.fill(0);
     shared.fill(0);
     secret.fill(0);

@@ -14,7 +14,7 @@
  * The keys of one epoch (cipher_key, mac_key, iv) are Part I's `trafficKeys(T_e)`.
  */
 import { Buffer } from 'node:buffer';
-import { hkdf } from '../crypto.js';
+import { HkdfPrk, hkdf } from '../crypto.js';
 import type { MasterInputs } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import {
@@ -61,8 +61,10 @@ export function nextEpochSecret(suite: Suite, secret: Buffer): Buffer {
 }
 
 /** The exporter of an OPEN stream session (§D9), from Part I's `master` before it is wiped. */
-export function exporterSecret(suite: Suite, master: Buffer): Buffer {
-  return hkdf(suite.hashName, master, EMPTY, label(LABEL_EXPORTER), suite.hashLength);
+export function exporterSecret(suite: Suite, master: Buffer | HkdfPrk): Buffer {
+  return master instanceof HkdfPrk
+    ? master.expand(label(LABEL_EXPORTER), suite.hashLength)
+    : hkdf(suite.hashName, master, EMPTY, label(LABEL_EXPORTER), suite.hashLength);
 }
 
 /**
