@@ -128,6 +128,16 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
     return { secret, role: conn instanceof ServerConnection ? 'server' : 'client' };
   }
 
+  /**
+   * One of the transport's endpoints (`session.remoteAddress` and the like): a TCP socket's,
+   * or, on a server behind a trusted proxy, the PROXY header's; undefined for other transports.
+   */
+  endpoint<K extends keyof ProxiedAddresses>(key: K): ProxiedAddresses[K] | undefined {
+    if (this.proxied) return this.proxied[key];
+    const t = this.transport;
+    return t instanceof Socket ? (t[key] as ProxiedAddresses[K] | undefined) : undefined;
+  }
+
   /** Where the peer is, for debug lines. */
   label(): string {
     const p = this.proxied;

@@ -17,7 +17,6 @@
  * transport closed. A rejected async listener fails this session alone (`captureRejections`).
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
 import { CLOSE_NORMAL, ErrorCode, ServerConnection, SessionError } from '../protocol/index.js';
@@ -235,10 +234,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * behind a trusted proxy (`proxyProtocol`), the client's address from the PROXY header.
    */
   get remoteAddress(): string | undefined {
-    const core = this.#core;
-    if (core.proxied) return core.proxied.remoteAddress;
-    const t = core.transport;
-    return t instanceof Socket ? t.remoteAddress : undefined;
+    return this.#core.endpoint('remoteAddress');
   }
 
   /**
@@ -246,10 +242,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * header, as `remoteAddress`), else undefined.
    */
   get remotePort(): number | undefined {
-    const core = this.#core;
-    if (core.proxied) return core.proxied.remotePort;
-    const t = core.transport;
-    return t instanceof Socket ? t.remotePort : undefined;
+    return this.#core.endpoint('remotePort');
   }
 
   /**
@@ -258,18 +251,12 @@ export class Session extends EventEmitter<SessionEvents> {
    * PROXY header (the proxy's listening address), not the proxy's connection to us.
    */
   get localAddress(): string | undefined {
-    const core = this.#core;
-    if (core.proxied) return core.proxied.localAddress;
-    const t = core.transport;
-    return t instanceof Socket ? t.localAddress : undefined;
+    return this.#core.endpoint('localAddress');
   }
 
   /** This side's port, as `localAddress`. */
   get localPort(): number | undefined {
-    const core = this.#core;
-    if (core.proxied) return core.proxied.localPort;
-    const t = core.transport;
-    return t instanceof Socket ? t.localPort : undefined;
+    return this.#core.endpoint('localPort');
   }
 
   /** Bytes accepted by `write()` and not yet handed to the OS. */
