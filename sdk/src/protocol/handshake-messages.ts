@@ -68,28 +68,24 @@ export function encodeKeyRequest(): Buffer {
   return frame(FrameType.KeyRequest, preamble());
 }
 
-export function encodeKeyResponse(spki: Buffer): Buffer {
+/** The fields a ClientHello and a ResumeHello both begin with, preamble first (§2, §6a). */
+function helloHead(h: Omit<ClientHello, 'encryptedSecret'>): Buffer[] {
+  return [preamble(), Buffer.from(h.suiteIds), Buffer.of(h.flags), h.random, h.ephemeral, h.keyId];
+}
+
+/** `bytes` as a u16 length and the bytes. */
+function withLength16(bytes: Buffer): Buffer[] {
   const len = Buffer.allocUnsafe(2);
-  len.writeUInt16BE(spki.length);
-  return frame(FrameType.KeyResponse, Buffer.concat([preamble(), len, spki]));
+  len.writeUInt16BE(bytes.length);
+  return [len, bytes];
+}
+
+export function encodeKeyResponse(spki: Buffer): Buffer {
+  return frame(FrameType.KeyResponse, Buffer.concat([preamble(), ...withLength16(spki)]));
 }
 
 export function encodeClientHello(h: ClientHello): Buffer {
-  const len = Buffer.allocUnsafe(2);
-  len.writeUInt16BE(h.encryptedSecret.length);
-  return frame(
-    FrameType.ClientHello,
-    Buffer.concat([
-      preamble(),
-      Buffer.from(h.suiteIds),
-      Buffer.of(h.flags),
-      h.random,
-      h.ephemeral,
-      h.keyId,
-      len,
-      h.encryptedSecret,
-    ]),
-  );
+  return frame(FrameType.ClientHello, Buffer.concat([...helloHead(h), ...withLength16(h.encryptedSecret)]));
 }
 
 export function encodeServerHello(h: ServerHello): Buffer {
@@ -108,21 +104,9 @@ export function encodeResumeHello(
   binderLength: number,
   binder: (binderInput: Buffer) => Buffer,
 ): Buffer {
-  const len = Buffer.allocUnsafe(2);
-  len.writeUInt16BE(h.ticket.length);
   const out = frame(
     FrameType.ResumeHello,
-    Buffer.concat([
-      preamble(),
-      Buffer.from(h.suiteIds),
-      Buffer.of(h.flags),
-      h.random,
-      h.ephemeral,
-      h.keyId,
-      len,
-      h.ticket,
-      Buffer.alloc(binderLength),
-    ]),
+    Buffer.concat([...helloHead(h), ...withLength16(h.ticket), Buffer.alloc(binderLength)]),
   );
   const at = out.length - binderLength;
   binder(out.subarray(0, at)).copy(out, at);
