@@ -138,6 +138,26 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
     return t instanceof Socket ? (t[key] as ProxiedAddresses[K] | undefined) : undefined;
   }
 
+  /** `session.closed`: made on first use (most sessions are never asked). */
+  closedPromise(): Promise<void> {
+    if (!this.closed) {
+      if (this.closedResolved) {
+        this.closed = Promise.resolve();
+      } else {
+        const closed = deferred<void>();
+        this.closed = closed.promise;
+        this.resolveClosed = closed.resolve;
+      }
+    }
+    return this.closed;
+  }
+
+  /** `session[kOnClosed]`: `callback(session)` in a microtask once the session is over. */
+  whenClosed(callback: (session: SessionEmitter) => void): void {
+    if (this.closedResolved) queueMicrotask(() => callback(this.session));
+    else this.onClosed = callback;
+  }
+
   /** Where the peer is, for debug lines. */
   label(): string {
     const p = this.proxied;

@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { PublicKey } from '@secsess/keys';
 import { CLOSE_NORMAL, ErrorCode, ServerConnection, SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
-import { checkSignal, deferred } from '../common/deferred.js';
+import { checkSignal } from '../common/deferred.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
@@ -179,17 +179,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * Never rejects: the outcome is in `closeCode` and in what `read()` reports.
    */
   get closed(): Promise<void> {
-    const core = this.#core;
-    if (!core.closed) {
-      if (core.closedResolved) {
-        core.closed = Promise.resolve();
-      } else {
-        const closed = deferred<void>();
-        core.closed = closed.promise;
-        core.resolveClosed = closed.resolve;
-      }
-    }
-    return core.closed;
+    return this.#core.closedPromise();
   }
 
   /**
@@ -199,9 +189,7 @@ export class Session extends EventEmitter<SessionEvents> {
    * One callback per session.
    */
   [kOnClosed](callback: (session: Session) => void): void {
-    const core = this.#core;
-    if (core.closedResolved) queueMicrotask(() => callback(this));
-    else core.onClosed = callback as (session: SessionEmitter) => void;
+    this.#core.whenClosed(callback as (session: SessionEmitter) => void);
   }
 
   /** Where the session is in its life. */
