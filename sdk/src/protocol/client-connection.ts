@@ -39,14 +39,7 @@ import { checkResumeTicket, resumeHelloFor } from './client-resume.js';
 import { readNewTicket } from './new-ticket.js';
 import type { SessionTicket } from './ticket.js';
 import type { PrivateKey } from '@secsess/keys';
-import { exporterSecret } from './datagram/key-schedule.js';
-import {
-  deriveMaster,
-  initialTrafficSecret,
-  masterPrk,
-  resumptionSecret,
-  serverFinishedProof,
-} from './key-schedule.js';
+import { handshakeSecrets } from './handshake-secrets.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { resolveSuite } from './suite.js';
 import type { AlgorithmSet, Suite } from './suite.js';
@@ -312,7 +305,7 @@ export class ClientConnection extends Connection {
     // Resumed: the ticket's psk in place of pre_secret, and the resumed label (§6a).
     const resume = this.#resume;
     const secret = resume ? resume.psk : this.#preSecret!;
-    const master = deriveMaster(
+    const keys = handshakeSecrets(
       suite,
       {
         preSecret: secret,
@@ -322,29 +315,21 @@ export class ClientConnection extends Connection {
         transcriptHash: th,
       },
       resume ? LABEL_RESUMED_MASTER : LABEL_MASTER,
+      this.#wantsTickets,
     );
-    // Five labels from master: its HKDF-Extract once (wiped with master below).
-    const prk = masterPrk(suite, master);
     this.#resumed = resume !== null;
     this.#resume = null;
-    if (this.#wantsTickets) this.psk = resumptionSecret(suite, prk);
+    this.psk = keys.psk;
     this.#transcript = null;
     this.#random = null;
-    this.#expectedProof = serverFinishedProof(suite, prk, th);
+    this.#expectedProof = keys.proof;
     this.#transcriptHash = th;
     this.suite = suite;
-    this.sealer = new RecordSealer(
-      suite,
-      initialTrafficSecret(suite, prk, 'c2s'),
-      this.random,
-      this.keyBudget,
-    );
-    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, prk, 's2c'), this.keyBudget);
+    this.sealer = new RecordSealer(suite, keys.c2s, this.random, this.keyBudget);
+    this.opener = new RecordOpener(suite, keys.s2c, this.keyBudget);
     // The server's next record is its ServerFinished: an HMAC of the suite's hash length.
     this.recordLimit = maxRecordBody(suite, suite.hashLength);
-    this.exporter = exporterSecret(suite, prk);
-    prk.destroy();
-    master.fill(0);
+    this.exporter = keys.exporter;
     shared.fill(0);
     secret.fill(0);
     this.#preSecret = null;

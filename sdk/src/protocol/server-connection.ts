@@ -53,14 +53,7 @@ import {
 import type { ClientHello } from './handshake-messages.js';
 import { issueTicket } from './new-ticket.js';
 import { readResumeHello } from './server-resume.js';
-import { exporterSecret } from './datagram/key-schedule.js';
-import {
-  deriveMaster,
-  initialTrafficSecret,
-  masterPrk,
-  resumptionSecret,
-  serverFinishedProof,
-} from './key-schedule.js';
+import { handshakeSecrets } from './handshake-secrets.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
@@ -432,30 +425,23 @@ export class ServerConnection extends Connection {
     this.#wantsAuth = (hello.flags & FLAG_CLIENT_AUTH) !== 0;
     this.#transcript = null;
     this.#hello = null;
-    const master = deriveMaster(
+    // The client asked for a ticket and there are keys to seal one: the psk, until issueTicket().
+    const wantPsk = (hello.flags & FLAG_TICKETS) !== 0 && (this.#tickets?.keys.length ?? 0) > 0;
+    const keys = handshakeSecrets(
       suite,
       { preSecret: secret, shared, clientRandom: hello.random, serverRandom, transcriptHash: th },
       masterLabel,
+      wantPsk,
     );
-    // Five labels from master: its HKDF-Extract once (wiped with master below).
-    const prk = masterPrk(suite, master);
-    // The client asked for a ticket and there are keys to seal one: the psk, until issueTicket().
-    if (hello.flags & FLAG_TICKETS && this.#tickets?.keys.length) this.psk = resumptionSecret(suite, prk);
+    this.psk = keys.psk;
     this.#transcriptHash = th;
     this.suite = suite;
-    this.sealer = new RecordSealer(
-      suite,
-      initialTrafficSecret(suite, prk, 's2c'),
-      this.random,
-      this.keyBudget,
-    );
-    this.opener = new RecordOpener(suite, initialTrafficSecret(suite, prk, 'c2s'), this.keyBudget);
+    this.sealer = new RecordSealer(suite, keys.s2c, this.random, this.keyBudget);
+    this.opener = new RecordOpener(suite, keys.c2s, this.keyBudget);
     // The client's next record is its ClientFinished: no body longer than the largest one.
     this.recordLimit = maxRecordBody(suite, MAX_CLIENT_FINISHED_PAYLOAD);
-    const proof = serverFinishedProof(suite, prk, th);
-    this.exporter = exporterSecret(suite, prk);
-    prk.destroy();
-    master.fill(0);
+    const proof = keys.proof;
+    this.exporter = keys.exporter;
     shared.fill(0);
     secret.fill(0);
     this.#step = 'awaitFinished';
