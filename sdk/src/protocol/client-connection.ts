@@ -119,7 +119,6 @@ export class ClientConnection extends Connection {
   #resume: SessionTicket | null = null;
   #resumed = false;
   readonly #wantsTickets: boolean;
-  #ticketReceived = false;
   /** The session's client key, once open (what a ticket received is for). */
   #sessionClientKey: PublicKey | null = null;
 
@@ -242,7 +241,7 @@ export class ClientConnection extends Connection {
   /** NewTicket (§6a): to `handler.newTicket`, if asked for, once, not between fragments. */
   protected override onOtherRecord(type: number, payload: Buffer, assembling: boolean): void {
     if (type !== RecordType.NewTicket) return super.onOtherRecord(type, payload, assembling);
-    const state = { asked: this.#wantsTickets, received: this.#ticketReceived, assembling };
+    const state = { asked: this.#wantsTickets, assembling };
     const session = {
       suite: this.#suite,
       serverKey: this.#serverKey!,
@@ -250,7 +249,7 @@ export class ClientConnection extends Connection {
       psk: this.psk,
     };
     const ticket = readNewTicket(payload, state, session);
-    this.#ticketReceived = true;
+    // No psk left: a second NewTicket is refused (readNewTicket).
     this.psk = null;
     const handler = this.#clientHandler;
     if (handler.newTicket) handler.newTicket(ticket);

@@ -47,7 +47,7 @@ const label = (s: string): Buffer => Buffer.from(s, 'ascii');
 export type ExpandFrom = Buffer | HkdfPrk;
 
 /** `HKDF(secret, salt = "", info, L)`, from the raw secret or its prepared PRK. */
-function expand(suite: Suite, secret: ExpandFrom, info: string, length: number): Buffer {
+export function expand(suite: Suite, secret: ExpandFrom, info: string, length: number): Buffer {
   return secret instanceof HkdfPrk
     ? secret.expand(label(info), length)
     : hkdf(suite.hashName, secret, EMPTY, label(info), length);

@@ -86,11 +86,12 @@ export function issueTicket(ctx: TicketContext, session: IssuedSession, random: 
  */
 export function readNewTicket(
   payload: Buffer,
-  state: { readonly asked: boolean; readonly received: boolean; readonly assembling: boolean },
+  state: { readonly asked: boolean; readonly assembling: boolean },
   session: Omit<IssuedSession, 'psk'> & { readonly psk: Buffer | null },
 ): SessionTicket {
   if (!state.asked) throw protocolError('a NewTicket the client did not ask for');
-  if (state.received || !session.psk) throw protocolError('a second NewTicket');
+  // The psk goes with the first ticket: none left means one came already.
+  if (!session.psk) throw protocolError('a second NewTicket');
   if (state.assembling) throw protocolError('a NewTicket between fragments');
   const t = decodeNewTicket(payload);
   if (!t) throw protocolError('malformed NewTicket');

@@ -103,8 +103,7 @@ export class ServerConnection extends Connection {
   readonly #tickets: TicketContext | undefined;
   /** A ResumeHello arrived (at most one per connection, §6a). */
   #resumeOffered = false;
-  #resumed = false;
-  /** A resumed session: its ticket's auth_time (§6a), for the ticket it may get. */
+  /** A resumed session (only then set): its ticket's auth_time (§6a), for the ticket it may get. */
   #authTime: number | undefined;
   /** The client key of the session: the verified one, or in a resumed session its ticket's. */
   #sessionClientKey: PublicKey | null = null;
@@ -351,7 +350,6 @@ export class ServerConnection extends Connection {
     this.#hello = accepted.hello;
     this.#helloSuite = accepted.suite;
     this.#keyIndex = accepted.keyIndex;
-    this.#resumed = true;
     this.#authTime = accepted.authTime;
     this.#sessionClientKey = accepted.clientKey;
     this.#respond(accepted.psk, LABEL_RESUMED_MASTER);
@@ -392,7 +390,7 @@ export class ServerConnection extends Connection {
     this.#transcriptHash = null;
     this.#sessionClientKey = clientKey;
     const serverKey = this.#publicKeys[this.#keyIndex]!;
-    this.open({ suite: this.#helloSuite!, serverKey, clientKey, resumed: this.#resumed });
+    this.open({ suite: this.#helloSuite!, serverKey, clientKey, resumed: this.#authTime !== undefined });
   }
 
   /**

@@ -11,11 +11,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { checkPrivateKeyPermissions, KeyError, KeyErrorCode, readKeyFile, writeKeyFile } from '@secsess/keys';
-import { TicketKey } from '../protocol/index.js';
+import { TICKET_KEY_SIZE, TicketKey } from '../protocol/index.js';
 import { MAX_TICKET_KEYS } from './tickets.js';
 
 /** Bytes of a ticket key. */
-export const TICKET_KEY_BYTES = 32;
+export const TICKET_KEY_BYTES = TICKET_KEY_SIZE;
 
 const SUBJECT = 'ticket-key file';
 /** Canonical base64 of 32 bytes: 43 characters, the last carrying 2 zero bits, and one `=`. */

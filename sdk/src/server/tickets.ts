@@ -9,7 +9,12 @@
  * is full (of unexpired ids), tickets are refused — a full handshake — never accepted twice.
  */
 import type { Buffer } from 'node:buffer';
-import { DEFAULT_TICKET_MAX_AGE, MAX_TICKET_LIFETIME, TicketKey } from '../protocol/index.js';
+import {
+  DEFAULT_TICKET_MAX_AGE,
+  MAX_TICKET_LIFETIME,
+  TICKET_KEY_SIZE,
+  TicketKey,
+} from '../protocol/index.js';
 import type { TicketContext } from '../protocol/index.js';
 import { checkInt } from '../common/options.js';
 
@@ -69,7 +74,7 @@ export function checkTicketKeys(keys: unknown, name: string): TicketKey[] {
     throw new TypeError(`${name} must be an array of 1 to ${MAX_TICKET_KEYS} ticket keys`);
   }
   return keys.map((k: unknown, i) => {
-    if (!(k instanceof Uint8Array) || k.length !== 32) {
+    if (!(k instanceof Uint8Array) || k.length !== TICKET_KEY_SIZE) {
       throw new TypeError(`${name}[${i}] must be a ticket key of 32 bytes (a Buffer or Uint8Array)`);
     }
     return TicketKey.from(k);

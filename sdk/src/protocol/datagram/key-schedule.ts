@@ -14,8 +14,9 @@
  * The keys of one epoch (cipher_key, mac_key, iv) are Part I's `trafficKeys(T_e)`.
  */
 import { Buffer } from 'node:buffer';
-import { HkdfPrk, hkdf } from '../crypto.js';
-import type { MasterInputs } from '../key-schedule.js';
+import { hkdf } from '../crypto.js';
+import { expand } from '../key-schedule.js';
+import type { ExpandFrom, MasterInputs } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import {
   CONN_ID_SIZE,
@@ -61,10 +62,8 @@ export function nextEpochSecret(suite: Suite, secret: Buffer): Buffer {
 }
 
 /** The exporter of an OPEN stream session (§D9), from Part I's `master` before it is wiped. */
-export function exporterSecret(suite: Suite, master: Buffer | HkdfPrk): Buffer {
-  return master instanceof HkdfPrk
-    ? master.expand(label(LABEL_EXPORTER), suite.hashLength)
-    : hkdf(suite.hashName, master, EMPTY, label(LABEL_EXPORTER), suite.hashLength);
+export function exporterSecret(suite: Suite, master: ExpandFrom): Buffer {
+  return expand(suite, master, LABEL_EXPORTER, suite.hashLength);
 }
 
 /**
