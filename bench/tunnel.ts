@@ -14,7 +14,6 @@
  *
  * A kind that cannot run (program missing) is null and the reason is on stderr.
  */
-import { readFileSync } from 'node:fs';
 import { findProgram, runProgram } from '../cli/test/helpers/programs.js';
 import { startRedis } from '../cli/test/helpers/services.js';
 import type { Service } from '../cli/test/helpers/services.js';
@@ -24,7 +23,7 @@ import { bulkOnce, rowFrom } from './network.js';
 import type { NetContext } from './network.js';
 import { openTunnel, TUNNELS, tunnelUnavailable, WORKERS_TUNNEL } from './tunnel-peers.js';
 import type { Tunnel, TunnelKind } from './tunnel-peers.js';
-import { log } from './util.js';
+import { log, procCpuUs } from './util.js';
 import type { Row } from './util.js';
 
 const PEERS = TUNNELS.filter((k) => k !== 'secsess');
@@ -163,22 +162,9 @@ async function copyRows(ctx: NetContext, kinds: readonly TunnelKind[], open: Ope
   }
 }
 
-const TICK_US = 1e6 / 100; // USER_HZ: 100 on every Linux the bench runs on
-
 /** User + system CPU time of the tunnel's processes (µs), from /proc/PID/stat; null elsewhere and for `direct`. */
 function cpuUs(tunnel: Tunnel): number | null {
-  if (tunnel.pids.length === 0) return null;
-  let sum = 0;
-  for (const pid of tunnel.pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += (Number(fields[11]) + Number(fields[12])) * TICK_US; // utime, stime (fields 14, 15)
-    } catch {
-      return null;
-    }
-  }
-  return sum;
+  return tunnel.pids.length === 0 ? null : procCpuUs(tunnel.pids);
 }
 
 // ---- redis ----

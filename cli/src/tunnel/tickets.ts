@@ -16,9 +16,9 @@ import type { Server, TicketOptions } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 
 /** Longest `--ticket-lifetime`: 7 days (PROTOCOL.md's bound on a ticket's lifetime). */
-export const MAX_TICKET_LIFETIME_SECONDS = 604800;
+const MAX_TICKET_LIFETIME_SECONDS = 604800;
 
-/** `serve`'s `--ticket-keys FILE` and `--ticket-lifetime SECONDS`. */
+/** `serve`'s `--ticket-keys FILE`, `--ticket-lifetime SECONDS` and `--ticket-max-age SECONDS`. */
 export function ticketOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('ticket-keys', {
