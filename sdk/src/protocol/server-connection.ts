@@ -55,7 +55,7 @@ import { issueTicket } from './new-ticket.js';
 import { readResumeHello } from './server-resume.js';
 import { handshakeSecrets } from './handshake-secrets.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
-import { ALL_SUITES, suiteFromIds } from './suite.js';
+import { ALL_SUITES, acceptedSuite } from './suite.js';
 import type { Suite } from './suite.js';
 import type { TicketContext } from './ticket.js';
 import type {
@@ -308,14 +308,7 @@ export class ServerConnection extends Connection {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
     }
     const hello = decodeClientHello(frame);
-    const [a, s, h] = hello.suiteIds;
-    const suite = suiteFromIds(a, s, h);
-    if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
-      throw new HandshakeError(
-        ErrorCode.SUITE_MISMATCH,
-        'handshake: client asked for an algorithm set this server does not accept',
-      );
-    }
+    const suite = acceptedSuite(hello.suiteIds, this.#suites);
     const keyIndex = this.#publicKeys.findIndex((k) => k.fingerprintBytes().equals(hello.keyId));
     if (keyIndex < 0) {
       throw new HandshakeError(

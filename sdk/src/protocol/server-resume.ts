@@ -15,11 +15,10 @@ import type { PublicKey } from '@secsess/keys';
 import { supportedClientKey } from './client-auth.js';
 import { DEFAULT_TICKET_MAX_AGE, TICKET_CLOCK_SKEW } from './constants.js';
 import { constantTimeEqual } from './crypto.js';
-import { ErrorCode, HandshakeError } from './errors.js';
 import { decodeResumeHello } from './handshake-messages.js';
 import type { ResumeHello } from './handshake-messages.js';
 import { resumeBinder } from './key-schedule.js';
-import { suiteFromIds } from './suite.js';
+import { acceptedSuite, suiteFromIds } from './suite.js';
 import type { Suite } from './suite.js';
 import { openTicket } from './ticket.js';
 import type { TicketContext, TicketState } from './ticket.js';
@@ -48,13 +47,7 @@ export function readResumeHello(
   tickets: TicketContext | undefined,
 ): AcceptedTicket | null {
   const hello = decodeResumeHello(frame, (ids) => suiteFromIds(ids[0], ids[1], ids[2])?.hashLength ?? null);
-  const suite = suiteFromIds(hello.suiteIds[0], hello.suiteIds[1], hello.suiteIds[2])!;
-  if (!suites.some((x) => x.ids.join() === suite.ids.join())) {
-    throw new HandshakeError(
-      ErrorCode.SUITE_MISMATCH,
-      'handshake: client asked for an algorithm set this server does not accept',
-    );
-  }
+  const suite = acceptedSuite(hello.suiteIds, suites);
   if (!tickets) return null;
   const keyIndex = publicKeys.findIndex((k) => k.fingerprintBytes().equals(hello.keyId));
   if (keyIndex < 0) return null;

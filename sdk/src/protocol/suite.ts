@@ -1,5 +1,6 @@
 import type { CbcCipher, GcmCipher } from './ciphers.js';
 import type { HashName } from './crypto.js';
+import { ErrorCode, HandshakeError } from './errors.js';
 
 /** Key transport algorithm. Only RSA (OAEP-SHA-256) exists; the field keeps SecSess's shape. */
 export const Asymmetric = { RSA: 'RSA' } as const;
@@ -123,4 +124,19 @@ export const ALL_SUITES: readonly Suite[] = (Object.keys(SYMMETRIC) as Symmetric
 /** Finds the supported suite with these wire ids, or null. */
 export function suiteFromIds(a: number, s: number, h: number): Suite | null {
   return ALL_SUITES.find((x) => x.ids[0] === a && x.ids[1] === s && x.ids[2] === h) ?? null;
+}
+
+/**
+ * The suite a hello names, if `accepted` has it; else the refusal of §2 "Parsing" step 3
+ * (ERR_SUITE_MISMATCH, answered with SuiteMismatch). One check for every kind of hello.
+ */
+export function acceptedSuite(ids: readonly [number, number, number], accepted: readonly Suite[]): Suite {
+  const suite = suiteFromIds(ids[0], ids[1], ids[2]);
+  if (!suite || !accepted.some((x) => x.ids.join() === suite.ids.join())) {
+    throw new HandshakeError(
+      ErrorCode.SUITE_MISMATCH,
+      'handshake: client asked for an algorithm set this server does not accept',
+    );
+  }
+  return suite;
 }

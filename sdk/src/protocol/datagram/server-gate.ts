@@ -39,7 +39,7 @@ import {
   encodeKeyResponse,
 } from '../handshake-messages.js';
 import type { ClientHello } from '../handshake-messages.js';
-import { ALL_SUITES, suiteFromIds } from '../suite.js';
+import { ALL_SUITES, acceptedSuite } from '../suite.js';
 import type { Suite } from '../suite.js';
 import { CONN_ID_SIZE, PacketType } from './constants.js';
 import { CookieJar, addressBytes } from './cookie.js';
@@ -247,13 +247,7 @@ export class DatagramHandshakeGate {
     if ((hello.flags & FLAG_TICKETS) !== 0) {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: malformed client hello');
     }
-    const suite = suiteFromIds(...hello.suiteIds);
-    if (!suite || !this.#suites.some((x) => x.ids.join() === suite.ids.join())) {
-      throw new HandshakeError(
-        ErrorCode.SUITE_MISMATCH,
-        'handshake: client asked for an algorithm set this server does not accept',
-      );
-    }
+    const suite = acceptedSuite(hello.suiteIds, this.#suites);
     const keyIndex = this.#fingerprints.findIndex((f) => f.equals(hello.keyId));
     if (keyIndex < 0) {
       throw new HandshakeError(
