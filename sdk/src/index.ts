@@ -132,3 +132,12 @@ export {
   SecsessError,
   TrustError,
 } from '@secsess/keys';
+export { CHANNELS } from './observe/channels.js';
+export type {
+  HandshakeContext,
+  KeyUpdateMessage,
+  RefusedMessage,
+  SessionCloseMessage,
+  SessionOpenMessage,
+  TrustMessage,
+} from './observe/channels.js';
