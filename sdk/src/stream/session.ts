@@ -47,22 +47,15 @@ import {
   kIssueTicket,
   kListenerRejected,
   kOnClosed,
+  kOpened,
   kReady,
 } from './session-types.js';
+import { observeOpened } from './session-observe.js';
 import type { SessionEmitter, SessionEvents, SessionState } from './session-types.js';
 
 export type { MessageData } from './session-util.js';
-/** @internal */
-export {
-  kAbortHandshake,
-  kExporter,
-  kFail,
-  kHelloReceived,
-  kIssueTicket,
-  kListenerRejected,
-  kOnClosed,
-  kReady,
-} from './session-types.js';
+/** @internal What secureDuplex() reaches in with (the others import session-types.js). */
+export { kFail, kIssueTicket, kOpened, kReady } from './session-types.js';
 export type { SessionEvents, SessionState } from './session-types.js';
 
 /** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
@@ -163,6 +156,11 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   [kIssueTicket](): void {
     this.#core.issueTicket();
+  }
+
+  /** @internal Handed to the application (Server, Client, secureDuplex): open for the channels. */
+  [kOpened](): void {
+    observeOpened(this.#core);
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
