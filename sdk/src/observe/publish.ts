@@ -7,8 +7,10 @@
  * subscriber a call costs that check alone (fingerprints are computed only for a payload).
  */
 import type { PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError } from '../protocol/index.js';
+import { SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
+import { formatEndpoint } from '../common/endpoint.js';
+import type { Endpoint } from '../common/endpoint.js';
 import { refusedChannel, trustChannel } from './channels.js';
 import type { RefusedMessage, Role, TransportKind, TrustMessage } from './channels.js';
 
@@ -47,6 +49,12 @@ export function publishTrust(
     reason,
   };
   trustChannel.publish(message);
+}
+
+/** A client established a session with the server key it was given (pinned): `trusted`, `pinned`. */
+export function publishPinned(transport: TransportKind, target: Endpoint | null, key: PublicKey): void {
+  if (!trustChannel.hasSubscribers) return;
+  publishTrust('client', transport, target ? formatEndpoint(target) : '', key, 'trusted', 'pinned');
 }
 
 /**
@@ -114,9 +122,4 @@ export function errorCode(err: unknown): string | null {
   if (err instanceof SessionError) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : null;
-}
-
-/** Whether `err` is the NOT_AUTHORIZED a core raises for a client key missing from authorized_keys. */
-export function isKeyNotListed(err: unknown): boolean {
-  return err instanceof SessionError && err.code === ErrorCode.NOT_AUTHORIZED;
 }

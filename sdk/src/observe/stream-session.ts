@@ -12,6 +12,7 @@
  * observe/ imports nothing of stream/: what it reads of a session is {@link ObservedSession}.
  */
 import type { PublicKey } from '@secsess/keys';
+import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
 import { handshakeChannel, keyUpdateChannel, sessionCloseChannel, sessionOpenChannel } from './channels.js';
 import type {
@@ -152,11 +153,28 @@ export class HandshakeTrace {
     resolve(session);
   }
 
-  /** The handshake failed with `error` (a SessionError: its `code` says why). */
+  /**
+   * The handshake failed with `error` (a SessionError: its `code` says why); null: the
+   * session closed before it was handed on, without an error of its own.
+   */
   fail(error: unknown): void {
     const reject = this.#reject;
     if (!reject) return;
     this.#resolve = this.#reject = null;
-    reject(error);
+    reject(error ?? new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before it was accepted'));
   }
+}
+
+/**
+ * A trace of the handshake of a stream session just made (its transport connected), or
+ * null when nobody subscribes to `secsess:handshake`.
+ */
+export function traceHandshake(session: ObservedSession, role: Role): HandshakeTrace | null {
+  if (!handshakeChannel.hasSubscribers) return null;
+  return HandshakeTrace.start(
+    role,
+    'stream',
+    hostPort(session.localAddress, session.localPort),
+    hostPort(session.remoteAddress, session.remotePort),
+  );
 }

@@ -8,8 +8,21 @@ import { ServerConnection } from '../protocol/index.js';
 import type { Role } from '../observe/channels.js';
 import { sessionCloseChannel } from '../observe/channels.js';
 import { publishKeyUpdate, publishStreamClose, publishStreamOpen } from '../observe/stream-session.js';
-import type { ObservedCounts, ObservedSession } from '../observe/stream-session.js';
+import type { HandshakeTrace, ObservedCounts, ObservedSession } from '../observe/stream-session.js';
 import type { SessionCore } from './session-core.js';
+import type { Session } from './session.js';
+import { kOpened } from './session-types.js';
+
+export { traceHandshake } from '../observe/stream-session.js';
+
+/**
+ * A session handed to the application (by Server, Client, secureDuplex): its handshake
+ * trace, if any, ends in success, then the session is open for the channels.
+ */
+export function opened(session: Session, trace: HandshakeTrace | null): void {
+  trace?.succeed(session);
+  session[kOpened]();
+}
 
 type Observed = ObservedSession & { readonly stats?: ObservedCounts };
 
