@@ -45,8 +45,6 @@ export interface ObservedCounts {
   readonly recordsReceived: number;
 }
 
-const NO_COUNTS: ObservedCounts = { bytesSent: 0, bytesReceived: 0, recordsSent: 0, recordsReceived: 0 };
-
 /** Publishes `secsess:session:open` for a stream session, if anyone listens. */
 export function publishStreamOpen(session: ObservedSession, role: Role): void {
   if (!sessionOpenChannel.hasSubscribers) return;
@@ -69,7 +67,7 @@ export function publishStreamOpen(session: ObservedSession, role: Role): void {
  * (`performance.now()`), if anyone listens.
  */
 export function publishStreamClose(
-  session: ObservedSession & { readonly stats?: ObservedCounts },
+  session: ObservedSession & { readonly stats: ObservedCounts },
   role: Role,
   openedAt: number,
   code: number,
@@ -77,7 +75,7 @@ export function publishStreamClose(
   error: unknown,
 ): void {
   if (!sessionCloseChannel.hasSubscribers) return;
-  const stats = session.stats ?? NO_COUNTS;
+  const stats = session.stats;
   const message: SessionCloseMessage = {
     session,
     role,

@@ -66,6 +66,7 @@ export class SessionHooks extends SessionCore {
 
   onData(chunk: Buffer | Uint8Array | string): void {
     if (this.state === 'closed') return;
+    this.bytesReceived += chunk.length;
     this.keepAlive.touch();
     // Replies written in 'message' listeners are sealed when each record's messages have been
     // delivered (delivered()), without a microtask; endDelivery() gives anything left one.

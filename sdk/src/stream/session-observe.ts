@@ -24,7 +24,7 @@ export function opened(session: Session, trace: HandshakeTrace | null): void {
   session[kOpened]();
 }
 
-type Observed = ObservedSession & { readonly stats?: ObservedCounts };
+type Observed = ObservedSession & { readonly stats: ObservedCounts };
 
 function roleOf(core: SessionCore): Role {
   return core.conn instanceof ServerConnection ? 'server' : 'client';
