@@ -108,7 +108,7 @@ export async function benchObserve(options: { quick: boolean }): Promise<Row[]> 
       },
       {
         scenario: 'observe-pingpong-16',
-        unit: 'round trips/s',
+        unit: 'rt/s',
         secsess: pingpong.subscribed,
         peers: { unsubscribed: pingpong.unsubscribed },
       },
