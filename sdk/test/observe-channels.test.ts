@@ -6,6 +6,7 @@
  *
  * Serial: the channels are process-wide, so each test reads only its own events.
  */
+import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { CHANNELS, Client, ErrorCode, Server, secureDuplex } from '../src/index.js';
+import {
+  CHANNELS,
+  Client,
+  ErrorCode,
+  Server,
+  TicketStore,
+  probeServerKey,
+  secureDuplex,
+} from '../src/index.js';
 import type {
   HandshakeContext,
   KeyUpdateMessage,
@@ -386,6 +395,46 @@ test.serial('authorization decisions: not-listed before the signature, and a hoo
   t.is(of<SessionOpenMessage>(events, CHANNELS.sessionOpen).filter((m) => m.role === 'server').length, 1);
   assertNoSecrets(t, events);
 });
+
+test.serial(
+  'a resumed session says so in its trace and open; a key probe ends the server trace with its error',
+  async (t) => {
+    const { events } = record(t);
+    const { endpoint } = await echoServer(t, { tickets: { keys: [randomBytes(32)] } });
+    const store = new TicketStore();
+    const full = await roundTrip(Client.create(serverKeys.publicKey, {}, { resumption: store }), endpoint);
+    t.false(full.resumed);
+    const resumed = await roundTrip(Client.create(serverKeys.publicKey, {}, { resumption: store }), endpoint);
+    t.true(resumed.resumed);
+    await waitUntil(() => of(events, CHANNELS.sessionOpen).length === 4, 'four opens');
+    t.deepEqual(
+      of<SessionOpenMessage>(events, CHANNELS.sessionOpen)
+        .map((m) => `${m.resumed} ${m.role}`)
+        .sort(),
+      ['false client', 'false server', 'true client', 'true server'],
+    );
+    t.deepEqual(
+      tracing(events, 'asyncEnd')
+        .map((c) => `${c.resumed} ${c.role}`)
+        .sort(),
+      ['false client', 'false server', 'true client', 'true server'],
+    );
+
+    const before = tracing(events, 'error').length;
+    t.true((await probeServerKey(endpoint)).equals(serverKeys.publicKey));
+    await waitUntil(() => tracing(events, 'error').length === before + 1, 'the probe traced');
+    const probe = tracing(events, 'error').at(-1)!;
+    t.is(probe.role, 'server');
+    // The client took the key and hung up: what ended the handshake (the server's 'probe').
+    t.true(
+      ([ErrorCode.HANDSHAKE, ErrorCode.TRANSPORT] as string[]).includes(
+        (probe.error as { code: string }).code,
+      ),
+    );
+    t.is(of(events, CHANNELS.sessionOpen).length, 4);
+    assertNoSecrets(t, events);
+  },
+);
 
 /** Two sessions over a real TCP connection whose keys move every `records` records (the internal budget). */
 async function tcpSessions(t: ExecutionContext, records: number): Promise<[Session, Session]> {
