@@ -196,7 +196,10 @@ function openConnection(
   captured: Captured,
   lines: string[][],
 ): { c2s: Opened[]; s2c: Opened[]; random: string } {
-  const hello = frames(captured.c2s).find((f) => f.type === 0x03 || f.type === 0x05)!.frame;
+  // The hello the ServerHello answered: after a ResumeRefused, the ClientHello that followed.
+  const hello = frames(captured.c2s)
+    .filter((f) => f.type === 0x03 || f.type === 0x05)
+    .at(-1)!.frame;
   const random = clientRandom(hello);
   const suite = helloSuite(hello);
   t.deepEqual(
