@@ -12,7 +12,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -77,15 +77,18 @@ interface Captured {
   closed: Promise<unknown>;
 }
 
-/** A relay to 127.0.0.1:`port` that records the bytes of each connection, both ways. */
+/**
+ * A relay that records the bytes of each connection, both ways: to 127.0.0.1:`port`, or
+ * connection `i` (from 0) to `port(i)`.
+ */
 async function recordingRelay(
   t: ExecutionContext,
-  port: number,
+  port: number | ((index: number) => number),
 ): Promise<{ port: number; connections: Captured[] }> {
   const connections: Captured[] = [];
   const sockets = new Set<Socket>();
   const relay = createServer((inbound) => {
-    const outbound = connect(port, '127.0.0.1');
+    const outbound = connect(typeof port === 'number' ? port : port(connections.length), '127.0.0.1');
     const captured: Captured = {
       c2s: [],
       s2c: [],
@@ -348,6 +351,37 @@ test("a stream session's datagram channel logs its secrets under the stream sess
     'a Pong',
   );
   t.true(hasData(c2s, 'keylog channel') && hasData(s2c, 'keylog channel'), 'the message both ways');
+});
+
+test('a refused ticket logs the full handshake that follows on the same connection, under its ClientHello’s client_random', async (t) => {
+  const { serverLog, clientLog } = await logFiles(t);
+  const otherLog = join(dirname(serverLog), 'other.log');
+  // Two servers with the same key and their own ticket keys: the ticket from the first is
+  // refused by the second, which the relay gives the second connection.
+  const servers = [peer(t, ['server'], serverLog), peer(t, ['server'], otherLog)];
+  const ports = await Promise.all(servers.map(async (s) => Number((await s.line).split(' ')[0])));
+  const relay = await recordingRelay(t, (i) => ports[i]!);
+  const client = peer(t, ['client', String(relay.port), '2'], clientLog);
+  t.is(await client.exited, 0, client.stderr);
+  t.deepEqual(JSON.parse(client.stdout), [false, false]);
+  for (const s of servers) s.end();
+  await Promise.all([...servers.map((s) => s.exited), ...relay.connections.map((c) => c.closed)]);
+  const [first, second] = relay.connections as [Captured, Captured];
+  t.deepEqual(
+    frames(second.c2s)
+      .map((f) => f.type)
+      .slice(0, 2),
+    [0x05, 0x03],
+    'ResumeHello, then ClientHello',
+  );
+  t.is(frames(second.s2c)[0]!.type, 0x06, 'ResumeRefused');
+  const lines = await logLines(t, clientLog);
+  t.is(lines.length, 4);
+  t.deepEqual(await logLines(t, serverLog), lines.slice(0, 2));
+  t.deepEqual(await logLines(t, otherLog), lines.slice(2));
+  checkConnection(t, first, lines.slice(0, 2), 'keylog message 0');
+  checkConnection(t, second, lines.slice(2), 'keylog message 1');
+  t.not(lines[2]![1], clientRandom(frames(second.c2s)[0]!.frame), 'not the ResumeHello’s');
 });
 
 test('an existing key log file is appended to and its mode left alone', async (t) => {
