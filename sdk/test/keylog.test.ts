@@ -3,7 +3,8 @@
  * processes (the variable is read per session from their environment) through a TCP relay
  * in this test that records the bytes; the logged secrets must decrypt the recorded records
  * with keys derived here by node:crypto alone (§4, §5), both roles must log the same lines,
- * and without the variable nothing is written and nothing is said.
+ * and without the variable nothing is written and nothing is said. Serial: each test runs
+ * two or three node children, which all at once would crowd a small machine's cores.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -250,141 +251,156 @@ async function logFiles(t: ExecutionContext): Promise<{ serverLog: string; clien
 }
 
 for (const suite of [undefined, 'gcm'] as const) {
-  test(`a TCP session (${suite ?? 'AES-256-CBC/SHA-256'}) logs both traffic secrets, the same lines on both sides, in a new 0600 file, and they decrypt the captured records`, async (t) => {
-    const { serverLog, clientLog } = await logFiles(t);
-    const { server, client, connections } = await runStream(t, serverLog, clientLog, 1, suite);
-    t.is(connections.length, 1);
-    const lines = await logLines(t, clientLog);
-    t.deepEqual(await logLines(t, serverLog), lines, 'both roles write the same lines');
-    t.is(lines.length, 2);
-    checkConnection(t, connections[0]!, lines, 'keylog message 0');
-    for (const path of [serverLog, clientLog]) t.is(statSync(path).mode & 0o777, 0o600);
-    t.is(WARNING.exec(server.stderr)?.[1], serverLog);
-    t.is(WARNING.exec(client.stderr)?.[1], clientLog);
-    t.is(client.stderr.match(/SECSESS_KEYLOG_FILE/g)?.length, 1, 'one warning per process');
-  });
+  test.serial(
+    `a TCP session (${suite ?? 'AES-256-CBC/SHA-256'}) logs both traffic secrets, the same lines on both sides, in a new 0600 file, and they decrypt the captured records`,
+    async (t) => {
+      const { serverLog, clientLog } = await logFiles(t);
+      const { server, client, connections } = await runStream(t, serverLog, clientLog, 1, suite);
+      t.is(connections.length, 1);
+      const lines = await logLines(t, clientLog);
+      t.deepEqual(await logLines(t, serverLog), lines, 'both roles write the same lines');
+      t.is(lines.length, 2);
+      checkConnection(t, connections[0]!, lines, 'keylog message 0');
+      for (const path of [serverLog, clientLog]) t.is(statSync(path).mode & 0o777, 0o600);
+      t.is(WARNING.exec(server.stderr)?.[1], serverLog);
+      t.is(WARNING.exec(client.stderr)?.[1], clientLog);
+      t.is(client.stderr.match(/SECSESS_KEYLOG_FILE/g)?.length, 1, 'one warning per process');
+    },
+  );
 }
 
-test('a resumed TCP session logs its own secrets (the resumed schedule) under the ResumeHello’s client_random', async (t) => {
-  const { serverLog, clientLog } = await logFiles(t);
-  const { client, connections } = await runStream(t, serverLog, clientLog, 3);
-  const lines = await logLines(t, clientLog);
-  t.deepEqual(await logLines(t, serverLog), lines);
-  t.is(lines.length, 6);
-  t.is(connections.length, 3);
-  for (let i = 0; i < 3; i++) {
-    t.is(
-      frames(connections[i]!.c2s)[0]!.type,
-      i === 0 ? 0x03 : 0x05,
-      i === 0 ? 'ClientHello' : 'ResumeHello',
-    );
-    checkConnection(t, connections[i]!, lines.slice(2 * i, 2 * i + 2), `keylog message ${i}`);
-  }
-  t.is(client.stderr.match(/SECSESS_KEYLOG_FILE/g)?.length, 1, 'one warning per process');
-});
+test.serial(
+  'a resumed TCP session logs its own secrets (the resumed schedule) under the ResumeHello’s client_random',
+  async (t) => {
+    const { serverLog, clientLog } = await logFiles(t);
+    const { client, connections } = await runStream(t, serverLog, clientLog, 3);
+    const lines = await logLines(t, clientLog);
+    t.deepEqual(await logLines(t, serverLog), lines);
+    t.is(lines.length, 6);
+    t.is(connections.length, 3);
+    for (let i = 0; i < 3; i++) {
+      t.is(
+        frames(connections[i]!.c2s)[0]!.type,
+        i === 0 ? 0x03 : 0x05,
+        i === 0 ? 'ClientHello' : 'ResumeHello',
+      );
+      checkConnection(t, connections[i]!, lines.slice(2 * i, 2 * i + 2), `keylog message ${i}`);
+    }
+    t.is(client.stderr.match(/SECSESS_KEYLOG_FILE/g)?.length, 1, 'one warning per process');
+  },
+);
 
 for (const suite of [undefined, 'gcm'] as const) {
-  test(`a datagram session (${suite ?? 'AES-256-CBC/SHA-256'}) logs its epoch-0 secrets under the Hello's client_random, and they open the captured records`, async (t) => {
+  test.serial(
+    `a datagram session (${suite ?? 'AES-256-CBC/SHA-256'}) logs its epoch-0 secrets under the Hello's client_random, and they open the captured records`,
+    async (t) => {
+      const { serverLog, clientLog } = await logFiles(t);
+      const { datagrams } = await run(t, serverLog, clientLog, [], (_, udp) => [
+        'dgram-client',
+        String(udp),
+        ...(suite ? [suite] : []),
+      ]);
+      const lines = await logLines(t, clientLog);
+      t.deepEqual(await logLines(t, serverLog), lines, 'both roles write the same lines');
+      const hellos = datagrams
+        .filter((d) => d.direction === 'c2s' && d.data[0] === 0x43)
+        .map((d) => helloOfPacket(d.data));
+      const hello = hellos.find((h) => clientRandom(h) === lines[0]![1])!;
+      t.truthy(hello, 'the client_random of a Hello the client sent');
+      t.deepEqual(
+        lines.map(([label, random]) => [label, random]),
+        [
+          ['SECSESS_DGRAM_C2S_SECRET_0', clientRandom(hello)],
+          ['SECSESS_DGRAM_S2C_SECRET_0', clientRandom(hello)],
+        ],
+      );
+      const dgramSuite = helloSuite(hello);
+      const serverHello = datagrams.find((d) => d.direction === 's2c' && d.data[0] === 0x44)!.data;
+      const finished = openDatagram(dgramSuite, lines[1]![2]!, recordOfServerHello(serverHello));
+      t.is(finished.type, 0x10, 'ServerFinished');
+      const c2s = openRecords(datagrams, 'c2s', dgramSuite, lines[0]![2]!);
+      const s2c = openRecords(datagrams, 's2c', dgramSuite, lines[1]![2]!);
+      t.is(c2s[0]!.type, 0x11, 'ClientFinished');
+      t.true(
+        s2c.some((r) => r.type === 0x12),
+        'HandshakeDone',
+      );
+      t.true(hasData(c2s, 'keylog datagram') && hasData(s2c, 'keylog datagram'), 'the message both ways');
+      t.true(
+        c2s.some((r) => r.type === 0x04 && r.payload.subarray(2).toString() === 'done'),
+        'the Close',
+      );
+    },
+  );
+}
+
+test.serial(
+  "a stream session's datagram channel logs its secrets under the stream session's client_random",
+  async (t) => {
     const { serverLog, clientLog } = await logFiles(t);
-    const { datagrams } = await run(t, serverLog, clientLog, [], (_, udp) => [
-      'dgram-client',
+    const { connections, datagrams } = await run(t, serverLog, clientLog, ['channel'], (tcp, udp) => [
+      'channel-client',
+      String(tcp),
       String(udp),
-      ...(suite ? [suite] : []),
     ]);
     const lines = await logLines(t, clientLog);
     t.deepEqual(await logLines(t, serverLog), lines, 'both roles write the same lines');
-    const hellos = datagrams
-      .filter((d) => d.direction === 'c2s' && d.data[0] === 0x43)
-      .map((d) => helloOfPacket(d.data));
-    const hello = hellos.find((h) => clientRandom(h) === lines[0]![1])!;
-    t.truthy(hello, 'the client_random of a Hello the client sent');
+    t.is(lines.length, 4);
+    const { random } = openConnection(t, connections[0]!, lines.slice(0, 2));
     t.deepEqual(
-      lines.map(([label, random]) => [label, random]),
+      lines.slice(2).map(([label, r]) => [label, r]),
       [
-        ['SECSESS_DGRAM_C2S_SECRET_0', clientRandom(hello)],
-        ['SECSESS_DGRAM_S2C_SECRET_0', clientRandom(hello)],
+        ['SECSESS_CHANNEL_C2S_SECRET_0', random],
+        ['SECSESS_CHANNEL_S2C_SECRET_0', random],
       ],
     );
-    const dgramSuite = helloSuite(hello);
-    const serverHello = datagrams.find((d) => d.direction === 's2c' && d.data[0] === 0x44)!.data;
-    const finished = openDatagram(dgramSuite, lines[1]![2]!, recordOfServerHello(serverHello));
-    t.is(finished.type, 0x10, 'ServerFinished');
-    const c2s = openRecords(datagrams, 'c2s', dgramSuite, lines[0]![2]!);
-    const s2c = openRecords(datagrams, 's2c', dgramSuite, lines[1]![2]!);
-    t.is(c2s[0]!.type, 0x11, 'ClientFinished');
+    const suite = helloSuite(frames(connections[0]!.c2s)[0]!.frame);
+    const c2s = openRecords(datagrams, 'c2s', suite, lines[2]![2]!);
+    const s2c = openRecords(datagrams, 's2c', suite, lines[3]![2]!);
+    t.is(c2s[0]!.type, 0x05, 'the first Ping');
     t.true(
-      s2c.some((r) => r.type === 0x12),
-      'HandshakeDone',
+      s2c.some((r) => r.type === 0x06),
+      'a Pong',
     );
-    t.true(hasData(c2s, 'keylog datagram') && hasData(s2c, 'keylog datagram'), 'the message both ways');
-    t.true(
-      c2s.some((r) => r.type === 0x04 && r.payload.subarray(2).toString() === 'done'),
-      'the Close',
+    t.true(hasData(c2s, 'keylog channel') && hasData(s2c, 'keylog channel'), 'the message both ways');
+  },
+);
+
+test.serial(
+  'a refused ticket logs the full handshake that follows on the same connection, under its ClientHello’s client_random',
+  async (t) => {
+    const { serverLog, clientLog } = await logFiles(t);
+    const otherLog = join(dirname(serverLog), 'other.log');
+    // Two servers with the same key and their own ticket keys: the ticket from the first is
+    // refused by the second, which the relay gives the second connection.
+    const servers = [peer(t, ['server'], serverLog), peer(t, ['server'], otherLog)];
+    const ports = await Promise.all(servers.map(async (s) => Number((await s.line).split(' ')[0])));
+    const relay = await recordingRelay(t, (i) => ports[i]!);
+    const client = peer(t, ['client', String(relay.port), '2'], clientLog);
+    t.is(await client.exited, 0, client.stderr);
+    t.deepEqual(JSON.parse(client.stdout), [false, false]);
+    for (const s of servers) s.end();
+    await Promise.all([...servers.map((s) => s.exited), ...relay.connections.map((c) => c.closed)]);
+    const [first, second] = relay.connections as [Captured, Captured];
+    t.deepEqual(
+      frames(second.c2s)
+        .map((f) => f.type)
+        .slice(0, 2),
+      [0x05, 0x03],
+      'ResumeHello, then ClientHello',
     );
-  });
-}
+    t.is(frames(second.s2c)[0]!.type, 0x06, 'ResumeRefused');
+    const lines = await logLines(t, clientLog);
+    t.is(lines.length, 4);
+    t.deepEqual(await logLines(t, serverLog), lines.slice(0, 2));
+    t.deepEqual(await logLines(t, otherLog), lines.slice(2));
+    checkConnection(t, first, lines.slice(0, 2), 'keylog message 0');
+    checkConnection(t, second, lines.slice(2), 'keylog message 1');
+    t.not(lines[2]![1], clientRandom(frames(second.c2s)[0]!.frame), 'not the ResumeHello’s');
+  },
+);
 
-test("a stream session's datagram channel logs its secrets under the stream session's client_random", async (t) => {
-  const { serverLog, clientLog } = await logFiles(t);
-  const { connections, datagrams } = await run(t, serverLog, clientLog, ['channel'], (tcp, udp) => [
-    'channel-client',
-    String(tcp),
-    String(udp),
-  ]);
-  const lines = await logLines(t, clientLog);
-  t.deepEqual(await logLines(t, serverLog), lines, 'both roles write the same lines');
-  t.is(lines.length, 4);
-  const { random } = openConnection(t, connections[0]!, lines.slice(0, 2));
-  t.deepEqual(
-    lines.slice(2).map(([label, r]) => [label, r]),
-    [
-      ['SECSESS_CHANNEL_C2S_SECRET_0', random],
-      ['SECSESS_CHANNEL_S2C_SECRET_0', random],
-    ],
-  );
-  const suite = helloSuite(frames(connections[0]!.c2s)[0]!.frame);
-  const c2s = openRecords(datagrams, 'c2s', suite, lines[2]![2]!);
-  const s2c = openRecords(datagrams, 's2c', suite, lines[3]![2]!);
-  t.is(c2s[0]!.type, 0x05, 'the first Ping');
-  t.true(
-    s2c.some((r) => r.type === 0x06),
-    'a Pong',
-  );
-  t.true(hasData(c2s, 'keylog channel') && hasData(s2c, 'keylog channel'), 'the message both ways');
-});
-
-test('a refused ticket logs the full handshake that follows on the same connection, under its ClientHello’s client_random', async (t) => {
-  const { serverLog, clientLog } = await logFiles(t);
-  const otherLog = join(dirname(serverLog), 'other.log');
-  // Two servers with the same key and their own ticket keys: the ticket from the first is
-  // refused by the second, which the relay gives the second connection.
-  const servers = [peer(t, ['server'], serverLog), peer(t, ['server'], otherLog)];
-  const ports = await Promise.all(servers.map(async (s) => Number((await s.line).split(' ')[0])));
-  const relay = await recordingRelay(t, (i) => ports[i]!);
-  const client = peer(t, ['client', String(relay.port), '2'], clientLog);
-  t.is(await client.exited, 0, client.stderr);
-  t.deepEqual(JSON.parse(client.stdout), [false, false]);
-  for (const s of servers) s.end();
-  await Promise.all([...servers.map((s) => s.exited), ...relay.connections.map((c) => c.closed)]);
-  const [first, second] = relay.connections as [Captured, Captured];
-  t.deepEqual(
-    frames(second.c2s)
-      .map((f) => f.type)
-      .slice(0, 2),
-    [0x05, 0x03],
-    'ResumeHello, then ClientHello',
-  );
-  t.is(frames(second.s2c)[0]!.type, 0x06, 'ResumeRefused');
-  const lines = await logLines(t, clientLog);
-  t.is(lines.length, 4);
-  t.deepEqual(await logLines(t, serverLog), lines.slice(0, 2));
-  t.deepEqual(await logLines(t, otherLog), lines.slice(2));
-  checkConnection(t, first, lines.slice(0, 2), 'keylog message 0');
-  checkConnection(t, second, lines.slice(2), 'keylog message 1');
-  t.not(lines[2]![1], clientRandom(frames(second.c2s)[0]!.frame), 'not the ResumeHello’s');
-});
-
-test('an existing key log file is appended to and its mode left alone', async (t) => {
+test.serial('an existing key log file is appended to and its mode left alone', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'keys.log');
   await writeFile(path, '# earlier\n');
@@ -396,7 +412,7 @@ test('an existing key log file is appended to and its mode left alone', async (t
   t.is(statSync(path).mode & 0o777, 0o640);
 });
 
-test('unset or empty, nothing is logged and nothing is said', async (t) => {
+test.serial('unset or empty, nothing is logged and nothing is said', async (t) => {
   for (const value of [undefined, '']) {
     const stream = await runStream(t, value, value, 2);
     const dgram = await run(t, value, value, ['channel'], (tcp, udp) => [
@@ -410,7 +426,7 @@ test('unset or empty, nothing is logged and nothing is said', async (t) => {
   }
 });
 
-test('a key log that cannot be written warns once and the sessions go on', async (t) => {
+test.serial('a key log that cannot be written warns once and the sessions go on', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'missing-dir', 'keys.log');
   const { client } = await runStream(t, undefined, path, 2);
