@@ -6,7 +6,7 @@
  * datagram handshake, datagram channel), so a process may set or unset it at any time.
  *
  * The file is opened in append mode for each line and created 0600 if absent (an existing
- * file's mode is left alone). A line is one `appendFileSync` of under 200 bytes (< PIPE_BUF):
+ * file's mode is left alone). A line is one `appendFileSync` of at most 224 bytes (< PIPE_BUF):
  * with O_APPEND, concurrent processes interleave whole lines only. Each path warns once per
  * process on first use, and once on a failed write; a failed write never breaks a session.
  */
