@@ -400,6 +400,16 @@ test.serial(
   },
 );
 
+test.serial('both peers logging to one file write whole lines: each line twice, none torn', async (t) => {
+  const { serverLog: path } = await logFiles(t);
+  await runStream(t, path, path, 3);
+  const lines = (await logLines(t, path)).map((l) => l.join(' '));
+  t.is(lines.length, 12);
+  const counts = new Map<string, number>();
+  for (const line of lines) counts.set(line, (counts.get(line) ?? 0) + 1);
+  t.deepEqual([...counts.values()], [2, 2, 2, 2, 2, 2]);
+});
+
 test.serial('an existing key log file is appended to and its mode left alone', async (t) => {
   const dir = await tempDir(t);
   const path = join(dir, 'keys.log');
