@@ -33,7 +33,9 @@ import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { contextOptions, resolveDatagramSessionOptions } from './session-options.js';
 import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
+import { kEstablished } from './session-types.js';
 import type { DatagramRemote, DatagramSessionInit } from './session-types.js';
+import { addressLabel } from './observe.js';
 
 /** Stream sessions (either side, in this process) that have given their channel. */
 const claimed = new WeakSet<Session>();
@@ -174,6 +176,7 @@ export async function openDatagramChannel(
   socket.on('error', (err) => debug('datagram channel socket: %s', err.message));
   send(ping, () => {});
   debug('datagram channel to %s port %d opened', remote.address, remote.port);
+  session[kEstablished](() => addressLabel(socket.address()));
   return session;
 }
 
@@ -185,6 +188,8 @@ export interface ChannelHost {
   readonly full: boolean;
   readonly options: ResolvedDatagramSessionOptions;
   readonly transmit: DatagramSessionInit['transmit'];
+  /** The server's address as a label. */
+  local(): string;
   /** Whether a session or handshake of the server already has this conn_id. */
   has(key: string): boolean;
   /** Puts the session in the server's table under `key`. */
@@ -223,5 +228,6 @@ export function attachChannel(stream: Session, host: ChannelHost): DatagramSessi
     onEnd: (ended) => host.remove(keys.key, ended),
   });
   host.add(keys.key, session);
+  session[kEstablished](host.local);
   return session;
 }

@@ -43,6 +43,8 @@ import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import { ServerOutbox, noop } from './server-outbox.js';
 import { SessionTable } from './server-sessions.js';
+import { endpointLabel, publishRefused } from './observe.js';
+import { kEstablished } from './session-types.js';
 import type {
   DatagramRefusalLimit,
   DatagramServerCounters,
@@ -283,6 +285,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
       transmit: this.#outbox.transmit,
+      local: () => endpointLabel(this.#address),
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
       add: (key, session) => this.#sessions.add(key, session),
       remove: (key, session) => this.#sessions.remove(key, session),
@@ -366,6 +369,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     sessionsFrom: (address: string) => server.#sessions.countFrom(address),
     sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
+    local: () => endpointLabel(server.#address),
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#outbox.answer(packet, requestSize, to),
     send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
@@ -373,13 +377,14 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       server.#open(result, source, origin),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
+      publishRefused(server, limit, source);
       server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
   }))(this);
 
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
-  #open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void {
+  #open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): DatagramSession {
     const key = result.connectionId.toString('latin1');
     // The handshake's HandshakeDone is sent; the session re-answers a repeated ClientFinished.
     const session = createDatagramSession({
@@ -401,7 +406,9 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       suiteName(result.info.suite),
       result.info.clientKey?.fingerprint() ?? 'none',
     );
+    session[kEstablished](() => endpointLabel(this.#address));
     this.#emitSession(session);
+    return session;
   }
 
   // ——— events ———

@@ -14,7 +14,7 @@
  * it fails at once with the reason (§D3); a record that does not open gets nothing.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError, oaepDecrypt, pssVerify } from '../protocol/index.js';
 import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
@@ -28,6 +28,8 @@ import { HandshakeTable } from './server-handshakes.js';
 import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
+import { addressLabel, startHandshakeTrace } from './observe.js';
+import type { ObservedSession } from './observe.js';
 
 type Pending = PendingHandshake<DatagramServerHandshake>;
 
@@ -45,13 +47,14 @@ export interface HandshakeHost {
   /** Whether the server has a `'session'` listener to hand a new session to. */
   sessionListened(): boolean;
   listening(): boolean;
+  /** The server's address as a label (for the handshake trace). */
+  local(): string;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
   /** Sends a record of a handshake that has completed. */
   send(packet: Buffer, to: DatagramAddress): void;
-  /** A handshake completed and was authorized: make its session. */
   /** A session for `result` at `source` (its ClientFinished's), counted for `origin` (its Hello's). */
-  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void;
+  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): ObservedSession;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -72,6 +75,7 @@ export class ServerHandshaking {
       (h) => {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
+        h.trace?.fail(new TimeoutError('handshake', host.options.handshakeTimeout));
       },
       host.options.maxSessions,
     );
@@ -94,7 +98,10 @@ export class ServerHandshaking {
 
   /** Drops every handshake (the server stops). */
   clear(): void {
-    for (const h of this.#table.clear()) h.machine.destroy();
+    for (const h of this.#table.clear()) {
+      h.machine.destroy();
+      h.trace?.fail(new SessionError(ErrorCode.SESSION_CLOSED, 'handshake: the server is stopping'));
+    }
   }
 
   /** A KeyRequest or Hello packet from `source`. */
@@ -136,15 +143,19 @@ export class ServerHandshaking {
       this.#host.refused(limit, source);
       return;
     }
+    // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
+    const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
     const accepted = this.#gate.acceptHello(hello, performance.now());
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
+      trace?.fail(accepted.error);
       this.#host.handshakeError(accepted.error, source);
       return;
     }
     const machine = accepted.handshake;
     const pending = this.#table.add(source, hello.id, machine);
+    pending.trace = trace;
     this.#host.counters[kCount]('decrypts');
     this.#decrypt(pending, hello.packetSize);
   }
@@ -262,7 +273,7 @@ export class ServerHandshaking {
     // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
     // ClientFinished with new ones, and goes on from seq 2.
     this.#host.send(accepted.handshakeDone, source);
-    this.#host.open(accepted.result, source, pending.source);
+    pending.trace?.done(this.#host.open(accepted.result, source, pending.source));
   }
 
   /**
@@ -274,15 +285,16 @@ export class ServerHandshaking {
     if (!this.#table.delete(pending)) return;
     const refusal = pending.machine.refusal;
     pending.machine.destroy();
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
+    pending.trace?.fail(error);
     if (!this.#host.listening()) return;
     if (refusal) {
       this.#host.counters[kCount]('alerts');
       this.#host.send(refusal, pending.source);
     }
-    const error =
-      err instanceof SessionError
-        ? err
-        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
     this.#host.handshakeError(error, pending.source);
   }
 }

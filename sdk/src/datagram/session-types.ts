@@ -9,6 +9,9 @@ import type { SessionError, Suite } from '../protocol/index.js';
 import type { DatagramSession } from './datagram-session.js';
 import type { ResolvedDatagramSessionOptions } from './session-options.js';
 
+/** @internal `session[kEstablished](local)`: the owner handed the session out (observe.ts publishes). */
+export const kEstablished = Symbol('secsess.established');
+
 /** An address and port the session sends to, or a packet came from. */
 export interface DatagramRemote {
   readonly address: string;
@@ -103,4 +106,9 @@ export interface DatagramSessionCounters extends InboundCounters {
   /** Pings sent (keepalive) and received. */
   readonly pingsSent: number;
   readonly pingsReceived: number;
+  /** Record packets handed to the socket (every record type, retransmissions included) and their bytes. */
+  readonly recordsSent: number;
+  readonly bytesSent: number;
+  /** Bytes of the Record packets handed to the session (`received`), whether they opened or not. */
+  readonly bytesReceived: number;
 }
