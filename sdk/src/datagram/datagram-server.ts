@@ -373,8 +373,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#outbox.answer(packet, requestSize, to),
     send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
-    open: (result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress) =>
-      server.#open(result, source, origin),
+    open: (result, handshakeDone, source, origin) => server.#open(result, handshakeDone, source, origin),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
       publishRefused(server, limit, source);
@@ -384,9 +383,14 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   }))(this);
 
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
-  #open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): DatagramSession {
+  #open(
+    result: DatagramHandshakeResult,
+    handshakeDone: Buffer,
+    source: DatagramAddress,
+    origin: DatagramAddress,
+  ): DatagramSession {
     const key = result.connectionId.toString('latin1');
-    // The handshake's HandshakeDone is sent; the session re-answers a repeated ClientFinished.
+    // The session sends the handshake's HandshakeDone and re-answers a repeated ClientFinished.
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,
@@ -395,7 +399,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       transmit: this.#outbox.transmit,
       options: this.#options.session,
       info: result.info,
-      handshakeDone: 'sent',
+      handshakeDone,
       onEnd: () => this.#sessions.remove(key, session),
     });
     this.#sessions.add(key, session, origin.address);
@@ -406,22 +410,18 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       suiteName(result.info.suite),
       result.info.clientKey?.fingerprint() ?? 'none',
     );
-    session[kEstablished](() => endpointLabel(this.#address));
-    this.#emitSession(session);
-    return session;
-  }
-
-  // ——— events ———
-
-  #emitSession(session: DatagramSession): void {
     // Admission refuses Hellos while nobody listens; the last listener went meanwhile.
     if (this.listenerCount('session') === 0) {
       debug('datagram server: no session listener: closing a new session');
       session.close(CLOSE_GOING_AWAY, 'no session listener');
-      return;
+      return session;
     }
+    session[kEstablished](() => endpointLabel(this.#address));
     this.#emitSafely('session', session);
+    return session;
   }
+
+  // ——— events ———
 
   /**
    * Emits an event from the packet path; a listener that throws is the application's bug,

@@ -84,7 +84,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   readonly #reanswers: Reanswers | null;
   readonly #closed = deferred<void>();
   readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
-  #bytesReceived = 0;
+  /** Record packets handed to `receive()` and their bytes; records that opened there. */
+  readonly #received = { bytes: 0, records: 0 };
   /** When the owner declared the session established (performance.now()); -1 before. */
   #openedAt = -1;
 
@@ -109,7 +110,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#onEnd = init.onEnd;
     this.#remote = init.remote;
     this.#unread = new Inbox(init.options.maxUnreadBytes);
-    const done = init.role === 'server' && init.handshakeDone !== undefined && init.handshakeDone !== false;
+    const done = init.role === 'server' ? init.handshakeDone : undefined;
     this.#reanswers = done ? new Reanswers() : null;
     this.#maxMessageSize = Math.max(0, init.outbound.maxPayload(init.options.maxDatagramSize));
     this.#liveness = new Liveness({
@@ -126,9 +127,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#liveness.start();
     this.#resender?.start();
-    if (init.role === 'server' && init.handshakeDone === true) {
-      this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
-    }
+    if (done === true) this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+    else if (done) this.#sender.packet(done);
   }
 
   /** Where the session is in its life. */
@@ -191,7 +191,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       unreadDropped: this.#unread.dropped,
       recordsSent: this.#sender.records,
       bytesSent: this.#sender.bytes,
-      bytesReceived: this.#bytesReceived,
+      bytesReceived: this.#received.bytes,
+      recordsReceived: this.#received.records,
     };
   }
 
@@ -206,7 +207,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    */
   receive(packet: Buffer, from: DatagramSource): void {
     if (this.#state !== 'open') return;
-    this.#bytesReceived += packet.length;
+    this.#received.bytes += packet.length;
     const epoch = this.#inbound.epoch;
     const result = this.#inbound.open(packet);
     if (!result.ok) {
@@ -220,6 +221,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       return;
     }
     this.#liveness.opened();
+    this.#received.records++;
     if (this.#inbound.epoch !== epoch) publishKeyUpdate(this, this.#role, 'receive', this.#inbound.epoch);
     // §D3: any record from the server shows the ClientFinished arrived.
     if (this.#resender?.running) this.#resender.stop();

@@ -95,7 +95,7 @@ export function publishClose(
     bytesSent: c.bytesSent,
     bytesReceived: c.bytesReceived,
     recordsSent: c.recordsSent,
-    recordsReceived: c.opened,
+    recordsReceived: c.recordsReceived,
   };
   sessionCloseChannel.publish(message);
 }

@@ -53,8 +53,16 @@ export interface HandshakeHost {
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
   /** Sends a record of a handshake that has completed. */
   send(packet: Buffer, to: DatagramAddress): void;
-  /** A session for `result` at `source` (its ClientFinished's), counted for `origin` (its Hello's). */
-  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): ObservedSession;
+  /**
+   * A session for `result` at `source` (its ClientFinished's), counted for `origin` (its
+   * Hello's), which sends `handshakeDone` (the handshake sealed it) first.
+   */
+  open(
+    result: DatagramHandshakeResult,
+    handshakeDone: Buffer,
+    source: DatagramAddress,
+    origin: DatagramAddress,
+  ): ObservedSession;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -270,10 +278,9 @@ export class ServerHandshaking {
       return;
     }
     this.#table.delete(pending);
-    // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
-    // ClientFinished with new ones, and goes on from seq 2.
-    this.#host.send(accepted.handshakeDone, source);
-    pending.trace?.done(this.#host.open(accepted.result, source, pending.source));
+    // accept() sealed the HandshakeDone (s2c seq 1): the session sends it, re-answers a
+    // repeated ClientFinished with new ones, and goes on from seq 2.
+    pending.trace?.done(this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source));
   }
 
   /**

@@ -67,10 +67,11 @@ export interface DatagramSessionInit {
   /**
    * Server after §D3 (the ClientFinished has opened in `inbound`): the session answers a
    * duplicate of the ClientFinished (c2s epoch 0 seq 0) with another HandshakeDone, at
-   * most 8 times. `true`: it also sends the first HandshakeDone itself, at once; `'sent'`:
-   * the owner already sent the one the handshake sealed. Not for a §D9 channel.
+   * most 8 times. `true`: it also seals and sends the first HandshakeDone itself, at once;
+   * a Buffer: the HandshakeDone packet the handshake sealed, which the session sends (and
+   * counts) at once. Not for a §D9 channel.
    */
-  readonly handshakeDone?: boolean | 'sent';
+  readonly handshakeDone?: boolean | Buffer;
   /** The session ended (any way): the owner forgets it. Called once, after `'close'`. */
   onEnd(session: DatagramSession): void;
 }
@@ -109,6 +110,8 @@ export interface DatagramSessionCounters extends InboundCounters {
   /** Record packets handed to the socket (every record type, retransmissions included) and their bytes. */
   readonly recordsSent: number;
   readonly bytesSent: number;
-  /** Bytes of the Record packets handed to the session (`received`), whether they opened or not. */
+  /** Bytes of the Record packets the session was handed (`received`), whether they opened or not. */
   readonly bytesReceived: number;
+  /** Records that opened in the session (`opened` also counts the handshake's Finished). */
+  readonly recordsReceived: number;
 }
