@@ -32,6 +32,7 @@ export { DEFAULT_TICKET_LIFETIME, DEFAULT_TICKET_MAX_AGE, MAX_TICKET_KEYS } from
 export type { TicketOptions } from './server/tickets.js';
 export { Session } from './stream/session.js';
 export type { MessageData, SessionEvents, SessionState } from './stream/session.js';
+export type { SessionStats } from './observe/session-stats.js';
 export { secureDuplex } from './stream/secure-duplex.js';
 export { probeServerKey } from './client/probe.js';
 export type { ProbeOptions } from './client/probe.js';

@@ -35,7 +35,7 @@ import type { FrameSink } from './frame-reader.js';
 import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { MessageSender } from './message-sender.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
-import type { KeyBudget, RecordOpener } from './record-layer.js';
+import type { KeyBudget } from './record-layer.js';
 import type { Suite } from './suite.js';
 
 export { errorForAlert } from './alerts.js';
@@ -50,7 +50,6 @@ export abstract class Connection extends MessageSender implements FrameSink {
   protected readonly random: RandomSource;
   protected readonly maxMessageSize: number;
   protected readonly keyBudget: KeyBudget;
-  protected opener: RecordOpener | null = null;
   /**
    * The client from the ClientFinished it sent until the first record from the server
    * after ServerFinished: the server may not have accepted that ClientFinished yet, so it
@@ -298,6 +297,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
       case RecordType.KeyUpdate:
         if (payload.length !== 0) throw protocolError('key update with a payload');
         this.opener!.update();
+        this.handler.keyUpdated?.('receive', this.opener!.generation);
         return;
       case RecordType.Alert:
         throw errorForAlert(payload.length === 2 ? payload.readUInt16BE(0) : AlertCode.Internal);

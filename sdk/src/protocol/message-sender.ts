@@ -3,13 +3,13 @@
  * packed into DataBatch records when queued), pings, End (half-close), and the KeyUpdate a
  * key budget makes due. {@link Connection} extends it with the receive path, close and
  * alerts; the state the two share (`connState`, `sentClose`, `sentEnd`, `receivedEnd`,
- * `sealer`) is a plain field here, read directly.
+ * `sealer`, `opener`) is a plain field here, read directly.
  */
 import { Buffer } from 'node:buffer';
 import { BATCH_ENTRY_OVERHEAD, CLOSE_NORMAL, RecordType } from './constants.js';
 import type { ConnectionHandler, ConnectionState } from './connection-types.js';
 import { ErrorCode, SessionError } from './errors.js';
-import type { RecordSealer } from './record-layer.js';
+import type { RecordOpener, RecordSealer } from './record-layer.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -20,6 +20,7 @@ export abstract class MessageSender {
   protected readonly handler: ConnectionHandler;
   protected readonly maxFragment: number;
   protected sealer: RecordSealer | null = null;
+  protected opener: RecordOpener | null = null;
   protected connState: ConnectionState = 'handshake';
   protected sentClose = false;
   /** We sent End: no more messages from this side (PROTOCOL.md §5 "Half-close"). */
@@ -36,6 +37,19 @@ export abstract class MessageSender {
   protected constructor(handler: ConnectionHandler, maxFragment: number) {
     this.handler = handler;
     this.maxFragment = maxFragment;
+  }
+
+  /**
+   * Records sealed so far, handshake records included: the sequence number, which runs on
+   * across key updates and never resets (`session.stats`).
+   */
+  get recordsSent(): number {
+    return this.sealer?.seq ?? 0;
+  }
+
+  /** Records opened (authenticated) so far, as `recordsSent`. */
+  get recordsReceived(): number {
+    return this.opener?.seq ?? 0;
   }
 
   /** Sends one application message, fragmented into records as needed. */
@@ -192,6 +206,7 @@ export abstract class MessageSender {
     if (sealer.needsUpdate) {
       this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
       sealer.update();
+      this.handler.keyUpdated?.('send', sealer.generation);
     }
   }
 

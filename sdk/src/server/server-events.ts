@@ -10,6 +10,7 @@ import { debug, describeError, warnListenerFailed } from '../common/debug.js';
 import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
+import { publishRefused } from '../observe/publish.js';
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -65,6 +66,7 @@ export function emitRefused(
   remote: RemoteInfo,
 ): void {
   debug('server: refused %s: limit %s', remoteLabel(remote), limit);
+  publishRefused(server, 'stream', limit, remote.address, remote.port);
   server.emit('refused', limit, remote);
 }
 

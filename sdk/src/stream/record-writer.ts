@@ -79,6 +79,8 @@ export class RecordWriter {
   #ended = false;
   /** Depth of message deliveries under way: writes made in one are flushed when it ends. */
   #delivering = 0;
+  /** Bytes handed to the transport so far, every frame (`session.stats`). */
+  bytesSent = 0;
 
   constructor(transport: Duplex, core: Outbound, options: RecordWriterOptions) {
     this.#transport = transport;
@@ -245,6 +247,7 @@ export class RecordWriter {
       return;
     }
     this.#inFlight++;
+    this.bytesSent += data.length;
     t.write(data, this.#written);
   }
 

@@ -83,6 +83,10 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   /** Reading is stopped because the peer does not read the replies it made us write. */
   stalled = false;
   transportClosed = false;
+  /** When the session was handed to the application (`performance.now()`); -1 before (observe/). */
+  openedAt = -1;
+  /** Bytes read from the transport while not closed (`session.stats`; sent: the writer counts). */
+  bytesReceived = 0;
   /** A client's ticket store (`newTicket`), if it asked for tickets. */
   readonly ticketSink: ((ticket: SessionTicket) => void) | null;
   /** Where a proxied server session's client really is (PROXY protocol); null: the socket says. */
@@ -105,6 +109,11 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
         : new ClientConnection(this, connectionOptions as ClientConnectionOptions);
     this.writer = new RecordWriter(transport, this.conn, this);
     this.keepAlive = new KeepAlive(this);
+  }
+
+  /** Bytes handed to the transport (`session.stats`). */
+  get bytesSent(): number {
+    return this.writer.bytesSent;
   }
 
   get idleTimeout(): number {

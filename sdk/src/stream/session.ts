@@ -22,10 +22,12 @@ import type { PublicKey } from '@secsess/keys';
 import { CLOSE_NORMAL, ErrorCode, ServerConnection, SessionError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
 import { checkSignal } from '../common/deferred.js';
+import { sessionStats } from '../observe/session-stats.js';
+import type { SessionStats } from '../observe/session-stats.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
-import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
+import type { SessionInitOf } from './session-handshake.js';
 import {
   closedError,
   emitEndIfDue,
@@ -47,29 +49,15 @@ import {
   kIssueTicket,
   kListenerRejected,
   kOnClosed,
+  kOpened,
   kReady,
 } from './session-types.js';
+import { observeOpened } from './session-observe.js';
 import type { SessionEmitter, SessionEvents, SessionState } from './session-types.js';
 
 export type { MessageData } from './session-util.js';
-/** @internal */
-export {
-  kAbortHandshake,
-  kExporter,
-  kFail,
-  kHelloReceived,
-  kIssueTicket,
-  kListenerRejected,
-  kOnClosed,
-  kReady,
-} from './session-types.js';
-export type { SessionEvents, SessionState } from './session-types.js';
-
-/** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
-export type DecryptFunction = DecryptFunctionOf<Session>;
-
-/** @internal Verifies a client's signature elsewhere (the server's worker pool); false on any failure. */
-export type VerifyFunction = VerifyFunctionOf<Session>;
+/** The session's events and states, and (@internal) the symbols the server and secureDuplex() use. */
+export * from './session-types.js';
 
 /** @internal How the session's connection is made. */
 export type SessionInit = SessionInitOf<Session>;
@@ -165,6 +153,11 @@ export class Session extends EventEmitter<SessionEvents> {
     this.#core.issueTicket();
   }
 
+  /** @internal Handed to the application (Server, Client, secureDuplex): open for the channels. */
+  [kOpened](): void {
+    observeOpened(this.#core);
+  }
+
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
   override [captureRejectionSymbol]<K>(
     err: Error,
@@ -245,6 +238,11 @@ export class Session extends EventEmitter<SessionEvents> {
   /** This side's port, as `localAddress`. */
   get localPort(): number | undefined {
     return this.#core.endpoint('localPort');
+  }
+
+  /** Transport bytes and records each way so far (a new frozen snapshot each read; README "Metrics"). */
+  get stats(): SessionStats {
+    return sessionStats(this.#core);
   }
 
   /** Bytes accepted by `write()` and not yet handed to the OS. */
