@@ -37,6 +37,7 @@ import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { addressLabel, startHandshakeTrace } from './observe.js';
+import { publishPinned } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
@@ -138,7 +139,9 @@ export class DatagramClient {
     try {
       let askServerKey = false;
       for (let attempt = 0; ;) {
-        const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
+        const trust = this.#trust
+          ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts, 'datagram')
+          : null;
         const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
         // The newest cookie for this port: a retry reuses the one the last attempt got.
         const known = this.#cookies.get(cacheKey);
@@ -188,6 +191,7 @@ export class DatagramClient {
         const session = await this.#open(socket, remote, opened, deadline, signal, (released) => {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
+        if (!trust) publishPinned('datagram', target, this.#serverKey!);
         session[kEstablished](() => addressLabel(socket.address()));
         trace?.done(session);
         return session;

@@ -43,7 +43,8 @@ import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import { ServerOutbox, noop } from './server-outbox.js';
 import { SessionTable } from './server-sessions.js';
-import { endpointLabel, publishRefused } from './observe.js';
+import { endpointLabel } from './observe.js';
+import { publishRefused } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 import type {
   DatagramRefusalLimit,
@@ -376,7 +377,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     open: (result, handshakeDone, source, origin) => server.#open(result, handshakeDone, source, origin),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
-      publishRefused(server, limit, source);
+      publishRefused(server, 'datagram', limit, source.address, source.port);
       server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),

@@ -25,7 +25,7 @@ import type { MessageData } from '../stream/session-util.js';
 import { Inbox } from './inbox.js';
 import { Liveness, Reanswers, resenderFor } from './liveness.js';
 import type { Resender } from './liveness.js';
-import { publishClose, publishKeyUpdate, publishOpen } from './observe.js';
+import { publishClose, publishEpoch, publishOpen } from './observe.js';
 import { SessionSender } from './session-sender.js';
 import { alertError, alertFor, checkRecord, closedError, encodeClose } from './session-records.js';
 import type {
@@ -104,7 +104,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       remote: () => this.#remote,
       sent: () => this.#liveness.sent(),
       failed: (err, alert) => this.#fail(err, alert),
-      moved: (epoch) => publishKeyUpdate(this, this.#role, 'send', epoch),
+      moved: (epoch) => publishEpoch(this, this.#role, 'send', epoch),
     });
     this.#info = init.info;
     this.#onEnd = init.onEnd;
@@ -222,7 +222,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     }
     this.#liveness.opened();
     this.#received.records++;
-    if (this.#inbound.epoch !== epoch) publishKeyUpdate(this, this.#role, 'receive', this.#inbound.epoch);
+    if (this.#inbound.epoch !== epoch) publishEpoch(this, this.#role, 'receive', this.#inbound.epoch);
     // §D3: any record from the server shows the ClientFinished arrived.
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);

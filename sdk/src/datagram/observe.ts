@@ -3,33 +3,21 @@
  * "Diagnostics channels"), with `transport: 'datagram'`: a session's open (DatagramServer's
  * `'session'`, `DatagramClient.connect()` resolving, either side of a §D9 channel) and
  * close, the handshake as a tracing channel (server: from the Hello that passed admission to
- * the session or the failure; client: `connect()` from its socket to the open session),
- * `'refused'` Hellos and every epoch move each way (`generation` = the new epoch, §D5).
+ * the session or the failure; client: `connect()` from its socket to the open session), and
+ * every epoch move each way (`generation` = the new epoch, §D5). Refusals and trust
+ * decisions go through observe/publish.ts, as the stream transport's do.
  *
  * Every function checks `hasSubscribers` before it builds anything, so nobody listening
  * costs a property read. Payloads name endpoints, suites and fingerprints, never keys.
  */
-import { isIPv6 } from 'node:net';
 import type { PublicKey } from '@secsess/keys';
 import type { Suite } from '../protocol/index.js';
-import { suiteName } from '../common/debug.js';
 import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
-import {
-  handshakeChannel,
-  keyUpdateChannel,
-  refusedChannel,
-  sessionCloseChannel,
-  sessionOpenChannel,
-} from '../observe/channels.js';
-import type {
-  HandshakeContext,
-  KeyUpdateMessage,
-  RefusedMessage,
-  Role,
-  SessionCloseMessage,
-  SessionOpenMessage,
-} from '../observe/channels.js';
+import { handshakeChannel, sessionCloseChannel, sessionOpenChannel } from '../observe/channels.js';
+import type { HandshakeContext, Role, SessionCloseMessage, SessionOpenMessage } from '../observe/channels.js';
+import { fingerprintOf, hostPort, suiteName } from '../observe/publish.js';
+import { publishKeyUpdate } from '../observe/stream-session.js';
 import type { SessionError } from '../protocol/index.js';
 import type { DatagramSessionCounters } from './session-types.js';
 
@@ -45,7 +33,7 @@ export interface ObservedSession {
 
 /** An address and port as `address:port`, IPv6 in brackets. */
 export function addressLabel(remote: { readonly address: string; readonly port: number }): string {
-  return isIPv6(remote.address) ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
+  return hostPort(remote.address, remote.port);
 }
 
 /** A bound socket's address as a label; `''` when there is none (the server has stopped). */
@@ -63,8 +51,8 @@ export function publishOpen(session: ObservedSession, role: Role, local: () => s
     local: local(),
     remote: addressLabel({ address: session.remoteAddress, port: session.remotePort }),
     suite: suiteName(session.suite),
-    serverKey: session.serverKey?.fingerprint() ?? null,
-    clientKey: session.clientKey?.fingerprint() ?? null,
+    serverKey: fingerprintOf(session.serverKey),
+    clientKey: fingerprintOf(session.clientKey),
     resumed: false,
   };
   sessionOpenChannel.publish(message);
@@ -100,27 +88,14 @@ export function publishClose(
   sessionCloseChannel.publish(message);
 }
 
-/** `secsess:session:keyupdate`: a direction of `session` moved to epoch `generation` (§D5). */
-export function publishKeyUpdate(
+/** `secsess:session:keyupdate`: a direction of `session` moved to epoch `epoch` (§D5). */
+export function publishEpoch(
   session: object,
   role: Role,
   direction: 'send' | 'receive',
-  generation: number,
+  epoch: number,
 ): void {
-  if (!keyUpdateChannel.hasSubscribers) return;
-  const message: KeyUpdateMessage = { session, role, transport: 'datagram', direction, generation };
-  keyUpdateChannel.publish(message);
-}
-
-/** `secsess:server:refused`: a DatagramServer refused a Hello from `remote` by `limit`. */
-export function publishRefused(
-  server: object,
-  limit: string,
-  remote: { readonly address: string; readonly port: number },
-): void {
-  if (!refusedChannel.hasSubscribers) return;
-  const message: RefusedMessage = { server, transport: 'datagram', limit, remote: addressLabel(remote) };
-  refusedChannel.publish(message);
+  publishKeyUpdate(session, role, 'datagram', direction, epoch);
 }
 
 /** One handshake's trace: ended once, by its session or its error; later calls do nothing. */
@@ -135,7 +110,8 @@ const ignore = (): void => {};
  * Starts the trace of a handshake (`tracing:secsess:handshake:start` now, `:end` at once,
  * `:asyncStart`/`:asyncEnd` — after `:error` on failure — when it ends), or returns null
  * when nobody subscribes: then the handshake is not traced even if somebody subscribes
- * before it ends (an APM sees whole handshakes only).
+ * before it ends (an APM sees whole handshakes only). As observe/stream-session.ts's
+ * HandshakeTrace, for a DatagramSession (no resumption, no local address of its own).
  */
 export function startHandshakeTrace(role: Role, local: () => string, remote: string): HandshakeTrace | null {
   if (!handshakeChannel.hasSubscribers) return null;
@@ -151,8 +127,8 @@ export function startHandshakeTrace(role: Role, local: () => string, remote: str
       if (!settle) return;
       context.suite = suiteName(session.suite);
       context.resumed = false;
-      context.serverKey = session.serverKey?.fingerprint() ?? null;
-      context.clientKey = session.clientKey?.fingerprint() ?? null;
+      context.serverKey = fingerprintOf(session.serverKey);
+      context.clientKey = fingerprintOf(session.clientKey);
       context.session = session;
       settle.resolve(session);
       settle = null;

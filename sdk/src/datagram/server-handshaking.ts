@@ -153,7 +153,8 @@ export class ServerHandshaking {
     }
     // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
     const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
-    const accepted = this.#gate.acceptHello(hello, performance.now());
+    const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
+    const accepted = this.#gate.acceptHello(hello, performance.now(), allowed);
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
@@ -261,6 +262,7 @@ export class ServerHandshaking {
       const denial = await this.#host.authorizer.check(
         peerInfo({ serverKey, clientKey }, source.address, source.port),
         this.#host.options.handshakeTimeout,
+        'datagram',
       );
       if (pending.ended) return;
       if (denial !== null) {
