@@ -282,7 +282,9 @@ export class ServerHandshaking {
     this.#table.delete(pending);
     // accept() sealed the HandshakeDone (s2c seq 1): the session sends it, re-answers a
     // repeated ClientFinished with new ones, and goes on from seq 2.
-    pending.trace?.done(this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source));
+    // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
+    const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
+    pending.trace?.done(session);
   }
 
   /**
