@@ -15,12 +15,12 @@
  * (a second would reuse keys and GCM nonces): a second call is ERR_INVALID_STATE. The
  * channel lives on its own once made; closing the stream does not close it.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { DatagramInbound, DatagramOutbound } from '../protocol/datagram/contexts.js';
-import { DatagramRecordType, PacketType } from '../protocol/datagram/constants.js';
+import { PacketType } from '../protocol/datagram/constants.js';
 import { channelSecrets } from '../protocol/datagram/key-schedule.js';
 import { debug } from '../common/debug.js';
 import { abortError, checkSignal } from '../common/deferred.js';
@@ -141,8 +141,6 @@ export async function openDatagramChannel(
     closeQuietly(socket);
     throw err;
   }
-  // §D9: the client speaks first, so the server learns its address.
-  const ping = keys.outbound.seal(DatagramRecordType.Ping, Buffer.alloc(0));
   const send = (packet: Buffer, done: () => void): void => {
     try {
       socket.send(packet, (err) => {
@@ -165,6 +163,7 @@ export async function openDatagramChannel(
     transmit: (packet, _to, done) => send(packet, done),
     options: resolved,
     info: keys.info,
+    // §D9: the client speaks first (a Ping at once, then again), so the server learns its address.
     resend: 'ping',
     onEnd: () => {
       socket.off('message', onMessage);
@@ -174,7 +173,6 @@ export async function openDatagramChannel(
   socket.on('message', onMessage);
   // ICMP errors (nobody listening yet) are not fatal: the Ping is sent again.
   socket.on('error', (err) => debug('datagram channel socket: %s', err.message));
-  send(ping, () => {});
   debug('datagram channel to %s port %d opened', remote.address, remote.port);
   session[kEstablished](() => addressLabel(socket.address()));
   return session;

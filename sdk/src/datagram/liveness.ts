@@ -104,11 +104,14 @@ export class Resender {
   #wait = RETRANSMIT_INITIAL;
   #timer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
+  readonly #now: boolean;
 
-  constructor(send: () => void, giveUp: () => void, deadline: number) {
+  /** `now`: also send once at `start()` (a §D9 channel's first Ping), else only after the first wait. */
+  constructor(send: () => void, giveUp: () => void, deadline: number, now = false) {
     this.#send = send;
     this.#giveUp = giveUp;
     this.#deadline = deadline;
+    this.#now = now;
   }
 
   get running(): boolean {
@@ -120,6 +123,7 @@ export class Resender {
     this.#arm();
     this.#deadlineTimer = setTimeout(Resender.#expire, this.#deadline, this);
     this.#deadlineTimer.unref();
+    if (this.#now) this.#send();
   }
 
   stop(): void {
@@ -150,7 +154,8 @@ export class Resender {
 
 /**
  * The resender of a client session whose owner asked for one (`init.resend`: its
- * ClientFinished packet, or `'ping'` for a fresh Ping each time), else null. Past
+ * ClientFinished packet, which the owner sent once, or `'ping'` for a fresh Ping each time,
+ * the first at once), else null. Past
  * `init.resendTimeout` (default the handshake timeout) it gives up with TimeoutError('handshake').
  */
 export function resenderFor(
@@ -164,6 +169,7 @@ export function resenderFor(
     () => (resend === 'ping' ? send.ping() : send.packet(resend)),
     () => send.giveUp(new TimeoutError('handshake', deadline)),
     deadline,
+    resend === 'ping',
   );
 }
 

@@ -53,9 +53,9 @@ export interface DatagramSessionInit {
    * Client after §D3: the ClientFinished packet, which the owner has already sent once. The
    * session resends it after 400 ms, doubling the wait up to 4 s, until any record from the
    * server opens (`resendTimeout` ends a session that never hears back). `'ping'` (a §D9
-   * channel): on the same schedule, a fresh Ping each time — each opens at the server as a
-   * new record, so it is answered and moves the server's side to this client's address even
-   * if an earlier one was lost or raced from elsewhere.
+   * channel): a Ping at once, then on the same schedule a fresh one each time — each opens
+   * at the server as a new record, so it is answered and moves the server's side to this
+   * client's address even if an earlier one was lost or raced from elsewhere.
    */
   readonly resend?: Buffer | 'ping';
   /**
