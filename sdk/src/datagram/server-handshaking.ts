@@ -21,6 +21,7 @@ import { ErrorCode, SessionError, TimeoutError, oaepDecrypt, pssVerify } from '.
 import type { ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import type { DecryptPool } from '../server/decrypt-pool.js';
 import type { HandshakeRate } from '../server/handshake-rate.js';
 import { peerInfo } from '../server/authorization.js';
@@ -182,7 +183,7 @@ export class ServerHandshaking {
     // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
     const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
     const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
-    const accepted = this.#gate.acceptHello(hello, performance.now(), allowed);
+    const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv(), allowed);
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
