@@ -282,7 +282,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
       transmit: this.#outbox.transmit,
-      local: () => endpointLabel(this.#address),
+      local: this.#host.local,
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
       add: (key, session) => this.#sessions.add(key, session),
       remove: (key, session) => this.#sessions.remove(key, session),
@@ -418,7 +418,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       session.close(CLOSE_GOING_AWAY, 'no session listener');
       return session;
     }
-    session[kEstablished](() => endpointLabel(this.#address));
+    session[kEstablished](this.#host.local);
     this.#emitSafely('session', session);
     return session;
   }
