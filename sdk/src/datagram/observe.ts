@@ -3,7 +3,8 @@
  * "Diagnostics channels"), with `transport: 'datagram'`: a session's open (DatagramServer's
  * `'session'`, `DatagramClient.connect()` resolving, either side of a §D9 channel) and
  * close, the handshake as a tracing channel (server: from the Hello that passed admission to
- * the session or the failure; client: `connect()` from its socket to the open session), and
+ * the session or the failure — a Hello the stateless gate refuses before admission is only a
+ * `'handshakeError'`; client: each `connect()` attempt, to the open session or its error), and
  * every epoch move each way (`generation` = the new epoch, §D5). Refusals and trust
  * decisions go through observe/publish.ts, as the stream transport's do.
  *
