@@ -12,6 +12,9 @@
  * session. A handshake that fails is dropped; a client whose ClientFinished opened but was
  * refused (§6's checks, authorization) gets one Alert record, sealed by the handshake, so
  * it fails at once with the reason (§D3); a record that does not open gets nothing.
+ *
+ * From admission on, each handshake is traced (`secsess:handshake`, observe.ts) when
+ * somebody subscribes, and timed for `metrics()` (server-metrics.ts) always.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import type { Suite } from '../protocol/index.js';
@@ -58,7 +61,7 @@ export interface HandshakeHost {
   local(): string;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
-  /** Sends a record of a handshake that has completed. */
+  /** Sends a record sealed by a handshake that has ended (its one Alert record, §D3). */
   send(packet: Buffer, to: DatagramAddress): void;
   /**
    * A session for `result` at `source` (its ClientFinished's), counted for `origin` (its
