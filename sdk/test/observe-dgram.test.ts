@@ -24,7 +24,15 @@ import type {
   SessionOpenMessage,
   TrustMessage,
 } from '../src/index.js';
-import { clientKeys, echoServer, nextMessage, otherKeys, serverKeys } from './helpers/dgram-net.js';
+import {
+  clientKeys,
+  echoServer,
+  handshakeUntilServerHello,
+  nextMessage,
+  otherKeys,
+  rawPeer,
+  serverKeys,
+} from './helpers/dgram-net.js';
 import { startDatagramServer } from './helpers/dgram.js';
 import { startServer, waitUntil } from './helpers/net.js';
 
@@ -335,6 +343,33 @@ test.serial(
     t.regex(refused!.remote, /^127\.0\.0\.1:\d+$/);
     t.is((traces(seen, 'client').at(-1)!.context.error as { code?: string }).code, ErrorCode.SERVER_BUSY);
     assertNoSecrets(t, seen);
+  },
+);
+
+test.serial(
+  'a server handshake that times out, or that the server drops as it stops, ends its trace with that error',
+  async (t) => {
+    const seen = subscribeAll(t);
+    const { server } = await echoServer(t, '127.0.0.1', { handshakeTimeout: 1500 });
+    const to = { host: '127.0.0.1', port: server.address!.port };
+    const ended = (): number => traces(seen, 'server').filter((x) => x.events.includes('asyncEnd')).length;
+    // Up to its ServerHello, then silence: no ClientFinished.
+    await handshakeUntilServerHello(await rawPeer(t, to));
+    await waitUntil(() => ended() === 1, 'the handshake timed out');
+    await handshakeUntilServerHello(await rawPeer(t, to));
+    t.is(server.handshakeCount, 1);
+    await server.stop();
+    await waitUntil(() => ended() === 2, 'the stop ended the second trace');
+    const [timedOut, dropped] = traces(seen, 'server');
+    for (const { events, context } of [timedOut!, dropped!]) {
+      t.deepEqual(events, ['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
+      t.like(context, { role: 'server', transport: 'datagram' });
+      t.regex(context.remote, /^127\.0\.0\.1:\d+$/);
+    }
+    t.like(timedOut!.context.error, { code: ErrorCode.TIMEOUT, limit: 'handshake' });
+    t.like(dropped!.context.error, { code: ErrorCode.SESSION_CLOSED });
+    t.like(server.metrics().handshakes, { failed: 1, failedByCode: { [ErrorCode.TIMEOUT]: 1 } });
+    t.deepEqual(seen.open, []);
   },
 );
 
