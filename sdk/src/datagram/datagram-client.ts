@@ -37,6 +37,10 @@ import type { OpenedHandshake } from './client-attempt.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
+import { addressLabel, startHandshakeTrace } from './observe.js';
+import type { HandshakeTrace } from './observe.js';
+import { publishPinned } from '../observe/publish.js';
+import { kEstablished } from './session-types.js';
 
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
 const MAX_CACHED_COOKIES = 256;
@@ -127,6 +131,8 @@ export class DatagramClient {
       this.#options.socket,
     );
     const localPort = socket.address().port;
+    /** The current attempt's trace: from its first packet to the open session or its failure. */
+    let trace: HandshakeTrace | null = null;
     // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
     // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
     const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
@@ -135,7 +141,9 @@ export class DatagramClient {
     try {
       let askServerKey = false;
       for (let attempt = 0; ;) {
-        const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
+        const trust = this.#trust
+          ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts, 'datagram')
+          : null;
         const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
         // The newest cookie for this port: a retry reuses the one the last attempt got.
         const known = this.#cookies.get(cacheKey);
@@ -155,10 +163,12 @@ export class DatagramClient {
         );
         // The attempt's handshake timeout also bounds the wait for the server's first record.
         const deadline = performance.now() + this.#options.handshakeTimeout;
+        trace = startHandshakeTrace('client', () => addressLabel(socket.address()), addressLabel(remote));
         let opened: OpenedHandshake;
         try {
           opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
         } catch (err) {
+          trace?.fail(err);
           this.#remember(cacheKey, hs.cookie, localPort);
           debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
           const code = err instanceof SessionError ? err.code : null;
@@ -183,10 +193,17 @@ export class DatagramClient {
           throw err;
         }
         handed = true;
-        return await this.#open(socket, remote, opened, deadline, signal, (released) => {
+        const session = await this.#open(socket, remote, opened, deadline, signal, (released) => {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
+        if (!trust) publishPinned('datagram', target, this.#serverKey!);
+        session[kEstablished](() => addressLabel(socket.address()));
+        trace?.done(session);
+        return session;
       }
+    } catch (err) {
+      trace?.fail(err);
+      throw err;
     } finally {
       socket.off('error', onSocketError);
       if (!handed) {

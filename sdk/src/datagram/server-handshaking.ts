@@ -12,10 +12,16 @@
  * session. A handshake that fails is dropped; a client whose ClientFinished opened but was
  * refused (§6's checks, authorization) gets one Alert record, sealed by the handshake, so
  * it fails at once with the reason (§D3); a record that does not open gets nothing.
+ *
+ * From admission on, each handshake is traced (`secsess:handshake`, observe.ts) when
+ * somebody subscribes, and timed for `metrics()` (server-metrics.ts) always.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
-import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
+import type { Suite } from '../protocol/index.js';
+import type { CookieJar } from '../protocol/datagram/cookie.js';
+import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
+import { ErrorCode, SessionError, TimeoutError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import type { ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
 import { keyLogFromEnv } from '../observe/keylog.js';
@@ -25,10 +31,14 @@ import { peerInfo } from '../server/authorization.js';
 import type { Authorizer } from '../server/authorization.js';
 import type { ResolvedDatagramServerOptions } from './datagram-options.js';
 import type { DatagramAddress } from './datagram-socket.js';
+import { contextOptions } from './session-options.js';
 import { HandshakeTable } from './server-handshakes.js';
 import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
+import type { DatagramMetrics } from './server-metrics.js';
+import { addressLabel, startHandshakeTrace } from './observe.js';
+import type { ObservedSession } from './observe.js';
 
 type Pending = PendingHandshake<DatagramServerHandshake>;
 
@@ -36,6 +46,7 @@ type Pending = PendingHandshake<DatagramServerHandshake>;
 export interface HandshakeHost {
   readonly options: ResolvedDatagramServerOptions;
   readonly counters: DatagramCounters;
+  readonly metrics: DatagramMetrics;
   readonly authorizer: Authorizer;
   readonly rate: HandshakeRate;
   /** The worker pool, or null with `workers: 0`. */
@@ -46,13 +57,22 @@ export interface HandshakeHost {
   /** Whether the server has a `'session'` listener to hand a new session to. */
   sessionListened(): boolean;
   listening(): boolean;
+  /** The server's address as a label (for the handshake trace). */
+  local(): string;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
-  /** Sends a record of a handshake that has completed. */
+  /** Sends a record sealed by a handshake that has ended (its one Alert record, §D3). */
   send(packet: Buffer, to: DatagramAddress): void;
-  /** A handshake completed and was authorized: make its session. */
-  /** A session for `result` at `source` (its ClientFinished's), counted for `origin` (its Hello's). */
-  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void;
+  /**
+   * A session for `result` at `source` (its ClientFinished's), counted for `origin` (its
+   * Hello's), which sends `handshakeDone` (the handshake sealed it) first.
+   */
+  open(
+    result: DatagramHandshakeResult,
+    handshakeDone: Buffer,
+    source: DatagramAddress,
+    origin: DatagramAddress,
+  ): ObservedSession;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -63,16 +83,39 @@ export class ServerHandshaking {
   readonly #keys: readonly PrivateKey[];
   readonly #table: HandshakeTable<DatagramServerHandshake>;
 
-  constructor(host: HandshakeHost, gate: DatagramHandshakeGate, keys: readonly PrivateKey[]) {
+  /**
+   * The pipeline of a server that holds `keys`, accepts `suites` (default: all) and checks
+   * cookies with `cookies`; `sessionHas(connId)`: whether an open session has that conn_id
+   * (latin1 key), so that a new handshake draws another.
+   */
+  constructor(
+    host: HandshakeHost,
+    keys: readonly PrivateKey[],
+    suites: Suite[] | undefined,
+    cookies: CookieJar,
+    sessionHas: (connId: string) => boolean,
+  ) {
     this.#host = host;
-    this.#gate = gate;
     this.#keys = keys;
+    this.#gate = new DatagramHandshakeGate({
+      keys,
+      ...(suites ? { suites } : {}),
+      cookies,
+      clientKeyAllowed: (key: PublicKey) => host.authorizer.allows(key),
+      handshakeTimeout: host.options.handshakeTimeout,
+      context: contextOptions(host.options.session),
+      connectionIdInUse: (id) => {
+        const key = id.toString('latin1');
+        return sessionHas(key) || this.#table.hasConnId(key);
+      },
+    });
     this.#table = new HandshakeTable<DatagramServerHandshake>(
       host.options,
       host.options.handshakeTimeout,
       (h) => {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
+        h.trace?.fail(new TimeoutError('handshake', host.options.handshakeTimeout));
       },
       host.options.maxSessions,
     );
@@ -95,7 +138,10 @@ export class ServerHandshaking {
 
   /** Drops every handshake (the server stops). */
   clear(): void {
-    for (const h of this.#table.clear()) h.machine.destroy();
+    for (const h of this.#table.clear()) {
+      h.machine.destroy();
+      h.trace?.fail(new SessionError(ErrorCode.SESSION_CLOSED, 'handshake: the server is stopping'));
+    }
   }
 
   /** A KeyRequest or Hello packet from `source`. */
@@ -137,15 +183,20 @@ export class ServerHandshaking {
       this.#host.refused(limit, source);
       return;
     }
-    const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv());
+    // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
+    const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
+    const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
+    const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv(), allowed);
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
+      trace?.fail(accepted.error);
       this.#host.handshakeError(accepted.error, source);
       return;
     }
     const machine = accepted.handshake;
     const pending = this.#table.add(source, hello.id, machine);
+    pending.trace = trace;
     this.#host.counters[kCount]('decrypts');
     this.#decrypt(pending, hello.packetSize);
   }
@@ -243,6 +294,7 @@ export class ServerHandshaking {
       const denial = await this.#host.authorizer.check(
         peerInfo({ serverKey, clientKey }, source.address, source.port),
         this.#host.options.handshakeTimeout,
+        'datagram',
       );
       if (pending.ended) return;
       if (denial !== null) {
@@ -260,10 +312,13 @@ export class ServerHandshaking {
       return;
     }
     this.#table.delete(pending);
-    // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
-    // ClientFinished with new ones, and goes on from seq 2.
-    this.#host.send(accepted.handshakeDone, source);
-    this.#host.open(accepted.result, source, pending.source);
+    // accept() sealed the HandshakeDone (s2c seq 1): the session sends it, re-answers a
+    // repeated ClientFinished with new ones, and goes on from seq 2.
+    // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
+    const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
+    pending.trace?.done(session);
+    // Its Hello was admitted a handshake timeout before its deadline.
+    this.#host.metrics.succeeded(performance.now() - pending.deadline + this.#host.options.handshakeTimeout);
   }
 
   /**
@@ -275,15 +330,16 @@ export class ServerHandshaking {
     if (!this.#table.delete(pending)) return;
     const refusal = pending.machine.refusal;
     pending.machine.destroy();
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
+    pending.trace?.fail(error);
     if (!this.#host.listening()) return;
     if (refusal) {
       this.#host.counters[kCount]('alerts');
       this.#host.send(refusal, pending.source);
     }
-    const error =
-      err instanceof SessionError
-        ? err
-        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
     this.#host.handshakeError(error, pending.source);
   }
 }

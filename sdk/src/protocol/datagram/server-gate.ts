@@ -196,9 +196,15 @@ export class DatagramHandshakeGate {
    * Admits a screened Hello (call after the rate limit and admission): draws conn_id,
    * server_random and the X25519 key, and returns the handshake, whose RSA step is next.
    * `now` starts its handshake timeout. `keyLog`: the key log this session's secrets go to
-   * (PROTOCOL.md "Key log format"), if any.
+   * (PROTOCOL.md "Key log format"), if any. `clientKeyAllowed`: this handshake's membership
+   * check, instead of the gate's (a server that reports each refusal with its source).
    */
-  acceptHello(hello: ScreenedHello, now: number, keyLog?: KeyLog): Accepted {
+  acceptHello(
+    hello: ScreenedHello,
+    now: number,
+    keyLog?: KeyLog,
+    clientKeyAllowed: ((key: PublicKey) => boolean) | undefined = this.#options.clientKeyAllowed,
+  ): Accepted {
     const o = this.#options;
     const ephemeral = x25519Key(o.ephemeralPrivate);
     let shared: Buffer;
@@ -231,7 +237,7 @@ export class DatagramHandshakeGate {
         random: this.#random,
         contextRandom: o.random,
         context: o.context,
-        clientKeyAllowed: o.clientKeyAllowed,
+        clientKeyAllowed,
         keyLog,
       }),
     };
