@@ -146,7 +146,7 @@ real(
   },
 );
 
-test('--metrics refuses a host that is not loopback unless --metrics-public', async (t) => {
+test('--metrics refuses a host that is not loopback unless --metrics-public, and one it cannot bind', async (t) => {
   const publicArgs = (extra: string[]) =>
     serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '0.0.0.0:0', ...extra]);
   const refused = await runCli(publicArgs([]), { bin: TUNNEL_BIN });
@@ -165,6 +165,13 @@ test('--metrics refuses a host that is not loopback unless --metrics-public', as
   );
   await allowed.port();
   t.is(await allowed.stop(), 0);
+  // An address in use: the serve stops and exits 1 with ERR_METRICS.
+  const taken = await runCli(
+    serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', `127.0.0.1:${fx.echo.port}`]),
+    { bin: TUNNEL_BIN },
+  );
+  t.is(taken.code, 1);
+  t.regex(lines(taken.stderr).at(-1)!, /cannot listen \(EADDRINUSE\).*\[ERR_METRICS\]$/);
 });
 
 test('--metrics with --workers is a usage error; serve --help lists the flags', async (t) => {
