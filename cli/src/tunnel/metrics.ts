@@ -5,14 +5,16 @@
  * address must be loopback unless `--metrics-public` (the numbers tell an observer how busy
  * the server is, and who is refused); `--workers` is refused with `--metrics` (each worker
  * has its own server and counters: run a serve per endpoint). The bound address is logged
- * (`metrics` line, `url=http://HOST:PORT/metrics`), so port 0 works.
+ * (`metrics` line, `url=http://HOST:PORT/metrics`), so port 0 works. prom-client is loaded
+ * only then: every other `secsess` run (a ProxyCommand's `connect` above all) starts without
+ * the ~80 ms its loading takes.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server, ServerMetrics } from '@secsess/sdk';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MetricObjectWithValues, MetricValueWithName } from 'prom-client';
+import type * as Prom from 'prom-client';
+import type { MetricObjectWithValues, MetricValueWithName, Registry } from 'prom-client';
 import type { Argv } from 'yargs';
 import { CliError, CliErrorCode } from '../errors.js';
 import { parseHostPort } from '../commands/host-port.js';
@@ -76,9 +78,10 @@ export async function startMetrics(
           'pass --metrics-public if the network to it is trusted',
       );
     }
+    const prom = await import('prom-client');
     const endpoint = await listen(
       address,
-      metricsRegistry(() => server.metrics()),
+      metricsRegistry(prom, () => server.metrics()),
     );
     log.metrics(endpoint.url);
     return endpoint;
@@ -140,9 +143,10 @@ async function answer(req: IncomingMessage, res: ServerResponse, registry: Regis
  * The registry: the secsess metrics (README "Metrics" lists them) and prom-client's default
  * process metrics. Every collect() of one scrape reads the same snapshot.
  */
-export function metricsRegistry(read: () => ServerMetrics): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+export function metricsRegistry(prom: PromClient, read: () => ServerMetrics): Registry {
+  const { Counter, Gauge } = prom;
+  const registry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: registry });
   let snapshot: ServerMetrics | null = null;
   const current = (): ServerMetrics => {
     if (snapshot === null) {
@@ -246,46 +250,33 @@ export function metricsRegistry(read: () => ServerMetrics): Registry {
     verify: m.rsa.verifies,
     main_thread: m.rsa.mainThread,
   }));
-  new SnapshotHistogram(
-    'secsess_handshake_duration_seconds',
-    'Successful handshakes, from the connection to the session handed on (authorization included).',
-    registers,
-    () => current().handshakeSeconds,
+  registry.registerMetric(
+    snapshotHistogram(
+      'secsess_handshake_duration_seconds',
+      'Successful handshakes, from the connection to the session handed on (authorization included).',
+      () => current().handshakeSeconds,
+    ),
   );
   return registry;
 }
 
+/** prom-client, loaded when `--metrics` is given. */
+type PromClient = typeof Prom;
 type HistogramValue = MetricValueWithName<string>;
+type Metric = Parameters<Registry['registerMetric']>[0];
 
 /**
  * A histogram whose buckets are the snapshot's (already cumulative): prom-client's Histogram
- * observes values one by one, while the server keeps bucket counts. Only its output is ours.
+ * observes values one by one, while the server keeps bucket counts. What a registry needs of
+ * a metric is its `name` and `get()` (and `getForPromString()` if it has one: it does not).
  */
-class SnapshotHistogram extends Histogram {
-  readonly #name: string;
-  readonly #help: string;
-  readonly #read: () => ServerMetrics['handshakeSeconds'];
-
-  constructor(
-    name: string,
-    help: string,
-    registers: Registry[],
-    read: () => ServerMetrics['handshakeSeconds'],
-  ) {
-    super({ name, help, registers, buckets: [] });
-    this.#name = name;
-    this.#help = help;
-    this.#read = read;
-  }
-
-  override get(): Promise<MetricObjectWithValues<HistogramValue>> {
-    return this.getForPromString();
-  }
-
-  /** What the registry prints (prom-client prefers this to get() when a metric has it). */
-  getForPromString(): Promise<MetricObjectWithValues<HistogramValue>> {
-    const h = this.#read();
-    const name = this.#name;
+function snapshotHistogram(
+  name: string,
+  help: string,
+  read: () => ServerMetrics['handshakeSeconds'],
+): Metric {
+  const get = (): Promise<MetricObjectWithValues<HistogramValue>> => {
+    const h = read();
     const values: HistogramValue[] = h.buckets.map((le, i) => ({
       metricName: `${name}_bucket`,
       labels: { le },
@@ -296,8 +287,10 @@ class SnapshotHistogram extends Histogram {
       { metricName: `${name}_sum`, labels: {}, value: h.sum },
       { metricName: `${name}_count`, labels: {}, value: h.count },
     );
-    // prom-client's types say `type` is a numeric enum; its registry prints the string.
-    const metric = { name, help: this.#help, type: 'histogram', values, aggregator: 'sum' };
+    // prom-client's types say `type` is a numeric enum; its registry prints the string given.
+    const metric = { name, help, type: 'histogram', values, aggregator: 'sum' };
     return Promise.resolve(metric as unknown as MetricObjectWithValues<HistogramValue>);
-  }
+  };
+  // Typed as prom-client's classes, of which the registry uses only these members.
+  return { name, help, type: 'histogram', aggregator: 'sum', get } as unknown as Metric;
 }
