@@ -22,6 +22,8 @@ import { storeTicket, takeTicket } from './ticket-store.js';
 import type { TicketStore } from './ticket-store.js';
 import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
+import { opened, traceHandshake } from '../stream/session-observe.js';
+import { publishPinned } from '../observe/publish.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session.js';
@@ -143,10 +145,12 @@ export class Client {
           this.#options,
         );
         this.#session = session;
+        const trace = traceHandshake(session, 'client');
         let established: Session;
         try {
           established = await establish(session, signal);
         } catch (err) {
+          trace?.fail(trustError ?? err);
           debug(
             'client: handshake with %s failed: %s',
             formatEndpoint(target),
@@ -177,10 +181,11 @@ export class Client {
           try {
             await trust.confirm();
           } catch (err) {
+            trace?.fail(err);
             established.destroy();
             throw err;
           }
-        }
+        } else publishPinned('stream', target, this.#serverKey!);
         if (resume.resume && !established.resumed) debug('client: ticket refused: a full handshake followed');
         debugSession(
           'client',
@@ -188,6 +193,7 @@ export class Client {
           `${socket.localAddress}:${socket.localPort}`,
           formatEndpoint(target),
         );
+        opened(established, trace);
         return established;
       }
     } finally {

@@ -32,6 +32,8 @@ import { checkPrivateKeys, checkPublicKey } from '../common/key-input.js';
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
 import { debug, describeError } from '../common/debug.js';
 import { formatEndpoint } from '../common/endpoint.js';
+import type { TransportKind } from '../observe/channels.js';
+import { publishTrust, refusalReason } from '../observe/publish.js';
 
 /** `strict`: only keys already in known_hosts; `tofu`: record the first key seen. */
 export type TrustMode = 'strict' | 'tofu';
@@ -104,8 +106,17 @@ export function checkClientArguments(
   resolveSuite(set);
 }
 
-/** Reads known_hosts for `target` and returns the decision procedure for this connection. */
-export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: string): Promise<HostTrust> {
+/**
+ * Reads known_hosts for `target` and returns the decision procedure for this connection.
+ * Its decisions are published on `secsess:trust` (`transport`: the session's kind): a
+ * refusal when it is made, an acceptance (`known`, or `new-host` once learned) by `confirm()`.
+ */
+export async function hostTrust(
+  target: Endpoint,
+  mode: TrustMode,
+  knownHosts?: string,
+  transport: TransportKind = 'stream',
+): Promise<HostTrust> {
   const path = knownHosts ?? defaultKnownHostsPath();
   const store = await KnownHosts.open(path, { create: mode === 'tofu' });
   // lookup() leaves revoked keys out; check() refuses them all if a line for the host is unusable.
@@ -122,7 +133,11 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
   // tofu: a key the server offers is recorded only after the handshake proved the server
   // holds it (confirm()), so an impostor answering the key request cannot poison the file.
   let pending: PublicKey | null = null;
+  // A key the server sent that the file lists (else the one named in the hello was used).
+  let accepted: PublicKey | null = null;
   const host = formatEndpoint(target);
+  const refused = (offered: PublicKey, err: unknown): void =>
+    publishTrust('client', transport, host, offered, 'refused', refusalReason(err));
   return {
     path,
     key,
@@ -131,6 +146,7 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
       const check = store.check(target.host, target.port, offered);
       if (check.status === 'match') {
         debug('trust: %s key %s is known (%s)', host, offered.fingerprint(), path);
+        accepted = offered;
         return;
       }
       if (check.status === 'unknown' && mode === 'tofu') {
@@ -154,16 +170,26 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
           mode,
           describeError(err),
         );
+        refused(offered, err);
         throw err;
       }
     },
     confirm: async () => {
-      if (!pending) return;
+      if (!pending) {
+        publishTrust('client', transport, host, accepted ?? key, 'trusted', 'known');
+        return;
+      }
       const learned = pending;
       pending = null;
       // Re-checked under the file lock: another client may have recorded a different key.
-      await store.verify(target.host, target.port, learned, 'tofu');
+      try {
+        await store.verify(target.host, target.port, learned, 'tofu');
+      } catch (err) {
+        refused(learned, err);
+        throw err;
+      }
       debug('trust: %s key %s tofu-learned into %s', host, learned.fingerprint(), path);
+      publishTrust('client', transport, host, learned, 'learned', 'new-host');
     },
     explain: async (error, signal) => {
       if (!key || !(error instanceof SessionError) || error.code !== ErrorCode.SERVER_KEY_MISMATCH)
@@ -179,6 +205,7 @@ export async function hostTrust(target: Endpoint, mode: TrustMode, knownHosts?: 
         } catch (changed) {
           refusal = changed;
           debug('trust: %s key %s refused: %s', host, current.fingerprint(), describeError(changed));
+          refused(current, changed);
           throw changed;
         }
       };

@@ -15,12 +15,12 @@
  * (a second would reuse keys and GCM nonces): a second call is ERR_INVALID_STATE. The
  * channel lives on its own once made; closing the stream does not close it.
  */
-import { Buffer } from 'node:buffer';
+import type { Buffer } from 'node:buffer';
 import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { DatagramInbound, DatagramOutbound } from '../protocol/datagram/contexts.js';
-import { DatagramRecordType, PacketType } from '../protocol/datagram/constants.js';
+import { PacketType } from '../protocol/datagram/constants.js';
 import { channelSecrets } from '../protocol/datagram/key-schedule.js';
 import { debug } from '../common/debug.js';
 import { abortError, checkSignal } from '../common/deferred.js';
@@ -33,7 +33,9 @@ import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { contextOptions, resolveDatagramSessionOptions } from './session-options.js';
 import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
+import { kEstablished } from './session-types.js';
 import type { DatagramRemote, DatagramSessionInit } from './session-types.js';
+import { addressLabel } from './observe.js';
 
 /** Stream sessions (either side, in this process) that have given their channel. */
 const claimed = new WeakSet<Session>();
@@ -139,8 +141,6 @@ export async function openDatagramChannel(
     closeQuietly(socket);
     throw err;
   }
-  // §D9: the client speaks first, so the server learns its address.
-  const ping = keys.outbound.seal(DatagramRecordType.Ping, Buffer.alloc(0));
   const send = (packet: Buffer, done: () => void): void => {
     try {
       socket.send(packet, (err) => {
@@ -163,6 +163,7 @@ export async function openDatagramChannel(
     transmit: (packet, _to, done) => send(packet, done),
     options: resolved,
     info: keys.info,
+    // §D9: the client speaks first (a Ping at once, then again), so the server learns its address.
     resend: 'ping',
     onEnd: () => {
       socket.off('message', onMessage);
@@ -172,8 +173,8 @@ export async function openDatagramChannel(
   socket.on('message', onMessage);
   // ICMP errors (nobody listening yet) are not fatal: the Ping is sent again.
   socket.on('error', (err) => debug('datagram channel socket: %s', err.message));
-  send(ping, () => {});
   debug('datagram channel to %s port %d opened', remote.address, remote.port);
+  session[kEstablished](() => addressLabel(socket.address()));
   return session;
 }
 
@@ -185,6 +186,8 @@ export interface ChannelHost {
   readonly full: boolean;
   readonly options: ResolvedDatagramSessionOptions;
   readonly transmit: DatagramSessionInit['transmit'];
+  /** The server's address as a label. */
+  local(): string;
   /** Whether a session or handshake of the server already has this conn_id. */
   has(key: string): boolean;
   /** Puts the session in the server's table under `key`. */
@@ -223,5 +226,6 @@ export function attachChannel(stream: Session, host: ChannelHost): DatagramSessi
     onEnd: (ended) => host.remove(keys.key, ended),
   });
   host.add(keys.key, session);
+  session[kEstablished](host.local);
   return session;
 }

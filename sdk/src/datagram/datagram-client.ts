@@ -36,6 +36,9 @@ import type { OpenedHandshake } from './client-attempt.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
+import { addressLabel, startHandshakeTrace } from './observe.js';
+import { publishPinned } from '../observe/publish.js';
+import { kEstablished } from './session-types.js';
 
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
 const MAX_CACHED_COOKIES = 256;
@@ -126,6 +129,8 @@ export class DatagramClient {
       this.#options.socket,
     );
     const localPort = socket.address().port;
+    // Traced from here (the socket is there) to the open session, busy retries included.
+    const trace = startHandshakeTrace('client', () => addressLabel(socket.address()), addressLabel(remote));
     // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
     // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
     const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
@@ -134,7 +139,9 @@ export class DatagramClient {
     try {
       let askServerKey = false;
       for (let attempt = 0; ;) {
-        const trust = this.#trust ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts) : null;
+        const trust = this.#trust
+          ? await hostTrust(target, this.#trust.mode, this.#trust.knownHosts, 'datagram')
+          : null;
         const serverKey = trust ? (askServerKey ? null : trust.key) : this.#serverKey;
         // The newest cookie for this port: a retry reuses the one the last attempt got.
         const known = this.#cookies.get(cacheKey);
@@ -181,10 +188,17 @@ export class DatagramClient {
           throw err;
         }
         handed = true;
-        return await this.#open(socket, remote, opened, deadline, signal, (released) => {
+        const session = await this.#open(socket, remote, opened, deadline, signal, (released) => {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
+        if (!trust) publishPinned('datagram', target, this.#serverKey!);
+        session[kEstablished](() => addressLabel(socket.address()));
+        trace?.done(session);
+        return session;
       }
+    } catch (err) {
+      trace?.fail(err);
+      throw err;
     } finally {
       socket.off('error', onSocketError);
       if (!handed) {

@@ -43,6 +43,9 @@ import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import { ServerOutbox, noop } from './server-outbox.js';
 import { SessionTable } from './server-sessions.js';
+import { endpointLabel } from './observe.js';
+import { publishRefused } from '../observe/publish.js';
+import { kEstablished } from './session-types.js';
 import type {
   DatagramRefusalLimit,
   DatagramServerCounters,
@@ -283,6 +286,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
       transmit: this.#outbox.transmit,
+      local: () => endpointLabel(this.#address),
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
       add: (key, session) => this.#sessions.add(key, session),
       remove: (key, session) => this.#sessions.remove(key, session),
@@ -366,22 +370,28 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     sessionsFrom: (address: string) => server.#sessions.countFrom(address),
     sessionListened: () => server.listenerCount('session') > 0,
     listening: () => server.#state === 'listening',
+    local: () => endpointLabel(server.#address),
     answer: (packet: Buffer, requestSize: number, to: DatagramAddress) =>
       server.#outbox.answer(packet, requestSize, to),
     send: (packet: Buffer, to: DatagramAddress) => server.#outbox.transmit(packet, to, noop),
-    open: (result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress) =>
-      server.#open(result, source, origin),
+    open: (result, handshakeDone, source, origin) => server.#open(result, handshakeDone, source, origin),
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
+      publishRefused(server, 'datagram', limit, source.address, source.port);
       server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
   }))(this);
 
   /** A handshake completed and was authorized: its session, routed by conn_id from now on. */
-  #open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void {
+  #open(
+    result: DatagramHandshakeResult,
+    handshakeDone: Buffer,
+    source: DatagramAddress,
+    origin: DatagramAddress,
+  ): DatagramSession {
     const key = result.connectionId.toString('latin1');
-    // The handshake's HandshakeDone is sent; the session re-answers a repeated ClientFinished.
+    // The session sends the handshake's HandshakeDone and re-answers a repeated ClientFinished.
     const session = createDatagramSession({
       role: 'server',
       outbound: result.outbound,
@@ -390,7 +400,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       transmit: this.#outbox.transmit,
       options: this.#options.session,
       info: result.info,
-      handshakeDone: 'sent',
+      handshakeDone,
       onEnd: () => this.#sessions.remove(key, session),
     });
     this.#sessions.add(key, session, origin.address);
@@ -401,20 +411,18 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       suiteName(result.info.suite),
       result.info.clientKey?.fingerprint() ?? 'none',
     );
-    this.#emitSession(session);
-  }
-
-  // ——— events ———
-
-  #emitSession(session: DatagramSession): void {
     // Admission refuses Hellos while nobody listens; the last listener went meanwhile.
     if (this.listenerCount('session') === 0) {
       debug('datagram server: no session listener: closing a new session');
       session.close(CLOSE_GOING_AWAY, 'no session listener');
-      return;
+      return session;
     }
+    session[kEstablished](() => endpointLabel(this.#address));
     this.#emitSafely('session', session);
+    return session;
   }
+
+  // ——— events ———
 
   /**
    * Emits an event from the packet path; a listener that throws is the application's bug,

@@ -18,21 +18,16 @@ import type { DatagramInbound, DatagramOutbound } from '../protocol/datagram/con
 import { CLOSE_NORMAL, ErrorCode, PeerClosedError, SessionError, TimeoutError } from '../protocol/index.js';
 import type { Suite } from '../protocol/index.js';
 import { debug, describeError, emitUncaught, warnListenerFailed } from '../common/debug.js';
-import { CLOSE_ABNORMAL, DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
+import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { deferred } from '../common/deferred.js';
 import { checkClose, toBuffer, toSessionError } from '../stream/session-util.js';
 import type { MessageData } from '../stream/session-util.js';
 import { Inbox } from './inbox.js';
-import { Liveness, Resender } from './liveness.js';
+import { Liveness, Reanswers, resenderFor } from './liveness.js';
+import type { Resender } from './liveness.js';
+import { publishClose, publishEpoch, publishOpen } from './observe.js';
 import { SessionSender } from './session-sender.js';
-import {
-  alertError,
-  alertFor,
-  checkRecord,
-  closedError,
-  encodeClose,
-  isFirstRecord,
-} from './session-records.js';
+import { alertError, alertFor, checkRecord, closedError, encodeClose } from './session-records.js';
 import type {
   DatagramRemote,
   DatagramSessionCounters,
@@ -41,6 +36,7 @@ import type {
   DatagramSessionState,
   DatagramSource,
 } from './session-types.js';
+import { kEstablished } from './session-types.js';
 
 export type {
   DatagramRemote,
@@ -63,8 +59,6 @@ export function createDatagramSession(init: DatagramSessionInit): DatagramSessio
 
 /** The one empty payload (Ping, HandshakeDone). */
 const EMPTY = Buffer.alloc(0);
-/** §D3: the server re-answers a duplicate ClientFinished at most this often. */
-const MAX_HANDSHAKE_DONE_RESENDS = 8;
 
 /**
  * A secure datagram session. Obtain one from `DatagramServer`'s `'session'` event or
@@ -86,10 +80,14 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   #error: SessionError | null = null;
   #closeCode: number | null = null;
   #closeReason: string | null = null;
-  #handshakeDone: boolean;
-  #doneResends = 0;
+  /** A server's HandshakeDone re-answers (§D3), null where none are due. */
+  readonly #reanswers: Reanswers | null;
   readonly #closed = deferred<void>();
   readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
+  /** Record packets handed to `receive()` and their bytes; records that opened there. */
+  readonly #received = { bytes: 0, records: 0 };
+  /** When the owner declared the session established (performance.now()); -1 before. */
+  #openedAt = -1;
 
   static {
     construct = (init) => new DatagramSession(init);
@@ -106,13 +104,14 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       remote: () => this.#remote,
       sent: () => this.#liveness.sent(),
       failed: (err, alert) => this.#fail(err, alert),
+      moved: (epoch) => publishEpoch(this, this.#role, 'send', epoch),
     });
     this.#info = init.info;
     this.#onEnd = init.onEnd;
     this.#remote = init.remote;
     this.#unread = new Inbox(init.options.maxUnreadBytes);
-    this.#handshakeDone =
-      init.role === 'server' && init.handshakeDone !== undefined && init.handshakeDone !== false;
+    const done = init.role === 'server' ? init.handshakeDone : undefined;
+    this.#reanswers = done ? new Reanswers() : null;
     this.#maxMessageSize = Math.max(0, init.outbound.maxPayload(init.options.maxDatagramSize));
     this.#liveness = new Liveness({
       keepAliveInterval: init.options.keepAliveInterval,
@@ -120,24 +119,16 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       ping: () => this.#ping(),
       timeout: () => this.#fail(new TimeoutError('idle', init.options.idleTimeout)),
     });
-    const resend = init.role === 'client' ? init.resend : undefined;
-    const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    this.#resender = resend
-      ? new Resender(
-          () =>
-            resend === 'ping'
-              ? this.#control(DatagramRecordType.Ping, EMPTY, true)
-              : this.#sender.packet(resend),
-          () => this.#fail(new TimeoutError('handshake', deadline)),
-          deadline,
-        )
-      : null;
+    this.#resender = resenderFor(init, {
+      ping: () => this.#control(DatagramRecordType.Ping, EMPTY, true),
+      packet: (packet) => this.#sender.packet(packet),
+      giveUp: (err) => this.#fail(err),
+    });
     (this as EventEmitter).on('newListener', this.#onNewListener);
     this.#liveness.start();
     this.#resender?.start();
-    if (init.role === 'server' && init.handshakeDone === true) {
-      this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
-    }
+    if (done === true) this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+    else if (done) this.#sender.packet(done);
   }
 
   /** Where the session is in its life. */
@@ -198,6 +189,10 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       ...this.#inbound.counters,
       ...this.#tally,
       unreadDropped: this.#unread.dropped,
+      recordsSent: this.#sender.records,
+      bytesSent: this.#sender.bytes,
+      bytesReceived: this.#received.bytes,
+      recordsReceived: this.#received.records,
     };
   }
 
@@ -212,10 +207,13 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
    */
   receive(packet: Buffer, from: DatagramSource): void {
     if (this.#state !== 'open') return;
+    this.#received.bytes += packet.length;
+    const epoch = this.#inbound.epoch;
     const result = this.#inbound.open(packet);
     if (!result.ok) {
-      if (result.reason === 'duplicate') this.#maybeReanswer(packet);
-      else if (result.reason === 'exhausted') {
+      if (result.reason === 'duplicate' && this.#reanswers?.due(packet, this.#inbound)) {
+        this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
+      } else if (result.reason === 'exhausted') {
         this.#fail(
           new SessionError(ErrorCode.KEY_EXHAUSTED, 'the peer exceeded its key budget without a new epoch'),
         );
@@ -223,6 +221,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       return;
     }
     this.#liveness.opened();
+    this.#received.records++;
+    if (this.#inbound.epoch !== epoch) publishEpoch(this, this.#role, 'receive', this.#inbound.epoch);
     // §D3: any record from the server shows the ClientFinished arrived.
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);
@@ -252,6 +252,13 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
       );
     }
     // Pong and HandshakeDone only show the peer alive (above).
+  }
+
+  /** @internal Its owner hands it out (observe.ts): `secsess:session:open` now, `:close` at its end. */
+  [kEstablished](local: () => string): void {
+    if (this.#state !== 'open' || this.#openedAt >= 0) return;
+    this.#openedAt = performance.now();
+    publishOpen(this, this.#role, local);
   }
 
   /**
@@ -378,14 +385,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     if (this.listenerCount('addressChange') > 0) this.#emit('addressChange', this.#remote);
   }
 
-  /** §D3: a duplicate of the ClientFinished means our HandshakeDone was lost: answer again (≤ 8). */
-  #maybeReanswer(packet: Buffer): void {
-    if (!this.#handshakeDone || this.#doneResends >= MAX_HANDSHAKE_DONE_RESENDS) return;
-    if (!isFirstRecord(packet) || !this.#inbound.reopenDuplicate(packet)) return;
-    this.#doneResends++;
-    this.#control(DatagramRecordType.HandshakeDone, EMPTY, true);
-  }
-
   #ping(): void {
     this.#tally.pingsSent++;
     this.#control(DatagramRecordType.Ping, EMPTY, false);
@@ -441,6 +440,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     // onEnd, the 'close' listeners their event.
     if (error && !quiet && this.listenerCount('error') > 0) this.#emit('error', error);
     this.#emit('close', code, reason);
+    if (this.#openedAt >= 0) publishClose(this, this.#role, this.#openedAt, { code, reason, error });
     this.#onEnd(this);
   }
 }

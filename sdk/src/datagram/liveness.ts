@@ -6,8 +6,16 @@
  *     is what keeps a path open, and only an authenticated record shows the peer alive.
  *   - Resender: the client's ClientFinished again after 400 ms, doubling up to 4 s, until
  *     any record from the server opens, or the handshake timeout passes (the session ends).
+ *   - Reanswers: the server's side of it; a duplicate of the ClientFinished means its
+ *     HandshakeDone was lost: another one, at most 8 times.
  */
+import type { Buffer } from 'node:buffer';
 import { RETRANSMIT_INITIAL, RETRANSMIT_MAX } from '../protocol/datagram/constants.js';
+import { TimeoutError } from '../protocol/index.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT } from '../common/defaults.js';
+import type { DatagramInbound } from '../protocol/datagram/contexts.js';
+import { isFirstRecord } from './session-records.js';
+import type { DatagramSessionInit } from './session-types.js';
 
 export interface LivenessOptions {
   /** Ping after this long without sending; 0 = never. */
@@ -96,11 +104,14 @@ export class Resender {
   #wait = RETRANSMIT_INITIAL;
   #timer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
+  readonly #now: boolean;
 
-  constructor(send: () => void, giveUp: () => void, deadline: number) {
+  /** `now`: also send once at `start()` (a §D9 channel's first Ping), else only after the first wait. */
+  constructor(send: () => void, giveUp: () => void, deadline: number, now = false) {
     this.#send = send;
     this.#giveUp = giveUp;
     this.#deadline = deadline;
+    this.#now = now;
   }
 
   get running(): boolean {
@@ -112,6 +123,7 @@ export class Resender {
     this.#arm();
     this.#deadlineTimer = setTimeout(Resender.#expire, this.#deadline, this);
     this.#deadlineTimer.unref();
+    if (this.#now) this.#send();
   }
 
   stop(): void {
@@ -137,5 +149,44 @@ export class Resender {
     resender.#arm();
     // After arming: send() may end the session, which stops us.
     resender.#send();
+  }
+}
+
+/**
+ * The resender of a client session whose owner asked for one (`init.resend`: its
+ * ClientFinished packet, which the owner sent once, or `'ping'` for a fresh Ping each time,
+ * the first at once), else null. Past
+ * `init.resendTimeout` (default the handshake timeout) it gives up with TimeoutError('handshake').
+ */
+export function resenderFor(
+  init: DatagramSessionInit,
+  send: { ping(): void; packet(packet: Buffer): void; giveUp(error: TimeoutError): void },
+): Resender | null {
+  const resend = init.role === 'client' ? init.resend : undefined;
+  if (!resend) return null;
+  const deadline = init.resendTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  return new Resender(
+    () => (resend === 'ping' ? send.ping() : send.packet(resend)),
+    () => send.giveUp(new TimeoutError('handshake', deadline)),
+    deadline,
+    resend === 'ping',
+  );
+}
+
+/** §D3: the server re-answers a duplicate ClientFinished at most this often. */
+const MAX_HANDSHAKE_DONE_RESENDS = 8;
+
+/** A server session's HandshakeDone re-answers (§D3), counted. */
+export class Reanswers {
+  #left = MAX_HANDSHAKE_DONE_RESENDS;
+
+  /**
+   * Whether `packet`, which the window reported as a duplicate, is the ClientFinished again
+   * (c2s epoch 0 seq 0, and it authenticates) and another HandshakeDone is due; counts it.
+   */
+  due(packet: Buffer, inbound: DatagramInbound): boolean {
+    if (this.#left === 0 || !isFirstRecord(packet) || !inbound.reopenDuplicate(packet)) return false;
+    this.#left--;
+    return true;
   }
 }

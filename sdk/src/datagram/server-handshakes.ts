@@ -17,6 +17,7 @@
 import { HandshakeLimiter } from '../server/handshake-limiter.js';
 import type { Admission, HandshakeLimits } from '../server/handshake-limiter.js';
 import type { DatagramAddress } from './datagram-socket.js';
+import type { HandshakeTrace } from './observe.js';
 
 export interface PendingHandshake<M> {
   readonly source: DatagramAddress;
@@ -31,6 +32,8 @@ export interface PendingHandshake<M> {
   /** Set when the handshake ended (done, failed, expired, server stopping): late callbacks do nothing. */
   ended: boolean;
   timer: NodeJS.Timeout | null;
+  /** Its `secsess:handshake` trace, if somebody subscribed when it was admitted. */
+  trace: HandshakeTrace | null;
 }
 
 /** The `conn_id` of a Record packet as a map key: bytes 1–8, one char per byte. */
@@ -114,6 +117,7 @@ export class HandshakeTable<M> {
       deadline: performance.now() + this.#timeout,
       ended: false,
       timer: null,
+      trace: null,
     };
     this.#limiter.add(handshake, source.address);
     this.#bySource.set(key, handshake);

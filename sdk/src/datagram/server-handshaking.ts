@@ -14,7 +14,7 @@
  * it fails at once with the reason (§D3); a record that does not open gets nothing.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
-import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/index.js';
+import { ErrorCode, SessionError, TimeoutError, oaepDecrypt, pssVerify } from '../protocol/index.js';
 import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
@@ -28,6 +28,8 @@ import { HandshakeTable } from './server-handshakes.js';
 import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
+import { addressLabel, startHandshakeTrace } from './observe.js';
+import type { ObservedSession } from './observe.js';
 
 type Pending = PendingHandshake<DatagramServerHandshake>;
 
@@ -45,13 +47,22 @@ export interface HandshakeHost {
   /** Whether the server has a `'session'` listener to hand a new session to. */
   sessionListened(): boolean;
   listening(): boolean;
+  /** The server's address as a label (for the handshake trace). */
+  local(): string;
   /** Sends an answer to a handshake packet of `requestSize` bytes (never a larger one). */
   answer(packet: Buffer, requestSize: number, to: DatagramAddress): void;
   /** Sends a record of a handshake that has completed. */
   send(packet: Buffer, to: DatagramAddress): void;
-  /** A handshake completed and was authorized: make its session. */
-  /** A session for `result` at `source` (its ClientFinished's), counted for `origin` (its Hello's). */
-  open(result: DatagramHandshakeResult, source: DatagramAddress, origin: DatagramAddress): void;
+  /**
+   * A session for `result` at `source` (its ClientFinished's), counted for `origin` (its
+   * Hello's), which sends `handshakeDone` (the handshake sealed it) first.
+   */
+  open(
+    result: DatagramHandshakeResult,
+    handshakeDone: Buffer,
+    source: DatagramAddress,
+    origin: DatagramAddress,
+  ): ObservedSession;
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -72,6 +83,7 @@ export class ServerHandshaking {
       (h) => {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
+        h.trace?.fail(new TimeoutError('handshake', host.options.handshakeTimeout));
       },
       host.options.maxSessions,
     );
@@ -94,7 +106,10 @@ export class ServerHandshaking {
 
   /** Drops every handshake (the server stops). */
   clear(): void {
-    for (const h of this.#table.clear()) h.machine.destroy();
+    for (const h of this.#table.clear()) {
+      h.machine.destroy();
+      h.trace?.fail(new SessionError(ErrorCode.SESSION_CLOSED, 'handshake: the server is stopping'));
+    }
   }
 
   /** A KeyRequest or Hello packet from `source`. */
@@ -136,15 +151,20 @@ export class ServerHandshaking {
       this.#host.refused(limit, source);
       return;
     }
-    const accepted = this.#gate.acceptHello(hello, performance.now());
+    // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
+    const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
+    const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
+    const accepted = this.#gate.acceptHello(hello, performance.now(), allowed);
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
+      trace?.fail(accepted.error);
       this.#host.handshakeError(accepted.error, source);
       return;
     }
     const machine = accepted.handshake;
     const pending = this.#table.add(source, hello.id, machine);
+    pending.trace = trace;
     this.#host.counters[kCount]('decrypts');
     this.#decrypt(pending, hello.packetSize);
   }
@@ -242,6 +262,7 @@ export class ServerHandshaking {
       const denial = await this.#host.authorizer.check(
         peerInfo({ serverKey, clientKey }, source.address, source.port),
         this.#host.options.handshakeTimeout,
+        'datagram',
       );
       if (pending.ended) return;
       if (denial !== null) {
@@ -259,10 +280,11 @@ export class ServerHandshaking {
       return;
     }
     this.#table.delete(pending);
-    // accept() sealed the HandshakeDone (s2c seq 1); the session re-answers a repeated
-    // ClientFinished with new ones, and goes on from seq 2.
-    this.#host.send(accepted.handshakeDone, source);
-    this.#host.open(accepted.result, source, pending.source);
+    // accept() sealed the HandshakeDone (s2c seq 1): the session sends it, re-answers a
+    // repeated ClientFinished with new ones, and goes on from seq 2.
+    // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
+    const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
+    pending.trace?.done(session);
   }
 
   /**
@@ -274,15 +296,16 @@ export class ServerHandshaking {
     if (!this.#table.delete(pending)) return;
     const refusal = pending.machine.refusal;
     pending.machine.destroy();
+    const error =
+      err instanceof SessionError
+        ? err
+        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
+    pending.trace?.fail(error);
     if (!this.#host.listening()) return;
     if (refusal) {
       this.#host.counters[kCount]('alerts');
       this.#host.send(refusal, pending.source);
     }
-    const error =
-      err instanceof SessionError
-        ? err
-        : new SessionError(ErrorCode.HANDSHAKE, `handshake: ${(err as Error)?.message ?? String(err)}`);
     this.#host.handshakeError(error, pending.source);
   }
 }

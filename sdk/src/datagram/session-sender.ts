@@ -17,6 +17,8 @@ export interface SenderHooks {
   sent(): void;
   /** Sealing or the socket failed: the session ends with `error` (an alert only if `alert`). */
   failed(error: unknown, alert: boolean): void;
+  /** The sending direction moved to epoch `epoch` (§D5) with the record just sealed. */
+  moved(epoch: number): void;
 }
 
 export class SessionSender {
@@ -26,6 +28,9 @@ export class SessionSender {
   readonly #hooks: SenderHooks;
   /** Bytes handed to the socket and not yet released by its `done()`. */
   queuedBytes = 0;
+  /** Record packets handed to the socket (retransmissions and the last Alert included), and their bytes. */
+  records = 0;
+  bytes = 0;
 
   constructor(init: DatagramSessionInit, hooks: SenderHooks) {
     this.#outbound = init.outbound;
@@ -45,12 +50,14 @@ export class SessionSender {
    */
   record(type: DatagramRecordType, payload: Buffer): boolean {
     let packet: Buffer;
+    const epoch = this.#outbound.epoch;
     try {
       packet = this.#outbound.seal(type, payload);
     } catch (err) {
       this.#hooks.failed(err, false);
       return false;
     }
+    if (this.#outbound.epoch !== epoch) this.#hooks.moved(this.#outbound.epoch);
     return this.packet(packet);
   }
 
@@ -66,6 +73,8 @@ export class SessionSender {
     };
     try {
       this.#transmit(packet, this.#hooks.remote(), release);
+      this.records++;
+      this.bytes += size;
     } catch (err) {
       // The owner's socket is gone (ERR_SOCKET_DGRAM_NOT_RUNNING): nothing more can be sent.
       release();
@@ -82,8 +91,12 @@ export class SessionSender {
   /** Sends an Alert record on the way out; a failure to seal or send it changes nothing more. */
   alert(payload: Buffer): void {
     try {
+      const epoch = this.#outbound.epoch;
       const packet = this.#outbound.seal(DatagramRecordType.Alert, payload);
+      if (this.#outbound.epoch !== epoch) this.#hooks.moved(this.#outbound.epoch);
       this.#transmit(packet, this.#hooks.remote(), () => {});
+      this.records++;
+      this.bytes += packet.length;
     } catch (err) {
       debug('could not send an alert: %s', describeError(err));
     }

@@ -9,6 +9,9 @@ import type { SessionError, Suite } from '../protocol/index.js';
 import type { DatagramSession } from './datagram-session.js';
 import type { ResolvedDatagramSessionOptions } from './session-options.js';
 
+/** @internal `session[kEstablished](local)`: the owner handed the session out (observe.ts publishes). */
+export const kEstablished = Symbol('secsess.established');
+
 /** An address and port the session sends to, or a packet came from. */
 export interface DatagramRemote {
   readonly address: string;
@@ -50,9 +53,9 @@ export interface DatagramSessionInit {
    * Client after §D3: the ClientFinished packet, which the owner has already sent once. The
    * session resends it after 400 ms, doubling the wait up to 4 s, until any record from the
    * server opens (`resendTimeout` ends a session that never hears back). `'ping'` (a §D9
-   * channel): on the same schedule, a fresh Ping each time — each opens at the server as a
-   * new record, so it is answered and moves the server's side to this client's address even
-   * if an earlier one was lost or raced from elsewhere.
+   * channel): a Ping at once, then on the same schedule a fresh one each time — each opens
+   * at the server as a new record, so it is answered and moves the server's side to this
+   * client's address even if an earlier one was lost or raced from elsewhere.
    */
   readonly resend?: Buffer | 'ping';
   /**
@@ -64,10 +67,11 @@ export interface DatagramSessionInit {
   /**
    * Server after §D3 (the ClientFinished has opened in `inbound`): the session answers a
    * duplicate of the ClientFinished (c2s epoch 0 seq 0) with another HandshakeDone, at
-   * most 8 times. `true`: it also sends the first HandshakeDone itself, at once; `'sent'`:
-   * the owner already sent the one the handshake sealed. Not for a §D9 channel.
+   * most 8 times. `true`: it also seals and sends the first HandshakeDone itself, at once;
+   * a Buffer: the HandshakeDone packet the handshake sealed, which the session sends (and
+   * counts) at once. Not for a §D9 channel.
    */
-  readonly handshakeDone?: boolean | 'sent';
+  readonly handshakeDone?: boolean | Buffer;
   /** The session ended (any way): the owner forgets it. Called once, after `'close'`. */
   onEnd(session: DatagramSession): void;
 }
@@ -103,4 +107,11 @@ export interface DatagramSessionCounters extends InboundCounters {
   /** Pings sent (keepalive) and received. */
   readonly pingsSent: number;
   readonly pingsReceived: number;
+  /** Record packets handed to the socket (every record type, retransmissions included) and their bytes. */
+  readonly recordsSent: number;
+  readonly bytesSent: number;
+  /** Bytes of the Record packets the session was handed (`received`), whether they opened or not. */
+  readonly bytesReceived: number;
+  /** Records that opened in the session (`opened` also counts the handshake's Finished). */
+  readonly recordsReceived: number;
 }

@@ -54,6 +54,11 @@ export interface ConnectionHandler {
    * of a batch): a good moment to send replies queued meanwhile, before the next record.
    */
   delivered?(): void;
+  /**
+   * A KeyUpdate was sent (`'send'`: our keys moved) or received (`'receive'`: the peer's):
+   * that direction now uses key `generation` (the first keys are 0). For observers only.
+   */
+  keyUpdated?(direction: 'send' | 'receive', generation: number): void;
 }
 
 /** Options both roles share. */

@@ -297,6 +297,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
       case RecordType.KeyUpdate:
         if (payload.length !== 0) throw protocolError('key update with a payload');
         this.opener!.update();
+        this.handler.keyUpdated?.('receive', this.opener!.generation);
         return;
       case RecordType.Alert:
         throw errorForAlert(payload.length === 2 ? payload.readUInt16BE(0) : AlertCode.Internal);

@@ -206,6 +206,7 @@ export abstract class MessageSender {
     if (sealer.needsUpdate) {
       this.handler.send(sealer.seal(RecordType.KeyUpdate, Buffer.alloc(0)));
       sealer.update();
+      this.handler.keyUpdated?.('send', sealer.generation);
     }
   }
 

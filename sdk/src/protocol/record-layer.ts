@@ -150,6 +150,8 @@ abstract class RecordState {
   protected readonly secret: Buffer;
   /** Sequence number of the next record; runs on across key updates, never wraps. */
   seq = 0;
+  /** Key updates so far: the first keys are generation 0. */
+  generation = 0;
   protected recordsUnderKey = 0;
   protected bytesUnderKey = 0;
   /** CBC suites: the HMAC key. */
@@ -194,6 +196,7 @@ abstract class RecordState {
     this.#install();
     this.recordsUnderKey = 0;
     this.bytesUnderKey = 0;
+    this.generation += 1;
   }
 
   /** Overwrites the traffic secret and frees the keys. The state is unusable afterwards. */

@@ -19,6 +19,9 @@ import { AuthorizedKeys } from '@secsess/keys';
 import type { PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
+import { trustChannel } from '../observe/channels.js';
+import type { TransportKind } from '../observe/channels.js';
+import { publishAuthorization, publishTrust, hostPort } from '../observe/publish.js';
 
 /** What the `authorize` hook is told about a client whose handshake completed. */
 export interface PeerInfo {
@@ -86,6 +89,7 @@ export class Authorizer {
   readonly #source: string | AuthorizedKeys | undefined;
   readonly #hook: AuthorizeHook | undefined;
   #keys: AuthorizedKeys | null = null;
+  readonly #allows = (key: PublicKey): boolean => this.allows(key);
 
   constructor(options: AuthorizationOptions) {
     checkAuthorizationOptions(options);
@@ -132,6 +136,24 @@ export class Authorizer {
   }
 
   /**
+   * `allows` as the core's `clientKeyAllowed` for one connection from `remote`: when someone
+   * subscribes to `secsess:trust`, a function that also publishes a refusal (`not-listed`);
+   * else one function for all connections.
+   */
+  allowsFrom(
+    remoteAddress: string | undefined,
+    remotePort: number | undefined,
+    transport: TransportKind = 'stream',
+  ): (key: PublicKey) => boolean {
+    if (!trustChannel.hasSubscribers) return this.#allows;
+    return (key) => {
+      if (this.allows(key)) return true;
+      publishTrust('server', transport, hostPort(remoteAddress, remotePort), key, 'refused', 'not-listed');
+      return false;
+    };
+  }
+
+  /**
    * Decides on an established server session whose client is at `remote` (its `label` for
    * the debug line); never throws. Returns null when allowed, else the ERR_NOT_AUTHORIZED
    * error to fail the session with: the client learns only the code, the reason stays here.
@@ -152,8 +174,19 @@ export class Authorizer {
   /**
    * Decides; never throws. Returns null when allowed, the reason when denied. A hook that
    * has not answered within `timeoutMs` denies (its session holds a handshake slot meanwhile).
+   * The decision is published on `secsess:trust` (`transport`: the session's kind).
    */
-  async check(peer: PeerInfo, timeoutMs: number): Promise<DenialReason | null> {
+  async check(
+    peer: PeerInfo,
+    timeoutMs: number,
+    transport: TransportKind = 'stream',
+  ): Promise<DenialReason | null> {
+    const denial = await this.#check(peer, timeoutMs);
+    publishAuthorization(transport, peer.remoteAddress, peer.remotePort, peer.clientKey, denial);
+    return denial;
+  }
+
+  async #check(peer: PeerInfo, timeoutMs: number): Promise<DenialReason | null> {
     if (this.#keys) {
       if (!peer.clientKey) return 'no client key';
       if (!this.#keys.has(peer.clientKey)) return 'key not authorized';

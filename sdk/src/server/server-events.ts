@@ -10,6 +10,7 @@ import { debug, describeError, warnListenerFailed } from '../common/debug.js';
 import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
+import { publishRefused } from '../observe/publish.js';
 import { kMetrics } from './server-metrics.js';
 import type { ServerMetricsRecorder } from './server-metrics.js';
 
@@ -67,6 +68,7 @@ export function remoteLabel(remote: RemoteInfo): string {
 export function emitRefused(server: MeteredServer, limit: RefusalLimit, remote: RemoteInfo): void {
   server[kMetrics].refused(limit);
   debug('server: refused %s: limit %s', remoteLabel(remote), limit);
+  publishRefused(server, 'stream', limit, remote.address, remote.port);
   server.emit('refused', limit, remote);
 }
 

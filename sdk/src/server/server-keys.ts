@@ -12,7 +12,13 @@ import { oaepDecrypt } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
 import { loadPrivateKeys } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
-import type { DecryptFunction, VerifyFunction } from '../stream/session.js';
+import type { Session } from '../stream/session.js';
+import type { DecryptFunctionOf, VerifyFunctionOf } from '../stream/session-handshake.js';
+
+/** Performs the server's RSA decryption elsewhere (the worker pool); null on any failure. */
+type DecryptFunction = DecryptFunctionOf<Session>;
+/** Verifies a client's signature elsewhere (the worker pool); false on any failure. */
+type VerifyFunction = VerifyFunctionOf<Session>;
 import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import type { ConnectionAdmission } from './admission.js';

@@ -16,7 +16,6 @@
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import type { PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { debug, debugSession, emitUncaught } from '../common/debug.js';
@@ -38,6 +37,7 @@ import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
+import { opened, traceHandshake } from '../stream/session-observe.js';
 import { Authorizer } from './authorization.js';
 import { ProxyAccept, remoteOf } from './proxy-accept.js';
 import type { StartSession } from './proxy-accept.js';
@@ -378,7 +378,7 @@ export class Server extends EventEmitter<ServerEvents> {
           connection: {
             keys: keys.keys,
             suites: this.#suites,
-            clientKeyAllowed: this.#clientKeyAllowed,
+            clientKeyAllowed: this.#authorizer.allowsFrom(remote.address, remote.port),
             tickets: this.#tickets.context,
           },
           decrypt: keys.decrypt,
@@ -393,6 +393,7 @@ export class Server extends EventEmitter<ServerEvents> {
       return null;
     }
     keys.track(session[kReady]);
+    const trace = traceHandshake(session, 'server');
     this.#handshaking.add(session, remote.address);
     // Formatted only for the debug log; taken now, while the socket is surely connected.
     const local = debug.enabled ? `${session.localAddress}:${session.localPort}` : '';
@@ -403,6 +404,7 @@ export class Server extends EventEmitter<ServerEvents> {
           const label = remoteLabel(remote);
           const denied = await this.#authorizer.deny(session, remote, label, this.#options.handshakeTimeout);
           if (denied || session.state === 'closed') {
+            trace?.fail(denied);
             this.#handshaking.delete(session);
             if (denied) session[kFail](denied);
             this[kMetrics].notAccepted(session, denied);
@@ -417,9 +419,11 @@ export class Server extends EventEmitter<ServerEvents> {
         session[kIssueTicket]();
         session[kOnClosed](this.#forget);
         debugSession('server', session, local, remoteLabel(remote));
+        opened(session, trace);
         this.#accepted.deliver(session, this.#emitSession);
       },
       (err: SessionError) => {
+        trace?.fail(err);
         this.#handshaking.delete(session);
         this[kMetrics].notAccepted(session, null);
         // Its alert, if any, is in the kernel already: the socket lingers a moment, bounded
@@ -431,12 +435,6 @@ export class Server extends EventEmitter<ServerEvents> {
     );
     return session;
   };
-
-  /**
-   * Whether a client key may authenticate: with authorizedKeys, only a listed key (asked by
-   * the core before any signature work). One function for all connections.
-   */
-  readonly #clientKeyAllowed = (key: PublicKey): boolean => this.#authorizer.allows(key);
 
   /** Closes a session as the server stops; never rejects. */
   readonly #goAway = (session: Session): Promise<void> => goAway(session, this.#options.closeTimeout);

@@ -40,6 +40,8 @@ import type { TicketOptions } from '../server/tickets.js';
 import { TicketStore, storeTicket, takeTicket } from '../client/ticket-store.js';
 import { createSession, kFail, kIssueTicket, kReady } from './session.js';
 import type { Session } from './session.js';
+import { opened, traceHandshake } from './session-observe.js';
+import { publishPinned } from '../observe/publish.js';
 
 /**
  * `secureDuplex()` as the client: the side that knows the server's public key, pinned
@@ -167,9 +169,11 @@ export async function secureDuplex(
       },
       sessionOptions,
     );
+    const trace = traceHandshake(session, 'client');
     try {
       await establish(session, signal);
     } catch (err) {
+      trace?.fail(trustError ?? err);
       // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…).
       throw trustError ?? err;
     }
@@ -177,10 +181,12 @@ export async function secureDuplex(
       try {
         await trust.confirm();
       } catch (err) {
+        trace?.fail(err);
         session.destroy();
         throw err;
       }
-    }
+    } else publishPinned('stream', null, serverKey!);
+    opened(session, trace);
     return session;
   }
   if (options.role === 'server') {
@@ -197,6 +203,8 @@ export async function secureDuplex(
     const authorizer = new Authorizer(options);
     const keys = await loadPrivateKeys(checkPrivateKeys(options.keys, 'options.keys'));
     await authorizer.load();
+    // A TCP socket names the peer for the channels (observe/); another Duplex does not.
+    const socketish = duplex as { readonly remoteAddress?: string; readonly remotePort?: number };
     const session = createSession(
       duplex,
       {
@@ -204,13 +212,21 @@ export async function secureDuplex(
         connection: {
           keys,
           suites,
-          clientKeyAllowed: authorizer.enabled ? (key) => authorizer.allows(key) : undefined,
+          clientKeyAllowed: authorizer.enabled
+            ? authorizer.allowsFrom(socketish.remoteAddress, socketish.remotePort)
+            : undefined,
           tickets,
         },
       },
       sessionOptions,
     );
-    await establish(session, signal);
+    const trace = traceHandshake(session, 'server');
+    try {
+      await establish(session, signal);
+    } catch (err) {
+      trace?.fail(err);
+      throw err;
+    }
     if (authorizer.enabled) {
       const denial = await authorizer.check(
         peerInfo(session, session.remoteAddress, session.remotePort),
@@ -219,11 +235,13 @@ export async function secureDuplex(
       if (denial !== null) {
         // The client learns only ERR_NOT_AUTHORIZED; the reason stays on this side.
         const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
+        trace?.fail(err);
         session[kFail](err);
         throw err;
       }
     }
     session[kIssueTicket]();
+    opened(session, trace);
     return session;
   }
   throw new TypeError("options.role must be 'client' or 'server'");

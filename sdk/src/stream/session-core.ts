@@ -83,6 +83,8 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
   /** Reading is stopped because the peer does not read the replies it made us write. */
   stalled = false;
   transportClosed = false;
+  /** When the session was handed to the application (`performance.now()`); -1 before (observe/). */
+  openedAt = -1;
   /** Bytes read from the transport while not closed (`session.stats`; sent: the writer counts). */
   bytesReceived = 0;
   /** A client's ticket store (`newTicket`), if it asked for tickets. */

@@ -22,6 +22,7 @@ import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { noop } from '../common/deferred.js';
 import type { SessionCore } from './session-core.js';
 import { resumeTransport } from './session-flow.js';
+import { observeClosed } from './session-observe.js';
 import { toSessionError } from './session-util.js';
 
 /** How `fail` ends the transport, and whether it emits `'error'`. */
@@ -231,6 +232,7 @@ export function transportClosed(core: SessionCore): void {
   }
   core.resolveClosed?.();
   core.resolveClosed = null;
+  observeClosed(core);
   session.emit('close', core.closeCode, core.closeReason);
 }
 

@@ -34,6 +34,7 @@ import {
   unstall,
 } from './session-flow.js';
 import { asBuffer } from './session-util.js';
+import { observeKeyUpdate } from './session-observe.js';
 
 export class SessionHooks extends SessionCore {
   /** Listens to the transport, arms the handshake timer and, for a client, sends its hello. */
@@ -110,6 +111,11 @@ export class SessionHooks extends SessionCore {
   newTicket(ticket: SessionTicket): void {
     if (this.ticketSink) this.ticketSink(ticket);
     else ticket.psk.fill(0);
+  }
+
+  /** A KeyUpdate went out or came in (observe/: `secsess:session:keyupdate`). */
+  keyUpdated(direction: 'send' | 'receive', generation: number): void {
+    observeKeyUpdate(this, direction, generation);
   }
 
   established(info: HandshakeInfo): void {

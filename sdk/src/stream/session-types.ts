@@ -63,3 +63,5 @@ export const kListenerRejected = Symbol('secsess.listenerRejected');
  * datagram channel derives its keys from (sdk/src/datagram/channel.ts).
  */
 export const kExporter = Symbol('secsess.exporter');
+/** @internal The session is handed to the application (its `secsess:session:open`; see observe/). */
+export const kOpened = Symbol('secsess.opened');

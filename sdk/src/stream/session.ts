@@ -27,7 +27,7 @@ import type { SessionStats } from '../observe/session-stats.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
-import type { DecryptFunctionOf, SessionInitOf, VerifyFunctionOf } from './session-handshake.js';
+import type { SessionInitOf } from './session-handshake.js';
 import {
   closedError,
   emitEndIfDue,
@@ -49,19 +49,15 @@ import {
   kIssueTicket,
   kListenerRejected,
   kOnClosed,
+  kOpened,
   kReady,
 } from './session-types.js';
+import { observeOpened } from './session-observe.js';
 import type { SessionEmitter, SessionEvents, SessionState } from './session-types.js';
 
 export type { MessageData } from './session-util.js';
 /** The session's events and states, and (@internal) the symbols the server and secureDuplex() use. */
 export * from './session-types.js';
-
-/** @internal Performs the server's RSA decryption elsewhere; null on any failure. */
-export type DecryptFunction = DecryptFunctionOf<Session>;
-
-/** @internal Verifies a client's signature elsewhere (the server's worker pool); false on any failure. */
-export type VerifyFunction = VerifyFunctionOf<Session>;
 
 /** @internal How the session's connection is made. */
 export type SessionInit = SessionInitOf<Session>;
@@ -155,6 +151,11 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   [kIssueTicket](): void {
     this.#core.issueTicket();
+  }
+
+  /** @internal Handed to the application (Server, Client, secureDuplex): open for the channels. */
+  [kOpened](): void {
+    observeOpened(this.#core);
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */

@@ -194,9 +194,14 @@ export class DatagramHandshakeGate {
   /**
    * Admits a screened Hello (call after the rate limit and admission): draws conn_id,
    * server_random and the X25519 key, and returns the handshake, whose RSA step is next.
-   * `now` starts its handshake timeout.
+   * `now` starts its handshake timeout. `clientKeyAllowed`: this handshake's membership
+   * check, instead of the gate's (a server that reports each refusal with its source).
    */
-  acceptHello(hello: ScreenedHello, now: number): Accepted {
+  acceptHello(
+    hello: ScreenedHello,
+    now: number,
+    clientKeyAllowed: ((key: PublicKey) => boolean) | undefined = this.#options.clientKeyAllowed,
+  ): Accepted {
     const o = this.#options;
     const ephemeral = x25519Key(o.ephemeralPrivate);
     let shared: Buffer;
@@ -229,7 +234,7 @@ export class DatagramHandshakeGate {
         random: this.#random,
         contextRandom: o.random,
         context: o.context,
-        clientKeyAllowed: o.clientKeyAllowed,
+        clientKeyAllowed,
       }),
     };
   }

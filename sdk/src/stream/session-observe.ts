@@ -1,0 +1,56 @@
+/**
+ * A stream session's side of the diagnostics channels (observe/stream-session.ts): its open
+ * when the session is handed to the application, its close if it was opened, and its key
+ * updates. `openedAt` is set whether or not anyone subscribes (one clock read per session),
+ * so a subscriber that arrives later still sees the right duration.
+ */
+import { ServerConnection } from '../protocol/index.js';
+import type { Role } from '../observe/channels.js';
+import { sessionCloseChannel } from '../observe/channels.js';
+import { publishKeyUpdate, publishStreamClose, publishStreamOpen } from '../observe/stream-session.js';
+import type { HandshakeTrace, ObservedCounts, ObservedSession } from '../observe/stream-session.js';
+import type { SessionCore } from './session-core.js';
+import type { Session } from './session.js';
+import { kOpened } from './session-types.js';
+
+export { traceHandshake } from '../observe/stream-session.js';
+
+/**
+ * A session handed to the application (by Server, Client, secureDuplex): its handshake
+ * trace, if any, ends in success, then the session is open for the channels.
+ */
+export function opened(session: Session, trace: HandshakeTrace | null): void {
+  trace?.succeed(session);
+  session[kOpened]();
+}
+
+type Observed = ObservedSession & { readonly stats: ObservedCounts };
+
+function roleOf(core: SessionCore): Role {
+  return core.conn instanceof ServerConnection ? 'server' : 'client';
+}
+
+/** The session is handed to the application: it is open for the channels from now on. */
+export function observeOpened(core: SessionCore): void {
+  if (core.openedAt >= 0) return;
+  core.openedAt = performance.now();
+  publishStreamOpen(core.session as unknown as ObservedSession, roleOf(core));
+}
+
+/** The session's `'close'` is being emitted: its `secsess:session:close`, if it was opened. */
+export function observeClosed(core: SessionCore): void {
+  if (core.openedAt < 0 || !sessionCloseChannel.hasSubscribers) return;
+  publishStreamClose(
+    core.session as unknown as Observed,
+    roleOf(core),
+    core.openedAt,
+    core.closeCode,
+    core.closeReason,
+    core.error,
+  );
+}
+
+/** A KeyUpdate was sent (`'send'`) or received (`'receive'`): that direction's keys are `generation`. */
+export function observeKeyUpdate(core: SessionCore, direction: 'send' | 'receive', generation: number): void {
+  publishKeyUpdate(core.session, roleOf(core), 'stream', direction, generation);
+}
