@@ -46,7 +46,8 @@ export type {
   DatagramRefusalLimit,
   DatagramServerCounters,
   DatagramServerEvents,
-} from './datagram/datagram-server.js';
+} from './datagram/server-counters.js';
+export type { DatagramServerMetrics } from './datagram/server-metrics.js';
 export { DatagramClient } from './datagram/datagram-client.js';
 export { DatagramSession } from './datagram/datagram-session.js';
 export type {
