@@ -174,17 +174,39 @@ test('--metrics refuses a host that is not loopback unless --metrics-public, and
   t.regex(lines(taken.stderr).at(-1)!, /cannot listen \(EADDRINUSE\).*\[ERR_METRICS\]$/);
 });
 
-test('--metrics with --workers is a usage error; serve --help lists the flags', async (t) => {
-  const result = await runCli(
-    serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '127.0.0.1:0', '--workers', '2']),
-    { bin: TUNNEL_BIN },
-  );
-  t.is(result.code, 2);
-  t.regex(result.stderr, /--metrics cannot be used with --workers/);
+test('serve --help lists --metrics and --metrics-public', async (t) => {
   const help = await runCli(['serve', '--help'], { bin: TUNNEL_BIN });
   t.is(help.code, 0);
   t.regex(help.stdout, /--metrics\b.*Prometheus/);
   t.regex(help.stdout, /--metrics-public\b/);
+});
+
+real("with --workers 2 the primary serves the sum of both workers' metrics", async (t) => {
+  const serve = fx.start(
+    serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '127.0.0.1:0', '--workers', '2']),
+  );
+  const url = /url=(\S+)$/.exec(await serve.line(/^secsess: metrics /))![1]!;
+  const listening = await serve.linesMatching(/^secsess: listening .* worker=\d+$/, 2);
+  const port = Number(/address=127\.0\.0\.1:(\d+)/.exec(listening[0]!)![1]);
+  const serverKey = await PublicKey.load(fx.keys.serverPub);
+  const sessions: Session[] = [];
+  for (let i = 0; i < 4; i++) {
+    const session = await Client.create(serverKey).connect(`127.0.0.1:${port}`);
+    await session.write(`hello ${i}`);
+    t.is(String(await session.read()), `hello ${i}`);
+    sessions.push(session);
+  }
+  let m = await scrape(t, url);
+  t.is(sampleValue(m, 'secsess_sessions_open'), 4);
+  for (const session of sessions) await session.close();
+  m = await scrapeUntil(t, url, (x) => sampleValue(x, 'secsess_sessions_closed_total') === 4, 'all closed');
+  t.is(sampleValue(m, 'secsess_sessions_opened_total'), 4);
+  t.is(sampleValue(m, 'secsess_handshakes_total', { outcome: 'succeeded' }), 4);
+  t.is(sampleValue(m, 'secsess_handshake_duration_seconds_count'), 4);
+  const received = sessions.reduce((sum, s) => sum + s.stats.bytesReceived, 0);
+  t.is(sampleValue(m, 'secsess_bytes_total', { direction: 'sent' }), received);
+  t.true(m.has('process_cpu_user_seconds_total'));
+  t.is(await serve.stop(), 0);
 });
 
 test("the test's Prometheus parser is strict: what it refuses", (t) => {

@@ -3,12 +3,14 @@
  * from a prom-client registry whose metrics read the server's `server.metrics()` snapshot
  * when scraped (one snapshot a scrape), beside prom-client's default process metrics. The
  * address must be loopback unless `--metrics-public` (the numbers tell an observer how busy
- * the server is, and who is refused); `--workers` is refused with `--metrics` (each worker
- * has its own server and counters: run a serve per endpoint). The bound address is logged
+ * the server is, and who is refused). With `--workers`, the primary serves the sum of its
+ * workers' registries (prom-client's AggregatorRegistry asks each over the cluster's IPC at
+ * every scrape; a replaced worker's counts go with it). The bound address is logged
  * (`metrics` line, `url=http://HOST:PORT/metrics`), so port 0 works. prom-client is loaded
  * only then: every other `secsess` run (a ProxyCommand's `connect` above all) starts without
  * the ~80 ms its loading takes.
  */
+import cluster from 'node:cluster';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +28,7 @@ import type { TunnelLog } from './conn-log.js';
 export const METRICS_PATH = '/metrics';
 
 /** Adds `--metrics HOST:PORT` and `--metrics-public` to `serve`'s options. */
-export function metricsOption<T extends { workers?: number | undefined }>(yargs: Argv<T>) {
+export function metricsOption<T>(yargs: Argv<T>) {
   return yargs
     .option('metrics', {
       type: 'string',
@@ -39,13 +41,7 @@ export function metricsOption<T extends { workers?: number | undefined }>(yargs:
       describe: 'allow a --metrics host that is not loopback',
     })
     .check((argv) => {
-      if (argv.metrics === undefined) return true;
-      parseHostPort(argv.metrics, { allowPortZero: true });
-      if (argv.workers !== undefined)
-        throw new Error(
-          '--metrics cannot be used with --workers: each worker counts only its own sessions; ' +
-            'run serve without --workers, or one serve per port, each with its own --metrics',
-        );
+      if (argv.metrics !== undefined) parseHostPort(argv.metrics, { allowPortZero: true });
       return true;
     });
 }
@@ -57,32 +53,49 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
+/** What `--metrics` and `--metrics-public` say. */
+export interface MetricsArgs {
+  metrics?: string | undefined;
+  'metrics-public': boolean;
+  workers?: number | undefined;
+}
+
+/** The `--metrics` address, refused (ERR_UNSAFE_METRICS) if not loopback without `--metrics-public`. */
+async function metricsAddress(args: MetricsArgs & { metrics: string }): Promise<HostPort> {
+  const address = parseHostPort(args.metrics, { allowPortZero: true });
+  if (!args['metrics-public'] && !(await hostIsLoopback(address.host))) {
+    throw new CliError(
+      CliErrorCode.UNSAFE_METRICS,
+      `--metrics ${address.host} is not a loopback address: anyone who reaches it would see how busy ` +
+        'the server is and why connections fail; serve metrics on 127.0.0.1, ::1 or localhost, or ' +
+        'pass --metrics-public if the network to it is trusted',
+    );
+  }
+  return address;
+}
+
 /**
  * Starts the endpoint of `--metrics` for `server` (already listening) and logs its `metrics`
  * line; null without `--metrics`. On failure (a non-loopback host without `--metrics-public`:
  * ERR_UNSAFE_METRICS; an address that cannot be bound: ERR_METRICS) the server is stopped.
+ * In a worker of `--workers`, the registry is only offered to the primary (no endpoint).
  */
 export async function startMetrics(
-  args: { metrics?: string | undefined; 'metrics-public': boolean },
+  args: MetricsArgs,
   server: Server,
   log: TunnelLog,
 ): Promise<MetricsEndpoint | null> {
   if (args.metrics === undefined) return null;
   try {
-    const address = parseHostPort(args.metrics, { allowPortZero: true });
-    if (!args['metrics-public'] && !(await hostIsLoopback(address.host))) {
-      throw new CliError(
-        CliErrorCode.UNSAFE_METRICS,
-        `--metrics ${address.host} is not a loopback address: anyone who reaches it would see how busy ` +
-          'the server is and why connections fail; serve metrics on 127.0.0.1, ::1 or localhost, or ' +
-          'pass --metrics-public if the network to it is trusted',
-      );
-    }
     const prom = await import('prom-client');
-    const endpoint = await listen(
-      address,
-      metricsRegistry(prom, () => server.metrics()),
-    );
+    const registry = metricsRegistry(prom, () => server.metrics());
+    if (args.workers !== undefined && cluster.isWorker) {
+      // Made first: it answers the primary's requests from now on, from this registry.
+      new prom.AggregatorRegistry();
+      prom.AggregatorRegistry.setRegistries([registry]);
+      return null;
+    }
+    const endpoint = await listen(await metricsAddress({ ...args, metrics: args.metrics }), registry);
     log.metrics(endpoint.url);
     return endpoint;
   } catch (err) {
@@ -91,8 +104,34 @@ export async function startMetrics(
   }
 }
 
+/**
+ * `serve --workers N --metrics`: the primary's endpoint, the sum of its workers' metrics,
+ * started before they are forked (an address refused or in use fails the command first).
+ */
+export async function startPrimaryMetrics(
+  args: MetricsArgs,
+  log: TunnelLog,
+): Promise<MetricsEndpoint | null> {
+  if (args.metrics === undefined) return null;
+  const address = await metricsAddress({ ...args, metrics: args.metrics });
+  const prom = await import('prom-client');
+  const aggregator = new prom.AggregatorRegistry();
+  const endpoint = await listen(address, {
+    contentType: aggregator.contentType,
+    metrics: () => aggregator.clusterMetrics(),
+  });
+  log.metrics(endpoint.url);
+  return endpoint;
+}
+
+/** What the endpoint serves: a registry, or the cluster's sum. */
+interface Exposition {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 /** Listens on `address`, answering GET /metrics from `registry`. */
-async function listen(address: HostPort, registry: Registry): Promise<MetricsEndpoint> {
+async function listen(address: HostPort, registry: Exposition): Promise<MetricsEndpoint> {
   const http = createServer((req, res) => void answer(req, res, registry));
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err: NodeJS.ErrnoException) =>
@@ -120,7 +159,7 @@ async function listen(address: HostPort, registry: Registry): Promise<MetricsEnd
   };
 }
 
-async function answer(req: IncomingMessage, res: ServerResponse, registry: Registry): Promise<void> {
+async function answer(req: IncomingMessage, res: ServerResponse, registry: Exposition): Promise<void> {
   const path = (req.url ?? '').split('?')[0];
   if (path !== METRICS_PATH) {
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found\n');

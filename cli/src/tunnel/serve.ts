@@ -37,7 +37,7 @@ import { handleServeSignals, withWorkers, workersOption } from './workers.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
 import { loadTickets, rereadTickets, ticketOptions } from './tickets.js';
-import { metricsOption, startMetrics } from './metrics.js';
+import { metricsOption, startMetrics, startPrimaryMetrics } from './metrics.js';
 import type { MetricsEndpoint } from './metrics.js';
 
 /** Close code of a session whose backend refused or did not answer. */
@@ -342,5 +342,5 @@ export const serveCommand = {
   command: 'serve',
   describe: 'accept secsess sessions and join each to a TCP service (--forward) or to stdin/stdout (--stdio)',
   builder,
-  execute: withWorkers(execute),
+  execute: withWorkers(execute, startPrimaryMetrics),
 };
