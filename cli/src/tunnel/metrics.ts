@@ -106,22 +106,23 @@ export async function startMetrics(
 
 /**
  * `serve --workers N --metrics`: the primary's endpoint, the sum of its workers' metrics,
- * started before they are forked (an address refused or in use fails the command first).
+ * started before they are forked (an address refused or in use fails the command first); null
+ * without --metrics, at once.
  */
-export async function startPrimaryMetrics(
-  args: MetricsArgs,
-  log: TunnelLog,
-): Promise<MetricsEndpoint | null> {
-  if (args.metrics === undefined) return null;
-  const address = await metricsAddress({ ...args, metrics: args.metrics });
-  const prom = await import('prom-client');
-  const aggregator = new prom.AggregatorRegistry();
-  const endpoint = await listen(address, {
-    contentType: aggregator.contentType,
-    metrics: () => aggregator.clusterMetrics(),
-  });
-  log.metrics(endpoint.url);
-  return endpoint;
+export function startPrimaryMetrics(args: MetricsArgs, log: TunnelLog): Promise<MetricsEndpoint> | null {
+  const metrics = args.metrics;
+  if (metrics === undefined) return null;
+  return (async () => {
+    const address = await metricsAddress({ ...args, metrics });
+    const prom = await import('prom-client');
+    const aggregator = new prom.AggregatorRegistry();
+    const endpoint = await listen(address, {
+      contentType: aggregator.contentType,
+      metrics: () => aggregator.clusterMetrics(),
+    });
+    log.metrics(endpoint.url);
+    return endpoint;
+  })();
 }
 
 /** What the endpoint serves: a registry, or the cluster's sum. */
