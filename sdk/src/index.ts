@@ -46,8 +46,7 @@ export type {
   DatagramRefusalLimit,
   DatagramServerCounters,
   DatagramServerEvents,
-} from './datagram/server-counters.js';
-export type { DatagramServerMetrics } from './datagram/server-metrics.js';
+} from './datagram/datagram-server.js';
 export { DatagramClient } from './datagram/datagram-client.js';
 export { DatagramSession } from './datagram/datagram-session.js';
 export type {

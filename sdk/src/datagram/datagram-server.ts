@@ -43,12 +43,16 @@ import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import { ServerOutbox, noop } from './server-outbox.js';
 import { SessionTable } from './server-sessions.js';
-import { datagramMetrics } from './server-metrics.js';
-import type { DatagramServerMetrics } from './server-metrics.js';
 import { endpointLabel } from './observe.js';
 import { publishRefused } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 import type {
+  DatagramRefusalLimit,
+  DatagramServerCounters,
+  DatagramServerEvents,
+} from './server-counters.js';
+
+export type {
   DatagramRefusalLimit,
   DatagramServerCounters,
   DatagramServerEvents,
@@ -73,7 +77,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #cookies: CookieJar | null = null;
   /** The handshake pipeline while listening. */
   #handshakes: ServerHandshaking | null = null;
-  readonly #sessions = new SessionTable(this.#counters.metrics);
+  readonly #sessions = new SessionTable();
   #stopping: Promise<void> | null = null;
 
   private constructor(
@@ -148,11 +152,6 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   /** What the worker pool did since `start()` (as `Server.workerCounts`); zeros with `workers: 0`. */
   get workerCounts(): PoolCounts {
     return this.#pool?.counts ?? { decrypts: 0, verifies: 0, inline: 0 };
-  }
-
-  /** A snapshot as `Server.metrics()`'s, where it applies (datagram/server-metrics.ts; README "Metrics"). */
-  metrics(): DatagramServerMetrics {
-    return datagramMetrics(this.#counters.metrics, this.#sessions.values(), this);
   }
 
   /** What the server counted since it was created: packets, answers, refusals, RSA work. */
@@ -346,7 +345,6 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   #handshakeError(error: SessionError, source: DatagramAddress): void {
     this.#counters[kCount]('handshakeErrors');
-    this.#counters.metrics.failed(error.code);
     debug('datagram server: handshake with %s failed: %s', remoteLabel(source), describeError(error));
     this.#emitSafely('handshakeError', error, source);
   }

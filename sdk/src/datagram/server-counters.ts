@@ -7,9 +7,6 @@
 import type { SessionError } from '../protocol/index.js';
 import type { RefusalLimit } from '../server/handshake-limiter.js';
 import type { DatagramSession } from './datagram-session.js';
-import { ServerMetricsRecorder } from '../server/server-metrics.js';
-import { NO_DATAGRAM_REFUSALS } from './server-metrics.js';
-import type { DatagramMetricsRecorder } from './server-metrics.js';
 import type { DatagramAddress } from './datagram-socket.js';
 
 /**
@@ -84,8 +81,6 @@ export const kCount = Symbol('count');
 
 /** @internal The server's counters, counted in place; `snapshot()` copies them. */
 export class DatagramCounters {
-  /** What `metrics()` reports (datagram/server-metrics.ts), counted beside these. */
-  readonly metrics: DatagramMetricsRecorder = new ServerMetricsRecorder(NO_DATAGRAM_REFUSALS);
   readonly #c: Mutable<DatagramServerCounters> = {
     packets: 0,
     dropped: 0,

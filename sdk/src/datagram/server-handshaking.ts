@@ -83,7 +83,6 @@ export class ServerHandshaking {
       (h) => {
         h.machine.destroy();
         host.counters[kCount]('handshakeTimeouts');
-        host.counters.metrics.failed(ErrorCode.TIMEOUT);
         h.trace?.fail(new TimeoutError('handshake', host.options.handshakeTimeout));
       },
       host.options.maxSessions,
@@ -148,7 +147,6 @@ export class ServerHandshaking {
     const limit = this.#admit(source);
     if (limit) {
       this.#host.counters[kCount]('refused');
-      this.#host.counters.metrics.refused(limit);
       this.#host.answer(this.#gate.refuse(hello), hello.packetSize, source);
       this.#host.refused(limit, source);
       return;
@@ -286,10 +284,6 @@ export class ServerHandshaking {
     // repeated ClientFinished with new ones, and goes on from seq 2.
     // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
     const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
-    // Timed from the Hello's admission, when its deadline was set.
-    this.#host.counters.metrics.succeeded(
-      performance.now() - pending.deadline + this.#host.options.handshakeTimeout,
-    );
     pending.trace?.done(session);
   }
 

@@ -6,25 +6,12 @@
 import { addressKey } from '../server/handshake-limiter.js';
 import { throwLater } from '../common/debug.js';
 import type { DatagramSession } from './datagram-session.js';
-import { countedOf } from './server-metrics.js';
-import type { DatagramMetricsRecorder } from './server-metrics.js';
 
 export class SessionTable {
-  readonly #metrics: DatagramMetricsRecorder;
   readonly #sessions = new Map<string, DatagramSession>();
   /** Each handshake session's source (addressKey: IPv4 address, IPv6 /64), and the counts. */
   readonly #origin = new Map<DatagramSession, string>();
   readonly #perSource = new Map<string, number>();
-
-  /** `metrics`: counts each session opened and ended (`DatagramServer.metrics()`). */
-  constructor(metrics: DatagramMetricsRecorder) {
-    this.#metrics = metrics;
-  }
-
-  /** The open sessions. */
-  values(): IterableIterator<DatagramSession> {
-    return this.#sessions.values();
-  }
 
   get size(): number {
     return this.#sessions.size;
@@ -46,19 +33,14 @@ export class SessionTable {
   /** Adds `session`; `origin`: the address its handshake came from (none for a channel). */
   add(key: string, session: DatagramSession, origin?: string): void {
     this.#sessions.set(key, session);
-    this.#metrics.opened(false);
     if (origin === undefined) return;
     const source = addressKey(origin);
     this.#origin.set(session, source);
     this.#perSource.set(source, (this.#perSource.get(source) ?? 0) + 1);
   }
 
-  /**
-   * Forgets `session` if `key` still names it (a new session may have the key by now). Called
-   * once per session, as it ends (after `closeAll()` too): its counts join the metrics' totals.
-   */
+  /** Forgets `session` if `key` still names it (a new session may have the key by now). */
   remove(key: string, session: DatagramSession): void {
-    this.#metrics.ended(countedOf(session));
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
     this.#uncount(session);
   }

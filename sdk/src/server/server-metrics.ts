@@ -14,11 +14,8 @@ import type { SessionStats } from '../observe/session-stats.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 
-/**
- * A snapshot of a server's counters since it was created (`server.metrics()`). `L`: the
- * refusal limits (a DatagramServer's are its own: `DatagramServerMetrics`).
- */
-export interface ServerMetrics<L extends string = RefusalLimit> {
+/** A snapshot of a server's counters since it was created (`server.metrics()`). */
+export interface ServerMetrics {
   readonly sessions: {
     /** Established sessions not yet closed. */
     readonly open: number;
@@ -40,7 +37,7 @@ export interface ServerMetrics<L extends string = RefusalLimit> {
     readonly probes: number;
   };
   /** Connections and hellos refused by each load limit (`'refused'`); every limit present. */
-  readonly refused: Readonly<Record<L, number>>;
+  readonly refused: Readonly<Record<RefusalLimit, number>>;
   /** Transport bytes of all sessions, live and ended, handshakes included. */
   readonly bytes: { readonly sent: number; readonly received: number };
   /** Records of all sessions, live and ended. */
@@ -71,7 +68,7 @@ export const HANDSHAKE_BUCKETS: readonly number[] = Object.freeze([
 ]);
 
 /** Every limit, at 0: the type makes sure none is missing. */
-export const NO_REFUSALS: Readonly<Record<RefusalLimit, number>> = Object.freeze({
+const NO_REFUSALS: Readonly<Record<RefusalLimit, number>> = Object.freeze({
   maxConnections: 0,
   maxHandshakes: 0,
   maxHandshakesPerAddress: 0,
@@ -93,8 +90,8 @@ export interface RsaSource {
   readonly counts: PoolCounts;
 }
 
-/** @internal The counters of one server; `L`: its refusal limits. */
-export class ServerMetricsRecorder<L extends string = RefusalLimit> {
+/** @internal The counters of one server. */
+export class ServerMetricsRecorder {
   #opened = 0;
   #resumed = 0;
   #closed = 0;
@@ -102,7 +99,7 @@ export class ServerMetricsRecorder<L extends string = RefusalLimit> {
   #failed = 0;
   #probes = 0;
   readonly #failedByCode = new Map<string, number>();
-  readonly #refused: Record<L, number>;
+  readonly #refused: Record<RefusalLimit, number> = { ...NO_REFUSALS };
   /** Counts of the sessions let go of; the live ones are added in `snapshot()`. */
   #bytesSent = 0;
   #bytesReceived = 0;
@@ -112,25 +109,10 @@ export class ServerMetricsRecorder<L extends string = RefusalLimit> {
   readonly #buckets = new Array<number>(HANDSHAKE_BUCKETS.length + 1).fill(0);
   #seconds = 0;
 
-  /** `noRefusals`: every limit of this server at 0 (the snapshot lists them all). */
-  constructor(noRefusals: Readonly<Record<L, number>>) {
-    this.#refused = { ...noRefusals };
-  }
-
   /** A session was accepted `ms` after it was made. */
   accepted(resumed: boolean, ms: number): void {
-    this.opened(resumed);
-    this.succeeded(ms);
-  }
-
-  /** A session is open. */
-  opened(resumed: boolean): void {
     this.#opened++;
     if (resumed) this.#resumed++;
-  }
-
-  /** A handshake succeeded in `ms`. */
-  succeeded(ms: number): void {
     this.#succeeded++;
     const seconds = ms / 1000;
     this.#seconds += seconds;
@@ -149,7 +131,7 @@ export class ServerMetricsRecorder<L extends string = RefusalLimit> {
     this.#probes++;
   }
 
-  refused(limit: L): void {
+  refused(limit: RefusalLimit): void {
     this.#refused[limit]++;
   }
 
@@ -177,21 +159,13 @@ export class ServerMetricsRecorder<L extends string = RefusalLimit> {
     this.#recordsReceived += stats.recordsReceived;
   }
 
-  /**
-   * The snapshot, with the live sessions' counts: `open` established ones, `handshaking` ones
-   * (or only how many there are, when they hold no session yet).
-   */
-  snapshot(
-    open: Iterable<Counted>,
-    handshaking: Iterable<Counted> | number,
-    rsa: RsaSource,
-  ): ServerMetrics<L> {
+  /** The snapshot, with the live sessions' counts: `open` established ones, `handshaking` ones. */
+  snapshot(open: ReadonlySet<Counted>, handshaking: Iterable<Counted>, rsa: RsaSource): ServerMetrics {
     let bytesSent = this.#bytesSent;
     let bytesReceived = this.#bytesReceived;
     let recordsSent = this.#recordsSent;
     let recordsReceived = this.#recordsReceived;
-    let openCount = 0;
-    let inProgress = typeof handshaking === 'number' ? handshaking : 0;
+    let inProgress = 0;
     const add = (session: Counted): void => {
       const stats = session.stats;
       bytesSent += stats.bytesSent;
@@ -199,22 +173,17 @@ export class ServerMetricsRecorder<L extends string = RefusalLimit> {
       recordsSent += stats.recordsSent;
       recordsReceived += stats.recordsReceived;
     };
-    for (const session of open) {
+    for (const session of open) add(session);
+    for (const session of handshaking) {
       add(session);
-      openCount++;
-    }
-    if (typeof handshaking !== 'number') {
-      for (const session of handshaking) {
-        add(session);
-        inProgress++;
-      }
+      inProgress++;
     }
     const counts: number[] = [];
     let cumulative = 0;
     for (let i = 0; i < HANDSHAKE_BUCKETS.length; i++) counts.push((cumulative += this.#buckets[i]!));
     const pool = rsa.counts;
     return {
-      sessions: { open: openCount, opened: this.#opened, resumed: this.#resumed, closed: this.#closed },
+      sessions: { open: open.size, opened: this.#opened, resumed: this.#resumed, closed: this.#closed },
       handshakes: {
         inProgress,
         succeeded: this.#succeeded,

@@ -42,7 +42,7 @@ import { Authorizer } from './authorization.js';
 import { ProxyAccept, remoteOf } from './proxy-accept.js';
 import type { StartSession } from './proxy-accept.js';
 import { ServerTickets } from './tickets.js';
-import { NO_REFUSALS, ServerMetricsRecorder, kMetrics } from './server-metrics.js';
+import { ServerMetricsRecorder, kMetrics } from './server-metrics.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 export type { RemoteInfo, ServerEvents } from './server-events.js';
@@ -77,7 +77,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Resumption tickets (the `tickets` option, or `setTicketKeys()`). */
   readonly #tickets: ServerTickets;
   /** @internal The counters behind `metrics()` (server-metrics.ts); server-events.ts counts there too. */
-  readonly [kMetrics] = new ServerMetricsRecorder(NO_REFUSALS);
+  readonly [kMetrics] = new ServerMetricsRecorder();
 
   private constructor(
     endpoint: ListenTarget,
