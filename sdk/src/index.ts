@@ -67,6 +67,7 @@ export {
 export type { DatagramSessionOptions } from './datagram/session-options.js';
 export { openDatagramChannel } from './datagram/channel.js';
 export type { DatagramChannelOptions } from './datagram/channel.js';
+export type { DatagramServerMetrics } from './datagram/server-metrics.js';
 export { formatEndpoint, parseEndpoint } from './common/endpoint.js';
 export type { Endpoint, EndpointInput } from './common/endpoint.js';
 export type { ClientOptions } from './client/client-options.js';

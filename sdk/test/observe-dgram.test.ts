@@ -360,6 +360,13 @@ test.serial(
     await t.throwsAsync(DatagramClient.create(null, {}, { trust: 'strict', knownHosts }).connect(other), {
       code: 'ERR_HOST_KEY_CHANGED',
     });
+    // One trace per attempt: the named key refused, then the server's own key judged changed.
+    t.deepEqual(
+      traces(seen, 'client').map(
+        ({ context }) => (context.error as { code?: string } | undefined)?.code ?? null,
+      ),
+      [null, null, ErrorCode.SERVER_KEY_MISMATCH, 'ERR_HOST_KEY_CHANGED'],
+    );
     t.deepEqual(
       seen.trust.map(({ role, transport, remote, decision, reason, fingerprint }) => ({
         role,

@@ -25,6 +25,7 @@ import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { EndpointInput } from '../common/endpoint.js';
 import { loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import { checkClientArguments, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
@@ -37,6 +38,7 @@ import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { addressLabel, startHandshakeTrace } from './observe.js';
+import type { HandshakeTrace } from './observe.js';
 import { publishPinned } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 
@@ -129,8 +131,8 @@ export class DatagramClient {
       this.#options.socket,
     );
     const localPort = socket.address().port;
-    // Traced from here (the socket is there) to the open session, busy retries included.
-    const trace = startHandshakeTrace('client', () => addressLabel(socket.address()), addressLabel(remote));
+    /** The current attempt's trace: from its first packet to the open session or its failure. */
+    let trace: HandshakeTrace | null = null;
     // Logged only: the attempt (client-attempt.ts) treats an ECONNREFUSED as fatal only if
     // no valid answer arrives by the next retransmission (a forged ICMP must not be enough).
     const onSocketError = (err: Error): void => debug('datagram client socket: %s', err.message);
@@ -152,6 +154,7 @@ export class DatagramClient {
           cookie: known && known.localPort === localPort ? known.cookie : null,
           handshakeTimeout: this.#options.handshakeTimeout,
           context: contextOptions(this.#options.session),
+          keyLog: keyLogFromEnv(),
         });
         debug(
           'datagram client: handshake with %s, %s',
@@ -160,10 +163,12 @@ export class DatagramClient {
         );
         // The attempt's handshake timeout also bounds the wait for the server's first record.
         const deadline = performance.now() + this.#options.handshakeTimeout;
+        trace = startHandshakeTrace('client', () => addressLabel(socket.address()), addressLabel(remote));
         let opened: OpenedHandshake;
         try {
           opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
         } catch (err) {
+          trace?.fail(err);
           this.#remember(cacheKey, hs.cookie, localPort);
           debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
           const code = err instanceof SessionError ? err.code : null;

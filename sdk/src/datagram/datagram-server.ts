@@ -10,12 +10,11 @@
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import type { RemoteInfo as DgramRemoteInfo, Socket } from 'node:dgram';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
+import type { PrivateKey } from '@secsess/keys';
 import { CLOSE_GOING_AWAY, ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { PacketType } from '../protocol/datagram/constants.js';
 import { CookieJar } from '../protocol/datagram/cookie.js';
-import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
 import { debug, describeError, emitUncaught, suiteName, warnListenerFailed } from '../common/debug.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
@@ -35,7 +34,6 @@ import type { DatagramAddress } from './datagram-socket.js';
 import { connIdKey } from './server-handshakes.js';
 import { ServerHandshaking } from './server-handshaking.js';
 import type { HandshakeHost } from './server-handshaking.js';
-import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import { attachChannel } from './channel.js';
 import type { Session } from '../stream/session.js';
@@ -43,6 +41,8 @@ import type { DatagramSession } from './datagram-session.js';
 import { DatagramCounters, kCount } from './server-counters.js';
 import { ServerOutbox, noop } from './server-outbox.js';
 import { SessionTable } from './server-sessions.js';
+import { DatagramMetrics } from './server-metrics.js';
+import type { DatagramServerMetrics } from './server-metrics.js';
 import { endpointLabel } from './observe.js';
 import { publishRefused } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
@@ -77,7 +77,8 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
   #cookies: CookieJar | null = null;
   /** The handshake pipeline while listening. */
   #handshakes: ServerHandshaking | null = null;
-  readonly #sessions = new SessionTable();
+  readonly #metrics = new DatagramMetrics();
+  readonly #sessions = new SessionTable(this.#metrics);
   #stopping: Promise<void> | null = null;
 
   private constructor(
@@ -159,6 +160,11 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     return this.#counters.snapshot();
   }
 
+  /** Sessions, handshakes, refusals, bytes, records, RSA, handshake times: `Server.metrics()`'s shape. */
+  metrics(): DatagramServerMetrics {
+    return this.#metrics.snapshot(this.#sessions, this.handshakeCount, this.#pool, this.#counters.snapshot());
+  }
+
   /**
    * Loads the keys, starts the workers, binds the socket. Resolves once listening. Rejects
    * with the KeyError of an unreadable key, ERR_TRANSPORT if the address cannot be bound,
@@ -173,25 +179,15 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       this.#keys = await loadPrivateKeys(this.#keyInputs);
       await this.#authorizer.load();
       this.#cookies = new CookieJar();
-      const gate = new DatagramHandshakeGate({
-        keys: this.#keys,
-        ...(this.#suites ? { suites: this.#suites } : {}),
-        cookies: this.#cookies,
-        clientKeyAllowed: (key: PublicKey) => this.#authorizer.allows(key),
-        handshakeTimeout: this.#options.handshakeTimeout,
-        context: contextOptions(this.#options.session),
-        connectionIdInUse: (id) => {
-          const key = id.toString('latin1');
-          return this.#sessions.has(key) || this.#handshakes!.hasConnId(key);
-        },
-      });
       if (this.#options.workers > 0) {
         this.#pool = new DecryptPool(
           this.#keys.map((k) => k.keyObject),
           this.#options.workers,
         );
       }
-      this.#handshakes = new ServerHandshaking(this.#host, gate, this.#keys);
+      this.#handshakes = new ServerHandshaking(this.#host, this.#keys, this.#suites, this.#cookies, (key) =>
+        this.#sessions.has(key),
+      );
       const { socket, address } = await bindSocket(this.#endpoint, this.#options.socket);
       socket.on('message', this.#onMessage);
       socket.on('error', (err) => {
@@ -286,7 +282,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       full: this.#sessions.size + this.handshakeCount >= this.#options.maxSessions,
       options: this.#options.session,
       transmit: this.#outbox.transmit,
-      local: () => endpointLabel(this.#address),
+      local: this.#host.local,
       has: (key) => this.#sessions.has(key) || (this.#handshakes?.hasConnId(key) ?? false),
       add: (key, session) => this.#sessions.add(key, session),
       remove: (key, session) => this.#sessions.remove(key, session),
@@ -345,6 +341,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
 
   #handshakeError(error: SessionError, source: DatagramAddress): void {
     this.#counters[kCount]('handshakeErrors');
+    this.#metrics.failed(error.code);
     debug('datagram server: handshake with %s failed: %s', remoteLabel(source), describeError(error));
     this.#emitSafely('handshakeError', error, source);
   }
@@ -366,6 +363,9 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     get pool() {
       return server.#pool;
     },
+    get metrics() {
+      return server.#metrics;
+    },
     sessionCount: () => server.#sessions.size,
     sessionsFrom: (address: string) => server.#sessions.countFrom(address),
     sessionListened: () => server.listenerCount('session') > 0,
@@ -378,6 +378,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
     refused: (limit: DatagramRefusalLimit, source: DatagramAddress) => {
       debug('datagram server: refused %s: limit %s', remoteLabel(source), limit);
       publishRefused(server, 'datagram', limit, source.address, source.port);
+      server.#metrics.refused(limit);
       server.#emitSafely('refused', limit, source);
     },
     handshakeError: (error: SessionError, source: DatagramAddress) => server.#handshakeError(error, source),
@@ -417,7 +418,7 @@ export class DatagramServer extends EventEmitter<DatagramServerEvents> {
       session.close(CLOSE_GOING_AWAY, 'no session listener');
       return session;
     }
-    session[kEstablished](() => endpointLabel(this.#address));
+    session[kEstablished](this.#host.local);
     this.#emitSafely('session', session);
     return session;
   }

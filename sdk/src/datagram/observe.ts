@@ -41,7 +41,11 @@ export function endpointLabel(endpoint: Endpoint | null): string {
   return endpoint ? formatEndpoint(endpoint) : '';
 }
 
-/** `secsess:session:open` for a session established now; `local` is only called if somebody listens. */
+/**
+ * `secsess:session:open` for a session established now; `local` is only called if somebody
+ * listens. The server side of a §D9 channel opens before its client's port is known: its
+ * `remote` then ends in `:0`.
+ */
 export function publishOpen(session: ObservedSession, role: Role, local: () => string): void {
   if (!sessionOpenChannel.hasSubscribers) return;
   const message: SessionOpenMessage = {

@@ -14,20 +14,26 @@
  * it fails at once with the reason (§D3); a record that does not open gets nothing.
  */
 import type { PrivateKey, PublicKey } from '@secsess/keys';
+import type { Suite } from '../protocol/index.js';
+import type { CookieJar } from '../protocol/datagram/cookie.js';
+import { DatagramHandshakeGate } from '../protocol/datagram/server-gate.js';
 import { ErrorCode, SessionError, TimeoutError, oaepDecrypt, pssVerify } from '../protocol/index.js';
-import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
+import type { ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import type { DecryptPool } from '../server/decrypt-pool.js';
 import type { HandshakeRate } from '../server/handshake-rate.js';
 import { peerInfo } from '../server/authorization.js';
 import type { Authorizer } from '../server/authorization.js';
 import type { ResolvedDatagramServerOptions } from './datagram-options.js';
 import type { DatagramAddress } from './datagram-socket.js';
+import { contextOptions } from './session-options.js';
 import { HandshakeTable } from './server-handshakes.js';
 import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
+import type { DatagramMetrics } from './server-metrics.js';
 import { addressLabel, startHandshakeTrace } from './observe.js';
 import type { ObservedSession } from './observe.js';
 
@@ -37,6 +43,7 @@ type Pending = PendingHandshake<DatagramServerHandshake>;
 export interface HandshakeHost {
   readonly options: ResolvedDatagramServerOptions;
   readonly counters: DatagramCounters;
+  readonly metrics: DatagramMetrics;
   readonly authorizer: Authorizer;
   readonly rate: HandshakeRate;
   /** The worker pool, or null with `workers: 0`. */
@@ -73,10 +80,32 @@ export class ServerHandshaking {
   readonly #keys: readonly PrivateKey[];
   readonly #table: HandshakeTable<DatagramServerHandshake>;
 
-  constructor(host: HandshakeHost, gate: DatagramHandshakeGate, keys: readonly PrivateKey[]) {
+  /**
+   * The pipeline of a server that holds `keys`, accepts `suites` (default: all) and checks
+   * cookies with `cookies`; `sessionHas(connId)`: whether an open session has that conn_id
+   * (latin1 key), so that a new handshake draws another.
+   */
+  constructor(
+    host: HandshakeHost,
+    keys: readonly PrivateKey[],
+    suites: Suite[] | undefined,
+    cookies: CookieJar,
+    sessionHas: (connId: string) => boolean,
+  ) {
     this.#host = host;
-    this.#gate = gate;
     this.#keys = keys;
+    this.#gate = new DatagramHandshakeGate({
+      keys,
+      ...(suites ? { suites } : {}),
+      cookies,
+      clientKeyAllowed: (key: PublicKey) => host.authorizer.allows(key),
+      handshakeTimeout: host.options.handshakeTimeout,
+      context: contextOptions(host.options.session),
+      connectionIdInUse: (id) => {
+        const key = id.toString('latin1');
+        return sessionHas(key) || this.#table.hasConnId(key);
+      },
+    });
     this.#table = new HandshakeTable<DatagramServerHandshake>(
       host.options,
       host.options.handshakeTimeout,
@@ -154,7 +183,7 @@ export class ServerHandshaking {
     // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
     const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
     const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
-    const accepted = this.#gate.acceptHello(hello, performance.now(), allowed);
+    const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv(), allowed);
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);
@@ -285,6 +314,8 @@ export class ServerHandshaking {
     // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
     const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
     pending.trace?.done(session);
+    // Its Hello was admitted a handshake timeout before its deadline.
+    this.#host.metrics.succeeded(performance.now() - pending.deadline + this.#host.options.handshakeTimeout);
   }
 
   /**

@@ -6,12 +6,19 @@
 import { addressKey } from '../server/handshake-limiter.js';
 import { throwLater } from '../common/debug.js';
 import type { DatagramSession } from './datagram-session.js';
+import type { DatagramMetrics } from './server-metrics.js';
 
 export class SessionTable {
   readonly #sessions = new Map<string, DatagramSession>();
   /** Each handshake session's source (addressKey: IPv4 address, IPv6 /64), and the counts. */
   readonly #origin = new Map<DatagramSession, string>();
   readonly #perSource = new Map<string, number>();
+  readonly #metrics: DatagramMetrics;
+
+  /** `metrics`: told of each session added and ended. */
+  constructor(metrics: DatagramMetrics) {
+    this.#metrics = metrics;
+  }
 
   get size(): number {
     return this.#sessions.size;
@@ -25,6 +32,11 @@ export class SessionTable {
     return this.#sessions.has(key);
   }
 
+  /** The open sessions. */
+  values(): Iterable<DatagramSession> {
+    return this.#sessions.values();
+  }
+
   /** Sessions open whose handshake came from `address`'s source (IPv6: its /64). */
   countFrom(address: string): number {
     return this.#perSource.get(addressKey(address)) ?? 0;
@@ -33,15 +45,20 @@ export class SessionTable {
   /** Adds `session`; `origin`: the address its handshake came from (none for a channel). */
   add(key: string, session: DatagramSession, origin?: string): void {
     this.#sessions.set(key, session);
+    this.#metrics.opened();
     if (origin === undefined) return;
     const source = addressKey(origin);
     this.#origin.set(session, source);
     this.#perSource.set(source, (this.#perSource.get(source) ?? 0) + 1);
   }
 
-  /** Forgets `session` if `key` still names it (a new session may have the key by now). */
+  /**
+   * `session` ended (its `onEnd`, once): forgets it if `key` still names it (a new session
+   * may have the key by now, or `closeAll()` cleared the table), and counts it as ended.
+   */
   remove(key: string, session: DatagramSession): void {
     if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    this.#metrics.ended(session);
     this.#uncount(session);
   }
 

@@ -39,6 +39,7 @@ import {
   encodeKeyResponse,
 } from '../handshake-messages.js';
 import type { ClientHello } from '../handshake-messages.js';
+import type { KeyLog } from '../key-log.js';
 import { ALL_SUITES, acceptedSuite } from '../suite.js';
 import type { Suite } from '../suite.js';
 import { CONN_ID_SIZE, PacketType } from './constants.js';
@@ -194,12 +195,14 @@ export class DatagramHandshakeGate {
   /**
    * Admits a screened Hello (call after the rate limit and admission): draws conn_id,
    * server_random and the X25519 key, and returns the handshake, whose RSA step is next.
-   * `now` starts its handshake timeout. `clientKeyAllowed`: this handshake's membership
+   * `now` starts its handshake timeout. `keyLog`: the key log this session's secrets go to
+   * (PROTOCOL.md "Key log format"), if any. `clientKeyAllowed`: this handshake's membership
    * check, instead of the gate's (a server that reports each refusal with its source).
    */
   acceptHello(
     hello: ScreenedHello,
     now: number,
+    keyLog?: KeyLog,
     clientKeyAllowed: ((key: PublicKey) => boolean) | undefined = this.#options.clientKeyAllowed,
   ): Accepted {
     const o = this.#options;
@@ -235,6 +238,7 @@ export class DatagramHandshakeGate {
         contextRandom: o.random,
         context: o.context,
         clientKeyAllowed,
+        keyLog,
       }),
     };
   }
