@@ -10,7 +10,8 @@
  * cores (handshakes/s with 1 and 2 node:cluster server processes), idle-memory,
  * latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
  * stunnel, with real redis-server / redis-benchmark), resume (resumed handshakes beside full
- * ones and node:tls resumption). See BENCHMARKS.md.
+ * ones and node:tls resumption), observe (handshakes and round trips with and without a
+ * subscriber on every diagnostics channel). See BENCHMARKS.md.
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { startChild } from './child.js';
@@ -45,6 +46,7 @@ const GROUPS: Group[] = [
   { name: 'dgram', run: async (c) => (await import('./dgram.js')).benchDatagrams(c) },
   { name: 'tunnel', run: async (c) => (await import('./tunnel.js')).benchTunnel(c) },
   { name: 'resume', run: async (c) => (await import('./resume.js')).benchResumption(c) },
+  { name: 'observe', run: async (c) => (await import('./observe.js')).benchObserve(c) },
 ];
 
 const args = process.argv.slice(2);
