@@ -19,6 +19,13 @@ export const CliErrorCode = {
    * (anyone who reaches the port reaches the service); pass --allow-any-client to allow it.
    */
   UNSAFE_ANY_CLIENT: 'ERR_UNSAFE_ANY_CLIENT',
+  /**
+   * `secsess serve --metrics`: the address is not loopback (the metrics tell anyone who reaches
+   * them how busy the server is); pass --metrics-public to allow it.
+   */
+  UNSAFE_METRICS: 'ERR_UNSAFE_METRICS',
+  /** `secsess serve --metrics`: the address could not be listened on (in use, not this host's). */
+  METRICS: 'ERR_METRICS',
   /** `--listen systemd`: no socket was passed (LISTEN_FDS / LISTEN_PID do not name this process). */
   LISTEN_FDS: 'ERR_LISTEN_FDS',
   /**

@@ -7,7 +7,8 @@
  * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
  * peer, fingerprint, resumed, up, down, durationMs, close, reason), `refused` (a connection
  * that did not become a session: peer, code), `reload` (fingerprints, added, removed,
- * ticketKeys with --ticket-keys; or error, message), `draining` (sessions), `stopped`,
+ * ticketKeys with --ticket-keys; or error, message), `metrics` (url: `serve --metrics`),
+ * `draining` (sessions), `stopped`,
  * `worker` (`serve --workers`: pid, status, replaced). In a worker of `serve --workers`,
  * every line ends with its `worker` pid.
  */
@@ -180,6 +181,11 @@ export class TunnelLog {
   /** SIGTERM: no new connections; `sessions` still open are given the drain time. */
   draining(sessions: number): void {
     this.#line('draining', { sessions });
+  }
+
+  /** `serve --metrics`: Prometheus metrics are served at `url` (the bound port). */
+  metrics(url: string): void {
+    this.#line('metrics', { url });
   }
 
   /** Every session is over and the listener closed; the process exits next. */

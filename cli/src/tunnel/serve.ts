@@ -37,6 +37,8 @@ import { handleServeSignals, withWorkers, workersOption } from './workers.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
 import { loadTickets, rereadTickets, ticketOptions } from './tickets.js';
+import { metricsOption, startMetrics, startPrimaryMetrics } from './metrics.js';
+import type { MetricsEndpoint } from './metrics.js';
 
 /** Close code of a session whose backend refused or did not answer. */
 export const CLOSE_BACKEND = 4000;
@@ -102,11 +104,13 @@ function builder(yargs: Argv<TunnelArgs>) {
       choices: SYMMETRIC_CHOICES,
       describe: 'accept only this cipher (default: every suite the client asks for)',
     });
-  return workersOption(
-    maxConnsOption(
-      commonOptions(ticketOptions(options)),
-      'connections open at once (sessions, handshakes, and with --accept-proxy those still sending their ' +
-        'PROXY header); past it clients get ERR_SERVER_BUSY. With --workers: per worker',
+  return metricsOption(
+    workersOption(
+      maxConnsOption(
+        commonOptions(ticketOptions(options)),
+        'connections open at once (sessions, handshakes, and with --accept-proxy those still sending their ' +
+          'PROXY header); past it clients get ERR_SERVER_BUSY. With --workers: per worker',
+      ),
     ),
   )
     .check((argv) => {
@@ -243,6 +247,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const sessions = new Set<Promise<void>>();
   let outcome: PumpResult | null = null;
   let stopping: Promise<void> | null = null;
+  let metrics: MetricsEndpoint | null = null;
   let stopped!: () => void;
   const finished = new Promise<void>((resolve) => (stopped = resolve));
 
@@ -251,6 +256,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       if (announce) log.draining(server.sessionCount);
       await server.stop(drainMs === undefined ? undefined : { drain: drainMs });
       await Promise.all(sessions);
+      await metrics?.close();
       log.stopped();
       stopped();
     })());
@@ -288,6 +294,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       throw err;
     }
   }
+  metrics = await startMetrics(args, server, log);
   log.listening(
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
@@ -335,5 +342,5 @@ export const serveCommand = {
   command: 'serve',
   describe: 'accept secsess sessions and join each to a TCP service (--forward) or to stdin/stdout (--stdio)',
   builder,
-  execute: withWorkers(execute),
+  execute: withWorkers(execute, startPrimaryMetrics),
 };

@@ -117,11 +117,24 @@ export function handleServeSignals(args: { workers?: number }, actions: SignalAc
  */
 export function withWorkers<A extends { workers?: number; 'log-format': LogFormat }>(
   execute: (args: A, out: Output) => Promise<void>,
+  /**
+   * What the primary runs before it forks (`--metrics`: its endpoint), closed once all have
+   * exited; null when there is nothing to run (the primary then forks in this very tick).
+   */
+  primaryExtra?: (args: A, log: TunnelLog) => Promise<{ close(): Promise<void> }> | null,
 ): (args: A, out: Output) => Promise<void> {
   return async (args, out) => {
     if (args.workers === undefined) return execute(args, out);
-    if (cluster.isPrimary)
-      return servePrimary(args.workers, new TunnelLog(args['log-format'], 'serve', out.io.stderr));
+    if (cluster.isPrimary) {
+      const log = new TunnelLog(args['log-format'], 'serve', out.io.stderr);
+      const starting = primaryExtra?.(args, log) ?? null;
+      const extra = starting === null ? null : await starting;
+      try {
+        return await servePrimary(args.workers, log);
+      } finally {
+        await extra?.close();
+      }
+    }
     try {
       await execute(args, out);
     } finally {

@@ -13,7 +13,6 @@
  * Every failure drops the connection (no secsess byte was said: no alert) and is reported as
  * `'handshakeError'` with ERR_PROXY_PROTOCOL; the server and its other sessions go on.
  */
-import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
@@ -24,7 +23,7 @@ import type { ConnectionAdmission } from './admission.js';
 import { refuseSocket } from './admission.js';
 import { looksLikeProxyHeader, ProxyHeaderParser } from './proxy-header.js';
 import { emitRefused, remoteLabel, reportHandshakeFailure } from './server-events.js';
-import type { RemoteInfo, ServerEvents } from './server-events.js';
+import type { MeteredServer, RemoteInfo } from './server-events.js';
 import type { ResolvedProxyProtocol } from './server-options.js';
 
 /** Starts a connection's session once its header (if any) is read; null if it was not started. */
@@ -40,16 +39,12 @@ function refusal(reason: string): SessionError {
 
 export class ProxyAccept {
   readonly #options: ResolvedProxyProtocol;
-  readonly #server: EventEmitter<ServerEvents>;
+  readonly #server: MeteredServer;
   readonly #admission: ConnectionAdmission;
   /** Trusted connections still sending their header. */
   readonly #reading = new Set<Socket>();
 
-  constructor(
-    options: ResolvedProxyProtocol,
-    server: EventEmitter<ServerEvents>,
-    admission: ConnectionAdmission,
-  ) {
+  constructor(options: ResolvedProxyProtocol, server: MeteredServer, admission: ConnectionAdmission) {
     this.#options = options;
     this.#server = server;
     this.#admission = admission;

@@ -11,6 +11,11 @@ import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 import { publishRefused } from '../observe/publish.js';
+import { kMetrics } from './server-metrics.js';
+import type { ServerMetricsRecorder } from './server-metrics.js';
+
+/** @internal The server as these functions see it: its events, and its counters (server-metrics.ts). */
+export type MeteredServer = EventEmitter<ServerEvents> & { readonly [kMetrics]: ServerMetricsRecorder };
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -60,11 +65,8 @@ export function remoteLabel(remote: RemoteInfo): string {
 }
 
 /** @internal Emits `'refused'`, with its debug line. */
-export function emitRefused(
-  server: EventEmitter<ServerEvents>,
-  limit: RefusalLimit,
-  remote: RemoteInfo,
-): void {
+export function emitRefused(server: MeteredServer, limit: RefusalLimit, remote: RemoteInfo): void {
+  server[kMetrics].refused(limit);
   debug('server: refused %s: limit %s', remoteLabel(remote), limit);
   publishRefused(server, 'stream', limit, remote.address, remote.port);
   server.emit('refused', limit, remote);
@@ -75,7 +77,7 @@ export function emitRefused(
  * it was an honest client's key probe, else `'handshakeError'`.
  */
 export function reportHandshakeFailure(
-  server: EventEmitter<ServerEvents>,
+  server: MeteredServer,
   err: SessionError,
   remote: RemoteInfo,
   limit: RefusalLimit | undefined,
@@ -86,10 +88,12 @@ export function reportHandshakeFailure(
   }
   const probe = keyProbeOf(err);
   if (probe) {
+    server[kMetrics].probe();
     debug('server: probe from %s: %s', remoteLabel(remote), PROBE_TEXT[probe]);
     server.emit('probe', probe, remote);
     return;
   }
+  server[kMetrics].failed(err.code);
   debug('server: handshake with %s failed: %s', remoteLabel(remote), describeError(err));
   server.emit('handshakeError', err, remote);
 }

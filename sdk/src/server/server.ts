@@ -9,14 +9,9 @@
  * still be read. A handshake that fails is reported through `'handshakeError'` and never disturbs the
  * server or other sessions.
  *
- * Before authentication every connection is untrusted, so admission is decided before a byte is read
- * (admission.ts, handshake-limiter.ts and SECURITY.md): past `maxConnections`, `maxHandshakes` or
- * `maxHandshakesPerAddress`, the connection gets the 6-byte plaintext ServerBusy alert (the client sees
- * ERR_SERVER_BUSY) and is dropped, and `'refused'` is emitted; so is a connection from an address over its
- * `handshakeRate` (handshake-rate.ts). A ClientHello is refused the same way, before any RSA work, when
- * its address is over that rate (a token is taken per hello) or `maxPendingDecrypts` decryptions already
- * wait. Behind a load balancer (`proxyProtocol`, proxy-accept.ts), a trusted peer's PROXY header is read
- * first, and the client it names is the one admitted, limited, authorized and reported from there on.
+ * Admission is decided before a byte is read (admission.ts, which says how, and SECURITY.md): past a load
+ * limit a connection or ClientHello gets ServerBusy and `'refused'` is emitted; behind a load balancer
+ * (proxy-accept.ts) the client a trusted PROXY header names is the one admitted. Counters: server-metrics.ts.
  */
 import { EventEmitter, captureRejectionSymbol } from 'node:events';
 import { createServer } from 'node:net';
@@ -47,15 +42,12 @@ import { Authorizer } from './authorization.js';
 import { ProxyAccept, remoteOf } from './proxy-accept.js';
 import type { StartSession } from './proxy-accept.js';
 import { ServerTickets } from './tickets.js';
+import { ServerMetricsRecorder, kMetrics } from './server-metrics.js';
+import type { ServerMetrics } from './server-metrics.js';
 
-export type { RefusalLimit } from './handshake-limiter.js';
 export type { RemoteInfo, ServerEvents } from './server-events.js';
 import { emitRefused, remoteLabel, reportHandshakeFailure, routeListenerRejection } from './server-events.js';
 import type { ServerEvents } from './server-events.js';
-export type { PoolCounts } from './decrypt-pool.js';
-export type { InheritedSocket, ServerEndpointInput } from './listen.js';
-export type { StopOptions } from './drain.js';
-export type { KeyProbe } from '../protocol/key-probe.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
 
@@ -84,6 +76,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #drain: DrainWait | null = null;
   /** Resumption tickets (the `tickets` option, or `setTicketKeys()`). */
   readonly #tickets: ServerTickets;
+  /** @internal The counters behind `metrics()` (server-metrics.ts); server-events.ts counts there too. */
+  readonly [kMetrics] = new ServerMetricsRecorder();
 
   private constructor(
     endpoint: ListenTarget,
@@ -157,6 +151,11 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   get workerCounts(): PoolCounts {
     return this.#keys.counts;
+  }
+
+  /** A snapshot of the server's counters: sessions, handshakes, refusals, bytes, RSA (README "Metrics"). */
+  metrics(): ServerMetrics {
+    return this[kMetrics].snapshot(this.#sessions, this.#handshaking.items(), this.#keys);
   }
 
   /** Whether the server is listening. */
@@ -369,6 +368,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     // The keys in force now: this handshake keeps them even if they are reloaded meanwhile.
     const keys = this.#keys.current!;
+    const started = performance.now();
     let session: Session;
     try {
       session = createSession(
@@ -407,12 +407,14 @@ export class Server extends EventEmitter<ServerEvents> {
             trace?.fail(denied);
             this.#handshaking.delete(session);
             if (denied) session[kFail](denied);
+            this[kMetrics].notAccepted(session, denied);
             if (denied && this.#state !== 'stopping') this.emit('handshakeError', denied, remote);
             return;
           }
         }
         this.#handshaking.delete(session);
         this.#sessions.add(session);
+        this[kMetrics].accepted(session.resumed, performance.now() - started);
         // Accepted: the ticket the client asked for goes before any message of ours (§6a).
         session[kIssueTicket]();
         session[kOnClosed](this.#forget);
@@ -423,6 +425,7 @@ export class Server extends EventEmitter<ServerEvents> {
       (err: SessionError) => {
         trace?.fail(err);
         this.#handshaking.delete(session);
+        this[kMetrics].notAccepted(session, null);
         // Its alert, if any, is in the kernel already: the socket lingers a moment, bounded
         // (linger.ts), rather than up to closeTimeout outside every handshake limit.
         if (this.#state === 'stopping') return session.destroy();
@@ -439,6 +442,7 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Drops an established session from `#sessions` once it is over (one function for all). */
   readonly #forget = (session: Session): void => {
     this.#sessions.delete(session);
+    this[kMetrics].ended(session);
     this.#drain?.check();
   };
 
