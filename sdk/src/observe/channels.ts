@@ -121,8 +121,8 @@ export interface TrustMessage {
   readonly decision: 'trusted' | 'learned' | 'refused';
   /**
    * Why, in a word: `pinned`, `known`, `new-host` (learned or accepted on first use),
-   * `any` (no check asked), `changed`, `revoked`, `unknown-host` (strict), `not-listed`
-   * (authorized keys), `hook` (the authorize hook denied), `authorized`.
+   * `changed`, `revoked`, `unknown-host` (strict), `not-listed` (authorized keys), `hook`
+   * (the authorize hook denied), `authorized`.
    */
   readonly reason: string;
 }

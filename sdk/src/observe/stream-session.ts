@@ -164,15 +164,16 @@ export class HandshakeTrace {
 }
 
 /**
- * A trace of the handshake of a stream session just made (its transport connected), or
- * null when nobody subscribes to `secsess:handshake`.
+ * A trace of the handshake of a stream session just made, or null when nobody subscribes to
+ * `secsess:handshake`. `target`: the `host:port` a client dialled, the remote while its
+ * transport has no address yet (still connecting).
  */
-export function traceHandshake(session: ObservedSession, role: Role): HandshakeTrace | null {
+export function traceHandshake(session: ObservedSession, role: Role, target = ''): HandshakeTrace | null {
   if (!handshakeChannel.hasSubscribers) return null;
   return HandshakeTrace.start(
     role,
     'stream',
     hostPort(session.localAddress, session.localPort),
-    hostPort(session.remoteAddress, session.remotePort),
+    hostPort(session.remoteAddress, session.remotePort) || target,
   );
 }
