@@ -1,0 +1,450 @@
+-- secsess.lua: a Wireshark / tshark (4.0+, Lua 5.2) dissector for the secsess stream protocol
+-- (PROTOCOL.md §1, §2, §5, §6a). It parses every frame, and with a key log
+-- (SECSESS_KEYLOG_FILE's lines) decrypts the records of both directions, following KeyUpdate.
+--
+--   tshark -X lua_script:secsess.lua -o secsess.tcp_port:4000 -o secsess.keylog_file:keys.log -r cap.pcapng -V
+--
+-- Install: copy secsess.lua, secsess-records.lua and secsess-crypto.lua into Wireshark's
+-- personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see README.md beside this file.
+-- Conversations on other ports are found by a heuristic (a hello's magic "sEsS").
+
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
+local R = dofile(here .. "secsess-records.lua")
+
+local proto = Proto("secsess", "secsess secure session")
+
+local FRAME_TYPES = {
+  [0x01] = "KeyRequest",
+  [0x02] = "KeyResponse",
+  [0x03] = "ClientHello",
+  [0x04] = "ServerHello",
+  [0x05] = "ResumeHello",
+  [0x06] = "ResumeRefused",
+  [0x15] = "Alert",
+  [0x17] = "Record",
+}
+local RECORD_TYPES = {
+  [0x01] = "Data",
+  [0x02] = "DataMore",
+  [0x03] = "DataBatch",
+  [0x04] = "Close",
+  [0x05] = "Ping",
+  [0x06] = "Pong",
+  [0x07] = "KeyUpdate",
+  [0x08] = "Alert",
+  [0x09] = "End",
+  [0x0a] = "NewTicket",
+  [0x10] = "ServerFinished",
+  [0x11] = "ClientFinished",
+}
+local ALERTS = {
+  [0x0001] = "Internal",
+  [0x0002] = "UnsupportedVersion",
+  [0x0003] = "SuiteMismatch",
+  [0x0004] = "UnknownServerKey",
+  [0x0005] = "HandshakeFailed",
+  [0x0006] = "RecordRejected",
+  [0x0007] = "MessageTooLarge",
+  [0x0008] = "Protocol",
+  [0x0009] = "NotAuthorized",
+  [0x000a] = "KeyExhausted",
+  [0x000b] = "Timeout",
+  [0x000c] = "ServerBusy",
+}
+local SYMMETRIC = { [1] = "AES-128-CBC", [2] = "AES-256-CBC", [3] = "AES-256-GCM" }
+local HASH = { [1] = "SHA-256", [2] = "SHA-384", [3] = "SHA-512" }
+local CLOSE_CODES = { [1000] = "normal", [1001] = "going away" }
+
+local F = {
+  type = ProtoField.uint8("secsess.frame.type", "Frame type", base.HEX, FRAME_TYPES),
+  length = ProtoField.uint24("secsess.frame.length", "Body length", base.DEC),
+  magic = ProtoField.bytes("secsess.magic", "Magic"),
+  version = ProtoField.uint8("secsess.version", "Version", base.DEC),
+  asym = ProtoField.uint8("secsess.hello.suite.asymmetric", "Asymmetric", base.HEX, { [1] = "RSA-OAEP-SHA256" }),
+  sym = ProtoField.uint8("secsess.hello.suite.symmetric", "Symmetric", base.HEX, SYMMETRIC),
+  hash = ProtoField.uint8("secsess.hello.suite.hash", "Hash", base.HEX, HASH),
+  flags = ProtoField.uint8("secsess.hello.flags", "Flags", base.HEX),
+  flag_auth = ProtoField.bool("secsess.hello.flags.client_auth", "Client authenticates", 8, nil, 0x01),
+  flag_tickets = ProtoField.bool("secsess.hello.flags.tickets", "Tickets wanted", 8, nil, 0x02),
+  client_random = ProtoField.bytes("secsess.hello.client_random", "client_random"),
+  client_x25519 = ProtoField.bytes("secsess.hello.client_x25519", "client_x25519"),
+  key_id = ProtoField.bytes("secsess.hello.key_id", "key_id (server key fingerprint)"),
+  ct_len = ProtoField.uint16("secsess.hello.ct_len", "Encrypted secret length", base.DEC),
+  encrypted_secret = ProtoField.bytes("secsess.hello.encrypted_secret", "Encrypted secret (RSA-OAEP)"),
+  server_random = ProtoField.bytes("secsess.hello.server_random", "server_random"),
+  server_x25519 = ProtoField.bytes("secsess.hello.server_x25519", "server_x25519"),
+  spki_len = ProtoField.uint16("secsess.key.spki_length", "SPKI length", base.DEC),
+  spki = ProtoField.bytes("secsess.key.spki", "Public key (DER SubjectPublicKeyInfo)"),
+  ticket_len = ProtoField.uint16("secsess.ticket.length", "Ticket length", base.DEC),
+  ticket = ProtoField.bytes("secsess.ticket", "Ticket"),
+  binder = ProtoField.bytes("secsess.resume.binder", "Binder"),
+  alert = ProtoField.uint16("secsess.alert.code", "Alert", base.HEX, ALERTS),
+  body = ProtoField.bytes("secsess.record.encrypted", "Encrypted body"),
+  direction = ProtoField.string("secsess.record.direction", "Direction"),
+  generation = ProtoField.uint32("secsess.record.generation", "Key generation", base.DEC),
+  seq = ProtoField.uint64("secsess.record.seq", "Sequence number", base.DEC),
+  rtype = ProtoField.uint8("secsess.record.type", "Record type", base.HEX, RECORD_TYPES),
+  plen = ProtoField.uint32("secsess.record.payload_length", "Payload length", base.DEC),
+  authentic = ProtoField.bool("secsess.record.authentic", "Authenticated"),
+  data = ProtoField.bytes("secsess.data", "Data"),
+  text = ProtoField.string("secsess.data.text", "Data (text)"),
+  message = ProtoField.bytes("secsess.message", "Reassembled message"),
+  batch_len = ProtoField.uint32("secsess.batch.length", "Entry length", base.DEC),
+  batch_entry = ProtoField.bytes("secsess.batch.entry", "Entry"),
+  close_code = ProtoField.uint16("secsess.close.code", "Close code", base.DEC, CLOSE_CODES),
+  close_reason = ProtoField.string("secsess.close.reason", "Close reason", base.UNICODE),
+  ping = ProtoField.bytes("secsess.ping.payload", "Ping payload"),
+  pong = ProtoField.bytes("secsess.pong.payload", "Pong payload"),
+  lifetime = ProtoField.uint32("secsess.ticket.lifetime", "Ticket lifetime (s)", base.DEC),
+  proof = ProtoField.bytes("secsess.finished.server_proof", "server_proof"),
+  fin_flags = ProtoField.uint8("secsess.finished.flags", "ClientFinished flags", base.HEX),
+  signature = ProtoField.bytes("secsess.finished.signature", "Signature"),
+}
+local field_list = {}
+for _, f in pairs(F) do
+  field_list[#field_list + 1] = f
+end
+proto.fields = field_list
+
+local E = {
+  no_key = ProtoExpert.new("secsess.expert.no_key", "Record not decrypted: no key log entry for this session",
+    expert.group.DECRYPTION, expert.severity.NOTE),
+  bad = ProtoExpert.new("secsess.expert.auth_failed", "Record did not authenticate",
+    expert.group.DECRYPTION, expert.severity.WARN),
+  malformed = ProtoExpert.new("secsess.expert.malformed", "Malformed frame", expert.group.MALFORMED, expert.severity.ERROR),
+}
+proto.experts = { E.no_key, E.bad, E.malformed }
+
+proto.prefs.tcp_port = Pref.uint("TCP port", 0, "The server's TCP port (0: none; the heuristic still finds hellos)")
+proto.prefs.keylog_file = Pref.string("Key log file", "",
+  "SECSESS_KEYLOG_FILE's file; empty: the SECSESS_KEYLOG_FILE environment variable")
+
+local tcp_table = DissectorTable.get("tcp.port")
+local registered_port = 0
+function proto.prefs_changed()
+  if registered_port ~= 0 then
+    tcp_table:remove(registered_port, proto)
+  end
+  registered_port = proto.prefs.tcp_port
+  if registered_port ~= 0 then
+    tcp_table:add(registered_port, proto)
+  end
+end
+
+local function keylog_path()
+  local p = proto.prefs.keylog_file
+  if p == nil or p == "" then
+    p = os.getenv("SECSESS_KEYLOG_FILE")
+  end
+  return p
+end
+
+local tcp_stream = Field.new("tcp.stream")
+local conversations = {} -- tcp.stream → state, built on the first pass
+local records = {} -- "frame:first bytes" → what M.open returned, for every later pass
+
+local function conversation(pinfo)
+  local fi = tcp_stream()
+  local id = fi and fi.value or -1
+  local conv = conversations[id]
+  if not conv then
+    conv = {}
+    conversations[id] = conv
+  end
+  return conv
+end
+
+local function endpoint(addr, port)
+  return tostring(addr) .. "/" .. tostring(port)
+end
+
+local function printable(s)
+  return #s > 0 and not s:find("[^\32-\126\t\r\n]")
+end
+
+-- Adds the fields of one record's decrypted payload (dtvb: the inner plaintext); returns the
+-- Info column's words for it.
+local function show_payload(t, dtvb, r, hlen)
+  local plen = dtvb:len() - 13
+  local p = plen > 0 and dtvb(13, plen) or nil
+  local name = RECORD_TYPES[r.type] or string.format("type 0x%02x", r.type)
+  local info = string.format("%s seq=%d", name, r.seq)
+  local kind = r.type
+  if (kind == 0x01 or kind == 0x02) and p then
+    t:add(F.data, p)
+    local s = p:raw()
+    if printable(s) then
+      t:add(F.text, p, s)
+      info = info .. string.format(" %q", #s > 40 and s:sub(1, 40) .. "…" or s)
+    else
+      info = info .. " (" .. plen .. " bytes)"
+    end
+  elseif kind == 0x03 and p then
+    local o, n = 13, 0
+    while o + 4 <= dtvb:len() do
+      local len = dtvb(o, 4):uint()
+      if o + 4 + len > dtvb:len() then
+        t:add_proto_expert_info(E.malformed, "batch entry runs past the payload")
+        break
+      end
+      local et = t:add(F.batch_len, dtvb(o, 4))
+      if len > 0 then
+        et:add(F.batch_entry, dtvb(o + 4, len))
+        t:add(F.data, dtvb(o + 4, len))
+      end
+      o, n = o + 4 + len, n + 1
+    end
+    info = info .. " (" .. n .. " messages)"
+  elseif kind == 0x04 and plen >= 2 then
+    local code = dtvb(13, 2):uint()
+    t:add(F.close_code, dtvb(13, 2))
+    local reason = plen > 2 and dtvb(15, plen - 2):raw() or ""
+    t:add(F.close_reason, plen > 2 and dtvb(15, plen - 2) or dtvb(13, 2), reason)
+    info = info .. string.format(" %d %q", code, reason)
+  elseif kind == 0x05 or kind == 0x06 then
+    if p then
+      t:add(kind == 0x05 and F.ping or F.pong, p)
+    end
+  elseif kind == 0x08 and plen == 2 then
+    t:add(F.alert, dtvb(13, 2))
+    info = info .. " " .. (ALERTS[dtvb(13, 2):uint()] or "unknown")
+  elseif kind == 0x0a and plen >= 6 then
+    t:add(F.lifetime, dtvb(13, 4))
+    t:add(F.ticket_len, dtvb(17, 2))
+    if plen > 6 then
+      t:add(F.ticket, dtvb(19, plen - 6))
+    end
+  elseif kind == 0x10 and p then
+    t:add(F.proof, p)
+  elseif kind == 0x11 and p then
+    t:add(F.fin_flags, dtvb(13, 1))
+    if plen > 3 then
+      local n = dtvb(14, 2):uint()
+      t:add(F.spki_len, dtvb(14, 2))
+      if n > 0 and 16 + n <= dtvb:len() then
+        t:add(F.spki, dtvb(16, n))
+      end
+      if 18 + n <= dtvb:len() then
+        local m = dtvb(16 + n, 2):uint()
+        if m > 0 and 18 + n + m <= dtvb:len() then
+          t:add(F.signature, dtvb(18 + n, m))
+        end
+      end
+    end
+  end
+  return info
+end
+
+local function dissect_record(t, tvb, pinfo, conv, c2s)
+  local dir = c2s and "c2s" or "s2c"
+  local body = tvb(4)
+  local key = pinfo.number .. ":" .. tvb:raw(0, math.min(tvb:len(), 40))
+  local r = records[key]
+  if not pinfo.visited and r == nil then
+    local d = conv.dirs and conv.dirs[dir]
+    if d == nil and conv.dirs and conv.client_random then
+      local secret = R.lookup(keylog_path(), conv.client_random, R.LABELS[dir])
+      d = secret and R.direction(secret, conv.symmetric, conv.hash) or false
+      conv.dirs[dir] = d
+    end
+    if d then
+      r = R.open(d, body:raw())
+    else
+      r = { err = "no key" }
+    end
+    r.dir = dir
+    records[key] = r
+  end
+  t:add(F.direction, dir)
+  if r == nil or r.plain == nil then
+    t:add(F.body, body)
+    if r == nil or r.err == "no key" then
+      t:add_proto_expert_info(E.no_key)
+    else
+      t:add_proto_expert_info(E.bad, r.err)
+    end
+    return "Record (encrypted)"
+  end
+  t:add(F.body, body)
+  local dtvb = ByteArray.new(r.plain, true):tvb("Decrypted secsess record")
+  local rt = t:add(proto, dtvb(), "Decrypted record")
+  rt:add(F.generation, r.generation)
+  rt:add(F.authentic, r.ok)
+  if not r.ok then
+    rt:add_proto_expert_info(E.bad, r.err)
+    return "Record (did not authenticate)"
+  end
+  rt:add(F.seq, dtvb(0, 8))
+  rt:add(F.rtype, dtvb(8, 1))
+  rt:add(F.plen, dtvb(9, 4))
+  local info = show_payload(rt, dtvb, r)
+  if r.message and #r.message > 0 then
+    local mtvb = ByteArray.new(r.message, true):tvb("Reassembled secsess message")
+    rt:add(F.message, mtvb())
+  end
+  return info
+end
+
+-- A plaintext frame's body, field by field; returns false where it runs short.
+local function parse_hello(t, tvb, kind, conv, first_pass)
+  local len = tvb:len()
+  local o = 4
+  local function take(field, n)
+    if o + n > len then
+      t:add_proto_expert_info(E.malformed, "frame body too short")
+      return nil
+    end
+    local range = tvb(o, n)
+    if field then
+      t:add(field, range)
+    end
+    o = o + n
+    return range
+  end
+  if kind == 0x15 then
+    local code = take(F.alert, 2)
+    return code and (ALERTS[code:uint()] or "unknown") or nil
+  end
+  if not (take(F.magic, 4) and take(F.version, 1)) then
+    return nil
+  end
+  if kind == 0x01 or kind == 0x06 then
+    return ""
+  elseif kind == 0x02 then
+    local n = take(F.spki_len, 2)
+    return n and take(F.spki, n:uint()) and ""
+  end
+  local sym, hash
+  if not (take(F.asym, 1) and take(F.sym, 1) and take(F.hash, 1)) then
+    return nil
+  end
+  sym, hash = tvb(10, 1):uint(), tvb(11, 1):uint()
+  local info = string.format(" %s/%s", SYMMETRIC[sym] or "?", HASH[hash] or "?")
+  if kind == 0x04 then
+    take(F.server_random, 32)
+    take(F.server_x25519, 32)
+    if first_pass then
+      conv.symmetric, conv.hash = sym, hash
+    end
+    return info
+  end
+  local flags = take(F.flags, 1)
+  if flags then
+    t:add(F.flag_auth, flags)
+    t:add(F.flag_tickets, flags)
+  end
+  local cr = take(F.client_random, 32)
+  take(F.client_x25519, 32)
+  take(F.key_id, 32)
+  if kind == 0x03 then
+    local n = take(F.ct_len, 2)
+    if n then
+      take(F.encrypted_secret, n:uint())
+    end
+  else
+    local n = take(F.ticket_len, 2)
+    if n then
+      take(F.ticket, n:uint())
+      local h = R.HASHES[hash]
+      take(F.binder, h and h.len or len - o)
+    end
+  end
+  if first_pass and cr and R.SYMMETRIC[sym] and R.HASHES[hash] then
+    -- A hello starts the session's keys anew (a ResumeRefused is followed by a ClientHello).
+    conv.client_random, conv.symmetric, conv.hash, conv.dirs = cr:raw(), sym, hash, {}
+  end
+  return info
+end
+
+local function dissect_frame(tvb, pinfo, tree, conv)
+  local kind = tvb(0, 1):uint()
+  local name = FRAME_TYPES[kind] or string.format("unknown frame 0x%02x", kind)
+  local t = tree:add(proto, tvb(), "secsess " .. name)
+  t:add(F.type, tvb(0, 1))
+  t:add(F.length, tvb(1, 3))
+  local src, dst = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
+  if not pinfo.visited and conv.client == nil then
+    if kind == 0x01 or kind == 0x03 or kind == 0x05 or pinfo.dst_port == registered_port then
+      conv.client = src
+    elseif kind == 0x02 or kind == 0x04 or kind == 0x06 or pinfo.src_port == registered_port then
+      conv.client = dst
+    end
+  end
+  if kind == 0x17 then
+    if conv.client == nil then
+      t:add(F.body, tvb(4))
+      return "Record (direction unknown)"
+    end
+    return dissect_record(t, tvb, pinfo, conv, conv.client == src)
+  end
+  if FRAME_TYPES[kind] == nil then
+    t:add_proto_expert_info(E.malformed, "not a secsess frame type")
+    return name
+  end
+  local info = parse_hello(t, tvb, kind, conv, not pinfo.visited)
+  return name .. (info or " [malformed]")
+end
+
+local function dissect(tvb, pinfo, tree)
+  local len = tvb:len()
+  local mine = tostring(pinfo.cols.protocol) == "secsess"
+  local conv = conversation(pinfo)
+  local infos = {}
+  local offset = 0
+  while offset < len do
+    local remaining = len - offset
+    if remaining < 4 then
+      pinfo.desegment_offset = offset
+      pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
+      break
+    end
+    local size = 4 + tvb(offset + 1, 3):uint()
+    if remaining < size then
+      pinfo.desegment_offset = offset
+      pinfo.desegment_len = size - remaining
+      break
+    end
+    infos[#infos + 1] = dissect_frame(tvb(offset, size):tvb(), pinfo, tree, conv)
+    offset = offset + size
+  end
+  if #infos > 0 then
+    pinfo.cols.protocol = "secsess"
+    local text = table.concat(infos, ", ")
+    if mine then
+      pinfo.cols.info:append(", " .. text)
+    else
+      pinfo.cols.info = text
+    end
+  end
+  return len
+end
+
+proto.dissector = dissect
+tcp_table:add_for_decode_as(proto)
+
+-- The heuristic: a conversation it has taken before, or a first frame that is a
+-- KeyRequest, ClientHello or ResumeHello with the magic and version 1.
+local heuristic_streams = {}
+local function heuristic(tvb, pinfo, tree)
+  local fi = tcp_stream()
+  local id = fi and fi.value
+  if id == nil then
+    return false
+  end
+  if not heuristic_streams[id] then
+    if tvb:len() < 9 then
+      return false
+    end
+    local kind, size = tvb(0, 1):uint(), tvb(1, 3):uint()
+    if not (kind == 0x01 or kind == 0x03 or kind == 0x05) or size > 4096 then
+      return false
+    end
+    if tvb(4, 4):raw() ~= "sEsS" or tvb(8, 1):uint() ~= 1 then
+      return false
+    end
+    heuristic_streams[id] = true
+  end
+  dissect(tvb, pinfo, tree)
+  return true
+end
+proto:register_heuristic("tcp", heuristic)
