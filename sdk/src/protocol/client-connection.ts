@@ -315,6 +315,7 @@ export class ClientConnection extends Connection {
       },
       resume ? LABEL_RESUMED_MASTER : LABEL_MASTER,
       this.#wantsTickets,
+      this.#options.keyLog,
     );
     this.#resumed = resume !== null;
     this.#resume = null;

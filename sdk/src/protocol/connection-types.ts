@@ -2,6 +2,7 @@
 import type { Buffer } from 'node:buffer';
 import type { PublicKey } from '@secsess/keys';
 import type { RandomSource } from './crypto.js';
+import type { KeyLog } from './key-log.js';
 import type { KeyBudget } from './record-layer.js';
 import type { Suite } from './suite.js';
 
@@ -62,6 +63,12 @@ export interface ConnectionOptions {
   readonly maxMessageSize?: number;
   /** Largest record payload this side sends, 1–65536. Default 65536. */
   readonly maxFragmentSize?: number;
+  /**
+   * Hands out the session's initial traffic secrets as they are derived, for a key log
+   * (PROTOCOL.md "Key log format"; `SECSESS_KEYLOG_FILE` sets it in the transports). It
+   * breaks the session's confidentiality for whoever reads the log. Default: none.
+   */
+  readonly keyLog?: KeyLog;
   /** @internal Key budget; tests lower it to exercise key updates. */
   readonly keyBudget?: KeyBudget;
   /** @internal A fixed random source, for test vectors only. */

@@ -54,6 +54,7 @@ import type { ClientHello } from './handshake-messages.js';
 import { issueTicket } from './new-ticket.js';
 import { readResumeHello } from './server-resume.js';
 import { handshakeSecrets } from './handshake-secrets.js';
+import type { KeyLog } from './key-log.js';
 import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
 import { ALL_SUITES, acceptedSuite } from './suite.js';
 import type { Suite } from './suite.js';
@@ -101,6 +102,7 @@ export class ServerConnection extends Connection {
   /** The hello being answered: a ClientHello, or a ResumeHello's fields (no ciphertext). */
   #hello: Pick<ClientHello, 'flags' | 'random' | 'ephemeral'> | null = null;
   readonly #tickets: TicketContext | undefined;
+  readonly #keyLog: KeyLog | undefined;
   /** A ResumeHello arrived (at most one per connection, §6a). */
   #resumeOffered = false;
   /** A resumed session (only then set): its ticket's auth_time (§6a), for the ticket it may get. */
@@ -138,6 +140,7 @@ export class ServerConnection extends Connection {
     this.#ephemeralPrivate = options.ephemeralPrivate;
     this.#clientKeyAllowed = options.clientKeyAllowed;
     this.#tickets = options.tickets;
+    this.#keyLog = options.keyLog;
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -423,6 +426,7 @@ export class ServerConnection extends Connection {
       { preSecret: secret, shared, clientRandom: hello.random, serverRandom, transcriptHash: th },
       masterLabel,
       wantPsk,
+      this.#keyLog,
     );
     this.psk = keys.psk;
     this.#transcriptHash = th;

@@ -23,6 +23,7 @@ import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { deferred, noop } from '../common/deferred.js';
 import type { Deferred } from '../common/deferred.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import { KeepAlive } from './keep-alive.js';
 import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
@@ -98,7 +99,11 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
     ready.promise.catch(noop);
     this.ready = ready.promise;
     this.settleReady = ready;
-    const connectionOptions = { ...init.connection, maxMessageSize: options.maxMessageSize };
+    const connectionOptions = {
+      ...init.connection,
+      maxMessageSize: options.maxMessageSize,
+      keyLog: keyLogFromEnv(),
+    };
     this.conn =
       init.role === 'server'
         ? new ServerConnection(this, connectionOptions as ServerConnectionOptions)
