@@ -189,8 +189,12 @@ local function show_payload(t, dtvb, r, hlen)
       end
       local et = t:add(F.batch_len, dtvb(o, 4))
       if len > 0 then
-        et:add(F.batch_entry, dtvb(o + 4, len))
-        t:add(F.data, dtvb(o + 4, len))
+        local entry = dtvb(o + 4, len)
+        et:add(F.batch_entry, entry)
+        t:add(F.data, entry)
+        if printable(entry:raw()) then
+          t:add(F.text, entry, entry:raw())
+        end
       end
       o, n = o + 4 + len, n + 1
     end
