@@ -1,5 +1,5 @@
 /**
- * A minimal pcap writer for the Wireshark dissector tests: a TCP conversation between
+ * A minimal pcap writer for the Wireshark dissector tests: TCP conversations between
  * 127.0.0.1:clientPort and 127.0.0.1:serverPort built from segments of bytes (LINKTYPE_RAW,
  * IPv4 + TCP headers with running sequence numbers, a SYN exchange first), so that fixed
  * frames (PROTOCOL.md's test vectors) can be fed to tshark split across segments as a real
@@ -43,8 +43,13 @@ const SYN = 0x02;
 const ACK = 0x10;
 const PSH = 0x08;
 
-/** The pcap file's bytes: the SYN exchange, then every segment (PSH|ACK) in order. */
-export function tcpPcap(segments: readonly Segment[], clientPort: number, serverPort: number): Buffer {
+/** One connection: the client's port and its segments in order. */
+export interface Conversation {
+  readonly clientPort: number;
+  readonly segments: readonly Segment[];
+}
+
+function conversationPackets({ clientPort, segments }: Conversation, serverPort: number): Buffer[] {
   let clientSeq = 1000;
   let serverSeq = 5000;
   const packets: Buffer[] = [
@@ -61,6 +66,12 @@ export function tcpPcap(segments: readonly Segment[], clientPort: number, server
       serverSeq += s.bytes.length;
     }
   }
+  return packets;
+}
+
+/** The pcap file's bytes: each conversation in turn, its SYN exchange then its segments (PSH|ACK). */
+export function tcpPcap(conversations: readonly Conversation[], serverPort: number): Buffer {
+  const packets = conversations.flatMap((c) => conversationPackets(c, serverPort));
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0);
   header.writeUInt16LE(2, 4);
