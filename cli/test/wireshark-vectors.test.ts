@@ -72,7 +72,12 @@ const FIELDS = [
 type Fields = Record<string, string[]>;
 
 /** tshark's fields for the conversations, with `keylog` as the key log: all occurrences of each field. */
-async function dissect(t: ExecutionContext, conversations: Conversation[], keylog: string): Promise<Fields> {
+async function dissect(
+  t: ExecutionContext,
+  conversations: Conversation[],
+  keylog: string,
+  extra: readonly string[] = [],
+): Promise<Fields> {
   const dir = await mkdtemp(join(tmpdir(), 'secsess-vectors-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const pcap = join(dir, 'vectors.pcap');
@@ -81,7 +86,7 @@ async function dissect(t: ExecutionContext, conversations: Conversation[], keylo
   await writeFile(keys, keylog);
   const env = { ...process.env };
   delete env['SECSESS_KEYLOG_FILE'];
-  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`, '-o', `secsess.tcp_port:${PORT}`];
+  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`, '-o', `secsess.tcp_port:${PORT}`, ...extra];
   args.push('-o', `secsess.keylog_file:${keys}`, '-Y', 'secsess', '-T', 'fields', '-E', 'occurrence=a');
   args.push('-E', 'aggregator=|');
   for (const f of FIELDS) args.push('-e', f);
@@ -128,11 +133,10 @@ realTest(['tshark'])(
       c('c2s_close_record'),
       s('s2c_close_record'),
     ];
-    const f = await dissect(
-      t,
-      [conversation(40000, frames)],
-      keyLine(d['client_random']!, d['c2s_traffic_0']!, d['s2c_traffic_0']!),
-    );
+    const keys = keyLine(d['client_random']!, d['c2s_traffic_0']!, d['s2c_traffic_0']!);
+    const f = await dissect(t, [conversation(40000, frames)], keys);
+    // Two passes (-2) show the same: the second reads what the first kept per frame.
+    t.deepEqual(await dissect(t, [conversation(40000, frames)], keys, ['-2']), f);
     t.deepEqual(records(f), [
       's2c 0 0x10 0',
       'c2s 0 0x11 0',

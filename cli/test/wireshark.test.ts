@@ -137,17 +137,27 @@ interface Row {
   readonly [field: string]: string[];
 }
 
+/**
+ * How tshark finds the conversation and the key log: the port preference, `-d` (Decode As) or
+ * the heuristic; the key log preference or the environment variable.
+ */
+interface How {
+  readonly port?: number;
+  readonly decodeAs?: number;
+  readonly keylog?: string;
+  readonly keylogEnv?: string;
+  readonly extra?: readonly string[];
+}
+
 /** tshark's fields for every secsess frame, each field split into its occurrences. */
-async function dissect(
-  pcap: string,
-  port: number,
-  keylog: string | null,
-  extra: string[] = [],
-): Promise<Row[]> {
+async function dissect(pcap: string, how: How): Promise<Row[]> {
   const env = { ...process.env };
   delete env['SECSESS_KEYLOG_FILE'];
-  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`, '-o', `secsess.tcp_port:${port}`, ...extra];
-  if (keylog !== null) args.push('-o', `secsess.keylog_file:${keylog}`);
+  if (how.keylogEnv !== undefined) env['SECSESS_KEYLOG_FILE'] = how.keylogEnv;
+  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`, ...(how.extra ?? [])];
+  if (how.port !== undefined) args.push('-o', `secsess.tcp_port:${how.port}`);
+  if (how.decodeAs !== undefined) args.push('-d', `tcp.port==${how.decodeAs},secsess`);
+  if (how.keylog !== undefined) args.push('-o', `secsess.keylog_file:${how.keylog}`);
   args.push('-Y', 'secsess', '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|');
   for (const f of FIELDS) args.push('-e', f);
   const { stdout, stderr } = await run('tshark', args, {
@@ -200,7 +210,7 @@ for (const [name, suite, symId, hashId] of SUITES) {
   }
   realTest(['tshark', 'dumpcap'], true)(title, async (t) => {
     const { pcap, keylog, port } = await capture(t, suite);
-    const rows = await dissect(pcap, port, keylog);
+    const rows = await dissect(pcap, { port, keylog });
     t.deepEqual(all(rows, 'secsess.hello.suite.symmetric'), [symId, symId, symId, symId]);
     t.deepEqual(all(rows, 'secsess.hello.suite.hash'), [hashId, hashId, hashId, hashId]);
     t.is(all(rows, 'secsess.record.encrypted').length, records(rows).length, 'every record decrypted');
@@ -243,10 +253,14 @@ for (const [name, suite, symId, hashId] of SUITES) {
     t.deepEqual(all(rows, 'secsess.close.reason'), ['done here', 'done here']);
 
     // A second pass (-2) shows the same as the first: results are kept per frame.
-    t.deepEqual(await dissect(pcap, port, keylog, ['-2']), rows);
+    t.deepEqual(await dissect(pcap, { port, keylog, extra: ['-2'] }), rows);
+    // The same found by Decode As (-d) with the key log from the environment, and by the
+    // heuristic alone (no port given).
+    t.deepEqual(await dissect(pcap, { decodeAs: port, keylogEnv: keylog }), rows);
+    t.deepEqual(await dissect(pcap, { keylog }), rows);
 
     // Without the key log: the handshake parses, every record stays encrypted.
-    const plain = await dissect(pcap, port, null);
+    const plain = await dissect(pcap, { port });
     t.is(all(plain, 'secsess.hello.client_random').length, 2);
     t.is(records(plain).length, 0);
     t.deepEqual(all(plain, 'secsess.data.text'), []);

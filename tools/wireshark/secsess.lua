@@ -139,13 +139,25 @@ local function keylog_path()
   return p
 end
 
-local tcp_stream = Field.new("tcp.stream")
-local conversations = {} -- tcp.stream → state, built on the first pass
-local records = {} -- "frame:first bytes" → what M.open returned, for every later pass
+local conversations = {} -- connection (both endpoints) → state, built on the first pass
+local records = {} -- "frame:first bytes" → what R.open returned, for every later pass
+
+local function endpoint(addr, port)
+  return tostring(addr) .. "/" .. tostring(port)
+end
+
+-- The connection's key: its two endpoints, in a fixed order. (Field extractors such as
+-- tcp.stream are not filled on tshark's first pass without a tree, so they cannot be used.)
+local function connection(pinfo)
+  local a, b = endpoint(pinfo.src, pinfo.src_port), endpoint(pinfo.dst, pinfo.dst_port)
+  if a > b then
+    a, b = b, a
+  end
+  return a .. " " .. b
+end
 
 local function conversation(pinfo)
-  local fi = tcp_stream()
-  local id = fi and fi.value or -1
+  local id = connection(pinfo)
   local conv = conversations[id]
   if not conv then
     conv = {}
@@ -154,9 +166,6 @@ local function conversation(pinfo)
   return conv
 end
 
-local function endpoint(addr, port)
-  return tostring(addr) .. "/" .. tostring(port)
-end
 
 local function printable(s)
   return #s > 0 and not s:find("[^\32-\126\t\r\n]")
@@ -429,12 +438,13 @@ tcp_table:add_for_decode_as(proto)
 -- The heuristic: a conversation it has taken before, or a first frame that is a
 -- KeyRequest, ClientHello or ResumeHello with the magic and version 1.
 local heuristic_streams = {}
+
+-- A new file, or a redissection (new preferences: another key log): everything anew.
+function proto.init()
+  conversations, records, heuristic_streams = {}, {}, {}
+end
 local function heuristic(tvb, pinfo, tree)
-  local fi = tcp_stream()
-  local id = fi and fi.value
-  if id == nil then
-    return false
-  end
+  local id = connection(pinfo)
   if not heuristic_streams[id] then
     if tvb:len() < 9 then
       return false
