@@ -37,8 +37,10 @@ import type {
 type TestOnly = 'random' | 'keyBudget' | 'ephemeralPrivate' | 'fixedEncryptedSecret';
 
 /**
- * Options both roles take: `maxMessageSize` (largest message accepted, default 64 MiB) and
- * `maxFragmentSize` (largest record payload sent, 1–65536, default 65536).
+ * Options both roles take: `maxMessageSize` (largest message accepted, default 64 MiB),
+ * `maxFragmentSize` (largest record payload sent, 1–65536, default 65536) and `keyLog`
+ * (receives the session's initial traffic secrets, for a key log: PROTOCOL.md "Key log
+ * format"; default none).
  */
 export type ConnectionOptions = Omit<AllConnectionOptions, TestOnly>;
 
@@ -65,6 +67,7 @@ export type { ClientConnectionHandler } from './protocol/client-connection.js';
 export { ServerConnection } from './protocol/server-connection.js';
 export type { DecryptRequest, ServerConnectionHandler, VerifyRequest } from './protocol/server-connection.js';
 export type { ConnectionHandler, ConnectionState, HandshakeInfo } from './protocol/connection-types.js';
+export type { KeyLog } from './protocol/key-log.js';
 export { TicketKey } from './protocol/ticket.js';
 export type { SessionTicket, TicketContext } from './protocol/ticket.js';
 export {

@@ -23,6 +23,7 @@ import { DatagramInbound, DatagramOutbound } from '../protocol/datagram/contexts
 import { DatagramRecordType, PacketType } from '../protocol/datagram/constants.js';
 import { channelSecrets } from '../protocol/datagram/key-schedule.js';
 import { debug } from '../common/debug.js';
+import { logChannelSecrets } from '../observe/keylog.js';
 import { abortError, checkSignal } from '../common/deferred.js';
 import { parseEndpoint } from '../common/endpoint.js';
 import type { EndpointInput } from '../common/endpoint.js';
@@ -82,6 +83,7 @@ function channelKeys(
     }
     const suite = stream.suite!;
     const { connectionId, c2s, s2c } = channelSecrets(suite, secret);
+    logChannelSecrets(stream, c2s, s2c);
     try {
       const context = {
         ...contextOptions(options),

@@ -25,6 +25,7 @@ import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { EndpointInput } from '../common/endpoint.js';
 import { loadPrivateKeys, loadPublicKey } from '../common/key-input.js';
 import type { PrivateKeyInput, PublicKeyInput } from '../common/key-input.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import { checkClientArguments, hostTrust } from '../client/trust.js';
 import type { HostTrust, TrustMode } from '../client/trust.js';
 import { resolveDatagramClientOptions } from './datagram-options.js';
@@ -145,6 +146,7 @@ export class DatagramClient {
           cookie: known && known.localPort === localPort ? known.cookie : null,
           handshakeTimeout: this.#options.handshakeTimeout,
           context: contextOptions(this.#options.session),
+          keyLog: keyLogFromEnv(),
         });
         debug(
           'datagram client: handshake with %s, %s',

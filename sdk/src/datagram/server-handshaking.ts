@@ -18,6 +18,7 @@ import { ErrorCode, SessionError, oaepDecrypt, pssVerify } from '../protocol/ind
 import type { DatagramHandshakeGate, ScreenedHello } from '../protocol/datagram/server-gate.js';
 import type { DatagramServerHandshake } from '../protocol/datagram/server-handshake.js';
 import type { DatagramHandshakeResult } from '../protocol/datagram/handshake-types.js';
+import { keyLogFromEnv } from '../observe/keylog.js';
 import type { DecryptPool } from '../server/decrypt-pool.js';
 import type { HandshakeRate } from '../server/handshake-rate.js';
 import { peerInfo } from '../server/authorization.js';
@@ -136,7 +137,7 @@ export class ServerHandshaking {
       this.#host.refused(limit, source);
       return;
     }
-    const accepted = this.#gate.acceptHello(hello, performance.now());
+    const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv());
     if (accepted.kind === 'refuse') {
       this.#host.counters[kCount]('alerts');
       this.#host.answer(accepted.packet, hello.packetSize, source);

@@ -21,6 +21,13 @@ export const KEYLOG_S2C = 'SECSESS_S2C_TRAFFIC_SECRET_0';
 export const KEYLOG_DGRAM_C2S = 'SECSESS_DGRAM_C2S_SECRET_0';
 /** Datagram session (§D3): the epoch-0 server-to-client secret `s2c_0`. */
 export const KEYLOG_DGRAM_S2C = 'SECSESS_DGRAM_S2C_SECRET_0';
+/**
+ * A datagram channel of a stream session (§D9): its epoch-0 `c2s_0`, under the stream
+ * session's client_random.
+ */
+export const KEYLOG_CHANNEL_C2S = 'SECSESS_CHANNEL_C2S_SECRET_0';
+/** A datagram channel of a stream session (§D9): its epoch-0 `s2c_0`. */
+export const KEYLOG_CHANNEL_S2C = 'SECSESS_CHANNEL_S2C_SECRET_0';
 
 /** Logs a pair of initial secrets under `labels` (client-to-server first), if `keyLog` is set. */
 export function logSecrets(
@@ -37,3 +44,4 @@ export function logSecrets(
 
 export const STREAM_LABELS = [KEYLOG_C2S, KEYLOG_S2C] as const;
 export const DGRAM_LABELS = [KEYLOG_DGRAM_C2S, KEYLOG_DGRAM_S2C] as const;
+export const CHANNEL_LABELS = [KEYLOG_CHANNEL_C2S, KEYLOG_CHANNEL_S2C] as const;

@@ -23,7 +23,7 @@ import { CLOSE_ABNORMAL } from '../common/defaults.js';
 import { deferred, noop } from '../common/deferred.js';
 import type { Deferred } from '../common/deferred.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
-import { keyLogFromEnv } from '../observe/keylog.js';
+import { streamKeyLog } from '../observe/keylog.js';
 import { KeepAlive } from './keep-alive.js';
 import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
@@ -102,7 +102,7 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
     const connectionOptions = {
       ...init.connection,
       maxMessageSize: options.maxMessageSize,
-      keyLog: keyLogFromEnv(),
+      keyLog: streamKeyLog(session),
     };
     this.conn =
       init.role === 'server'

@@ -42,6 +42,7 @@ import {
   encodeClientHello,
   encodeKeyRequest,
 } from '../handshake-messages.js';
+import type { KeyLog } from '../key-log.js';
 import { resolveSuite } from '../suite.js';
 import type { AlgorithmSet, Suite } from '../suite.js';
 import {
@@ -92,6 +93,8 @@ export interface DatagramClientHandshakeOptions extends HandshakeTestInputs {
   readonly handshakeTimeout?: number;
   /** Passed to the record contexts (replay mode, window, rekey limits, clock). */
   readonly context?: HandshakeContextOptions;
+  /** Hands out the epoch-0 secrets for a key log (PROTOCOL.md "Key log format"). Default: none. */
+  readonly keyLog?: KeyLog;
 }
 
 /** What to do with a received packet. */
@@ -346,15 +349,19 @@ export class DatagramClientHandshake {
       });
     }
     const connectionId = Buffer.from(p.connectionId);
-    const secrets = handshakeSecrets(suite, {
-      preSecret: this.#preSecret!,
-      shared,
-      clientRandom: this.#clientRandom!,
-      serverRandom: hello.random,
-      clientHello: this.#frame!,
-      serverHello: p.frame,
-      connectionId,
-    });
+    const secrets = handshakeSecrets(
+      suite,
+      {
+        preSecret: this.#preSecret!,
+        shared,
+        clientRandom: this.#clientRandom!,
+        serverRandom: hello.random,
+        clientHello: this.#frame!,
+        serverHello: p.frame,
+        connectionId,
+      },
+      this.#options.keyLog,
+    );
     this.#preSecret = null;
     const options = contextOptions(suite, connectionId, this.#options.context, this.#options.random);
     const { outbound, inbound } = makeContexts(secrets, 'client', options);

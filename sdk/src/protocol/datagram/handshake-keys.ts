@@ -14,6 +14,8 @@ import type { KeyObject } from 'node:crypto';
 import { PublicKey } from '@secsess/keys';
 import { hash, hmac } from '../crypto.js';
 import { ErrorCode, HandshakeError } from '../errors.js';
+import { DGRAM_LABELS, logSecrets } from '../key-log.js';
+import type { KeyLog } from '../key-log.js';
 import { serverFinishedKey } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import { DatagramInbound, DatagramOutbound } from './contexts.js';
@@ -41,7 +43,10 @@ export function transcriptHash(
   return hash(suite.hashName, clientHello, serverHello, connectionId);
 }
 
-/** th, the server proof and both traffic secrets. Wipes `preSecret`, `shared` and master. */
+/**
+ * th, the server proof and both traffic secrets. Wipes `preSecret`, `shared` and master.
+ * With `keyLog`, the traffic secrets are handed to it (PROTOCOL.md "Key log format").
+ */
 export function handshakeSecrets(
   suite: Suite,
   i: {
@@ -53,6 +58,7 @@ export function handshakeSecrets(
     serverHello: Buffer;
     connectionId: Buffer;
   },
+  keyLog?: KeyLog,
 ): HandshakeSecrets {
   const th = transcriptHash(suite, i.clientHello, i.serverHello, i.connectionId);
   const master = datagramMaster(suite, {
@@ -67,6 +73,7 @@ export function handshakeSecrets(
   const finishedKey: KeyObject = serverFinishedKey(suite, master);
   const { c2s, s2c } = datagramTrafficSecrets(suite, master);
   master.fill(0);
+  logSecrets(keyLog, DGRAM_LABELS, i.clientRandom, c2s, s2c);
   return { th, proof: hmac(suite.hashName, finishedKey, th), c2s, s2c };
 }
 

@@ -39,6 +39,7 @@ import {
   encodeKeyResponse,
 } from '../handshake-messages.js';
 import type { ClientHello } from '../handshake-messages.js';
+import type { KeyLog } from '../key-log.js';
 import { ALL_SUITES, acceptedSuite } from '../suite.js';
 import type { Suite } from '../suite.js';
 import { CONN_ID_SIZE, PacketType } from './constants.js';
@@ -194,9 +195,10 @@ export class DatagramHandshakeGate {
   /**
    * Admits a screened Hello (call after the rate limit and admission): draws conn_id,
    * server_random and the X25519 key, and returns the handshake, whose RSA step is next.
-   * `now` starts its handshake timeout.
+   * `now` starts its handshake timeout. `keyLog`: the key log this session's secrets go to
+   * (PROTOCOL.md "Key log format"), if any.
    */
-  acceptHello(hello: ScreenedHello, now: number): Accepted {
+  acceptHello(hello: ScreenedHello, now: number, keyLog?: KeyLog): Accepted {
     const o = this.#options;
     const ephemeral = x25519Key(o.ephemeralPrivate);
     let shared: Buffer;
@@ -230,6 +232,7 @@ export class DatagramHandshakeGate {
         contextRandom: o.random,
         context: o.context,
         clientKeyAllowed: o.clientKeyAllowed,
+        keyLog,
       }),
     };
   }

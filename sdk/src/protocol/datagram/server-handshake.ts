@@ -35,6 +35,7 @@ import { FLAG_CLIENT_AUTH, encodeServerHello } from '../handshake-messages.js';
 import { PRE_SECRET_SIZE } from '../constants.js';
 import type { RandomSource } from '../crypto.js';
 import { ErrorCode, HandshakeError, SessionError } from '../errors.js';
+import type { KeyLog } from '../key-log.js';
 import type { DecryptRequest, VerifyRequest } from '../server-connection.js';
 import { DatagramRecordType, MAX_SERVER_HELLO_RESENDS } from './constants.js';
 import type { DatagramInbound, DatagramOutbound } from './contexts.js';
@@ -75,6 +76,8 @@ export interface ServerHandshakeInit {
   readonly contextRandom: RandomSource | undefined;
   readonly context: HandshakeContextOptions | undefined;
   readonly clientKeyAllowed: ((key: PublicKey) => boolean) | undefined;
+  /** Hands out the epoch-0 secrets for a key log (PROTOCOL.md "Key log format"). */
+  readonly keyLog?: KeyLog | undefined;
 }
 
 const DROP: ServerRecordStep = Object.freeze({ kind: 'drop' });
@@ -164,15 +167,19 @@ export class DatagramServerHandshake {
       random: init.serverRandom,
       ephemeral: init.ephemeral,
     });
-    const secrets = handshakeSecrets(suite, {
-      preSecret,
-      shared: this.#shared!,
-      clientRandom: hello.random,
-      serverRandom: init.serverRandom,
-      clientHello: init.hello.frame,
-      serverHello: serverHelloFrame,
-      connectionId: init.connectionId,
-    });
+    const secrets = handshakeSecrets(
+      suite,
+      {
+        preSecret,
+        shared: this.#shared!,
+        clientRandom: hello.random,
+        serverRandom: init.serverRandom,
+        clientHello: init.hello.frame,
+        serverHello: serverHelloFrame,
+        connectionId: init.connectionId,
+      },
+      init.keyLog,
+    );
     this.#shared = null;
     const options = contextOptions(suite, init.connectionId, init.context, init.contextRandom);
     const { outbound, inbound } = makeContexts(secrets, 'server', options);
