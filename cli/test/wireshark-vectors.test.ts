@@ -67,6 +67,8 @@ const FIELDS = [
   'secsess.ticket.lifetime',
   'secsess.resume.binder',
   'secsess.record.encrypted',
+  'secsess.record.authentic',
+  'secsess.alert.code',
 ];
 
 type Fields = Record<string, string[]>;
@@ -291,3 +293,24 @@ realTest(['tshark'])(
     t.is(f['secsess.finished.server_proof']![1], r['resume_server_proof']);
   },
 );
+
+realTest(['tshark'])('a damaged record shows as not authentic; a plaintext Alert parses', async (t) => {
+  const damaged = hex(DEFAULT['server_finished_record']!);
+  damaged[30]! ^= 0x01; // a ciphertext byte: the tag no longer verifies
+  const f = await dissect(
+    t,
+    [
+      conversation(40000, [
+        [true, hex(DEFAULT['client_hello']!)],
+        [false, hex(DEFAULT['server_hello']!)],
+        [false, damaged],
+        [true, Buffer.from('150000020005', 'hex')], // the client's HandshakeFailed
+      ]),
+    ],
+    keyLine(DEFAULT['client_random']!, DEFAULT['c2s_traffic_0']!, DEFAULT['s2c_traffic_0']!),
+  );
+  t.deepEqual(f['secsess.frame.type'], ['0x03', '0x04', '0x17', '0x15']);
+  t.deepEqual(f['secsess.record.authentic'], ['0']);
+  t.deepEqual(f['secsess.record.type'], []);
+  t.deepEqual(f['secsess.alert.code'], ['0x0005']);
+});
