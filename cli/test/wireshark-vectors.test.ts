@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { hkdfSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -27,9 +27,9 @@ const DEFAULT = V['default suite, full exchange']!;
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-/** A conversation from frames (`c:` from the client, `s:` from the server), cut into small segments. */
-function conversation(clientPort: number, frames: readonly [boolean, Buffer][]): Conversation {
-  const sizes = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233];
+/** A conversation from frames (true: from the client), each run of one side's frames cut into small segments (or not). */
+function conversation(clientPort: number, frames: readonly [boolean, Buffer][], cut = true): Conversation {
+  const sizes = cut ? [1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233] : [Infinity];
   const segments: Segment[] = [];
   let k = 0;
   for (let i = 0; i < frames.length;) {
@@ -314,3 +314,39 @@ realTest(['tshark'])('a damaged record shows as not authentic; a plaintext Alert
   t.deepEqual(f['secsess.record.type'], []);
   t.deepEqual(f['secsess.alert.code'], ['0x0005']);
 });
+
+realTest(['tshark'])(
+  'installed as README says (a personal plugins folder), it loads and decrypts',
+  async (t) => {
+    const home = await mkdtemp(join(tmpdir(), 'secsess-home-'));
+    t.teardown(() => rm(home, { recursive: true, force: true }));
+    const plugins = join(home, '.local', 'lib', 'wireshark', 'plugins');
+    await mkdir(plugins, { recursive: true });
+    const tools = new URL('../../tools/wireshark/', import.meta.url).pathname;
+    for (const file of await readdir(tools))
+      if (file.endsWith('.lua')) await copyFile(join(tools, file), join(plugins, file));
+    const d = DEFAULT;
+    const pcap = join(home, 'capture.pcap');
+    const keys = join(home, 'keys.log');
+    const frames: [boolean, Buffer][] = [
+      [true, hex(d['client_hello']!)],
+      [false, Buffer.concat([hex(d['server_hello']!), hex(d['server_finished_record']!)])],
+      [true, Buffer.concat([hex(d['client_finished_record']!), hex(d['c2s_data_record']!)])],
+    ];
+    // Whole segments: the heuristic reads the hello's first 9 bytes in the connection's first segment.
+    await writeFile(pcap, tcpPcap([conversation(40000, frames, false)], PORT));
+    await writeFile(keys, keyLine(d['client_random']!, d['c2s_traffic_0']!, d['s2c_traffic_0']!));
+    // No -X and no -o: the plugin is found in HOME, the conversation by the heuristic, the key
+    // log through SECSESS_KEYLOG_FILE.
+    const env = { ...process.env, HOME: home, SECSESS_KEYLOG_FILE: keys };
+    const { stdout } = await run(
+      'tshark',
+      ['-r', pcap, '-Y', 'secsess.data.text', '-T', 'fields', '-e', 'secsess.data.text'],
+      {
+        env,
+        timeout: 120_000,
+      },
+    );
+    t.is(stdout.trim(), 'hello, secsess');
+  },
+);

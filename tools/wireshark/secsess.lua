@@ -4,7 +4,7 @@
 --
 --   tshark -X lua_script:secsess.lua -o secsess.tcp_port:4000 -o secsess.keylog_file:keys.log -r cap.pcapng -V
 --
--- Install: copy secsess.lua, secsess-records.lua and secsess-crypto.lua into Wireshark's
+-- Install: copy the four secsess*.lua files (this one, -records, -crypto, -aes) into Wireshark's
 -- personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see README.md beside this file.
 -- Conversations on other ports are found by a heuristic (a hello's magic "sEsS").
 
