@@ -9,7 +9,6 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +19,12 @@ import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
 import { Client, Hash, Server, Symmetric, TicketStore } from '@secsess/sdk';
 import type { AlgorithmSet, Session } from '@secsess/sdk';
-import { freePort, IN_CI, spawnProc } from './helpers/programs.js';
+import { startCapture, waitForPackets } from './helpers/capture.js';
+import { IN_CI } from './helpers/programs.js';
 import { realTest } from './helpers/real-test.js';
 
 const run = promisify(execFile);
 const DISSECTOR = new URL('../../tools/wireshark/secsess.lua', import.meta.url).pathname;
-const CAPTURE_MS = 30_000;
 
 const BIG = Buffer.alloc(70_000, 'wireshark fragments ');
 const CLIENT_TEXTS = ['hello, wireshark', 'batch one', 'batch two'];
@@ -46,26 +45,6 @@ async function converse(client: Session, server: Session): Promise<void> {
   await server.read();
   await client.close(4001, 'done here');
   await server.closed.catch(() => {});
-}
-
-/** Waits (bounded) until the capture file holds `count` packets matching `filter`, calling `poke` each time. */
-async function until(pcap: string, filter: string, count: number, poke: () => void): Promise<void> {
-  for (let i = 0; i < 120; i++) {
-    poke();
-    const { stdout } = await run('tshark', [
-      '-r',
-      pcap,
-      '-Y',
-      filter,
-      '-T',
-      'fields',
-      '-e',
-      'frame.number',
-    ]).catch(() => ({ stdout: '' }));
-    if (stdout.split('\n').filter(Boolean).length >= count) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`the capture did not get ${count} packet(s) matching ${filter}`);
 }
 
 const root = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -93,16 +72,7 @@ async function capture(
   await server.start();
   t.teardown(() => server.stop());
   const port = server.address!.port;
-  // UDP probes to a port nobody listens on show when the capture really runs: dumpcap says
-  // "Capturing on" a moment before its filter sees packets.
-  const probe = createSocket('udp4');
-  t.teardown(() => probe.close());
-  const probePort = await freePort();
-  const filter = `tcp port ${port} or udp port ${probePort}`;
-  const dumpcap = spawnProc('dumpcap', ['-i', 'lo', '-f', filter, '-w', pcap]);
-  t.teardown(() => dumpcap.stop('SIGINT'));
-  await dumpcap.waitFor(/Capturing on/, 'the capture to start', CAPTURE_MS);
-  await until(pcap, 'udp', 1, () => probe.send('probe', probePort, '127.0.0.1'));
+  const recording = await startCapture(t, pcap, `tcp port ${port}`);
   const client = Client.create(pair.publicKey, suite, { resumption: new TicketStore() });
   for (let i = 0; i < 2; i++) {
     const accepted = new Promise<Session>((resolve) => server.once('session', resolve));
@@ -111,8 +81,8 @@ async function capture(
     await converse(session, await accepted);
   }
   // dumpcap writes packets as it reads them: wait until both sessions' four FINs are in the file.
-  await until(pcap, 'tcp.flags.fin == 1', 4, () => {});
-  await dumpcap.stop('SIGINT');
+  await waitForPackets(pcap, 'tcp.flags.fin == 1', 4);
+  await recording.stop();
   return { pcap, keylog, port };
 }
 

@@ -67,14 +67,20 @@ function M.direction(secret, symmetric_id, hash_id)
   }
 end
 
-local function derive(d)
-  local H = d.hash
-  d.cipher = C.aes_key(C.hkdf(H, d.secret, "", "secsess v1 key", d.sym.key))
-  if d.sym.gcm then
-    d.iv = C.hkdf(H, d.secret, "", "secsess v1 iv", 12)
+-- A traffic secret's record keys (§4): cipher (expanded AES key), and iv (GCM) or mac_key.
+local function record_keys(sym, H, secret)
+  local k = { cipher = C.aes_key(C.hkdf(H, secret, "", "secsess v1 key", sym.key)) }
+  if sym.gcm then
+    k.iv = C.hkdf(H, secret, "", "secsess v1 iv", 12)
   else
-    d.mac_key = C.hkdf(H, d.secret, "", "secsess v1 mac", H.len)
+    k.mac_key = C.hkdf(H, secret, "", "secsess v1 mac", H.len)
   end
+  return k
+end
+
+local function derive(d)
+  local k = record_keys(d.sym, d.hash, d.secret)
+  d.cipher, d.iv, d.mac_key = k.cipher, k.iv, k.mac_key
 end
 
 local function u24(n)
@@ -158,6 +164,78 @@ function M.open(d, body)
     d.secret = C.hkdf(d.hash, d.secret, "", "secsess v1 update", d.hash.len)
     d.generation = d.generation + 1
     d.cipher, d.iv, d.mac_key = nil, nil, nil
+  end
+  return r
+end
+
+-- Datagram sessions (PROTOCOL.md Part II): the epoch-0 secrets are logged; epoch e + 1's is
+-- HKDF(T_e, "", "secsess v1 dgram epoch", Hlen) (§D4). Every Record packet names its epoch
+-- and seq, so each opens on its own, in any order.
+M.DGRAM_LABELS = { c2s = "SECSESS_DGRAM_C2S_SECRET_0", s2c = "SECSESS_DGRAM_S2C_SECRET_0" }
+
+-- Epochs a packet may name beyond the highest derived so far (a crafted capture cannot make
+-- the dissector derive without end; a real receiver follows at most 4, §D5).
+local MAX_EPOCH_STEP = 64
+
+function M.dgram_direction(secret, symmetric_id, hash_id)
+  return {
+    secrets = { [0] = secret },
+    top = 0,
+    keys = {},
+    sym = M.SYMMETRIC[symmetric_id],
+    hash = C.HASHES[hash_id],
+  }
+end
+
+-- Opens a Record packet: header (19 bytes: 0x47, conn_id, u32 epoch, u48 seq) and body.
+-- Returns { epoch, ok, type, plain (u8 type ‖ payload), err }.
+function M.dgram_open(d, header, body)
+  local epoch = C.u32be(header, 10)
+  local r = { epoch = epoch }
+  if epoch > d.top + MAX_EPOCH_STEP then
+    r.err = "epoch too far ahead"
+    return r
+  end
+  while d.top < epoch do
+    d.secrets[d.top + 1] = C.hkdf(d.hash, d.secrets[d.top], "", "secsess v1 dgram epoch", d.hash.len)
+    d.top = d.top + 1
+  end
+  local k = d.keys[epoch]
+  if not k then
+    k = record_keys(d.sym, d.hash, d.secrets[epoch])
+    d.keys[epoch] = k
+  end
+  local plain, ok
+  if d.sym.gcm then
+    if #body < 17 then
+      r.err = "body too short"
+      return r
+    end
+    local nonce = xor(k.iv, "\0\0\0\0\0\0" .. header:sub(14, 19))
+    plain, ok = C.gcm_decrypt(k.cipher, nonce, header, body:sub(1, -17), body:sub(-16))
+  else
+    local hlen = d.hash.len
+    local ctlen = #body - 16 - hlen
+    if ctlen <= 0 or ctlen % 16 ~= 0 then
+      r.err = "ciphertext not a positive multiple of 16"
+      return r
+    end
+    local iv, ct, tag = body:sub(1, 16), body:sub(17, 16 + ctlen), body:sub(-hlen)
+    ok = C.hmac(d.hash, k.mac_key, header .. iv .. ct) == tag
+    plain = C.cbc_decrypt(k.cipher, iv, ct)
+    local n = byte(plain, -1)
+    if n < 1 or n > 16 or plain:sub(-n) ~= string.rep(char(n), n) then
+      ok = false
+    else
+      plain = plain:sub(1, -n - 1)
+    end
+  end
+  r.ok = ok and #plain >= 1
+  r.plain = plain
+  if r.ok then
+    r.type = byte(plain, 1)
+  else
+    r.err = "authentication failed (wrong key or a damaged record)"
   end
   return r
 end

@@ -10,6 +10,7 @@
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 local R = dofile(here .. "secsess-records.lua")
+local D = dofile(here .. "secsess-dgram.lua")
 
 local proto = Proto("secsess", "secsess secure session")
 
@@ -36,6 +37,7 @@ local RECORD_TYPES = {
   [0x0a] = "NewTicket",
   [0x10] = "ServerFinished",
   [0x11] = "ClientFinished",
+  [0x12] = "HandshakeDone",
 }
 local ALERTS = {
   [0x0001] = "Internal",
@@ -100,7 +102,7 @@ local F = {
   fin_flags = ProtoField.uint8("secsess.finished.flags", "ClientFinished flags", base.HEX),
   signature = ProtoField.bytes("secsess.finished.signature", "Signature"),
 }
-local field_list = {}
+local field_list = D.fields()
 for _, f in pairs(F) do
   field_list[#field_list + 1] = f
 end
@@ -116,11 +118,12 @@ local E = {
 proto.experts = { E.no_key, E.bad, E.malformed }
 
 proto.prefs.tcp_port = Pref.uint("TCP port", 0, "The server's TCP port (0: none; the heuristic still finds hellos)")
+proto.prefs.udp_port = Pref.uint("UDP port", 0, "A datagram server's UDP port (0: none; the heuristic still finds hellos)")
 proto.prefs.keylog_file = Pref.string("Key log file", "",
   "SECSESS_KEYLOG_FILE's file; empty: the SECSESS_KEYLOG_FILE environment variable")
 
-local tcp_table = DissectorTable.get("tcp.port")
-local registered_port = 0
+local tcp_table, udp_table = DissectorTable.get("tcp.port"), DissectorTable.get("udp.port")
+local registered_port, registered_udp, dgram_proto = 0, 0, nil
 function proto.prefs_changed()
   if registered_port ~= 0 then
     tcp_table:remove(registered_port, proto)
@@ -128,6 +131,13 @@ function proto.prefs_changed()
   registered_port = proto.prefs.tcp_port
   if registered_port ~= 0 then
     tcp_table:add(registered_port, proto)
+  end
+  if registered_udp ~= 0 then
+    udp_table:remove(registered_udp, dgram_proto)
+  end
+  registered_udp = proto.prefs.udp_port
+  if registered_udp ~= 0 then
+    udp_table:add(registered_udp, dgram_proto)
   end
 end
 
@@ -171,11 +181,11 @@ local function printable(s)
   return #s > 0 and not s:find("[^\32-\126\t\r\n]")
 end
 
--- Adds the fields of one record's decrypted payload (dtvb: the inner plaintext); returns the
--- Info column's words for it.
-local function show_payload(t, dtvb, r, hlen)
-  local plen = dtvb:len() - 13
-  local p = plen > 0 and dtvb(13, plen) or nil
+-- Adds the fields of one record's decrypted payload (dtvb: the inner plaintext, its payload
+-- from offset b: 13 in a stream record, 1 in a datagram one); returns the Info column's words.
+local function show_payload(t, dtvb, r, b)
+  local plen = dtvb:len() - b
+  local p = plen > 0 and dtvb(b, plen) or nil
   local name = RECORD_TYPES[r.type] or string.format("type 0x%02x", r.type)
   local info = string.format("%s seq=%d", name, r.seq)
   local kind = r.type
@@ -189,7 +199,7 @@ local function show_payload(t, dtvb, r, hlen)
       info = info .. " (" .. plen .. " bytes)"
     end
   elseif kind == 0x03 and p then
-    local o, n = 13, 0
+    local o, n = b, 0
     while o + 4 <= dtvb:len() do
       local len = dtvb(o, 4):uint()
       if o + 4 + len > dtvb:len() then
@@ -209,38 +219,38 @@ local function show_payload(t, dtvb, r, hlen)
     end
     info = info .. " (" .. n .. " messages)"
   elseif kind == 0x04 and plen >= 2 then
-    local code = dtvb(13, 2):uint()
-    t:add(F.close_code, dtvb(13, 2))
-    local reason = plen > 2 and dtvb(15, plen - 2):raw() or ""
-    t:add(F.close_reason, plen > 2 and dtvb(15, plen - 2) or dtvb(13, 2), reason)
+    local code = dtvb(b, 2):uint()
+    t:add(F.close_code, dtvb(b, 2))
+    local reason = plen > 2 and dtvb(b + 2, plen - 2):raw() or ""
+    t:add(F.close_reason, plen > 2 and dtvb(b + 2, plen - 2) or dtvb(b, 2), reason)
     info = info .. string.format(" %d %q", code, reason)
   elseif kind == 0x05 or kind == 0x06 then
     if p then
       t:add(kind == 0x05 and F.ping or F.pong, p)
     end
   elseif kind == 0x08 and plen == 2 then
-    t:add(F.alert, dtvb(13, 2))
-    info = info .. " " .. (ALERTS[dtvb(13, 2):uint()] or "unknown")
+    t:add(F.alert, dtvb(b, 2))
+    info = info .. " " .. (ALERTS[dtvb(b, 2):uint()] or "unknown")
   elseif kind == 0x0a and plen >= 6 then
-    t:add(F.lifetime, dtvb(13, 4))
-    t:add(F.ticket_len, dtvb(17, 2))
+    t:add(F.lifetime, dtvb(b, 4))
+    t:add(F.ticket_len, dtvb(b + 4, 2))
     if plen > 6 then
-      t:add(F.ticket, dtvb(19, plen - 6))
+      t:add(F.ticket, dtvb(b + 6, plen - 6))
     end
   elseif kind == 0x10 and p then
     t:add(F.proof, p)
   elseif kind == 0x11 and p then
-    t:add(F.fin_flags, dtvb(13, 1))
+    t:add(F.fin_flags, dtvb(b, 1))
     if plen > 3 then
-      local n = dtvb(14, 2):uint()
-      t:add(F.spki_len, dtvb(14, 2))
-      if n > 0 and 16 + n <= dtvb:len() then
-        t:add(F.spki, dtvb(16, n))
+      local n = dtvb(b + 1, 2):uint()
+      t:add(F.spki_len, dtvb(b + 1, 2))
+      if n > 0 and b + 3 + n <= dtvb:len() then
+        t:add(F.spki, dtvb(b + 3, n))
       end
-      if 18 + n <= dtvb:len() then
-        local m = dtvb(16 + n, 2):uint()
-        if m > 0 and 18 + n + m <= dtvb:len() then
-          t:add(F.signature, dtvb(18 + n, m))
+      if b + 5 + n <= dtvb:len() then
+        local m = dtvb(b + 3 + n, 2):uint()
+        if m > 0 and b + 5 + n + m <= dtvb:len() then
+          t:add(F.signature, dtvb(b + 5 + n, m))
         end
       end
     end
@@ -290,7 +300,7 @@ local function dissect_record(t, tvb, pinfo, conv, c2s)
   rt:add(F.seq, dtvb(0, 8))
   rt:add(F.rtype, dtvb(8, 1))
   rt:add(F.plen, dtvb(9, 4))
-  local info = show_payload(rt, dtvb, r)
+  local info = show_payload(rt, dtvb, r, 13)
   if r.message and #r.message > 0 then
     local mtvb = ByteArray.new(r.message, true):tvb("Reassembled secsess message")
     rt:add(F.message, mtvb())
@@ -462,3 +472,14 @@ local function heuristic(tvb, pinfo, tree)
   return true
 end
 proto:register_heuristic("tcp", heuristic)
+
+dgram_proto = D.register({
+  F = F,
+  E = E,
+  R = R,
+  ALERTS = ALERTS,
+  parse_hello = parse_hello,
+  show_payload = show_payload,
+  keylog_path = keylog_path,
+  endpoint = endpoint,
+})
