@@ -1,12 +1,13 @@
--- secsess.lua: a Wireshark / tshark (4.0+, Lua 5.2) dissector for the secsess stream protocol
--- (PROTOCOL.md §1, §2, §5, §6a). It parses every frame, and with a key log
--- (SECSESS_KEYLOG_FILE's lines) decrypts the records of both directions, following KeyUpdate.
+-- secsess.lua: a Wireshark / tshark (4.0+, Lua 5.2) dissector for the secsess protocol: stream
+-- sessions over TCP (PROTOCOL.md §1, §2, §5, §6a) here, datagram sessions over UDP (Part II)
+-- in secsess-dgram.lua. It parses every frame, and with a key log (SECSESS_KEYLOG_FILE's
+-- lines) decrypts the records of both directions, following KeyUpdate.
 --
 --   tshark -X lua_script:secsess.lua -o secsess.tcp_port:4000 -o secsess.keylog_file:keys.log -r cap.pcapng -V
 --
--- Install: copy the four secsess*.lua files (this one, -records, -crypto, -aes) into Wireshark's
--- personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see README.md beside this file.
--- Conversations on other ports are found by a heuristic (a hello's magic "sEsS").
+-- Install: copy the five secsess*.lua files (this one, -dgram, -records, -crypto, -aes) into
+-- Wireshark's personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see README.md
+-- beside this file. Conversations on other ports are found by a heuristic (a hello's magic).
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 local R = dofile(here .. "secsess-records.lua")
