@@ -69,6 +69,7 @@ const FIELDS = [
   'secsess.record.encrypted',
   'secsess.record.authentic',
   'secsess.alert.code',
+  '_ws.expert.message',
 ];
 
 type Fields = Record<string, string[]>;
@@ -348,5 +349,17 @@ realTest(['tshark'])(
       },
     );
     t.is(stdout.trim(), 'hello, secsess');
+  },
+);
+
+realTest(['tshark'])(
+  'bytes that are not secsess frames on the port are marked, not waited for',
+  async (t) => {
+    // "GET " is type 0x47 (no frame type): without the check the dissector would wait for a
+    // 5 MB "frame" until the capture ends.
+    const http = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const f = await dissect(t, [conversation(40000, [[true, http]], false)], '');
+    t.deepEqual(f['secsess.frame.type'], []);
+    t.deepEqual(f['_ws.expert.message'], ['not a secsess frame header: type or length out of bounds']);
   },
 );

@@ -5,9 +5,10 @@
 --
 --   tshark -X lua_script:secsess.lua -o secsess.tcp_port:4000 -o secsess.keylog_file:keys.log -r cap.pcapng -V
 --
--- Install: copy the five secsess*.lua files (this one, -dgram, -records, -crypto, -aes) into
--- Wireshark's personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see README.md
--- beside this file. Conversations on other ports are found by a heuristic (a hello's magic).
+-- Install: copy the six secsess*.lua files (this one, -fields, -dgram, -records, -crypto,
+-- -aes) into Wireshark's personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see
+-- README.md beside this file. Connections on other ports are found by a heuristic (a hello's
+-- magic).
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 local R = dofile(here .. "secsess-records.lua")
@@ -15,94 +16,11 @@ local D = dofile(here .. "secsess-dgram.lua")
 
 local proto = Proto("secsess", "secsess secure session")
 
-local FRAME_TYPES = {
-  [0x01] = "KeyRequest",
-  [0x02] = "KeyResponse",
-  [0x03] = "ClientHello",
-  [0x04] = "ServerHello",
-  [0x05] = "ResumeHello",
-  [0x06] = "ResumeRefused",
-  [0x15] = "Alert",
-  [0x17] = "Record",
-}
-local RECORD_TYPES = {
-  [0x01] = "Data",
-  [0x02] = "DataMore",
-  [0x03] = "DataBatch",
-  [0x04] = "Close",
-  [0x05] = "Ping",
-  [0x06] = "Pong",
-  [0x07] = "KeyUpdate",
-  [0x08] = "Alert",
-  [0x09] = "End",
-  [0x0a] = "NewTicket",
-  [0x10] = "ServerFinished",
-  [0x11] = "ClientFinished",
-  [0x12] = "HandshakeDone",
-}
-local ALERTS = {
-  [0x0001] = "Internal",
-  [0x0002] = "UnsupportedVersion",
-  [0x0003] = "SuiteMismatch",
-  [0x0004] = "UnknownServerKey",
-  [0x0005] = "HandshakeFailed",
-  [0x0006] = "RecordRejected",
-  [0x0007] = "MessageTooLarge",
-  [0x0008] = "Protocol",
-  [0x0009] = "NotAuthorized",
-  [0x000a] = "KeyExhausted",
-  [0x000b] = "Timeout",
-  [0x000c] = "ServerBusy",
-}
-local SYMMETRIC = { [1] = "AES-128-CBC", [2] = "AES-256-CBC", [3] = "AES-256-GCM" }
-local HASH = { [1] = "SHA-256", [2] = "SHA-384", [3] = "SHA-512" }
-local CLOSE_CODES = { [1000] = "normal", [1001] = "going away" }
+local V = dofile(here .. "secsess-fields.lua")
+local FRAME_TYPES, RECORD_TYPES, ALERTS = V.FRAME_TYPES, V.RECORD_TYPES, V.ALERTS
+local SYMMETRIC, HASH = V.SYMMETRIC, V.HASH
+local F = V.fields()
 
-local F = {
-  type = ProtoField.uint8("secsess.frame.type", "Frame type", base.HEX, FRAME_TYPES),
-  length = ProtoField.uint24("secsess.frame.length", "Body length", base.DEC),
-  magic = ProtoField.bytes("secsess.magic", "Magic"),
-  version = ProtoField.uint8("secsess.version", "Version", base.DEC),
-  asym = ProtoField.uint8("secsess.hello.suite.asymmetric", "Asymmetric", base.HEX, { [1] = "RSA-OAEP-SHA256" }),
-  sym = ProtoField.uint8("secsess.hello.suite.symmetric", "Symmetric", base.HEX, SYMMETRIC),
-  hash = ProtoField.uint8("secsess.hello.suite.hash", "Hash", base.HEX, HASH),
-  flags = ProtoField.uint8("secsess.hello.flags", "Flags", base.HEX),
-  flag_auth = ProtoField.bool("secsess.hello.flags.client_auth", "Client authenticates", 8, nil, 0x01),
-  flag_tickets = ProtoField.bool("secsess.hello.flags.tickets", "Tickets wanted", 8, nil, 0x02),
-  client_random = ProtoField.bytes("secsess.hello.client_random", "client_random"),
-  client_x25519 = ProtoField.bytes("secsess.hello.client_x25519", "client_x25519"),
-  key_id = ProtoField.bytes("secsess.hello.key_id", "key_id (server key fingerprint)"),
-  ct_len = ProtoField.uint16("secsess.hello.ct_len", "Encrypted secret length", base.DEC),
-  encrypted_secret = ProtoField.bytes("secsess.hello.encrypted_secret", "Encrypted secret (RSA-OAEP)"),
-  server_random = ProtoField.bytes("secsess.hello.server_random", "server_random"),
-  server_x25519 = ProtoField.bytes("secsess.hello.server_x25519", "server_x25519"),
-  spki_len = ProtoField.uint16("secsess.key.spki_length", "SPKI length", base.DEC),
-  spki = ProtoField.bytes("secsess.key.spki", "Public key (DER SubjectPublicKeyInfo)"),
-  ticket_len = ProtoField.uint16("secsess.ticket.length", "Ticket length", base.DEC),
-  ticket = ProtoField.bytes("secsess.ticket", "Ticket"),
-  binder = ProtoField.bytes("secsess.resume.binder", "Binder"),
-  alert = ProtoField.uint16("secsess.alert.code", "Alert", base.HEX, ALERTS),
-  body = ProtoField.bytes("secsess.record.encrypted", "Encrypted body"),
-  direction = ProtoField.string("secsess.record.direction", "Direction"),
-  generation = ProtoField.uint32("secsess.record.generation", "Key generation", base.DEC),
-  seq = ProtoField.uint64("secsess.record.seq", "Sequence number", base.DEC),
-  rtype = ProtoField.uint8("secsess.record.type", "Record type", base.HEX, RECORD_TYPES),
-  plen = ProtoField.uint32("secsess.record.payload_length", "Payload length", base.DEC),
-  authentic = ProtoField.bool("secsess.record.authentic", "Authenticated"),
-  data = ProtoField.bytes("secsess.data", "Data"),
-  text = ProtoField.string("secsess.data.text", "Data (text)"),
-  message = ProtoField.bytes("secsess.message", "Reassembled message"),
-  batch_len = ProtoField.uint32("secsess.batch.length", "Entry length", base.DEC),
-  batch_entry = ProtoField.bytes("secsess.batch.entry", "Entry"),
-  close_code = ProtoField.uint16("secsess.close.code", "Close code", base.DEC, CLOSE_CODES),
-  close_reason = ProtoField.string("secsess.close.reason", "Close reason", base.UNICODE),
-  ping = ProtoField.bytes("secsess.ping.payload", "Ping payload"),
-  pong = ProtoField.bytes("secsess.pong.payload", "Pong payload"),
-  lifetime = ProtoField.uint32("secsess.ticket.lifetime", "Ticket lifetime (s)", base.DEC),
-  proof = ProtoField.bytes("secsess.finished.server_proof", "server_proof"),
-  fin_flags = ProtoField.uint8("secsess.finished.flags", "ClientFinished flags", base.HEX),
-  signature = ProtoField.bytes("secsess.finished.signature", "Signature"),
-}
 local field_list = D.fields()
 for _, f in pairs(F) do
   field_list[#field_list + 1] = f
@@ -409,6 +327,9 @@ local function dissect_frame(tvb, pinfo, tree, conv)
   return name .. (info or " [malformed]")
 end
 
+-- Frame body limits (§1): a handshake frame's, and the largest record limit of any suite.
+local MAX_HANDSHAKE_BODY, MAX_RECORD_BODY = 4096, 65632
+
 local function dissect(tvb, pinfo, tree)
   local len = tvb:len()
   local mine = tostring(pinfo.cols.protocol) == "secsess"
@@ -422,7 +343,15 @@ local function dissect(tvb, pinfo, tree)
       pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
       break
     end
-    local size = 4 + tvb(offset + 1, 3):uint()
+    local kind, length = tvb(offset, 1):uint(), tvb(offset + 1, 3):uint()
+    if FRAME_TYPES[kind] == nil or length > (kind == 0x17 and MAX_RECORD_BODY or MAX_HANDSHAKE_BODY) then
+      -- Not a secsess frame header (§1's limits): the rest of this data is not ours to frame.
+      local t = tree:add(proto, tvb(offset), "secsess (not a frame)")
+      t:add_proto_expert_info(E.malformed, "not a secsess frame header: type or length out of bounds")
+      infos[#infos + 1] = "[not a secsess frame]"
+      break
+    end
+    local size = 4 + length
     if remaining < size then
       pinfo.desegment_offset = offset
       pinfo.desegment_len = size - remaining
