@@ -3,7 +3,8 @@
  * captures: a DatagramClient and DatagramServer over loopback UDP, with small epoch budgets
  * so that both directions move epochs, captured by dumpcap (as root) with SECSESS_KEYLOG_FILE
  * set, read back by tshark: every Record packet opens (Finished records, HandshakeDone, the
- * messages, the Close), in later epochs too; without the key log they stay encrypted.
+ * messages, the Close), in later epochs too; without the key log they stay encrypted. And a
+ * datagram channel of a stream session (no handshake on the wire), found by its secrets.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,7 +15,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
-import { DatagramClient, DatagramServer, Symmetric } from '@secsess/sdk';
+import { Client, DatagramClient, DatagramServer, openDatagramChannel, Server, Symmetric } from '@secsess/sdk';
 import type { AlgorithmSet, DatagramSession } from '@secsess/sdk';
 import { startCapture } from './helpers/capture.js';
 import { IN_CI } from './helpers/programs.js';
@@ -89,10 +90,14 @@ const FIELDS = [
   'secsess.hello.client_random',
 ];
 
-async function dissect(pcap: string, keylog: string | null): Promise<Record<string, string[]>> {
+async function dissect(
+  pcap: string,
+  keylog: string | null,
+  extra: readonly string[] = [],
+): Promise<Record<string, string[]>> {
   const env = { ...process.env };
   delete env['SECSESS_KEYLOG_FILE'];
-  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`];
+  const args = ['-r', pcap, '-X', `lua_script:${DISSECTOR}`, ...extra];
   if (keylog !== null) args.push('-o', `secsess.keylog_file:${keylog}`);
   args.push('-Y', 'secsess_dgram', '-T', 'fields', '-E', 'occurrence=a', '-E', 'aggregator=|');
   for (const f of FIELDS) args.push('-e', f);
@@ -145,5 +150,58 @@ for (const [name, suite] of SUITES) {
     const plain = await dissect(pcap, null);
     t.deepEqual(plain['secsess.record.type'], []);
     t.is(plain['secsess.record.encrypted']!.length, f['secsess.record.encrypted']!.length);
+  });
+}
+
+const channelTitle =
+  'tshark with the dissector decrypts a captured datagram channel (no handshake: by the logged channel secrets)';
+if (!root && !IN_CI) {
+  test.skip(`${channelTitle} [skipped: capturing on lo needs root]`, () => {});
+} else {
+  realTest(['tshark', 'dumpcap'], true)(channelTitle, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'secsess-wireshark-channel-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const keylog = join(dir, 'keys.log');
+    const pcap = join(dir, 'capture.pcapng');
+    const saved = process.env['SECSESS_KEYLOG_FILE'];
+    process.env['SECSESS_KEYLOG_FILE'] = keylog;
+    t.teardown(() => {
+      if (saved === undefined) delete process.env['SECSESS_KEYLOG_FILE'];
+      else process.env['SECSESS_KEYLOG_FILE'] = saved;
+    });
+    const pair = await KeyPair.generateRSA({ bits: 2048 });
+    const suite = { symmetric: Symmetric.AES256GCM };
+    const server = Server.create('127.0.0.1:0', pair.privateKey, suite, { workers: 0 });
+    const dgram = DatagramServer.create('127.0.0.1:0', pair.privateKey, suite, { workers: 0 });
+    server.on('session', (session) => {
+      const ch = dgram.attach(session);
+      ch.on('message', (m: Buffer) => {
+        if (ch.state === 'open') ch.send(m);
+      });
+      ch.on('error', () => {});
+    });
+    await server.start();
+    await dgram.start();
+    t.teardown(async () => {
+      await server.stop();
+      await dgram.stop();
+    });
+    const udp = dgram.address!.port;
+    const recording = await startCapture(t, pcap, `udp port ${udp}`);
+    const stream = await Client.create(pair.publicKey, suite).connect(`127.0.0.1:${server.address!.port}`);
+    const ch = await openDatagramChannel(stream, `127.0.0.1:${udp}`);
+    for (const text of TEXTS.slice(0, 2)) await roundTrip(ch, text);
+    ch.close(4003, 'channel done');
+    await recording.flush();
+    await recording.stop();
+    await stream.close();
+    // No hello on the wire: the port is given; the records are matched to the channel secrets.
+    const f = await dissect(pcap, keylog, ['-o', `secsess.udp_port:${udp}`]);
+    t.is(f['secsess.record.type']!.length, f['secsess.record.encrypted']!.length, 'every record opened');
+    t.true(f['secsess.record.type']!.length >= 5);
+    const texts = new Set(f['secsess.data.text']);
+    for (const text of TEXTS.slice(0, 2)) t.true(texts.has(text), text);
+    t.deepEqual(f['secsess.close.code'], ['4003']);
+    t.deepEqual(new Set(f['secsess.record.direction']), new Set(['c2s', 's2c']));
   });
 }

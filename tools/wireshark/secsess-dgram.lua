@@ -42,8 +42,40 @@ local function register(S)
   local sessions = {} -- conn_id → that session, from the ServerHello
   local results = {} -- "frame:offset" → what R.dgram_open returned
 
+  local tried = {} -- conn_id → how many logged channels were tried on it
+
   function dproto.init()
-    tokens, sessions, results = {}, {}, {}
+    tokens, sessions, results, tried = {}, {}, {}, {}
+  end
+
+  -- A Record packet of a conn_id no ServerHello named: a datagram channel (§D9) if one of the
+  -- logged channel secrets opens it (tried again only when the key log has more channels).
+  local function channel(conn, header, body, pinfo)
+    local logged = R.channels(S.keylog_path())
+    if tried[conn] == #logged then
+      return nil
+    end
+    tried[conn] = #logged
+    for _, c in ipairs(logged) do
+      for _, suite in ipairs(c.suites) do
+        for _, dir in ipairs({ "c2s", "s2c" }) do
+          local d = R.dgram_direction(c[dir], suite[1], suite[2])
+          if R.dgram_open(d, header, body).ok then
+            local other = dir == "c2s" and "s2c" or "c2s"
+            local server = S.endpoint(pinfo.dst, pinfo.dst_port)
+            if dir == "s2c" then
+              server = S.endpoint(pinfo.src, pinfo.src_port)
+            end
+            local sess = { server = server, channel = true, dirs = {} }
+            sess.dirs[dir] = R.dgram_direction(c[dir], suite[1], suite[2])
+            sess.dirs[other] = R.dgram_direction(c[other], suite[1], suite[2])
+            sessions[conn] = sess
+            return sess
+          end
+        end
+      end
+    end
+    return nil
   end
 
   -- A Part I frame inside a packet, parsed by the stream dissector's own code.
@@ -79,7 +111,8 @@ local function register(S)
     local key = pinfo.number .. ":" .. off
     local r = results[key]
     if r == nil then
-      local sess = sessions[tvb(off + 1, 8):raw()]
+      local conn = tvb(off + 1, 8):raw()
+      local sess = sessions[conn] or channel(conn, tvb(off, 19):raw(), body:raw(), pinfo)
       if sess then
         local src = S.endpoint(pinfo.src, pinfo.src_port)
         local dir = src == sess.server and "s2c" or "c2s"
@@ -113,7 +146,8 @@ local function register(S)
     local pt = rt:add(dproto, dtvb(), "Decrypted record")
     pt:add(F.rtype, dtvb(0, 1))
     local info = S.show_payload(pt, dtvb, { type = r.type, seq = seq }, 1)
-    return string.format("epoch=%d %s", r.epoch, info)
+    local sess = sessions[tvb(off + 1, 8):raw()]
+    return string.format("%sepoch=%d %s", sess and sess.channel and "channel " or "", r.epoch, info)
   end
 
   local function dissect(tvb, pinfo, tree)

@@ -168,6 +168,37 @@ function M.open(d, body)
   return r
 end
 
+-- Datagram channels (§D9) have no handshake on the wire: their Record packets are matched to
+-- the logged channel secrets by opening them. The suite is the stream session's: known when
+-- its hello is in the capture (remember_suite), else each suite whose hash fits the secret.
+M.CHANNEL_LABELS = { c2s = "SECSESS_CHANNEL_C2S_SECRET_0", s2c = "SECSESS_CHANNEL_S2C_SECRET_0" }
+local suites = {} -- client_random (hex) → { symmetric id, hash id }
+
+function M.remember_suite(client_random, symmetric_id, hash_id)
+  suites[C.tohex(client_random)] = { symmetric_id, hash_id }
+end
+
+-- Every logged channel: { c2s = secret, s2c = secret, suites = { {sym, hash}, … } }.
+function M.channels(path)
+  if path == nil or path == "" then
+    return {}
+  end
+  read_keylog(path)
+  local out = {}
+  for cr, labels in pairs(log.secrets) do
+    local c2s, s2c = labels[M.CHANNEL_LABELS.c2s], labels[M.CHANNEL_LABELS.s2c]
+    if c2s and s2c then
+      local candidates = { suites[cr] }
+      if not suites[cr] then
+        local hash_id = ({ [32] = 1, [48] = 2, [64] = 3 })[#c2s]
+        candidates = hash_id and { { 1, hash_id }, { 2, hash_id }, { 3, hash_id } } or {}
+      end
+      out[#out + 1] = { c2s = c2s, s2c = s2c, suites = candidates }
+    end
+  end
+  return out
+end
+
 -- Datagram sessions (PROTOCOL.md Part II): the epoch-0 secrets are logged; epoch e + 1's is
 -- HKDF(T_e, "", "secsess v1 dgram epoch", Hlen) (§D4). Every Record packet names its epoch
 -- and seq, so each opens on its own, in any order.

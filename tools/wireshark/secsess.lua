@@ -294,6 +294,7 @@ local function parse_hello(t, tvb, kind, conv, first_pass)
   if first_pass and cr and R.SYMMETRIC[sym] and R.HASHES[hash] then
     -- A hello starts the session's keys anew (a ResumeRefused is followed by a ClientHello).
     conv.client_random, conv.symmetric, conv.hash, conv.dirs = cr:raw(), sym, hash, {}
+    R.remember_suite(cr:raw(), sym, hash)
   end
   return info
 end
