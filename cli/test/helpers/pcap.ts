@@ -3,7 +3,7 @@
  * 127.0.0.1:clientPort and 127.0.0.1:serverPort built from segments of bytes (LINKTYPE_RAW,
  * IPv4 + TCP headers with running sequence numbers, a SYN exchange first), so that fixed
  * frames (PROTOCOL.md's test vectors) can be fed to tshark split across segments as a real
- * stream would be.
+ * stream would be; and UDP packets (`udpPcap`) for the datagram vectors.
  */
 
 /** One TCP segment's payload and who sent it. */
@@ -69,9 +69,37 @@ function conversationPackets({ clientPort, segments }: Conversation, serverPort:
   return packets;
 }
 
+function udpPacket(src: number, dst: number, payload: Buffer): Buffer {
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(src, 0);
+  udp.writeUInt16BE(dst, 2);
+  udp.writeUInt16BE(8 + payload.length, 4);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + 8 + payload.length, 2);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip.writeUInt32BE(0x7f000001, 12);
+  ip.writeUInt32BE(0x7f000001, 16);
+  ip.writeUInt16BE(checksum(ip), 10);
+  return Buffer.concat([ip, udp, payload]);
+}
+
+/** The pcap file's bytes: one UDP datagram per segment between the two ports. */
+export function udpPcap(datagrams: readonly Segment[], clientPort: number, serverPort: number): Buffer {
+  return pcapFile(
+    datagrams.map((d) =>
+      d.fromClient ? udpPacket(clientPort, serverPort, d.bytes) : udpPacket(serverPort, clientPort, d.bytes),
+    ),
+  );
+}
+
 /** The pcap file's bytes: each conversation in turn, its SYN exchange then its segments (PSH|ACK). */
 export function tcpPcap(conversations: readonly Conversation[], serverPort: number): Buffer {
-  const packets = conversations.flatMap((c) => conversationPackets(c, serverPort));
+  return pcapFile(conversations.flatMap((c) => conversationPackets(c, serverPort)));
+}
+
+function pcapFile(packets: readonly Buffer[]): Buffer {
   const header = Buffer.alloc(24);
   header.writeUInt32LE(0xa1b2c3d4, 0);
   header.writeUInt16LE(2, 4);
