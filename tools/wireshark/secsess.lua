@@ -95,7 +95,6 @@ local function conversation(pinfo)
   return conv
 end
 
-
 local function printable(s)
   return #s > 0 and not s:find("[^\32-\126\t\r\n]")
 end
