@@ -37,6 +37,7 @@ const FIELDS = [
   'secsess.record.type',
   'secsess.record.encrypted',
   'secsess.hello.client_random',
+  '_ws.expert.message',
 ];
 
 async function dissect(
@@ -64,6 +65,11 @@ async function dissect(
       if (cell !== '') out[FIELDS[i]!]!.push(...cell.split('|'));
     });
   }
+  t.deepEqual(
+    out['_ws.expert.message']!.filter((m) => m.startsWith('Lua Error')),
+    [],
+    'no Lua error while dissecting',
+  );
   return out;
 }
 
@@ -140,5 +146,20 @@ realTest(['tshark'])(
       t.is(f['secsess.record.type']!.length, expected.length, `${name}: every record opened`);
       t.deepEqual(new Set(f['secsess.record.direction']), new Set(['c2s']), name);
     }
+  },
+);
+
+realTest(['tshark'])(
+  'short and unknown datagram packets on the port are marked, without a Lua error',
+  async (t) => {
+    const datagrams: Segment[] = [
+      { fromClient: true, bytes: Buffer.concat([Buffer.from([0x43]), randomBytes(16)]) },
+      { fromClient: true, bytes: Buffer.from([0x47, 1, 2, 3]) },
+      { fromClient: true, bytes: Buffer.concat([Buffer.from([0x47]), randomBytes(60)]) },
+      { fromClient: false, bytes: Buffer.from('hello') },
+    ];
+    const f = await dissect(t, datagrams, '', ['-o', `secsess.udp_port:${PORT}`]);
+    t.deepEqual(f['secsess.dgram.type'], ['0x43', '0x47', '0x47', '0x68']);
+    t.deepEqual(f['secsess.record.type'], []);
   },
 );

@@ -88,6 +88,7 @@ const FIELDS = [
   'secsess.close.reason',
   'secsess.record.encrypted',
   'secsess.hello.client_random',
+  '_ws.expert.message',
 ];
 
 async function dissect(
@@ -109,6 +110,8 @@ async function dissect(
       if (cell !== '') out[FIELDS[i]!]!.push(...cell.split('|'));
     });
   }
+  const luaErrors = out['_ws.expert.message']!.filter((m) => m.startsWith('Lua Error'));
+  if (luaErrors.length > 0) throw new Error(`tshark: ${luaErrors.join('; ')}`);
   return out;
 }
 

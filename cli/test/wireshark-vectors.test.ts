@@ -101,6 +101,11 @@ async function dissect(
       if (cell !== '') out[FIELDS[i]!]!.push(...cell.split('|'));
     });
   }
+  t.deepEqual(
+    out['_ws.expert.message']!.filter((m) => m.startsWith('Lua Error')),
+    [],
+    'no Lua error while dissecting',
+  );
   return out;
 }
 
@@ -361,5 +366,22 @@ realTest(['tshark'])(
     const f = await dissect(t, [conversation(40000, [[true, http]], false)], '');
     t.deepEqual(f['secsess.frame.type'], []);
     t.deepEqual(f['_ws.expert.message'], ['not a secsess frame header: type or length out of bounds']);
+    // A Record frame with no body at all, and a truncated KeyRequest: marked, no Lua error.
+    const short = await dissect(
+      t,
+      [
+        conversation(
+          40001,
+          [
+            [true, Buffer.from('010000027345', 'hex')],
+            [false, Buffer.from('17000000', 'hex')],
+          ],
+          false,
+        ),
+      ],
+      '',
+    );
+    t.deepEqual(short['secsess.frame.type'], ['0x01', '0x17']);
+    t.deepEqual(short['_ws.expert.message'], ['frame body too short', 'record with an empty body']);
   },
 );

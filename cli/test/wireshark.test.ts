@@ -101,6 +101,7 @@ const FIELDS = [
   'secsess.hello.suite.symmetric',
   'secsess.hello.suite.hash',
   'secsess.record.encrypted',
+  '_ws.expert.message',
 ];
 
 interface Row {
@@ -136,7 +137,7 @@ async function dissect(pcap: string, how: How): Promise<Row[]> {
     timeout: 120_000,
   });
   if (/Lua: Error|lua_error/i.test(stderr)) throw new Error(`tshark: ${stderr}`);
-  return stdout
+  const rows = stdout
     .trimEnd()
     .split('\n')
     .map((line) => {
@@ -145,6 +146,9 @@ async function dissect(pcap: string, how: How): Promise<Row[]> {
       FIELDS.forEach((f, i) => (row[f] = cells[i] ? cells[i]!.split('|') : []));
       return row;
     });
+  const luaErrors = rows.flatMap((r) => r['_ws.expert.message']!).filter((m) => m.startsWith('Lua Error'));
+  if (luaErrors.length > 0) throw new Error(`tshark: ${luaErrors.join('; ')}`);
+  return rows;
 }
 
 /** Every decrypted record, in capture order: stream, direction, seq, type. */

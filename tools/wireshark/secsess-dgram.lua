@@ -169,8 +169,8 @@ local function register(S)
       t:add(DF.token, tvb(1, 16))
       local token = tvb(1, 16):raw()
       local conv = {}
-      if kind == 0x41 or kind == 0x43 then
-        local cl = len > 17 and tvb(17, 1):uint() or 0
+      if (kind == 0x41 or kind == 0x43) and len >= 18 then
+        local cl = tvb(17, 1):uint()
         t:add(DF.cookie_len, tvb(17, 1))
         if cl > 0 and len >= 18 + cl then
           t:add(DF.cookie, tvb(18, cl))
@@ -218,7 +218,7 @@ local function register(S)
     end
     local kind = tvb(0, 1):uint()
     local known
-    if kind == 0x41 or kind == 0x43 then
+    if (kind == 0x41 or kind == 0x43) and len >= 18 then
       local cl = tvb(17, 1):uint()
       local off = 18 + cl
       known = (cl == 0 or cl == 16) and len >= off + 9 and tvb(off + 4, 4):raw() == "sEsS"

@@ -178,6 +178,10 @@ end
 
 local function dissect_record(t, tvb, pinfo, conv, c2s)
   local dir = c2s and "c2s" or "s2c"
+  if tvb:len() <= 4 then
+    t:add_proto_expert_info(E.malformed, "record with an empty body")
+    return "Record [malformed]"
+  end
   local body = tvb(4)
   local key = pinfo.number .. ":" .. tvb:raw(0, math.min(tvb:len(), 40))
   local r = records[key]
