@@ -1,0 +1,78 @@
+/**
+ * Loopback captures for the Wireshark dissector tests: dumpcap on `lo` (as root) with a BPF
+ * filter, started for real before the test goes on, and waits for packets to reach the file.
+ */
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { promisify } from 'node:util';
+import type { ExecutionContext } from 'ava';
+import { freePort, spawnProc } from './programs.js';
+
+const run = promisify(execFile);
+
+/** Waits (bounded) until the capture file holds `count` packets matching `filter`, calling `poke` each time. */
+export async function waitForPackets(
+  pcap: string,
+  filter: string,
+  count: number,
+  poke = (): void => {},
+): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    poke();
+    const { stdout } = await run('tshark', [
+      '-r',
+      pcap,
+      '-Y',
+      filter,
+      '-T',
+      'fields',
+      '-e',
+      'frame.number',
+    ]).catch(() => ({ stdout: '' }));
+    if (stdout.split('\n').filter(Boolean).length >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the capture did not get ${count} packet(s) matching ${filter}`);
+}
+
+/** A running capture of `filter` (plus its own probe port) into `pcap`. */
+export interface Capture {
+  /** Sends one more probe and waits until the file holds it: everything captured before it is in the file. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts dumpcap on lo. UDP probes to a port nobody listens on show when the capture really
+ * runs: dumpcap says "Capturing on" a moment before its filter sees packets.
+ */
+export async function startCapture(t: ExecutionContext, pcap: string, filter: string): Promise<Capture> {
+  const probe = createSocket('udp4');
+  t.teardown(() => probe.close());
+  const probePort = await freePort();
+  const dumpcap = spawnProc('dumpcap', [
+    '-i',
+    'lo',
+    '-f',
+    `(${filter}) or udp port ${probePort}`,
+    '-w',
+    pcap,
+  ]);
+  t.teardown(() => dumpcap.stop('SIGINT'));
+  await dumpcap.waitFor(/Capturing on/, 'the capture to start', 30_000);
+  let probes = 0;
+  const poke = (): void => {
+    probes++;
+    probe.send('probe', probePort, '127.0.0.1');
+  };
+  await waitForPackets(pcap, `udp.port == ${probePort}`, 1, poke);
+  return {
+    async flush() {
+      poke();
+      await waitForPackets(pcap, `udp.port == ${probePort}`, probes);
+    },
+    async stop() {
+      await dumpcap.stop('SIGINT');
+    },
+  };
+}
