@@ -1,8 +1,9 @@
 /**
  * SECSESS_KEYLOG_FILE through the `secsess` tunnel (README "Key log"): both ends warn on
- * stderr and write the same two lines for a session; unset or empty, neither says a word.
+ * stderr and write the same two lines for a session; unset or empty, neither says a word;
+ * a path others may read or a symlink is refused with a warning, and the tunnel goes on.
  */
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { connectArgs, exchange, serveArgs, tunnelFixture } from './helpers/tunnel.js';
@@ -45,4 +46,28 @@ test('empty SECSESS_KEYLOG_FILE: no warning, nothing logged', async (t) => {
   t.is(answer, 'through the tunnel');
   await Promise.all([serve.stop(), connect.stop()]);
   t.false([...serve.lines, ...connect.lines].some((l) => /SECSESS_KEYLOG|Warning/.test(l)));
+});
+
+test('a key log others may read, or a symlink, is refused: one warning each, nothing written, the tunnel serves', async (t) => {
+  const shared = join(fx.dir, 'shared.log');
+  await writeFile(shared, '');
+  await chmod(shared, 0o644);
+  const target = join(fx.dir, 'target.log');
+  await writeFile(target, '', { mode: 0o600 });
+  const link = join(fx.dir, 'link.log');
+  await symlink(target, link);
+  const { serve, connect, answer } = await tunnel(shared, link);
+  t.is(answer, 'through the tunnel');
+  const REFUSED =
+    /SecsessWarning: SECSESS_KEYLOG_FILE: not writing session secrets to (\S+): (.*); sessions go on unlogged$/;
+  const [, servePath, serveWhy] = REFUSED.exec(await serve.line(REFUSED))!;
+  const [, connectPath, connectWhy] = REFUSED.exec(await connect.line(REFUSED))!;
+  t.deepEqual([servePath, serveWhy], [shared, 'its mode 0644 lets group or others read it (chmod 600 it)']);
+  t.deepEqual([connectPath, connectWhy], [link, 'it is a symbolic link']);
+  await Promise.all([serve.stop(), connect.stop()]);
+  t.false([...serve.lines, ...connect.lines].some((l) => WARNING.test(l)));
+  for (const p of [serve, connect])
+    t.is(p.lines.filter((l) => l.includes('SECSESS_KEYLOG_UNSAFE')).length, 1);
+  t.is(await readFile(shared, 'utf8'), '');
+  t.is(await readFile(target, 'utf8'), '');
 });

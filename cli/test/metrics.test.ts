@@ -4,6 +4,8 @@
  * loopback only unless --metrics-public, and not with --workers.
  */
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { PublicKey } from '@secsess/keys';
@@ -15,6 +17,7 @@ import { parsePrometheus, sampleValue } from './helpers/prometheus.js';
 import type { Family } from './helpers/prometheus.js';
 import { realTest } from './helpers/real-test.js';
 import { serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+import { METRICS_LIMITS } from '../src/tunnel/metrics.js';
 import type { Tunnel } from './helpers/tunnel.js';
 
 const fx = tunnelFixture('metrics');
@@ -206,6 +209,56 @@ real("with --workers 2 the primary serves the sum of both workers' metrics", asy
   const received = sessions.reduce((sum, s) => sum + s.stats.bytesReceived, 0);
   t.is(sampleValue(m, 'secsess_bytes_total', { direction: 'sent' }), received);
   t.true(m.has('process_cpu_user_seconds_total'));
+  t.is(await serve.stop(), 0);
+});
+
+/** Waits (bounded) until `done` holds. */
+async function until(done: () => boolean, what: string, tries = 400): Promise<void> {
+  for (let i = 0; i < tries && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!done()) throw new Error(`gave up waiting until ${what}`);
+}
+
+test('idle connections to --metrics cannot starve the tunnel: 16 held at most, closed after the header timeout, then a scrape works', async (t) => {
+  const { serve, port, url } = await serveWithMetrics();
+  const metricsPort = Number(new URL(url).port);
+  // 40 connections that never send a byte (a slowloris, or a local user hoarding descriptors).
+  const sockets: Socket[] = [];
+  let closed = 0;
+  for (let i = 0; i < 40; i++) {
+    const socket = connect(metricsPort, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.on('close', () => closed++);
+    // Read what comes (a 408 before the endpoint closes it): 'close' follows the end read.
+    socket.resume();
+    sockets.push(socket);
+  }
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+  });
+  // Beyond maxConnections the endpoint drops them on accept.
+  await until(() => closed >= 40 - METRICS_LIMITS.maxConnections, 'the extra connections are dropped');
+  t.is(40 - closed, METRICS_LIMITS.maxConnections, 'the endpoint holds 16 of them, no more');
+  // Meanwhile the tunnel serves real sessions.
+  const serverKey = await PublicKey.load(fx.keys.serverPub);
+  const session = await Client.create(serverKey).connect(`127.0.0.1:${port}`);
+  await session.write('served while the metrics port is full');
+  t.is(String(await session.read()), 'served while the metrics port is full');
+  await session.close();
+  // The endpoint closes the idle ones itself (headersTimeout), and serves a scrape again.
+  await until(() => closed === 40, 'the idle connections are closed by the endpoint');
+  const response = await fetch(url);
+  t.is(response.status, 200);
+  t.regex(await response.text(), /^secsess_sessions_opened_total 1$/m);
+  t.is(await serve.stop(), 0);
+});
+
+test('--metrics localhost:0 listens on the loopback address it checked', async (t) => {
+  const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', 'localhost:0']));
+  t.regex(
+    await serve.line(/^secsess: metrics /),
+    /^secsess: metrics url=http:\/\/(127\.\d+\.\d+\.\d+|\[::1\]):\d+\/metrics$/,
+  );
+  await serve.port();
   t.is(await serve.stop(), 0);
 });
 

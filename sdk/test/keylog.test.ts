@@ -410,17 +410,32 @@ test.serial('both peers logging to one file write whole lines: each line twice, 
   t.deepEqual([...counts.values()], [2, 2, 2, 2, 2, 2]);
 });
 
-test.serial('an existing key log file is appended to and its mode left alone', async (t) => {
-  const dir = await tempDir(t);
-  const path = join(dir, 'keys.log');
-  await writeFile(path, '# earlier\n');
-  await chmod(path, 0o640);
-  await runStream(t, undefined, path, 1);
-  const text = await readFile(path, 'utf8');
-  t.true(text.startsWith('# earlier\nSECSESS_C2S_TRAFFIC_SECRET_0 '));
-  t.is(text.split('\n').length, 4);
-  t.is(statSync(path).mode & 0o777, 0o640);
-});
+test.serial(
+  'an existing 0600 key log file is appended to; one others may read is refused, the sessions go on',
+  async (t) => {
+    const dir = await tempDir(t);
+    const path = join(dir, 'keys.log');
+    await writeFile(path, '# earlier\n', { mode: 0o600 });
+    await runStream(t, undefined, path, 1);
+    const text = await readFile(path, 'utf8');
+    t.true(text.startsWith('# earlier\nSECSESS_C2S_TRAFFIC_SECRET_0 '));
+    t.is(text.split('\n').length, 4);
+    t.is(statSync(path).mode & 0o777, 0o600);
+    // Made readable to others (or planted so by another user): no secret goes there.
+    const shared = join(dir, 'shared.log');
+    await writeFile(shared, '# earlier\n');
+    await chmod(shared, 0o644);
+    const { client } = await runStream(t, undefined, shared, 2);
+    t.is(client.stderr.match(/SECSESS_KEYLOG_UNSAFE/g)?.length, 1, client.stderr);
+    t.regex(
+      client.stderr,
+      /not writing session secrets to \S+shared\.log: its mode 0644 lets group or others read it/,
+    );
+    t.notRegex(client.stderr, WARNING);
+    t.is(await readFile(shared, 'utf8'), '# earlier\n');
+    t.is(statSync(shared).mode & 0o777, 0o644);
+  },
+);
 
 test.serial('unset or empty, nothing is logged and nothing is said', async (t) => {
   for (const value of [undefined, '']) {

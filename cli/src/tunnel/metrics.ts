@@ -9,10 +9,16 @@
  * (`metrics` line, `url=http://HOST:PORT/metrics`), so port 0 works. prom-client is loaded
  * only then: every other `secsess` run (a ProxyCommand's `connect` above all) starts without
  * the ~80 ms its loading takes.
+ *
+ * The HTTP server is bounded (cli/README.md "--metrics"): it shares the process's descriptors
+ * with the tunnel, so idle or slow connections to it must not starve the tunnel's accept
+ * (EMFILE). A host name is resolved once: the address checked is the one listened on.
  */
 import cluster from 'node:cluster';
+import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server, ServerMetrics } from '@secsess/sdk';
 import type * as Prom from 'prom-client';
@@ -21,11 +27,27 @@ import type { Argv } from 'yargs';
 import { CliError, CliErrorCode } from '../errors.js';
 import { parseHostPort } from '../commands/host-port.js';
 import type { HostPort } from '../commands/host-port.js';
-import { hostIsLoopback } from './address.js';
+import { isLoopback } from './address.js';
 import type { TunnelLog } from './conn-log.js';
 
 /** The one path served. */
 export const METRICS_PATH = '/metrics';
+
+/**
+ * Bounds of the endpoint (cli/README.md says them): at most 16 connections at once (more are
+ * dropped on accept), 5 s to send a request, 1 s idle between keep-alive requests, 30 s of
+ * silence on a socket, small request heads. A Prometheus scrape needs one connection and a
+ * few hundred bytes of request.
+ */
+export const METRICS_LIMITS = {
+  maxConnections: 16,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 5000,
+  keepAliveTimeoutMs: 1000,
+  socketTimeoutMs: 30_000,
+  maxHeaderSize: 8192,
+  maxHeadersCount: 32,
+} as const;
 
 /** Adds `--metrics HOST:PORT` and `--metrics-public` to `serve`'s options. */
 export function metricsOption<T>(yargs: Argv<T>) {
@@ -60,18 +82,47 @@ export interface MetricsArgs {
   workers?: number | undefined;
 }
 
-/** The `--metrics` address, refused (ERR_UNSAFE_METRICS) if not loopback without `--metrics-public`. */
-async function metricsAddress(args: MetricsArgs & { metrics: string }): Promise<HostPort> {
+/** Where to listen: the address checked (an IP literal), and the `--metrics` text for messages. */
+interface MetricsAddress extends HostPort {
+  readonly given: string;
+}
+
+/**
+ * The `--metrics` address, refused (ERR_UNSAFE_METRICS) if not loopback without
+ * `--metrics-public`. A name is resolved here, once: every address it has must be loopback,
+ * and the first (what `listen(port, name)` would take) is the one listened on, so a second
+ * resolution cannot give another.
+ */
+async function metricsAddress(args: MetricsArgs & { metrics: string }): Promise<MetricsAddress> {
   const address = parseHostPort(args.metrics, { allowPortZero: true });
-  if (!args['metrics-public'] && !(await hostIsLoopback(address.host))) {
-    throw new CliError(
-      CliErrorCode.UNSAFE_METRICS,
-      `--metrics ${address.host} is not a loopback address: anyone who reaches it would see how busy ` +
-        'the server is and why connections fail; serve metrics on 127.0.0.1, ::1 or localhost, or ' +
-        'pass --metrics-public if the network to it is trusted',
-    );
+  const given = args.metrics;
+  let addresses: string[];
+  try {
+    addresses =
+      isIP(address.host) !== 0
+        ? [address.host]
+        : (await lookup(address.host, { all: true })).map((a) => a.address);
+  } catch (err) {
+    if (!args['metrics-public']) throw unsafe(address.host);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new CliError(CliErrorCode.METRICS, `--metrics ${given}: cannot listen (${code})`, { cause: err });
   }
-  return address;
+  if (!args['metrics-public'] && !(addresses.length > 0 && addresses.every((a) => isLoopback(a)))) {
+    throw unsafe(address.host);
+  }
+  if (addresses[0] === undefined) {
+    throw new CliError(CliErrorCode.METRICS, `--metrics ${given}: cannot listen (no address)`);
+  }
+  return { host: addresses[0], port: address.port, given };
+}
+
+function unsafe(host: string): CliError {
+  return new CliError(
+    CliErrorCode.UNSAFE_METRICS,
+    `--metrics ${host} is not a loopback address: anyone who reaches it would see how busy ` +
+      'the server is and why connections fail; serve metrics on 127.0.0.1, ::1 or localhost, or ' +
+      'pass --metrics-public if the network to it is trusted',
+  );
 }
 
 /**
@@ -131,16 +182,33 @@ interface Exposition {
   metrics(): Promise<string>;
 }
 
-/** Listens on `address`, answering GET /metrics from `registry`. */
-async function listen(address: HostPort, registry: Exposition): Promise<MetricsEndpoint> {
-  const http = createServer((req, res) => void answer(req, res, registry));
+/** Listens on `address` (checked, an IP literal), answering GET /metrics from `registry`. */
+async function listen(address: MetricsAddress, registry: Exposition): Promise<MetricsEndpoint> {
+  const limits = METRICS_LIMITS;
+  const http = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often the two timeouts above are checked (default 30 s).
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => void answer(req, res, registry),
+  );
+  http.maxConnections = limits.maxConnections;
+  http.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  http.maxHeadersCount = limits.maxHeadersCount;
+  // No 'timeout' listener: a socket silent this long is destroyed.
+  http.setTimeout(limits.socketTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new CliError(
           CliErrorCode.METRICS,
-          `--metrics ${address.host}:${address.port}: cannot listen (${err.code ?? err.message})`,
-          { cause: err },
+          `--metrics ${address.given}: cannot listen (${err.code ?? err.message})`,
+          {
+            cause: err,
+          },
         ),
       ),
     );
