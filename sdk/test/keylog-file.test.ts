@@ -11,6 +11,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   readFileSync,
   statSync,
@@ -144,6 +145,16 @@ test.serial('a symlink is refused: nothing is written to its target', async (t) 
   assertRefused(t, await logTwice(dangling), /it is a symbolic link/);
   t.false(existsSync(absent), 'the dangling link’s target is not created');
   t.true(lstatSync(dangling).isSymbolicLink());
+});
+
+test.serial('a hard link to a file of ours is refused: nothing is appended to that file', async (t) => {
+  const dir = await tempDir(t);
+  const own = join(dir, 'authorized_keys');
+  writeFileSync(own, 'ssh-rsa AAAA\n', { mode: 0o600 });
+  const link = join(dir, 'keys.log');
+  linkSync(own, link);
+  assertRefused(t, await logTwice(link), /it has 2 names/);
+  t.is(readFileSync(own, 'utf8'), 'ssh-rsa AAAA\n');
 });
 
 test.serial('a FIFO is refused at once (no blocking open, no reader gets a line)', async (t) => {

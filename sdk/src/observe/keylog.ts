@@ -96,13 +96,16 @@ const OPEN_FLAGS =
   (constants.O_NONBLOCK ?? 0);
 
 /**
- * Why the opened file must not get secrets, or undefined if it may: a regular file, owned by
- * this process's effective user, no access for group or others. Where there is no
+ * Why the opened file must not get secrets, or undefined if it may: a regular file with one
+ * name, owned by this process's effective user, no access for group or others. Where there is no
  * `geteuid` (Windows) owner and mode bits mean nothing (ACLs decide), so only the type is
  * checked.
  */
 export function unsafeKeyLog(stats: Stats, euid = process.geteuid?.()): string | undefined {
   if (!stats.isFile()) return 'it is not a regular file';
+  // A second name for the file (a hard link planted in a shared folder) would have our lines
+  // appended to a file of ours chosen by someone else.
+  if (stats.nlink > 1) return `it has ${stats.nlink} names (hard links)`;
   if (euid === undefined) return undefined;
   if (stats.uid !== euid) return `it is owned by uid ${stats.uid}, not by this process (uid ${euid})`;
   if ((stats.mode & 0o077) !== 0) {
