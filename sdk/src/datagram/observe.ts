@@ -15,7 +15,12 @@ import type { PublicKey } from '@secsess/keys';
 import type { Suite } from '../protocol/index.js';
 import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
-import { handshakeChannel, sessionCloseChannel, sessionOpenChannel } from '../observe/channels.js';
+import {
+  handshakeChannel,
+  keyUpdateChannel,
+  sessionCloseChannel,
+  sessionOpenChannel,
+} from '../observe/channels.js';
 import type { HandshakeContext, Role, SessionCloseMessage, SessionOpenMessage } from '../observe/channels.js';
 import { fingerprintOf, hostPort, suiteName } from '../observe/publish.js';
 import { publishKeyUpdate } from '../observe/stream-session.js';
@@ -93,14 +98,19 @@ export function publishClose(
   sessionCloseChannel.publish(message);
 }
 
-/** `secsess:session:keyupdate`: a direction of `session` moved to epoch `epoch` (§D5). */
+/**
+ * `secsess:session:keyupdate`: a direction of `session` moved to epoch `epoch` (§D5).
+ * Published in a microtask: the session calls this between sealing a record and sending
+ * it (or opening one and delivering it), and a subscriber that sends must not get ahead.
+ */
 export function publishEpoch(
   session: object,
   role: Role,
   direction: 'send' | 'receive',
   epoch: number,
 ): void {
-  publishKeyUpdate(session, role, 'datagram', direction, epoch);
+  if (!keyUpdateChannel.hasSubscribers) return;
+  queueMicrotask(() => publishKeyUpdate(session, role, 'datagram', direction, epoch));
 }
 
 /** One handshake's trace: ended once, by its session or its error; later calls do nothing. */

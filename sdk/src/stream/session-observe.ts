@@ -6,7 +6,7 @@
  */
 import { ServerConnection } from '../protocol/index.js';
 import type { Role } from '../observe/channels.js';
-import { sessionCloseChannel } from '../observe/channels.js';
+import { keyUpdateChannel, sessionCloseChannel } from '../observe/channels.js';
 import { publishKeyUpdate, publishStreamClose, publishStreamOpen } from '../observe/stream-session.js';
 import type { HandshakeTrace, ObservedCounts, ObservedSession } from '../observe/stream-session.js';
 import type { SessionCore } from './session-core.js';
@@ -50,7 +50,13 @@ export function observeClosed(core: SessionCore): void {
   );
 }
 
-/** A KeyUpdate was sent (`'send'`) or received (`'receive'`): that direction's keys are `generation`. */
+/**
+ * A KeyUpdate was sent (`'send'`) or received (`'receive'`): that direction's keys are
+ * `generation`. Published in a microtask, once the core's call has returned: the core calls
+ * this mid-send (its batch of queued messages being sealed, then wiped), and a subscriber
+ * that writes to the session must not re-enter it there.
+ */
 export function observeKeyUpdate(core: SessionCore, direction: 'send' | 'receive', generation: number): void {
-  publishKeyUpdate(core.session, roleOf(core), 'stream', direction, generation);
+  if (!keyUpdateChannel.hasSubscribers) return;
+  queueMicrotask(() => publishKeyUpdate(core.session, roleOf(core), 'stream', direction, generation));
 }
