@@ -239,6 +239,12 @@ export async function secureDuplex(
         session[kFail](err);
         throw err;
       }
+      // The client may have left while the hook ran: no session to hand on (as a Server).
+      if (session.state === 'closed') {
+        const err = new SessionError(ErrorCode.SESSION_CLOSED, 'the client left during authorization');
+        trace?.fail(err);
+        throw err;
+      }
     }
     session[kIssueTicket]();
     opened(session, trace);

@@ -17,11 +17,12 @@ export { traceHandshake } from '../observe/stream-session.js';
 
 /**
  * A session handed to the application (by Server, Client, secureDuplex): its handshake
- * trace, if any, ends in success, then the session is open for the channels.
+ * trace, if any, ends in success, then the session is open for the channels. A session
+ * that closed while its owner awaited (trust confirmation, authorization) is not: its trace
+ * fails with ERR_SESSION_CLOSED and no open is published (no close would follow). False then.
  */
-export function opened(session: Session, trace: HandshakeTrace | null): void {
-  trace?.succeed(session);
-  session[kOpened]();
+export function opened(session: Session, trace: HandshakeTrace | null): boolean {
+  return session[kOpened](trace);
 }
 
 type Observed = ObservedSession & { readonly stats: ObservedCounts };
@@ -30,11 +31,17 @@ function roleOf(core: SessionCore): Role {
   return core.conn instanceof ServerConnection ? 'server' : 'client';
 }
 
-/** The session is handed to the application: it is open for the channels from now on. */
-export function observeOpened(core: SessionCore): void {
-  if (core.openedAt >= 0) return;
+/** The session is handed to the application: it is open for the channels from now on, unless closed. */
+export function observeOpened(core: SessionCore, trace: HandshakeTrace | null): boolean {
+  if (core.state === 'closed') {
+    trace?.fail(null);
+    return false;
+  }
+  trace?.succeed(core.session as unknown as ObservedSession);
+  if (core.openedAt >= 0) return true;
   core.openedAt = performance.now();
   publishStreamOpen(core.session as unknown as ObservedSession, roleOf(core));
+  return true;
 }
 
 /** The session's `'close'` is being emitted: its `secsess:session:close`, if it was opened. */
