@@ -145,7 +145,7 @@ export class Client {
           this.#options,
         );
         this.#session = session;
-        const trace = traceHandshake(session, 'client', formatEndpoint(target));
+        const trace = traceHandshake(session, 'client', target);
         let established: Session;
         try {
           established = await establish(session, signal);

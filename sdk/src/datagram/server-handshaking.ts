@@ -37,7 +37,7 @@ import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
 import type { DatagramMetrics } from './server-metrics.js';
-import { addressLabel, startHandshakeTrace } from './observe.js';
+import { startHandshakeTrace } from './observe.js';
 import type { ObservedSession } from './observe.js';
 
 type Pending = PendingHandshake<DatagramServerHandshake>;
@@ -184,7 +184,7 @@ export class ServerHandshaking {
       return;
     }
     // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
-    const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
+    const trace = startHandshakeTrace('server', this.#host.local, source);
     const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
     const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv(), allowed);
     if (accepted.kind === 'refuse') {
