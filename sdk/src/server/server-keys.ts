@@ -85,7 +85,7 @@ export class ServerKeys {
   #current: KeyGeneration | null = null;
   /** Replaced generations whose pool waits for their last handshakes. */
   readonly #retiring = new Set<KeyGeneration>();
-  /** Pool counts of generations already closed since `start()`. */
+  /** Pool counts of generations already closed, since the server was created. */
   #closedCounts: PoolCounts = ZERO_COUNTS;
   /** Reloads, one after the other. */
   #reloading: Promise<unknown> = Promise.resolve();
@@ -112,7 +112,7 @@ export class ServerKeys {
     return n;
   }
 
-  /** Operations of every pool since `start()`, replaced ones included. */
+  /** Operations of every pool since the server was created, replaced and closed ones included. */
   get counts(): PoolCounts {
     let sum = this.#closedCounts;
     for (const g of [this.#current, ...this.#retiring]) if (g?.pool) sum = addCounts(sum, g.pool.counts);
@@ -176,13 +176,12 @@ export class ServerKeys {
     });
   }
 
-  /** Closes every pool (the server stops); counts start again from zero. */
+  /** Closes every pool (the server stops); their counts are kept (`metrics()`: since creation). */
   async closeAll(): Promise<void> {
     const all = [this.#current, ...this.#retiring];
     this.#current = null;
     this.#retiring.clear();
-    await Promise.all(all.map((g) => g && g.pool?.close()));
-    this.#closedCounts = ZERO_COUNTS;
+    await Promise.all(all.map((g) => g && this.#close(g)));
   }
 
   async #close(generation: KeyGeneration): Promise<void> {
