@@ -23,7 +23,7 @@ import type { TicketStore } from './ticket-store.js';
 import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
 import { opened, traceHandshake } from '../stream/session-observe.js';
-import { publishPinned } from '../observe/publish.js';
+import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session.js';
@@ -151,6 +151,7 @@ export class Client {
           established = await establish(session, signal);
         } catch (err) {
           trace?.fail(trustError ?? err);
+          if (!trust) publishPinnedRefused('stream', target, this.#serverKey!, err);
           debug(
             'client: handshake with %s failed: %s',
             formatEndpoint(target),

@@ -39,7 +39,7 @@ import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
 import { startHandshakeTrace } from './observe.js';
 import type { HandshakeTrace } from './observe.js';
-import { publishPinned } from '../observe/publish.js';
+import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
@@ -169,6 +169,7 @@ export class DatagramClient {
           opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
         } catch (err) {
           trace?.fail(err);
+          if (!trust) publishPinnedRefused('datagram', target, this.#serverKey!, err);
           this.#remember(cacheKey, hs.cookie, localPort);
           debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
           const code = err instanceof SessionError ? err.code : null;
