@@ -140,3 +140,17 @@ test.serial(
     t.is((trace.error as { code?: string } | undefined)?.code, ErrorCode.SESSION_CLOSED);
   },
 );
+
+test.serial(
+  'with workers: 0 a stream server counts its main-thread decryptions, as a DatagramServer',
+  async (t) => {
+    const { server, endpoint } = await startServer({ workers: 0 }, serverKeys);
+    t.teardown(() => server.stop());
+    for (let i = 0; i < 2; i++) {
+      const session = await Client.create(serverKeys.publicKey).connect(endpoint);
+      await session.close();
+    }
+    t.like(server.metrics().rsa, { queued: 0, decrypts: 0, verifies: 0, mainThread: 2 });
+    t.is(server.workerCounts.inline, 2);
+  },
+);

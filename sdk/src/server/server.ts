@@ -145,9 +145,10 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * RSA operations the worker pools performed since the server was created (across `stop()` and `start()`): OAEP decryptions and
-   * client-signature verifications answered by a worker, and operations of either kind
-   * done on the main thread because no worker was left. All zero with `workers: 0`.
+   * RSA operations since the server was created (across `stop()` and `start()`): OAEP
+   * decryptions and client-signature verifications answered by a worker, and operations of
+   * either kind done on the main thread because no worker was left; with `workers: 0`, every
+   * decryption is `inline` (signature checks are not counted then).
    */
   get workerCounts(): PoolCounts {
     return this.#keys.counts;
