@@ -188,12 +188,14 @@ export class Client {
           }
         } else publishPinned('stream', target, this.#serverKey!);
         if (resume.resume && !established.resumed) debug('client: ticket refused: a full handshake followed');
-        debugSession(
-          'client',
-          established,
-          `${socket.localAddress}:${socket.localPort}`,
-          formatEndpoint(target),
-        );
+        if (debug.enabled) {
+          debugSession(
+            'client',
+            established,
+            `${socket.localAddress}:${socket.localPort}`,
+            formatEndpoint(target),
+          );
+        }
         opened(established, trace);
         return established;
       }
