@@ -31,9 +31,13 @@ function roleOf(core: SessionCore): Role {
   return core.conn instanceof ServerConnection ? 'server' : 'client';
 }
 
-/** The session is handed to the application: it is open for the channels from now on, unless closed. */
+/**
+ * The session is handed to the application: it is open for the channels from now on, unless
+ * its `'close'` was emitted already (then no close would follow an open). A session whose
+ * close is still to come is opened: a Server hands such a one on, to read what it got.
+ */
 export function observeOpened(core: SessionCore, trace: HandshakeTrace | null): boolean {
-  if (core.state === 'closed') {
+  if (core.closedResolved) {
     trace?.fail(null);
     return false;
   }
