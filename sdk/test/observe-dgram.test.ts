@@ -306,6 +306,13 @@ test.serial(
     t.deepEqual(
       seen.trust.map(({ role, decision, reason, fingerprint }) => ({ role, decision, reason, fingerprint })),
       [
+        // The pinned key the server did not hold.
+        {
+          role: 'client',
+          decision: 'refused',
+          reason: 'pinned',
+          fingerprint: otherKeys.publicKey.fingerprint(),
+        },
         {
           role: 'server',
           decision: 'refused',

@@ -23,7 +23,7 @@ import type { TicketStore } from './ticket-store.js';
 import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
 import { opened, traceHandshake } from '../stream/session-observe.js';
-import { publishPinned } from '../observe/publish.js';
+import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session.js';
@@ -145,12 +145,13 @@ export class Client {
           this.#options,
         );
         this.#session = session;
-        const trace = traceHandshake(session, 'client', formatEndpoint(target));
+        const trace = traceHandshake(session, 'client', target);
         let established: Session;
         try {
           established = await establish(session, signal);
         } catch (err) {
           trace?.fail(trustError ?? err);
+          if (!trust) publishPinnedRefused('stream', target, this.#serverKey!, err);
           debug(
             'client: handshake with %s failed: %s',
             formatEndpoint(target),
@@ -187,12 +188,14 @@ export class Client {
           }
         } else publishPinned('stream', target, this.#serverKey!);
         if (resume.resume && !established.resumed) debug('client: ticket refused: a full handshake followed');
-        debugSession(
-          'client',
-          established,
-          `${socket.localAddress}:${socket.localPort}`,
-          formatEndpoint(target),
-        );
+        if (debug.enabled) {
+          debugSession(
+            'client',
+            established,
+            `${socket.localAddress}:${socket.localPort}`,
+            formatEndpoint(target),
+          );
+        }
         opened(established, trace);
         return established;
       }

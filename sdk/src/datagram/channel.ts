@@ -36,7 +36,6 @@ import { contextOptions, resolveDatagramSessionOptions } from './session-options
 import type { DatagramSessionOptions, ResolvedDatagramSessionOptions } from './session-options.js';
 import { kEstablished } from './session-types.js';
 import type { DatagramRemote, DatagramSessionInit } from './session-types.js';
-import { addressLabel } from './observe.js';
 
 /** Stream sessions (either side, in this process) that have given their channel. */
 const claimed = new WeakSet<Session>();
@@ -176,7 +175,7 @@ export async function openDatagramChannel(
   // ICMP errors (nobody listening yet) are not fatal: the Ping is sent again.
   socket.on('error', (err) => debug('datagram channel socket: %s', err.message));
   debug('datagram channel to %s port %d opened', remote.address, remote.port);
-  session[kEstablished](() => addressLabel(socket.address()));
+  session[kEstablished](socket);
   return session;
 }
 

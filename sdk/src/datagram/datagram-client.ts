@@ -37,9 +37,9 @@ import type { OpenedHandshake } from './client-attempt.js';
 import { contextOptions } from './session-options.js';
 import { createDatagramSession } from './datagram-session.js';
 import type { DatagramSession } from './datagram-session.js';
-import { addressLabel, startHandshakeTrace } from './observe.js';
+import { startHandshakeTrace } from './observe.js';
 import type { HandshakeTrace } from './observe.js';
-import { publishPinned } from '../observe/publish.js';
+import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 import { kEstablished } from './session-types.js';
 
 /** Server endpoints whose cookie a client remembers, at most (oldest forgotten first). */
@@ -163,12 +163,13 @@ export class DatagramClient {
         );
         // The attempt's handshake timeout also bounds the wait for the server's first record.
         const deadline = performance.now() + this.#options.handshakeTimeout;
-        trace = startHandshakeTrace('client', () => addressLabel(socket.address()), addressLabel(remote));
+        trace = startHandshakeTrace('client', socket, remote);
         let opened: OpenedHandshake;
         try {
           opened = await runAttempt(socket, hs, decider(trust, this.#serverKey), signal);
         } catch (err) {
           trace?.fail(err);
+          if (!trust) publishPinnedRefused('datagram', target, this.#serverKey!, err);
           this.#remember(cacheKey, hs.cookie, localPort);
           debug('datagram client: handshake with %s failed: %s', formatEndpoint(target), describeError(err));
           const code = err instanceof SessionError ? err.code : null;
@@ -197,7 +198,7 @@ export class DatagramClient {
           if (entry && this.#cookies.get(cacheKey) === entry) entry.released = released;
         });
         if (!trust) publishPinned('datagram', target, this.#serverKey!);
-        session[kEstablished](() => addressLabel(socket.address()));
+        session[kEstablished](socket);
         trace?.done(session);
         return session;
       }

@@ -26,6 +26,7 @@ import { Inbox } from './inbox.js';
 import { Liveness, Reanswers, resenderFor } from './liveness.js';
 import type { Resender } from './liveness.js';
 import { publishClose, publishEpoch, publishOpen } from './observe.js';
+import type { LocalAddress } from './observe.js';
 import { SessionSender } from './session-sender.js';
 import { alertError, alertFor, checkRecord, closedError, encodeClose } from './session-records.js';
 import type {
@@ -84,8 +85,8 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   readonly #reanswers: Reanswers | null;
   readonly #closed = deferred<void>();
   readonly #tally = { delivered: 0, sent: 0, sendDropped: 0, pingsSent: 0, pingsReceived: 0 };
-  /** Record packets handed to `receive()` and their bytes; records that opened there. */
-  readonly #received = { bytes: 0, records: 0 };
+  /** Record packets handed to `receive()` and their bytes; records that opened there; their epoch. */
+  readonly #received = { bytes: 0, records: 0, epoch: 0 };
   /** When the owner declared the session established (performance.now()); -1 before. */
   #openedAt = -1;
 
@@ -100,6 +101,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     this.#role = init.role;
     this.#outbound = init.outbound;
     this.#inbound = init.inbound;
+    this.#received.epoch = init.inbound.epoch;
     this.#sender = new SessionSender(init, {
       remote: () => this.#remote,
       sent: () => this.#liveness.sent(),
@@ -208,7 +210,6 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   receive(packet: Buffer, from: DatagramSource): void {
     if (this.#state !== 'open') return;
     this.#received.bytes += packet.length;
-    const epoch = this.#inbound.epoch;
     const result = this.#inbound.open(packet);
     if (!result.ok) {
       if (result.reason === 'duplicate' && this.#reanswers?.due(packet, this.#inbound)) {
@@ -222,7 +223,9 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
     }
     this.#liveness.opened();
     this.#received.records++;
-    if (this.#inbound.epoch !== epoch) publishEpoch(this, this.#role, 'receive', this.#inbound.epoch);
+    const epoch = this.#inbound.epoch;
+    if (epoch !== this.#received.epoch)
+      publishEpoch(this, this.#role, 'receive', (this.#received.epoch = epoch));
     // §D3: any record from the server shows the ClientFinished arrived.
     if (this.#resender?.running) this.#resender.stop();
     if (result.advanced && this.#role === 'server') this.#follow(from);
@@ -255,7 +258,7 @@ export class DatagramSession extends EventEmitter<DatagramSessionEvents> {
   }
 
   /** @internal Its owner hands it out (observe.ts): `secsess:session:open` now, `:close` at its end. */
-  [kEstablished](local: () => string): void {
+  [kEstablished](local: LocalAddress): void {
     if (this.#state !== 'open' || this.#openedAt >= 0) return;
     this.#openedAt = performance.now();
     publishOpen(this, this.#role, local);

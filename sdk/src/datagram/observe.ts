@@ -15,7 +15,12 @@ import type { PublicKey } from '@secsess/keys';
 import type { Suite } from '../protocol/index.js';
 import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
-import { handshakeChannel, sessionCloseChannel, sessionOpenChannel } from '../observe/channels.js';
+import {
+  handshakeChannel,
+  keyUpdateChannel,
+  sessionCloseChannel,
+  sessionOpenChannel,
+} from '../observe/channels.js';
 import type { HandshakeContext, Role, SessionCloseMessage, SessionOpenMessage } from '../observe/channels.js';
 import { fingerprintOf, hostPort, suiteName } from '../observe/publish.js';
 import { publishKeyUpdate } from '../observe/stream-session.js';
@@ -33,8 +38,24 @@ export interface ObservedSession {
 }
 
 /** An address and port as `address:port`, IPv6 in brackets. */
-export function addressLabel(remote: { readonly address: string; readonly port: number }): string {
+export function addressLabel(remote: Address): string {
   return hostPort(remote.address, remote.port);
+}
+
+/** An address and port, as a socket's `address()` or a packet's source gives them. */
+export interface Address {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * Where the local address comes from, read only for a payload: a label function, or the
+ * socket itself (its `address()`), so that nobody listening costs no closure and no string.
+ */
+export type LocalAddress = (() => string) | { address(): Address };
+
+function localLabel(local: LocalAddress): string {
+  return typeof local === 'function' ? local() : addressLabel(local.address());
 }
 
 /** A bound socket's address as a label; `''` when there is none (the server has stopped). */
@@ -47,13 +68,13 @@ export function endpointLabel(endpoint: Endpoint | null): string {
  * listens. The server side of a §D9 channel opens before its client's port is known: its
  * `remote` then ends in `:0`.
  */
-export function publishOpen(session: ObservedSession, role: Role, local: () => string): void {
+export function publishOpen(session: ObservedSession, role: Role, local: LocalAddress): void {
   if (!sessionOpenChannel.hasSubscribers) return;
   const message: SessionOpenMessage = {
     session,
     role,
     transport: 'datagram',
-    local: local(),
+    local: localLabel(local),
     remote: addressLabel({ address: session.remoteAddress, port: session.remotePort }),
     suite: suiteName(session.suite),
     serverKey: fingerprintOf(session.serverKey),
@@ -93,14 +114,19 @@ export function publishClose(
   sessionCloseChannel.publish(message);
 }
 
-/** `secsess:session:keyupdate`: a direction of `session` moved to epoch `epoch` (§D5). */
+/**
+ * `secsess:session:keyupdate`: a direction of `session` moved to epoch `epoch` (§D5).
+ * Published in a microtask: the session calls this between sealing a record and sending
+ * it (or opening one and delivering it), and a subscriber that sends must not get ahead.
+ */
 export function publishEpoch(
   session: object,
   role: Role,
   direction: 'send' | 'receive',
   epoch: number,
 ): void {
-  publishKeyUpdate(session, role, 'datagram', direction, epoch);
+  if (!keyUpdateChannel.hasSubscribers) return;
+  queueMicrotask(() => publishKeyUpdate(session, role, 'datagram', direction, epoch));
 }
 
 /** One handshake's trace: ended once, by its session or its error; later calls do nothing. */
@@ -118,9 +144,14 @@ const ignore = (): void => {};
  * before it ends (an APM sees whole handshakes only). As observe/stream-session.ts's
  * HandshakeTrace, for a DatagramSession (no resumption, no local address of its own).
  */
-export function startHandshakeTrace(role: Role, local: () => string, remote: string): HandshakeTrace | null {
+export function startHandshakeTrace(role: Role, local: LocalAddress, remote: Address): HandshakeTrace | null {
   if (!handshakeChannel.hasSubscribers) return null;
-  const context: HandshakeContext = { role, transport: 'datagram', local: local(), remote };
+  const context: HandshakeContext = {
+    role,
+    transport: 'datagram',
+    local: localLabel(local),
+    remote: addressLabel(remote),
+  };
   let settle: { resolve(s: ObservedSession): void; reject(e: unknown): void } | null = null;
   const ended = new Promise<ObservedSession>((resolve, reject) => {
     settle = { resolve, reject };

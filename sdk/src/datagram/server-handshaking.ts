@@ -37,7 +37,7 @@ import type { PendingHandshake } from './server-handshakes.js';
 import { kCount } from './server-counters.js';
 import type { DatagramCounters, DatagramRefusalLimit } from './server-counters.js';
 import type { DatagramMetrics } from './server-metrics.js';
-import { addressLabel, startHandshakeTrace } from './observe.js';
+import { startHandshakeTrace } from './observe.js';
 import type { ObservedSession } from './observe.js';
 
 type Pending = PendingHandshake<DatagramServerHandshake>;
@@ -65,14 +65,15 @@ export interface HandshakeHost {
   send(packet: Buffer, to: DatagramAddress): void;
   /**
    * A session for `result` at `source` (its ClientFinished's), counted for `origin` (its
-   * Hello's), which sends `handshakeDone` (the handshake sealed it) first.
+   * Hello's), which sends `handshakeDone` (the handshake sealed it) first. Its `state` is
+   * not `'open'` if it was closed at once (nobody listens to `'session'`).
    */
   open(
     result: DatagramHandshakeResult,
     handshakeDone: Buffer,
     source: DatagramAddress,
     origin: DatagramAddress,
-  ): ObservedSession;
+  ): ObservedSession & { readonly state: string };
   refused(limit: DatagramRefusalLimit, source: DatagramAddress): void;
   handshakeError(error: SessionError, source: DatagramAddress): void;
 }
@@ -184,7 +185,7 @@ export class ServerHandshaking {
       return;
     }
     // Traced from here: the Hello passed admission (refusals are `secsess:server:refused`).
-    const trace = startHandshakeTrace('server', this.#host.local, addressLabel(source));
+    const trace = startHandshakeTrace('server', this.#host.local, source);
     const allowed = this.#host.authorizer.allowsFrom(source.address, source.port, 'datagram');
     const accepted = this.#gate.acceptHello(hello, performance.now(), keyLogFromEnv(), allowed);
     if (accepted.kind === 'refuse') {
@@ -316,6 +317,12 @@ export class ServerHandshaking {
     // repeated ClientFinished with new ones, and goes on from seq 2.
     // (Not inside `trace?.done(…)`: without a trace, optional chaining would skip the open.)
     const session = this.#host.open(accepted.result, accepted.handshakeDone, source, pending.source);
+    if (session.state !== 'open') {
+      // Closed at once, for want of a 'session' listener: never handed on, so not a success.
+      pending.trace?.fail(new SessionError(ErrorCode.SESSION_CLOSED, 'no session listener'));
+      this.#host.metrics.failed(ErrorCode.SESSION_CLOSED);
+      return;
+    }
     pending.trace?.done(session);
     // Its Hello was admitted a handshake timeout before its deadline.
     this.#host.metrics.succeeded(performance.now() - pending.deadline + this.#host.options.handshakeTimeout);

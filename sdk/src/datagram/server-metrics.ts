@@ -33,7 +33,10 @@ export interface DatagramServerMetrics {
     /** Handshakes holding state (admitted Hello, no ClientFinished yet). */
     readonly inProgress: number;
     readonly succeeded: number;
-    /** `failedByCode` added up: every `'handshakeError'`, and handshake timeouts (`ERR_TIMEOUT`). */
+    /**
+     * `failedByCode` added up: every `'handshakeError'`, handshake timeouts (`ERR_TIMEOUT`),
+     * and sessions closed at once for want of a `'session'` listener (`ERR_SESSION_CLOSED`).
+     */
     readonly failed: number;
     readonly failedByCode: Readonly<Record<string, number>>;
     /** Always 0: a datagram KeyRequest is answered statelessly, not a handshake. */

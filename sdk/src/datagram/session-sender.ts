@@ -26,6 +26,8 @@ export class SessionSender {
   readonly #transmit: DatagramSessionInit['transmit'];
   readonly #maxQueuedBytes: number;
   readonly #hooks: SenderHooks;
+  /** The outbound epoch as last seen: one getter read and an integer compare per record. */
+  #epoch: number;
   /** Bytes handed to the socket and not yet released by its `done()`. */
   queuedBytes = 0;
   /** Record packets handed to the socket (retransmissions and the last Alert included), and their bytes. */
@@ -37,6 +39,15 @@ export class SessionSender {
     this.#transmit = init.transmit;
     this.#maxQueuedBytes = init.options.maxQueuedBytes;
     this.#hooks = hooks;
+    this.#epoch = init.outbound.epoch;
+  }
+
+  /** After a seal: tells the hooks if the epoch moved with it (§D5). */
+  #checkEpoch(): void {
+    const epoch = this.#outbound.epoch;
+    if (epoch === this.#epoch) return;
+    this.#epoch = epoch;
+    this.#hooks.moved(epoch);
   }
 
   /** Whether a record with a `payloadLength`-byte payload fits under `maxQueuedBytes` now. */
@@ -50,14 +61,13 @@ export class SessionSender {
    */
   record(type: DatagramRecordType, payload: Buffer): boolean {
     let packet: Buffer;
-    const epoch = this.#outbound.epoch;
     try {
       packet = this.#outbound.seal(type, payload);
     } catch (err) {
       this.#hooks.failed(err, false);
       return false;
     }
-    if (this.#outbound.epoch !== epoch) this.#hooks.moved(this.#outbound.epoch);
+    this.#checkEpoch();
     return this.packet(packet);
   }
 
@@ -91,9 +101,8 @@ export class SessionSender {
   /** Sends an Alert record on the way out; a failure to seal or send it changes nothing more. */
   alert(payload: Buffer): void {
     try {
-      const epoch = this.#outbound.epoch;
       const packet = this.#outbound.seal(DatagramRecordType.Alert, payload);
-      if (this.#outbound.epoch !== epoch) this.#hooks.moved(this.#outbound.epoch);
+      this.#checkEpoch();
       this.#transmit(packet, this.#hooks.remote(), () => {});
       this.records++;
       this.bytes += packet.length;

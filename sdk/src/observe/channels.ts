@@ -120,9 +120,11 @@ export interface TrustMessage {
   /** `'trusted'`: a key already known or pinned; `'learned'`: accepted and recorded (first use); `'refused'`. */
   readonly decision: 'trusted' | 'learned' | 'refused';
   /**
-   * Why, in a word: `pinned`, `known`, `new-host` (learned or accepted on first use),
-   * `changed`, `revoked`, `unknown-host` (strict), `not-listed` (authorized keys), `hook`
-   * (the authorize hook denied), `authorized`.
+   * Why, in a word: `pinned` (trusted; or refused: the server did not hold the pinned key,
+   * ERR_SERVER_KEY_MISMATCH, `fingerprint` the pinned one), `known`, `new-host` (learned or
+   * accepted on first use), `changed`, `revoked`, `unknown-host` (strict), `error` (the
+   * known_hosts file could not be read or written), `not-listed` (authorized keys; the
+   * fingerprint the client claimed, unproven), `hook` (the authorize hook denied), `authorized`.
    */
   readonly reason: string;
 }

@@ -58,8 +58,23 @@ export function publishPinned(transport: TransportKind, target: Endpoint | null,
 }
 
 /**
- * The reason word of a client's refusal of a server key, from the TrustError (or the
- * handshake error) that refused it.
+ * A client's handshake with a pinned key failed: if the server did not hold that key
+ * (ERR_SERVER_KEY_MISMATCH), `refused`, `pinned`, with the pinned key's fingerprint.
+ */
+export function publishPinnedRefused(
+  transport: TransportKind,
+  target: Endpoint | null,
+  key: PublicKey,
+  err: unknown,
+): void {
+  if (!trustChannel.hasSubscribers || errorCode(err) !== 'ERR_SERVER_KEY_MISMATCH') return;
+  publishTrust('client', transport, target ? formatEndpoint(target) : '', key, 'refused', 'pinned');
+}
+
+/**
+ * The reason word of a client's refusal of a server key, from the TrustError that refused
+ * it: `changed`, `revoked`, `unknown-host`, or `error` for anything else (the store could
+ * not be read or written: the error itself goes to the caller).
  */
 export function refusalReason(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
@@ -71,7 +86,7 @@ export function refusalReason(err: unknown): string {
     case 'ERR_HOST_UNKNOWN':
       return 'unknown-host';
     default:
-      return typeof code === 'string' ? code : 'error';
+      return 'error';
   }
 }
 

@@ -23,6 +23,8 @@ import type {
   SessionOpenMessage,
   TransportKind,
 } from './channels.js';
+import { formatEndpoint } from '../common/endpoint.js';
+import type { Endpoint } from '../common/endpoint.js';
 import { errorCode, fingerprintOf, hostPort, suiteName } from './publish.js';
 
 /** What the payloads take from a stream `Session` (its public getters). */
@@ -165,15 +167,20 @@ export class HandshakeTrace {
 
 /**
  * A trace of the handshake of a stream session just made, or null when nobody subscribes to
- * `secsess:handshake`. `target`: the `host:port` a client dialled, the remote while its
+ * `secsess:handshake`. `target`: the endpoint a client dialled (formatted only for a trace), the remote while its
  * transport has no address yet (still connecting).
  */
-export function traceHandshake(session: ObservedSession, role: Role, target = ''): HandshakeTrace | null {
+export function traceHandshake(
+  session: ObservedSession,
+  role: Role,
+  target: Endpoint | null = null,
+): HandshakeTrace | null {
   if (!handshakeChannel.hasSubscribers) return null;
+  const remote = hostPort(session.remoteAddress, session.remotePort);
   return HandshakeTrace.start(
     role,
     'stream',
     hostPort(session.localAddress, session.localPort),
-    hostPort(session.remoteAddress, session.remotePort) || target,
+    remote === '' && target ? formatEndpoint(target) : remote,
   );
 }

@@ -7,6 +7,7 @@ import type { Server as NetServer } from 'node:net';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { formatEndpoint, parseEndpoint } from '../common/endpoint.js';
 import type { Endpoint, EndpointInput } from '../common/endpoint.js';
+import { debug } from '../common/debug.js';
 
 /** An inherited listening socket: its file descriptor (3 for systemd's first socket). */
 export interface InheritedSocket {
@@ -70,4 +71,23 @@ export async function listenOn(listener: NetServer, target: ListenTarget): Promi
   // A Unix socket (address() is its path, or null when abstract): no host and port to report.
   listener.close();
   throw new SessionError(ErrorCode.TRANSPORT, `cannot listen on ${what}: not a TCP socket`);
+}
+
+/** @internal `start()` again on an inherited socket: ERR_INVALID_STATE. */
+export function usedAlready(target: ListenTarget): SessionError {
+  return new SessionError(ErrorCode.INVALID_STATE, `${describeListenTarget(target)} was used already`);
+}
+
+/** @internal The debug line of a server that listens now. */
+export function debugListening(
+  address: Endpoint,
+  target: ListenTarget,
+  fingerprints: readonly string[],
+): void {
+  debug(
+    'server: listening on %s%s, keys %s',
+    formatEndpoint(address),
+    'fd' in target ? ` (inherited ${describeListenTarget(target)})` : '',
+    fingerprints.join(', '),
+  );
 }

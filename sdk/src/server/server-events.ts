@@ -3,6 +3,7 @@
  * words its debug lines use for them.
  */
 import type { EventEmitter } from 'node:events';
+import { ErrorCode } from '../protocol/index.js';
 import type { SessionError } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/key-probe.js';
 import type { KeyProbe } from '../protocol/key-probe.js';
@@ -12,7 +13,7 @@ import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
 import { publishRefused } from '../observe/publish.js';
 import { kMetrics } from './server-metrics.js';
-import type { ServerMetricsRecorder } from './server-metrics.js';
+import type { Counted, ServerMetricsRecorder } from './server-metrics.js';
 
 /** @internal The server as these functions see it: its events, and its counters (server-metrics.ts). */
 export type MeteredServer = EventEmitter<ServerEvents> & { readonly [kMetrics]: ServerMetricsRecorder };
@@ -97,6 +98,26 @@ export function reportHandshakeFailure(
   debug('server: handshake with %s failed: %s', remoteLabel(remote), describeError(err));
   server.emit('handshakeError', err, remote);
 }
+
+/**
+ * @internal A session not let in after its handshake: `denied` by authorization (a failed
+ * handshake with its code, and `'handshakeError'`), or closed while it was authorized (no
+ * denial: failed with ERR_SESSION_CLOSED, as its trace, and no event: nothing to tell). While
+ * the server stops, neither counts as a failure nor is emitted, as no failed handshake is then.
+ */
+export function reportNotAuthorized(
+  server: MeteredServer,
+  session: Counted,
+  denied: SessionError | null,
+  remote: RemoteInfo,
+  stopping: boolean,
+): void {
+  server[kMetrics].notAccepted(session, stopping ? null : (denied ?? LEFT));
+  if (denied && !stopping) server.emit('handshakeError', denied, remote);
+}
+
+/** What a client that left during authorization counts as. */
+const LEFT = { code: ErrorCode.SESSION_CLOSED } as const;
 
 /**
  * @internal Where a rejected async listener of the server goes: a `'session'` listener fails that

@@ -85,8 +85,10 @@ export class ServerKeys {
   #current: KeyGeneration | null = null;
   /** Replaced generations whose pool waits for their last handshakes. */
   readonly #retiring = new Set<KeyGeneration>();
-  /** Pool counts of generations already closed since `start()`. */
+  /** Pool counts of generations already closed, since the server was created. */
   #closedCounts: PoolCounts = ZERO_COUNTS;
+  /** Decryptions done inline (`workers: 0`), since the server was created. */
+  #inline = 0;
   /** Reloads, one after the other. */
   #reloading: Promise<unknown> = Promise.resolve();
 
@@ -112,9 +114,12 @@ export class ServerKeys {
     return n;
   }
 
-  /** Operations of every pool since `start()`, replaced ones included. */
+  /** Operations of every pool since the server was created, replaced and closed ones included. */
   get counts(): PoolCounts {
-    let sum = this.#closedCounts;
+    let sum =
+      this.#inline === 0
+        ? this.#closedCounts
+        : addCounts(this.#closedCounts, { ...ZERO_COUNTS, inline: this.#inline });
     for (const g of [this.#current, ...this.#retiring]) if (g?.pool) sum = addCounts(sum, g.pool.counts);
     return sum;
   }
@@ -176,13 +181,12 @@ export class ServerKeys {
     });
   }
 
-  /** Closes every pool (the server stops); counts start again from zero. */
+  /** Closes every pool (the server stops); their counts are kept (`metrics()`: since creation). */
   async closeAll(): Promise<void> {
     const all = [this.#current, ...this.#retiring];
     this.#current = null;
     this.#retiring.clear();
-    await Promise.all(all.map((g) => g && g.pool?.close()));
-    this.#closedCounts = ZERO_COUNTS;
+    await Promise.all(all.map((g) => g && this.#close(g)));
   }
 
   async #close(generation: KeyGeneration): Promise<void> {
@@ -191,12 +195,16 @@ export class ServerKeys {
     await generation.pool.close();
   }
 
-  /** Without a pool: on the main thread, at once; only the rate check comes first (if on). */
-  #inlineDecrypt(keys: readonly PrivateKey[]): DecryptFunction | undefined {
-    if (!this.#admission.rateEnabled) return undefined;
+  /**
+   * Without a pool: on the main thread, at once, counted (`mainThread`, as a DatagramServer's
+   * with `workers: 0`); only the rate check comes first (if on).
+   */
+  #inlineDecrypt(keys: readonly PrivateKey[]): DecryptFunction {
     const admission = this.#admission;
+    const rate = admission.rateEnabled;
     return (keyIndex, ciphertext, session) => {
-      admission.takeRateToken(session);
+      if (rate) admission.takeRateToken(session);
+      this.#inline++;
       return Promise.resolve(oaepDecrypt(keys[keyIndex]!.keyObject, ciphertext));
     };
   }

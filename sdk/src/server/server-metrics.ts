@@ -31,7 +31,10 @@ export interface ServerMetrics {
     readonly succeeded: number;
     /** Failed handshakes: `failedByCode` added up (refusals and probes are counted apart). */
     readonly failed: number;
-    /** `ERR_…` code → failed handshakes (authorization denials included). */
+    /**
+     * `ERR_…` code → failed handshakes: each `'handshakeError'`, and a client that left while
+     * it was authorized (`ERR_SESSION_CLOSED`, no event). Nothing that ends during `stop()`.
+     */
     readonly failedByCode: Readonly<Record<string, number>>;
     /** Key probes (`'probe'` events): a client took the key and left, or refused it. */
     readonly probes: number;
@@ -45,7 +48,7 @@ export interface ServerMetrics {
   readonly rsa: {
     /** RSA operations queued for or running in the worker pool(s) (`pendingDecrypts`). */
     readonly queued: number;
-    /** Answered by a worker since `start()` (`workerCounts`). */
+    /** Answered by a worker since the server was created (`workerCounts`). */
     readonly decrypts: number;
     readonly verifies: number;
     /** Done on the main thread because no worker was left. */
@@ -143,11 +146,12 @@ export class ServerMetricsRecorder {
 
   /**
    * A session that was never accepted (its handshake failed, or it ended or was denied during
-   * authorization): its counts join the totals; a denial counts as a failed handshake (other
-   * failures are counted as they are reported: server-events.ts).
+   * authorization): its counts join the totals; `failure` (a denial, or a client that left
+   * while authorized) counts as a failed handshake (other failures are counted as they are
+   * reported: server-events.ts).
    */
-  notAccepted(session: Counted, denied: { readonly code: string } | null): void {
-    if (denied) this.failed(denied.code);
+  notAccepted(session: Counted, failure: { readonly code: string } | null): void {
+    if (failure) this.failed(failure.code);
     this.#add(session);
   }
 

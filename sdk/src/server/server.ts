@@ -20,9 +20,8 @@ import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
 import { debug, debugSession, emitUncaught } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
-import { formatEndpoint } from '../common/endpoint.js';
 import type { Endpoint } from '../common/endpoint.js';
-import { describeListenTarget, listenOn, parseListenTarget } from './listen.js';
+import { debugListening, listenOn, parseListenTarget, usedAlready } from './listen.js';
 import type { ListenTarget, ServerEndpointInput } from './listen.js';
 import { ServerKeys } from './server-keys.js';
 import { DrainWait, checkStopOptions, goAway } from './drain.js';
@@ -46,7 +45,8 @@ import { ServerMetricsRecorder, kMetrics } from './server-metrics.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 export type { RemoteInfo, ServerEvents } from './server-events.js';
-import { emitRefused, remoteLabel, reportHandshakeFailure, routeListenerRejection } from './server-events.js';
+import { emitRefused, remoteLabel, reportHandshakeFailure, reportNotAuthorized } from './server-events.js';
+import { routeListenerRejection } from './server-events.js';
 import type { ServerEvents } from './server-events.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
@@ -145,9 +145,10 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /**
-   * RSA operations the worker pools performed since `start()`: OAEP decryptions and
-   * client-signature verifications answered by a worker, and operations of either kind
-   * done on the main thread because no worker was left. All zero with `workers: 0`.
+   * RSA operations since the server was created (across `stop()` and `start()`): OAEP
+   * decryptions and client-signature verifications answered by a worker, and operations of
+   * either kind done on the main thread because no worker was left; with `workers: 0`, every
+   * decryption is `inline` (signature checks are not counted then).
    */
   get workerCounts(): PoolCounts {
     return this.#keys.counts;
@@ -180,13 +181,8 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.#state !== 'idle') {
       throw new SessionError(ErrorCode.INVALID_STATE, `server is already ${this.#state}: stop() it first`);
     }
-    if (this.#inheritedUsed) {
-      // Closed by the first listener; its number may since name another of our descriptors.
-      throw new SessionError(
-        ErrorCode.INVALID_STATE,
-        `${describeListenTarget(this.#endpoint)} was used already`,
-      );
-    }
+    // Closed by the first listener; its number may since name another of our descriptors.
+    if (this.#inheritedUsed) throw usedAlready(this.#endpoint);
     this.#state = 'starting';
     this.#starting = this.#start().finally(() => (this.#starting = null));
     return this.#starting;
@@ -209,12 +205,7 @@ export class Server extends EventEmitter<ServerEvents> {
       });
       this.#listener = listener;
       this.#state = 'listening';
-      debug(
-        'server: listening on %s%s, keys %s',
-        formatEndpoint(this.#address),
-        'fd' in this.#endpoint ? ` (inherited ${describeListenTarget(this.#endpoint)})` : '',
-        this.#keys.current!.fingerprints.join(', '),
-      );
+      debugListening(this.#address, this.#endpoint, this.#keys.current!.fingerprints);
       this.emit('listening');
     } catch (err) {
       await this.#keys.closeAll();
@@ -407,9 +398,7 @@ export class Server extends EventEmitter<ServerEvents> {
             trace?.fail(denied);
             this.#handshaking.delete(session);
             if (denied) session[kFail](denied);
-            this[kMetrics].notAccepted(session, denied);
-            if (denied && this.#state !== 'stopping') this.emit('handshakeError', denied, remote);
-            return;
+            return reportNotAuthorized(this, session, denied, remote, this.#state === 'stopping');
           }
         }
         this.#handshaking.delete(session);

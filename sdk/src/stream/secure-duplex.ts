@@ -41,7 +41,7 @@ import { TicketStore, storeTicket, takeTicket } from '../client/ticket-store.js'
 import { createSession, kFail, kIssueTicket, kReady } from './session.js';
 import type { Session } from './session.js';
 import { opened, traceHandshake } from './session-observe.js';
-import { publishPinned } from '../observe/publish.js';
+import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 
 /**
  * `secureDuplex()` as the client: the side that knows the server's public key, pinned
@@ -174,6 +174,7 @@ export async function secureDuplex(
       await establish(session, signal);
     } catch (err) {
       trace?.fail(trustError ?? err);
+      if (!trust) publishPinnedRefused('stream', null, serverKey!, err);
       // A trust refusal keeps its own code (ERR_HOST_UNKNOWN, ERR_HOST_KEY_CHANGED…).
       throw trustError ?? err;
     }
@@ -237,6 +238,12 @@ export async function secureDuplex(
         const err = new SessionError(ErrorCode.NOT_AUTHORIZED, `client not authorized: ${denial}`);
         trace?.fail(err);
         session[kFail](err);
+        throw err;
+      }
+      // The client may have left while the hook ran: no session to hand on (as a Server).
+      if (session.state === 'closed') {
+        const err = new SessionError(ErrorCode.SESSION_CLOSED, 'the client left during authorization');
+        trace?.fail(err);
         throw err;
       }
     }

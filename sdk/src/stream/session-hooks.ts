@@ -66,7 +66,9 @@ export class SessionHooks extends SessionCore {
 
   onData(chunk: Buffer | Uint8Array | string): void {
     if (this.state === 'closed') return;
-    this.bytesReceived += chunk.length;
+    // Counted as the core gets it: a string chunk (a transport with setEncoding) as its bytes.
+    const data = asBuffer(chunk);
+    this.bytesReceived += data.length;
     this.keepAlive.touch();
     // Replies written in 'message' listeners are sealed when each record's messages have been
     // delivered (delivered()), without a microtask; endDelivery() gives anything left one.
@@ -77,7 +79,7 @@ export class SessionHooks extends SessionCore {
     if (corked) this.transport.cork();
     writer.beginDelivery();
     try {
-      this.conn.receive(asBuffer(chunk));
+      this.conn.receive(data);
     } catch (err) {
       fail(this, err);
     } finally {

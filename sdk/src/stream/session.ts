@@ -24,6 +24,7 @@ import type { Suite } from '../protocol/index.js';
 import { checkSignal } from '../common/deferred.js';
 import { sessionStats } from '../observe/session-stats.js';
 import type { SessionStats } from '../observe/session-stats.js';
+import type { HandshakeTrace } from '../observe/stream-session.js';
 import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
@@ -154,8 +155,8 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** @internal Handed to the application (Server, Client, secureDuplex): open for the channels. */
-  [kOpened](): void {
-    observeOpened(this.#core);
+  [kOpened](trace: HandshakeTrace | null): boolean {
+    return observeOpened(this.#core, trace);
   }
 
   /** @internal EventEmitter's hook for a rejected async listener of this session (`captureRejections`). */
