@@ -303,3 +303,30 @@ test.serial('a SIGHUP during start-up does not kill serve: the reload it asked f
   t.regex(await serve.line(/^secsess: reload /), /^secsess: reload fingerprints=/);
   t.is(await serve.stop(), 0);
 });
+
+test.serial(
+  'a SIGTERM as soon as serve says listening reaches its handler: drained, stopped, exit 0',
+  async (t) => {
+    // The RSA worker threads start before `listening`; the stop listeners must be in place
+    // before them (signals.ts holdEarlySignals), else the default action could kill serve.
+    for (let i = 0; i < 8; i++) {
+      const serve = start(serveArgs(fx.keys.serverKey, fx.echo.port));
+      await serve.port();
+      t.is(await serve.stop('SIGTERM'), 0, `round ${i}: ${serve.lines.join('\n')}`);
+      t.true(
+        serve.lines.some((l) => l.startsWith('secsess: stopped')),
+        serve.lines.join('\n'),
+      );
+    }
+  },
+);
+
+test.serial('a SIGTERM during start-up still ends serve (no handler of its own yet)', async (t) => {
+  // The key file is a FIFO nobody writes: serve waits on it, before any listener of its own.
+  const fifo = join(fx.dir, 'never.key');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  const serve = start(serveArgs(fifo, fx.echo.port));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.is(await serve.stop('SIGTERM'), null);
+  t.is(serve.child.signalCode, 'SIGTERM');
+});

@@ -25,7 +25,7 @@ import {
 } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
-import { handleSignals, releaseEarlySighup } from './signals.js';
+import { handleSignals, releaseEarlySignals } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
 import { ticketStore } from './tickets.js';
@@ -145,7 +145,7 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
     const hangUp = (): void =>
       void session.close(session.writableEnded ? 1000 : 1001, 'hang up').catch(() => {});
     process.on('SIGHUP', hangUp);
-    if (releaseEarlySighup()) hangUp();
+    if (releaseEarlySignals()) hangUp();
     try {
       checkOutcome(await pump(session, stdioEnds(true)));
     } finally {
