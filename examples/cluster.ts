@@ -17,8 +17,9 @@ if (cluster.isPrimary) {
     for await (const message of session) await session.write(`${process.pid}: ${message}`);
     await session.close();
   });
-  await server.start();
+  // Before start(), which starts the RSA thread: see "Operating a server".
   process.on('SIGTERM', () => void server.stop({ drain: 30_000 }).then(() => process.exit(0)));
+  await server.start();
 }
 
 if (cluster.isPrimary) {

@@ -6,11 +6,12 @@ await (await KeyPair.generateRSA({ bits: 2048 })).save('secrets/ops', { force: t
 // arrives as fd 3; started by hand, the server binds its own.
 const activated = process.env.LISTEN_PID === String(process.pid) && process.env.LISTEN_FDS === '1';
 const server = Server.create(activated ? { fd: 3 } : '127.0.0.1:0', 'secrets/ops.key');
-await server.start();
 server.on('session', async (session) => {
   for await (const message of session) await session.write(message);
   await session.close(); // null: the client is done sending (it ended or closed); so are we
 });
+// Signal listeners go in before start(): it starts the RSA worker threads, and on Node 20 a
+// signal listener first added after a worker thread started is not always called.
 // SIGHUP: read the key file again; open sessions and handshakes under way keep the old key.
 process.on('SIGHUP', () => {
   server.reloadKeys().then(
@@ -20,6 +21,7 @@ process.on('SIGHUP', () => {
 });
 // SIGTERM: stop listening, give open sessions 30 s to end; a second SIGTERM ends the wait.
 process.on('SIGTERM', () => void server.stop(server.draining ? {} : { drain: 30_000 }));
+await server.start();
 
 const session = await Client.create('secrets/ops.pub').connect(server.address!);
 const next = await KeyPair.generateRSA({ bits: 2048 });

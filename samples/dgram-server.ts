@@ -43,14 +43,17 @@ async function main(): Promise<number> {
   server.on('handshakeError', (err, remote) => {
     console.error(`handshake from ${remote.address}:${remote.port} failed: ${err.code}`);
   });
+  // Listened to before start(): it starts the RSA worker threads, and on Node 20 a signal
+  // listener first added after a worker thread started is not always called.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
   await server.start();
   console.log(`listening on ${formatEndpoint(server.address!)}`);
   console.log(`fingerprint ${key.fingerprint()}`);
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const signal = await stopSignal;
   console.error(`dgram-server: ${signal}, stopping with ${server.sessionCount} open session(s)`);
   await server.stop();
   return 0;
