@@ -6,7 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
+import diagnostics from 'node:diagnostics_channel';
 import {
+  CHANNELS,
   Client,
   DatagramClient,
   DatagramServer,
@@ -16,11 +18,21 @@ import {
   Session,
   formatEndpoint,
 } from '@secsess/sdk';
-import type { DatagramSessionCounters, Endpoint, KeyProbe, PoolCounts, DatagramSession } from '@secsess/sdk';
+import type {
+  DatagramSessionCounters,
+  Endpoint,
+  KeyProbe,
+  PoolCounts,
+  DatagramSession,
+  ServerMetrics,
+  SessionOpenMessage,
+} from '@secsess/sdk';
 import { ClientConnection, ServerConnection, datagramContexts } from '@secsess/sdk/core';
 import type { OpenResult } from '@secsess/sdk/core';
 
 const pair = await KeyPair.generateRSA({ bits: 2048 });
+const opens: SessionOpenMessage[] = [];
+diagnostics.subscribe(CHANNELS.sessionOpen, (m) => void opens.push(m as SessionOpenMessage));
 const server = Server.create('127.0.0.1:0', pair.privateKey, undefined, { workers: 1 });
 await server.start();
 const endpoint: Endpoint | null = server.address;
@@ -49,10 +61,17 @@ const err: unknown = await client.write(sent).catch((e: unknown) => e);
 if (!(err instanceof SecsessError) || err.code !== code) throw new Error(`write after close: ${String(err)}`);
 
 // The public types name what a user sees, and nothing internal: Session has no public
-// constructor, Server.workerCounts is a PoolCounts, 'probe' events carry a KeyProbe.
+// constructor, Server.workerCounts is a PoolCounts (kept across stop(): one handshake, one
+// decryption), 'probe' events carry a KeyProbe.
 const counts: PoolCounts = server.workerCounts;
-if (counts.decrypts + counts.verifies + counts.inline !== 0)
-  throw new Error('a stopped server counts RSA work');
+if (counts.decrypts + counts.inline !== 1 || counts.verifies !== 0)
+  throw new Error(`a stopped server's RSA counts: ${JSON.stringify(counts)}`);
+// Observability: the metrics snapshot and the channels are public (README "Observability").
+const metrics: ServerMetrics = server.metrics();
+if (metrics.sessions.opened !== 1 || metrics.sessions.open !== 0 || metrics.bytes.received === 0)
+  throw new Error(`server.metrics(): ${JSON.stringify(metrics.sessions)}`);
+if (opens.length !== 2 || opens.some((m) => m.suite !== 'RSA/AES-256-CBC/SHA-256'))
+  throw new Error(`secsess:session:open: ${opens.length} messages`);
 server.on('probe', (kind: KeyProbe) => void kind);
 export function noPublicSessionConstructor(): Session {
   // @ts-expect-error Session's constructor is private: sessions come from Server, Client and secureDuplex.
