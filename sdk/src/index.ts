@@ -28,7 +28,7 @@ export type { TicketStoreOptions } from './client/ticket-store.js';
 export { DEFAULT_TICKET_LIFETIME, DEFAULT_TICKET_MAX_AGE, MAX_TICKET_KEYS } from './server/tickets.js';
 export type { TicketOptions } from './server/tickets.js';
 export { Session } from './stream/session.js';
-export type { MessageData } from './stream/session.js';
+export type { MessageData } from './stream/session-util.js';
 export type { SessionEvents, SessionState } from './stream/session-types.js';
 export type { SessionStats } from './observe/session-stats.js';
 export { secureDuplex } from './stream/secure-duplex.js';

@@ -8,10 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -35,10 +32,9 @@ import type {
   SessionOpenMessage,
   TrustMessage,
 } from '../src/index.js';
-import { resolveSessionOptions } from '../src/common/options.js';
-import { createSession, kReady } from '../src/stream/session.js';
 import { duplexPair } from './helpers/duplex-pair.js';
 import { fixtureKeys } from './helpers/keys.js';
+import { rekeyingSessions } from './helpers/rekeying-sessions.js';
 import { echoSessions, waitUntil } from './helpers/net.js';
 
 const serverKeys = fixtureKeys('server-2048');
@@ -436,37 +432,11 @@ test.serial(
   },
 );
 
-/** Two sessions over a real TCP connection whose keys move every `records` records (the internal budget). */
-async function tcpSessions(t: ExecutionContext, records: number): Promise<[Session, Session]> {
-  const listener = createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.teardown(() => listener.close());
-  const accepted = once(listener, 'connection') as Promise<[Socket]>;
-  const socket = connect({ host: '127.0.0.1', port: (listener.address() as { port: number }).port });
-  await once(socket, 'connect');
-  const [serverSocket] = await accepted;
-  const keyBudget = { records, bytes: 2 ** 40 };
-  const options = resolveSessionOptions({});
-  const server = createSession(
-    serverSocket,
-    { role: 'server', connection: { keys: [serverKeys.privateKey], keyBudget } },
-    options,
-  );
-  const client = createSession(
-    socket,
-    { role: 'client', connection: { serverKey: serverKeys.publicKey, keyBudget } },
-    options,
-  );
-  await Promise.all([client[kReady], server[kReady]]);
-  return [client, server];
-}
-
 test.serial(
   'every KeyUpdate is published, sent and received, with each direction’s generation',
   async (t) => {
     const { events } = record(t);
-    const [client, server] = await tcpSessions(t, 4);
+    const [client, server] = await rekeyingSessions(t, 4);
     for (let i = 0; i < 10; i++) {
       await client.write(`m${i}`);
       t.is((await server.read())!.toString(), `m${i}`);
@@ -526,7 +496,7 @@ test.serial('with nobody subscribed nothing is published: a subscriber that left
   const client = Client.create(serverKeys.publicKey);
   await roundTrip(client, endpoint);
   await t.throwsAsync(Client.create(otherKeys.publicKey).connect(endpoint));
-  const [c, s] = await tcpSessions(t, 2);
+  const [c, s] = await rekeyingSessions(t, 2);
   for (let i = 0; i < 4; i++) await c.write('x');
   for (let i = 0; i < 4; i++) await s.read();
   await c.close();

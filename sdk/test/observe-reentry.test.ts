@@ -5,20 +5,13 @@
  * that moved the keys. Real TCP and UDP sessions on 127.0.0.1.
  */
 import diagnostics from 'node:diagnostics_channel';
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
-import type { Socket } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { CHANNELS } from '../src/index.js';
-import type { DatagramSession, KeyUpdateMessage, Session } from '../src/index.js';
-import { resolveSessionOptions } from '../src/common/options.js';
-import { createSession, kReady } from '../src/stream/session.js';
+import type { DatagramSession, KeyUpdateMessage } from '../src/index.js';
 import { rig } from './helpers/dgram.js';
-import { fixtureKeys } from './helpers/keys.js';
+import { rekeyingSessions } from './helpers/rekeying-sessions.js';
 import { waitUntil } from './helpers/net.js';
-
-const serverKeys = fixtureKeys('server-2048');
 
 /** Subscribes `listener` to the keyupdate channel until the test ends. */
 function onKeyUpdate(t: ExecutionContext, listener: (m: KeyUpdateMessage) => void): void {
@@ -27,40 +20,10 @@ function onKeyUpdate(t: ExecutionContext, listener: (m: KeyUpdateMessage) => voi
   t.teardown(() => diagnostics.unsubscribe(CHANNELS.keyUpdate, wrapped));
 }
 
-/** Two stream sessions over real TCP whose keys move every `records` records. */
-async function tcpSessions(t: ExecutionContext, records: number): Promise<[Session, Session]> {
-  const listener = createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.teardown(() => listener.close());
-  const accepted = once(listener, 'connection') as Promise<[Socket]>;
-  const socket = connect({ host: '127.0.0.1', port: (listener.address() as { port: number }).port });
-  await once(socket, 'connect');
-  const [serverSocket] = await accepted;
-  const keyBudget = { records, bytes: 2 ** 40 };
-  const options = resolveSessionOptions({});
-  const server = createSession(
-    serverSocket,
-    { role: 'server', connection: { keys: [serverKeys.privateKey], keyBudget } },
-    options,
-  );
-  const client = createSession(
-    socket,
-    { role: 'client', connection: { serverKey: serverKeys.publicKey, keyBudget } },
-    options,
-  );
-  await Promise.all([client[kReady], server[kReady]]);
-  t.teardown(() => {
-    client.destroy();
-    server.destroy();
-  });
-  return [client, server];
-}
-
 test.serial(
   'a stream keyupdate subscriber that writes: the peer receives exactly what was sent, in order',
   async (t) => {
-    const [client, server] = await tcpSessions(t, 4);
+    const [client, server] = await rekeyingSessions(t, 4);
     const sent: string[] = [];
     const writes: Promise<void>[] = [];
     const write = (text: string): void => {

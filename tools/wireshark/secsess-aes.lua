@@ -1,7 +1,7 @@
 -- secsess-aes.lua: AES-128/256 (FIPS 197) block encryption and decryption, CBC decryption and
 -- AES-GCM (NIST SP 800-38D, the tag checked) in plain Lua 5.2 with bit32, for the secsess
 -- dissector (Wireshark 4.0's Lua has no crypto bindings). Byte strings are Lua strings.
--- Loaded by secsess-crypto.lua with dofile; it registers nothing.
+-- Loaded by secsess-crypto.lua (loadfile, given its helpers); it registers nothing.
 
 local bit32 = bit32
 local band, bor, bxor = bit32.band, bit32.bor, bit32.bxor
@@ -11,18 +11,12 @@ local floor = math.floor
 
 local TWO32 = 4294967296
 
-local function u32be(s, i)
-  local a, b, c, d = byte(s, i, i + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
+-- The byte-order helpers are secsess-crypto.lua's, handed over when it loads this file.
+local util = ...
+if type(util) ~= "table" then
+  return nil -- loaded on its own (a plugins folder): nothing to do
 end
-
-local function be32(x)
-  return char(rshift(x, 24), band(rshift(x, 16), 255), band(rshift(x, 8), 255), band(x, 255))
-end
-
-local function be64(n)
-  return be32(floor(n / TWO32)) .. be32(n % TWO32)
-end
+local u32be, be32, be64 = util.u32be, util.be32, util.be64
 
 local function xor_strings(a, b)
   local out = {}

@@ -266,7 +266,7 @@ local function fromhex(h)
 end
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
-local aes = dofile(here .. "secsess-aes.lua")
+local aes = assert(loadfile(here .. "secsess-aes.lua"))({ u32be = u32be, be32 = be32, be64 = be64 })
 
 return {
   sha256 = sha256,

@@ -26,7 +26,7 @@ import { opened, traceHandshake } from '../stream/session-observe.js';
 import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
-import type { MessageData } from '../stream/session.js';
+import type { MessageData } from '../stream/session-util.js';
 
 export class Client {
   readonly #keyInput: PublicKeyInput | null;

@@ -34,6 +34,7 @@ import { FrameHeaderError, FrameReader } from './frame-reader.js';
 import type { FrameSink } from './frame-reader.js';
 import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { MessageSender } from './message-sender.js';
+import { Reassembly } from './reassembly.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
 import type { KeyBudget } from './record-layer.js';
 import type { Suite } from './suite.js';
@@ -74,14 +75,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
   /** The resumption secret (§6a) while a ticket may still be sent or received; wiped at the end. */
   protected psk: Buffer | null = null;
   readonly #reader: FrameReader;
-  /**
-   * The message being reassembled from DataMore fragments, in one buffer that grows by
-   * doubling (capped at maxMessageSize): memory follows the bytes received, never the
-   * number of fragments (a flood of 1-byte fragments costs no per-fragment objects).
-   */
-  #reassembly: Buffer | null = null;
-  #reassembled = 0;
-  #assembling = false;
+  /** The message being reassembled from DataMore fragments (reassembly.ts). */
+  readonly #reassembly: Reassembly;
 
   protected constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     // Checked in this order: maxMessageSize, then maxFragmentSize.
@@ -96,6 +91,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.maxMessageSize = maxMessageSize;
     this.keyBudget = options.keyBudget ?? DEFAULT_KEY_BUDGET;
     this.#reader = new FrameReader(this);
+    this.#reassembly = new Reassembly(maxMessageSize);
   }
 
   /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
@@ -115,7 +111,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
-    return this.#reader.buffered + this.#reassembled;
+    return this.#reader.buffered + this.#reassembly.length;
   }
 
   /**
@@ -305,7 +301,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
         this.#onEnd(payload);
         return;
       default:
-        this.onOtherRecord(type, payload, this.#assembling);
+        this.onOtherRecord(type, payload, this.#reassembly.active);
     }
   }
 
@@ -315,39 +311,23 @@ export abstract class Connection extends MessageSender implements FrameSink {
   }
 
   #appendFragment(payload: Buffer): void {
-    const need = this.#reassembled + payload.length;
-    if (need > this.maxMessageSize) throw this.#tooLarge();
-    this.#assembling = true;
-    const current = this.#reassembly;
-    if (!current || current.length < need) {
-      const grown = Buffer.allocUnsafe(
-        Math.min(this.maxMessageSize, Math.max(need, 2 * (current?.length ?? 0), MAX_FRAGMENT)),
-      );
-      current?.copy(grown, 0, 0, this.#reassembled);
-      this.#reassembly = grown;
-    }
-    payload.copy(this.#reassembly!, this.#reassembled);
-    this.#reassembled = need;
+    if (!this.#reassembly.append(payload)) throw this.#tooLarge();
   }
 
   #deliverFinal(payload: Buffer): void {
-    if (!this.#assembling) {
+    if (!this.#reassembly.active) {
       if (payload.length > this.maxMessageSize) throw this.#tooLarge();
       this.handler.message(payload);
     } else {
       this.#appendFragment(payload);
-      const message = this.#reassembly!.subarray(0, this.#reassembled);
-      this.#reassembly = null;
-      this.#reassembled = 0;
-      this.#assembling = false;
-      this.handler.message(message);
+      this.handler.message(this.#reassembly.take());
     }
     if (this.connState !== 'closed') this.handler.delivered?.();
   }
 
   #deliverBatch(payload: Buffer): void {
     // Checked whole first (batch.ts), so a malformed batch delivers nothing; then delivered.
-    const problem = this.#assembling ? 'malformed' : checkBatch(payload, this.maxMessageSize);
+    const problem = this.#reassembly.active ? 'malformed' : checkBatch(payload, this.maxMessageSize);
     if (problem === 'malformed') throw protocolError('malformed batch');
     if (problem === 'tooLarge') throw this.#tooLarge();
     const end = payload.length;
@@ -366,14 +346,14 @@ export abstract class Connection extends MessageSender implements FrameSink {
    * of the End, and the peer's Close ends the connection as usual.
    */
   #onEnd(payload: Buffer): void {
-    checkEnd(payload, this.receivedEnd, this.#assembling);
+    checkEnd(payload, this.receivedEnd, this.#reassembly.active);
     this.receivedEnd = true;
     if (this.sentEnd && !this.sentClose) this.close(CLOSE_NORMAL, '');
     this.handler.peerEnded?.();
   }
 
   #onClose(payload: Buffer): void {
-    const { code, reason } = decodeClose(payload, this.#assembling);
+    const { code, reason } = decodeClose(payload, this.#reassembly.active);
     if (!this.sentClose) {
       this.handler.flush?.();
       this.sentClose = true;
@@ -388,9 +368,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
   #finish(): void {
     this.connState = 'closed';
     this.dropBatch();
-    this.#reassembly = null;
-    this.#reassembled = 0;
-    this.#assembling = false;
+    this.#reassembly.clear();
     this.sealer?.destroy();
     this.opener?.destroy();
     this.exporter?.fill(0);

@@ -56,10 +56,6 @@ import {
 import { observeOpened } from './session-observe.js';
 import type { SessionEmitter, SessionEvents, SessionState } from './session-types.js';
 
-export type { MessageData } from './session-util.js';
-/** The session's events and states, and (@internal) the symbols the server and secureDuplex() use. */
-export * from './session-types.js';
-
 /** @internal How the session's connection is made. */
 export type SessionInit = SessionInitOf<Session>;
 
