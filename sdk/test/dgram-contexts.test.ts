@@ -70,7 +70,7 @@ for (const suite of ALL_SUITES) {
       const payload = Buffer.alloc(p, p & 0xff);
       const packet = out.seal(DatagramRecordType.Ping, payload);
       const expected =
-        suite.mode === 'gcm'
+        suite.mode === 'aead'
           ? 19 + 1 + p + 16
           : 19 + 16 + 16 * (Math.floor((1 + p) / 16) + 1) + suite.hashLength;
       t.is(packet.length, expected, `size of a ${p}-byte payload`);

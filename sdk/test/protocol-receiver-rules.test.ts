@@ -65,7 +65,7 @@ test('defect 6: a CBC record whose payload is 65 537 or 65 538 bytes is refused 
 test('a record body one byte over the suite limit is refused on its header in every suite (RecordRejected)', (t) => {
   const limits: Record<string, number> = { 'SHA-256': 65600, 'SHA-384': 65616, 'SHA-512': 65632 };
   for (const suite of ALL_SUITES) {
-    const limit = suite.mode === 'gcm' ? 65565 : limits[suite.hash]!;
+    const limit = suite.mode === 'aead' ? 65565 : limits[suite.hash]!;
     const p = open(suite);
     const header = (n: number) => Buffer.from([0x17, n >>> 16, (n >>> 8) & 0xff, n & 0xff]);
     p.server.receive(header(limit)); // accepted: waits for the body
@@ -374,7 +374,7 @@ test('a Close that reaches the key budget is the last record: no KeyUpdate follo
 });
 
 test('GCM: a bad tag, a body shorter than inner header and tag, a replay: ERR_RECORD_AUTH; 65 536 bytes delivered', (t) => {
-  const gcm = ALL_SUITES.find((s) => s.mode === 'gcm')!;
+  const gcm = ALL_SUITES.find((s) => s.mode === 'aead')!;
   const cases: Array<(p: Pair) => Buffer> = [
     (p) => {
       const r = Buffer.from(seal(p.client, RecordType.Data, [1]));

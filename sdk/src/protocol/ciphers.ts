@@ -1,6 +1,6 @@
 /**
- * The record ciphers: AES-CBC on long-lived contexts, AES-GCM. (HMAC, hashing and
- * randomness: crypto.ts; RSA and X25519: asymmetric.ts.)
+ * AES-CBC on long-lived contexts (the CBC suites' records) and AES-GCM for tickets. (The AEAD
+ * record suites: aead.ts; HMAC, hashing and randomness: crypto.ts; RSA and X25519: asymmetric.ts.)
  */
 import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
@@ -149,32 +149,6 @@ export function gcmSealInto(
   at += c.final().copy(out, at);
   at += c.getAuthTag().copy(out, at);
   return at - offset;
-}
-
-/**
- * AES-GCM encryption in place: `buf[from .. to]` (the plaintext) is replaced by its
- * ciphertext, and the 16-byte tag is written at `to`. One update() call: a record's inner
- * header and payload are laid out contiguously by the caller, so a small record costs one
- * native call and one output buffer rather than one per part. (node:crypto has no
- * output-buffer API; the ciphertext is copied back over the plaintext.)
- */
-export function gcmSealInPlace(
-  cipher: GcmCipher,
-  key: KeyObject,
-  nonce: Buffer,
-  aad: Buffer,
-  buf: Buffer,
-  from: number,
-  to: number,
-): void {
-  // Encryption's tag is 16 bytes unless told otherwise: no options object to validate.
-  const c = createCipheriv(cipher, key, nonce);
-  c.setAAD(aad);
-  const ct = c.update(buf.subarray(from, to));
-  if (ct.length !== to - from) throw new Error('gcm: short output');
-  buf.set(ct, from);
-  c.final();
-  buf.set(c.getAuthTag(), to);
 }
 
 /**

@@ -97,8 +97,10 @@ export const CLIENT_KEY_EXPONENT = 65537;
 /** Record inner header: sequence (u64) ‖ record type (u8) ‖ payload length (u32). */
 export const INNER_HEADER_SIZE = 13;
 export const IV_SIZE = 16;
-/** GCM suites: 12-byte nonce = iv XOR (0^4 ‖ u64 seq); 16-byte tag. */
-export const GCM_IV_SIZE = 12;
+/** AEAD suites (AES-256-GCM, ChaCha20-Poly1305): 12-byte nonce = iv XOR (0^4 ‖ u64 seq). */
+export const AEAD_IV_SIZE = 12;
+/** AEAD suites: the 16-byte tag. */
+export const AEAD_TAG_SIZE = 16;
 export const AES_BLOCK = 16;
 
 /** Largest handshake frame body accepted (RSA-4096 ciphertexts and keys fit with room). */

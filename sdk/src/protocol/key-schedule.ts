@@ -22,7 +22,7 @@
 import { Buffer } from 'node:buffer';
 import type { KeyObject } from 'node:crypto';
 import {
-  GCM_IV_SIZE,
+  AEAD_IV_SIZE,
   LABEL_BINDER,
   LABEL_C2S,
   LABEL_IV,
@@ -110,19 +110,17 @@ export function nextTrafficSecret(suite: Suite, secret: Buffer): Buffer {
 }
 
 export interface TrafficKeys {
-  /** GCM suites: the cipher key (a context is made per record); null for CBC. */
-  readonly cipherKey: KeyObject | null;
   /**
-   * CBC suites: the raw cipher key (empty for GCM). The record layer copies it into its
-   * storage, where its cipher context is made from it when needed, and wipes it.
+   * The raw cipher key. The record layer copies it into its storage (CBC: where its cipher
+   * context is made from it when needed; AEAD: into its AeadKey) and wipes it.
    */
   readonly cipherRaw: Buffer;
   /**
-   * The raw HMAC key (CBC suites; empty for GCM). The record layer turns it into its HMAC
+   * The raw HMAC key (CBC suites; empty for AEAD). The record layer turns it into its HMAC
    * pads at once and wipes it.
    */
   readonly macKey: Buffer;
-  /** The 12-byte nonce base (GCM suites); empty for CBC. */
+  /** The 12-byte nonce base (AEAD suites); empty for CBC. */
   readonly iv: Buffer;
 }
 
@@ -131,23 +129,10 @@ export function trafficKeys(suite: Suite, secret: Buffer): TrafficKeys {
   const prk = new HkdfPrk(suite.hashName, secret, EMPTY);
   try {
     const cipherRaw = prk.expand(label(LABEL_KEY), suite.keyLength);
-    if (suite.mode === 'gcm') {
-      const cipherKey = secretKey(cipherRaw);
-      // The KeyObject holds its own copy; the raw bytes are wiped at once.
-      cipherRaw.fill(0);
-      return {
-        cipherKey,
-        cipherRaw: EMPTY,
-        macKey: EMPTY,
-        iv: prk.expand(label(LABEL_IV), GCM_IV_SIZE),
-      };
+    if (suite.mode === 'aead') {
+      return { cipherRaw, macKey: EMPTY, iv: prk.expand(label(LABEL_IV), AEAD_IV_SIZE) };
     }
-    return {
-      cipherKey: null,
-      cipherRaw,
-      macKey: prk.expand(label(LABEL_MAC), suite.hashLength),
-      iv: EMPTY,
-    };
+    return { cipherRaw, macKey: prk.expand(label(LABEL_MAC), suite.hashLength), iv: EMPTY };
   } finally {
     prk.destroy();
   }

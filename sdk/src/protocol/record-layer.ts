@@ -6,7 +6,7 @@
  *   plain  = u64 seq ‖ u8 type ‖ u32 payload_length ‖ payload        (PKCS#7-padded, AES-CBC)
  *   tag    = HMAC(mac_key, u64 seq ‖ frame[0 .. end of ciphertext])   (full hash length)
  *
- * GCM suite (opt-in), AEAD:
+ * AEAD suites (opt-in: AES-256-GCM, ChaCha20-Poly1305; aead.ts):
  *   frame  = 0x17 ‖ u24 body_length ‖ ciphertext ‖ tag(16)
  *   nonce  = iv XOR (0^4 ‖ u64 seq);  aad = u64 seq ‖ 0x17 ‖ u24 body_length
  *
@@ -14,12 +14,11 @@
  * sequence number, and is checked before any plaintext is used.
  */
 import { Buffer } from 'node:buffer';
-import type { KeyObject } from 'node:crypto';
 import {
   AES_BLOCK,
   FRAME_HEADER_SIZE,
   FrameType,
-  GCM_IV_SIZE,
+  AEAD_IV_SIZE,
   INNER_HEADER_SIZE,
   IV_SIZE,
   KEY_LIMIT_FACTOR,
@@ -28,9 +27,11 @@ import {
   MAX_FRAGMENT,
   MAX_SEQUENCE,
 } from './constants.js';
-import { CbcDecryptor, CbcEncryptor, gcmOpen, gcmSealInPlace } from './ciphers.js';
+import { createAeadKey } from './aead.js';
+import type { AeadCipher, AeadKey } from './aead.js';
+import { CbcDecryptor, CbcEncryptor } from './ciphers.js';
 import { HmacKey, fillBytes } from './crypto.js';
-import type { CbcCipher, GcmCipher } from './ciphers.js';
+import type { CbcCipher } from './ciphers.js';
 import type { RandomSource } from './crypto.js';
 import { ErrorCode, SessionError, recordError } from './errors.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
@@ -46,7 +47,7 @@ export const DEFAULT_KEY_BUDGET: KeyBudget = { records: KEY_UPDATE_RECORDS, byte
 
 /** Wire size of a sealed record carrying `payloadLength` bytes. */
 export function sealedSize(suite: Suite, payloadLength: number): number {
-  if (suite.mode === 'gcm') return FRAME_HEADER_SIZE + INNER_HEADER_SIZE + payloadLength + suite.tagLength;
+  if (suite.mode === 'aead') return FRAME_HEADER_SIZE + INNER_HEADER_SIZE + payloadLength + suite.tagLength;
   const padded = (Math.floor((INNER_HEADER_SIZE + payloadLength) / AES_BLOCK) + 1) * AES_BLOCK;
   return FRAME_HEADER_SIZE + IV_SIZE + padded + suite.tagLength;
 }
@@ -96,8 +97,8 @@ function writeRecordHeader(buf: Buffer, offset: number, bodyLength: number): voi
 
 /** Bytes of a record state's storage before the traffic secret. */
 function storageSize(suite: Suite): number {
-  return suite.mode === 'gcm'
-    ? GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE
+  return suite.mode === 'aead'
+    ? AEAD_IV_SIZE + 8 + FRAME_HEADER_SIZE
     : HmacKey.storageSize(suite.hashName) + CbcEncryptor.storageSize(suite.keyLength);
 }
 
@@ -158,17 +159,17 @@ abstract class RecordState {
   protected mac: HmacKey | null = null;
   /** CBC suites: this direction's long-lived cipher context (see ciphers.ts). */
   protected cbc: CbcEncryptor | CbcDecryptor | null = null;
-  /** GCM suites: the cipher key and the 12-byte nonce base. */
-  protected gcmKey: KeyObject | null = null;
-  protected gcmIv: Buffer | null = null;
-  /** GCM: the per-record nonce, rebuilt from iv and seq. */
+  /** AEAD suites: the cipher key and the 12-byte nonce base. */
+  protected aeadKey: AeadKey | null = null;
+  protected aeadIv: Buffer | null = null;
+  /** AEAD: the per-record nonce, rebuilt from iv and seq. */
   protected nonce: Buffer | null = null;
-  /** GCM: the additional data, seq ‖ frame header. */
+  /** AEAD: the additional data, seq ‖ frame header. */
   protected aad: Buffer | null = null;
 
   /**
    * One allocation for this direction's small long-lived buffers: the HMAC pads and the CBC
-   * chaining block (or the GCM nonce and aad), then the traffic secret. An idle session
+   * chaining block (or the AEAD nonce and aad), then the traffic secret. An idle session
    * keeps one backing store per direction, not one per buffer.
    */
   protected readonly storage: Buffer;
@@ -206,11 +207,12 @@ abstract class RecordState {
 
   #install(): void {
     const keys = trafficKeys(this.suite, this.secret);
-    if (this.suite.mode === 'gcm') {
-      this.gcmKey = keys.cipherKey;
-      this.gcmIv = keys.iv;
-      this.nonce ??= this.storage.subarray(0, GCM_IV_SIZE);
-      this.aad ??= this.storage.subarray(GCM_IV_SIZE, GCM_IV_SIZE + 8 + FRAME_HEADER_SIZE);
+    if (this.suite.mode === 'aead') {
+      this.aeadKey = createAeadKey(this.suite.cipher as AeadCipher, keys.cipherRaw);
+      keys.cipherRaw.fill(0);
+      this.aeadIv = keys.iv;
+      this.nonce ??= this.storage.subarray(0, AEAD_IV_SIZE);
+      this.aad ??= this.storage.subarray(AEAD_IV_SIZE, AEAD_IV_SIZE + 8 + FRAME_HEADER_SIZE);
       return;
     }
     try {
@@ -228,8 +230,8 @@ abstract class RecordState {
   }
 
   /**
-   * Frees this direction's cipher context while the session is idle (CBC suites; GCM makes
-   * one per record anyway). The next record makes a new one from the key kept in storage.
+   * Frees this direction's cipher context while the session is idle (CBC suites; AEAD keys
+   * keep no context between records). The next record makes a new one from the key kept in storage.
    */
   release(): void {
     this.cbc?.release();
@@ -237,9 +239,10 @@ abstract class RecordState {
 
   #uninstall(): void {
     this.secret.fill(0);
-    this.gcmIv?.fill(0);
-    this.gcmIv = null;
-    this.gcmKey = null;
+    this.aeadIv?.fill(0);
+    this.aeadIv = null;
+    this.aeadKey?.destroy();
+    this.aeadKey = null;
     this.mac?.destroy();
     this.mac = null;
     this.cbc?.destroy();
@@ -248,17 +251,17 @@ abstract class RecordState {
     this.storage.fill(0);
   }
 
-  /** GCM nonce for `seq`: iv XOR (0^4 ‖ u64 seq). Unique per key because seq never repeats. */
-  protected gcmNonce(seq: number): Buffer {
+  /** AEAD nonce for `seq`: iv XOR (0^4 ‖ u64 seq). Unique per key because seq never repeats. */
+  protected aeadNonce(seq: number): Buffer {
     const nonce = this.nonce!;
-    const iv = this.gcmIv!;
+    const iv = this.aeadIv!;
     writeSeq(nonce, seq, 4);
     for (let i = 0; i < 4; i++) nonce[i] = iv[i]!;
-    for (let i = 4; i < GCM_IV_SIZE; i++) nonce[i]! ^= iv[i]!;
+    for (let i = 4; i < AEAD_IV_SIZE; i++) nonce[i]! ^= iv[i]!;
     return nonce;
   }
 
-  protected gcmAad(seq: number, frameHeader: Buffer): Buffer {
+  protected aeadAad(seq: number, frameHeader: Buffer): Buffer {
     const aad = this.aad!;
     writeSeq(aad, seq);
     frameHeader.copy(aad, 8, 0, FRAME_HEADER_SIZE);
@@ -290,7 +293,9 @@ export class RecordSealer extends RecordState {
     if (Buffer.isBuffer(payload)) length = payload.length;
     else for (const p of payload) length += p.length;
     const out =
-      this.suite.mode === 'gcm' ? this.#sealGcm(type, payload, length) : this.#sealCbc(type, payload, length);
+      this.suite.mode === 'aead'
+        ? this.#sealAead(type, payload, length)
+        : this.#sealCbc(type, payload, length);
     this.seq += 1;
     this.recordsUnderKey += 1;
     this.bytesUnderKey += length;
@@ -333,7 +338,7 @@ export class RecordSealer extends RecordState {
   }
 
   /** The plaintext (inner header ‖ payload) is laid out in the record and encrypted in place. */
-  #sealGcm(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
+  #sealAead(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
     const size = sealedSize(this.suite, length);
     const out = Buffer.allocUnsafe(size);
     writeRecordHeader(out, 0, size - FRAME_HEADER_SIZE);
@@ -341,11 +346,9 @@ export class RecordSealer extends RecordState {
     out[FRAME_HEADER_SIZE + 8] = type;
     writeU32(out, length, FRAME_HEADER_SIZE + 9);
     const at = putPayload(out, FRAME_HEADER_SIZE + INNER_HEADER_SIZE, payload);
-    gcmSealInPlace(
-      this.suite.cipher as GcmCipher,
-      this.gcmKey!,
-      this.gcmNonce(this.seq),
-      this.gcmAad(this.seq, out),
+    this.aeadKey!.sealInPlace(
+      this.aeadNonce(this.seq),
+      this.aeadAad(this.seq, out),
       out,
       FRAME_HEADER_SIZE,
       at,
@@ -379,9 +382,9 @@ export class RecordOpener extends RecordState {
     ) {
       throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'peer exceeded its key budget without a key update');
     }
-    const gcm = this.suite.mode === 'gcm';
-    const plain = gcm ? this.#openGcm(frame) : this.#openCbc(frame);
-    const end = gcm ? plain.length : unpaddedLength(plain);
+    const aead = this.suite.mode === 'aead';
+    const plain = aead ? this.#openAead(frame) : this.#openCbc(frame);
+    const end = aead ? plain.length : unpaddedLength(plain);
     // Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
     if (end < INNER_HEADER_SIZE) throw recordError();
     const seqHigh = readU32(plain, 0);
@@ -433,18 +436,21 @@ export class RecordOpener extends RecordState {
     );
   }
 
-  #openGcm(frame: Buffer): Buffer {
+  /** The plaintext is opened into a new buffer: the frame may be the transport's, not ours. */
+  #openAead(frame: Buffer): Buffer {
     const tagStart = frame.length - this.suite.tagLength;
     if (tagStart - FRAME_HEADER_SIZE < INNER_HEADER_SIZE) throw recordError();
-    const plain = gcmOpen(
-      this.suite.cipher as GcmCipher,
-      this.gcmKey!,
-      this.gcmNonce(this.seq),
-      this.gcmAad(this.seq, frame),
-      frame.subarray(FRAME_HEADER_SIZE, tagStart),
-      frame.subarray(tagStart),
+    const plain = Buffer.allocUnsafe(tagStart - FRAME_HEADER_SIZE);
+    const ok = this.aeadKey!.openInto(
+      this.aeadNonce(this.seq),
+      this.aeadAad(this.seq, frame),
+      frame,
+      FRAME_HEADER_SIZE,
+      tagStart,
+      plain,
+      0,
     );
-    if (!plain) throw recordError();
+    if (!ok) throw recordError();
     return plain;
   }
 }

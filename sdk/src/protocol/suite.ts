@@ -1,4 +1,6 @@
-import type { CbcCipher, GcmCipher } from './ciphers.js';
+import type { AeadCipher } from './aead.js';
+import { AEAD_TAG_SIZE } from './constants.js';
+import type { CbcCipher } from './ciphers.js';
 import type { HashName } from './crypto.js';
 import { ErrorCode, HandshakeError } from './errors.js';
 
@@ -8,13 +10,16 @@ export type Asymmetric = (typeof Asymmetric)[keyof typeof Asymmetric];
 
 /**
  * Record cipher. `AES` is SecSess's name and means AES-256-CBC (with HMAC, encrypt-then-MAC).
- * `AES256GCM` is an opt-in AEAD suite: faster, and the record tag is GCM's own.
+ * `AES256GCM` and `CHACHA20POLY1305` are opt-in AEAD suites (one record format, the tag is
+ * the AEAD's own): AES-256-GCM where the CPU has AES instructions, ChaCha20-Poly1305 where it
+ * has not (ARM sensors and gateways) and wherever the native backend loads (README "Suites").
  */
 export const Symmetric = {
   AES: 'AES-256-CBC',
   AES256: 'AES-256-CBC',
   AES128: 'AES-128-CBC',
   AES256GCM: 'AES-256-GCM',
+  CHACHA20POLY1305: 'ChaCha20-Poly1305',
 } as const;
 export type Symmetric = (typeof Symmetric)[keyof typeof Symmetric];
 
@@ -40,26 +45,27 @@ export interface Suite {
   readonly hash: Hash;
   /** Wire bytes: asymmetric id, symmetric id, hash id. */
   readonly ids: readonly [number, number, number];
-  /** 'cbc': AES-CBC + HMAC (encrypt-then-MAC); 'gcm': AES-GCM (AEAD). */
-  readonly mode: 'cbc' | 'gcm';
+  /** 'cbc': AES-CBC + HMAC (encrypt-then-MAC); 'aead': AES-256-GCM or ChaCha20-Poly1305. */
+  readonly mode: 'cbc' | 'aead';
   /** @internal The node:crypto cipher name. */
-  readonly cipher: CbcCipher | GcmCipher;
+  readonly cipher: CbcCipher | AeadCipher;
   readonly keyLength: number;
   /** @internal The node:crypto hash name. */
   readonly hashName: HashName;
   /** Output length of the suite's hash: HKDF outputs, HMAC keys, the server proof. */
   readonly hashLength: number;
-  /** Length of a record's authentication tag: the HMAC for CBC suites, 16 for GCM. */
+  /** Length of a record's authentication tag: the HMAC for CBC suites, 16 for AEAD suites. */
   readonly tagLength: number;
 }
 
 const SYMMETRIC: Record<
   Symmetric,
-  { id: number; mode: 'cbc' | 'gcm'; cipher: CbcCipher | GcmCipher; keyLength: number }
+  { id: number; mode: 'cbc' | 'aead'; cipher: CbcCipher | AeadCipher; keyLength: number }
 > = {
   'AES-128-CBC': { id: 0x01, mode: 'cbc', cipher: 'aes-128-cbc', keyLength: 16 },
   'AES-256-CBC': { id: 0x02, mode: 'cbc', cipher: 'aes-256-cbc', keyLength: 32 },
-  'AES-256-GCM': { id: 0x03, mode: 'gcm', cipher: 'aes-256-gcm', keyLength: 32 },
+  'AES-256-GCM': { id: 0x03, mode: 'aead', cipher: 'aes-256-gcm', keyLength: 32 },
+  'ChaCha20-Poly1305': { id: 0x04, mode: 'aead', cipher: 'chacha20-poly1305', keyLength: 32 },
 };
 
 const HASH: Record<Hash, { id: number; name: HashName; length: number }> = {
@@ -69,7 +75,6 @@ const HASH: Record<Hash, { id: number; name: HashName; length: number }> = {
 };
 
 const ASYMMETRIC_RSA_ID = 0x01;
-const GCM_TAG_SIZE = 16;
 
 /** The default set: RSA, AES-256-CBC, SHA-256. */
 export const DEFAULT_SET: Required<AlgorithmSet> = {
@@ -110,7 +115,7 @@ export function resolveSuite(set: AlgorithmSet = {}): Suite {
     keyLength: sym.keyLength,
     hashName: h.name,
     hashLength: h.length,
-    tagLength: sym.mode === 'gcm' ? GCM_TAG_SIZE : h.length,
+    tagLength: sym.mode === 'aead' ? AEAD_TAG_SIZE : h.length,
   };
 }
 

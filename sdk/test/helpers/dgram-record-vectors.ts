@@ -69,7 +69,7 @@ function epochKeys(suite: Suite, secret: Buffer, n: number): Block {
   out[`cipher_key_${n}`] = hex(
     hkdf(suite.hashName, secret, Buffer.alloc(0), label('secsess v1 key'), suite.keyLength),
   );
-  if (suite.mode === 'gcm') {
+  if (suite.mode === 'aead') {
     out[`iv_${n}`] = hex(hkdf(suite.hashName, secret, Buffer.alloc(0), label('secsess v1 iv'), 12));
   } else {
     out[`mac_key_${n}`] = hex(

@@ -23,6 +23,7 @@ const CIPHERS: Record<number, [string, number]> = {
   1: ['aes-128-cbc', 16],
   2: ['aes-256-cbc', 32],
   3: ['aes-256-gcm', 32],
+  4: ['chacha20-poly1305', 32],
 };
 
 /** The frames of one direction of a stream: type and whole frame (§1). */
@@ -59,7 +60,7 @@ export function expand(suite: ReaderSuite, secret: Buffer, label: string, length
 
 /**
  * Decrypts `body` under traffic secret `secret`: CBC (IV ‖ ct ‖ tag, the tag checked over
- * `macPrefix` ‖ IV ‖ ct) or GCM (ct ‖ tag, nonce = iv XOR `nonceTail` right-aligned, aad).
+ * `macPrefix` ‖ IV ‖ ct) or AEAD (ct ‖ tag, nonce = iv XOR `nonceTail` right-aligned, aad).
  */
 function decrypt(
   suite: ReaderSuite,
@@ -69,10 +70,10 @@ function decrypt(
   body: Buffer,
 ): Buffer {
   const key = expand(suite, secret, 'secsess v1 key', suite.keyLength);
-  if (suite.cipher.endsWith('gcm')) {
+  if (suite.cipher === 'aes-256-gcm' || suite.cipher === 'chacha20-poly1305') {
     const nonce = expand(suite, secret, 'secsess v1 iv', 12);
     for (let i = 0; i < nonceTail.length; i++) nonce[12 - nonceTail.length + i]! ^= nonceTail[i]!;
-    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    const decipher = createDecipheriv(suite.cipher as 'aes-256-gcm', key, nonce, { authTagLength: 16 });
     decipher.setAAD(macPrefix);
     decipher.setAuthTag(body.subarray(body.length - 16));
     return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]);

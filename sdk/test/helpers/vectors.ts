@@ -183,7 +183,7 @@ function trafficBlock(suite: Suite, dir: string, n: number, secret: Buffer): Blo
   const h = (label: string, len: number) =>
     hex(hkdf(suite.hashName, secret, Buffer.alloc(0), Buffer.from(`secsess v1 ${label}`), len));
   const out: Block = { [`${dir}_cipher_key_${n}`]: h('key', suite.keyLength) };
-  if (suite.mode === 'gcm') out[`${dir}_iv_${n}`] = h('iv', 12);
+  if (suite.mode === 'aead') out[`${dir}_iv_${n}`] = h('iv', 12);
   else out[`${dir}_mac_key_${n}`] = h('mac', suite.hashLength);
   return out;
 }

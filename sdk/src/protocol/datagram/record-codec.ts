@@ -5,7 +5,8 @@
  *   inner  = u8 record_type ‖ payload
  *   CBC:  body = IV (16) ‖ ct ‖ tag;  ct = AES-CBC(cipher_key, IV, inner ‖ PKCS#7)
  *         tag = HMAC(mac_key, header ‖ IV ‖ ct)                          (Hlen bytes)
- *   GCM:  body = ct ‖ tag (16);  nonce = iv XOR (0^4 ‖ u64 seq);  aad = header
+ *   AEAD: body = ct ‖ tag (16);  nonce = iv XOR (0^4 ‖ u64 seq);  aad = header
+ *         (AES-256-GCM or ChaCha20-Poly1305, aead.ts)
  *
  * This file knows keys and bytes only; which epoch, which seq and whether a record is fresh
  * is contexts.ts's. The fast paths are the stream record layer's: HMAC with prepared pads
@@ -13,23 +14,23 @@
  * (ciphers.ts), pooled IVs.
  */
 import { Buffer } from 'node:buffer';
-import type { KeyObject } from 'node:crypto';
-import { CbcDecryptor, CbcEncryptor, gcmOpen, gcmSealInto } from '../ciphers.js';
-import type { CbcCipher, GcmCipher } from '../ciphers.js';
-import { AES_BLOCK, GCM_IV_SIZE, IV_SIZE } from '../constants.js';
+import { createAeadKey } from '../aead.js';
+import type { AeadCipher, AeadKey } from '../aead.js';
+import { CbcDecryptor, CbcEncryptor } from '../ciphers.js';
+import type { CbcCipher } from '../ciphers.js';
+import { AEAD_IV_SIZE, AEAD_TAG_SIZE, AES_BLOCK, IV_SIZE } from '../constants.js';
 import { HmacKey, fillBytes, secureRandom } from '../crypto.js';
 import type { RandomSource } from '../crypto.js';
 import { trafficKeys } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import { CONN_ID_SIZE, MAX_UDP_PAYLOAD, PacketType, RECORD_HEADER_SIZE } from './constants.js';
 
-const GCM_TAG = 16;
 const EPOCH_AT = 1 + CONN_ID_SIZE;
 const SEQ_AT = EPOCH_AT + 4;
 
 /** Size of the Record packet that carries a `payloadLength`-byte payload (§D4). */
 export function recordPacketSize(suite: Suite, payloadLength: number): number {
-  if (suite.mode === 'gcm') return RECORD_HEADER_SIZE + 1 + payloadLength + GCM_TAG;
+  if (suite.mode === 'aead') return RECORD_HEADER_SIZE + 1 + payloadLength + AEAD_TAG_SIZE;
   return (
     RECORD_HEADER_SIZE +
     IV_SIZE +
@@ -40,8 +41,8 @@ export function recordPacketSize(suite: Suite, payloadLength: number): number {
 
 /** The smallest Record packet of the suite: shape rule 1 of §D4. */
 export function minRecordPacketSize(suite: Suite): number {
-  return suite.mode === 'gcm'
-    ? RECORD_HEADER_SIZE + 1 + GCM_TAG
+  return suite.mode === 'aead'
+    ? RECORD_HEADER_SIZE + 1 + AEAD_TAG_SIZE
     : RECORD_HEADER_SIZE + IV_SIZE + AES_BLOCK + suite.tagLength;
 }
 
@@ -51,8 +52,8 @@ export function minRecordPacketSize(suite: Suite): number {
  */
 export function maxRecordPayload(suite: Suite, datagramSize: number): number {
   let p: number;
-  if (suite.mode === 'gcm') {
-    p = datagramSize - RECORD_HEADER_SIZE - 1 - GCM_TAG;
+  if (suite.mode === 'aead') {
+    p = datagramSize - RECORD_HEADER_SIZE - 1 - AEAD_TAG_SIZE;
   } else {
     const blocks = Math.floor((datagramSize - RECORD_HEADER_SIZE - IV_SIZE - suite.tagLength) / AES_BLOCK);
     // blocks of ct hold at most 16·blocks − 1 bytes of inner (padding takes at least one)
@@ -68,7 +69,7 @@ export function recordShapeOk(suite: Suite, packet: Buffer): boolean {
   if (length < minRecordPacketSize(suite) || length > MAX_UDP_PAYLOAD || packet[0] !== PacketType.Record) {
     return false;
   }
-  return suite.mode === 'gcm' || (length - RECORD_HEADER_SIZE - IV_SIZE - suite.tagLength) % AES_BLOCK === 0;
+  return suite.mode === 'aead' || (length - RECORD_HEADER_SIZE - IV_SIZE - suite.tagLength) % AES_BLOCK === 0;
 }
 
 /** The epoch of a Record packet (at least 19 bytes; unchecked). */
@@ -156,9 +157,9 @@ export class EpochKeys {
   readonly #random: RandomSource;
   #mac: HmacKey | null = null;
   #cbc: CbcEncryptor | CbcDecryptor | null = null;
-  #gcmKey: KeyObject | null = null;
-  /** GCM: iv (12), then the per-record nonce (12), then the type byte (1). */
-  #gcm: Buffer | null = null;
+  #aeadKey: AeadKey | null = null;
+  /** AEAD: iv (12), then the per-record nonce (12). */
+  #aead: Buffer | null = null;
   #destroyed = false;
 
   /** `secret` is only read: the caller keeps or wipes it. */
@@ -166,10 +167,11 @@ export class EpochKeys {
     this.#suite = suite;
     this.#random = random;
     const keys = trafficKeys(suite, secret);
-    if (suite.mode === 'gcm') {
-      this.#gcmKey = keys.cipherKey;
-      this.#gcm = Buffer.alloc(2 * GCM_IV_SIZE + 1);
-      keys.iv.copy(this.#gcm);
+    if (suite.mode === 'aead') {
+      this.#aeadKey = createAeadKey(suite.cipher as AeadCipher, keys.cipherRaw);
+      keys.cipherRaw.fill(0);
+      this.#aead = Buffer.alloc(2 * AEAD_IV_SIZE);
+      keys.iv.copy(this.#aead);
       keys.iv.fill(0);
       return;
     }
@@ -194,8 +196,8 @@ export class EpochKeys {
   /** Seals one record into a new Record packet. The caller checked the size and the seq. */
   seal(connectionId: Buffer, epoch: number, seq: number, type: number, payload: Buffer): Buffer {
     if (this.#destroyed) throw new Error('epoch keys destroyed');
-    return this.#suite.mode === 'gcm'
-      ? this.#sealGcm(connectionId, epoch, seq, type, payload)
+    return this.#suite.mode === 'aead'
+      ? this.#sealAead(connectionId, epoch, seq, type, payload)
       : this.#sealCbc(connectionId, epoch, seq, type, payload);
   }
 
@@ -225,32 +227,30 @@ export class EpochKeys {
     return buf.subarray(room);
   }
 
-  #sealGcm(connectionId: Buffer, epoch: number, seq: number, type: number, payload: Buffer): Buffer {
+  /** The inner plaintext (type ‖ payload) is laid out after the header and sealed in place. */
+  #sealAead(connectionId: Buffer, epoch: number, seq: number, type: number, payload: Buffer): Buffer {
     const size = recordPacketSize(this.#suite, payload.length);
     const out = Buffer.allocUnsafe(size);
     writeHeader(out, 0, connectionId, epoch, seq);
-    const store = this.#gcm!;
-    const typeByte = store.subarray(2 * GCM_IV_SIZE);
-    typeByte[0] = type;
-    gcmSealInto(
-      this.#suite.cipher as GcmCipher,
-      this.#gcmKey!,
+    out[RECORD_HEADER_SIZE] = type;
+    out.set(payload, RECORD_HEADER_SIZE + 1);
+    const tagAt = size - AEAD_TAG_SIZE;
+    this.#aeadKey!.sealInPlace(
       this.#nonce(out),
       out.subarray(0, RECORD_HEADER_SIZE),
-      [typeByte, payload],
       out,
       RECORD_HEADER_SIZE,
+      tagAt,
     );
-    typeByte[0] = 0;
     return out;
   }
 
   /** nonce = iv XOR (0^4 ‖ u64 seq): u64 seq is 0x0000 ‖ the header's u48 seq. */
   #nonce(packet: Buffer): Buffer {
-    const store = this.#gcm!;
-    const nonce = store.subarray(GCM_IV_SIZE, 2 * GCM_IV_SIZE);
+    const store = this.#aead!;
+    const nonce = store.subarray(AEAD_IV_SIZE, 2 * AEAD_IV_SIZE);
     for (let i = 0; i < 6; i++) nonce[i] = store[i]!;
-    for (let i = 6; i < GCM_IV_SIZE; i++) nonce[i] = store[i]! ^ packet[SEQ_AT + i - 6]!;
+    for (let i = 6; i < AEAD_IV_SIZE; i++) nonce[i] = store[i]! ^ packet[SEQ_AT + i - 6]!;
     return nonce;
   }
 
@@ -260,7 +260,7 @@ export class EpochKeys {
    */
   open(packet: Buffer): OpenedDatagramRecord | null {
     if (this.#destroyed) return null;
-    return this.#suite.mode === 'gcm' ? this.#openGcm(packet) : this.#openCbc(packet);
+    return this.#suite.mode === 'aead' ? this.#openAead(packet) : this.#openCbc(packet);
   }
 
   #openCbc(packet: Buffer): OpenedDatagramRecord | null {
@@ -299,23 +299,26 @@ export class EpochKeys {
     return { type: plain[0]!, payload: plain.subarray(1, end) };
   }
 
-  #openGcm(packet: Buffer): OpenedDatagramRecord | null {
-    const tagStart = packet.length - GCM_TAG;
-    const plain = gcmOpen(
-      this.#suite.cipher as GcmCipher,
-      this.#gcmKey!,
+  /** Opened into a new buffer: the packet is the socket's, and the payload is handed out. */
+  #openAead(packet: Buffer): OpenedDatagramRecord | null {
+    const tagStart = packet.length - AEAD_TAG_SIZE;
+    const plain = Buffer.allocUnsafe(tagStart - RECORD_HEADER_SIZE);
+    const ok = this.#aeadKey!.openInto(
       this.#nonce(packet),
       packet.subarray(0, RECORD_HEADER_SIZE),
-      packet.subarray(RECORD_HEADER_SIZE, tagStart),
-      packet.subarray(tagStart),
+      packet,
+      RECORD_HEADER_SIZE,
+      tagStart,
+      plain,
+      0,
     );
-    if (!plain || plain.length < 1) return null;
+    if (!ok || plain.length < 1) return null;
     return { type: plain[0]!, payload: plain.subarray(1) };
   }
 
   /**
    * Frees the CBC cipher context (~0.9 KiB of native memory) while the session is idle; the
-   * next record makes a new one from the key kept in storage (GCM makes one per record).
+   * next record makes a new one from the key kept in storage (AEAD keys keep no context).
    */
   release(): void {
     this.#cbc?.release();
@@ -329,8 +332,9 @@ export class EpochKeys {
     this.#mac = null;
     this.#cbc?.destroy();
     this.#cbc = null;
-    this.#gcm?.fill(0);
-    this.#gcm = null;
-    this.#gcmKey = null;
+    this.#aead?.fill(0);
+    this.#aead = null;
+    this.#aeadKey?.destroy();
+    this.#aeadKey = null;
   }
 }
