@@ -45,8 +45,16 @@ interface S {
   keyLength: number;
   hash: string;
   hlen: number;
-  gcm: boolean;
+  /** An AEAD suite (§D4): AES-256-GCM (0x03) or ChaCha20-Poly1305 (0x04). */
+  aead: boolean;
 }
+
+const CIPHERS: Record<string, string> = {
+  '01': 'aes-128-cbc',
+  '02': 'aes-256-cbc',
+  '03': 'aes-256-gcm',
+  '04': 'chacha20-poly1305',
+};
 
 function suiteOf(ids: string): S {
   const [a, sym, h] = ids.split(' ');
@@ -54,11 +62,11 @@ function suiteOf(ids: string): S {
   const hash = { '01': 'sha256', '02': 'sha384', '03': 'sha512' }[h!]!;
   return {
     ids: b(ids.replace(/ /g, '')),
-    cipher: { '01': 'aes-128-cbc', '02': 'aes-256-cbc', '03': 'aes-256-gcm' }[sym!]!,
+    cipher: CIPHERS[sym!]!,
     keyLength: sym === '01' ? 16 : 32,
     hash,
     hlen: { sha256: 32, sha384: 48, sha512: 64 }[hash]!,
-    gcm: sym === '03',
+    aead: sym === '03' || sym === '04',
   };
 }
 
@@ -80,8 +88,8 @@ interface Keys {
 function keysOf(s: S, secret: Buffer): Keys {
   return {
     key: hk(s, secret, 'secsess v1 key', s.keyLength),
-    mac: s.gcm ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
-    iv: s.gcm ? hk(s, secret, 'secsess v1 iv', 12) : null,
+    mac: s.aead ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
+    iv: s.aead ? hk(s, secret, 'secsess v1 iv', 12) : null,
   };
 }
 
@@ -102,12 +110,12 @@ function openRecord(
   want.writeUIntBE(seq, 13, 6);
   if (!header.equals(want)) throw new Error('header');
   let inner: Buffer;
-  if (s.gcm) {
+  if (s.aead) {
     const nonce = Buffer.from(k.iv!);
     const seqBytes = Buffer.alloc(8);
     seqBytes.writeBigUInt64BE(BigInt(seq));
     for (let i = 0; i < 8; i++) nonce[4 + i]! ^= seqBytes[i]!;
-    const d = createDecipheriv('aes-256-gcm', k.key, nonce);
+    const d = createDecipheriv(s.cipher as 'aes-256-gcm', k.key, nonce, { authTagLength: 16 });
     d.setAAD(header);
     d.setAuthTag(packet.subarray(packet.length - 16));
     inner = Buffer.concat([d.update(packet.subarray(19, packet.length - 16)), d.final()]);

@@ -37,22 +37,32 @@ interface S {
   readonly keyLength: number;
   readonly hash: string;
   readonly hlen: number;
-  readonly gcm: boolean;
+  /** An AEAD suite (§D4): AES-256-GCM (0x03) or ChaCha20-Poly1305 (0x04). */
+  readonly aead: boolean;
 }
+
+const CIPHERS: Record<string, string> = {
+  '01': 'aes-128-cbc',
+  '02': 'aes-256-cbc',
+  '03': 'aes-256-gcm',
+  '04': 'chacha20-poly1305',
+};
 
 function suiteOf(ids: string): S {
   const [a, sym, h] = ids.split(' ');
   if (a !== '01') throw new Error('asymmetric id');
-  const cipher = { '01': 'aes-128-cbc', '02': 'aes-256-cbc', '03': 'aes-256-gcm' }[sym!]!;
+  const cipher = CIPHERS[sym!]!;
   const hash = { '01': 'sha256', '02': 'sha384', '03': 'sha512' }[h!]!;
   return {
-    symmetric: { '01': 'AES-128-CBC', '02': 'AES-256-CBC', '03': 'AES-256-GCM' }[sym!]!,
+    symmetric: { '01': 'AES-128-CBC', '02': 'AES-256-CBC', '03': 'AES-256-GCM', '04': 'ChaCha20-Poly1305' }[
+      sym!
+    ]!,
     hashName: { '01': 'SHA-256', '02': 'SHA-384', '03': 'SHA-512' }[h!]!,
     cipher,
     keyLength: sym === '01' ? 16 : 32,
     hash,
     hlen: { sha256: 32, sha384: 48, sha512: 64 }[hash]!,
-    gcm: sym === '03',
+    aead: sym === '03' || sym === '04',
   };
 }
 
@@ -67,8 +77,8 @@ interface Keys {
 
 const keysOf = (s: S, secret: Buffer): Keys => ({
   key: hk(s, secret, 'secsess v1 key', s.keyLength),
-  mac: s.gcm ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
-  iv: s.gcm ? hk(s, secret, 'secsess v1 iv', 12) : null,
+  mac: s.aead ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
+  iv: s.aead ? hk(s, secret, 'secsess v1 iv', 12) : null,
 });
 
 /** header = 0x47 ‖ conn_id (8) ‖ u32 epoch ‖ u48 seq */
@@ -86,13 +96,13 @@ function header(connId: Buffer, epoch: number, seq: number): Buffer {
  * packet under test: IVs are random) and `inner` padded by PKCS#7 unless `padded` is given.
  */
 function seal(s: S, k: Keys, head: Buffer, inner: Buffer, iv: Buffer, padded?: Buffer): Buffer {
-  if (s.gcm) {
+  if (s.aead) {
     const seq = head.readUIntBE(13, 6);
     const nonce = Buffer.from(k.iv!);
     const u64 = Buffer.alloc(8);
     u64.writeBigUInt64BE(BigInt(seq));
     for (let i = 0; i < 8; i++) nonce[4 + i]! ^= u64[i]!;
-    const c = createCipheriv('aes-256-gcm', k.key, nonce);
+    const c = createCipheriv(s.cipher as 'aes-256-gcm', k.key, nonce, { authTagLength: 16 });
     c.setAAD(head);
     const ct = Buffer.concat([c.update(inner), c.final()]);
     return Buffer.concat([head, ct, c.getAuthTag()]);
@@ -170,6 +180,9 @@ test('every suite has a block', (t) => {
     '01 03 01',
     '01 03 02',
     '01 03 03',
+    '01 04 01',
+    '01 04 02',
+    '01 04 03',
   ]);
 });
 
@@ -255,20 +268,26 @@ test('CBC: records whose tag verifies but whose plaintext is bad are rejected as
   }
 });
 
-test('GCM: a record built from the formulas with node:crypto opens; one under a nonce without its seq does not', (t) => {
-  const s = suiteOf('01 03 01');
-  const T0 = Buffer.alloc(32, 4);
-  const k = keysOf(s, T0);
-  const inbound = new DatagramInbound(T0, { set: { symmetric: 'AES-256-GCM' } });
-  const connId = Buffer.alloc(8);
-  t.like(inbound.open(seal(s, k, header(connId, 0, 5), Buffer.of(1, 2), Buffer.alloc(0))), {
-    ok: true,
-    seq: 5,
-  });
-  // Sealed for seq 6 but labelled 7: the nonce and the aad both differ.
-  const wrong = seal(s, k, header(connId, 0, 6), Buffer.of(1, 2), Buffer.alloc(0));
-  wrong.writeUIntBE(7, 13, 6);
-  t.deepEqual(inbound.open(wrong), { ok: false, reason: 'auth' });
+test('AEAD suites: a record built from the formulas with node:crypto opens; one under a nonce without its seq does not', (t) => {
+  for (const [ids, symmetric] of [
+    ['01 03 01', 'AES-256-GCM'],
+    ['01 04 01', 'ChaCha20-Poly1305'],
+  ] as const) {
+    const s = suiteOf(ids);
+    const T0 = Buffer.alloc(32, 4);
+    const k = keysOf(s, T0);
+    const inbound = new DatagramInbound(T0, { set: { symmetric } });
+    const connId = Buffer.alloc(8);
+    t.like(
+      inbound.open(seal(s, k, header(connId, 0, 5), Buffer.of(1, 2), Buffer.alloc(0))),
+      { ok: true, seq: 5 },
+      symmetric,
+    );
+    // Sealed for seq 6 but labelled 7: the nonce and the aad both differ.
+    const wrong = seal(s, k, header(connId, 0, 6), Buffer.of(1, 2), Buffer.alloc(0));
+    wrong.writeUIntBE(7, 13, 6);
+    t.deepEqual(inbound.open(wrong), { ok: false, reason: 'auth' }, symmetric);
+  }
 });
 
 test('datagramMaster (§D3) and exporterSecret (§D9) follow the formulas, for every suite', (t) => {

@@ -48,20 +48,23 @@ interface S {
   keyLength: number;
   hash: string;
   hlen: number;
-  gcm: boolean;
+  /** An AEAD suite (§5 "AEAD suites"): AES-256-GCM (0x03) or ChaCha20-Poly1305 (0x04). */
+  aead: boolean;
 }
 
 function suiteOf(ids: string): S {
   const [a, sym, h] = ids.split(' ');
   if (a !== '01') throw new Error('asymmetric id');
-  const cipher = { '01': 'aes-128-cbc', '02': 'aes-256-cbc', '03': 'aes-256-gcm' }[sym!]!;
+  const cipher = { '01': 'aes-128-cbc', '02': 'aes-256-cbc', '03': 'aes-256-gcm', '04': 'chacha20-poly1305' }[
+    sym!
+  ]!;
   const hash = { '01': 'sha256', '02': 'sha384', '03': 'sha512' }[h!]!;
   return {
     cipher,
     keyLength: sym === '01' ? 16 : 32,
     hash,
     hlen: { sha256: 32, sha384: 48, sha512: 64 }[hash]!,
-    gcm: sym === '03',
+    aead: sym === '03' || sym === '04',
   };
 }
 
@@ -83,8 +86,8 @@ interface Keys {
 function keysOf(s: S, secret: Buffer): Keys {
   return {
     key: hk(s, secret, 'secsess v1 key', s.keyLength),
-    mac: s.gcm ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
-    iv: s.gcm ? hk(s, secret, 'secsess v1 iv', 12) : null,
+    mac: s.aead ? null : hk(s, secret, 'secsess v1 mac', s.hlen),
+    iv: s.aead ? hk(s, secret, 'secsess v1 iv', 12) : null,
   };
 }
 
@@ -92,11 +95,12 @@ function keysOf(s: S, secret: Buffer): Keys {
 function openRecord(s: S, k: Keys, seq: number, record: Buffer): { type: number; payload: Buffer } {
   if (record[0] !== 0x17 || record.readUIntBE(1, 3) !== record.length - 4) throw new Error('frame');
   let plain: Buffer;
-  if (s.gcm) {
+  if (s.aead) {
+    // AES-256-GCM, or ChaCha20-Poly1305 of RFC 8439 (96-bit nonce); tag 16 bytes for both.
     const nonce = Buffer.from(k.iv!);
     const seqBytes = u64(seq);
     for (let i = 0; i < 8; i++) nonce[4 + i]! ^= seqBytes[i]!;
-    const d = createDecipheriv('aes-256-gcm', k.key, nonce);
+    const d = createDecipheriv(s.cipher as 'aes-256-gcm', k.key, nonce, { authTagLength: 16 });
     d.setAAD(Buffer.concat([seqBytes, record.subarray(0, 4)]));
     d.setAuthTag(record.subarray(record.length - 16));
     plain = Buffer.concat([d.update(record.subarray(4, record.length - 16)), d.final()]);
@@ -336,7 +340,11 @@ test('default block: every value follows from PROTOCOL.md with raw node:crypto',
 test('every other suite: the same inputs give these values and records', (t) => {
   const d = new Checked(t, stored![DEFAULT_BLOCK]!, DEFAULT_BLOCK);
   const titles = Object.keys(stored!).filter((k) => k.startsWith('suite '));
-  t.is(titles.length, 8, 'AES-128-CBC and AES-256-CBC with SHA-256/384/512, AES-256-GCM with all three');
+  t.is(
+    titles.length,
+    11,
+    'AES-128-CBC and AES-256-CBC with SHA-256/384/512, AES-256-GCM and ChaCha20-Poly1305 with all three',
+  );
   for (const title of titles) {
     const c = new Checked(t, stored![title]!, title);
     const ids = c.block.suite_ids!;
@@ -460,7 +468,7 @@ test("PROTOCOL.md §1's limit table is what the record layer computes for every 
   const doc = readFileSync(PROTOCOL_MD, 'utf8');
   const num = (s: string) => Number(s.replace(/\s/g, ''));
   for (const suite of ALL_SUITES) {
-    const symmetric = suite.mode === 'aead' ? 'AES-256-GCM' : 'AES-128-CBC or AES-256-CBC';
+    const symmetric = suite.mode === 'aead' ? suite.symmetric : 'AES-128-CBC or AES-256-CBC';
     const row = doc.split('\n').find((line) => line.startsWith(`| ${symmetric} / ${suite.hash} |`));
     t.truthy(row, `${symmetric} / ${suite.hash}`);
     const [record, first, clientFirst] = row!.split('|').slice(2, 5).map(num);
