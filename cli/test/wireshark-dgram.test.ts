@@ -78,6 +78,7 @@ const FIELDS = [
   'secsess.close.reason',
   'secsess.record.encrypted',
   'secsess.hello.client_random',
+  '_ws.col.Info',
   '_ws.expert.message',
 ];
 
@@ -189,5 +190,7 @@ for (const [name, suite] of SUITES.slice(1)) {
     for (const text of TEXTS.slice(0, 2)) t.true(texts.has(text), text);
     t.deepEqual(f['secsess.close.code'], ['4003']);
     t.deepEqual(new Set(f['secsess.record.direction']), new Set(['c2s', 's2c']));
+    // The suite found by trying is named in Info.
+    t.true(f['_ws.col.Info']!.some((info) => info.includes(`channel (${name}) epoch=`)));
   });
 }
