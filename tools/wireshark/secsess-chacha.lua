@@ -127,7 +127,7 @@ local function chacha_block(k, counter, n1, n2, n3)
     (x12 + counter) % TWO32, (x13 + n1) % TWO32, (x14 + n2) % TWO32, (x15 + n3) % TWO32
 end
 
--- Appends the bytes of word w XOR the four bytes of s from i to out (from index o).
+-- out[o .. o + 3] = the bytes of word w XOR the four bytes of s from i (little-endian).
 local function xor_word(out, o, w, s, i)
   local a, b, c, d = byte(s, i, i + 3)
   local x = bxor(w, ((d * 256 + c) * 256 + b) * 256 + a)
@@ -175,6 +175,8 @@ local function poly1305(key, msg)
     kb[i] = kb[i] - kb[i] % 4 -- and the low two bits of its upper three words
   end
   local b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15 = unpack(kb)
+  -- Limb k of a 16-byte block holds its bits 13k .. 13k + 12 (little-endian); `hibit` is the
+  -- 17th byte (1 for a full block of the message: its 2^128). r is the clamped key half.
   local hibit = 0
   local r0 = (b0 + b1 * 256) % 8192
   local r1 = floor((b1 + b2 * 256 + b3 * 65536) / 32) % 8192
@@ -219,7 +221,8 @@ local function poly1305(key, msg)
     local d7 = h0 * r7 + h1 * r6 + h2 * r5 + h3 * r4 + h4 * r3 + h5 * r2 + h6 * r1 + h7 * r0 + h8 * s9 + h9 * s8
     local d8 = h0 * r8 + h1 * r7 + h2 * r6 + h3 * r5 + h4 * r4 + h5 * r3 + h6 * r2 + h7 * r1 + h8 * r0 + h9 * s9
     local d9 = h0 * r9 + h1 * r8 + h2 * r7 + h3 * r6 + h4 * r5 + h5 * r4 + h6 * r3 + h7 * r2 + h8 * r1 + h9 * r0
-    -- carry: every limb back to 13 bits, the top carry times 5 into limb 0
+    -- h = h * r mod p, partly reduced: each d below 2^33 (h's limbs < 2^14.2, 5r's < 2^15.4);
+    -- carry every limb back to 13 bits, the top carry times 5 into limb 0
     c = floor(d0 / 8192)
     h0, d1 = d0 - c * 8192, d1 + c
     c = floor(d1 / 8192)
