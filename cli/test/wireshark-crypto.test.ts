@@ -2,21 +2,14 @@
  * The Wireshark dissector's pure-Lua cryptography (tools/wireshark/secsess-crypto.lua), run by
  * tshark's own Lua 5.2, agrees with node:crypto on random inputs around every block boundary:
  * SHA-256/384/512, HMAC, HKDF, AES-128/256 blocks both ways, CBC decryption and AES-256-GCM
- * (plaintext, and the tag verdict for a good and a flipped tag).
+ * (plaintext, and the tag verdict for a good and a flipped tag). ChaCha20-Poly1305 is
+ * wireshark-chacha.test.ts's.
  */
-import { execFile } from 'node:child_process';
 import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { checkLuaCases, hex, LuaCases } from './helpers/lua-crypto.js';
 import { realTest } from './helpers/real-test.js';
 
-const run = promisify(execFile);
-const CHECK = new URL('./fixtures/wireshark-crypto-check.lua', import.meta.url).pathname;
 const HASHES = { 1: 'sha256', 2: 'sha384', 3: 'sha512' } as const;
-
-const hex = (b: Buffer): string => (b.length === 0 ? '-' : b.toString('hex'));
 
 function aesBlock(key: Buffer, block: Buffer): Buffer {
   const c = createCipheriv(key.length === 16 ? 'aes-128-ecb' : 'aes-256-ecb', key, null);
@@ -25,13 +18,9 @@ function aesBlock(key: Buffer, block: Buffer): Buffer {
 }
 
 /** Cases (`op hex…`) and the line node:crypto expects for each. */
-function cases(): { lines: string[]; expected: string[] } {
-  const lines: string[] = [];
-  const expected: string[] = [];
-  const add = (line: string, result: string): void => {
-    lines.push(line);
-    expected.push(result);
-  };
+function cases(): LuaCases {
+  const all = new LuaCases();
+  const add = (line: string, result: string): void => all.add(line, result);
   for (const len of [0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 300]) {
     const m = randomBytes(len);
     for (const name of ['sha256', 'sha384', 'sha512'])
@@ -81,29 +70,9 @@ function cases(): { lines: string[]; expected: string[] } {
     bad[0]! ^= 1;
     add(`gcm ${hex(key)} ${hex(nonce)} ${hex(aad)} ${hex(ct)} ${hex(bad)}`, `${hex(plain)} false`);
   }
-  return { lines, expected };
+  return all;
 }
 
 realTest(['tshark'])('the dissector’s Lua crypto agrees with node:crypto', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'secsess-lua-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const { lines, expected } = cases();
-  const input = join(dir, 'cases.txt');
-  const output = join(dir, 'out.txt');
-  await writeFile(input, lines.join('\n') + '\n');
-  // -G folders: tshark loads the Lua script, prints its folders and exits; no capture needed.
-  const args = [
-    '-G',
-    'folders',
-    '-X',
-    `lua_script:${CHECK}`,
-    '-X',
-    `lua_script1:${input}`,
-    '-X',
-    `lua_script1:${output}`,
-  ];
-  await run('tshark', args, { timeout: 120_000 });
-  const got = (await readFile(output, 'utf8')).trimEnd().split('\n');
-  t.is(got.length, lines.length);
-  for (let i = 0; i < lines.length; i++) t.is(got[i], expected[i], lines[i]!.slice(0, 60));
+  await checkLuaCases(t, cases());
 });

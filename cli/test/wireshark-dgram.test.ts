@@ -4,12 +4,11 @@
  * so that both directions move epochs, captured by dumpcap (as root) with SECSESS_KEYLOG_FILE
  * set, read back by tshark: every Record packet opens (Finished records, HandshakeDone, the
  * messages, the Close), in later epochs too; without the key log they stay encrypted. And a
- * datagram channel of a stream session (no handshake on the wire), found by its secrets.
+ * datagram channel of a stream session (no handshake on the wire), found by its secrets. Every
+ * suite family: the default CBC+HMAC, AES-256-GCM and ChaCha20-Poly1305 (channels: the AEAD
+ * ones, whose suite the dissector must find by trying).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import process from 'node:process';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -17,7 +16,7 @@ import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
 import { Client, DatagramClient, DatagramServer, openDatagramChannel, Server, Symmetric } from '@secsess/sdk';
 import type { AlgorithmSet, DatagramSession } from '@secsess/sdk';
-import { startCapture } from './helpers/capture.js';
+import { captureFiles, startCapture } from './helpers/capture.js';
 import { IN_CI } from './helpers/programs.js';
 import { realTest } from './helpers/real-test.js';
 
@@ -42,16 +41,7 @@ async function roundTrip(session: DatagramSession, text: string): Promise<void> 
 }
 
 async function capture(t: ExecutionContext, suite: AlgorithmSet): Promise<{ pcap: string; keylog: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'secsess-wireshark-dgram-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const keylog = join(dir, 'keys.log');
-  const pcap = join(dir, 'capture.pcapng');
-  const saved = process.env['SECSESS_KEYLOG_FILE'];
-  process.env['SECSESS_KEYLOG_FILE'] = keylog;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['SECSESS_KEYLOG_FILE'];
-    else process.env['SECSESS_KEYLOG_FILE'] = saved;
-  });
+  const { pcap, keylog } = await captureFiles(t, 'secsess-wireshark-dgram-');
   const pair = await KeyPair.generateRSA({ bits: 2048 });
   const server = DatagramServer.create('127.0.0.1:0', pair.privateKey, suite, {
     workers: 0,
@@ -88,6 +78,7 @@ const FIELDS = [
   'secsess.close.reason',
   'secsess.record.encrypted',
   'secsess.hello.client_random',
+  '_ws.col.Info',
   '_ws.expert.message',
 ];
 
@@ -120,6 +111,7 @@ const root = typeof process.getuid === 'function' && process.getuid() === 0;
 const SUITES: [string, AlgorithmSet][] = [
   ['the default suite', {}],
   ['AES-256-GCM', { symmetric: Symmetric.AES256GCM }],
+  ['ChaCha20-Poly1305', { symmetric: Symmetric.CHACHA20POLY1305 }],
 ];
 
 for (const [name, suite] of SUITES) {
@@ -156,24 +148,16 @@ for (const [name, suite] of SUITES) {
   });
 }
 
-const channelTitle =
-  'tshark with the dissector decrypts a captured datagram channel (no handshake: by the logged channel secrets)';
-if (!root && !IN_CI) {
-  test.skip(`${channelTitle} [skipped: capturing on lo needs root]`, () => {});
-} else {
+// The channel's suite is tried (no hello in the capture): each AEAD suite is found by its tag.
+for (const [name, suite] of SUITES.slice(1)) {
+  const channelTitle = `tshark with the dissector decrypts a captured datagram channel (no handshake: by the logged channel secrets), ${name}`;
+  if (!root && !IN_CI) {
+    test.skip(`${channelTitle} [skipped: capturing on lo needs root]`, () => {});
+    continue;
+  }
   realTest(['tshark', 'dumpcap'], true)(channelTitle, async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'secsess-wireshark-channel-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const keylog = join(dir, 'keys.log');
-    const pcap = join(dir, 'capture.pcapng');
-    const saved = process.env['SECSESS_KEYLOG_FILE'];
-    process.env['SECSESS_KEYLOG_FILE'] = keylog;
-    t.teardown(() => {
-      if (saved === undefined) delete process.env['SECSESS_KEYLOG_FILE'];
-      else process.env['SECSESS_KEYLOG_FILE'] = saved;
-    });
+    const { pcap, keylog } = await captureFiles(t, 'secsess-wireshark-channel-');
     const pair = await KeyPair.generateRSA({ bits: 2048 });
-    const suite = { symmetric: Symmetric.AES256GCM };
     const server = Server.create('127.0.0.1:0', pair.privateKey, suite, { workers: 0 });
     const dgram = DatagramServer.create('127.0.0.1:0', pair.privateKey, suite, { workers: 0 });
     server.on('session', (session) => {
@@ -206,5 +190,7 @@ if (!root && !IN_CI) {
     for (const text of TEXTS.slice(0, 2)) t.true(texts.has(text), text);
     t.deepEqual(f['secsess.close.code'], ['4003']);
     t.deepEqual(new Set(f['secsess.record.direction']), new Set(['c2s', 's2c']));
+    // The suite found by trying is named in Info.
+    t.true(f['_ws.col.Info']!.some((info) => info.includes(`channel (${name}) epoch=`)));
   });
 }

@@ -4,14 +4,11 @@
  * is read back by tshark with the key log (every record decrypted: types, seqs, messages,
  * the Close's code and reason; a second, resumed session too) and without it (handshake
  * parsed, records encrypted). One capture per suite: the default AES-256-CBC/SHA-256,
- * AES-256-GCM and AES-128-CBC/SHA-384. Needs tshark and dumpcap (CI=true: missing ones
- * fail) and root for the capture (elsewhere the tests are skipped with a note).
+ * AES-256-GCM, AES-128-CBC/SHA-384 and ChaCha20-Poly1305. Needs tshark and dumpcap (CI=true:
+ * missing ones fail) and root for the capture (elsewhere the tests are skipped with a note).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import process from 'node:process';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -19,7 +16,7 @@ import type { ExecutionContext } from 'ava';
 import { KeyPair } from '@secsess/keys';
 import { Client, Hash, Server, Symmetric, TicketStore } from '@secsess/sdk';
 import type { AlgorithmSet, Session } from '@secsess/sdk';
-import { startCapture, waitForPackets } from './helpers/capture.js';
+import { captureFiles, startCapture, waitForPackets } from './helpers/capture.js';
 import { IN_CI } from './helpers/programs.js';
 import { realTest } from './helpers/real-test.js';
 
@@ -54,16 +51,7 @@ async function capture(
   t: ExecutionContext,
   suite: AlgorithmSet,
 ): Promise<{ pcap: string; keylog: string; port: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'secsess-wireshark-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const keylog = join(dir, 'keys.log');
-  const pcap = join(dir, 'capture.pcapng');
-  const saved = process.env['SECSESS_KEYLOG_FILE'];
-  process.env['SECSESS_KEYLOG_FILE'] = keylog;
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['SECSESS_KEYLOG_FILE'];
-    else process.env['SECSESS_KEYLOG_FILE'] = saved;
-  });
+  const { pcap, keylog } = await captureFiles(t, 'secsess-wireshark-');
   const pair = await KeyPair.generateRSA({ bits: 2048 });
   const server = Server.create('127.0.0.1:0', pair.privateKey, suite, {
     workers: 0,
@@ -174,6 +162,7 @@ const SUITES: [string, AlgorithmSet, string, string][] = [
   ['the default suite (AES-256-CBC, SHA-256)', {}, '0x02', '0x01'],
   ['AES-256-GCM', { symmetric: Symmetric.AES256GCM }, '0x03', '0x01'],
   ['AES-128-CBC with SHA-384', { symmetric: Symmetric.AES128, hash: Hash.SHA384 }, '0x01', '0x02'],
+  ['ChaCha20-Poly1305', { symmetric: Symmetric.CHACHA20POLY1305 }, '0x04', '0x01'],
 ];
 
 for (const [name, suite, symId, hashId] of SUITES) {

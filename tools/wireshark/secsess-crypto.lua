@@ -1,9 +1,10 @@
 -- secsess-crypto.lua: the pure-Lua cryptography the secsess dissector needs to read a session
 -- from its key log (Wireshark 4.0's Lua 5.2 has no crypto bindings): SHA-256/384/512, HMAC,
--- HKDF (RFC 5869) here, and AES, CBC and GCM from secsess-aes.lua, in one table. Byte strings
--- are Lua strings. Loaded by secsess-records.lua with dofile; it registers nothing, so
--- Wireshark may also load it from a plugins folder harmlessly. Speed is not a goal: a
--- capture's records are opened once and cached by the dissector.
+-- HKDF (RFC 5869) here, AES, CBC and GCM from secsess-aes.lua and ChaCha20-Poly1305 from
+-- secsess-chacha.lua, in one table. Byte strings are Lua strings. Loaded by
+-- secsess-records.lua with dofile; it registers nothing, so Wireshark may also load it from a
+-- plugins folder harmlessly. Speed is not a goal: a capture's records are opened once and
+-- cached by the dissector.
 
 local bit32 = bit32
 local band, bor, bxor, bnot = bit32.band, bit32.bor, bit32.bxor, bit32.bnot
@@ -267,6 +268,7 @@ end
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
 local aes = assert(loadfile(here .. "secsess-aes.lua"))({ u32be = u32be, be32 = be32, be64 = be64 })
+local chacha = assert(loadfile(here .. "secsess-chacha.lua"))({})
 
 return {
   sha256 = sha256,
@@ -280,6 +282,10 @@ return {
   aes_decrypt_block = aes.aes_decrypt_block,
   cbc_decrypt = aes.cbc_decrypt,
   gcm_decrypt = aes.gcm_decrypt,
+  chacha_key = chacha.chacha_key,
+  chacha20 = chacha.chacha20,
+  poly1305 = chacha.poly1305,
+  chacha20_poly1305_decrypt = chacha.chacha20_poly1305_decrypt,
   be64 = be64,
   u32be = u32be,
   tohex = tohex,

@@ -66,7 +66,7 @@ local function register(S)
             if dir == "s2c" then
               server = S.endpoint(pinfo.src, pinfo.src_port)
             end
-            local sess = { server = server, channel = true, dirs = {} }
+            local sess = { server = server, channel = R.SYMMETRIC[suite[1]].name, dirs = {} }
             sess.dirs[dir] = R.dgram_direction(c[dir], suite[1], suite[2])
             sess.dirs[other] = R.dgram_direction(c[other], suite[1], suite[2])
             sessions[conn] = sess
@@ -147,7 +147,9 @@ local function register(S)
     pt:add(F.rtype, dtvb(0, 1))
     local info = S.show_payload(pt, dtvb, { type = r.type, seq = seq }, 1)
     local sess = sessions[tvb(off + 1, 8):raw()]
-    return string.format("%sepoch=%d %s", sess and sess.channel and "channel " or "", r.epoch, info)
+    -- A channel's suite was found by trying: Info names it (a session's is in its Hello).
+    local channel = sess and sess.channel and "channel (" .. sess.channel .. ") " or ""
+    return string.format("%sepoch=%d %s", channel, r.epoch, info)
   end
 
   local function dissect(tvb, pinfo, tree)

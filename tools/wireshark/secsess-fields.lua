@@ -41,7 +41,7 @@ local ALERTS = {
   [0x000b] = "Timeout",
   [0x000c] = "ServerBusy",
 }
-local SYMMETRIC = { [1] = "AES-128-CBC", [2] = "AES-256-CBC", [3] = "AES-256-GCM" }
+local SYMMETRIC = { [1] = "AES-128-CBC", [2] = "AES-256-CBC", [3] = "AES-256-GCM", [4] = "ChaCha20-Poly1305" }
 local HASH = { [1] = "SHA-256", [2] = "SHA-384", [3] = "SHA-512" }
 local CLOSE_CODES = { [1000] = "normal", [1001] = "going away" }
 

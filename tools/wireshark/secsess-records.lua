@@ -1,7 +1,7 @@
 -- secsess-records.lua: what the secsess dissector needs to open records, in plain Lua (no
 -- Wireshark API): the key log (SECSESS_KEYLOG_FILE's format: `LABEL client_random secret`,
 -- hex), each direction's traffic secret, record keys and sequence number (PROTOCOL.md §4),
--- KeyUpdate (`next T`), opening a CBC+HMAC or GCM record (§5) and putting fragmented
+-- KeyUpdate (`next T`), opening a CBC+HMAC or AEAD record (§5) and putting fragmented
 -- messages back together. Loaded by secsess.lua with dofile.
 
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or ""
@@ -11,11 +11,14 @@ local byte, char, floor = string.byte, string.char, math.floor
 
 local M = {}
 
--- Symmetric ids of PROTOCOL.md §3: key length, and whether it is the GCM suite.
+-- Symmetric ids of PROTOCOL.md §3: key length, the cipher's key expansion, and for the AEAD
+-- suites (one record format, §5 and §D4: nonce = iv XOR seq, tag 16) the opener
+-- open(key, nonce, aad, ct, tag) → plaintext, tag verified.
 M.SYMMETRIC = {
-  [1] = { key = 16, gcm = false, name = "AES-128-CBC" },
-  [2] = { key = 32, gcm = false, name = "AES-256-CBC" },
-  [3] = { key = 32, gcm = true, name = "AES-256-GCM" },
+  [1] = { key = 16, expand = C.aes_key, name = "AES-128-CBC" },
+  [2] = { key = 32, expand = C.aes_key, name = "AES-256-CBC" },
+  [3] = { key = 32, expand = C.aes_key, aead = C.gcm_decrypt, name = "AES-256-GCM" },
+  [4] = { key = 32, expand = C.chacha_key, aead = C.chacha20_poly1305_decrypt, name = "ChaCha20-Poly1305" },
 }
 M.HASHES = C.HASHES
 
@@ -67,10 +70,10 @@ function M.direction(secret, symmetric_id, hash_id)
   }
 end
 
--- A traffic secret's record keys (§4): cipher (expanded AES key), and iv (GCM) or mac_key.
+-- A traffic secret's record keys (§4): cipher (the expanded key), and iv (AEAD) or mac_key.
 local function record_keys(sym, H, secret)
-  local k = { cipher = C.aes_key(C.hkdf(H, secret, "", "secsess v1 key", sym.key)) }
-  if sym.gcm then
+  local k = { cipher = sym.expand(C.hkdf(H, secret, "", "secsess v1 key", sym.key)) }
+  if sym.aead then
     k.iv = C.hkdf(H, secret, "", "secsess v1 iv", 12)
   else
     k.mac_key = C.hkdf(H, secret, "", "secsess v1 mac", H.len)
@@ -100,12 +103,12 @@ end
 local function unseal(d, body)
   local seq = C.be64(d.seq)
   local header = "\23" .. u24(#body)
-  if d.sym.gcm then
+  if d.sym.aead then
     if #body < 13 + 16 then
       return nil, "body too short"
     end
     local nonce = xor(d.iv, "\0\0\0\0" .. seq)
-    local plain, ok = C.gcm_decrypt(d.cipher, nonce, seq .. header, body:sub(1, -17), body:sub(-16))
+    local plain, ok = d.sym.aead(d.cipher, nonce, seq .. header, body:sub(1, -17), body:sub(-16))
     return plain, ok
   end
   local hlen = d.hash.len
@@ -191,7 +194,10 @@ function M.channels(path)
       local candidates = { suites[cr] }
       if not suites[cr] then
         local hash_id = ({ [32] = 1, [48] = 2, [64] = 3 })[#c2s]
-        candidates = hash_id and { { 1, hash_id }, { 2, hash_id }, { 3, hash_id } } or {}
+        candidates = {}
+        for sym_id = 1, hash_id and #M.SYMMETRIC or 0 do
+          candidates[sym_id] = { sym_id, hash_id }
+        end
       end
       out[#out + 1] = { c2s = c2s, s2c = s2c, suites = candidates }
     end
@@ -237,13 +243,13 @@ function M.dgram_open(d, header, body)
     d.keys[epoch] = k
   end
   local plain, ok
-  if d.sym.gcm then
+  if d.sym.aead then
     if #body < 17 then
       r.err = "body too short"
       return r
     end
     local nonce = xor(k.iv, "\0\0\0\0\0\0" .. header:sub(14, 19))
-    plain, ok = C.gcm_decrypt(k.cipher, nonce, header, body:sub(1, -17), body:sub(-16))
+    plain, ok = d.sym.aead(k.cipher, nonce, header, body:sub(1, -17), body:sub(-16))
   else
     local hlen = d.hash.len
     local ctlen = #body - 16 - hlen

@@ -5,8 +5,8 @@
 --
 --   tshark -X lua_script:secsess.lua -o secsess.tcp_port:4000 -o secsess.keylog_file:keys.log -r cap.pcapng -V
 --
--- Install: copy the six secsess*.lua files (this one, -fields, -dgram, -records, -crypto,
--- -aes) into Wireshark's personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see
+-- Install: copy the seven secsess*.lua files (this one, -fields, -dgram, -records, -crypto,
+-- -aes, -chacha) into Wireshark's personal Lua plugins folder (~/.local/lib/wireshark/plugins/); see
 -- README.md beside this file. Connections on other ports are found by a heuristic (a hello's
 -- magic).
 

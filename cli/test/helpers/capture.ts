@@ -1,9 +1,14 @@
 /**
  * Loopback captures for the Wireshark dissector tests: dumpcap on `lo` (as root) with a BPF
- * filter, started for real before the test goes on, and waits for packets to reach the file.
+ * filter, started for real before the test goes on, and waits for packets to reach the file;
+ * the capture's files, with SECSESS_KEYLOG_FILE pointing the test's peers at its key log.
  */
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
 import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
 import { freePort, spawnProc } from './programs.js';
@@ -75,4 +80,25 @@ export async function startCapture(t: ExecutionContext, pcap: string, filter: st
       await dumpcap.stop('SIGINT');
     },
   };
+}
+
+/**
+ * A temp dir for a capture (`pcap`) and its key log (`keylog`), with SECSESS_KEYLOG_FILE set to
+ * the key log while the test runs (the peers it starts in-process write their secrets there);
+ * both undone at the test's end.
+ */
+export async function captureFiles(
+  t: ExecutionContext,
+  prefix: string,
+): Promise<{ pcap: string; keylog: string }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const keylog = join(dir, 'keys.log');
+  const saved = process.env['SECSESS_KEYLOG_FILE'];
+  process.env['SECSESS_KEYLOG_FILE'] = keylog;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['SECSESS_KEYLOG_FILE'];
+    else process.env['SECSESS_KEYLOG_FILE'] = saved;
+  });
+  return { pcap: join(dir, 'capture.pcapng'), keylog };
 }
