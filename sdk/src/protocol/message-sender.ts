@@ -8,6 +8,7 @@
 import { Buffer } from 'node:buffer';
 import { BATCH_ENTRY_OVERHEAD, CLOSE_NORMAL, RecordType } from './constants.js';
 import type { ConnectionHandler, ConnectionState } from './connection-types.js';
+import { fillBytes } from './crypto.js';
 import { ErrorCode, SessionError } from './errors.js';
 import type { RecordOpener, RecordSealer } from './record-layer.js';
 
@@ -180,7 +181,7 @@ export abstract class MessageSender {
     } finally {
       // The batch held plaintext: wipe it, and let a large one go (idle sessions stay small)
       // to the next session that needs one (spareBatch).
-      batch.fill(0, 0, length);
+      fillBytes.call(batch, 0, 0, length);
       if (batch.length > MAX_KEPT_BATCH) {
         this.#batch = EMPTY;
         if (spareBatch === null || spareBatch.length < batch.length) spareBatch = batch;
