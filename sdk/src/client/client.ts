@@ -3,7 +3,6 @@
  * `connect(endpoint)`, then `read()` / `write()` / `flushStream()` / `close()` on the
  * client itself (they delegate to the current session) or on the returned session.
  */
-import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { PrivateKey, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError, TimeoutError, resolveSuite } from '../protocol/index.js';
@@ -24,6 +23,7 @@ import type { ClientOptions } from './client-options.js';
 import { establish } from '../stream/secure-duplex.js';
 import { opened, traceHandshake } from '../stream/session-observe.js';
 import { publishPinned, publishPinnedRefused } from '../observe/publish.js';
+import { connectBorrowing } from '../stream/borrowed-reads.js';
 import { createSession } from '../stream/session.js';
 import type { Session } from '../stream/session.js';
 import type { MessageData } from '../stream/session-util.js';
@@ -244,7 +244,8 @@ export class Client {
   #connectSocket(target: Endpoint, signal: AbortSignal | undefined): Promise<Socket> {
     const ms = this.#options.connectTimeout;
     return new Promise<Socket>((resolve, reject) => {
-      const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
+      // Reads go into the thread's shared read buffer (stream/borrowed-reads.ts).
+      const socket = connectBorrowing({ host: target.host, port: target.port, noDelay: true });
       const timer = setTimeout(() => fail(new TimeoutError('connect', ms)), ms);
       timer.unref();
       const removeAbort = onAbort(signal, () => fail(abortError('connect', signal!)));

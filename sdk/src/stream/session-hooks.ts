@@ -12,6 +12,7 @@
  * fixed overhead, so floods of tiny messages count too), the transport is paused until
  * reads bring it below again (session-flow.ts).
  */
+import { Buffer } from 'node:buffer';
 import { ClientConnection, ServerConnection, TimeoutError } from '../protocol/index.js';
 import type { HandshakeInfo, SessionTicket } from '../protocol/index.js';
 import { debug, emitUncaught } from '../common/debug.js';
@@ -33,6 +34,7 @@ import {
   stallTimedOut,
   unstall,
 } from './session-flow.js';
+import { readFeedOf } from './borrowed-reads.js';
 import { asBuffer } from './session-util.js';
 import { observeKeyUpdate } from './session-observe.js';
 
@@ -42,7 +44,11 @@ export class SessionHooks extends SessionCore {
     const transport = this.transport;
     // Bound methods rather than arrow-function fields: the same one function object each,
     // without a context kept alive for them.
-    transport.on('data', this.onData.bind(this));
+    // A client socket reading into the shared buffer (borrowed-reads.ts) hands chunks over
+    // directly; any other transport through 'data'.
+    const feed = readFeedOf(transport);
+    if (feed) feed.attach(this.onBorrowed.bind(this));
+    else transport.on('data', this.onData.bind(this));
     transport.on('end', this.onEnd.bind(this));
     transport.on('error', this.onTransportError.bind(this));
     transport.on('close', this.onTransportClose.bind(this));
@@ -62,6 +68,14 @@ export class SessionHooks extends SessionCore {
         fail(this, err);
       }
     }
+  }
+
+  /**
+   * A chunk valid only during this call (borrowed-reads.ts). Once open, the core keeps
+   * nothing of a chunk; during the handshake it may keep frames, so they are copied.
+   */
+  onBorrowed(chunk: Buffer): void {
+    this.onData(this.state === 'handshake' ? Buffer.from(chunk) : chunk);
   }
 
   onData(chunk: Buffer | Uint8Array | string): void {
