@@ -2,9 +2,12 @@
  * `--symmetric` of `secsess serve` and `connect`: chacha20-poly1305 is accepted by both; the
  * connect default is the fastest cipher the process has (chacha20-poly1305 on sodium-native,
  * else aes-256-gcm; SECSESS_CRYPTO=node forces the latter), said by --help; a
- * ChaCha20-Poly1305 tunnel works when serve runs on node:crypto and connect on libsodium.
+ * ChaCha20-Poly1305 tunnel works when serve runs on node:crypto and connect on libsodium; the
+ * bundle leaves sodium-native (a native addon) to be required at run time.
  */
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { buildTunnelParser } from '@secsess/cli';
 import { cryptoBackends, Symmetric } from '@secsess/sdk';
@@ -148,3 +151,10 @@ test.serial(
     t.is(await serve.stop(), 0);
   },
 );
+
+test('the secsess bundle requires sodium-native at run time and carries none of it', async (t) => {
+  const bundle = await readFile(fileURLToPath(new URL('../dist/secsess.js', import.meta.url)), 'utf8');
+  t.regex(bundle, /createRequire\w*\(import\.meta\.url\)\("sodium-native"\)/);
+  t.false(bundle.includes('node_modules/sodium-native/'));
+  t.false(bundle.includes('require-addon'));
+});
