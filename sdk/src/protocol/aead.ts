@@ -118,7 +118,7 @@ export class NodeAeadKey implements AeadKey {
 export type CryptoBackends = Readonly<Record<AeadCipher, AeadBackendName>>;
 
 /** The environment variable that forces node:crypto (`SECSESS_CRYPTO=node`). */
-export const CRYPTO_ENV = 'SECSESS_CRYPTO';
+const CRYPTO_ENV = 'SECSESS_CRYPTO';
 
 interface Chosen {
   readonly names: CryptoBackends;
