@@ -5,7 +5,8 @@
 # dependencies come from the npm registry), compiles .ci/pack-check/app.ts there with
 # `tsc --strict` (NodeNext, no skipLibCheck) against the installed types, runs it (a Server
 # on 127.0.0.1:0, a Client, one echoed message), and runs the installed `secsess-keygen`
-# and `secsess`.
+# and `secsess`; the app and a ChaCha20-Poly1305 tunnel run with the optional sodium-native
+# and again without it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/secsess-pack-check.XXXXXX")"
@@ -38,7 +39,10 @@ echo '{ "name": "pack-check", "private": true, "type": "module" }' >package.json
 npm install --no-save --loglevel=error "$tmp"/secsess-*.tgz "@types/node@^20" >/dev/null
 [ ! -L node_modules/@secsess/sdk ] || fail "@secsess/sdk is a link, not the installed tarball"
 node "$root/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "app.ts does not compile against the installed types"
-node dist/app.js
+# sodium-native is an optional dependency of @secsess/sdk: installed here, so ChaCha20-Poly1305
+# runs on it; the app runs again (and the tunnel below) once it is removed.
+[ -d node_modules/sodium-native ] || fail "npm did not install the optional dependency sodium-native"
+PACK_CHECK_CHACHA=sodium-native node dist/app.js
 
 # The installed bin, from another working directory.
 bin="$tmp/app/node_modules/.bin/secsess-keygen"
@@ -52,6 +56,33 @@ fp="$("$bin" fingerprint keys/pack-check.pub)"
 tunnel="$tmp/app/node_modules/.bin/secsess"
 [ "$("$tunnel" --version)" = "$version" ] || fail "secsess --version is not $version"
 "$tunnel" serve --help | grep -q -- '--forward' || fail "secsess serve --help does not list --forward"
+
+# A ChaCha20-Poly1305 tunnel through the installed `secsess` (serve --stdio --once, connect's
+# stdin to serve's stdout), first with sodium-native, then without it (node:crypto): the
+# NODE_DEBUG line of connect must name the backend ($1) and connect's extra flags are $2….
+tunnel_check() {
+  local backend="$1"; shift
+  NODE_DEBUG=secsess "$tunnel" serve --listen 127.0.0.1:0 --key keys/pack-check.key --stdio --once \
+    --symmetric chacha20-poly1305 </dev/null >served 2>serve.log &
+  local pid=$! port=""
+  for _ in $(seq 100); do
+    port="$(sed -n 's/^secsess: listening address=127\.0\.0\.1:\([0-9]*\).*/\1/p' serve.log)"
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "secsess serve did not listen: $(cat serve.log)"
+  echo "through the installed tunnel" | NODE_DEBUG=secsess "$tunnel" connect "127.0.0.1:$port" \
+    --server-pub keys/pack-check.pub "$@" >/dev/null 2>connect.log || fail "secsess connect: $(cat connect.log)"
+  wait "$pid" || fail "secsess serve --once exited with $?: $(cat serve.log)"
+  [ "$(cat served)" = "through the installed tunnel" ] || fail "the tunnel delivered '$(cat served)'"
+  grep -q "chacha20-poly1305 $backend" connect.log || fail "connect's backend is not $backend: $(grep crypto connect.log)"
+  grep -q "chacha20-poly1305 $backend" serve.log || fail "serve's backend is not $backend: $(grep crypto serve.log)"
+}
+# With sodium-native, connect asks for ChaCha20-Poly1305 by default.
+tunnel_check sodium-native
+rm -rf "$tmp/app/node_modules/sodium-native"
+(cd "$tmp/app" && PACK_CHECK_CHACHA=node:crypto node dist/app.js) || fail "the app without sodium-native"
+tunnel_check 'node:crypto (sodium-native is not installed)' --symmetric chacha20-poly1305
 
 # Internal names that must not be in the public types (sdk/tsconfig.json strips `@internal`
 # declarations): in every .d.ts a package's exported entries reach. Fatal unless

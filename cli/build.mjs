@@ -25,6 +25,11 @@ await Promise.all(
       target: 'node20',
       sourcemap: true,
       logLevel: 'warning',
+      // A native addon cannot be bundled: @secsess/sdk requires sodium-native (its optional
+      // dependency) at run time with createRequire, resolved from the installed package; when
+      // it is absent the sdk falls back to node:crypto. Named here so a static require of it
+      // can never be pulled in.
+      external: ['sodium-native'],
       // Bundled CommonJS dependencies call require(); ESM output has none, so provide one.
       banner: {
         js: "import { createRequire as __secsessCreateRequire } from 'node:module';\nconst require = __secsessCreateRequire(import.meta.url);",

@@ -2,7 +2,10 @@
  * The pack check's program (.ci/pack-check.sh): compiled with `tsc --strict` against the
  * installed tarballs of @secsess/keys and @secsess/sdk, outside this repository, and run.
  * A server on 127.0.0.1:0 with a freshly generated key, one client, one echoed message;
- * the same over UDP (DatagramServer/DatagramClient); the sans-IO cores of both.
+ * the same over UDP (DatagramServer/DatagramClient); the sans-IO cores of both; a
+ * ChaCha20-Poly1305 session on the AEAD backend the install gives (`cryptoBackends()`:
+ * sodium-native when the optional dependency is there, else node:crypto; the script says
+ * which it expects in PACK_CHECK_CHACHA).
  */
 import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
@@ -16,9 +19,12 @@ import {
   SecsessError,
   Server,
   Session,
+  Symmetric,
+  cryptoBackends,
   formatEndpoint,
 } from '@secsess/sdk';
 import type {
+  CryptoBackends,
   DatagramSessionCounters,
   Endpoint,
   KeyProbe,
@@ -131,6 +137,34 @@ if (String(receiver.decode(packet)) !== 'core datagram') throw new Error('the da
 const replayed: OpenResult = receiver.open(packet);
 if (replayed.ok || replayed.reason !== 'duplicate') throw new Error('the datagram core took a replay');
 
+// The AEAD backends: AES-256-GCM on node:crypto; ChaCha20-Poly1305 on sodium-native when
+// the optional dependency is installed and loads, else on node:crypto.
+const backends: CryptoBackends = cryptoBackends();
+const expected = process.env['PACK_CHECK_CHACHA'];
+if (backends['aes-256-gcm'] !== 'node:crypto' || (expected && backends['chacha20-poly1305'] !== expected))
+  throw new Error(`cryptoBackends(): ${JSON.stringify(backends)}, expected chacha20-poly1305 on ${expected}`);
+if (JSON.stringify(metrics.crypto.aead) !== JSON.stringify(backends))
+  throw new Error(`server.metrics().crypto: ${JSON.stringify(metrics.crypto)}`);
+const chacha = Server.create('127.0.0.1:0', pair.privateKey, [{ symmetric: Symmetric.CHACHA20POLY1305 }], {
+  workers: 0,
+});
+chacha.on('session', (s: Session) => void s.read().then((m) => m && s.write(m)));
+await chacha.start();
+const chachaClient = await Client.create(pair.publicKey, { symmetric: Symmetric.CHACHA20POLY1305 }).connect(
+  chacha.address!,
+);
+const big = randomBytes(100_000);
+await chachaClient.write(big);
+const bigEcho = await chachaClient.read();
+if (
+  chachaClient.suite?.symmetric !== Symmetric.CHACHA20POLY1305 ||
+  !bigEcho ||
+  !Buffer.from(bigEcho).equals(big)
+)
+  throw new Error('the ChaCha20-Poly1305 echo differs');
+await chachaClient.close();
+await chacha.stop();
+
 console.log(
-  `pack-check: echoed ${sent.length} bytes over ${formatEndpoint(endpoint)} and a datagram over UDP, ${pair.publicKey.fingerprint()}`,
+  `pack-check: ChaCha20-Poly1305 on ${backends['chacha20-poly1305']}; echoed ${sent.length} bytes over ${formatEndpoint(endpoint)} and a datagram over UDP, ${pair.publicKey.fingerprint()}`,
 );

@@ -1,7 +1,8 @@
 /**
  * `secsess serve --metrics`: the endpoint serves valid Prometheus text (parsed strictly here)
  * whose values follow a real session, a failed handshake and the server's own counts; it is
- * loopback only unless --metrics-public, and not with --workers.
+ * loopback only unless --metrics-public, and not with --workers. The AEAD backends are an
+ * info gauge, `secsess_crypto_backend_info{cipher,backend} 1` (SECSESS_CRYPTO=node honoured).
  */
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
@@ -9,7 +10,7 @@ import type { Socket } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { PublicKey } from '@secsess/keys';
-import { Client } from '@secsess/sdk';
+import { Client, cryptoBackends } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import { lines, runCli } from './helpers/cli.js';
 import { programPath } from './helpers/programs.js';
@@ -65,8 +66,10 @@ async function scrapeUntil(
 }
 
 /** Starts serve with `--metrics 127.0.0.1:0`; resolves with it, its port and the metrics URL from its log. */
-async function serveWithMetrics(): Promise<{ serve: Tunnel; port: number; url: string }> {
-  const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '127.0.0.1:0']));
+async function serveWithMetrics(
+  env?: NodeJS.ProcessEnv,
+): Promise<{ serve: Tunnel; port: number; url: string }> {
+  const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '127.0.0.1:0']), { env });
   const line = await serve.line(/^secsess: metrics /);
   const url = /^secsess: metrics url=(http:\/\/127\.0\.0\.1:\d+\/metrics)$/.exec(line)?.[1];
   if (url === undefined) throw new Error(`unexpected metrics line: ${line}`);
@@ -91,6 +94,8 @@ real(
       t.is(sampleValue(m, 'secsess_refused_total', { limit }), 0);
     t.true(m.has('process_cpu_user_seconds_total'), "prom-client's default process metrics");
     t.true([...m.keys()].some((name) => name.startsWith('nodejs_')));
+    // The serve process loads what this one does (the same tree).
+    t.deepEqual(backendInfo(m), cryptoBackends());
 
     // A real session through the tunnel: the echo comes back, then the client closes.
     const serverKey = await PublicKey.load(fx.keys.serverPub);
@@ -209,6 +214,29 @@ real("with --workers 2 the primary serves the sum of both workers' metrics", asy
   const received = sessions.reduce((sum, s) => sum + s.stats.bytesReceived, 0);
   t.is(sampleValue(m, 'secsess_bytes_total', { direction: 'sent' }), received);
   t.true(m.has('process_cpu_user_seconds_total'));
+  t.deepEqual(backendInfo(m), cryptoBackends(), 'an info gauge: 1 per cipher, not summed over workers');
+  t.is(await serve.stop(), 0);
+});
+
+/** `secsess_crypto_backend_info` as cipher → backend; every sample must be 1, one per cipher. */
+function backendInfo(m: Map<string, Family>): Record<string, string> {
+  const family = m.get('secsess_crypto_backend_info');
+  if (family?.type !== 'gauge') throw new Error('no secsess_crypto_backend_info gauge');
+  const info: Record<string, string> = {};
+  for (const s of family.samples) {
+    if (s.value !== 1 || s.labels['cipher'] === undefined || s.labels['cipher'] in info)
+      throw new Error(`unexpected sample ${JSON.stringify(s)}`);
+    info[s.labels['cipher']] = s.labels['backend']!;
+  }
+  return info;
+}
+
+real('secsess_crypto_backend_info: SECSESS_CRYPTO=node puts ChaCha20-Poly1305 on node:crypto', async (t) => {
+  const { serve, url } = await serveWithMetrics({ SECSESS_CRYPTO: 'node' });
+  t.deepEqual(backendInfo(await scrape(t, url)), {
+    'aes-256-gcm': 'node:crypto',
+    'chacha20-poly1305': 'node:crypto',
+  });
   t.is(await serve.stop(), 0);
 });
 

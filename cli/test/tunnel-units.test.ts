@@ -203,7 +203,9 @@ test('parser: documented defaults of serve and connect', async (t) => {
   const connect = await parse(['connect', 'h:1', '--trust', 'tofu']);
   t.is(connect.error, null);
   t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
-  t.like(connect.argv, { target: 'h:1', trust: 'tofu', symmetric: 'aes-256-gcm', 'unsafe-listen': false });
+  t.like(connect.argv, { target: 'h:1', trust: 'tofu', 'unsafe-listen': false });
+  // Decided when the client is made (defaultSymmetric(): cli/test/tunnel-symmetric.test.ts).
+  t.is((connect.argv as { symmetric?: string }).symmetric, undefined);
 });
 
 test('parser: --accept-proxy is repeatable, one ADDR or CIDR each; anything else a usage error', async (t) => {

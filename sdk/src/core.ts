@@ -80,6 +80,8 @@ export {
 } from './protocol/errors.js';
 export { ALL_SUITES, Asymmetric, DEFAULT_SET, Hash, Symmetric, resolveSuite } from './protocol/suite.js';
 export type { AlgorithmSet, Suite } from './protocol/suite.js';
+export { cryptoBackends } from './protocol/aead.js';
+export type { AeadBackendName, AeadCipher, CryptoBackends } from './protocol/aead.js';
 export {
   CLOSE_GOING_AWAY,
   CLOSE_NORMAL,

@@ -121,6 +121,8 @@ export {
   TimeoutError,
 } from './protocol/index.js';
 export type { AlgorithmSet, Suite } from './protocol/index.js';
+export { cryptoBackends } from './protocol/aead.js';
+export type { AeadBackendName, AeadCipher, CryptoBackends } from './protocol/aead.js';
 // The key types, so SecSess users need one import; they live in @secsess/keys.
 export {
   AuthorizedKeys,

@@ -56,6 +56,7 @@ test('the core entry exports the documented surface and no internals', (t) => {
     'Symmetric',
     'TicketKey',
     'TimeoutError',
+    'cryptoBackends',
     'datagramContexts',
     'decryptPreSecret',
     'peekRecordHeader',

@@ -1,14 +1,14 @@
 /**
  * `DatagramServer.metrics()` over real UDP on 127.0.0.1: sessions, handshakes by outcome
  * and code, refusals by limit, the sessions' bytes and records (what both sides' counters
- * say), RSA work and the handshake-time histogram.
+ * say), RSA work, the handshake-time histogram and the AEAD backends.
  */
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { DatagramClient, ErrorCode } from '../src/index.js';
+import { cryptoBackends, DatagramClient, ErrorCode } from '../src/index.js';
 import type { DatagramSession } from '../src/index.js';
 import { clientKeys, echoServer, nextMessage, otherKeys, serverKeys } from './helpers/dgram-net.js';
 import { waitUntil } from './helpers/net.js';
@@ -44,6 +44,8 @@ test('metrics count sessions, failed handshakes by code, refusals by limit, byte
   t.deepEqual(fresh.bytes, { sent: 0, received: 0 });
   t.is(fresh.handshakeSeconds.count, 0);
   t.is(fresh.handshakeSeconds.counts.length, fresh.handshakeSeconds.buckets.length);
+  t.deepEqual(fresh.crypto, { aead: cryptoBackends() });
+  t.is(fresh.crypto.aead['aes-256-gcm'], 'node:crypto');
 
   // A client key not listed, then a pinned key the server does not hold: two failures.
   await t.throwsAsync(

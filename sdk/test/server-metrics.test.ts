@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { Client, ErrorCode, probeServerKey, TicketStore } from '../src/index.js';
+import { Client, cryptoBackends, ErrorCode, probeServerKey, TicketStore } from '../src/index.js';
 import type { ServerMetrics, Session, SessionError } from '../src/index.js';
 import { fixtureKeys } from './helpers/keys.js';
 import { echoSessions, startServer, waitUntil } from './helpers/net.js';
@@ -58,6 +58,10 @@ test('server.metrics(): sessions, resumption, refusals, a failed handshake, a pr
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   );
   t.deepEqual(empty.handshakeSeconds.counts, new Array(13).fill(0));
+  // The process's AEAD backends (sdk/test/aead-backends.test.ts tests the choice itself).
+  t.deepEqual(empty.crypto, { aead: cryptoBackends() });
+  t.is(empty.crypto.aead['aes-256-gcm'], 'node:crypto');
+  t.true(['sodium-native', 'node:crypto'].includes(empty.crypto.aead['chacha20-poly1305']));
 
   // A full handshake, then a resumed one (the ticket arrived with the first round trip).
   const store = new TicketStore();

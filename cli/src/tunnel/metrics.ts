@@ -358,6 +358,19 @@ export function metricsRegistry(prom: PromClient, read: () => ServerMetrics): Re
     verify: m.rsa.verifies,
     main_thread: m.rsa.mainThread,
   }));
+  // An info metric: one series per AEAD cipher, its backend as a label. With --workers the
+  // primary takes the largest value (1), not the sum of the workers'.
+  new Gauge({
+    name: 'secsess_crypto_backend_info',
+    help: 'Which implementation seals and opens each AEAD record cipher (always 1).',
+    labelNames: ['cipher', 'backend'],
+    registers,
+    aggregator: 'max',
+    collect() {
+      this.reset();
+      for (const [cipher, backend] of Object.entries(current().crypto.aead)) this.set({ cipher, backend }, 1);
+    },
+  });
   registry.registerMetric(
     snapshotHistogram(
       'secsess_handshake_duration_seconds',

@@ -4,6 +4,10 @@
  * the suite, key fingerprints (`SHA256:…`, public by nature), trust decisions, refusals
  * with their limit, close codes and reasons, and errors with their codes. Key material,
  * plaintext and traffic secrets never reach this log.
+ *
+ * One line comes from the core, which imports nothing from here: protocol/aead.ts logs under
+ * the same `secsess` section, once per process, each AEAD cipher's backend and why
+ * (`crypto: AEAD backends: …`).
  */
 import { debuglog } from 'node:util';
 import type { PublicKey } from '@secsess/keys';

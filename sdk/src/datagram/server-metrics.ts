@@ -99,6 +99,7 @@ export class DatagramMetrics {
           }
         : { queued: 0, decrypts: 0, verifies: 0, mainThread: counters.decrypts },
       handshakeSeconds: tally.histogram(),
+      crypto: tally.crypto(),
     };
   }
 }

@@ -5,8 +5,10 @@
  * counters behind it: sessions, handshakes by outcome and code, refusals by limit, the
  * traffic of the sessions that ended, the handshake-duration histogram. Each event costs an
  * addition or two; a snapshot is plain data. Counts, codes and limit names only: no address,
- * key or secret.
+ * key or secret; and which backend seals each AEAD cipher (`crypto`, the process's).
  */
+import { cryptoBackends } from '../protocol/aead.js';
+import type { CryptoBackends } from '../protocol/aead.js';
 import type { SessionStats } from './session-stats.js';
 
 /** A snapshot of a server's counters since it was created; `Limit`: its refusal limits. */
@@ -54,6 +56,14 @@ export interface ServerMetricsOf<Limit extends string> {
     readonly counts: readonly number[];
     readonly sum: number;
     readonly count: number;
+  };
+  readonly crypto: {
+    /**
+     * Each AEAD record cipher's backend in this process (`cryptoBackends()`):
+     * `'aes-256-gcm'` is `'node:crypto'`; `'chacha20-poly1305'` is `'sodium-native'` when it
+     * loaded, else `'node:crypto'` (`SECSESS_CRYPTO=node` forces it).
+     */
+    readonly aead: CryptoBackends;
   };
 }
 
@@ -148,6 +158,11 @@ export class ServerTally<Limit extends string> {
     let cumulative = 0;
     for (let i = 0; i < HANDSHAKE_BUCKETS.length; i++) counts.push((cumulative += this.#buckets[i]!));
     return { buckets: HANDSHAKE_BUCKETS, counts, sum: this.#seconds, count: this.succeeded };
+  }
+
+  /** The crypto part of the snapshot: the process's backends (chosen once, at the first use). */
+  crypto(): ServerMetricsOf<Limit>['crypto'] {
+    return { aead: cryptoBackends() };
   }
 }
 

@@ -4,12 +4,22 @@
  * open inside their own buffers whichever backend does the work.
  *
  * node:crypto is the reference and the fallback: it makes a cipher context per call and
- * hands out new buffers, which are copied where the caller wants them. A native backend
- * (aead-native.ts) works inside the caller's buffers. Both produce identical bytes (tested).
+ * hands out new buffers, which are copied where the caller wants them. The native backend
+ * (aead-native.ts: libsodium through the optional `sodium-native`) seals and opens
+ * ChaCha20-Poly1305 inside the caller's buffers. Both produce identical bytes (tested).
+ *
+ * The backends are chosen once, at the first AEAD key (or `cryptoBackends()` call) of the
+ * process: ChaCha20-Poly1305 on sodium-native when it loads and passes its known-answer
+ * test, else node:crypto; AES-256-GCM always on node:crypto. `SECSESS_CRYPTO=node` in the
+ * environment forces node:crypto for both. One `NODE_DEBUG=secsess` line names each
+ * cipher's backend and, for a fallback, why.
  */
 import type { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import { debuglog } from 'node:util';
+import { SodiumChachaKey, loadSodium } from './aead-native.js';
+import type { Sodium } from './aead-native.js';
 import { AEAD_TAG_SIZE } from './constants.js';
 
 /** node:crypto's names of the AEAD record ciphers. */
@@ -30,7 +40,9 @@ export interface AeadKey {
    * Checks the tag at `buf[to .. to + 16]` over `aad` and `buf[from .. to]`; only if it
    * verifies, writes the plaintext to `out` at `outAt` (`out` may be `buf` with `outAt ===
    * from`: in place; any other overlap is not allowed) and returns true. On failure returns
-   * false; `out`'s range holds no plaintext (it may have been zeroed).
+   * false; `out`'s range holds no plaintext: node:crypto leaves it untouched, sodium-native
+   * zeroes it (in place: the ciphertext is gone, so a failed record cannot be tried again
+   * with another key from the same bytes).
    */
   openInto(
     nonce: Buffer,
@@ -45,8 +57,8 @@ export interface AeadKey {
   destroy(): void;
 }
 
-/** node:crypto: a context per call, the output copied into place. */
-class NodeAeadKey implements AeadKey {
+/** @internal node:crypto: a context per call, the output copied into place. */
+export class NodeAeadKey implements AeadKey {
   readonly backend = 'node:crypto';
   readonly #cipher: AeadCipher;
   #key: KeyObject | null;
@@ -102,15 +114,82 @@ class NodeAeadKey implements AeadKey {
   }
 }
 
+/** Each AEAD cipher's backend in this process. */
+export type CryptoBackends = Readonly<Record<AeadCipher, AeadBackendName>>;
+
+/** The environment variable that forces node:crypto (`SECSESS_CRYPTO=node`). */
+const CRYPTO_ENV = 'SECSESS_CRYPTO';
+
+interface Chosen {
+  readonly names: CryptoBackends;
+  readonly sodium: Sodium | null;
+}
+
+let chosen: Chosen | null = null;
+
 /**
- * A key for `cipher` from its raw bytes (copied; the caller wipes `raw`), on the backend in
- * use (aeadBackend()).
+ * The choice, made once: `env` is SECSESS_CRYPTO's value (`node`: node:crypto for every
+ * cipher; unset, empty or `auto`: the fastest that loads). The debug line says what and why.
+ */
+function choose(env: string | undefined): Chosen {
+  let sodium: Sodium | null = null;
+  let why: string;
+  if (env === 'node') {
+    why = `${CRYPTO_ENV}=node`;
+  } else {
+    const loaded = loadSodium();
+    if ('sodium' in loaded) {
+      sodium = loaded.sodium;
+      why = 'sodium-native loaded';
+    } else {
+      why = loaded.reason;
+    }
+    if (env !== undefined && env !== '' && env !== 'auto')
+      why += `; ${CRYPTO_ENV}=${env} ignored (node, auto)`;
+  }
+  const names: CryptoBackends = Object.freeze({
+    'aes-256-gcm': 'node:crypto',
+    'chacha20-poly1305': sodium ? 'sodium-native' : 'node:crypto',
+  });
+  debuglog('secsess')(
+    'crypto: AEAD backends: aes-256-gcm %s, chacha20-poly1305 %s (%s)',
+    names['aes-256-gcm'],
+    names['chacha20-poly1305'],
+    why,
+  );
+  return { names, sodium };
+}
+
+function backends(): Chosen {
+  // The core reads no environment but this: the backend is the process's choice, made once,
+  // and changes no byte on the wire.
+  // eslint-disable-next-line no-restricted-globals
+  return (chosen ??= choose(process.env[CRYPTO_ENV]));
+}
+
+/**
+ * A key for `cipher` from its raw bytes (copied; the caller wipes `raw`), on the cipher's
+ * backend (`aeadBackend(cipher)`).
  */
 export function createAeadKey(cipher: AeadCipher, raw: Buffer): AeadKey {
+  const { sodium } = backends();
+  if (cipher === 'chacha20-poly1305' && sodium) return new SodiumChachaKey(sodium, raw);
   return new NodeAeadKey(cipher, raw);
 }
 
-/** The backend AEAD keys are made on. */
-export function aeadBackend(): AeadBackendName {
-  return 'node:crypto';
+/** The backend `cipher`'s keys are made on (chosen at the first call in the process). */
+export function aeadBackend(cipher: AeadCipher): AeadBackendName {
+  return backends().names[cipher];
+}
+
+/**
+ * Which implementation seals and opens each AEAD record cipher in this process:
+ * `{ 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' | 'node:crypto' }`.
+ * ChaCha20-Poly1305 runs on libsodium (the optional dependency `sodium-native`) when it
+ * loads, else on node:crypto; `SECSESS_CRYPTO=node` forces node:crypto. The first call (or
+ * the first AEAD session) makes the choice for the process; the bytes on the wire are the
+ * same either way.
+ */
+export function cryptoBackends(): CryptoBackends {
+  return backends().names;
 }

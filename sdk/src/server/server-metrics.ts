@@ -103,6 +103,7 @@ export class ServerMetricsRecorder {
       ...tally.traffic(live),
       rsa: { queued: rsa.pending, decrypts: pool.decrypts, verifies: pool.verifies, mainThread: pool.inline },
       handshakeSeconds: tally.histogram(),
+      crypto: tally.crypto(),
     };
   }
 }

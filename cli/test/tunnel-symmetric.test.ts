@@ -1,0 +1,160 @@
+/**
+ * `--symmetric` of `secsess serve` and `connect`: chacha20-poly1305 is accepted by both; the
+ * connect default is the fastest cipher the process has (chacha20-poly1305 on sodium-native,
+ * else aes-256-gcm; SECSESS_CRYPTO=node forces the latter), said by --help; a
+ * ChaCha20-Poly1305 tunnel works when serve runs on node:crypto and connect on libsodium; the
+ * bundle leaves sodium-native (a native addon) to be required at run time.
+ */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { buildTunnelParser } from '@secsess/cli';
+import { cryptoBackends, Symmetric } from '@secsess/sdk';
+import { algorithmSet, defaultSymmetric, SYMMETRIC_CHOICES } from '../src/tunnel/options.js';
+import { lines } from './helpers/cli.js';
+import { serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+
+const fx = tunnelFixture('symmetric');
+/** Whoever runs the tests may force node:crypto for the whole run. */
+const forced = process.env['SECSESS_CRYPTO'] === 'node';
+
+function parse(args: string[]): Promise<{ error: Error | null | undefined; argv: Record<string, unknown> }> {
+  return new Promise((resolve) => {
+    void buildTunnelParser().parse(args, {}, (error, argv) => resolve({ error, argv }));
+  });
+}
+
+/** `secsess ...args` to its end, stdin `input`, with `env` added. */
+function secsess(
+  args: string[],
+  input: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      [TUNNEL_BIN, ...args],
+      { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env } },
+      (error, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') reject(error);
+        else resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
+    child.stdin?.end(input);
+  });
+}
+
+test('--symmetric takes chacha20-poly1305 in serve and connect; each choice is its suite', async (t) => {
+  t.deepEqual([...SYMMETRIC_CHOICES], ['chacha20-poly1305', 'aes-256-gcm', 'aes-256-cbc', 'aes-128-cbc']);
+  const serve = await parse([
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--key',
+    'k',
+    '--forward',
+    '127.0.0.1:1',
+    '--symmetric',
+    'chacha20-poly1305',
+  ]);
+  t.is(serve.error, null);
+  t.is(serve.argv['symmetric'], 'chacha20-poly1305');
+  const connect = await parse(['connect', 'h:1', '--trust', 'tofu', '--symmetric', 'chacha20-poly1305']);
+  t.is(connect.error, null);
+  t.is(connect.argv['symmetric'], 'chacha20-poly1305');
+  t.deepEqual(
+    SYMMETRIC_CHOICES.map((c) => algorithmSet(c)),
+    [Symmetric.CHACHA20POLY1305, Symmetric.AES256GCM, Symmetric.AES256, Symmetric.AES128].map(
+      (symmetric) => ({
+        symmetric,
+      }),
+    ),
+  );
+  const wrong = await parse(['connect', 'h:1', '--trust', 'tofu', '--symmetric', 'chacha20']);
+  t.regex(String(wrong.error?.message), /--symmetric "chacha20" is not one of|Invalid values/);
+});
+
+test('the default cipher is chacha20-poly1305 when libsodium seals it, else aes-256-gcm', (t) => {
+  t.is(
+    defaultSymmetric({ 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' }),
+    'chacha20-poly1305',
+  );
+  t.is(defaultSymmetric({ 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'node:crypto' }), 'aes-256-gcm');
+  // This process: sodium-native is installed in the repository.
+  t.is(cryptoBackends()['chacha20-poly1305'], forced ? 'node:crypto' : 'sodium-native');
+  t.is(defaultSymmetric(), forced ? 'aes-256-gcm' : 'chacha20-poly1305');
+});
+
+test('connect --help says the rule of the default and lists chacha20-poly1305', async (t) => {
+  const help = await secsess(['connect', '--help'], '');
+  t.is(help.code, 0);
+  t.regex(help.stdout, /--symmetric[\s\S]*"chacha20-poly1305", "aes-256-gcm", "aes-256-cbc", "aes-128-cbc"/);
+  t.regex(help.stdout, /default:\s+chacha20-poly1305 if sodium-native loads, else aes-256-gcm/);
+  const serveHelp = await secsess(['serve', '--help'], '');
+  t.regex(serveHelp.stdout, /"chacha20-poly1305"/);
+});
+
+test.serial(
+  'connect asks for chacha20-poly1305 by default with libsodium, aes-256-gcm with SECSESS_CRYPTO=node',
+  async (t) => {
+    const chachaOnly = fx.start(
+      serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'chacha20-poly1305']),
+    );
+    const gcmOnly = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
+    const to = async (tunnel: typeof chachaOnly) => `127.0.0.1:${await tunnel.port()}`;
+    const trust = ['--server-pub', fx.keys.serverPub];
+    const native = { SECSESS_CRYPTO: '' };
+    const node = { SECSESS_CRYPTO: 'node' };
+
+    const chacha = await secsess(['connect', await to(chachaOnly), ...trust], 'chacha by default', native);
+    t.is(chacha.code, 0, chacha.stderr);
+    t.is(chacha.stdout, 'chacha by default');
+    const refused = await secsess(['connect', await to(gcmOnly), ...trust], 'x', native);
+    t.is(refused.code, 1);
+    t.regex(lines(refused.stderr).join('\n'), /\[ERR_SUITE_MISMATCH\]$/);
+
+    const gcm = await secsess(['connect', await to(gcmOnly), ...trust], 'gcm on node:crypto', node);
+    t.is(gcm.code, 0, gcm.stderr);
+    t.is(gcm.stdout, 'gcm on node:crypto');
+    const asked = await secsess(
+      ['connect', await to(chachaOnly), ...trust, '--symmetric', 'chacha20-poly1305'],
+      'chacha on node:crypto',
+      node,
+    );
+    t.is(asked.code, 0, asked.stderr);
+    t.is(asked.stdout, 'chacha on node:crypto');
+    t.is(await chachaOnly.stop(), 0);
+    t.is(await gcmOnly.stop(), 0);
+  },
+);
+
+test.serial(
+  'a ChaCha20-Poly1305 tunnel between serve on node:crypto and connect on libsodium carries 1 MiB both ways',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'chacha20-poly1305']), {
+      env: { SECSESS_CRYPTO: 'node', NODE_DEBUG: 'secsess' },
+    });
+    const port = await serve.port();
+    const data = Buffer.alloc(1 << 20, 'secsess ').toString();
+    const result = await secsess(['connect', `127.0.0.1:${port}`, '--server-pub', fx.keys.serverPub], data, {
+      SECSESS_CRYPTO: '',
+      NODE_DEBUG: 'secsess',
+    });
+    t.is(result.code, 0, result.stderr.slice(-2000));
+    t.true(result.stdout === data, 'the echo came back whole');
+    t.regex(result.stderr, /crypto: AEAD backends: aes-256-gcm node:crypto, chacha20-poly1305 sodium-native/);
+    t.true(
+      serve.lines.some((l) => /chacha20-poly1305 node:crypto \(SECSESS_CRYPTO=node\)/.test(l)),
+      'serve sealed with node:crypto',
+    );
+    t.is(await serve.stop(), 0);
+  },
+);
+
+test('the secsess bundle requires sodium-native at run time and carries none of it', async (t) => {
+  const bundle = await readFile(fileURLToPath(new URL('../dist/secsess.js', import.meta.url)), 'utf8');
+  t.regex(bundle, /createRequire\w*\(import\.meta\.url\)\("sodium-native"\)/);
+  t.false(bundle.includes('node_modules/sodium-native/'));
+  t.false(bundle.includes('require-addon'));
+});

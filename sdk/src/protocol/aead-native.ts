@@ -1,0 +1,176 @@
+/**
+ * The native AEAD backend: ChaCha20-Poly1305 (RFC 8439, the IETF variant: 96-bit nonce,
+ * 16-byte tag) from libsodium through `sodium-native`, an optional dependency of
+ * @secsess/sdk loaded on first use (aead.ts decides when, and falls back to node:crypto).
+ *
+ * libsodium works inside the caller's buffers: `crypto_aead_chacha20poly1305_ietf_
+ * encrypt_detached` seals a range in place and writes the tag after it;
+ * `_decrypt_detached` computes the tag over the ciphertext before it writes anything, so
+ * it may decrypt in place (m === c, which sodium-native does not refuse), and on a tag
+ * mismatch it zeroes m and writes no plaintext. Per record this costs two or three views
+ * (`subarray`), no buffer. AES-256-GCM stays on node:crypto: sodium-native 5 has no
+ * AES-GCM.
+ *
+ * The key is kept in one 32-byte buffer of its own (Buffer.alloc: not a slice of the
+ * shared pool), wiped on destroy. Not `sodium_malloc`: each call maps guard pages (about
+ * 100–180 µs here, four mappings a key) and the process aborts when the kernel's mapping
+ * limit is reached (about 16 000 live keys with vm.max_map_count 65530): a server with
+ * many sessions must not depend on it.
+ */
+import { Buffer } from 'node:buffer';
+import { createRequire } from 'node:module';
+import type { AeadKey } from './aead.js';
+import { AEAD_TAG_SIZE } from './constants.js';
+
+/** ChaCha20-Poly1305's key and nonce sizes, bytes. */
+const KEY_SIZE = 32;
+const NONCE_SIZE = 12;
+
+/** What secsess uses of sodium-native 5. */
+export interface Sodium {
+  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+    c: Uint8Array,
+    mac: Uint8Array,
+    m: Uint8Array,
+    ad: Uint8Array | null,
+    nsec: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number;
+  /** Throws when the tag does not verify (m is then zeroed). */
+  crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+    m: Uint8Array,
+    nsec: null,
+    c: Uint8Array,
+    mac: Uint8Array,
+    ad: Uint8Array | null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): void;
+  sodium_memzero(buf: Uint8Array): void;
+  readonly crypto_aead_chacha20poly1305_ietf_KEYBYTES: number;
+  readonly crypto_aead_chacha20poly1305_ietf_NPUBBYTES: number;
+  readonly crypto_aead_chacha20poly1305_ietf_ABYTES: number;
+}
+
+/** sodium-native, or why it is not used. */
+export type SodiumLoad = { readonly sodium: Sodium } | { readonly reason: string };
+
+/**
+ * Loads sodium-native (resolved from this package, as a user's install places it) and
+ * checks it: the functions and sizes secsess relies on, and one known answer (a record
+ * sealed by node:crypto's ChaCha20-Poly1305, fixed here) so a broken build is not trusted
+ * with traffic. Never throws.
+ */
+export function loadSodium(): SodiumLoad {
+  let sodium: Partial<Sodium>;
+  try {
+    sodium = createRequire(import.meta.url)('sodium-native') as Partial<Sodium>;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
+      return { reason: 'sodium-native is not installed' };
+    }
+    return { reason: `sodium-native did not load: ${(err as Error).message ?? String(err)}` };
+  }
+  if (
+    typeof sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached !== 'function' ||
+    typeof sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached !== 'function' ||
+    typeof sodium.sodium_memzero !== 'function' ||
+    sodium.crypto_aead_chacha20poly1305_ietf_KEYBYTES !== KEY_SIZE ||
+    sodium.crypto_aead_chacha20poly1305_ietf_NPUBBYTES !== NONCE_SIZE ||
+    sodium.crypto_aead_chacha20poly1305_ietf_ABYTES !== AEAD_TAG_SIZE
+  ) {
+    return { reason: 'sodium-native lacks the detached ChaCha20-Poly1305 (IETF) functions' };
+  }
+  try {
+    if (!knownAnswer(sodium as Sodium)) return { reason: 'sodium-native failed its known-answer test' };
+  } catch (err) {
+    return { reason: `sodium-native failed its known-answer test: ${(err as Error).message}` };
+  }
+  return { sodium: sodium as Sodium };
+}
+
+/** key 00..1f, nonce 40..4b, aad "secsess", "sodium-native self-test": ct ‖ tag (node:crypto's). */
+const KAT_SEALED = '8b3b18e80727c36f39bb9f76decf1ea8d8aa4e6c218f35187a24018b8405f7010579c578613399';
+
+function knownAnswer(sodium: Sodium): boolean {
+  const key = Buffer.alloc(KEY_SIZE);
+  for (let i = 0; i < KEY_SIZE; i++) key[i] = i;
+  const nonce = Buffer.alloc(NONCE_SIZE);
+  for (let i = 0; i < NONCE_SIZE; i++) nonce[i] = 0x40 + i;
+  const aad = Buffer.from('secsess');
+  const text = Buffer.from('sodium-native self-test');
+  const record = Buffer.alloc(text.length + AEAD_TAG_SIZE);
+  text.copy(record);
+  const k = new SodiumChachaKey(sodium, key);
+  k.sealInPlace(nonce, aad, record, 0, text.length);
+  const sealed = record.toString('hex') === KAT_SEALED;
+  const opened =
+    k.openInto(nonce, aad, record, 0, text.length, record, 0) && record.subarray(0, text.length).equals(text);
+  record[0]! ^= 1;
+  const refused = !k.openInto(nonce, aad, record, 0, text.length, record, 0);
+  k.destroy();
+  return sealed && opened && refused;
+}
+
+/** One direction's ChaCha20-Poly1305 key on libsodium. */
+export class SodiumChachaKey implements AeadKey {
+  readonly backend = 'sodium-native';
+  readonly #sodium: Sodium;
+  readonly #key: Buffer;
+  #live = true;
+
+  /** `raw` (32 bytes) is copied; the caller wipes it. */
+  constructor(sodium: Sodium, raw: Buffer) {
+    if (raw.length !== KEY_SIZE) throw new RangeError(`aead: a ChaCha20-Poly1305 key is ${KEY_SIZE} bytes`);
+    this.#sodium = sodium;
+    this.#key = Buffer.alloc(KEY_SIZE);
+    raw.copy(this.#key);
+  }
+
+  sealInPlace(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): void {
+    if (!this.#live) throw new Error('aead: the key was destroyed');
+    const m = buf.subarray(from, to);
+    const tag = buf.subarray(to, to + AEAD_TAG_SIZE);
+    if (tag.length !== AEAD_TAG_SIZE) throw new RangeError('aead: no room for the tag');
+    this.#sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(m, tag, m, aad, null, nonce, this.#key);
+  }
+
+  openInto(
+    nonce: Buffer,
+    aad: Buffer,
+    buf: Buffer,
+    from: number,
+    to: number,
+    out: Buffer,
+    outAt: number,
+  ): boolean {
+    if (!this.#live) return false;
+    const c = buf.subarray(from, to);
+    const m = out === buf && outAt === from ? c : out.subarray(outAt, outAt + c.length);
+    if (m.length !== c.length) throw new RangeError('aead: no room for the plaintext');
+    try {
+      // m === c is libsodium's in-place case: the tag is checked over c before m is written.
+      this.#sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        m,
+        null,
+        c,
+        buf.subarray(to, to + AEAD_TAG_SIZE),
+        aad,
+        nonce,
+        this.#key,
+      );
+      return true;
+    } catch {
+      // The tag failed (or a view was short): libsodium zeroed m, no plaintext was written.
+      return false;
+    }
+  }
+
+  destroy(): void {
+    if (!this.#live) return;
+    this.#live = false;
+    this.#sodium.sodium_memzero(this.#key);
+  }
+}

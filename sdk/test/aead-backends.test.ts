@@ -1,0 +1,359 @@
+/**
+ * The two ChaCha20-Poly1305 backends — node:crypto (protocol/aead.ts, the reference) and
+ * libsodium through sodium-native (protocol/aead-native.ts) — seal identical bytes, open
+ * each other's records in place and into another buffer, and refuse every tampered bit of
+ * ciphertext, tag, aad and nonce without writing plaintext out; the ChaCha20-Poly1305
+ * records of PROTOCOL.md's vectors reproduce under both. The process's choice
+ * (`cryptoBackends()`, `SECSESS_CRYPTO=node`, a sodium-native that is missing or broken, the
+ * NODE_DEBUG line) is tested in child processes (fixtures/aead-peer.ts). A whole session
+ * across the two backends: aead-session.test.ts.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { NodeAeadKey, aeadBackend, createAeadKey, cryptoBackends } from '../src/protocol/aead.js';
+import type { AeadKey } from '../src/protocol/aead.js';
+import { SodiumChachaKey, loadSodium } from '../src/protocol/aead-native.js';
+import type { Sodium } from '../src/protocol/aead-native.js';
+import { loaderArgs } from './helpers/server-process.js';
+
+const PEER = fileURLToPath(new URL('fixtures/aead-peer.ts', import.meta.url));
+const NO_SODIUM = fileURLToPath(new URL('fixtures/no-sodium.mjs', import.meta.url));
+const TAG = 16;
+
+const loaded = loadSodium();
+const sodium: Sodium | null = 'sodium' in loaded ? loaded.sodium : null;
+/** Whoever runs the tests may force node:crypto for the whole run. */
+const forced = process.env['SECSESS_CRYPTO'] === 'node';
+
+/** Both backends' keys for one raw key. */
+function keysOf(raw: Buffer): { node: AeadKey; native: AeadKey } {
+  if (!sodium) throw new Error(`sodium-native did not load: ${(loaded as { reason: string }).reason}`);
+  return { node: new NodeAeadKey('chacha20-poly1305', raw), native: new SodiumChachaKey(sodium, raw) };
+}
+
+/** A small seeded generator (mulberry32) for sizes and offsets: `next(n)` in [0, n). */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * n);
+  };
+}
+
+/** `plain` sealed by `key` at `at` in a buffer with 5 bytes of 0x5a after the tag. */
+function seal(key: AeadKey, nonce: Buffer, aad: Buffer, plain: Buffer, at: number): Buffer {
+  const buf = Buffer.alloc(at + plain.length + TAG + 5, 0x5a);
+  plain.copy(buf, at);
+  key.sealInPlace(nonce, aad, buf, at, at + plain.length);
+  return buf;
+}
+
+test('the backends in use: ChaCha20-Poly1305 on sodium-native (installed here), AES-256-GCM on node:crypto', (t) => {
+  t.truthy(
+    sodium,
+    `sodium-native is an optional dependency and installed in the repository: ${JSON.stringify(loaded)}`,
+  );
+  const chacha = forced ? 'node:crypto' : 'sodium-native';
+  t.deepEqual(cryptoBackends(), { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': chacha });
+  t.true(Object.isFrozen(cryptoBackends()));
+  t.is(aeadBackend('chacha20-poly1305'), chacha);
+  t.is(aeadBackend('aes-256-gcm'), 'node:crypto');
+  const keys = [
+    createAeadKey('chacha20-poly1305', randomBytes(32)),
+    createAeadKey('aes-256-gcm', randomBytes(32)),
+  ];
+  t.deepEqual(
+    keys.map((k) => k.backend),
+    [chacha, 'node:crypto'],
+  );
+  for (const k of keys) k.destroy();
+});
+
+test('both backends seal identical bytes (sizes 0..70000, random nonce and aad) and open each other’s records, in place and into another buffer', (t) => {
+  const next = prng(0x5ec5e55);
+  const sizes = [0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 1023, 1024, 16_383, 16_384, 65_535, 65_536, 70_000];
+  for (let i = 0; i < 60; i++) sizes.push(next(70_001));
+  const problems: string[] = [];
+  for (const size of sizes) {
+    const { node, native } = keysOf(randomBytes(32));
+    const nonce = randomBytes(12);
+    const aad = randomBytes(next(41));
+    const plain = randomBytes(size);
+    const at = next(24);
+    const byNode = seal(node, nonce, aad, plain, at);
+    const byNative = seal(native, nonce, aad, plain, at);
+    if (!byNode.equals(byNative)) problems.push(`${size}: the sealed bytes differ`);
+    if (byNative.readUInt8(byNative.length - 1) !== 0x5a) problems.push(`${size}: wrote past the tag`);
+    for (const [name, opener, record] of [
+      ['sodium-native opens node:crypto', native, byNode],
+      ['node:crypto opens sodium-native', node, byNative],
+    ] as const) {
+      const inPlace = Buffer.from(record);
+      if (!opener.openInto(nonce, aad, inPlace, at, at + size, inPlace, at))
+        problems.push(`${size}: ${name} in place`);
+      else if (!inPlace.subarray(at, at + size).equals(plain))
+        problems.push(`${size}: ${name} in place, wrong plaintext`);
+      const outAt = next(9);
+      const out = Buffer.alloc(outAt + size + 3, 0xee);
+      const copy = Buffer.from(record);
+      if (!opener.openInto(nonce, aad, copy, at, at + size, out, outAt))
+        problems.push(`${size}: ${name} into out`);
+      else if (!out.subarray(outAt, outAt + size).equals(plain))
+        problems.push(`${size}: ${name}, wrong plaintext`);
+      if (
+        out.subarray(0, outAt).some((b) => b !== 0xee) ||
+        out.subarray(outAt + size).some((b) => b !== 0xee)
+      )
+        problems.push(`${size}: ${name} wrote outside its range`);
+      if (!copy.equals(record))
+        problems.push(`${size}: ${name} changed the record it opened into another buffer`);
+    }
+    node.destroy();
+    native.destroy();
+  }
+  t.deepEqual(problems, []);
+  t.is(sizes.length, 77);
+});
+
+test('every flipped bit of ciphertext, tag, aad or nonce is refused by both backends, and no plaintext is written out', (t) => {
+  const problems: string[] = [];
+  for (const size of [0, 1, 33, 200]) {
+    const { node, native } = keysOf(randomBytes(32));
+    const nonce = randomBytes(12);
+    const aad = randomBytes(13);
+    const plain = Buffer.alloc(size, 0x61);
+    const at = 3;
+    const record = seal(node, nonce, aad, plain, at);
+    /** Tries `rec` with the (possibly tampered) nonce and aad; checks nothing was let out. */
+    const refuse = (what: string, rec: Buffer, n: Buffer, a: Buffer): void => {
+      for (const [name, key] of [
+        ['node:crypto', node],
+        ['sodium-native', native],
+      ] as const) {
+        const out = Buffer.alloc(size, 0xa5);
+        if (key.openInto(n, a, Buffer.from(rec), at, at + size, out, 0))
+          problems.push(`${name} accepted ${what}`);
+        // node:crypto leaves out untouched, libsodium zeroes it: either way no plaintext.
+        const expected = name === 'node:crypto' ? 0xa5 : 0x00;
+        if (out.some((b) => b !== expected)) problems.push(`${name} wrote into out for ${what}`);
+        const inPlace = Buffer.from(rec);
+        if (key.openInto(n, a, inPlace, at, at + size, inPlace, at))
+          problems.push(`${name} accepted ${what} in place`);
+        const left = inPlace.subarray(at, at + size);
+        const untouched = left.equals(rec.subarray(at, at + size));
+        if (name === 'node:crypto' ? !untouched : left.some((b) => b !== 0))
+          problems.push(`${name} left ${untouched ? 'ciphertext' : 'something else'} in place for ${what}`);
+      }
+    };
+    for (let bit = 0; bit < (size + TAG) * 8; bit++) {
+      const bad = Buffer.from(record);
+      bad[at + (bit >> 3)]! ^= 1 << (bit & 7);
+      refuse(`${size} bytes: record bit ${bit}`, bad, nonce, aad);
+    }
+    for (let bit = 0; bit < aad.length * 8; bit++) {
+      const bad = Buffer.from(aad);
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      refuse(`${size} bytes: aad bit ${bit}`, record, nonce, bad);
+    }
+    for (let bit = 0; bit < 96; bit++) {
+      const bad = Buffer.from(nonce);
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      refuse(`${size} bytes: nonce bit ${bit}`, record, bad, aad);
+    }
+    refuse(`${size} bytes: aad cut short`, record, nonce, aad.subarray(1));
+    refuse(`${size} bytes: aad empty`, record, nonce, Buffer.alloc(0));
+    const other = keysOf(randomBytes(32));
+    const otherRecord = seal(other.node, nonce, aad, plain, at);
+    refuse(`${size} bytes: another key's record`, otherRecord, nonce, aad);
+    for (const k of [node, native, other.node, other.native]) k.destroy();
+  }
+  t.deepEqual(problems.slice(0, 20), []);
+});
+
+test('a key copies its raw bytes; destroy() wipes the native copy, and a destroyed key seals nothing and opens nothing', (t) => {
+  if (!sodium) return t.fail('sodium-native did not load');
+  const wiped: Uint8Array[] = [];
+  const spy = Object.create(sodium, {
+    sodium_memzero: { value: (b: Uint8Array) => (wiped.push(b), sodium.sodium_memzero(b)) },
+  }) as Sodium;
+  const raw = randomBytes(32);
+  const reference = new NodeAeadKey('chacha20-poly1305', raw);
+  const keys: AeadKey[] = [new NodeAeadKey('chacha20-poly1305', raw), new SodiumChachaKey(spy, raw)];
+  const original = Buffer.from(raw);
+  raw.fill(0);
+  const nonce = randomBytes(12);
+  const expected = seal(reference, nonce, Buffer.alloc(0), Buffer.from('copied'), 0);
+  for (const key of keys) {
+    t.true(seal(key, nonce, Buffer.alloc(0), Buffer.from('copied'), 0).equals(expected), key.backend);
+    key.destroy();
+    key.destroy();
+    t.throws(() => seal(key, nonce, Buffer.alloc(0), Buffer.from('x'), 0), undefined, key.backend);
+    const copy = Buffer.from(expected);
+    t.false(key.openInto(nonce, Buffer.alloc(0), copy, 0, 6, copy, 0), key.backend);
+  }
+  t.is(wiped.length, 1, 'wiped once');
+  t.true(wiped[0]!.length === 32 && wiped[0]!.every((b) => b === 0));
+  t.false(original.equals(Buffer.alloc(32)));
+  t.throws(() => new SodiumChachaKey(sodium, randomBytes(16)), { instanceOf: RangeError });
+  const short = Buffer.alloc(10);
+  t.throws(() => keys[1]!.sealInPlace(nonce, Buffer.alloc(0), short, 0, 0), { instanceOf: Error });
+  reference.destroy();
+});
+
+// ---- PROTOCOL.md's ChaCha20-Poly1305 vectors, under both backends ----
+
+type Vectors = Record<string, Record<string, string>>;
+const fixture = (name: string): Vectors =>
+  JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8')) as Vectors;
+const hex = (s: string): Buffer => Buffer.from(s, 'hex');
+
+/** nonce = iv XOR (0^4 ‖ u64 seq) */
+function nonceOf(iv: Buffer, seq: bigint): Buffer {
+  const n = Buffer.from(iv);
+  const u64 = Buffer.alloc(8);
+  u64.writeBigUInt64BE(seq);
+  for (let i = 0; i < 8; i++) n[4 + i]! ^= u64[i]!;
+  return n;
+}
+
+/** Opens `record` (ct at `from`, tag last) with both backends and reseals it: identical bytes. */
+function reproduce(key: Buffer, nonce: Buffer, aad: Buffer, record: Buffer, from: number): string | null {
+  const { node, native } = keysOf(key);
+  const to = record.length - TAG;
+  const plains = [node, native].map((k) => {
+    const out = Buffer.alloc(to - from);
+    return k.openInto(nonce, aad, record, from, to, out, 0) ? out : null;
+  });
+  if (!plains[0] || !plains[1]) return plains[0] || plains[1] ? 'one backend refused it' : null;
+  if (!plains[0].equals(plains[1])) return 'the plaintexts differ';
+  for (const k of [node, native]) {
+    const resealed = Buffer.from(record);
+    plains[0].copy(resealed, from);
+    k.sealInPlace(nonce, aad, resealed, from, to);
+    if (!resealed.equals(record)) return `${k.backend} reseals other bytes`;
+  }
+  return 'ok';
+}
+
+test('the ChaCha20-Poly1305 stream records of PROTOCOL.md open and reseal identically under both backends', (t) => {
+  const blocks = Object.entries(fixture('vectors.json')).filter(
+    ([, b]) => b['suite_ids']?.split(' ')[1] === '04',
+  );
+  t.is(blocks.length, 3, 'one block per hash');
+  for (const [title, b] of blocks) {
+    const dirs = (['c2s', 's2c'] as const).map((d) => [hex(b[`${d}_cipher_key_0`]!), hex(b[`${d}_iv_0`]!)]);
+    const records = Object.keys(b).filter((name) => name.endsWith('_record'));
+    t.true(records.length >= 4, title);
+    for (const name of records) {
+      const record = hex(b[name]!);
+      // Which direction and sequence number: the one (of the first few) whose tag verifies.
+      const found: string[] = [];
+      for (const [key, iv] of dirs)
+        for (let seq = 0n; seq < 8n; seq++) {
+          const aad = Buffer.concat([Buffer.alloc(8), record.subarray(0, 4)]);
+          aad.writeBigUInt64BE(seq);
+          const verdict = reproduce(key!, nonceOf(iv!, seq), aad, record, 4);
+          if (verdict !== null) found.push(verdict);
+        }
+      t.deepEqual(found, ['ok'], `${title}: ${name}`);
+    }
+  }
+});
+
+test('the ChaCha20-Poly1305 datagram records of PROTOCOL.md open and reseal identically under both backends', (t) => {
+  const blocks = Object.entries(fixture('dgram-record-vectors.json')).filter(
+    ([, b]) => b['suite']?.split(' ')[1] === '04',
+  );
+  t.is(blocks.length, 3, 'one block per hash');
+  for (const [title, b] of blocks) {
+    const records = Object.keys(b).filter((name) => /^record_e\d+_s\d+$/.test(name));
+    t.true(records.length >= 4, title);
+    for (const name of records) {
+      const epoch = /^record_e(\d+)_/.exec(name)![1]!;
+      const record = hex(b[name]!);
+      // header = 0x47 ‖ conn_id (8) ‖ u32 epoch ‖ u48 seq: the aad; seq in the nonce.
+      const seq = BigInt(record.readUIntBE(13, 6));
+      const nonce = nonceOf(hex(b[`iv_${epoch}`]!), seq);
+      const verdict = reproduce(hex(b[`cipher_key_${epoch}`]!), nonce, record.subarray(0, 19), record, 19);
+      t.is(verdict, 'ok', `${title}: ${name}`);
+    }
+  }
+});
+
+// ---- the process's choice, in child processes ----
+
+/** Runs fixtures/aead-peer.ts report with `env` (and `preload`); its report and stderr. */
+function report(
+  env: NodeJS.ProcessEnv,
+  preload: string[] = [],
+): Promise<{ json: Record<string, unknown>; stderr: string }> {
+  const base = { ...process.env };
+  delete base['SECSESS_CRYPTO'];
+  delete base['NODE_DEBUG'];
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [...preload.flatMap((p) => ['--import', p]), ...loaderArgs(), PEER, 'report'],
+      { env: { ...base, NODE_DEBUG: 'secsess', ...env }, encoding: 'utf8' },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ json: JSON.parse(stdout), stderr }),
+    );
+  });
+}
+
+/** The NODE_DEBUG lines about the backends. */
+const backendLines = (stderr: string): string[] =>
+  stderr.split('\n').filter((line) => line.includes('crypto: AEAD backends'));
+
+test('by default ChaCha20-Poly1305 is sealed by sodium-native; one NODE_DEBUG line at first use says so', async (t) => {
+  const { json, stderr } = await report({});
+  t.deepEqual(json, {
+    backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' },
+    keys: ['node:crypto', 'sodium-native', 'node:crypto', 'sodium-native'],
+  });
+  t.deepEqual(
+    backendLines(stderr).map((l) => l.replace(/^SECSESS \d+: /, '')),
+    [
+      'crypto: AEAD backends: aes-256-gcm node:crypto, chacha20-poly1305 sodium-native (sodium-native loaded)',
+    ],
+  );
+});
+
+test('SECSESS_CRYPTO=node puts ChaCha20-Poly1305 on node:crypto, and the debug line says why', async (t) => {
+  const { json, stderr } = await report({ SECSESS_CRYPTO: 'node' });
+  t.deepEqual(json, {
+    backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'node:crypto' },
+    keys: ['node:crypto', 'node:crypto', 'node:crypto', 'node:crypto'],
+  });
+  const lines = backendLines(stderr);
+  t.is(lines.length, 1);
+  t.regex(lines[0]!, /chacha20-poly1305 node:crypto \(SECSESS_CRYPTO=node\)$/);
+});
+
+test('an unknown SECSESS_CRYPTO value is ignored (and said so): the fastest backend that loads', async (t) => {
+  const { json, stderr } = await report({ SECSESS_CRYPTO: 'fast' });
+  t.like(json, { backends: { 'chacha20-poly1305': 'sodium-native' } });
+  t.regex(backendLines(stderr)[0]!, /SECSESS_CRYPTO=fast ignored \(node, auto\)/);
+});
+
+for (const [failure, reason] of [
+  ['missing', /\(sodium-native is not installed\)$/],
+  ['broken', /\(sodium-native lacks the detached ChaCha20-Poly1305 \(IETF\) functions\)$/],
+] as const) {
+  test(`a sodium-native that is ${failure} falls back to node:crypto silently, the debug line says why`, async (t) => {
+    const { json, stderr } = await report({ NO_SODIUM: failure }, [NO_SODIUM]);
+    t.deepEqual(json, {
+      backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'node:crypto' },
+      keys: ['node:crypto', 'node:crypto', 'node:crypto', 'node:crypto'],
+    });
+    const lines = backendLines(stderr);
+    t.is(lines.length, 1);
+    t.regex(lines[0]!, reason);
+    t.notRegex(stderr, /Error|warning/i, 'nothing else printed');
+  });
+}
