@@ -138,7 +138,13 @@ export function withWorkers<A extends { workers?: number; 'log-format': LogForma
     try {
       await execute(args, out);
     } finally {
-      if (cluster.worker?.isConnected()) cluster.worker.disconnect();
+      const worker = cluster.worker;
+      if (worker?.isConnected()) {
+        // A primary that is itself exiting (a SIGTERM while workers still start) may close the
+        // channel first: the failed write is an EPIPE 'error' on the worker, uncaught without this.
+        worker.on('error', () => {});
+        worker.disconnect();
+      }
     }
   };
 }
