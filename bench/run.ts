@@ -20,8 +20,10 @@ import { makeFiles, removeFiles } from './kinds.js';
 import type { BenchFiles, Bits, Kind, Mode } from './kinds.js';
 import { benchLatencyUnderHandshakes } from './latency.js';
 import { benchIdleMemory } from './memory.js';
-import { benchBulk, benchHandshakes, benchPingPong, benchPipeline } from './network.js';
+import { benchHandshakes } from './network.js';
 import type { NetContext } from './network.js';
+import { nativeUnavailable } from './floor-aead.js';
+import { benchBulk, benchPingPong, benchPipeline, sdkBackends } from './suites.js';
 import { log, printTable } from './util.js';
 import type { Row } from './util.js';
 
@@ -72,6 +74,11 @@ const load = (): string =>
     .map((l) => l.toFixed(2))
     .join(' ');
 log(`load average: ${load()}`);
+log(
+  `sdk AEAD backends: ${Object.entries(sdkBackends())
+    .map(([cipher, backend]) => `${cipher} → ${backend}`)
+    .join(', ')}${process.env.SECSESS_CRYPTO ? ` (SECSESS_CRYPTO=${process.env.SECSESS_CRYPTO})` : ''}`,
+);
 if (loadavg()[0]! > 0.5 * availableParallelism()) {
   log('warning: the machine is busy; figures (the network ones most) will be noisy');
 }
@@ -98,6 +105,7 @@ const ctx: NetContext = {
     return p;
   },
   unavailable(kind) {
+    if (kind.startsWith('floor-native')) return nativeUnavailable();
     return kind === 'tls' && !files.tls ? (files.tlsError ?? 'no certificate') : null;
   },
 };
