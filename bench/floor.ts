@@ -157,6 +157,7 @@ export class FloorMessages extends EventEmitter {
   #length = 0;
   #scheduled = false;
   #blocked = false;
+  #drained: Promise<void> | null = null;
   readonly #flush = (): void => {
     this.#scheduled = false;
     this.#seal();
@@ -210,9 +211,18 @@ export class FloorMessages extends EventEmitter {
     if (!this.#socket.write(record)) this.#blocked = true;
   }
 
-  /** Resolves on the socket's next 'drain' (call when write returned false). */
-  async drained(): Promise<void> {
-    await new Promise<void>((resolve) => this.#socket.once('drain', resolve));
-    this.#blocked = false;
+  /**
+   * Resolves on the socket's next 'drain' (call when write returned false). One promise and
+   * one listener however many writes ask while blocked.
+   */
+  drained(): Promise<void> {
+    this.#drained ??= new Promise<void>((resolve) =>
+      this.#socket.once('drain', () => {
+        this.#blocked = false;
+        this.#drained = null;
+        resolve();
+      }),
+    );
+    return this.#drained;
   }
 }
