@@ -5,7 +5,8 @@
  *       record layer on the native backend (sodium-native), beside:
  *         node:crypto backend  the same record layer on the node:crypto backend, measured in a
  *                              child process started with SECSESS_CRYPTO=node (the backend is
- *                              chosen per process);
+ *                              chosen once per process), its batches interleaved with ours
+ *                              over IPC (a batch of each column here, then one there, 7 rounds);
  *         floor-native         the least work of such a record with sodium-native (in place;
  *                              bench/floor-aead.ts), interleaved with secsess here;
  *         floor-node:crypto    the least with node:crypto (a context per record), interleaved
@@ -19,9 +20,9 @@
  *
  *   node --import=tsx --conditions=source bench/records-chacha.ts [--quick]
  */
-import { execFile } from 'node:child_process';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { createAeadKey } from '../sdk/src/protocol/aead.js';
 import { RecordOpener, RecordSealer } from '../sdk/src/protocol/record-layer.js';
 import { resolveSuite, Symmetric } from '../sdk/src/protocol/suite.js';
@@ -30,7 +31,7 @@ import { loaderArgs } from './child.js';
 import { FloorAeadRecords, nativeUnavailable } from './floor-aead.js';
 import type { FloorPrimitive } from './floor-aead.js';
 import { COMMSEC, connectedPair } from './records.js';
-import { log, printTable, timeUsEach } from './util.js';
+import { log, median, printTable, timeUsEach } from './util.js';
 import type { Row } from './util.js';
 
 const SIZES = [16, 2048, 65536];
@@ -56,19 +57,26 @@ function callsFor(quick: boolean, size: number): number {
   return Math.max(50, Math.floor((quick ? 2e6 : 8e6) / (size + 200) / 4));
 }
 
-/** Record layer and floor, interleaved, on this process's backend and the given floor primitive. */
-function measure(quick: boolean, floor: FloorPrimitive): Timings {
-  const suite = resolveSuite({ symmetric: Symmetric.CHACHA20POLY1305 });
-  const reps = quick ? 3 : 7;
-  const out: Timings = { seal: [], open: [], floorSeal: [], floorOpen: [] };
-  for (const size of SIZES) {
-    const n = callsFor(quick, size);
+const repsFor = (quick: boolean): number => (quick ? 3 : 7);
+
+/**
+ * One size's four functions — record layer seal and open on this process's backend, the
+ * floor's seal and open on `floor` — warmed up, then timed a batch each per `round()`.
+ */
+class Columns {
+  readonly #fns: (() => void)[];
+  readonly #n: number;
+
+  constructor(quick: boolean, size: number, floor: FloorPrimitive) {
+    const suite = resolveSuite({ symmetric: Symmetric.CHACHA20POLY1305 });
+    const n = (this.#n = callsFor(quick, size));
     const payload = Buffer.alloc(size, 0x5a);
     const secret = Buffer.alloc(32, 0x53);
+    const warm = Math.min(n + 200, 2000);
     // Openers read fresh records in order (the sequence must match, and records are opened
-    // in place): enough for the warm-up and every repetition.
+    // in place): enough for the warm-up and every round.
     const stream = (seal: () => Buffer): (() => Buffer) => {
-      const frames = Array.from({ length: n * (reps + 1) + 200 }, seal);
+      const frames = Array.from({ length: warm + n * repsFor(quick) }, seal);
       let i = 0;
       return () => frames[i++]!;
     };
@@ -80,40 +88,117 @@ function measure(quick: boolean, floor: FloorPrimitive): Timings {
     const floorFeed = new FloorAeadRecords(floor);
     const floorOpener = new FloorAeadRecords(floor);
     const nextFloor = stream(() => floorFeed.seal(payload));
-    const [seal, open, fSeal, fOpen] = timeUsEach(
-      [
-        () => sealer.seal(0x01, payload),
-        () => opener.open(next()),
-        () => floorSealer.seal(payload),
-        () => floorOpener.open(nextFloor()),
-      ],
-      n,
-      reps,
-    ) as [number, number, number, number];
-    out.seal.push(seal);
-    out.open.push(open);
-    out.floorSeal.push(fSeal);
-    out.floorOpen.push(fOpen);
+    this.#fns = [
+      () => sealer.seal(0x01, payload),
+      () => opener.open(next()),
+      () => floorSealer.seal(payload),
+      () => floorOpener.open(nextFloor()),
+    ];
+    for (const fn of this.#fns) for (let i = 0; i < warm; i++) fn();
   }
-  return out;
+
+  /** µs of CPU per call of each function, one batch each. */
+  round(): number[] {
+    return this.#fns.map((fn) => {
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < this.#n; i++) fn();
+      const t = process.cpuUsage(t0);
+      return (t.user + t.system) / this.#n;
+    });
+  }
 }
 
-/** The node:crypto backend's timings, from a child process started with SECSESS_CRYPTO=node. */
-async function nodeBackendTimings(quick: boolean): Promise<Timings | string> {
+/** Messages between this process and its node:crypto child. */
+type ChildRequest =
+  | { readonly cmd: 'backend' }
+  | { readonly cmd: 'prepare'; readonly size: number }
+  | { readonly cmd: 'round' };
+
+/**
+ * A child process on the node:crypto backend (SECSESS_CRYPTO=node: the backend is chosen
+ * once per process), driven over IPC so that its batches interleave with this process's.
+ */
+async function nodeChild(quick: boolean): Promise<{
+  request: <T>(r: ChildRequest) => Promise<T>;
+  backend: string;
+  stop: () => void;
+}> {
+  const child = fork(SELF, ['--node-backend', ...(quick ? ['--quick'] : [])], {
+    execArgv: loaderArgs(),
+    env: { ...process.env, SECSESS_CRYPTO: 'node' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`exited with code ${code}`)));
+  });
+  failed.catch(() => {});
+  const request = <T>(r: ChildRequest): Promise<T> => {
+    child.send(r);
+    return Promise.race([once(child, 'message').then(([m]) => m as T), failed]);
+  };
+  const stop = (): void => void child.kill();
   try {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [...loaderArgs(), SELF, '--node-backend', ...(quick ? ['--quick'] : [])],
-      { env: { ...process.env, SECSESS_CRYPTO: 'node' }, maxBuffer: 1 << 20 },
-    );
-    const result = JSON.parse(stdout) as { backend: string; timings: Timings };
-    if (result.backend !== 'node:crypto') {
-      return `SECSESS_CRYPTO=node gave the ${result.backend} backend`;
-    }
-    return result.timings;
+    const backend = await request<string>({ cmd: 'backend' });
+    return { request, backend, stop };
   } catch (err) {
-    return `the node:crypto child failed: ${(err as Error).message.split('\n')[0]}`;
+    stop();
+    throw err;
   }
+}
+
+/** This process's timings (null if sodium-native is missing) and the node:crypto child's (or why not). */
+async function measure(quick: boolean): Promise<{ here: Timings | null; child: Timings | string }> {
+  const here = nativeUnavailable() ? null : ({ seal: [], open: [], floorSeal: [], floorOpen: [] } as Timings);
+  let child: Timings | string = { seal: [], open: [], floorSeal: [], floorOpen: [] };
+  let node: Awaited<ReturnType<typeof nodeChild>> | null = null;
+  try {
+    node = await nodeChild(quick);
+    if (node.backend !== 'node:crypto') child = `SECSESS_CRYPTO=node gave the ${node.backend} backend`;
+  } catch (err) {
+    child = `the node:crypto child failed: ${(err as Error).message.split('\n')[0]}`;
+  }
+  try {
+    for (const size of SIZES) {
+      const columns = here ? new Columns(quick, size, 'sodium-native') : null;
+      if (node && typeof child !== 'string') await node.request({ cmd: 'prepare', size });
+      const rounds: { here: number[][]; child: number[][] } = { here: [], child: [] };
+      for (let r = 0; r < repsFor(quick); r++) {
+        if (columns) rounds.here.push(columns.round());
+        if (node && typeof child !== 'string')
+          rounds.child.push(await node.request<number[]>({ cmd: 'round' }));
+      }
+      const keep = (t: Timings | string | null, samples: number[][]): void => {
+        if (t === null || typeof t === 'string') return;
+        const m = [0, 1, 2, 3].map((k) => median(samples.map((s) => s[k]!)));
+        t.seal.push(m[0]!);
+        t.open.push(m[1]!);
+        t.floorSeal.push(m[2]!);
+        t.floorOpen.push(m[3]!);
+      };
+      keep(here, rounds.here);
+      keep(child, rounds.child);
+    }
+  } finally {
+    node?.stop();
+  }
+  return { here, child };
+}
+
+/** The child's side: says its backend, prepares a size's columns, times rounds, on request. */
+function serveNodeBackend(quick: boolean): void {
+  let columns: Columns | null = null;
+  process.on('message', (r: ChildRequest) => {
+    if (r.cmd === 'backend') {
+      process.send!(chachaBackend());
+    } else if (r.cmd === 'prepare') {
+      columns = new Columns(quick, r.size, 'node:crypto');
+      process.send!(true);
+    } else {
+      process.send!(columns!.round());
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
 }
 
 /** One 16-byte message, ChaCha20-Poly1305 beside the default suite, interleaved. */
@@ -164,9 +249,7 @@ export async function chachaRows(options: { quick: boolean }): Promise<Row[]> {
   const floorMissing = nativeUnavailable();
   if (notNative) log(`  record-chacha-*: secsess (sodium-native) n/a (${notNative})`);
   if (floorMissing) log(`  record-chacha-*: floor-native n/a (${floorMissing})`);
-  // The native side here (the floor only if the record layer is not native), then the child.
-  const here = floorMissing ? null : measure(quick, 'sodium-native');
-  const child = await nodeBackendTimings(quick);
+  const { here, child } = await measure(quick);
   if (typeof child === 'string') log(`  record-chacha-*: node:crypto backend n/a (${child})`);
   const theirs = typeof child === 'string' ? null : child;
   const sum = (a: number | null, b: number | null): number | null =>
@@ -205,8 +288,7 @@ export async function chachaRows(options: { quick: boolean }): Promise<Row[]> {
 if (process.argv[1] === SELF) {
   const quick = process.argv.includes('--quick');
   if (process.argv.includes('--node-backend')) {
-    const backend = chachaBackend();
-    process.stdout.write(JSON.stringify({ backend, timings: measure(quick, 'node:crypto') }) + '\n');
+    serveNodeBackend(quick);
   } else {
     printTable(await chachaRows({ quick }));
   }
