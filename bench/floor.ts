@@ -156,8 +156,10 @@ export class FloorMessages extends EventEmitter {
   #batch = Buffer.allocUnsafe(BATCH_MAX);
   #length = 0;
   #scheduled = false;
+  /** A write to the socket returned false and its 'drain' has not come yet. */
   #blocked = false;
   #drained: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
   readonly #flush = (): void => {
     this.#scheduled = false;
     this.#seal();
@@ -167,6 +169,15 @@ export class FloorMessages extends EventEmitter {
     super();
     this.#records = records;
     this.#socket = socket;
+    // Every 'drain' unblocks, waited for or not: a flag left set by a 'drain' nobody waited
+    // for would make the next writer wait for one that never comes.
+    socket.on('drain', () => {
+      this.#blocked = false;
+      const wake = this.#wake;
+      this.#wake = null;
+      this.#drained = null;
+      wake?.();
+    });
     socket.on(
       'data',
       floorReader(this.#records, (payload) => {
@@ -211,18 +222,10 @@ export class FloorMessages extends EventEmitter {
     if (!this.#socket.write(record)) this.#blocked = true;
   }
 
-  /**
-   * Resolves on the socket's next 'drain' (call when write returned false). One promise and
-   * one listener however many writes ask while blocked.
-   */
+  /** Resolves once the socket drained (at once if it is not blocked); one promise however many writers ask. */
   drained(): Promise<void> {
-    this.#drained ??= new Promise<void>((resolve) =>
-      this.#socket.once('drain', () => {
-        this.#blocked = false;
-        this.#drained = null;
-        resolve();
-      }),
-    );
+    if (!this.#blocked) return Promise.resolve();
+    this.#drained ??= new Promise<void>((resolve) => (this.#wake = resolve));
     return this.#drained;
   }
 }
