@@ -5,12 +5,12 @@
  * document `{ "results": [ { scenario, unit, secsess, peers } ] }` on stdout; progress and
  * the reasons a peer could not run go to stderr). Every network scenario runs secsess and
  * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
- * processes; figures are medians of repetitions. The full run takes about 7 minutes on the
- * quiet 2-core machine of BENCHMARKS.md (records, bulk, pingpong and pipeline about 4 of
- * them: bulk, ping-pong and pipeline run secsess once per suite, default, -gcm and -chacha,
- * beside the peers and the floors); `--quick` runs a reduced version of everything in about
- * 2 minutes. A loaded machine stretches both (bulk most). Groups: records, bulk, pingpong,
- * pipeline, handshake,
+ * processes; figures are medians of repetitions. bulk, pingpong and pipeline run secsess
+ * once per suite (default, -gcm, -chacha) beside the peers and the floors: with records they
+ * took 4.6 minutes of a full run on the 2-core machine of BENCHMARKS.md at load 3–7, and
+ * the whole full run takes about 7 minutes there when it is quiet; `--quick` runs a reduced
+ * version of everything in about 2 minutes. A loaded machine stretches both (bulk most).
+ * Groups: records, bulk, pingpong, pipeline, handshake,
  * cores (handshakes/s with 1 and 2 node:cluster server processes), idle-memory,
  * latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
  * stunnel, with real redis-server / redis-benchmark), resume (resumed handshakes beside full
