@@ -27,7 +27,13 @@ const IV = 16;
 const TAG = 32;
 const INNER = 13;
 
-export class FloorRecords {
+/** Records of one floor: a sealed record per payload, a whole record's payload back. */
+export interface FloorCodec {
+  seal(payload: Buffer): Buffer;
+  open(frame: Buffer): Buffer;
+}
+
+export class FloorRecords implements FloorCodec {
   readonly #enc: Cipher = createCipheriv('aes-256-cbc', KEY, Buffer.alloc(16)).setAutoPadding(false);
   readonly #dec: Decipher = createDecipheriv('aes-256-cbc', KEY, Buffer.alloc(16)).setAutoPadding(false);
   /** K ⊕ ipad. */
@@ -101,7 +107,7 @@ export class FloorRecords {
  * authenticating it); a chunk's whole records are opened where they lie.
  */
 export function floorReader(
-  records: FloorRecords,
+  records: FloorCodec,
   onPayload: (payload: Buffer) => void,
 ): (chunk: Buffer) => void {
   const held: Buffer[] = [];
@@ -141,23 +147,37 @@ const BATCH_MAX = 65536;
  * message-oriented protocol must at least do per message on top of the records. The sender
  * copies each message into a batch (u32 length ‖ bytes, as secsess's DataBatch) sealed on a
  * microtask or when full; the receiver opens each record and hands every message to its
- * listeners as a Buffer through an EventEmitter (`'message'`), as secsess's API does.
+ * listeners as a Buffer through an EventEmitter (`'message'`), as secsess's API does. The
+ * records are the CBC floor's unless another codec is given (floor-aead.ts).
  */
 export class FloorMessages extends EventEmitter {
-  readonly #records = new FloorRecords();
+  readonly #records: FloorCodec;
   readonly #socket: Socket;
   #batch = Buffer.allocUnsafe(BATCH_MAX);
   #length = 0;
   #scheduled = false;
+  /** A write to the socket returned false and its 'drain' has not come yet. */
   #blocked = false;
+  #drained: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
   readonly #flush = (): void => {
     this.#scheduled = false;
     this.#seal();
   };
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, records: FloorCodec = new FloorRecords()) {
     super();
+    this.#records = records;
     this.#socket = socket;
+    // Every 'drain' unblocks, waited for or not: a flag left set by a 'drain' nobody waited
+    // for would make the next writer wait for one that never comes.
+    socket.on('drain', () => {
+      this.#blocked = false;
+      const wake = this.#wake;
+      this.#wake = null;
+      this.#drained = null;
+      wake?.();
+    });
     socket.on(
       'data',
       floorReader(this.#records, (payload) => {
@@ -202,9 +222,10 @@ export class FloorMessages extends EventEmitter {
     if (!this.#socket.write(record)) this.#blocked = true;
   }
 
-  /** Resolves on the socket's next 'drain' (call when write returned false). */
-  async drained(): Promise<void> {
-    await new Promise<void>((resolve) => this.#socket.once('drain', resolve));
-    this.#blocked = false;
+  /** Resolves once the socket drained (at once if it is not blocked); one promise however many writers ask. */
+  drained(): Promise<void> {
+    if (!this.#blocked) return Promise.resolve();
+    this.#drained ??= new Promise<void>((resolve) => (this.#wake = resolve));
+    return this.#drained;
   }
 }

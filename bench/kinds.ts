@@ -24,18 +24,37 @@ import { Client, generateTicketKey, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import SecretStream from '@hyperswarm/secret-stream';
 import { FloorMessages, FloorRecords, floorReader } from './floor.js';
+import type { FloorCodec } from './floor.js';
+import { FloorAeadRecords } from './floor-aead.js';
 import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
 
 /**
  * The floors are raw TCP carrying bench/floor.ts records (the least node:crypto work per
  * record of secsess's default suite): `floor` (one record per message) runs in the ping-pong
  * scenarios, `floor-batch` (messages batched into records, delivered one by one as events)
- * in pipeline-16.
+ * in pipeline-16. `floor-native` and `floor-native-batch` are the same over bench/floor-aead.ts
+ * records (ChaCha20-Poly1305 through sodium-native, sealed and opened in place).
  */
-export type Kind = 'secsess' | 'tcp' | 'tls' | 'secret-stream' | 'floor' | 'floor-batch';
+export type Kind =
+  | 'secsess'
+  | 'tcp'
+  | 'tls'
+  | 'secret-stream'
+  | 'floor'
+  | 'floor-batch'
+  | 'floor-native'
+  | 'floor-native-batch';
 export type Bits = 2048 | 3072;
 export type Mode = 'echo' | 'sink';
-export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM';
+export type Symmetric = 'AES-256-CBC' | 'AES-256-GCM' | 'ChaCha20-Poly1305';
+
+/** The floor records of a floor kind. */
+function floorCodec(kind: Kind): FloorCodec {
+  return kind === 'floor' || kind === 'floor-batch' ? new FloorRecords() : new FloorAeadRecords();
+}
+
+const isFloor = (kind: Kind): boolean => kind.startsWith('floor');
+const isBatch = (kind: Kind): boolean => kind.endsWith('-batch');
 
 /** A sink acknowledges every ACK_BYTES received with one byte. */
 export const ACK_BYTES = 64 * 1024;
@@ -145,10 +164,11 @@ export async function connect(files: BenchFiles, options: ConnectOptions): Promi
     await once(socket, 'connect');
     return streamConn(socket);
   }
-  if (kind === 'floor' || kind === 'floor-batch') {
+  if (isFloor(kind)) {
+    const records = floorCodec(kind);
     const socket = netConnect({ host: '127.0.0.1', port, noDelay: true });
     await once(socket, 'connect');
-    return kind === 'floor' ? floorConn(socket) : floorBatchConn(socket);
+    return isBatch(kind) ? floorBatchConn(socket, records) : floorConn(socket, records);
   }
   if (kind === 'tls') {
     if (!files.tls) throw new Error(files.tlsError ?? 'no TLS certificate');
@@ -211,8 +231,7 @@ async function endAndWait(stream: Duplex): Promise<void> {
 }
 
 /** Raw TCP with floor records: writes are sealed, and what arrives is opened record by record. */
-function floorConn(socket: Socket): Conn {
-  const records = new FloorRecords();
+function floorConn(socket: Socket, records: FloorCodec): Conn {
   const conn: Conn = {
     write: (data) => (socket.write(records.seal(data)) ? undefined : once(socket, 'drain').then(() => {})),
     onData: () => {},
@@ -227,8 +246,8 @@ function floorConn(socket: Socket): Conn {
 }
 
 /** Raw TCP with messages batched into floor records, delivered one by one as events. */
-function floorBatchConn(socket: Socket): Conn {
-  const messages = new FloorMessages(socket);
+function floorBatchConn(socket: Socket, records: FloorCodec): Conn {
+  const messages = new FloorMessages(socket, records);
   const conn: Conn = {
     write: (data) => (messages.write(data) ? undefined : messages.drained()),
     onData: () => {},
@@ -321,19 +340,21 @@ export async function listen(
   let server: NetServer;
   if (kind === 'tcp') {
     server = createNetServer({ noDelay: true }, attach);
-  } else if (kind === 'floor-batch') {
+  } else if (isFloor(kind) && isBatch(kind)) {
+    floorCodec(kind); // throws here, not per connection, when the floor's primitive is missing
     server = createNetServer({ noDelay: true }, (socket) => {
       track(socket);
-      const messages = new FloorMessages(socket);
+      const messages = new FloorMessages(socket, floorCodec(kind));
       messages.on(
         'message',
         behaviour(mode, (d) => void messages.write(d)),
       );
     });
-  } else if (kind === 'floor') {
+  } else if (isFloor(kind)) {
+    floorCodec(kind);
     server = createNetServer({ noDelay: true }, (socket) => {
       track(socket);
-      const records = new FloorRecords();
+      const records = floorCodec(kind);
       socket.on(
         'data',
         floorReader(

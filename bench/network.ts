@@ -2,25 +2,18 @@
  * Network scenarios over loopback TCP: the server of each kind in a child process, the
  * measuring client here. Every scenario opens one connection per kind, warms each up, then
  * runs its repetitions interleaved (secsess, tcp, tls, secret-stream, secsess, …) so drift
- * hits every kind alike; figures are medians over repetitions.
+ * hits every kind alike; figures are medians over repetitions. This file holds the shared
+ * machinery, the single-transfer loops and the handshakes; bulk, ping-pong and pipeline,
+ * which run once per secsess suite, are in bench/suites.ts.
  *
- *   bulk            MB/s, 64 KiB writes client → server (1 GiB per repetition; 64 MiB quick)
- *   bulk-gcm        the same with secsess's opt-in AES-256-GCM suite; -server-cpu rows: the
- *                   receiving server's CPU per 64 KiB; bulk-gcm-receiver-bound: the most a
- *                   receiver reading a net.Socket and opening records via node:crypto can take
- *   pingpong-N      round trips/s of an N-byte echo, with p50/p99 of one round trip;
- *                   pingpong-N-floor sets it beside raw TCP carrying floor records (bench/floor.ts)
- *   pipeline-16     16-byte messages/s written back to back; pipeline-16-floor sets it beside
- *                   raw TCP carrying batched floor records (bench/floor.ts)
  *   handshake-C-rsaB handshakes/s (connect, handshake, graceful close), C clients at a time,
  *                   with the server's CPU time per handshake
  */
-import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { ACK_BYTES, connect } from './kinds.js';
 import type { BenchFiles, Bits, Conn, ConnectOptions, Kind, Mode } from './kinds.js';
 import type { ChildHandle, Stats } from './child.js';
-import { log, medianOrNull, nowUs, percentile, timeUs } from './util.js';
+import { log, medianOrNull, nowUs } from './util.js';
 import type { Row } from './util.js';
 
 export const KINDS: readonly Kind[] = ['secsess', 'tcp', 'tls', 'secret-stream'];
@@ -44,7 +37,7 @@ export interface Variant {
   readonly options?: Omit<ConnectOptions, 'kind' | 'port'>;
 }
 
-const STANDARD: readonly Variant[] = KINDS.map((kind) => ({ name: kind, kind }));
+export const STANDARD: readonly Variant[] = KINDS.map((kind) => ({ name: kind, kind }));
 
 /** Opens one connection per variant (a variant that fails is reported and left out). */
 export async function openAll(
@@ -69,24 +62,44 @@ export async function openAll(
   return conns;
 }
 
+/** Closes every connection; one that has not closed after 10 s is left behind. */
 export async function closeAll(conns: Map<string, Conn>): Promise<void> {
-  await Promise.all([...conns.values()].map((c) => c.close().catch(() => {})));
+  await Promise.all([...conns.values()].map((c) => within(c.close(), 10_000).catch(() => {})));
+}
+
+/**
+ * A measurement that has not finished after this long has stalled (a lost wake-up, a peer
+ * gone): it fails, and its kind leaves the scenario, so one stuck connection cannot hang
+ * the run. Far above any repetition on a loaded machine (bulk's 1 GiB at 30 MB/s: 35 s).
+ */
+const STALL_MS = 300_000;
+
+/** `promise`, or a rejection after `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stalled for ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Runs `measure` for every connection, `reps` times, interleaved; returns every sample by name. */
-async function interleave<T>(
+export async function interleave<T>(
   conns: Map<string, Conn>,
   reps: number,
   measure: (conn: Conn, name: string) => Promise<T>,
 ): Promise<Map<string, T[]>> {
   const out = new Map<string, T[]>();
+  const stalled = new Set<string>();
   for (let r = 0; r < reps; r++) {
     for (const [name, conn] of conns) {
+      if (stalled.has(name)) continue;
       try {
-        const v = await measure(conn, name);
+        const v = await within(measure(conn, name), STALL_MS);
         out.set(name, [...(out.get(name) ?? []), v]);
       } catch (err) {
         log(`  ${name}: failed (${(err as Error).message})`);
+        if ((err as Error).message.startsWith('stalled')) stalled.add(name);
       }
     }
   }
@@ -129,72 +142,6 @@ export async function bulkOnce(conn: Conn, total: number, chunk: Buffer): Promis
   return total / (nowUs() - t0); // bytes/µs = MB/s
 }
 
-/**
- * The least CPU one 64 KiB GCM record costs to open through node:crypto, in µs: a context,
- * its aad and tag, one `update`, `final` (what node's API needs per record; it cannot give a
- * GCM context a new nonce). Timed in-process, the median of 5 batches.
- */
-function gcmOpenFloorUs(quick: boolean): number {
-  const key = createSecretKey(Buffer.alloc(32, 1));
-  const nonce = Buffer.alloc(12);
-  const aad = Buffer.alloc(12);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  const ct = Buffer.concat([c.update(Buffer.alloc(65536 + 13)), c.final()]);
-  const tag = c.getAuthTag();
-  return timeUs(
-    () => {
-      const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });
-      d.setAAD(aad);
-      d.setAuthTag(tag);
-      d.update(ct);
-      d.final();
-    },
-    quick ? 200 : 1000,
-    5,
-  );
-}
-
-export async function benchBulk(ctx: NetContext): Promise<Row[]> {
-  const total = ctx.quick ? 64 * 2 ** 20 : 2 ** 30;
-  const reps = ctx.quick ? 3 : 5;
-  const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  const variants: Variant[] = [
-    ...STANDARD,
-    { name: 'secsess-gcm', kind: 'secsess', options: { symmetric: 'AES-256-GCM' } },
-  ];
-  const kindOf = new Map(variants.map((v) => [v.name, v.kind]));
-  const conns = await openAll(ctx, variants, 'sink');
-  try {
-    await interleave(conns, 1, (c) => bulkOnce(c, 16 * 2 ** 20, chunk)); // warm-up
-    const samples = await interleave(conns, reps, async (c, name) => {
-      const child = await ctx.child(kindOf.get(name)!);
-      const before = await child.request<Stats>({ cmd: 'stats' });
-      const mbs = await bulkOnce(c, total, chunk);
-      const after = await child.request<Stats>({ cmd: 'stats' });
-      return { mbs, cpu: ((after.cpu - before.cpu) * chunk.length) / total };
-    });
-    const pick = (f: (s: { mbs: number; cpu: number }) => number): Map<string, number[]> =>
-      new Map([...samples].map(([name, runs]) => [name, runs.map(f)]));
-    const mbs = pick((s) => s.mbs);
-    const cpu = pick((s) => s.cpu);
-    // The most a receiver that reads a net.Socket and opens records through node:crypto can
-    // take on one core: raw TCP's receiving CPU per 64 KiB plus the least GCM open of 64 KiB.
-    const tcpCpu = medianOrNull(cpu.get('tcp') ?? []);
-    const bound = tcpCpu === null ? null : chunk.length / (tcpCpu + gcmOpenFloorUs(ctx.quick));
-    const boundRow = rowFrom('bulk-gcm-receiver-bound', 'MB/s', mbs, 'secsess-gcm', ['tls']);
-    return [
-      rowFrom('bulk', 'MB/s', mbs),
-      rowFrom('bulk-gcm', 'MB/s', mbs, 'secsess-gcm'),
-      rowFrom('bulk-server-cpu', 'µs/64KiB', cpu),
-      rowFrom('bulk-gcm-server-cpu', 'µs/64KiB', cpu, 'secsess-gcm'),
-      { ...boundRow, peers: { 'tcp+node:crypto': bound, ...boundRow.peers } },
-    ];
-  } finally {
-    await closeAll(conns);
-  }
-}
-
 // ---- ping-pong ----
 
 /** Echo round trips of `size` bytes for `ms` milliseconds; resolves with every round trip in µs. */
@@ -222,49 +169,10 @@ export function pingPongOnce(conn: Conn, size: number, ms: number): Promise<numb
   });
 }
 
-export async function benchPingPong(ctx: NetContext, size: number): Promise<Row[]> {
-  const reps = ctx.quick ? 3 : 5;
-  const ms = ctx.quick ? 250 : 1000;
-  // The floor (bench/floor.ts): raw TCP carrying records that cost only the primitives' calls.
-  const conns = await openAll(ctx, [...STANDARD, { name: 'floor', kind: 'floor' }], 'echo');
-  try {
-    await interleave(conns, 1, (c) => pingPongOnce(c, size, ctx.quick ? 300 : 1000));
-    const samples = await interleave(conns, reps, (c) => pingPongOnce(c, size, ms));
-    const per = (f: (s: number[]) => number): Map<string, number[]> =>
-      new Map([...samples].map(([name, runs]) => [name, runs.map(f)]));
-    return [
-      rowFrom(
-        `pingpong-${size}`,
-        'rt/s',
-        per((s) => (s.length * 1e6) / s.reduce((a, b) => a + b, 0)),
-      ),
-      rowFrom(
-        `pingpong-${size}-p50`,
-        'µs',
-        per((s) => percentile(s, 50)),
-      ),
-      rowFrom(
-        `pingpong-${size}-p99`,
-        'µs',
-        per((s) => percentile(s, 99)),
-      ),
-      rowFrom(
-        `pingpong-${size}-floor`,
-        'rt/s',
-        per((s) => (s.length * 1e6) / s.reduce((a, b) => a + b, 0)),
-        'secsess',
-        ['floor', 'tls'],
-      ),
-    ];
-  } finally {
-    await closeAll(conns);
-  }
-}
-
 // ---- pipeline ----
 
 /** Writes 16-byte messages back to back for `ms` milliseconds; resolves with messages/s, all acknowledged. */
-async function pipelineOnce(conn: Conn, ms: number): Promise<number> {
+export async function pipelineOnce(conn: Conn, ms: number): Promise<number> {
   const message = Buffer.alloc(16, 0x71);
   const perBatch = ACK_BYTES / message.length;
   let acked = 0;
@@ -289,24 +197,6 @@ async function pipelineOnce(conn: Conn, ms: number): Promise<number> {
   if (acked >= target) done();
   await allAcked;
   return (batches * perBatch * 1e6) / (nowUs() - t0);
-}
-
-export async function benchPipeline(ctx: NetContext): Promise<Row[]> {
-  const reps = ctx.quick ? 3 : 5;
-  const ms = ctx.quick ? 250 : 1000;
-  // The floor (bench/floor.ts): messages batched into records that cost only the primitives'
-  // calls, each delivered as a Buffer through an EventEmitter.
-  const conns = await openAll(ctx, [...STANDARD, { name: 'floor-batch', kind: 'floor-batch' }], 'sink');
-  try {
-    await interleave(conns, 1, (c) => pipelineOnce(c, ctx.quick ? 150 : 500));
-    const rates = await interleave(conns, reps, (c) => pipelineOnce(c, ms));
-    return [
-      rowFrom('pipeline-16', 'msg/s', rates),
-      rowFrom('pipeline-16-floor', 'msg/s', rates, 'secsess', ['floor-batch', 'tls']),
-    ];
-  } finally {
-    await closeAll(conns);
-  }
 }
 
 // ---- handshakes ----

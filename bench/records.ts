@@ -31,9 +31,11 @@ import { fileURLToPath } from 'node:url';
 import { PrivateKey } from '@secsess/keys';
 import { ClientConnection, ServerConnection, resolveSuite } from '../sdk/src/protocol/index.js';
 import type { ConnectionHandler } from '../sdk/src/protocol/index.js';
+import type { AlgorithmSet } from '../sdk/src/protocol/suite.js';
 import { RecordOpener, RecordSealer } from '../sdk/src/protocol/record-layer.js';
 import { secureRandom } from '../sdk/src/protocol/crypto.js';
 import { FloorRecords } from './floor.js';
+import { chachaRows } from './records-chacha.js';
 import { etmCeiling, opensslSpeed } from './openssl-speed.js';
 import type { OpensslSpeed } from './openssl-speed.js';
 import { log, printTable, timeUs, timeUsEach } from './util.js';
@@ -92,6 +94,7 @@ export async function benchRecords(options: { quick: boolean }): Promise<Row[]> 
     ...recordRows(options, 'AES-256-CBC', speed),
     ...messageRows(options),
     ...recordRows(options, 'AES-256-GCM', speed),
+    ...(await chachaRows(options)),
     handshakeRow(options),
   ];
 }
@@ -222,7 +225,10 @@ function recordRows(
 }
 
 /** A client and a server connection, established in memory; records travel through arrays. */
-function connectedPair(key: PrivateKey = serverKey()): {
+export function connectedPair(
+  key: PrivateKey = serverKey(),
+  set?: AlgorithmSet,
+): {
   client: ClientConnection;
   server: ServerConnection;
   toServer: Buffer[];
@@ -232,7 +238,7 @@ function connectedPair(key: PrivateKey = serverKey()): {
   const idle: Omit<ConnectionHandler, 'send'> = { established() {}, message() {}, peerClosed() {} };
   const client = new ClientConnection(
     { ...idle, send: (d) => toServer.push(d) },
-    { serverKey: key.publicKey },
+    { serverKey: key.publicKey, ...(set ? { set } : {}) },
   );
   const server = new ServerConnection({ ...idle, send: (d) => toClient.push(d) }, { keys: [key] });
   client.start();

@@ -5,8 +5,12 @@
  * document `{ "results": [ { scenario, unit, secsess, peers } ] }` on stdout; progress and
  * the reasons a peer could not run go to stderr). Every network scenario runs secsess and
  * its peers (raw TCP, node:tls, @hyperswarm/secret-stream) in the same run, servers in child
- * processes; figures are medians of repetitions. `--quick` runs a reduced version of
- * everything in about a minute. Groups: records, bulk, pingpong, pipeline, handshake,
+ * processes; figures are medians of repetitions. bulk, pingpong and pipeline run secsess
+ * once per suite (default, -gcm, -chacha) beside the peers and the floors: with records they
+ * took 4.6 minutes of a full run on the 2-core machine of BENCHMARKS.md at load 3–7, and
+ * the whole full run takes about 7 minutes there when it is quiet; `--quick` runs a reduced
+ * version of everything in about 2 minutes. A loaded machine stretches both (bulk most).
+ * Groups: records, bulk, pingpong, pipeline, handshake,
  * cores (handshakes/s with 1 and 2 node:cluster server processes), idle-memory,
  * latency, keygen, dgram, tunnel (the `secsess` command beside spiped and
  * stunnel, with real redis-server / redis-benchmark), resume (resumed handshakes beside full
@@ -20,8 +24,10 @@ import { makeFiles, removeFiles } from './kinds.js';
 import type { BenchFiles, Bits, Kind, Mode } from './kinds.js';
 import { benchLatencyUnderHandshakes } from './latency.js';
 import { benchIdleMemory } from './memory.js';
-import { benchBulk, benchHandshakes, benchPingPong, benchPipeline } from './network.js';
+import { benchHandshakes } from './network.js';
 import type { NetContext } from './network.js';
+import { nativeUnavailable } from './floor-aead.js';
+import { benchBulk, benchPingPong, benchPipeline, sdkBackends } from './suites.js';
 import { log, printTable } from './util.js';
 import type { Row } from './util.js';
 
@@ -72,6 +78,11 @@ const load = (): string =>
     .map((l) => l.toFixed(2))
     .join(' ');
 log(`load average: ${load()}`);
+log(
+  `sdk AEAD backends: ${Object.entries(sdkBackends())
+    .map(([cipher, backend]) => `${cipher} → ${backend}`)
+    .join(', ')}${process.env.SECSESS_CRYPTO ? ` (SECSESS_CRYPTO=${process.env.SECSESS_CRYPTO})` : ''}`,
+);
 if (loadavg()[0]! > 0.5 * availableParallelism()) {
   log('warning: the machine is busy; figures (the network ones most) will be noisy');
 }
@@ -98,6 +109,7 @@ const ctx: NetContext = {
     return p;
   },
   unavailable(kind) {
+    if (kind.startsWith('floor-native')) return nativeUnavailable();
     return kind === 'tls' && !files.tls ? (files.tlsError ?? 'no certificate') : null;
   },
 };
