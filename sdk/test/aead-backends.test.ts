@@ -13,7 +13,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { NodeAeadKey, aeadBackend, createAeadKey, cryptoBackends } from '../src/protocol/aead.js';
+import {
+  NATIVE_AEAD_MAX,
+  NodeAeadKey,
+  aeadBackend,
+  createAeadKey,
+  cryptoBackends,
+} from '../src/protocol/aead.js';
 import type { AeadKey } from '../src/protocol/aead.js';
 import { SodiumChachaKey, loadSodium } from '../src/protocol/aead-native.js';
 import type { Sodium } from '../src/protocol/aead-native.js';
@@ -52,6 +58,29 @@ function seal(key: AeadKey, nonce: Buffer, aad: Buffer, plain: Buffer, at: numbe
   key.sealInPlace(nonce, aad, buf, at, at + plain.length);
   return buf;
 }
+
+test('the key the record layers get seals and opens as node:crypto on both sides of NATIVE_AEAD_MAX (libsodium below, OpenSSL from there on)', (t) => {
+  const raw = randomBytes(32);
+  const reference = new NodeAeadKey('chacha20-poly1305', raw);
+  const key = createAeadKey('chacha20-poly1305', raw);
+  t.is(key.backend, forced ? 'node:crypto' : 'sodium-native');
+  for (const size of [0, 16, NATIVE_AEAD_MAX - 1, NATIVE_AEAD_MAX, NATIVE_AEAD_MAX + 1, 65536 + 13]) {
+    const nonce = randomBytes(12);
+    const aad = randomBytes(12);
+    const plain = randomBytes(size);
+    const sealed = seal(key, nonce, aad, plain, 3);
+    t.deepEqual(sealed, seal(reference, nonce, aad, plain, 3), `size ${size}`);
+    const out = Buffer.alloc(size);
+    t.true(reference.openInto(nonce, aad, sealed, 3, 3 + size, out, 0));
+    t.true(key.openInto(nonce, aad, sealed, 3, 3 + size, sealed, 3), `size ${size}`);
+    t.deepEqual(sealed.subarray(3, 3 + size), plain);
+    t.deepEqual(out, plain);
+    const forged = seal(reference, nonce, aad, plain, 0);
+    forged[size]! ^= 1;
+    t.false(key.openInto(nonce, aad, forged, 0, size, Buffer.alloc(size), 0), `forged, size ${size}`);
+  }
+  key.destroy();
+});
 
 test('the backends in use: ChaCha20-Poly1305 on sodium-native (installed here), AES-256-GCM on node:crypto', (t) => {
   t.truthy(
