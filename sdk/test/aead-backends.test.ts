@@ -364,10 +364,14 @@ test('SECSESS_CRYPTO=node puts ChaCha20-Poly1305 on node:crypto, and the debug l
   t.regex(lines[0]!, /chacha20-poly1305 node:crypto \(SECSESS_CRYPTO=node\)$/);
 });
 
-test('an unknown SECSESS_CRYPTO value is ignored (and said so): the fastest backend that loads', async (t) => {
+test('an unknown SECSESS_CRYPTO value fails safe to node:crypto (and says so); case and spaces do not matter', async (t) => {
   const { json, stderr } = await report({ SECSESS_CRYPTO: 'fast' });
-  t.like(json, { backends: { 'chacha20-poly1305': 'sodium-native' } });
-  t.regex(backendLines(stderr)[0]!, /SECSESS_CRYPTO=fast ignored \(node, auto\)/);
+  t.like(json, { backends: { 'chacha20-poly1305': 'node:crypto' } });
+  t.regex(backendLines(stderr)[0]!, /SECSESS_CRYPTO=fast not understood \(node, auto\): node:crypto/);
+  const upper = await report({ SECSESS_CRYPTO: ' NODE ' });
+  t.like(upper.json, { backends: { 'chacha20-poly1305': 'node:crypto' } });
+  const auto = await report({ SECSESS_CRYPTO: 'Auto' });
+  t.like(auto.json, { backends: { 'chacha20-poly1305': 'sodium-native' } });
 });
 
 for (const [failure, reason] of [

@@ -94,24 +94,40 @@ export function loadSodium(): SodiumLoad {
 /** key 00..1f, nonce 40..4b, aad "secsess", "sodium-native self-test": ct ‖ tag (node:crypto's). */
 const KAT_SEALED = '8b3b18e80727c36f39bb9f76decf1ea8d8aa4e6c218f35187a24018b8405f7010579c578613399';
 
+/**
+ * The record layers' call shapes, not fresh buffers: nonce, aad and record are views at
+ * non-zero offsets of larger buffers (as the record state's storage and a frame are), the
+ * record is opened into another buffer at an offset, and bytes around each range must stay
+ * as they were — a binding that mishandled a view's offset fails here, not on traffic.
+ */
 function knownAnswer(sodium: Sodium): boolean {
   const key = Buffer.alloc(KEY_SIZE);
   for (let i = 0; i < KEY_SIZE; i++) key[i] = i;
-  const nonce = Buffer.alloc(NONCE_SIZE);
-  for (let i = 0; i < NONCE_SIZE; i++) nonce[i] = 0x40 + i;
-  const aad = Buffer.from('secsess');
   const text = Buffer.from('sodium-native self-test');
-  const record = Buffer.alloc(text.length + AEAD_TAG_SIZE);
-  text.copy(record);
+  const store = Buffer.alloc(3 + NONCE_SIZE + 7 + 3, 0xee);
+  for (let i = 0; i < NONCE_SIZE; i++) store[3 + i] = 0x40 + i;
+  store.write('secsess', 3 + NONCE_SIZE, 'latin1');
+  const nonce = store.subarray(3, 3 + NONCE_SIZE);
+  const aad = store.subarray(3 + NONCE_SIZE, 3 + NONCE_SIZE + 7);
+  const at = 4;
+  const end = at + text.length;
+  const frame = Buffer.alloc(end + AEAD_TAG_SIZE + 4, 0xee);
+  text.copy(frame, at);
+  const out = Buffer.alloc(text.length + 10, 0xee);
   const k = new SodiumChachaKey(sodium, key);
-  k.sealInPlace(nonce, aad, record, 0, text.length);
-  const sealed = record.toString('hex') === KAT_SEALED;
+  k.sealInPlace(nonce, aad, frame, at, end);
+  const untouched = (b: Buffer, from: number, to: number): boolean =>
+    b.subarray(0, from).every((x) => x === 0xee) && b.subarray(to).every((x) => x === 0xee);
+  const sealed =
+    frame.toString('hex', at, end + AEAD_TAG_SIZE) === KAT_SEALED && untouched(frame, at, end + 16);
   const opened =
-    k.openInto(nonce, aad, record, 0, text.length, record, 0) && record.subarray(0, text.length).equals(text);
-  record[0]! ^= 1;
-  const refused = !k.openInto(nonce, aad, record, 0, text.length, record, 0);
+    k.openInto(nonce, aad, frame, at, end, out, 5) &&
+    out.subarray(5, 5 + text.length).equals(text) &&
+    untouched(out, 5, 5 + text.length);
+  frame[at]! ^= 1;
+  const refused = !k.openInto(nonce, aad, frame, at, end, frame, at);
   k.destroy();
-  return sealed && opened && refused;
+  return sealed && opened && refused && untouched(store, 3, 3 + NONCE_SIZE + 7);
 }
 
 /** One direction's ChaCha20-Poly1305 key on libsodium. */

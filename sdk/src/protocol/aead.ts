@@ -129,14 +129,18 @@ interface Chosen {
 let chosen: Chosen | null = null;
 
 /**
- * The choice, made once: `env` is SECSESS_CRYPTO's value (`node`: node:crypto for every
- * cipher; unset, empty or `auto`: the fastest that loads). The debug line says what and why.
+ * The choice, made once: `env` is SECSESS_CRYPTO's value, trimmed and in any case (`node`:
+ * node:crypto for every cipher; unset, empty or `auto`: the fastest that loads; anything else
+ * fails safe to node:crypto, the reference). The debug line says what and why.
  */
-function choose(env: string | undefined): Chosen {
+function choose(raw: string | undefined): Chosen {
+  const env = (raw ?? '').trim().toLowerCase();
   let sodium: Sodium | null = null;
   let why: string;
   if (env === 'node') {
     why = `${CRYPTO_ENV}=node`;
+  } else if (env !== '' && env !== 'auto') {
+    why = `${CRYPTO_ENV}=${raw} not understood (node, auto): node:crypto`;
   } else {
     const loaded = loadSodium();
     if ('sodium' in loaded) {
@@ -145,8 +149,6 @@ function choose(env: string | undefined): Chosen {
     } else {
       why = loaded.reason;
     }
-    if (env !== undefined && env !== '' && env !== 'auto')
-      why += `; ${CRYPTO_ENV}=${env} ignored (node, auto)`;
   }
   const names: CryptoBackends = Object.freeze({
     'aes-256-gcm': 'node:crypto',
@@ -218,9 +220,10 @@ class ChachaKey implements AeadKey {
  * backend (`aeadBackend(cipher)`).
  */
 export function createAeadKey(cipher: AeadCipher, raw: Buffer): AeadKey {
+  // AES-256-GCM is node:crypto's whatever the choice: a GCM-only process never loads sodium-native.
+  if (cipher !== 'chacha20-poly1305') return new NodeAeadKey(cipher, raw);
   const { sodium } = backends();
-  if (cipher === 'chacha20-poly1305' && sodium) return new ChachaKey(sodium, raw);
-  return new NodeAeadKey(cipher, raw);
+  return sodium ? new ChachaKey(sodium, raw) : new NodeAeadKey(cipher, raw);
 }
 
 /** The backend `cipher`'s keys are made on (chosen at the first call in the process). */

@@ -1,8 +1,12 @@
 /**
  * The protocol core's hashing and randomness: the random pool, hashes, HMAC (with the
- * record layer's prepared-pad HmacKey) and HKDF, constant-time comparison. With ciphers.ts (record encryption) and
- * asymmetric.ts (RSA, X25519), every node:crypto operation of the core is in these three
- * files, so the primitives in use can be read (and audited) in one place.
+ * record layer's prepared-pad HmacKey) and HKDF, constant-time comparison. With ciphers.ts and
+ * aead.ts (record encryption) and asymmetric.ts (RSA, X25519), every node:crypto operation of
+ * the core is in these files, so the primitives in use can be read (and audited) in one place.
+ *
+ * Buffers that hold secrets (HKDF outputs, HMAC pads) are allocated on their own
+ * (`allocUnsafeSlow`), never as slices of Node's shared 8 KiB pool, where a user's buffer
+ * that is cloned or posted to a worker would carry them along.
  */
 import { Buffer } from 'node:buffer';
 import {
@@ -119,7 +123,7 @@ export class HkdfPrk {
 
   constructor(name: HashName, ikm: Buffer, salt: Buffer = EMPTY_BYTES) {
     const hashLen = hashLength(name);
-    const prk = Buffer.allocUnsafe(hashLen);
+    const prk = Buffer.allocUnsafeSlow(hashLen);
     hmacInto(name, salt.length > 0 ? salt : Buffer.alloc(hashLen), [ikm], prk);
     this.#name = name;
     this.#mac = new HmacKey(name, prk);
@@ -134,10 +138,10 @@ export class HkdfPrk {
     }
     const mac = this.#mac;
     const room = mac.blockSize;
-    const out = Buffer.allocUnsafe(length);
+    const out = Buffer.allocUnsafeSlow(length);
     // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), with room for the pad in front (macAfterRoom).
-    const buf = Buffer.allocUnsafe(room + hashLen + info.length + 1);
-    const block = Buffer.allocUnsafe(hashLen);
+    const buf = Buffer.allocUnsafeSlow(room + hashLen + info.length + 1);
+    const block = Buffer.allocUnsafeSlow(hashLen);
     let previous = 0;
     for (let at = 0, i = 1; at < length; i++) {
       let end = room + previous;
@@ -171,7 +175,7 @@ function hmacInto(name: HashName, key: Buffer, parts: readonly Buffer[], out: Bu
   const mac = new HmacKey(name, k);
   let length = block;
   for (const p of parts) length += p.length;
-  const buf = Buffer.allocUnsafe(length);
+  const buf = Buffer.allocUnsafeSlow(length);
   let at = block;
   for (const p of parts) {
     buf.set(p, at);
@@ -190,7 +194,7 @@ function hmacInto(name: HashName, key: Buffer, parts: readonly Buffer[], out: Bu
  * wipes `key`; the copies made here are wiped.
  */
 export function hmacRaw(name: HashName, key: Buffer, ...parts: Buffer[]): Buffer {
-  const out = Buffer.allocUnsafe(hashLength(name));
+  const out = Buffer.allocUnsafeSlow(hashLength(name));
   hmacInto(name, key, parts, out);
   return out;
 }
@@ -260,8 +264,8 @@ export class HmacKey {
     this.blockSize = block;
     this.#hashName = hashName;
     const size = HmacKey.storageSize(hashName);
-    // Every byte is written below, so an unzeroed (pooled) buffer will do.
-    const store = storage ?? Buffer.allocUnsafe(size);
+    // Every byte is written below, so an unzeroed buffer will do (its own: not the shared pool).
+    const store = storage ?? Buffer.allocUnsafeSlow(size);
     if (store.length < size) throw new RangeError('HMAC storage too small');
     store.fill(0x36, 0, block);
     store.fill(0x5c, block, 2 * block);

@@ -21,8 +21,9 @@ const MAX_KEPT_BATCH = 4096;
  * The last large batch buffer released by a flush, wiped, for whichever session of this
  * thread next outgrows its own: a session written to in bursts takes the same buffer back
  * on every tick instead of growing a new one by doubling (five allocations and copies per
- * flush of a 5 KiB batch), while idle sessions still keep no large buffer. Sessions of one
- * thread run one at a time, and a buffer is only ever held by one batch.
+ * flush of a 5 KiB batch), while idle sessions still keep no large buffer. A batch is
+ * detached from its connection while it is sealed, and given here only once wiped, so a
+ * buffer is only ever held by one batch.
  */
 let spareBatch: Buffer | null = null;
 
@@ -140,7 +141,7 @@ export abstract class MessageSender {
         spareBatch = null;
         grown = spare;
       } else {
-        grown = Buffer.allocUnsafe(Math.min(this.maxFragment, Math.max(end, 2 * batch.length, 256)));
+        grown = Buffer.allocUnsafeSlow(Math.min(this.maxFragment, Math.max(end, 2 * batch.length, 256)));
       }
       batch.copy(grown, 0, 0, this.#batchLength);
       batch.fill(0, 0, this.#batchLength);
@@ -168,6 +169,9 @@ export abstract class MessageSender {
     if (count === 0) return;
     const length = this.#batchLength;
     const batch = this.#batch;
+    // Detached while it is sealed and sent: a synchronous peer answering inside send() may
+    // make this connection queue and flush again, into a batch of its own, never this one.
+    this.#batch = EMPTY;
     this.#batchCount = 0;
     this.#batchLength = 0;
     try {
@@ -181,10 +185,12 @@ export abstract class MessageSender {
     } finally {
       // The batch held plaintext: wipe it, and let a large one go (idle sessions stay small)
       // to the next session that needs one (spareBatch).
+      // Only this call holds it now (detached above), so it is given to one place at most.
       fillBytes.call(batch, 0, 0, length);
       if (batch.length > MAX_KEPT_BATCH) {
-        this.#batch = EMPTY;
         if (spareBatch === null || spareBatch.length < batch.length) spareBatch = batch;
+      } else if (this.#batch === EMPTY) {
+        this.#batch = batch;
       }
     }
   }

@@ -33,7 +33,7 @@ export class Reassembly {
     this.#active = true;
     const current = this.#buffer;
     if (!current || current.length < need) {
-      const grown = Buffer.allocUnsafe(
+      const grown = Buffer.allocUnsafeSlow(
         Math.min(this.#max, Math.max(need, 2 * (current?.length ?? 0), MAX_FRAGMENT)),
       );
       current?.copy(grown, 0, 0, this.#length);

@@ -115,7 +115,7 @@ let scratchBuf = Buffer.alloc(0);
  * so one suffices; it grows to one maximal record and stays.
  */
 function scratch(size: number): Buffer {
-  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafe(Math.max(size, 2 * scratchBuf.length, 1024));
+  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 1024));
   return scratchBuf;
 }
 
@@ -208,8 +208,11 @@ abstract class RecordState {
   #install(): void {
     const keys = trafficKeys(this.suite, this.secret);
     if (this.suite.mode === 'aead') {
-      this.aeadKey = createAeadKey(this.suite.cipher as AeadCipher, keys.cipherRaw);
-      keys.cipherRaw.fill(0);
+      try {
+        this.aeadKey = createAeadKey(this.suite.cipher as AeadCipher, keys.cipherRaw);
+      } finally {
+        keys.cipherRaw.fill(0);
+      }
       this.aeadIv = keys.iv;
       this.nonce ??= this.storage.subarray(0, AEAD_IV_SIZE);
       this.aad ??= this.storage.subarray(AEAD_IV_SIZE, AEAD_IV_SIZE + 8 + FRAME_HEADER_SIZE);
@@ -436,11 +439,11 @@ export class RecordOpener extends RecordState {
     );
   }
 
-  /** The plaintext is opened into a new buffer: the frame may be the transport's, not ours. */
+  /** Opened into a buffer of its own (not the shared pool: a clone of a message carries it alone). */
   #openAead(frame: Buffer): Buffer {
     const tagStart = frame.length - this.suite.tagLength;
     if (tagStart - FRAME_HEADER_SIZE < INNER_HEADER_SIZE) throw recordError();
-    const plain = Buffer.allocUnsafe(tagStart - FRAME_HEADER_SIZE);
+    const plain = Buffer.allocUnsafeSlow(tagStart - FRAME_HEADER_SIZE);
     const ok = this.aeadKey!.openInto(
       this.aeadNonce(this.seq),
       this.aeadAad(this.seq, frame),

@@ -138,7 +138,7 @@ let scratchBuf = Buffer.alloc(0);
 
 /** A thread-wide buffer for the bytes a CBC tag covers (ciphertext only: nothing to wipe). */
 function scratch(size: number): Buffer {
-  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafe(Math.max(size, 2 * scratchBuf.length, 2048));
+  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 2048));
   return scratchBuf;
 }
 
@@ -168,8 +168,11 @@ export class EpochKeys {
     this.#random = random;
     const keys = trafficKeys(suite, secret);
     if (suite.mode === 'aead') {
-      this.#aeadKey = createAeadKey(suite.cipher as AeadCipher, keys.cipherRaw);
-      keys.cipherRaw.fill(0);
+      try {
+        this.#aeadKey = createAeadKey(suite.cipher as AeadCipher, keys.cipherRaw);
+      } finally {
+        keys.cipherRaw.fill(0);
+      }
       this.#aead = Buffer.alloc(2 * AEAD_IV_SIZE);
       keys.iv.copy(this.#aead);
       keys.iv.fill(0);
@@ -299,10 +302,10 @@ export class EpochKeys {
     return { type: plain[0]!, payload: plain.subarray(1, end) };
   }
 
-  /** Opened into a new buffer: the packet is the socket's, and the payload is handed out. */
+  /** Opened into a buffer of its own (not the shared pool): the payload is handed out. */
   #openAead(packet: Buffer): OpenedDatagramRecord | null {
     const tagStart = packet.length - AEAD_TAG_SIZE;
-    const plain = Buffer.allocUnsafe(tagStart - RECORD_HEADER_SIZE);
+    const plain = Buffer.allocUnsafeSlow(tagStart - RECORD_HEADER_SIZE);
     const ok = this.#aeadKey!.openInto(
       this.#nonce(packet),
       packet.subarray(0, RECORD_HEADER_SIZE),
