@@ -1,7 +1,8 @@
 /**
  * `--symmetric` of `secsess serve` and `connect`: chacha20-poly1305 is accepted by both; the
  * connect default is the fastest cipher the process has (chacha20-poly1305 on sodium-native,
- * else aes-256-gcm; SECSESS_CRYPTO=node forces the latter), said by --help; a
+ * else aes-256-gcm; SECSESS_CRYPTO=node forces the latter), said by --help, and falls back
+ * to aes-256-gcm once when a server refuses chacha20-poly1305 (a --symmetric given never); a
  * ChaCha20-Poly1305 tunnel works when serve runs on node:crypto and connect on libsodium; the
  * bundle leaves sodium-native (a native addon) to be required at run time.
  */
@@ -110,7 +111,20 @@ test.serial(
     const chacha = await secsess(['connect', await to(chachaOnly), ...trust], 'chacha by default', native);
     t.is(chacha.code, 0, chacha.stderr);
     t.is(chacha.stdout, 'chacha by default');
-    const refused = await secsess(['connect', await to(gcmOnly), ...trust], 'x', native);
+    // A server that refuses it (an earlier release, or pinned to aes-256-gcm): asked again
+    // for aes-256-gcm, once, said on stderr.
+    const fellBack = await secsess(['connect', await to(gcmOnly), ...trust], 'fell back', native);
+    t.is(fellBack.code, 0, fellBack.stderr);
+    t.is(fellBack.stdout, 'fell back');
+    t.deepEqual(lines(fellBack.stderr), [
+      'secsess: the server refused chacha20-poly1305 (ERR_SUITE_MISMATCH): asking for aes-256-gcm from now on; --symmetric chooses',
+    ]);
+    // A cipher the user chose is never changed.
+    const refused = await secsess(
+      ['connect', await to(gcmOnly), ...trust, '--symmetric', 'chacha20-poly1305'],
+      'x',
+      native,
+    );
     t.is(refused.code, 1);
     t.regex(lines(refused.stderr).join('\n'), /\[ERR_SUITE_MISMATCH\]$/);
 

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
-import { Client, DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, PrivateKey } from '@secsess/sdk';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, PrivateKey } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -16,7 +16,6 @@ import { readPublicKey } from '../commands/read-public-key.js';
 import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import {
-  algorithmSet,
   commonOptions,
   defaultSymmetric,
   MAX_MESSAGE_SIZE,
@@ -25,6 +24,8 @@ import {
 } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
+import { SuiteFallback } from './suite-fallback.js';
+import type { Connector } from './suite-fallback.js';
 import { handleSignals, releaseEarlySignals } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
@@ -70,7 +71,8 @@ function builder(yargs: Argv<TunnelArgs>) {
       defaultDescription: 'chacha20-poly1305 if sodium-native loads, else aes-256-gcm',
       describe:
         'the cipher to ask for; by default the fastest here: chacha20-poly1305 on libsodium (the optional ' +
-        'sodium-native), else aes-256-gcm (SECSESS_CRYPTO=node: aes-256-gcm)',
+        'sodium-native), else aes-256-gcm (SECSESS_CRYPTO=node: aes-256-gcm); a default refused by the ' +
+        'server (an older release) falls back to aes-256-gcm, a cipher given here never',
     })
     .option('resume', {
       type: 'boolean',
@@ -122,7 +124,7 @@ export type ConnectArgs = ReturnType<typeof builder> extends Argv<infer T> ? T :
  * share one ticket store, so a session resumes from a ticket of an earlier one (unless
  * --no-resume); a stdio run makes one session and asks for no ticket.
  */
-async function clientFactory(args: ConnectArgs): Promise<() => Client> {
+async function clientFactory(args: ConnectArgs, say: (line: string) => void): Promise<() => Connector> {
   const serverKey: PublicKey | null =
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
   const options: ClientOptions = {
@@ -135,12 +137,12 @@ async function clientFactory(args: ConnectArgs): Promise<() => Client> {
     ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
     ...(args.listen === undefined ? {} : { resumption: ticketStore(args.resume) ?? false }),
   };
-  const set = algorithmSet(args.symmetric ?? defaultSymmetric());
-  return () => Client.create(serverKey, set, options);
+  const suites = new SuiteFallback(args.symmetric, defaultSymmetric(), serverKey, options, say);
+  return () => suites.client();
 }
 
 async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<void> {
-  const newClient = await clientFactory(args);
+  const newClient = await clientFactory(args, (line) => out.io.stderr.write(`secsess: ${line}\n`));
   if (args.listen === undefined) {
     const session = await newClient().connect(parseHostPort(args.target!));
     // ssh closes its ProxyCommand's stdin, then sends it SIGHUP: hang up with a Close (1000
@@ -164,7 +166,7 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
 async function forwardSocket(
   socket: Socket,
   to: HostPort,
-  client: Client,
+  client: Connector,
   log: TunnelLog,
   sessions: Set<Session>,
   signal: AbortSignal,
@@ -210,7 +212,11 @@ function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<
 }
 
 /** `connect --listen`: runs until SIGTERM/SIGINT and the drain. */
-async function listenAndForward(args: ConnectArgs, newClient: () => Client, log: TunnelLog): Promise<void> {
+async function listenAndForward(
+  args: ConnectArgs,
+  newClient: () => Connector,
+  log: TunnelLog,
+): Promise<void> {
   const listen = parseListen(args.listen!);
   if (listen !== SYSTEMD) await checkLoopback(listen.host, 'listen', args['unsafe-listen']);
   const to = parseHostPort(args.to!);
