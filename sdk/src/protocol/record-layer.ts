@@ -115,7 +115,8 @@ let scratchBuf = Buffer.alloc(0);
  * so one suffices; it grows to one maximal record and stays.
  */
 function scratch(size: number): Buffer {
-  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 1024));
+  if (scratchBuf.length < size)
+    scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 1024));
   return scratchBuf;
 }
 

@@ -138,7 +138,8 @@ let scratchBuf = Buffer.alloc(0);
 
 /** A thread-wide buffer for the bytes a CBC tag covers (ciphertext only: nothing to wipe). */
 function scratch(size: number): Buffer {
-  if (scratchBuf.length < size) scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 2048));
+  if (scratchBuf.length < size)
+    scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 2048));
   return scratchBuf;
 }
 
