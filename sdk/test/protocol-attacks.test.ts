@@ -147,26 +147,27 @@ test('nothing is accepted after a failure: the connection stays closed', (t) => 
   t.deepEqual(p.s.messages, []);
 });
 
-test('with the GCM suite, a flipped byte, a reflected, a duplicated or a reordered record is rejected', (t) => {
-  const gcm = (): Pair => {
-    const p = makePair({ set: { symmetric: 'AES-256-GCM' } });
-    p.client.start();
-    p.c.deliver = null;
-    p.s.deliver = null;
-    return p;
-  };
-  const p = gcm();
-  const [r1, r2] = clientRecords(p, ['first', 'second']);
-  for (let i = 4; i < r1!.length; i += 3) {
-    const q = gcm();
-    const [good] = clientRecords(q, ['first']);
-    const bad = Buffer.from(good!);
-    bad[i]! ^= 0x04;
-    t.throws(() => q.server.receive(bad), { code: ErrorCode.RECORD_AUTH });
-  }
-  t.throws(() => p.client.receive(r1!), { code: ErrorCode.RECORD_AUTH });
-  t.throws(() => gcm().server.receive(r2!), { code: ErrorCode.RECORD_AUTH });
-  p.server.receive(r1!);
-  t.throws(() => p.server.receive(r1!), { code: ErrorCode.RECORD_AUTH });
-  t.deepEqual(p.s.messages, [Buffer.from('first')]);
-});
+for (const symmetric of ['AES-256-GCM', 'ChaCha20-Poly1305'] as const)
+  test(`with the ${symmetric} suite, a flipped byte, a reflected, a duplicated or a reordered record is rejected`, (t) => {
+    const gcm = (): Pair => {
+      const p = makePair({ set: { symmetric } });
+      p.client.start();
+      p.c.deliver = null;
+      p.s.deliver = null;
+      return p;
+    };
+    const p = gcm();
+    const [r1, r2] = clientRecords(p, ['first', 'second']);
+    for (let i = 4; i < r1!.length; i += 3) {
+      const q = gcm();
+      const [good] = clientRecords(q, ['first']);
+      const bad = Buffer.from(good!);
+      bad[i]! ^= 0x04;
+      t.throws(() => q.server.receive(bad), { code: ErrorCode.RECORD_AUTH });
+    }
+    t.throws(() => p.client.receive(r1!), { code: ErrorCode.RECORD_AUTH });
+    t.throws(() => gcm().server.receive(r2!), { code: ErrorCode.RECORD_AUTH });
+    p.server.receive(r1!);
+    t.throws(() => p.server.receive(r1!), { code: ErrorCode.RECORD_AUTH });
+    t.deepEqual(p.s.messages, [Buffer.from('first')]);
+  });

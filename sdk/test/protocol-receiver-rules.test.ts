@@ -373,34 +373,34 @@ test('a Close that reaches the key budget is the last record: no KeyUpdate follo
   t.is(p.server.state, 'closed');
 });
 
-test('GCM: a bad tag, a body shorter than inner header and tag, a replay: ERR_RECORD_AUTH; 65 536 bytes delivered', (t) => {
-  const gcm = ALL_SUITES.find((s) => s.mode === 'aead')!;
-  const cases: Array<(p: Pair) => Buffer> = [
-    (p) => {
-      const r = Buffer.from(seal(p.client, RecordType.Data, [1]));
-      r[r.length - 1]! ^= 1;
-      return r;
-    },
-    (p) => {
-      const r = seal(p.client, RecordType.Data, []);
-      const cut = Buffer.concat([r.subarray(0, 4 + 12), r.subarray(-16)]);
-      cut.writeUIntBE(cut.length - 4, 1, 3);
-      return cut;
-    },
-    (p) => {
-      const r = seal(p.client, RecordType.Data, [1]);
-      p.server.receive(r);
-      return r;
-    },
-  ];
-  for (const make of cases) {
+for (const gcm of ALL_SUITES.filter((s) => s.mode === 'aead' && s.hash === 'SHA-256'))
+  test(`${gcm.symmetric}: a bad tag, a body shorter than inner header and tag, a replay: ERR_RECORD_AUTH; 65 536 bytes delivered`, (t) => {
+    const cases: Array<(p: Pair) => Buffer> = [
+      (p) => {
+        const r = Buffer.from(seal(p.client, RecordType.Data, [1]));
+        r[r.length - 1]! ^= 1;
+        return r;
+      },
+      (p) => {
+        const r = seal(p.client, RecordType.Data, []);
+        const cut = Buffer.concat([r.subarray(0, 4 + 12), r.subarray(-16)]);
+        cut.writeUIntBE(cut.length - 4, 1, 3);
+        return cut;
+      },
+      (p) => {
+        const r = seal(p.client, RecordType.Data, [1]);
+        p.server.receive(r);
+        return r;
+      },
+    ];
+    for (const make of cases) {
+      const p = open(gcm);
+      refused(t, p.server, make(p), ErrorCode.RECORD_AUTH, p.s.sent);
+    }
     const p = open(gcm);
-    refused(t, p.server, make(p), ErrorCode.RECORD_AUTH, p.s.sent);
-  }
-  const p = open(gcm);
-  p.server.receive(seal(p.client, RecordType.Data, Buffer.alloc(65536, 4)));
-  t.is(p.s.messages[0]?.length, 65536);
-});
+    p.server.receive(seal(p.client, RecordType.Data, Buffer.alloc(65536, 4)));
+    t.is(p.s.messages[0]?.length, 65536);
+  });
 
 test('a Close with any u16 code is accepted and reported with its code', (t) => {
   for (const code of [0, 1000, 1001, 2999, 4999, 65535]) {
