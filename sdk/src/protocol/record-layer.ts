@@ -17,7 +17,6 @@ import { Buffer } from 'node:buffer';
 import {
   AES_BLOCK,
   FRAME_HEADER_SIZE,
-  FrameType,
   AEAD_IV_SIZE,
   INNER_HEADER_SIZE,
   IV_SIZE,
@@ -34,6 +33,7 @@ import { HmacKey, fillBytes } from './crypto.js';
 import type { CbcCipher } from './ciphers.js';
 import type { RandomSource } from './crypto.js';
 import { ErrorCode, SessionError, recordError } from './errors.js';
+import { pkcs7Length, putPayload, readU32, writeRecordHeader, writeSeq, writeU32 } from './record-bytes.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
 import type { Suite } from './suite.js';
 
@@ -55,44 +55,6 @@ export function sealedSize(suite: Suite, payloadLength: number): number {
 /** Largest record body a receiver accepts for fragments of at most `maxFragment` bytes. */
 export function maxRecordBody(suite: Suite, maxFragment: number): number {
   return sealedSize(suite, maxFragment) - FRAME_HEADER_SIZE;
-}
-
-/*
- * Byte stores rather than Buffer#writeUInt32BE: these run several times per record, and the
- * Buffer methods' argument checks cost more than the stores (a Uint8Array store keeps the low
- * 8 bits). Every value is in range by construction.
- */
-
-function writeSeq(buf: Buffer, seq: number, offset = 0): void {
-  const high = Math.floor(seq / 0x100000000);
-  const low = seq >>> 0;
-  buf[offset] = high >>> 24;
-  buf[offset + 1] = high >>> 16;
-  buf[offset + 2] = high >>> 8;
-  buf[offset + 3] = high;
-  buf[offset + 4] = low >>> 24;
-  buf[offset + 5] = low >>> 16;
-  buf[offset + 6] = low >>> 8;
-  buf[offset + 7] = low;
-}
-
-function writeU32(buf: Buffer, value: number, offset: number): void {
-  buf[offset] = value >>> 24;
-  buf[offset + 1] = value >>> 16;
-  buf[offset + 2] = value >>> 8;
-  buf[offset + 3] = value;
-}
-
-function readU32(buf: Buffer, offset: number): number {
-  return ((buf[offset]! << 24) | (buf[offset + 1]! << 16) | (buf[offset + 2]! << 8) | buf[offset + 3]!) >>> 0;
-}
-
-/** The frame header: record type and u24 body length (a record body is far below 2^24 bytes). */
-function writeRecordHeader(buf: Buffer, offset: number, bodyLength: number): void {
-  buf[offset] = FrameType.Record;
-  buf[offset + 1] = bodyLength >>> 16;
-  buf[offset + 2] = bodyLength >>> 8;
-  buf[offset + 3] = bodyLength;
 }
 
 /** Bytes of a record state's storage before the traffic secret. */
@@ -118,33 +80,6 @@ function scratch(size: number): Buffer {
   if (scratchBuf.length < size)
     scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 1024));
   return scratchBuf;
-}
-
-/**
- * PKCS#7: the last byte n (1–16) and the n bytes before it all equal n. Returns the length
- * without the padding. It runs on authentic records only: a bad padding means a broken peer
- * and fails like any other check.
- */
-function unpaddedLength(padded: Buffer): number {
-  const n = padded[padded.length - 1]!;
-  let bad = n === 0 || n > AES_BLOCK ? 1 : 0;
-  for (let i = padded.length - Math.min(n, AES_BLOCK); i < padded.length; i++) bad |= padded[i]! ^ n;
-  if (bad !== 0) throw recordError();
-  return padded.length - n;
-}
-
-/** Copies `payload` (one buffer or parts) into `buf` at `at`; returns where it ends. */
-function putPayload(buf: Buffer, at: number, payload: Buffer | readonly Buffer[]): number {
-  // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
-  if (Buffer.isBuffer(payload)) {
-    buf.set(payload, at);
-    return at + payload.length;
-  }
-  for (const p of payload) {
-    buf.set(p, at);
-    at += p.length;
-  }
-  return at;
 }
 
 abstract class RecordState {
@@ -388,8 +323,9 @@ export class RecordOpener extends RecordState {
     }
     const aead = this.suite.mode === 'aead';
     const plain = aead ? this.#openAead(frame) : this.#openCbc(frame);
-    const end = aead ? plain.length : unpaddedLength(plain);
-    // Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
+    // PKCS#7 on an authentic record: a bad padding means a broken peer and fails like any other
+    // check. Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
+    const end = aead ? plain.length : pkcs7Length(plain);
     if (end < INNER_HEADER_SIZE) throw recordError();
     const seqHigh = readU32(plain, 0);
     const seqLow = readU32(plain, 4);

@@ -22,6 +22,7 @@ import { AEAD_IV_SIZE, AEAD_TAG_SIZE, AES_BLOCK, IV_SIZE } from '../constants.js
 import { HmacKey, fillBytes, secureRandom } from '../crypto.js';
 import type { RandomSource } from '../crypto.js';
 import { trafficKeys } from '../key-schedule.js';
+import { pkcs7Length, readU32 } from '../record-bytes.js';
 import type { Suite } from '../suite.js';
 import { CONN_ID_SIZE, MAX_UDP_PAYLOAD, PacketType, RECORD_HEADER_SIZE } from './constants.js';
 
@@ -101,10 +102,6 @@ export function peekRecordHeader(
     epoch: recordEpoch(packet),
     seq: recordSeq(packet),
   };
-}
-
-function readU32(buf: Buffer, at: number): number {
-  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
 }
 
 function readU16(buf: Buffer, at: number): number {
@@ -292,11 +289,8 @@ export class EpochKeys {
       RECORD_HEADER_SIZE,
     );
     // PKCS#7 on an authentic record: a bad one means a broken peer, rejected like a bad tag.
-    const n = plain[plain.length - 1]!;
-    let bad = n === 0 || n > AES_BLOCK ? 1 : 0;
-    for (let i = plain.length - Math.min(n, AES_BLOCK); i < plain.length; i++) bad |= plain[i]! ^ n;
-    const end = plain.length - n;
-    if (bad !== 0 || end < 1) {
+    const end = pkcs7Length(plain);
+    if (end < 1) {
       plain.fill(0);
       return null;
     }
