@@ -19,6 +19,11 @@ import type { Cipher, Decipher } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
+/** Node's Buffer class (what Buffer.from(arrayBuffer, …) constructs). */
+const BufferView = (
+  Buffer as unknown as { readonly [Symbol.species]: new (b: ArrayBufferLike, o: number, l: number) => Buffer }
+)[Symbol.species];
+
 const KEY = Buffer.alloc(32, 0x4b);
 const MAC_KEY = Buffer.alloc(32, 0x4d);
 const BLOCK = 64;
@@ -181,6 +186,10 @@ export class FloorMessages extends EventEmitter {
     socket.on(
       'data',
       floorReader(this.#records, (payload) => {
+        // Views made as secsess makes them (Node's Buffer class on the record's ArrayBuffer,
+        // sdk/src/protocol/record-bytes.ts BufferView), so the floor stays the least work.
+        const bytes = payload.buffer;
+        const base = payload.byteOffset;
         for (let at = 0; at < payload.length;) {
           const start = at + 4;
           at =
@@ -190,7 +199,7 @@ export class FloorMessages extends EventEmitter {
               (payload[at + 2]! << 8) |
               payload[at + 3]!) >>>
               0);
-          this.emit('message', payload.subarray(start, at));
+          this.emit('message', new BufferView(bytes, base + start, at - start));
         }
       }),
     );

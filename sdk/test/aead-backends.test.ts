@@ -70,6 +70,12 @@ test('the key the record layers get seals and opens as node:crypto on both sides
     const plain = randomBytes(size);
     const sealed = seal(key, nonce, aad, plain, 3);
     t.deepEqual(sealed, seal(reference, nonce, aad, plain, 3), `size ${size}`);
+    // open(): the plaintext in a buffer of its own (not a view of the record, not the pool).
+    for (const k of [reference, key]) {
+      const opened = k.open(nonce, aad, sealed, 3, 3 + size);
+      t.deepEqual(opened, plain, `open(), ${k.backend}, size ${size}`);
+      t.true(opened !== null && opened.buffer !== sealed.buffer && opened.buffer.byteLength === size);
+    }
     const out = Buffer.alloc(size);
     t.true(reference.openInto(nonce, aad, sealed, 3, 3 + size, out, 0));
     t.true(key.openInto(nonce, aad, sealed, 3, 3 + size, sealed, 3), `size ${size}`);
@@ -78,6 +84,8 @@ test('the key the record layers get seals and opens as node:crypto on both sides
     const forged = seal(reference, nonce, aad, plain, 0);
     forged[size]! ^= 1;
     t.false(key.openInto(nonce, aad, forged, 0, size, Buffer.alloc(size), 0), `forged, size ${size}`);
+    t.is(key.open(nonce, aad, forged, 0, size), null, `open() forged, size ${size}`);
+    t.is(reference.open(nonce, aad, forged, 0, size), null);
   }
   key.destroy();
 });

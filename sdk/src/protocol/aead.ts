@@ -54,6 +54,13 @@ export interface AeadKey {
     out: Buffer,
     outAt: number,
   ): boolean;
+  /**
+   * As `openInto`, into a buffer of its own (never Node's shared pool): the plaintext of
+   * `buf[from .. to]` if the tag verifies, else null (nothing of it kept). node:crypto hands
+   * over its own output buffer here, saving openInto's copy (a 64 KiB record: an allocation,
+   * a copy and a wipe).
+   */
+  open(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): Buffer | null;
   /** Forgets the key (the native backend wipes its copy). */
   destroy(): void;
 }
@@ -91,6 +98,14 @@ export class NodeAeadKey implements AeadKey {
     out: Buffer,
     outAt: number,
   ): boolean {
+    const plain = this.open(nonce, aad, buf, from, to);
+    if (plain === null) return false;
+    out.set(plain, outAt);
+    plain.fill(0);
+    return true;
+  }
+
+  open(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): Buffer | null {
     let plain: Buffer | undefined;
     try {
       const d = createDecipheriv(this.#cipher as 'aes-256-gcm', this.#key!, nonce, {
@@ -98,16 +113,16 @@ export class NodeAeadKey implements AeadKey {
       });
       d.setAAD(aad);
       d.setAuthTag(buf.subarray(to, to + AEAD_TAG_SIZE));
+      // update() returns a buffer of its own (its own ArrayBuffer: not the pool; tested by
+      // plaintext-isolation), released to the caller only once final() has checked the tag.
       plain = d.update(buf.subarray(from, to));
       d.final();
     } catch {
-      // The tag failed: the unauthenticated plaintext is wiped, never copied out.
+      // The tag failed: the unauthenticated plaintext is wiped, never handed out.
       plain?.fill(0);
-      return false;
+      return null;
     }
-    out.set(plain, outAt);
-    plain.fill(0);
-    return true;
+    return plain;
   }
 
   destroy(): void {
@@ -207,6 +222,12 @@ class ChachaKey implements AeadKey {
     return to - from < NATIVE_AEAD_MAX
       ? this.#small.openInto(nonce, aad, buf, from, to, out, outAt)
       : this.#large.openInto(nonce, aad, buf, from, to, out, outAt);
+  }
+
+  open(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): Buffer | null {
+    return to - from < NATIVE_AEAD_MAX
+      ? this.#small.open(nonce, aad, buf, from, to)
+      : this.#large.open(nonce, aad, buf, from, to);
   }
 
   destroy(): void {

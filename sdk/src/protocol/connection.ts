@@ -35,6 +35,7 @@ import type { FrameSink } from './frame-reader.js';
 import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { MessageSender } from './message-sender.js';
 import { Reassembly } from './reassembly.js';
+import { BufferView } from './record-bytes.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
 import type { KeyBudget } from './record-layer.js';
 import type { Suite } from './suite.js';
@@ -331,11 +332,14 @@ export abstract class Connection extends MessageSender implements FrameSink {
     if (problem === 'malformed') throw protocolError('malformed batch');
     if (problem === 'tooLarge') throw this.#tooLarge();
     const end = payload.length;
+    // Each message a view of the opened record, made as cheaply as Node allows (BufferView).
+    const bytes = payload.buffer;
+    const base = payload.byteOffset;
     let at = 0;
     while (at < end && this.connState !== 'closed') {
       const start = at + 4;
       at = start + readBatchLength(payload, at);
-      this.handler.message(payload.subarray(start, at));
+      this.handler.message(new BufferView(bytes, base + start, at - start));
     }
     if (this.connState !== 'closed') this.handler.delivered?.();
   }

@@ -380,17 +380,14 @@ export class RecordOpener extends RecordState {
   #openAead(frame: Buffer): Buffer {
     const tagStart = frame.length - this.suite.tagLength;
     if (tagStart - FRAME_HEADER_SIZE < INNER_HEADER_SIZE) throw recordError();
-    const plain = Buffer.allocUnsafeSlow(tagStart - FRAME_HEADER_SIZE);
-    const ok = this.aeadKey!.openInto(
+    const plain = this.aeadKey!.open(
       this.aeadNonce(this.seq),
       this.aeadAad(this.seq, frame),
       frame,
       FRAME_HEADER_SIZE,
       tagStart,
-      plain,
-      0,
     );
-    if (!ok) throw recordError();
+    if (plain === null) throw recordError();
     return plain;
   }
 }

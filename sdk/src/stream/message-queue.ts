@@ -58,6 +58,7 @@ export class MessageQueue {
 
   /** Hands `message` to the oldest pending read, if any. Returns whether it was taken. */
   offer(message: Buffer): boolean {
+    if (this.#readers.length === 0) return false;
     const reader = this.#readers.shift();
     if (!reader) return false;
     reader.cleanup();
