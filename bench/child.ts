@@ -47,9 +47,12 @@ export interface ChildHandle {
 
 const SELF = fileURLToPath(import.meta.url);
 
-/** The loader flags a forked bench process needs (tsx for the bench's TypeScript). */
+/**
+ * The loader flags a forked bench process needs (tsx for the bench's TypeScript), and the
+ * parent's `--cpu-prof` flags: `node --cpu-prof --import=tsx bench/run.ts` profiles every process.
+ */
 export function loaderArgs(): string[] {
-  const args = process.execArgv.filter((a) => /^--(import|conditions|loader|require)\b/.test(a));
+  const args = process.execArgv.filter((a) => /^--(import|conditions|loader|require|cpu-prof)\b/.test(a));
   return args.some((a) => a.includes('tsx')) ? args : ['--import=tsx', '--conditions=source', ...args];
 }
 

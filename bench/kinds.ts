@@ -32,8 +32,9 @@ import type { SecretStreamKeyPair } from '@hyperswarm/secret-stream';
  * The floors are raw TCP carrying bench/floor.ts records (the least node:crypto work per
  * record of secsess's default suite): `floor` (one record per message) runs in the ping-pong
  * scenarios, `floor-batch` (messages batched into records, delivered one by one as events)
- * in pipeline-16. `floor-native` and `floor-native-batch` are the same over bench/floor-aead.ts
- * records (ChaCha20-Poly1305 through sodium-native, sealed and opened in place).
+ * in pipeline-16. `floor-native` and `floor-native-batch` are the same over
+ * bench/floor-aead.ts records (ChaCha20-Poly1305: sodium-native in place below 16 KiB,
+ * OpenSSL from there on, as the sdk).
  */
 export type Kind =
   | 'secsess'

@@ -8,22 +8,20 @@
  *
  *   bulk[-gcm|-chacha]   MB/s, 64 KiB writes client → server (1 GiB per repetition; 64 MiB
  *                        quick); -server-cpu rows: the receiving server's CPU per 64 KiB;
- *                        bulk-gcm-receiver-bound / bulk-chacha-receiver-bound: the most a
- *                        receiver reading a net.Socket and opening 64 KiB records through
- *                        node:crypto (GCM; ChaCha both through sodium-native and node:crypto)
- *                        can take on one core
+ *                        the floor is the `tcp` peer (no crypto, no framing, the same
+ *                        net.Socket reader)
  *   pingpong-N[-gcm|-chacha]  round trips/s of an N-byte echo, with p50/p99 of one round trip
  *                        (default and chacha); pingpong-N-floor sets the default suite beside
  *                        raw TCP carrying CBC floor records (bench/floor.ts), pingpong-N-floor-
  *                        native sets secsess-chacha beside raw TCP carrying ChaCha20-Poly1305
- *                        records sealed and opened in place by sodium-native (bench/floor-aead.ts)
+ *                        records sealed and opened with the fastest primitive for their size
+ *                        (bench/floor-aead.ts: in place by sodium-native below 16 KiB, OpenSSL
+ *                        from there on, as the sdk)
  *   pipeline-16[-gcm|-chacha]  16-byte messages/s written back to back; pipeline-16-floor and
  *                        pipeline-16-floor-native: the same beside batched floor records
  */
-import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import * as sdk from '@secsess/sdk';
 import type { Stats } from './child.js';
-import { FloorAeadRecords, loadSodium, nativeUnavailable } from './floor-aead.js';
 import {
   bulkOnce,
   closeAll,
@@ -35,7 +33,7 @@ import {
   STANDARD,
 } from './network.js';
 import type { NetContext, Variant } from './network.js';
-import { log, medianOrNull, percentile, timeUs } from './util.js';
+import { percentile } from './util.js';
 import type { Row } from './util.js';
 
 /** secsess once per suite. */
@@ -59,60 +57,16 @@ export function sdkBackends(): Record<string, string> {
   return report ? report() : { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'node:crypto' };
 }
 
-/**
- * The least CPU one 64 KiB AEAD record costs to open, in µs. Through node:crypto (GCM or
- * ChaCha20-Poly1305): a context, its aad and tag, one `update`, `final` (node's API needs a
- * context per record; it cannot give one a new nonce). ChaCha20-Poly1305 through
- * sodium-native: one call. Timed in-process, the median of 5 batches.
- */
-function openFloorUs(
-  quick: boolean,
-  cipher: 'aes-256-gcm' | 'chacha20-poly1305',
-  native = false,
-): number | null {
-  const n = quick ? 200 : 1000;
-  if (native) {
-    const sodium = loadSodium();
-    if (!sodium) return null;
-    // One record opened again and again: into a second buffer, so the record stays intact.
-    const frame = new FloorAeadRecords().seal(Buffer.alloc(65536, 0x5a));
-    const [key, nonce, aad] = [Buffer.alloc(32, 0x4b), Buffer.alloc(12), Buffer.alloc(12)];
-    const ct = frame.subarray(4, frame.length - 16);
-    const tag = frame.subarray(frame.length - 16);
-    const out = Buffer.alloc(ct.length);
-    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(ct, tag, ct, aad, null, nonce, key);
-    return timeUs(
-      () => sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, null, ct, tag, aad, nonce, key),
-      n,
-      5,
-    );
-  }
-  const key = createSecretKey(Buffer.alloc(32, 1));
-  const nonce = Buffer.alloc(12);
-  const aad = Buffer.alloc(12);
-  // Typed as GCM for node's overloads (a CCM-like signature otherwise).
-  const name = cipher as 'aes-256-gcm';
-  const c = createCipheriv(name, key, nonce, { authTagLength: 16 });
-  c.setAAD(aad);
-  const ct = Buffer.concat([c.update(Buffer.alloc(65536 + 13)), c.final()]);
-  const tag = c.getAuthTag();
-  return timeUs(
-    () => {
-      const d = createDecipheriv(name, key, nonce, { authTagLength: 16 });
-      d.setAAD(aad);
-      d.setAuthTag(tag);
-      d.update(ct);
-      d.final();
-    },
-    n,
-    5,
-  );
-}
+const FLOORS = {
+  pingpong: ['floor', 'floor-native'],
+  pipeline: ['floor-batch', 'floor-native-batch'],
+} as const;
 
 export async function benchBulk(ctx: NetContext): Promise<Row[]> {
   const total = ctx.quick ? 64 * 2 ** 20 : 2 ** 30;
   const reps = ctx.quick ? 3 : 5;
   const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  // The floor is raw TCP itself (the `tcp` peer): no crypto, no framing, the same reader.
   const variants = [...SUITES, ...PEERS];
   const kindOf = new Map(variants.map((v) => [v.name, v.kind]));
   const conns = await openAll(ctx, variants, 'sink');
@@ -129,40 +83,14 @@ export async function benchBulk(ctx: NetContext): Promise<Row[]> {
       new Map([...samples].map(([name, runs]) => [name, runs.map(f)]));
     const mbs = pick((s) => s.mbs);
     const cpu = pick((s) => s.cpu);
-    // The most a receiver that reads a net.Socket and opens records can take on one core:
-    // raw TCP's receiving CPU per 64 KiB plus the least open of a 64 KiB record.
-    const tcpCpu = medianOrNull(cpu.get('tcp') ?? []);
-    const bound = (open: number | null): number | null =>
-      tcpCpu === null || open === null ? null : chunk.length / (tcpCpu + open);
-    const native = openFloorUs(ctx.quick, 'chacha20-poly1305', true);
-    if (native === null) log(`  bulk-chacha-receiver-bound: tcp+sodium-native n/a (${nativeUnavailable()})`);
-    const gcmRow = rowFrom('bulk-gcm-receiver-bound', 'MB/s', mbs, 'secsess-gcm', ['tls']);
-    const chachaRow = rowFrom('bulk-chacha-receiver-bound', 'MB/s', mbs, 'secsess-chacha', ['tls']);
     return [
       ...SUITES.map((s) => rowFrom(`bulk${suffix(s.name)}`, 'MB/s', mbs, s.name)),
       ...SUITES.map((s) => rowFrom(`bulk${suffix(s.name)}-server-cpu`, 'µs/64KiB', cpu, s.name)),
-      {
-        ...gcmRow,
-        peers: { 'tcp+node:crypto': bound(openFloorUs(ctx.quick, 'aes-256-gcm')), ...gcmRow.peers },
-      },
-      {
-        ...chachaRow,
-        peers: {
-          'tcp+sodium-native': bound(native),
-          'tcp+node:crypto': bound(openFloorUs(ctx.quick, 'chacha20-poly1305')),
-          ...chachaRow.peers,
-        },
-      },
     ];
   } finally {
     await closeAll(conns);
   }
 }
-
-const FLOORS = {
-  pingpong: ['floor', 'floor-native'],
-  pipeline: ['floor-batch', 'floor-native-batch'],
-} as const;
 
 export async function benchPingPong(ctx: NetContext, size: number): Promise<Row[]> {
   const reps = ctx.quick ? 3 : 5;
