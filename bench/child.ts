@@ -52,7 +52,9 @@ const SELF = fileURLToPath(import.meta.url);
  * parent's `--cpu-prof` flags: `node --cpu-prof --import=tsx bench/run.ts` profiles every process.
  */
 export function loaderArgs(): string[] {
-  const args = process.execArgv.filter((a) => /^--(import|conditions|loader|require|cpu-prof)\b/.test(a));
+  const args = process.execArgv.filter((a) =>
+    /^--(import|conditions|loader|require|cpu-prof$|cpu-prof-dir)\b/.test(a),
+  );
   return args.some((a) => a.includes('tsx')) ? args : ['--import=tsx', '--conditions=source', ...args];
 }
 

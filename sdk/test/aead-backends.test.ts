@@ -90,6 +90,23 @@ test('the key the record layers get seals and opens as node:crypto on both sides
   key.destroy();
 });
 
+test('open() on node:crypto gives the plaintext in an ArrayBuffer of exactly its size, for both AEAD ciphers (never the pool, no spare bytes)', (t) => {
+  for (const cipher of ['aes-256-gcm', 'chacha20-poly1305'] as const) {
+    const key = new NodeAeadKey(cipher, randomBytes(32));
+    for (const size of [0, 1, 15, 16, 17, 100, 4095, 4096, 8191, 8192, 65536]) {
+      const nonce = randomBytes(12);
+      const plain = randomBytes(size);
+      const sealed = seal(key, nonce, Buffer.alloc(0), plain, 3);
+      const a = key.open(nonce, Buffer.alloc(0), sealed, 3, 3 + size);
+      const b = key.open(nonce, Buffer.alloc(0), sealed, 3, 3 + size);
+      t.deepEqual(a, plain, `${cipher}, size ${size}`);
+      t.true(a !== null && a.byteOffset === 0 && a.buffer.byteLength === size, `${cipher}, size ${size}`);
+      t.true(a !== null && b !== null && a.buffer !== b.buffer);
+    }
+    key.destroy();
+  }
+});
+
 test('the backends in use: ChaCha20-Poly1305 on sodium-native (installed here), AES-256-GCM on node:crypto', (t) => {
   t.truthy(
     sodium,

@@ -94,6 +94,34 @@ test('queues messages while nobody listens, then hands them to a message listene
   await client.close();
 });
 
+test('within one batch record: a once listener takes the first message, a listener that leaves mid-batch its share, the rest waits for read() in order', async (t) => {
+  const { client, server } = await sessionPair();
+  const heard: string[] = [];
+  server.once('message', (m) => heard.push(`once:${m.toString()}`));
+  let left!: () => void;
+  const gone = new Promise<void>((resolve) => (left = resolve));
+  const listener = (m: Buffer): void => {
+    heard.push(m.toString());
+    if (heard.length === 3) {
+      server.off('message', listener);
+      left();
+    }
+  };
+  server.on('message', listener);
+  // Written in one tick: one DataBatch record (see 'keeps the order of writes issued in one tick').
+  await Promise.all(['a', 'b', 'c', 'd', 'e'].map((m) => client.write(m)));
+  await gone;
+  t.is(server.readableLength, 3, 'the rest of the batch is queued');
+  const read = await Promise.all([server.read(), server.read(), server.read()]);
+  t.deepEqual(
+    read.map((m) => m?.toString()),
+    ['c', 'd', 'e'],
+  );
+  t.deepEqual(heard, ['once:a', 'a', 'b']);
+  t.is(server.readableLength, 0);
+  await client.close();
+});
+
 test('a pending read takes precedence over message listeners', async (t) => {
   const { client, server } = await sessionPair();
   const heard: string[] = [];

@@ -300,17 +300,14 @@ export class EpochKeys {
   /** Opened into a buffer of its own (not the shared pool): the payload is handed out. */
   #openAead(packet: Buffer): OpenedDatagramRecord | null {
     const tagStart = packet.length - AEAD_TAG_SIZE;
-    const plain = Buffer.allocUnsafeSlow(tagStart - RECORD_HEADER_SIZE);
-    const ok = this.#aeadKey!.openInto(
+    const plain = this.#aeadKey!.open(
       this.#nonce(packet),
       packet.subarray(0, RECORD_HEADER_SIZE),
       packet,
       RECORD_HEADER_SIZE,
       tagStart,
-      plain,
-      0,
     );
-    if (!ok || plain.length < 1) return null;
+    if (plain === null || plain.length < 1) return null;
     return { type: plain[0]!, payload: plain.subarray(1) };
   }
 
