@@ -9,6 +9,7 @@
  *   stunnel  stunnel client → stunnel server, TLS with the bench's self-signed RSA-2048
  *            certificate (the client verifies it), TCP_NODELAY on every socket
  *   secsess  `secsess connect --listen` → `secsess serve`, the built bin with its defaults
+ *            (`BENCH_TUNNEL_SYMMETRIC=aes-256-gcm` in the environment: connect's `--symmetric`, for A/B runs)
  *            (AES-256-GCM), pinned to the bench's RSA-2048 server key
  *   secsess-serve-2-workers  the same with `serve --workers 2` (node:cluster: a primary and
  *            two serving processes; connect stays one process); redis rows only
@@ -227,6 +228,7 @@ async function secsessTunnel(files: BenchFiles, targetPort: number, workers?: nu
         hostPort(HOST, exitPort),
         '--server-pub',
         pub,
+        ...(process.env.BENCH_TUNNEL_SYMMETRIC ? ['--symmetric', process.env.BENCH_TUNNEL_SYMMETRIC] : []),
       ]),
   );
 }
