@@ -26,9 +26,11 @@ await Promise.all(
       sourcemap: true,
       logLevel: 'warning',
       // A native addon cannot be bundled: @secsess/sdk requires sodium-native (its optional
-      // dependency) at run time with createRequire, resolved from the installed package; when
-      // it is absent the sdk falls back to node:crypto. Named here so a static require of it
-      // can never be pulled in.
+      // dependency) at run time with createRequire, which in this bundle resolves from
+      // cli/dist — so sodium-native is an optional dependency of @secsess/cli too, and npm
+      // puts it where the bundle finds it even when it nests the sdk's copy. When it is absent
+      // the sdk falls back to node:crypto. Named here so a static require of it can never be
+      // pulled in.
       external: ['sodium-native'],
       // Bundled CommonJS dependencies call require(); ESM output has none, so provide one.
       banner: {
