@@ -122,6 +122,27 @@ test('within one batch record: a once listener takes the first message, a listen
   await client.close();
 });
 
+test("a listener that transfers a batched message's ArrayBuffer fails its session with ERR_INVALID_STATE saying so; the other session is unaffected", async (t) => {
+  const { client, server } = await sessionPair();
+  const other = await sessionPair();
+  const got: string[] = [];
+  const failed = new Promise<SessionError>((resolve) =>
+    server.once('error', (e) => resolve(e as SessionError)),
+  );
+  server.on('message', (m) => {
+    got.push(m.toString());
+    if (got.length === 1) structuredClone(m.buffer, { transfer: [m.buffer as ArrayBuffer] });
+  });
+  await Promise.all(['a', 'b', 'c'].map((m) => client.write(m)));
+  const err = await failed;
+  t.is(err.code, ErrorCode.INVALID_STATE);
+  t.regex(err.message, /transfer a copy/);
+  t.deepEqual(got, ['a']);
+  await other.client.write('still here');
+  t.is((await other.server.read())?.toString(), 'still here');
+  await other.client.close();
+});
+
 test('a pending read takes precedence over message listeners', async (t) => {
   const { client, server } = await sessionPair();
   const heard: string[] = [];

@@ -337,6 +337,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
     const base = payload.byteOffset;
     let at = 0;
     while (at < end && this.connState !== 'closed') {
+      // A listener that transferred a message's ArrayBuffer took the rest of the record too.
+      if (bytes.byteLength === 0) throw detachedByListener();
       const start = at + 4;
       at = start + readBatchLength(payload, at);
       this.handler.message(new BufferView(bytes, base + start, at - start));
@@ -432,4 +434,12 @@ function checkSize(name: string, value: number | undefined, fallback: number, ma
   }
   if (value < 1 || value > max) throw new RangeError(`${name} must be from 1 to ${max}`);
   return value;
+}
+
+/** A 'message' listener detached (transferred) the ArrayBuffer its record's messages share. */
+function detachedByListener(): SessionError {
+  return new SessionError(
+    ErrorCode.INVALID_STATE,
+    "a 'message' listener transferred a received message's ArrayBuffer, which the rest of its record shares: transfer a copy (Buffer.from(message))",
+  );
 }

@@ -69,7 +69,9 @@ export const ErrorCode = {
   CLIENT_KEY_UNSUPPORTED: 'ERR_CLIENT_KEY_UNSUPPORTED',
   /**
    * The call is not valid in the object's current state: `connect()` on a client that is
-   * connected or connecting, `start()` on a server that is starting or running.
+   * connected or connecting, `start()` on a server that is starting or running; a session
+   * fails with it when a `'message'` listener transferred the ArrayBuffer that the other
+   * messages of the same record share (transfer a copy).
    */
   INVALID_STATE: 'ERR_INVALID_STATE',
   /**
