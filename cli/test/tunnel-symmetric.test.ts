@@ -14,7 +14,7 @@ import { buildTunnelParser } from '@secsess/cli';
 import { cryptoBackends, Symmetric } from '@secsess/sdk';
 import { algorithmSet, defaultSymmetric, SYMMETRIC_CHOICES } from '../src/tunnel/options.js';
 import { lines } from './helpers/cli.js';
-import { serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+import { connectArgs, exchange, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 
 const fx = tunnelFixture('symmetric');
 /** Whoever runs the tests may force node:crypto for the whole run. */
@@ -139,6 +139,28 @@ test.serial(
     t.is(asked.code, 0, asked.stderr);
     t.is(asked.stdout, 'chacha on node:crypto');
     t.is(await chachaOnly.stop(), 0);
+    t.is(await gcmOnly.stop(), 0);
+  },
+);
+
+test.serial(
+  'connect --listen against a server that refuses chacha20-poly1305: connections opened together all fall back, and one line says so',
+  async (t) => {
+    const gcmOnly = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
+    const client = fx.start(connectArgs(await gcmOnly.port(), fx.keys.serverPub), {
+      env: { SECSESS_CRYPTO: '' },
+    });
+    const port = await client.port();
+    // Opened at once: all ask for chacha20-poly1305 before the first refusal is back.
+    const data = [0, 1, 2, 3].map((i) => Buffer.alloc(1000 + i, 0x30 + i));
+    const replies = await Promise.all(data.map((d) => exchange(port, d)));
+    t.true(
+      replies.every((r, i) => r.equals(data[i]!)),
+      'every connection echoed',
+    );
+    await client.linesMatching(/^secsess: conn /, data.length);
+    t.is(client.lines.filter((l) => /refused chacha20-poly1305/.test(l)).length, forced ? 0 : 1);
+    t.is(await client.stop(), 0);
     t.is(await gcmOnly.stop(), 0);
   },
 );

@@ -9,7 +9,7 @@
  * second attempt; it only gets the other AEAD suite, which the user's server accepts anyway.
  */
 import { Client, ErrorCode } from '@secsess/sdk';
-import type { AlgorithmSet, ClientOptions, PublicKey, Session } from '@secsess/sdk';
+import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import { codeOf } from '../errors.js';
 import { algorithmSet } from './options.js';
 import type { SymmetricChoice } from './options.js';
@@ -22,10 +22,11 @@ export interface Connector {
 const FALLBACK: SymmetricChoice = 'aes-256-gcm';
 
 export class SuiteFallback {
+  /** What the next connection asks for: the given cipher, the fastest, or FALLBACK once refused. */
   #choice: SymmetricChoice;
-  #set: AlgorithmSet;
-  #mayFallBack: boolean;
-  readonly #make: (set: AlgorithmSet) => Client;
+  /** No --symmetric was given and the fastest is not FALLBACK already. */
+  readonly #mayFallBack: boolean;
+  readonly #make: (choice: SymmetricChoice) => Client;
   readonly #say: (line: string) => void;
 
   /** `given`: the user's `--symmetric`, or undefined for `fastest` (which may fall back). */
@@ -37,9 +38,8 @@ export class SuiteFallback {
     say: (line: string) => void,
   ) {
     this.#choice = given ?? fastest;
-    this.#set = algorithmSet(this.#choice);
     this.#mayFallBack = given === undefined && fastest !== FALLBACK;
-    this.#make = (set) => Client.create(serverKey, set, options);
+    this.#make = (choice) => Client.create(serverKey, algorithmSet(choice), options);
     this.#say = say;
   }
 
@@ -52,20 +52,25 @@ export class SuiteFallback {
     to: Parameters<Connector['connect']>[0],
     options: Parameters<Connector['connect']>[1],
   ): Promise<Session> {
+    const tried = this.#choice;
     try {
-      return await this.#make(this.#set).connect(to, options);
+      return await this.#make(tried).connect(to, options);
     } catch (err) {
-      if (!this.#mayFallBack || codeOf(err) !== ErrorCode.SUITE_MISMATCH || options?.signal?.aborted)
+      if (
+        !this.#mayFallBack ||
+        tried === FALLBACK ||
+        codeOf(err) !== ErrorCode.SUITE_MISMATCH ||
+        options?.signal?.aborted
+      )
         throw err;
+      // Connections that asked before the first refusal came back fall back too; one line says so.
       if (this.#choice !== FALLBACK) {
         this.#say(
-          `the server refused ${this.#choice} (${ErrorCode.SUITE_MISMATCH}): asking for ${FALLBACK} from now on; --symmetric chooses`,
+          `the server refused ${tried} (${ErrorCode.SUITE_MISMATCH}): asking for ${FALLBACK} from now on; --symmetric chooses`,
         );
         this.#choice = FALLBACK;
-        this.#set = algorithmSet(FALLBACK);
       }
-      this.#mayFallBack = false;
-      return this.#make(this.#set).connect(to, options);
+      return this.#make(FALLBACK).connect(to, options);
     }
   }
 }
