@@ -59,8 +59,7 @@ export class MessageQueue {
   /** Hands `message` to the oldest pending read, if any. Returns whether it was taken. */
   offer(message: Buffer): boolean {
     if (this.#readers.length === 0) return false;
-    const reader = this.#readers.shift();
-    if (!reader) return false;
+    const reader = this.#readers.shift()!;
     reader.cleanup();
     reader.resolve(message);
     return true;
