@@ -79,8 +79,8 @@ export function pkcs7Length(padded: Buffer): number {
   return bad === 0 ? padded.length - n : -1;
 }
 
-export /** Copies `payload` (one buffer or parts) into `buf` at `at`; returns where it ends. */
-function putPayload(buf: Buffer, at: number, payload: Buffer | readonly Buffer[]): number {
+/** Copies `payload` (one buffer or parts) into `buf` at `at`; returns where it ends. */
+export function putPayload(buf: Buffer, at: number, payload: Buffer | readonly Buffer[]): number {
   // TypedArray#set: whole-buffer copies without Buffer#copy's argument handling.
   if (Buffer.isBuffer(payload)) {
     buf.set(payload, at);
