@@ -181,6 +181,54 @@ test.serial(
   },
 );
 
+test.serial(
+  'serve --stdio: a connection that never handshakes does not hold stdin/stdout; a session that comes while another has them is closed with 4002',
+  async (t) => {
+    const serve = fx.start(['serve', '--listen', '127.0.0.1:0', '--key', fx.keys.serverKey, '--stdio'], {
+      stdin: 'pipe',
+    });
+    const out: Buffer[] = [];
+    serve.child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    serve.child.stdin!.end(); // the server side sends nothing
+    const port = await serve.port();
+    // Anyone can open a TCP connection and send nothing: it must not take the one slot.
+    const idle = connect(port, '127.0.0.1');
+    idle.on('error', () => {});
+    await once(idle, 'connect');
+    t.teardown(() => idle.destroy());
+    const start = (): ReturnType<typeof spawn> =>
+      spawn(
+        process.execPath,
+        [TUNNEL_BIN, 'connect', `127.0.0.1:${port}`, '--server-pub', fx.keys.serverPub],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
+    const first = start();
+    first.stdin!.write('first\n');
+    // Once the first session's bytes are on stdout, it has stdin/stdout.
+    for (let i = 0; i < 200 && !Buffer.concat(out).toString().includes('first'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    t.is(
+      Buffer.concat(out).toString(),
+      'first\n',
+      'the first session came through despite the idle connection',
+    );
+    const second = start();
+    const secondErr = readAll(second.stderr as never);
+    second.stdin!.end('second\n');
+    t.is((await once(second, 'exit'))[0], 1);
+    t.regex((await secondErr).toString(), /4002.*busy|busy.*4002/);
+    const [refused] = await serve.linesMatching(/^secsess: refused /, 1);
+    t.regex(refused!, /^secsess: refused peer=127\.0\.0\.1:\d+ code=ERR_SERVER_BUSY limit=stdio$/);
+    first.stdin!.end();
+    t.is((await once(first, 'exit'))[0], 0);
+    t.is(Buffer.concat(out).toString(), 'first\n', 'nothing of the refused session reached stdout');
+    t.is(await serve.stop(), 0);
+  },
+);
+
 test.serial('a file through serve --stdio and a second session after it without --once', async (t) => {
   const serve = fx.start(['serve', '--listen', '127.0.0.1:0', '--key', fx.keys.serverKey, '--stdio'], {
     stdin: 'pipe',

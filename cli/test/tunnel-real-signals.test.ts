@@ -1,17 +1,17 @@
 /**
  * Signals to a running `secsess serve`, observed from outside as an operator would: SIGHUP
  * reloads the key file and authorized_keys (one `reload` line; open sessions untouched; a bad
- * key file keeps the old key), SIGTERM drains (a `draining` line; new connections refused;
+ * key file keeps the old key, and so does a good one beside a bad authorized_keys), SIGTERM drains (a `draining` line; new connections refused;
  * the open session keeps working and closes on its own; `stopped`; exit 0), a second SIGTERM
  * ends the drain at once, and the drain deadline closes what is left with 1001.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { PublicKey } from '@secsess/keys';
 import { assertSecsessBuilt, connLines, realTest, started, tunnelFiles } from './helpers/real-test.js';
-import { runSecsess, startConnect, startServe } from './helpers/secsess-bin.js';
+import { logEvents, runSecsess, startConnect, startServe } from './helpers/secsess-bin.js';
 import type { SecsessProc, TunnelKeys } from './helpers/secsess-bin.js';
 import { address, startSha256Service } from './helpers/services.js';
 import { exchange, hold, within } from './helpers/tcp-client.js';
@@ -93,6 +93,21 @@ real(
     t.regex(String(failed['error']), /^ERR_/);
     const still = await oneShot(serve, ['--server-pub', keys.otherPub, ...asClient], 'still');
     t.is(still.code, 0, still.stderr);
+
+    // A good key file with an authorized_keys that cannot be read (too open a mode): every
+    // file is read before any goes into force, so the new key does not either.
+    await copyFile(keys.clientKey, keys.serverKey);
+    await chmod(keys.authorizedKeys, 0o666);
+    serve.child.kill('SIGHUP');
+    await serve.waitUntil((text) => {
+      const lines = logEvents(text).filter((e) => e.event === 'reload' && 'error' in e);
+      return lines.length >= 2 ? lines : undefined;
+    }, 'a second failed reload line');
+    const unchanged = await oneShot(serve, ['--server-pub', keys.otherPub, ...asClient], 'unchanged');
+    t.is(unchanged.code, 0, `the key in force stays: ${unchanged.stderr}`);
+    const notYet = await oneShot(serve, ['--server-pub', keys.clientPub, ...asClient], 'not yet');
+    t.regex(notYet.stderr, /\[ERR_SERVER_KEY_MISMATCH\]$/m);
+    await chmod(keys.authorizedKeys, 0o600);
 
     // The session opened before both reloads still carries its exchange to the end.
     held.socket.end('after');

@@ -59,6 +59,14 @@ export interface AuthorizedKeysReloadResult {
   removed: number;
 }
 
+/**
+ * A re-read file not yet in force ({@link AuthorizedKeys.prepareReload}): `added` and
+ * `removed` against the set in force when it was read; `apply()` puts it in force.
+ */
+export interface PreparedAuthorizedKeysReload extends AuthorizedKeysReloadResult {
+  apply(): void;
+}
+
 /** Result of {@link AuthorizedKeys.add}. */
 export interface AuthorizeResult {
   /** `false` when the key was already authorized (nothing written). */
@@ -365,15 +373,34 @@ export class AuthorizedKeys {
    * @throws KeyError as {@link load}; TypeError for an instance made by {@link fromString}
    */
   async reload(): Promise<AuthorizedKeysReloadResult> {
+    const { added, removed, apply } = await this.prepareReload();
+    apply();
+    return { added, removed };
+  }
+
+  /**
+   * {@link reload} in two steps, for a caller that puts several files in force together (a
+   * server's key files and this one): re-reads and parses the file, changing nothing; the
+   * result's `apply()` then puts the new set in force. Nothing changes unless `apply()` is
+   * called.
+   *
+   * @throws as {@link reload}
+   */
+  async prepareReload(): Promise<PreparedAuthorizedKeysReload> {
     if (this.path === undefined) throw new TypeError('reload() needs an AuthorizedKeys made by load()');
     const parsed = parseAuthorizedKeys((await readAuthorizedKeysFile(this.path, this.#options, false)) ?? '');
     let added = 0;
     for (const fingerprint of parsed.keys.keys()) if (!this.#keys.has(fingerprint)) added++;
     let removed = 0;
     for (const fingerprint of this.#keys.keys()) if (!parsed.keys.has(fingerprint)) removed++;
-    this.#keys = parsed.keys;
-    this.#skipped = parsed.skipped;
-    return { added, removed };
+    return {
+      added,
+      removed,
+      apply: () => {
+        this.#keys = parsed.keys;
+        this.#skipped = parsed.skipped;
+      },
+    };
   }
 }
 

@@ -71,6 +71,7 @@ export type {
   AuthorizedKeyEntry,
   SkippedAuthorizedKey,
   AuthorizedKeysReloadResult,
+  PreparedAuthorizedKeysReload,
   AuthorizeResult,
 } from './authorized-keys.js';
 export { withFileLock, lockPathOf, LOCK_TIMEOUT_MS, LOCK_STALE_MS } from './file-lock.js';

@@ -6,11 +6,12 @@
  *
  * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
  * peer, fingerprint, resumed, up, down, durationMs, close, reason), `refused` (a connection
- * that did not become a session: peer, code), `reload` (fingerprints, added, removed,
+ * that did not become a session: peer, code, and limit for a load limit; past REFUSED_BURST
+ * lines at once and REFUSED_PER_SECOND after, `suppressed`: how many were not written), `reload` (fingerprints, added, removed,
  * ticketKeys with --ticket-keys; or error, message), `metrics` (url: `serve --metrics`),
  * `draining` (sessions), `stopped`,
- * `worker` (`serve --workers`: pid, status, replaced). In a worker of `serve --workers`,
- * every line ends with its `worker` pid.
+ * `worker` (`--workers`: pid, status, replaced). In a worker of `--workers`, every line
+ * ends with its `worker` pid.
  */
 import cluster from 'node:cluster';
 import type { TextSink } from '../io.js';
@@ -94,15 +95,29 @@ function textValue(value: Value): string {
   return text !== '' && /^[\x21-\x7e]+$/.test(text) && !text.includes('"') ? text : asciiJson(text);
 }
 
+/** `refused` lines at most, at once and then per second: refusals past them are counted. */
+export const REFUSED_BURST = 100;
+export const REFUSED_PER_SECOND = 20;
+
 export class TunnelLog {
-  /** In a worker of `serve --workers`, its pid: every line says which process wrote it. */
+  /** In a worker of `--workers`, its pid: every line says which process wrote it. */
   readonly #worker = cluster.isWorker ? process.pid : null;
+  /** `refused` lines that may be written now (a token bucket), as of `#refusalAt`. */
+  #refusalTokens = REFUSED_BURST;
+  #refusalAt: number;
+  /** Refusals not written since the last `refused suppressed=N` line. */
+  #suppressed = 0;
+  #suppressedTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly format: LogFormat,
     readonly side: Side,
     readonly sink: TextSink = process.stderr,
-  ) {}
+    /** Milliseconds, monotonic (a test may give its own). */
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    this.#refusalAt = clock();
+  }
 
   /** Writes one event; text lines name `fields` as given (aliases for text in `textNames`). */
   #line(event: string, given: Record<string, Value>, textNames: Record<string, string> = {}): void {
@@ -170,7 +185,35 @@ export class TunnelLog {
    * limit (ERR_SERVER_BUSY) the option that refused it.
    */
   refused(peer: string, code: string, limit?: string): void {
+    // Anyone who can reach the port can make refusals (garbage, an unknown key, a flood): the
+    // lines they cost are bounded (REFUSED_BURST at once, REFUSED_PER_SECOND after), the rest
+    // counted and logged as one `refused suppressed=N` line within a second.
+    const now = this.clock();
+    this.#refusalTokens = Math.min(
+      REFUSED_BURST,
+      this.#refusalTokens + ((now - this.#refusalAt) / 1000) * REFUSED_PER_SECOND,
+    );
+    this.#refusalAt = now;
+    if (this.#refusalTokens < 1) {
+      this.#suppressed++;
+      if (this.#suppressedTimer === null) {
+        this.#suppressedTimer = setTimeout(() => this.#flushSuppressed(), 1000);
+        this.#suppressedTimer.unref();
+      }
+      return;
+    }
+    this.#refusalTokens -= 1;
+    this.#flushSuppressed();
     this.#line('refused', limit === undefined ? { peer, code } : { peer, code, limit });
+  }
+
+  /** `refused suppressed=N`: the refusals not logged one by one since the last such line. */
+  #flushSuppressed(): void {
+    if (this.#suppressedTimer !== null) clearTimeout(this.#suppressedTimer);
+    this.#suppressedTimer = null;
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    if (suppressed > 0) this.#line('refused', { suppressed });
   }
 
   /** SIGHUP: the keys in force, or the error that left the old ones in force. */

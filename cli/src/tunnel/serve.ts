@@ -43,6 +43,9 @@ import type { MetricsEndpoint } from './metrics.js';
 /** Close code of a session whose backend refused or did not answer. */
 export const CLOSE_BACKEND = 4000;
 const BACKEND_REASON = 'backend unavailable';
+/** Close code of a session that came while another has stdin/stdout (`--stdio`). */
+export const CLOSE_BUSY = 4002;
+const BUSY_REASON = 'busy: another session has stdin/stdout';
 /** How long a backend connection may take. */
 const BACKEND_TIMEOUT = 10_000;
 
@@ -189,33 +192,40 @@ function startOf(session: Session): ConnStart {
   };
 }
 
+/** Closes a session that gets no backend connection (4000), with its `conn` line. */
+async function refuseSession(serving: Serving, session: Session, start: ConnStart): Promise<void> {
+  await session.close(CLOSE_BACKEND, BACKEND_REASON);
+  const close = session.closeCode ?? CLOSE_BACKEND;
+  serving.log.ended(start, { sent: 0, received: 0, close, reason: BACKEND_REASON });
+}
+
 /** One session joined to its backend connection; logs its `conn` line. */
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
   const start = startOf(session);
   // The client (behind --accept-proxy: the one its proxy named) and the address it connected
   // to (the proxy's front), read now: the socket may be gone by the time the backend answers.
   const { remoteAddress, remotePort, localAddress, localPort } = session;
-  const backend = await openBackend(forward, !serving.args['unsafe-target']);
-  if (backend === null) {
-    await session.close(CLOSE_BACKEND, BACKEND_REASON);
-    const close = session.closeCode ?? CLOSE_BACKEND;
-    serving.log.ended(start, { sent: 0, received: 0, close, reason: BACKEND_REASON });
-    return;
-  }
-  if (
-    serving.args['proxy-protocol'] &&
-    remoteAddress !== undefined &&
-    remotePort !== undefined &&
-    localAddress !== undefined &&
-    localPort !== undefined
-  ) {
-    backend.write(
-      encodeProxyHeader(
-        { address: remoteAddress, port: remotePort },
-        { address: localAddress, port: localPort },
-      ),
+  let header: Buffer | null = null;
+  if (serving.args['proxy-protocol']) {
+    // Fail closed: without the header the backend would take the client's own first bytes
+    // for one (a client could then name any address). Addresses are unknown only once the
+    // socket is gone, so this is a session that is ending anyway.
+    if (
+      remoteAddress === undefined ||
+      remotePort === undefined ||
+      localAddress === undefined ||
+      localPort === undefined
+    ) {
+      return refuseSession(serving, session, start);
+    }
+    header = encodeProxyHeader(
+      { address: remoteAddress, port: remotePort },
+      { address: localAddress, port: localPort },
     );
   }
+  const backend = await openBackend(forward, !serving.args['unsafe-target']);
+  if (backend === null) return refuseSession(serving, session, start);
+  if (header !== null) backend.write(header);
   serving.log.ended(start, await pump(session, { input: backend, output: backend }));
 }
 
@@ -236,8 +246,10 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     {
       authorizedKeys: args['authorized-keys'],
       maxMessageSize: MAX_MESSAGE_SIZE,
-      // --stdio: one session at a time; the next client is refused (ERR_SERVER_BUSY) meanwhile.
-      maxConnections: args.stdio ? 1 : args['max-conns'],
+      // --stdio serves one session at a time, but handshakes are not counted against it: a
+      // connection that never completes one (anyone can open it) must not hold stdin/stdout.
+      // A session established while another has them is closed with CLOSE_BUSY.
+      maxConnections: args['max-conns'],
       proxyProtocol: acceptProxy === undefined ? undefined : { trusted: acceptProxy },
       ...(tickets === undefined ? {} : { tickets: tickets.options }),
     },
@@ -271,10 +283,20 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     }
   };
 
+  /** --stdio: a session has stdin/stdout (with --once, for good). */
+  let stdioTaken = false;
   server.on('session', (session) => {
-    const work = (forward ? forwardSession(serving, session, forward) : stdioSession(session)).finally(() =>
-      sessions.delete(work),
-    );
+    let work: Promise<void>;
+    if (forward) {
+      work = forwardSession(serving, session, forward);
+    } else if (stdioTaken) {
+      log.refused(peerLabel(session.remoteAddress, session.remotePort), 'ERR_SERVER_BUSY', 'stdio');
+      work = session.close(CLOSE_BUSY, BUSY_REASON).catch(() => {});
+    } else {
+      stdioTaken = true;
+      work = stdioSession(session).finally(() => (stdioTaken = args.once));
+    }
+    work = work.finally(() => sessions.delete(work));
     sessions.add(work);
   });
   server.on('handshakeError', (err, remote) => log.refused(peerLabel(remote.address, remote.port), err.code));
@@ -313,20 +335,21 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
 
 /**
  * SIGHUP: the key files, the authorized_keys file and the ticket-key file read again; one
- * `reload` line. The ticket-key file is read first: a bad one changes nothing.
+ * `reload` line. Every file is read before any is put in force: one that does not load
+ * changes nothing (the ticket-key file is read first, then the server reads its key files
+ * and authorized_keys and puts them in force together).
  */
 async function reload(serving: Serving): Promise<void> {
-  const { server, log, args } = serving;
+  const { server, log } = serving;
   try {
-    const tickets = await rereadTickets(server, args);
+    const tickets = await rereadTickets(server, serving.args);
     try {
-      const fingerprints = await server.reloadKeys();
-      const counts = args['authorized-keys'] === undefined ? null : await server.reloadAuthorizedKeys();
+      const { fingerprints, authorized } = await server.reload();
       const ticketKeys = tickets.apply();
       log.reload({
         fingerprints,
-        added: counts?.added ?? null,
-        removed: counts?.removed ?? null,
+        added: authorized?.added ?? null,
+        removed: authorized?.removed ?? null,
         ...(ticketKeys === null ? {} : { ticketKeys }),
       });
     } finally {

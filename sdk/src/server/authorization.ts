@@ -16,7 +16,7 @@
  * and learns nothing else.
  */
 import { AuthorizedKeys } from '@secsess/keys';
-import type { PublicKey } from '@secsess/keys';
+import type { PreparedAuthorizedKeysReload, PublicKey } from '@secsess/keys';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import { debug } from '../common/debug.js';
 import { trustChannel } from '../observe/channels.js';
@@ -115,6 +115,13 @@ export class Authorizer {
 
   /** Re-reads the authorized_keys file; on failure the current set stays and the error is thrown. */
   async reload(): Promise<{ added: number; removed: number }> {
+    const { added, removed, apply } = await this.prepareReload();
+    apply();
+    return { added, removed };
+  }
+
+  /** {@link reload} without putting the new set in force: the result's `apply()` does. */
+  async prepareReload(): Promise<PreparedAuthorizedKeysReload> {
     if (!this.#keys) {
       throw new SessionError(
         ErrorCode.INVALID_STATE,
@@ -123,7 +130,7 @@ export class Authorizer {
           : 'the server has no authorizedKeys file to reload',
       );
     }
-    return this.#keys.reload();
+    return this.#keys.prepareReload();
   }
 
   /**

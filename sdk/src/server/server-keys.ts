@@ -151,19 +151,31 @@ export class ServerKeys {
    * is); it is asked before and after the load, so a reload never outlives a `stop()`.
    * Resolves with the new fingerprints; on failure the current keys stay in force.
    */
-  reload(notListening: () => Error | null): Promise<string[]> {
+  reload<T = undefined>(
+    notListening: () => Error | null,
+    /**
+     * Read with the keys (the authorized_keys file): its `apply()` runs as the new keys go
+     * into force, and not at all if either fails to load.
+     */
+    alongside?: () => Promise<{ apply(): void } & T>,
+  ): Promise<{ fingerprints: string[]; alongside: T | undefined }> {
     const run = this.#reloading.then(async () => {
       let refusal = notListening();
       if (refusal) throw refusal;
       const generation = await this.load();
-      refusal = notListening();
-      if (refusal) {
+      let other: ({ apply(): void } & T) | undefined;
+      try {
+        other = await alongside?.();
+        refusal = notListening();
+        if (refusal) throw refusal;
+      } catch (err) {
         await generation.pool?.close();
-        throw refusal;
+        throw err;
       }
       this.install(generation);
+      other?.apply();
       debug('server: keys reloaded, now %s', generation.fingerprints.join(', '));
-      return generation.fingerprints;
+      return { fingerprints: generation.fingerprints, alongside: other };
     });
     this.#reloading = run.catch(() => {});
     return run;

@@ -224,13 +224,35 @@ export class Server extends EventEmitter<ServerEvents> {
    * keys stay in force and the KeyError is thrown. Rejects with ERR_INVALID_STATE if the
    * server is not listening (or stops during the reload). Calls run one after the other.
    */
-  reloadKeys(): Promise<string[]> {
-    return this.#keys.reload(() =>
-      this.#state === 'listening'
-        ? null
-        : new SessionError(ErrorCode.INVALID_STATE, `cannot reload keys: server is ${this.#state}`),
-    );
+  async reloadKeys(): Promise<string[]> {
+    return (await this.#keys.reload(this.#notListening)).fingerprints;
   }
+
+  /**
+   * `reloadKeys()` and, if the server has an `authorizedKeys` file, `reloadAuthorizedKeys()`
+   * as one step (a SIGHUP): every file is read first, and only if all of them load are the
+   * new keys and the new authorized set put in force, together; on any failure nothing
+   * changes and the error is thrown. Resolves with the fingerprints now in force and, with
+   * a file, how many authorized keys were added and removed (else null). Rejects as
+   * `reloadKeys()` does; runs in turn with it.
+   */
+  async reload(): Promise<{ fingerprints: string[]; authorized: { added: number; removed: number } | null }> {
+    const authorizer = this.#authorizer;
+    const withFile = authorizer.authorizedKeys !== null;
+    const { fingerprints, alongside } = await this.#keys.reload(
+      this.#notListening,
+      withFile ? () => authorizer.prepareReload() : undefined,
+    );
+    return {
+      fingerprints,
+      authorized: alongside === undefined ? null : { added: alongside.added, removed: alongside.removed },
+    };
+  }
+
+  readonly #notListening = (): SessionError | null =>
+    this.#state === 'listening'
+      ? null
+      : new SessionError(ErrorCode.INVALID_STATE, `cannot reload keys: server is ${this.#state}`);
 
   /**
    * Re-reads the `authorizedKeys` file without a restart; sessions already open are kept.
