@@ -1,12 +1,22 @@
 /**
- * `connect` without `--symmetric` asks for the fastest suite this machine has
- * (ChaCha20-Poly1305 when libsodium seals it). A server of an earlier release, or one pinned
- * with `--symmetric aes-256-gcm` (`connect`'s default until then), refuses it with
- * ERR_SUITE_MISMATCH. The command then asks once more, for AES-256-GCM, keeps to it for the
- * rest of the run, and says so on stderr. A `--symmetric` given by the user is never changed.
+ * `connect`'s two defaults that an older server can refuse, and what it does then.
  *
- * The refusal is unauthenticated (a plaintext alert), so an on-path attacker can cause the
- * second attempt; it only gets the other AEAD suite, which the user's server accepts anyway.
+ * - **The suite.** Without `--symmetric`, `connect` asks for the fastest suite this machine
+ *   has (ChaCha20-Poly1305 when libsodium seals it). A server of an earlier release, or one
+ *   pinned with `--symmetric aes-256-gcm` (`connect`'s default until then), refuses it with
+ *   ERR_SUITE_MISMATCH. The command then asks once more, for AES-256-GCM, keeps to it for
+ *   the rest of the run, and says so on stderr. A `--symmetric` given by the user is never
+ *   changed.
+ * - **The ticket request.** With `--listen`, each session asks for a resumption ticket (a
+ *   ClientHello flag). A server older than resumption takes the flag for a reserved bit and
+ *   refuses the hello with ERR_HANDSHAKE. The command then asks once more on a new
+ *   connection, without the flag; if that one succeeds, it stops asking for the rest of the
+ *   run and says so on stderr (a modern server's rare ERR_HANDSHAKE is only retried once).
+ *   `--no-resume` never asks.
+ *
+ * Both refusals are unauthenticated (plaintext alerts), so an on-path attacker can cause the
+ * second attempt; it gets only the other AEAD suite, which the user's server accepts anyway,
+ * or full handshakes instead of resumed ones (a cost, not a weakness).
  */
 import { Client, ErrorCode } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
@@ -21,12 +31,17 @@ export interface Connector {
 
 const FALLBACK: SymmetricChoice = 'aes-256-gcm';
 
+type Target = Parameters<Connector['connect']>[0];
+type ConnectOptions = Parameters<Connector['connect']>[1];
+
 export class SuiteFallback {
   /** What the next connection asks for: the given cipher, the fastest, or FALLBACK once refused. */
   #choice: SymmetricChoice;
   /** No --symmetric was given and the fastest is not FALLBACK already. */
   readonly #mayFallBack: boolean;
-  readonly #make: (choice: SymmetricChoice) => Client;
+  /** Whether the next connection asks for a ticket (false once a server turned the request down). */
+  #askTickets: boolean;
+  readonly #make: (choice: SymmetricChoice, tickets: boolean) => Client;
   readonly #say: (line: string) => void;
 
   /** `given`: the user's `--symmetric`, or undefined for `fastest` (which may fall back). */
@@ -39,7 +54,11 @@ export class SuiteFallback {
   ) {
     this.#choice = given ?? fastest;
     this.#mayFallBack = given === undefined && fastest !== FALLBACK;
-    this.#make = (choice) => Client.create(serverKey, algorithmSet(choice), options);
+    const resumption = options.resumption ?? false;
+    this.#askTickets = resumption !== false;
+    const withoutTickets: ClientOptions = { ...options, resumption: false };
+    this.#make = (choice, tickets) =>
+      Client.create(serverKey, algorithmSet(choice), tickets ? options : withoutTickets);
     this.#say = say;
   }
 
@@ -48,13 +67,29 @@ export class SuiteFallback {
     return { connect: (to, options) => this.#connect(to, options) };
   }
 
-  async #connect(
-    to: Parameters<Connector['connect']>[0],
-    options: Parameters<Connector['connect']>[1],
-  ): Promise<Session> {
+  async #connect(to: Target, options: ConnectOptions): Promise<Session> {
+    const tickets = this.#askTickets;
+    try {
+      return await this.#suites(to, options, tickets);
+    } catch (err) {
+      if (!tickets || codeOf(err) !== ErrorCode.HANDSHAKE || options?.signal?.aborted) throw err;
+      const session = await this.#suites(to, options, false);
+      // Connections that asked before the first refusal came back retry too; one line says so.
+      if (this.#askTickets) {
+        this.#say(
+          `the server refused the resumption ticket request (${ErrorCode.HANDSHAKE}: a release older than ` +
+            'resumption): full handshakes from now on; --no-resume says so',
+        );
+        this.#askTickets = false;
+      }
+      return session;
+    }
+  }
+
+  async #suites(to: Target, options: ConnectOptions, tickets: boolean): Promise<Session> {
     const tried = this.#choice;
     try {
-      return await this.#make(tried).connect(to, options);
+      return await this.#make(tried, tickets).connect(to, options);
     } catch (err) {
       if (
         !this.#mayFallBack ||
@@ -70,7 +105,7 @@ export class SuiteFallback {
         );
         this.#choice = FALLBACK;
       }
-      return this.#make(FALLBACK).connect(to, options);
+      return this.#make(FALLBACK, tickets).connect(to, options);
     }
   }
 }

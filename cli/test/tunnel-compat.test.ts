@@ -1,0 +1,110 @@
+/**
+ * `connect`'s defaults against a server older than them. A release before resumption takes
+ * the ClientHello's ticket-request flag for a reserved bit and refuses the hello (plaintext
+ * Alert HandshakeFailed, ERR_HANDSHAKE), and one before ChaCha20-Poly1305 refuses that suite
+ * (ERR_SUITE_MISMATCH). The older server here is what such a release does on the wire: a TCP
+ * front that answers a hello with any flag but bit 0 with HandshakeFailed, in front of a
+ * real `serve --symmetric aes-256-gcm`.
+ */
+import { createServer, connect as netConnect } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { connectArgs, exchange, serveArgs, tunnelFixture } from './helpers/tunnel.js';
+
+const fx = tunnelFixture('compat');
+/** Whoever runs the tests may force node:crypto for the whole run (then the default is GCM). */
+const forced = process.env['SECSESS_CRYPTO'] === 'node';
+
+const CLIENT_HELLO = 0x03;
+/** Plaintext Alert HandshakeFailed (0x0005): frame type 0x15, length 2. */
+const HANDSHAKE_FAILED = Buffer.from([0x15, 0, 0, 2, 0, 5]);
+/** The ClientHello's flags byte, from the frame's start: header 4, preamble 5, suite 3. */
+const FLAGS_AT = 4 + 5 + 3;
+
+/** A front that refuses ticket requests as a pre-resumption server does; counts its refusals. */
+async function olderServer(
+  t: ExecutionContext,
+  upstreamPort: number,
+): Promise<{ port: number; refusals(): number }> {
+  let refusals = 0;
+  const server: NetServer = createServer((socket: Socket) => {
+    socket.on('error', () => {});
+    let held = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      held = Buffer.concat([held, chunk]);
+      // Frames before the ClientHello (a KeyRequest) pass; decide on the hello's flags.
+      let at = 0;
+      while (held.length - at >= 4) {
+        const length = held.readUIntBE(at + 1, 3);
+        if (held.length - at < 4 + length) return;
+        if (held[at] === CLIENT_HELLO) {
+          socket.off('data', onData);
+          if ((held[at + FLAGS_AT]! & ~1) !== 0) {
+            refusals++;
+            socket.end(HANDSHAKE_FAILED);
+            return;
+          }
+          const upstream = netConnect(upstreamPort, '127.0.0.1');
+          upstream.on('error', () => socket.destroy());
+          socket.on('close', () => upstream.destroy());
+          upstream.write(held);
+          socket.pipe(upstream).pipe(socket);
+          return;
+        }
+        at += 4 + length;
+      }
+    };
+    socket.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, refusals: () => refusals };
+}
+
+test.serial(
+  'connect --listen against a server older than resumption and ChaCha20-Poly1305: connections opened together all get through, asking for tickets no more, one line for each fallback',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
+    const older = await olderServer(t, await serve.port());
+    const client = fx.start(connectArgs(older.port, fx.keys.serverPub), { env: { SECSESS_CRYPTO: '' } });
+    const port = await client.port();
+    // Opened at once: each asks for a ticket before the first refusal is back.
+    const data = [0, 1, 2].map((i) => Buffer.alloc(2000 + i, 0x41 + i));
+    const replies = await Promise.all(data.map((d) => exchange(port, d)));
+    t.true(
+      replies.every((r, i) => r.equals(data[i]!)),
+      'every connection echoed',
+    );
+    await client.linesMatching(/^secsess: conn /, data.length);
+    t.true(older.refusals() >= 1 && older.refusals() <= data.length);
+    t.is(client.lines.filter((l) => /refused the resumption ticket request/.test(l)).length, 1);
+    t.is(client.lines.filter((l) => /refused chacha20-poly1305/.test(l)).length, forced ? 0 : 1);
+    t.true(
+      client.lines.filter((l) => l.startsWith('secsess: conn ')).every((l) => l.includes(' close=1000')),
+    );
+
+    // From now on the hello asks for no ticket: nothing more is refused.
+    const refusedBefore = older.refusals();
+    const later = Buffer.from('later');
+    t.true((await exchange(port, later)).equals(later));
+    await client.linesMatching(/^secsess: conn /, data.length + 1);
+    t.is(older.refusals(), refusedBefore);
+    t.is(await client.stop(), 0);
+    t.is(await serve.stop(), 0);
+  },
+);
+
+test.serial('connect --no-resume never asks an older server for a ticket: nothing is refused', async (t) => {
+  const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
+  const older = await olderServer(t, await serve.port());
+  const client = fx.start(connectArgs(older.port, fx.keys.serverPub, ['--no-resume']));
+  const port = await client.port();
+  const data = Buffer.from('no tickets asked');
+  t.true((await exchange(port, data)).equals(data));
+  await client.linesMatching(/^secsess: conn /, 1);
+  t.is(older.refusals(), 0);
+  t.false(client.lines.some((l) => /ticket request/.test(l)));
+  t.is(await client.stop(), 0);
+  t.is(await serve.stop(), 0);
+});
