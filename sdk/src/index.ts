@@ -14,6 +14,7 @@ export type { RefusalLimit } from './server/handshake-limiter.js';
 export type { InheritedSocket, ServerEndpointInput } from './server/listen.js';
 export type { StopOptions } from './server/drain.js';
 export type { ServerMetrics } from './server/server-metrics.js';
+export type { ServerReload } from './server/server-keys.js';
 export {
   generateTicketKey,
   readTicketKeyFile,

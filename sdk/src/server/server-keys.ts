@@ -23,6 +23,13 @@ import { DecryptPool } from './decrypt-pool.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import type { ConnectionAdmission } from './admission.js';
 import type { ResolvedServerOptions } from './server-options.js';
+import type { Authorizer } from './authorization.js';
+
+/** What `server.reload()` resolves with: the fingerprints in force, and the authorized_keys change (null without a file). */
+export interface ServerReload {
+  readonly fingerprints: string[];
+  readonly authorized: { readonly added: number; readonly removed: number } | null;
+}
 
 /** One set of loaded keys, its pool (null with `workers: 0`) and the RSA work its sessions use. */
 export class KeyGeneration {
@@ -179,6 +186,21 @@ export class ServerKeys {
     });
     this.#reloading = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * `server.reload()`: the keys and, if `authorizer` has a file, authorized_keys, all read
+   * before either is put in force (see `reload`'s `alongside`).
+   */
+  async reloadWith(authorizer: Authorizer, notListening: () => Error | null): Promise<ServerReload> {
+    const withFile = authorizer.authorizedKeys !== null;
+    const { fingerprints, alongside } = await this.reload(
+      notListening,
+      withFile ? () => authorizer.prepareReload() : undefined,
+    );
+    const authorized =
+      alongside === undefined ? null : { added: alongside.added, removed: alongside.removed };
+    return { fingerprints, authorized };
   }
 
   /** Puts `generation` in force for new connections; the one it replaces closes once idle. */

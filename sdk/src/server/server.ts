@@ -24,6 +24,7 @@ import type { Endpoint } from '../common/endpoint.js';
 import { debugListening, listenOn, parseListenTarget, usedAlready } from './listen.js';
 import type { ListenTarget, ServerEndpointInput } from './listen.js';
 import { ServerKeys } from './server-keys.js';
+import type { ServerReload } from './server-keys.js';
 import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
@@ -236,17 +237,8 @@ export class Server extends EventEmitter<ServerEvents> {
    * a file, how many authorized keys were added and removed (else null). Rejects as
    * `reloadKeys()` does; runs in turn with it.
    */
-  async reload(): Promise<{ fingerprints: string[]; authorized: { added: number; removed: number } | null }> {
-    const authorizer = this.#authorizer;
-    const withFile = authorizer.authorizedKeys !== null;
-    const { fingerprints, alongside } = await this.#keys.reload(
-      this.#notListening,
-      withFile ? () => authorizer.prepareReload() : undefined,
-    );
-    return {
-      fingerprints,
-      authorized: alongside === undefined ? null : { added: alongside.added, removed: alongside.removed },
-    };
+  reload(): Promise<ServerReload> {
+    return this.#keys.reloadWith(this.#authorizer, this.#notListening);
   }
 
   readonly #notListening = (): SessionError | null =>
