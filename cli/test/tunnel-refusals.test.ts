@@ -4,7 +4,9 @@
  * server does not authorize — each while another tunnel keeps working.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
@@ -86,6 +88,33 @@ test('localhost and ::1 count as loopback', async (t) => {
   t.true((await tunnel.port()) > 0);
   const v6 = fx.start(connectArgs(servePort, fx.keys.serverPub, [], '[::1]:0'));
   t.regex(await v6.line(/listening/), /address=\[::1\]:\d+/);
+});
+
+test('connect --listen on a port in use, or a systemd fd that is no socket: exit 1 with ERR_TRANSPORT', async (t) => {
+  const held = createServer();
+  held.listen(0, '127.0.0.1');
+  await once(held, 'listening');
+  t.teardown(() => held.close());
+  const { port } = held.address() as AddressInfo;
+  const result = await secsess(connectArgs(servePort, fx.keys.serverPub, [], `127.0.0.1:${port}`));
+  t.is(result.code, 1);
+  assertCoded(t, result.stderr, 'ERR_TRANSPORT');
+  t.regex(result.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  // fd 3 a file, not a socket, passed as systemd would pass its socket.
+  const script = [
+    'import os, sys',
+    "fd = os.open('/dev/null', os.O_RDONLY)",
+    'if fd != 3: os.dup2(fd, 3)',
+    'os.set_inheritable(3, True)',
+    "os.environ['LISTEN_FDS'] = '1'",
+    "os.environ['LISTEN_PID'] = str(os.getpid())",
+    'os.execv(sys.argv[1], sys.argv[1:])',
+  ].join('\n');
+  const passed = fx.start(connectArgs(servePort, fx.keys.serverPub, [], 'systemd'), {
+    launcher: ['python3', '-c', script],
+  });
+  t.is(await passed.exited, 1);
+  assertCoded(t, passed.lines.join('\n'), 'ERR_TRANSPORT');
 });
 
 test.serial('a server with another key: connect stdio exits 1 with ERR_SERVER_KEY_MISMATCH', async (t) => {

@@ -4,8 +4,8 @@
  * to HOST:PORT joined to stdin/stdout (an ssh ProxyCommand, a pipe).
  */
 import { createServer } from 'node:net';
-import type { Server as NetServer, Socket } from 'node:net';
-import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, PrivateKey } from '@secsess/sdk';
+import type { Socket } from 'node:net';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, listenOn, PrivateKey } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -201,16 +201,6 @@ async function forwardSocket(
   sessions.delete(session);
 }
 
-function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(where, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
 /** `connect --listen`: runs until SIGTERM/SIGINT and the drain. */
 async function listenAndForward(
   args: ConnectArgs,
@@ -234,16 +224,12 @@ async function listenAndForward(
     );
     connections.add(work);
   });
-  await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  // As serve's: a port in use, a privileged port, a bad systemd fd are ERR_TRANSPORT.
+  const bound = await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
   if (listen === SYSTEMD) {
     // The socket systemd passed: its address is known only now, and must be loopback too.
-    const passed = server.address();
     try {
-      await checkLoopback(
-        typeof passed === 'object' && passed ? passed.address : '?',
-        'listen',
-        args['unsafe-listen'],
-      );
+      await checkLoopback(bound.host, 'listen', args['unsafe-listen']);
     } catch (err) {
       server.close();
       throw err;
@@ -251,13 +237,7 @@ async function listenAndForward(
   }
   // A failed accept (EMFILE: out of file descriptors) is reported, never thrown.
   server.on('error', (err: NodeJS.ErrnoException) => log.refused('-', err.code ?? 'ERR_TRANSPORT'));
-  const bound = server.address();
-  log.listening(
-    bound !== null && typeof bound === 'object'
-      ? formatEndpoint({ host: bound.address, port: bound.port })
-      : String(bound),
-    formatEndpoint(to),
-  );
+  log.listening(formatEndpoint(bound), formatEndpoint(to));
 
   const closeAll = (): void => {
     stopping.abort();
