@@ -7,10 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { AuthorizedKeys, PublicKey } from '@secsess/keys';
+import { AuthorizedKeys, PrivateKey, PublicKey } from '@secsess/keys';
 import { lines, runCli } from './helpers/cli.js';
 import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 import type { Tunnel } from './helpers/tunnel.js';
@@ -132,6 +133,28 @@ test.serial('an unknown host under --trust strict: exit 1 with ERR_HOST_UNKNOWN'
 });
 
 test.serial(
+  'connect --key with an encrypted key: --passphrase-file opens it; without it, the error names the flag',
+  async (t) => {
+    const encrypted = join(fx.dir, 'client-encrypted.key');
+    await (await PrivateKey.load(fx.keys.clientKey)).save(encrypted, { passphrase: 'correct horse' });
+    const passphraseFile = join(fx.dir, 'client.passphrase');
+    await writeFile(passphraseFile, 'correct horse\n');
+    const trust = ['--server-pub', fx.keys.serverPub];
+    const withFile = ['--key', encrypted, '--passphrase-file', passphraseFile];
+    const through = await secsess(['connect', `127.0.0.1:${servePort}`, ...trust, ...withFile], 'through');
+    t.is(through.code, 0, through.stderr);
+    t.is(through.stdout, 'through');
+    const without = await connectOnce(trust, encrypted);
+    t.is(without.code, 1);
+    assertCoded(t, without.stderr, 'ERR_KEY_ENCRYPTED');
+    t.regex(without.stderr, /pass the passphrase with --passphrase-file FILE/);
+    await writeFile(passphraseFile, 'wrong\n');
+    const wrong = await secsess(['connect', `127.0.0.1:${servePort}`, ...trust, ...withFile]);
+    assertCoded(t, wrong.stderr, 'ERR_KEY_PASSPHRASE');
+  },
+);
+
+test.serial(
   'a client the server does not authorize: exit 1 with ERR_NOT_AUTHORIZED, logged refused by serve',
   async (t) => {
     const result = await connectOnce(['--server-pub', fx.keys.serverPub], fx.other.clientKey);
@@ -188,6 +211,15 @@ test('usage errors exit 2 with the command named in the hint', async (t) => {
       /--max-conns must be a whole number/,
     ],
     [['frobnicate'], /unexpected argument "frobnicate"/],
+    // Said once, as typed: yargs also names the camelCase alias (bogusFlag).
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--bogus-flag'],
+      /^secsess: unknown option --bogus-flag \[ERR_USAGE\]$/m,
+    ],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--passphrase-file', 'f'],
+      /--passphrase-file goes with --key/,
+    ],
   ];
   for (const [args, message] of cases) {
     const result = await secsess(args);

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, listenOn, PrivateKey } from '@secsess/sdk';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, listenOn } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -18,8 +18,10 @@ import { TunnelLog } from './conn-log.js';
 import {
   commonOptions,
   defaultSymmetric,
+  loadPrivateKey,
   MAX_MESSAGE_SIZE,
   maxConnsOption,
+  passphraseOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
 import type { TunnelArgs } from './options.js';
@@ -81,7 +83,7 @@ function builder(yargs: Argv<TunnelArgs>) {
         'with --listen: resume sessions with tickets from the server (--no-resume: full handshakes only)',
     });
   return maxConnsOption(
-    commonOptions(options),
+    commonOptions(passphraseOption(options)),
     'with --listen: local connections at once; past it they are reset',
   )
     .check((argv) => {
@@ -134,7 +136,7 @@ async function clientFactory(args: ConnectArgs, say: (line: string) => void): Pr
     // its --max-conns slot, instead of holding it for ever (the SDK's client default is 0).
     idleTimeout: DEFAULT_SERVER_IDLE_TIMEOUT,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
-    ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
+    ...(args.key === undefined ? {} : { clientKey: await loadPrivateKey(args.key, args['passphrase-file']) }),
     ...(args.listen === undefined ? {} : { resumption: ticketStore(args.resume) ?? false }),
   };
   const suites = new SuiteFallback(args.symmetric, defaultSymmetric(), serverKey, options, say);

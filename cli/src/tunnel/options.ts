@@ -2,9 +2,10 @@
  * The options `serve` and `connect` share, as yargs declarations, and what they turn into:
  * the algorithm set, the log, the limits.
  */
-import { cryptoBackends, Symmetric } from '@secsess/sdk';
+import { cryptoBackends, PrivateKey, Symmetric } from '@secsess/sdk';
 import type { AlgorithmSet, CryptoBackends } from '@secsess/sdk';
 import type { Argv } from 'yargs';
+import { readPassphraseFile } from '../passphrase.js';
 import { LOG_FORMATS } from './conn-log.js';
 
 /** Options every `secsess` command has (declared globally in parser.ts). */
@@ -86,4 +87,32 @@ export function maxConnsOption<T>(yargs: Argv<T>, describe: string) {
     if (!Number.isInteger(max) || max < 1) throw new Error('--max-conns must be a whole number, 1 or more');
     return true;
   });
+}
+
+/**
+ * `--passphrase-file FILE`: the passphrase of an encrypted `--key`, read as `secsess-keygen`
+ * reads its own (one trailing newline dropped; missing or empty: ERR_PASSPHRASE_FILE).
+ */
+export function passphraseOption<T>(yargs: Argv<T>) {
+  return yargs
+    .option('passphrase-file', {
+      type: 'string',
+      describe: 'the passphrase of an encrypted --key, in this file (one trailing newline ignored)',
+    })
+    .check((argv) => {
+      if (argv['passphrase-file'] !== undefined && (argv as { key?: unknown }).key === undefined)
+        throw new Error('--passphrase-file goes with --key');
+      return true;
+    });
+}
+
+/** Loads the private key `path`, decrypted with the passphrase in `passphraseFile` if given. */
+export async function loadPrivateKey(path: string, passphraseFile: string | undefined): Promise<PrivateKey> {
+  if (passphraseFile === undefined) return PrivateKey.load(path);
+  const passphrase = await readPassphraseFile(passphraseFile, '--passphrase-file');
+  try {
+    return await PrivateKey.load(path, { passphrase });
+  } finally {
+    passphrase.fill(0);
+  }
 }
