@@ -84,6 +84,20 @@ test('connect refuses a --listen host that is not loopback unless --unsafe-liste
   }
 });
 
+test('a --forward or --listen name that does not resolve: exit 1 with ERR_RESOLVE, not a loopback refusal', async (t) => {
+  // .invalid never resolves (RFC 6761): no network needed.
+  const serve = await secsess(
+    serveArgs(fx.keys.serverKey, 80).map((a) => a.replace('127.0.0.1:80', 'nosuchhost.invalid:80')),
+  );
+  t.is(serve.code, 1);
+  assertCoded(t, serve.stderr, 'ERR_RESOLVE');
+  t.regex(serve.stderr, /--forward nosuchhost\.invalid: cannot resolve the name/);
+  const connect = await secsess(connectArgs(servePort, fx.keys.serverPub, [], 'nosuchhost.invalid:0'));
+  t.is(connect.code, 1);
+  assertCoded(t, connect.stderr, 'ERR_RESOLVE');
+  t.regex(connect.stderr, /--listen nosuchhost\.invalid: cannot resolve the name/);
+});
+
 test('localhost and ::1 count as loopback', async (t) => {
   const tunnel = fx.start(connectArgs(servePort, fx.keys.serverPub, [], 'localhost:0'));
   t.true((await tunnel.port()) > 0);

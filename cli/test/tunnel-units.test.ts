@@ -72,10 +72,15 @@ test('loopback: 127.0.0.0/8 and ::1 (in any spelling, mapped too), nothing else'
   }
 });
 
-test('loopback names: localhost resolves to loopback only; unresolvable names are not loopback', async (t) => {
-  t.true(await hostIsLoopback('localhost'));
-  t.true(await hostIsLoopback('127.0.0.1'));
-  t.false(await hostIsLoopback('no-such-host.invalid'));
+test('loopback names: localhost resolves to loopback only; an unresolvable name is ERR_RESOLVE, not a refusal', async (t) => {
+  t.true(await hostIsLoopback('localhost', '--forward'));
+  t.true(await hostIsLoopback('127.0.0.1', '--forward'));
+  // .invalid never resolves (RFC 6761): no network needed.
+  await t.throwsAsync(hostIsLoopback('no-such-host.invalid', '--forward'), {
+    code: 'ERR_RESOLVE',
+    message: /^--forward no-such-host\.invalid: cannot resolve the name \(\w+\)/,
+  });
+  await t.throwsAsync(checkLoopback('no-such-host.invalid', 'listen', false), { code: 'ERR_RESOLVE' });
   await t.notThrowsAsync(checkLoopback('192.0.2.1', 'forward', true));
   await t.throwsAsync(checkLoopback('192.0.2.1', 'forward', false), { code: 'ERR_UNSAFE_TARGET' });
   await t.throwsAsync(checkLoopback('0.0.0.0', 'listen', false), { code: 'ERR_UNSAFE_LISTEN' });
