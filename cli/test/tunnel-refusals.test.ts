@@ -225,6 +225,24 @@ test('usage errors exit 2 with the command named in the hint', async (t) => {
       /--max-conns must be a whole number/,
     ],
     [['frobnicate'], /unexpected argument "frobnicate"/],
+    // The stdio mode has no listener, no drain and no log: as --no-resume, these are errors there.
+    [['connect', '127.0.0.1:1', '--server-pub', 'p', '--max-conns', '5'], /--max-conns goes with --listen/],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--drain-timeout', '30'],
+      /--drain-timeout goes with --listen/,
+    ],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--log-format', 'text'],
+      /--log-format goes with --listen/,
+    ],
+    [
+      ['connect', '--listen', '127.0.0.1:0', '--to', 'h:1', '--server-pub', 'p', '--max-conns', '0'],
+      /--max-conns must be a whole number/,
+    ],
+    [
+      ['connect', '--listen', '127.0.0.1:0', '--to', 'h:1', '--server-pub', 'p', '--drain-timeout', '-1'],
+      /--drain-timeout must be a number of seconds/,
+    ],
     // Said once, as typed: yargs also names the camelCase alias (bogusFlag).
     [
       ['connect', '127.0.0.1:1', '--server-pub', 'p', '--bogus-flag'],

@@ -21,6 +21,7 @@ import {
 import { TunnelLog } from '../src/tunnel/conn-log.js';
 import type { LogFormat, Side } from '../src/tunnel/conn-log.js';
 import { openBackend } from '../src/tunnel/serve.js';
+import { listenModeDefaults } from '../src/tunnel/options.js';
 import { systemdListenFd } from '../src/tunnel/systemd.js';
 import { refusedPort } from './helpers/refused-port.js';
 
@@ -211,6 +212,9 @@ test('parser: documented defaults of serve and connect', async (t) => {
   t.is(connect.error, null);
   t.is(tunnelCommandOf(connect.argv as { _: string[] }), 'connect');
   t.like(connect.argv, { target: 'h:1', trust: 'tofu', 'unsafe-listen': false });
+  // Given with --listen only; left out, listenModeDefaults() fills them in.
+  t.like(connect.argv, { 'max-conns': undefined, 'drain-timeout': undefined, 'log-format': undefined });
+  t.deepEqual(listenModeDefaults(connect.argv), { logFormat: 'text', drainSeconds: 30, maxConns: 1024 });
   // Decided when the client is made (defaultSymmetric(): cli/test/tunnel-symmetric.test.ts).
   t.is((connect.argv as { symmetric?: string }).symmetric, undefined);
 });

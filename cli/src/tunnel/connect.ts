@@ -16,11 +16,11 @@ import { readPublicKey } from '../commands/read-public-key.js';
 import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import {
-  commonOptions,
   defaultSymmetric,
+  listenModeDefaults,
+  listenModeOptions,
   loadPrivateKey,
   MAX_MESSAGE_SIZE,
-  maxConnsOption,
   passphraseOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
@@ -82,10 +82,7 @@ function builder(yargs: Argv<TunnelArgs>) {
       describe:
         'with --listen: resume sessions with tickets from the server (--no-resume: full handshakes only)',
     });
-  return maxConnsOption(
-    commonOptions(passphraseOption(options)),
-    'with --listen: local connections at once; past it they are reset',
-  )
+  return listenModeOptions(passphraseOption(options))
     .check((argv) => {
       if (argv.listen !== undefined) {
         parseListen(argv.listen);
@@ -161,7 +158,13 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
     }
     return;
   }
-  await listenAndForward(args, newClient, new TunnelLog(args['log-format'], 'connect', out.io.stderr));
+  const listening = listenModeDefaults(args);
+  await listenAndForward(
+    args,
+    listening,
+    newClient,
+    new TunnelLog(listening.logFormat, 'connect', out.io.stderr),
+  );
 }
 
 /** One local connection: a session to `to`, then the pump; one `conn` or `refused` line. */
@@ -206,6 +209,7 @@ async function forwardSocket(
 /** `connect --listen`: runs until SIGTERM/SIGINT and the drain. */
 async function listenAndForward(
   args: ConnectArgs,
+  { maxConns, drainSeconds }: ReturnType<typeof listenModeDefaults>,
   newClient: () => Connector,
   log: TunnelLog,
 ): Promise<void> {
@@ -216,7 +220,7 @@ async function listenAndForward(
   const sessions = new Set<Session>();
   const connections = new Set<Promise<void>>();
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
-    if (connections.size >= args['max-conns']) {
+    if (connections.size >= maxConns) {
       log.refused(peerLabel(socket.remoteAddress, socket.remotePort), 'ERR_MAX_CONNS');
       socket.resetAndDestroy();
       return;
@@ -255,7 +259,7 @@ async function listenAndForward(
         }
         server.close();
         log.draining(sessions.size);
-        drainTimer = setTimeout(closeAll, Math.round(args['drain-timeout'] * 1000));
+        drainTimer = setTimeout(closeAll, Math.round(drainSeconds * 1000));
         void (async () => {
           // New connections may still be in the accept queue: wait until none is left.
           while (connections.size > 0) await Promise.all(connections);
