@@ -15,6 +15,11 @@ export const CliErrorCode = {
   /** `secsess connect --listen`: the address is not loopback; pass --unsafe-listen to allow it. */
   UNSAFE_LISTEN: 'ERR_UNSAFE_LISTEN',
   /**
+   * `secsess serve --forward` / `--listen`, `connect --listen`: the host name does not resolve
+   * (no such name, or no DNS answer), so whether it is loopback cannot be told; check the name.
+   */
+  RESOLVE: 'ERR_RESOLVE',
+  /**
    * `secsess serve`: a listening address that is not loopback and no --authorized-keys
    * (anyone who reaches the port reaches the service); pass --allow-any-client to allow it.
    */

@@ -68,6 +68,11 @@ export function helpHint(args: readonly string[], table = KEYGEN_COMMANDS): stri
   return `see: ${table.program}${command === undefined ? '' : ` ${command}`} --help`;
 }
 
+/** `passphrase-file` → `passphraseFile`, as yargs-parser's camel-case expansion. */
+function camelCase(name: string): string {
+  return name.replace(/-+([^-])/g, (_, c: string) => c.toUpperCase());
+}
+
 /** Rewords one yargs message (its lines already joined) for `args`; others pass unchanged. */
 export function usageMessage(message: string, args: readonly string[], table = KEYGEN_COMMANDS): string {
   const command = commandPath(args, table);
@@ -86,10 +91,16 @@ export function usageMessage(message: string, args: readonly string[], table = K
   }
   const unknown = /^Unknown arguments?: (.+)$/.exec(message);
   if (unknown !== null) {
-    return (unknown[1] ?? '')
-      .split(', ')
+    // yargs names an unknown dashed option twice, as given and as its camelCase alias
+    // (`passphrase-file, passphraseFile`): the alias is not what the user typed.
+    const names = (unknown[1] ?? '').split(', ');
+    const typed = (name: string): boolean =>
+      args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`) || arg === `-${name}`);
+    const aliases = new Set(names.filter((n) => n.includes('-') && typed(n)).map(camelCase));
+    return names
+      .filter((name) => !aliases.has(name) || typed(name))
       .map((name) =>
-        args.some((arg) => arg === `--${name}` || arg.startsWith(`--${name}=`) || arg === `-${name}`)
+        typed(name)
           ? `unknown option ${name.length === 1 ? '-' : '--'}${name}`
           : `unexpected argument "${name}"${command === undefined ? ' (not a command)' : ''}`,
       )

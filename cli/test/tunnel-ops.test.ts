@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { AuthorizedKeys, PublicKey } from '@secsess/keys';
 import { runCli } from './helpers/cli.js';
+import { READY_MS } from './helpers/programs.js';
 import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 import type { Tunnel } from './helpers/tunnel.js';
 
@@ -284,13 +285,36 @@ test.serial(
   },
 );
 
+/**
+ * Resolves once process `pid` catches SIGHUP (bit 0 of SigCgt in /proc/PID/status: bin.ts's
+ * first lines installed their listener), bounded by READY_MS. A fixed wait instead was too
+ * short for a loaded machine, where node had not reached that line and the SIGHUP killed it.
+ * Without /proc (not Linux), one second.
+ */
+async function catchesSighup(pid: number): Promise<void> {
+  const deadline = Date.now() + READY_MS;
+  while (Date.now() < deadline) {
+    let status: string;
+    try {
+      status = await readFile(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return;
+    }
+    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    if (caught !== undefined && (BigInt(`0x${caught}`) & 1n) === 1n) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`process ${pid} did not catch SIGHUP within ${READY_MS} ms`);
+}
+
 test.serial('a SIGHUP during start-up does not kill serve: the reload it asked for follows', async (t) => {
   // The key file is a FIFO: serve's start-up waits on it until the test writes the key.
   const fifo = join(fx.dir, 'slow.key');
   execFileSync('mkfifo', ['-m', '600', fifo]);
   const key = await readFile(fx.keys.serverKey);
   const serve = start(serveArgs(fifo, fx.echo.port));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await catchesSighup(serve.child.pid!);
   serve.child.kill('SIGHUP');
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(serve.child.signalCode, null, 'killed by the SIGHUP');

@@ -4,11 +4,14 @@
  * server does not authorize — each while another tunnel keeps working.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { AuthorizedKeys, PublicKey } from '@secsess/keys';
+import { AuthorizedKeys, PrivateKey, PublicKey } from '@secsess/keys';
 import { lines, runCli } from './helpers/cli.js';
 import { connectArgs, exchange, readAll, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 import type { Tunnel } from './helpers/tunnel.js';
@@ -81,11 +84,52 @@ test('connect refuses a --listen host that is not loopback unless --unsafe-liste
   }
 });
 
+test('a --forward or --listen name that does not resolve: exit 1 with ERR_RESOLVE, not a loopback refusal', async (t) => {
+  // .invalid never resolves (RFC 6761): no network needed.
+  const serve = await secsess(
+    serveArgs(fx.keys.serverKey, 80).map((a) => a.replace('127.0.0.1:80', 'nosuchhost.invalid:80')),
+  );
+  t.is(serve.code, 1);
+  assertCoded(t, serve.stderr, 'ERR_RESOLVE');
+  t.regex(serve.stderr, /--forward nosuchhost\.invalid: cannot resolve the name/);
+  const connect = await secsess(connectArgs(servePort, fx.keys.serverPub, [], 'nosuchhost.invalid:0'));
+  t.is(connect.code, 1);
+  assertCoded(t, connect.stderr, 'ERR_RESOLVE');
+  t.regex(connect.stderr, /--listen nosuchhost\.invalid: cannot resolve the name/);
+});
+
 test('localhost and ::1 count as loopback', async (t) => {
   const tunnel = fx.start(connectArgs(servePort, fx.keys.serverPub, [], 'localhost:0'));
   t.true((await tunnel.port()) > 0);
   const v6 = fx.start(connectArgs(servePort, fx.keys.serverPub, [], '[::1]:0'));
   t.regex(await v6.line(/listening/), /address=\[::1\]:\d+/);
+});
+
+test('connect --listen on a port in use, or a systemd fd that is no socket: exit 1 with ERR_TRANSPORT', async (t) => {
+  const held = createServer();
+  held.listen(0, '127.0.0.1');
+  await once(held, 'listening');
+  t.teardown(() => held.close());
+  const { port } = held.address() as AddressInfo;
+  const result = await secsess(connectArgs(servePort, fx.keys.serverPub, [], `127.0.0.1:${port}`));
+  t.is(result.code, 1);
+  assertCoded(t, result.stderr, 'ERR_TRANSPORT');
+  t.regex(result.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+  // fd 3 a file, not a socket, passed as systemd would pass its socket.
+  const script = [
+    'import os, sys',
+    "fd = os.open('/dev/null', os.O_RDONLY)",
+    'if fd != 3: os.dup2(fd, 3)',
+    'os.set_inheritable(3, True)',
+    "os.environ['LISTEN_FDS'] = '1'",
+    "os.environ['LISTEN_PID'] = str(os.getpid())",
+    'os.execv(sys.argv[1], sys.argv[1:])',
+  ].join('\n');
+  const passed = fx.start(connectArgs(servePort, fx.keys.serverPub, [], 'systemd'), {
+    launcher: ['python3', '-c', script],
+  });
+  t.is(await passed.exited, 1);
+  assertCoded(t, passed.lines.join('\n'), 'ERR_TRANSPORT');
 });
 
 test.serial('a server with another key: connect stdio exits 1 with ERR_SERVER_KEY_MISMATCH', async (t) => {
@@ -101,6 +145,28 @@ test.serial('an unknown host under --trust strict: exit 1 with ERR_HOST_UNKNOWN'
   t.is(result.code, 1);
   assertCoded(t, result.stderr, 'ERR_HOST_UNKNOWN');
 });
+
+test.serial(
+  'connect --key with an encrypted key: --passphrase-file opens it; without it, the error names the flag',
+  async (t) => {
+    const encrypted = join(fx.dir, 'client-encrypted.key');
+    await (await PrivateKey.load(fx.keys.clientKey)).save(encrypted, { passphrase: 'correct horse' });
+    const passphraseFile = join(fx.dir, 'client.passphrase');
+    await writeFile(passphraseFile, 'correct horse\n');
+    const trust = ['--server-pub', fx.keys.serverPub];
+    const withFile = ['--key', encrypted, '--passphrase-file', passphraseFile];
+    const through = await secsess(['connect', `127.0.0.1:${servePort}`, ...trust, ...withFile], 'through');
+    t.is(through.code, 0, through.stderr);
+    t.is(through.stdout, 'through');
+    const without = await connectOnce(trust, encrypted);
+    t.is(without.code, 1);
+    assertCoded(t, without.stderr, 'ERR_KEY_ENCRYPTED');
+    t.regex(without.stderr, /pass the passphrase with --passphrase-file FILE/);
+    await writeFile(passphraseFile, 'wrong\n');
+    const wrong = await secsess(['connect', `127.0.0.1:${servePort}`, ...trust, ...withFile]);
+    assertCoded(t, wrong.stderr, 'ERR_KEY_PASSPHRASE');
+  },
+);
 
 test.serial(
   'a client the server does not authorize: exit 1 with ERR_NOT_AUTHORIZED, logged refused by serve',
@@ -159,6 +225,33 @@ test('usage errors exit 2 with the command named in the hint', async (t) => {
       /--max-conns must be a whole number/,
     ],
     [['frobnicate'], /unexpected argument "frobnicate"/],
+    // The stdio mode has no listener, no drain and no log: as --no-resume, these are errors there.
+    [['connect', '127.0.0.1:1', '--server-pub', 'p', '--max-conns', '5'], /--max-conns goes with --listen/],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--drain-timeout', '30'],
+      /--drain-timeout goes with --listen/,
+    ],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--log-format', 'text'],
+      /--log-format goes with --listen/,
+    ],
+    [
+      ['connect', '--listen', '127.0.0.1:0', '--to', 'h:1', '--server-pub', 'p', '--max-conns', '0'],
+      /--max-conns must be a whole number/,
+    ],
+    [
+      ['connect', '--listen', '127.0.0.1:0', '--to', 'h:1', '--server-pub', 'p', '--drain-timeout', '-1'],
+      /--drain-timeout must be a number of seconds/,
+    ],
+    // Said once, as typed: yargs also names the camelCase alias (bogusFlag).
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--bogus-flag'],
+      /^secsess: unknown option --bogus-flag \[ERR_USAGE\]$/m,
+    ],
+    [
+      ['connect', '127.0.0.1:1', '--server-pub', 'p', '--passphrase-file', 'f'],
+      /--passphrase-file goes with --key/,
+    ],
   ];
   for (const [args, message] of cases) {
     const result = await secsess(args);

@@ -189,7 +189,7 @@ test('serve --workers: a SIGTERM while the workers are still starting stops them
   }
   if (workers.length < 2)
     t.log('could not see the workers in /proc; the SIGTERM comes after the forks anyway');
-  const exit = await proc.stop('SIGTERM'); // SIGKILL after 5 s: the old worker dropped the early stop
+  const exit = await proc.stop('SIGTERM'); // SIGKILL after STOP_MS: a worker that dropped the early stop
   t.deepEqual(exit, { code: 0, signal: null }, proc.output());
   for (const w of workers) t.false(alive(w), `worker ${w} is gone`);
 });

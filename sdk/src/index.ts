@@ -11,6 +11,7 @@ export type { RemoteInfo, ServerEvents } from './server/server.js';
 export type { KeyProbe } from './protocol/key-probe.js';
 export type { PoolCounts } from './server/decrypt-pool.js';
 export type { RefusalLimit } from './server/handshake-limiter.js';
+export { listenOn } from './server/listen.js';
 export type { InheritedSocket, ServerEndpointInput } from './server/listen.js';
 export type { StopOptions } from './server/drain.js';
 export type { ServerMetrics } from './server/server-metrics.js';

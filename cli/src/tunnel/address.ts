@@ -42,28 +42,40 @@ export function isLoopback(address: string): boolean {
 
 /**
  * Whether `host` is loopback: an IP literal in 127.0.0.0/8 or ::1, or a name (`localhost`)
- * every address of which is. Decided once, at start.
+ * every address of which is. Checked at start (serve's backend connections check the address
+ * they reach again, see serve.ts `openBackend`).
+ *
+ * @param option - the flag that gave `host`, for messages (`--forward`)
+ * @throws CliError ERR_RESOLVE when the name does not resolve (a typo, no DNS answer): a
+ *   failed lookup says nothing about where the name points, and is no security refusal
  */
-export async function hostIsLoopback(host: string): Promise<boolean> {
+export async function hostIsLoopback(host: string, option: string): Promise<boolean> {
   if (isIP(host) !== 0) return isLoopback(host);
+  let addresses: { address: string }[];
   try {
-    const addresses = await lookup(host, { all: true });
-    return addresses.length > 0 && addresses.every((a) => isLoopback(a.address));
-  } catch {
-    return false;
+    addresses = await lookup(host, { all: true });
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'no answer';
+    throw new CliError(
+      CliErrorCode.RESOLVE,
+      `${option} ${host}: cannot resolve the name (${code}); check it, or give an IP address`,
+      { cause },
+    );
   }
+  return addresses.length > 0 && addresses.every((a) => isLoopback(a.address));
 }
 
 /**
  * Refuses a non-loopback `host` unless `unsafe`: ERR_UNSAFE_TARGET for serve's
- * `--forward`, ERR_UNSAFE_LISTEN for connect's `--listen`.
+ * `--forward`, ERR_UNSAFE_LISTEN for connect's `--listen`; ERR_RESOLVE for a name that
+ * does not resolve.
  */
 export async function checkLoopback(
   host: string,
   what: 'forward' | 'listen',
   unsafe: boolean,
 ): Promise<void> {
-  if (unsafe || (await hostIsLoopback(host))) return;
+  if (unsafe || (await hostIsLoopback(host, `--${what}`))) return;
   if (what === 'forward') {
     throw new CliError(
       CliErrorCode.UNSAFE_TARGET,
@@ -92,7 +104,7 @@ export async function checkAnyClient(
   allowed: boolean,
   label = host ?? '?',
 ): Promise<void> {
-  if (authorized || allowed || (host !== null && (await hostIsLoopback(host)))) return;
+  if (authorized || allowed || (host !== null && (await hostIsLoopback(host, '--listen')))) return;
   throw new CliError(
     CliErrorCode.UNSAFE_ANY_CLIENT,
     `--listen ${label} is not a loopback address and there is no --authorized-keys: any client ` +

@@ -4,8 +4,8 @@
  * to HOST:PORT joined to stdin/stdout (an ssh ProxyCommand, a pipe).
  */
 import { createServer } from 'node:net';
-import type { Server as NetServer, Socket } from 'node:net';
-import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, PrivateKey } from '@secsess/sdk';
+import type { Socket } from 'node:net';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, listenOn } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -16,10 +16,12 @@ import { readPublicKey } from '../commands/read-public-key.js';
 import { checkLoopback, parseListen, peerLabel, SYSTEMD } from './address.js';
 import { TunnelLog } from './conn-log.js';
 import {
-  commonOptions,
   defaultSymmetric,
+  listenModeDefaults,
+  listenModeOptions,
+  loadPrivateKey,
   MAX_MESSAGE_SIZE,
-  maxConnsOption,
+  passphraseOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
 import type { TunnelArgs } from './options.js';
@@ -80,10 +82,7 @@ function builder(yargs: Argv<TunnelArgs>) {
       describe:
         'with --listen: resume sessions with tickets from the server (--no-resume: full handshakes only)',
     });
-  return maxConnsOption(
-    commonOptions(options),
-    'with --listen: local connections at once; past it they are reset',
-  )
+  return listenModeOptions(passphraseOption(options))
     .check((argv) => {
       if (argv.listen !== undefined) {
         parseListen(argv.listen);
@@ -134,7 +133,7 @@ async function clientFactory(args: ConnectArgs, say: (line: string) => void): Pr
     // its --max-conns slot, instead of holding it for ever (the SDK's client default is 0).
     idleTimeout: DEFAULT_SERVER_IDLE_TIMEOUT,
     ...(args.trust === undefined ? {} : { trust: args.trust, knownHosts: args['known-hosts'] }),
-    ...(args.key === undefined ? {} : { clientKey: await PrivateKey.load(args.key) }),
+    ...(args.key === undefined ? {} : { clientKey: await loadPrivateKey(args.key, args['passphrase-file']) }),
     ...(args.listen === undefined ? {} : { resumption: ticketStore(args.resume) ?? false }),
   };
   const suites = new SuiteFallback(args.symmetric, defaultSymmetric(), serverKey, options, say);
@@ -159,7 +158,13 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
     }
     return;
   }
-  await listenAndForward(args, newClient, new TunnelLog(args['log-format'], 'connect', out.io.stderr));
+  const listening = listenModeDefaults(args);
+  await listenAndForward(
+    args,
+    listening,
+    newClient,
+    new TunnelLog(listening.logFormat, 'connect', out.io.stderr),
+  );
 }
 
 /** One local connection: a session to `to`, then the pump; one `conn` or `refused` line. */
@@ -201,19 +206,10 @@ async function forwardSocket(
   sessions.delete(session);
 }
 
-function listenOn(server: NetServer, where: HostPort | { fd: number }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(where, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
 /** `connect --listen`: runs until SIGTERM/SIGINT and the drain. */
 async function listenAndForward(
   args: ConnectArgs,
+  { maxConns, drainSeconds }: ReturnType<typeof listenModeDefaults>,
   newClient: () => Connector,
   log: TunnelLog,
 ): Promise<void> {
@@ -224,7 +220,7 @@ async function listenAndForward(
   const sessions = new Set<Session>();
   const connections = new Set<Promise<void>>();
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
-    if (connections.size >= args['max-conns']) {
+    if (connections.size >= maxConns) {
       log.refused(peerLabel(socket.remoteAddress, socket.remotePort), 'ERR_MAX_CONNS');
       socket.resetAndDestroy();
       return;
@@ -234,16 +230,12 @@ async function listenAndForward(
     );
     connections.add(work);
   });
-  await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
+  // As serve's: a port in use, a privileged port, a bad systemd fd are ERR_TRANSPORT.
+  const bound = await listenOn(server, listen === SYSTEMD ? { fd: systemdListenFd() } : listen);
   if (listen === SYSTEMD) {
     // The socket systemd passed: its address is known only now, and must be loopback too.
-    const passed = server.address();
     try {
-      await checkLoopback(
-        typeof passed === 'object' && passed ? passed.address : '?',
-        'listen',
-        args['unsafe-listen'],
-      );
+      await checkLoopback(bound.host, 'listen', args['unsafe-listen']);
     } catch (err) {
       server.close();
       throw err;
@@ -251,13 +243,7 @@ async function listenAndForward(
   }
   // A failed accept (EMFILE: out of file descriptors) is reported, never thrown.
   server.on('error', (err: NodeJS.ErrnoException) => log.refused('-', err.code ?? 'ERR_TRANSPORT'));
-  const bound = server.address();
-  log.listening(
-    bound !== null && typeof bound === 'object'
-      ? formatEndpoint({ host: bound.address, port: bound.port })
-      : String(bound),
-    formatEndpoint(to),
-  );
+  log.listening(formatEndpoint(bound), formatEndpoint(to));
 
   const closeAll = (): void => {
     stopping.abort();
@@ -273,7 +259,7 @@ async function listenAndForward(
         }
         server.close();
         log.draining(sessions.size);
-        drainTimer = setTimeout(closeAll, Math.round(args['drain-timeout'] * 1000));
+        drainTimer = setTimeout(closeAll, Math.round(drainSeconds * 1000));
         void (async () => {
           // New connections may still be in the accept queue: wait until none is left.
           while (connections.size > 0) await Promise.all(connections);

@@ -2,10 +2,12 @@
  * The options `serve` and `connect` share, as yargs declarations, and what they turn into:
  * the algorithm set, the log, the limits.
  */
-import { cryptoBackends, Symmetric } from '@secsess/sdk';
+import { cryptoBackends, PrivateKey, Symmetric } from '@secsess/sdk';
 import type { AlgorithmSet, CryptoBackends } from '@secsess/sdk';
 import type { Argv } from 'yargs';
+import { readPassphraseFile } from '../passphrase.js';
 import { LOG_FORMATS } from './conn-log.js';
+import type { LogFormat } from './conn-log.js';
 
 /** Options every `secsess` command has (declared globally in parser.ts). */
 export interface TunnelArgs {
@@ -58,23 +60,33 @@ export function algorithmSet(symmetric: SymmetricChoice): AlgorithmSet {
   return { symmetric: SYMMETRIC_OF[symmetric] };
 }
 
-/** Options of both commands. */
+const LOG_FORMAT_DESCRIBE =
+  'log lines on stderr: text (secsess: EVENT key=value …) or one JSON object a line';
+const DRAIN_DESCRIBE =
+  'on SIGTERM/SIGINT: seconds open sessions get to end on their own (a second signal: none)';
+
+/** Throws the usage error of a bad `--drain-timeout`. */
+function checkDrainTimeout(drain: number): void {
+  if (!Number.isFinite(drain) || drain < 0 || drain > MAX_DRAIN_SECONDS)
+    throw new Error(`--drain-timeout must be a number of seconds, 0 to ${MAX_DRAIN_SECONDS}`);
+}
+
+/** Throws the usage error of a bad `--max-conns`. */
+function checkMaxConns(max: number): void {
+  if (!Number.isInteger(max) || max < 1) throw new Error('--max-conns must be a whole number, 1 or more');
+}
+
+/** Options of both commands (`serve`'s; connect has them with --listen only: {@link listenModeOptions}). */
 export function commonOptions<T>(yargs: Argv<T>) {
   return yargs
     .option('log-format', {
       choices: LOG_FORMATS,
       default: 'text' as (typeof LOG_FORMATS)[number],
-      describe: 'log lines on stderr: text (secsess: EVENT key=value …) or one JSON object a line',
+      describe: LOG_FORMAT_DESCRIBE,
     })
-    .option('drain-timeout', {
-      type: 'number',
-      default: DEFAULT_DRAIN_SECONDS,
-      describe: 'on SIGTERM/SIGINT: seconds open sessions get to end on their own (a second signal: none)',
-    })
+    .option('drain-timeout', { type: 'number', default: DEFAULT_DRAIN_SECONDS, describe: DRAIN_DESCRIBE })
     .check((argv) => {
-      const drain = argv['drain-timeout'];
-      if (!Number.isFinite(drain) || drain < 0 || drain > MAX_DRAIN_SECONDS)
-        throw new Error(`--drain-timeout must be a number of seconds, 0 to ${MAX_DRAIN_SECONDS}`);
+      checkDrainTimeout(argv['drain-timeout']);
       return true;
     });
 }
@@ -82,8 +94,83 @@ export function commonOptions<T>(yargs: Argv<T>) {
 /** `--max-conns N`. */
 export function maxConnsOption<T>(yargs: Argv<T>, describe: string) {
   return yargs.option('max-conns', { type: 'number', default: DEFAULT_MAX_CONNS, describe }).check((argv) => {
-    const max = argv['max-conns'];
-    if (!Number.isInteger(max) || max < 1) throw new Error('--max-conns must be a whole number, 1 or more');
+    checkMaxConns(argv['max-conns']);
     return true;
   });
+}
+
+/**
+ * `connect`'s --log-format, --drain-timeout and --max-conns, which mean something with
+ * --listen only: declared without a yargs default, so that one given in the stdio mode can be
+ * told from one left out (a usage error, as --no-resume there); {@link listenModeDefaults}
+ * fills them in.
+ */
+export function listenModeOptions<T>(yargs: Argv<T>) {
+  return yargs
+    .option('log-format', {
+      choices: LOG_FORMATS,
+      defaultDescription: '"text"',
+      describe: `with --listen: ${LOG_FORMAT_DESCRIBE}`,
+    })
+    .option('drain-timeout', {
+      type: 'number',
+      defaultDescription: String(DEFAULT_DRAIN_SECONDS),
+      describe: `with --listen, ${DRAIN_DESCRIBE}`,
+    })
+    .option('max-conns', {
+      type: 'number',
+      defaultDescription: String(DEFAULT_MAX_CONNS),
+      describe: 'with --listen: local connections at once; past it they are reset',
+    })
+    .check((argv) => {
+      const given = (['log-format', 'drain-timeout', 'max-conns'] as const).find(
+        (k) => argv[k] !== undefined,
+      );
+      if (given !== undefined && (argv as { listen?: unknown }).listen === undefined)
+        throw new Error(`--${given} goes with --listen`);
+      if (argv['drain-timeout'] !== undefined) checkDrainTimeout(argv['drain-timeout']);
+      if (argv['max-conns'] !== undefined) checkMaxConns(argv['max-conns']);
+      return true;
+    });
+}
+
+/** The values of {@link listenModeOptions}, defaults filled in. */
+export function listenModeDefaults(args: {
+  'log-format'?: LogFormat | undefined;
+  'drain-timeout'?: number | undefined;
+  'max-conns'?: number | undefined;
+}): { logFormat: LogFormat; drainSeconds: number; maxConns: number } {
+  return {
+    logFormat: args['log-format'] ?? 'text',
+    drainSeconds: args['drain-timeout'] ?? DEFAULT_DRAIN_SECONDS,
+    maxConns: args['max-conns'] ?? DEFAULT_MAX_CONNS,
+  };
+}
+
+/**
+ * `--passphrase-file FILE`: the passphrase of an encrypted `--key`, read as `secsess-keygen`
+ * reads its own (one trailing newline dropped; missing or empty: ERR_PASSPHRASE_FILE).
+ */
+export function passphraseOption<T>(yargs: Argv<T>) {
+  return yargs
+    .option('passphrase-file', {
+      type: 'string',
+      describe: 'the passphrase of an encrypted --key, in this file (one trailing newline ignored)',
+    })
+    .check((argv) => {
+      if (argv['passphrase-file'] !== undefined && (argv as { key?: unknown }).key === undefined)
+        throw new Error('--passphrase-file goes with --key');
+      return true;
+    });
+}
+
+/** Loads the private key `path`, decrypted with the passphrase in `passphraseFile` if given. */
+export async function loadPrivateKey(path: string, passphraseFile: string | undefined): Promise<PrivateKey> {
+  if (passphraseFile === undefined) return PrivateKey.load(path);
+  const passphrase = await readPassphraseFile(passphraseFile, '--passphrase-file');
+  try {
+    return await PrivateKey.load(path, { passphrase });
+  } finally {
+    passphrase.fill(0);
+  }
 }

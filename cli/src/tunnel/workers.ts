@@ -71,6 +71,12 @@ let held: HeldCommands | null = null;
  */
 export function holdWorkerCommands(): void {
   if (held || !cluster.isWorker) return;
+  // An IPC write to a primary that is gone (killed, or exited while this worker started)
+  // fails with EPIPE; a write without a callback — node:cluster's own, such as the query of
+  // `listen()` in `cluster._getServer` — reports it as an 'error' on `process`, which,
+  // unlistened, is an uncaught exception and a crash with a stack trace. node:cluster ends
+  // the worker anyway when the channel closes ('disconnect'), so the error needs no action.
+  process.on('error', () => {});
   const state: HeldCommands = { pending: [], act: null };
   held = state;
   process.on('message', (message: unknown) => {

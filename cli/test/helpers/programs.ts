@@ -19,6 +19,14 @@ export const IN_CI = !['', '0', 'false'].includes((process.env['CI'] ?? '').toLo
 /** How long a program may take to say it is ready (a loaded CI machine is slow). */
 export const READY_MS = 30_000;
 
+/**
+ * How long a program may take to exit after `stop()`'s signal before it gets SIGKILL. As
+ * generous as READY_MS: a stop can wait for a start-up under way (`serve --workers` stops its
+ * workers once they listen), and a loaded CI machine is slow at both; a SIGKILL shows as a
+ * wrong exit, so a short budget makes a test fail that should pass.
+ */
+export const STOP_MS = 30_000;
+
 /** The absolute path of `name` on PATH (plus /usr/sbin and /sbin, where sshd lives), or null. */
 export function findProgram(name: string): string | null {
   const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin'];
@@ -65,7 +73,7 @@ export interface Proc {
   waitFor(re: RegExp, what: string, ms?: number): Promise<RegExpMatchArray>;
   /** Resolves with the first non-undefined result of `check(output)`, re-checked on every chunk. */
   waitUntil<T>(check: (text: string) => T | undefined, what: string, ms?: number): Promise<T>;
-  /** SIGTERM (or `signal`), SIGKILL after 5 s; resolves once the child has exited. */
+  /** SIGTERM (or `signal`), SIGKILL after {@link STOP_MS}; resolves once the child has exited. */
   stop(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
@@ -153,7 +161,7 @@ export function spawnProc(file: string, args: readonly string[], options: SpawnP
   const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> => {
     if (exit) return exit;
     child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_MS);
     const result = await exited;
     clearTimeout(timer);
     return result;

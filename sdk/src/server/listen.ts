@@ -45,14 +45,15 @@ export function describeListenTarget(target: ListenTarget): string {
 }
 
 /**
- * @internal Makes `listener` listen on `target` and resolves with the address it really listens on
- * (the port picked for port 0, the inherited socket's own address).
+ * Makes `listener` (a `node:net` server) listen on `target` and resolves with the address it
+ * really listens on (the port picked for port 0, the inherited socket's own address), failing
+ * as `Server.start()` does. `secsess connect --listen` uses it for its plaintext listener.
  *
  * @throws SessionError ERR_TRANSPORT if it cannot (cause: the system error: EADDRINUSE,
- *   EINVAL for an fd that is not a socket), or if an inherited socket is not TCP (a Unix
- *   or UDP socket); the listener is closed then.
+ *   EACCES, EINVAL for an fd that is not a socket), or if an inherited socket is not TCP (a
+ *   Unix or UDP socket); the listener is closed then.
  */
-export async function listenOn(listener: NetServer, target: ListenTarget): Promise<Endpoint> {
+export async function listenOn(listener: NetServer, target: Endpoint | InheritedSocket): Promise<Endpoint> {
   const what = describeListenTarget(target);
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
