@@ -86,7 +86,7 @@ export {
 export type { ProxyAddress, ProxyEndpoint, ProxyHeader } from './server/proxy-header.js';
 export { TrustedAddresses } from './server/trusted-addresses.js';
 export type { SessionOptions } from './common/options.js';
-export type { PrivateKeyInput, PublicKeyInput } from './common/key-input.js';
+export type { PrivateKeyFile, PrivateKeyInput, PublicKeyInput } from './common/key-input.js';
 export {
   CLOSE_ABNORMAL,
   CLOSE_TRY_AGAIN_LATER,

@@ -6,8 +6,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { KeyError, KeyPair, PublicKey } from '@secsess/keys';
-import type { PrivateKey } from '@secsess/keys';
+import { KeyError, KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, ErrorCode, Server } from '../src/index.js';
 import { fixtureKeys, keyFiles } from './helpers/keys.js';
 import { echoSessions } from './helpers/net.js';
@@ -102,4 +101,30 @@ test('reload() without an authorizedKeys file reloads the keys and says authoriz
   t.teardown(() => server.stop());
   const second = await rewriteKey(files.key);
   t.deepEqual(await server.reload(), { fingerprints: [second.fingerprint()], authorized: null });
+});
+
+test('an encrypted key file given as { path, passphrase }: the passphrase is asked at start and at each reload, and a Buffer it gives is wiped', async (t) => {
+  const files = await keyFiles();
+  t.teardown(() => files.cleanup());
+  const key = await PrivateKey.load(files.key);
+  await key.save(files.key, { passphrase: 'correct horse', force: true });
+  const given: Buffer[] = [];
+  const passphrase = (): Buffer => {
+    const b = Buffer.from('correct horse');
+    given.push(b);
+    return b;
+  };
+  const server = Server.create('127.0.0.1:0', { path: files.key, passphrase }, undefined, { workers: 0 });
+  await server.start();
+  t.teardown(() => server.stop());
+  echoSessions(server);
+  const endpoint = `127.0.0.1:${server.address!.port}`;
+  t.true(await echoes(key.publicKey, endpoint, alice.privateKey));
+  t.deepEqual(await server.reloadKeys(), [key.publicKey.fingerprint()]);
+  t.is(given.length, 2, 'asked at start and at the reload');
+  t.true(
+    given.every((b) => b.every((byte) => byte === 0)),
+    'each passphrase buffer wiped',
+  );
+  t.throws(() => Server.create('127.0.0.1:0', { path: files.key } as never), { instanceOf: TypeError });
 });

@@ -28,8 +28,10 @@ import {
   commonOptions,
   MAX_MESSAGE_SIZE,
   maxConnsOption,
+  passphraseOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
+import { readPassphraseFile } from '../passphrase.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
 import type { PumpResult } from './pump.js';
@@ -110,7 +112,7 @@ function builder(yargs: Argv<TunnelArgs>) {
   return metricsOption(
     workersOption(
       maxConnsOption(
-        commonOptions(ticketOptions(options)),
+        commonOptions(passphraseOption(ticketOptions(options))),
         'connections open at once (sessions, handshakes, and with --accept-proxy those still sending their ' +
           'PROXY header); past it clients get ERR_SERVER_BUSY. With --workers: per worker',
       ),
@@ -239,9 +241,13 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   if (acceptProxy !== undefined) checkProxiedClients(authorized, args['allow-any-client']);
   if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const tickets = await loadTickets(args);
+  const passphraseFile = args['passphrase-file'];
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
-    args.key,
+    // An encrypted key: its passphrase file is read each time the key is (start, SIGHUP), not kept.
+    passphraseFile === undefined
+      ? args.key
+      : { path: args.key, passphrase: () => readPassphraseFile(passphraseFile, '--passphrase-file') },
     args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
     {
       authorizedKeys: args['authorized-keys'],
