@@ -144,7 +144,9 @@ test('a source over its handshakeRate is refused with a 19-byte ServerBusy befor
   t.true(opened.length >= 1);
   t.true(failed.length >= 1);
   for (const f of failed) t.is((f.reason as SessionError).code, ErrorCode.SERVER_BUSY);
-  t.is(refused.length, failed.length);
+  // Each failed client was refused at least once; a loaded machine may see a client
+  // retransmit its hello before the ServerBusy arrives, and that copy is refused too.
+  t.true(refused.length >= failed.length);
   t.true(refused.every((l) => l === 'handshakeRate'));
   t.is(server.counters.decrypts, opened.length);
   for (const r of opened) (r as PromiseFulfilledResult<{ close(): void }>).value.close();

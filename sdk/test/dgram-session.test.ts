@@ -292,16 +292,18 @@ test('keepalive pings keep a session without traffic alive past its idle timeout
 });
 
 test("one side's pings keep both alive: the peer answers each with a Pong", async (t) => {
+  // 40 pings 50 ms apart take at least 2 s, past the 1.5 s idle limit (wide enough that a
+  // loaded machine's timer delays do not end the session on their own).
   const pair = await sessionPair({
-    client: { keepAliveInterval: 20, idleTimeout: 400 },
-    server: { keepAliveInterval: 0, idleTimeout: 400 },
+    client: { keepAliveInterval: 50, idleTimeout: 1500 },
+    server: { keepAliveInterval: 0, idleTimeout: 1500 },
   });
   const { client, server } = pair;
   try {
-    await waitUntil(() => server.session.counters.pingsReceived >= 25, '25 pings');
+    await waitUntil(() => server.session.counters.pingsReceived >= 40, '40 pings', 3000);
     t.is(server.session.counters.pingsSent, 0);
     // Only Pongs reached the client: without them its idle limit would have ended it.
-    t.true(client.inbound.counters.opened >= 24);
+    t.true(client.inbound.counters.opened >= 39);
     t.is(client.session.state, 'open');
     t.is(server.session.state, 'open');
   } finally {
