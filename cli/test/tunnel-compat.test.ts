@@ -7,15 +7,26 @@
  * real `serve --symmetric aes-256-gcm`.
  */
 import { createServer, connect as netConnect } from 'node:net';
+import { join } from 'node:path';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { connectArgs, exchange, serveArgs, tunnelFixture } from './helpers/tunnel.js';
+import { runCli } from './helpers/cli.js';
 
 const fx = tunnelFixture('compat');
 /** Whoever runs the tests may force node:crypto for the whole run (then the default is GCM). */
 const forced = process.env['SECSESS_CRYPTO'] === 'node';
 
+/** A new ticket-key file, made by `secsess-keygen ticket-key`. */
+async function ticketFile(t: ExecutionContext): Promise<string> {
+  const path = join(fx.dir, 'tickets.keys');
+  const made = await runCli(['ticket-key', '-f', path]);
+  t.is(made.code, 0, made.stderr);
+  return path;
+}
+
+const KEY_REQUEST = 0x01;
 const CLIENT_HELLO = 0x03;
 /** Plaintext Alert HandshakeFailed (0x0005): frame type 0x15, length 2. */
 const HANDSHAKE_FAILED = Buffer.from([0x15, 0, 0, 2, 0, 5]);
@@ -26,6 +37,8 @@ const FLAGS_AT = 4 + 5 + 3;
 async function olderServer(
   t: ExecutionContext,
   upstreamPort: number,
+  /** Refuse only this many ticket requests (a modern server's rare refusal); default all. */
+  refuseAtMost = Infinity,
 ): Promise<{ port: number; refusals(): number }> {
   let refusals = 0;
   const server: NetServer = createServer((socket: Socket) => {
@@ -33,14 +46,16 @@ async function olderServer(
     let held = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       held = Buffer.concat([held, chunk]);
-      // Frames before the ClientHello (a KeyRequest) pass; decide on the hello's flags.
+      // A KeyRequest passes; the hello after it decides (a ResumeHello, which only a server
+      // that issued a ticket can get, is passed on).
       let at = 0;
       while (held.length - at >= 4) {
         const length = held.readUIntBE(at + 1, 3);
         if (held.length - at < 4 + length) return;
-        if (held[at] === CLIENT_HELLO) {
+        if (held[at] !== KEY_REQUEST) {
           socket.off('data', onData);
-          if ((held[at + FLAGS_AT]! & ~1) !== 0) {
+          const asks = held[at] === CLIENT_HELLO && (held[at + FLAGS_AT]! & ~1) !== 0;
+          if (asks && refusals < refuseAtMost) {
             refusals++;
             socket.end(HANDSHAKE_FAILED);
             return;
@@ -108,3 +123,25 @@ test.serial('connect --no-resume never asks an older server for a ticket: nothin
   t.is(await client.stop(), 0);
   t.is(await serve.stop(), 0);
 });
+
+test.serial(
+  'a modern server that refuses one ticket request: the retry gets through, and later sessions still ask and resume',
+  async (t) => {
+    const serve = fx.start(
+      serveArgs(fx.keys.serverKey, fx.echo.port, ['--ticket-keys', await ticketFile(t)]),
+    );
+    const front = await olderServer(t, await serve.port(), 1);
+    const client = fx.start(connectArgs(front.port, fx.keys.serverPub));
+    const port = await client.port();
+    for (let i = 1; i <= 3; i++) {
+      const data = Buffer.from(`round ${i}`);
+      t.true((await exchange(port, data)).equals(data));
+      await client.linesMatching(/^secsess: conn /, i);
+    }
+    t.is(front.refusals(), 1);
+    t.false(client.lines.some((l) => /full handshakes from now on/.test(l)));
+    t.regex(client.lines.filter((l) => l.startsWith('secsess: conn ')).at(-1)!, / resumed=yes /);
+    t.is(await client.stop(), 0);
+    t.is(await serve.stop(), 0);
+  },
+);

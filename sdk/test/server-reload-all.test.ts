@@ -6,7 +6,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { KeyError, KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
+import { AuthorizedKeys, KeyError, KeyPair, PrivateKey, PublicKey } from '@secsess/keys';
 import { Client, ErrorCode, Server } from '../src/index.js';
 import { fixtureKeys, keyFiles } from './helpers/keys.js';
 import { echoSessions } from './helpers/net.js';
@@ -127,4 +127,17 @@ test('an encrypted key file given as { path, passphrase }: the passphrase is ask
     'each passphrase buffer wiped',
   );
   t.throws(() => Server.create('127.0.0.1:0', { path: files.key } as never), { instanceOf: TypeError });
+});
+
+test('reload() with an in-memory authorizedKeys (fromString) reloads the keys and leaves the list alone', async (t) => {
+  const files = await keyFiles();
+  t.teardown(() => files.cleanup());
+  const authorizedKeys = AuthorizedKeys.fromString(`${alice.publicKey.toOpenSSH()}\n`);
+  const server = Server.create('127.0.0.1:0', files.key, undefined, { workers: 0, authorizedKeys });
+  await server.start();
+  t.teardown(() => server.stop());
+  echoSessions(server);
+  const second = await rewriteKey(files.key);
+  t.deepEqual(await server.reload(), { fingerprints: [second.fingerprint()], authorized: null });
+  t.true(await echoes(second, `127.0.0.1:${server.address!.port}`, alice.privateKey));
 });

@@ -187,7 +187,8 @@ export class TunnelLog {
   refused(peer: string, code: string, limit?: string): void {
     // Anyone who can reach the port can make refusals (garbage, an unknown key, a flood): the
     // lines they cost are bounded (REFUSED_BURST at once, REFUSED_PER_SECOND after), the rest
-    // counted and logged as one `refused suppressed=N` line within a second.
+    // counted and logged as one `refused suppressed=N` line a second at most (its timer's),
+    // or at once when the process drains or stops. Per process: each --workers worker has its own.
     const now = this.clock();
     this.#refusalTokens = Math.min(
       REFUSED_BURST,
@@ -203,7 +204,6 @@ export class TunnelLog {
       return;
     }
     this.#refusalTokens -= 1;
-    this.#flushSuppressed();
     this.#line('refused', limit === undefined ? { peer, code } : { peer, code, limit });
   }
 
@@ -223,6 +223,7 @@ export class TunnelLog {
 
   /** SIGTERM: no new connections; `sessions` still open are given the drain time. */
   draining(sessions: number): void {
+    this.#flushSuppressed();
     this.#line('draining', { sessions });
   }
 
@@ -233,6 +234,7 @@ export class TunnelLog {
 
   /** Every session is over and the listener closed; the process exits next. */
   stopped(): void {
+    this.#flushSuppressed();
     this.#line('stopped', {});
   }
 

@@ -194,11 +194,19 @@ function startOf(session: Session): ConnStart {
   };
 }
 
-/** Closes a session that gets no backend connection (4000), with its `conn` line. */
-async function refuseSession(serving: Serving, session: Session, start: ConnStart): Promise<void> {
+/**
+ * Closes a session that gets no backend connection (4000 `backend unavailable` to the
+ * client, who learns no more), with its `conn` line, whose reason says why (`logReason`).
+ */
+async function refuseSession(
+  serving: Serving,
+  session: Session,
+  start: ConnStart,
+  logReason = BACKEND_REASON,
+): Promise<void> {
   await session.close(CLOSE_BACKEND, BACKEND_REASON);
   const close = session.closeCode ?? CLOSE_BACKEND;
-  serving.log.ended(start, { sent: 0, received: 0, close, reason: BACKEND_REASON });
+  serving.log.ended(start, { sent: 0, received: 0, close, reason: logReason });
 }
 
 /** One session joined to its backend connection; logs its `conn` line. */
@@ -218,7 +226,7 @@ async function forwardSession(serving: Serving, session: Session, forward: HostP
       localAddress === undefined ||
       localPort === undefined
     ) {
-      return refuseSession(serving, session, start);
+      return refuseSession(serving, session, start, 'client address unknown (--proxy-protocol)');
     }
     header = encodeProxyHeader(
       { address: remoteAddress, port: remotePort },
@@ -327,8 +335,11 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',
   );
+  let reloading = Promise.resolve();
   const removeSignals = handleServeSignals(args, {
-    reload: () => void reload(serving),
+    // One reload at a time, in the order of the SIGHUPs: a slow read must not let an older
+    // ticket-key file be applied after a newer one.
+    reload: () => void (reloading = reloading.then(() => reload(serving))),
     stop: (first) => {
       if (first) void stop(Math.round(args['drain-timeout'] * 1000), true);
       else void server.stop({ drain: 0 });

@@ -10,9 +10,11 @@
  * - **The ticket request.** With `--listen`, each session asks for a resumption ticket (a
  *   ClientHello flag). A server older than resumption takes the flag for a reserved bit and
  *   refuses the hello with ERR_HANDSHAKE. The command then asks once more on a new
- *   connection, without the flag; if that one succeeds, it stops asking for the rest of the
- *   run and says so on stderr (a modern server's rare ERR_HANDSHAKE is only retried once).
- *   `--no-resume` never asks.
+ *   connection, without the flag. Once that has happened {@link TICKET_REFUSALS} times in a
+ *   row (a refusal with the flag, then a success without it), it stops asking for the rest
+ *   of the run and says so on stderr: an older server does it every time, while a modern
+ *   server's rare ERR_HANDSHAKE costs only its retry (any session that goes through while
+ *   asking resets the count). `--no-resume` never asks.
  *
  * Both refusals are unauthenticated (plaintext alerts), so an on-path attacker can cause the
  * second attempt; it gets only the other AEAD suite, which the user's server accepts anyway,
@@ -31,6 +33,9 @@ export interface Connector {
 
 const FALLBACK: SymmetricChoice = 'aes-256-gcm';
 
+/** Ticket requests refused in a row (each followed by a success without one) before none are made. */
+export const TICKET_REFUSALS = 2;
+
 type Target = Parameters<Connector['connect']>[0];
 type ConnectOptions = Parameters<Connector['connect']>[1];
 
@@ -39,8 +44,10 @@ export class SuiteFallback {
   #choice: SymmetricChoice;
   /** No --symmetric was given and the fastest is not FALLBACK already. */
   readonly #mayFallBack: boolean;
-  /** Whether the next connection asks for a ticket (false once a server turned the request down). */
+  /** Whether the next connection asks for a ticket (false once a server kept turning the request down). */
   #askTickets: boolean;
+  /** Ticket requests refused in a row, each retried without one successfully. */
+  #ticketRefusals = 0;
   readonly #make: (choice: SymmetricChoice, tickets: boolean) => Client;
   readonly #say: (line: string) => void;
 
@@ -69,21 +76,24 @@ export class SuiteFallback {
 
   async #connect(to: Target, options: ConnectOptions): Promise<Session> {
     const tickets = this.#askTickets;
+    let session: Session;
     try {
-      return await this.#suites(to, options, tickets);
+      session = await this.#suites(to, options, tickets);
     } catch (err) {
       if (!tickets || codeOf(err) !== ErrorCode.HANDSHAKE || options?.signal?.aborted) throw err;
-      const session = await this.#suites(to, options, false);
-      // Connections that asked before the first refusal came back retry too; one line says so.
-      if (this.#askTickets) {
+      session = await this.#suites(to, options, false);
+      // Connections that asked before the refusals came back retry too; one line says so.
+      if (++this.#ticketRefusals >= TICKET_REFUSALS && this.#askTickets) {
         this.#say(
-          `the server refused the resumption ticket request (${ErrorCode.HANDSHAKE}: a release older than ` +
-            'resumption): full handshakes from now on; --no-resume says so',
+          `the server refused the resumption ticket request ${this.#ticketRefusals} times (${ErrorCode.HANDSHAKE}, ` +
+            'as a release older than resumption does): full handshakes from now on; --no-resume says so',
         );
         this.#askTickets = false;
       }
       return session;
     }
+    if (tickets) this.#ticketRefusals = 0;
+    return session;
   }
 
   async #suites(to: Target, options: ConnectOptions, tickets: boolean): Promise<Session> {

@@ -9,7 +9,8 @@ import type { AlgorithmSet, Suite } from '../protocol/index.js';
 /**
  * An encrypted private key file and where its passphrase comes from: `passphrase()` is
  * called each time the file is read (at start, and again by a server's `reloadKeys()`), so
- * the passphrase need not be kept; a Buffer it returns is wiped once the key is decrypted.
+ * the passphrase need not be kept. A Buffer it returns is wiped once the key is decrypted:
+ * return a fresh one each call (one kept and returned again would be zeros the next time).
  */
 export interface PrivateKeyFile {
   readonly path: string;

@@ -193,7 +193,8 @@ export class ServerKeys {
    * before either is put in force (see `reload`'s `alongside`).
    */
   async reloadWith(authorizer: Authorizer, notListening: () => Error | null): Promise<ServerReload> {
-    const withFile = authorizer.authorizedKeys !== null;
+    // An authorized_keys made in memory (fromString) has no file to read again.
+    const withFile = authorizer.authorizedKeys?.path !== undefined;
     const { fingerprints, alongside } = await this.reload(
       notListening,
       withFile ? () => authorizer.prepareReload() : undefined,
