@@ -82,6 +82,30 @@ export function createRandomPool(): RandomSource {
 /** The shared production random source. */
 export const secureRandom: RandomSource = createRandomPool();
 
+/**
+ * `size` bytes of `random` for a secret (a pre_secret): in a buffer of its own, never a
+ * slice of Node's shared pool (where `random(size)` may put them). The same bytes as
+ * `random(size)` would give.
+ */
+export function randomSecret(random: RandomSource, size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  if (random.into) {
+    random.into(out, 0, size);
+  } else {
+    const bytes = random(size);
+    bytes.copy(out);
+    bytes.fill(0);
+  }
+  return out;
+}
+
+/** A copy of secret bytes in a buffer of its own (never a slice of Node's shared pool). */
+export function secretCopy(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 export function hash(name: HashName, ...parts: Buffer[]): Buffer {
   const h = createHash(name);
   for (const p of parts) h.update(p);
