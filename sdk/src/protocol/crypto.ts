@@ -106,10 +106,15 @@ export function secretCopy(bytes: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * The hash of the concatenation of `parts`, for public inputs (transcripts, the binder's
+ * frame): joined, then one one-shot hash, its digest as a 'binary' string made a Buffer
+ * (~0.5 µs where a `createHash` context costs ~1.4 µs). Not for secrets: the join and the
+ * digest may sit in Node's shared pool.
+ */
 export function hash(name: HashName, ...parts: Buffer[]): Buffer {
-  const h = createHash(name);
-  for (const p of parts) h.update(p);
-  return h.digest();
+  const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return Buffer.from(oneShotHash(name, data, 'binary'), 'binary');
 }
 
 /** Input block size of each hash, as HMAC pads the key to it (RFC 2104). */
