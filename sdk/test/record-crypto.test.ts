@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { CbcDecryptor, CbcEncryptor, gcmOpen } from '../src/protocol/ciphers.js';
 import {
+  HkdfPrk,
   HmacKey,
   createRandomPool,
   digestMatches,
@@ -294,6 +295,27 @@ test('hkdf equals node:crypto hkdfSync for every hash, salt and output length', 
   t.throws(() => hkdf('sha256', randomBytes(32), Buffer.alloc(0), Buffer.alloc(0), 255 * 32 + 1), {
     instanceOf: RangeError,
   });
+});
+
+test('HkdfPrk: PRKs held at once (the thread spare pads, then pads of their own) each expand as hkdfSync; none after destroy()', (t) => {
+  const ikms = [randomBytes(32), randomBytes(48), randomBytes(64)];
+  const info = Buffer.from('secsess v1 test');
+  const prks = ikms.map((ikm) => new HkdfPrk('sha256', ikm));
+  for (let round = 0; round < 2; round++) {
+    prks.forEach((prk, i) => {
+      t.deepEqual(prk.expand(info, 40), Buffer.from(hkdfSync('sha256', ikms[i]!, Buffer.alloc(0), info, 40)));
+    });
+  }
+  prks[0]!.destroy();
+  prks[0]!.destroy();
+  const next = new HkdfPrk('sha256', ikms[0]!);
+  t.throws(() => prks[0]!.expand(info, 32), { message: /destroyed/ });
+  t.deepEqual(
+    prks[1]!.expand(info, 32),
+    Buffer.from(hkdfSync('sha256', ikms[1]!, Buffer.alloc(0), info, 32)),
+  );
+  t.deepEqual(next.expand(info, 32), Buffer.from(hkdfSync('sha256', ikms[0]!, Buffer.alloc(0), info, 32)));
+  for (const prk of [...prks, next]) prk.destroy();
 });
 
 test('fresh X25519 keys: the public value matches the private key', (t) => {

@@ -139,15 +139,18 @@ function lengthOf(parts: readonly Buffer[]): number {
  * Scratch for the key schedule's HMACs, each a buffer of its own (allocUnsafeSlow: never
  * the shared pool), reused by every call of this thread and wiped after each use: the
  * message with the pad's room in front (grown when needed), a one-off key's pads, and one
- * digest (a PRK, an HKDF block). A call uses each at most once and none of them nests (the
- * HMAC keys that live longer, a PRK's, have storage of their own). Keeping them saves the
- * six allocations an HKDF call made (an ArrayBuffer each, with its native memory and its
- * collection).
+ * digest (a PRK, an HKDF block). A call uses each at most once and none of them nests; a
+ * PRK's pads, which live across calls, take `prkPads` while no other PRK holds them. Keeping
+ * them saves the seven allocations an HKDF call made (an ArrayBuffer each, with its native
+ * memory and its collection).
  */
 let messageScratch = Buffer.allocUnsafeSlow(512);
 // The largest HmacKey storage: both pads and the inner digest of SHA-512 (HmacKey.storageSize).
 const padScratch = Buffer.allocUnsafeSlow(2 * HASH_BLOCK.sha512 + 64);
 const digestScratch = Buffer.allocUnsafeSlow(64);
+/** The pads of one HkdfPrk at a time (HkdfPrk's constructor and destroy()). */
+const prkPads = Buffer.allocUnsafeSlow(2 * HASH_BLOCK.sha512 + 64);
+let prkPadsFree = true;
 
 /** The message scratch, at least `size` bytes (a larger one replaces it, the old one wiped). */
 function messageRoom(size: number): Buffer {
@@ -184,14 +187,23 @@ export function hkdf(name: HashName, ikm: Bytes, salt: Buffer, info: Bytes, leng
 export class HkdfPrk {
   readonly #name: HashName;
   readonly #mac: HmacKey;
+  /** Whether the pads are in `prkPads` (given back, wiped, by `destroy()`). */
+  #sharedPads: boolean;
+  /** Cleared by `destroy()`: shared pads may hold another PRK by then. */
+  #live = true;
 
   /** An empty salt is HashLen zero bytes (RFC 5869 §2.2): as an HMAC key, the same thing. */
   constructor(name: HashName, ikm: Bytes, salt: Buffer = EMPTY_BYTES) {
     const prk = digestScratch.subarray(0, hashLength(name));
+    // The key schedule holds one PRK at a time: it takes the thread's spare pads; one made
+    // while another is held (or never destroyed) gets pads of its own.
+    const shared = prkPadsFree;
     try {
       hmacInto(name, salt, partsOf(ikm), prk);
       this.#name = name;
-      this.#mac = new HmacKey(name, prk);
+      this.#mac = new HmacKey(name, prk, shared ? prkPads : undefined);
+      this.#sharedPads = shared;
+      if (shared) prkPadsFree = false;
     } finally {
       fillBytes.call(digestScratch, 0);
     }
@@ -199,6 +211,7 @@ export class HkdfPrk {
 
   /** HKDF-Expand(PRK, info, length). */
   expand(info: Bytes, length: number): Buffer {
+    if (!this.#live) throw new Error('hkdf: the PRK was destroyed');
     const hashLen = hashLength(this.#name);
     if (!Number.isInteger(length) || length < 1 || length > 255 * hashLen) {
       throw new RangeError('hkdf: bad output length');
@@ -234,7 +247,13 @@ export class HkdfPrk {
 
   /** Wipes the PRK. Unusable afterwards. */
   destroy(): void {
+    if (!this.#live) return;
+    this.#live = false;
     this.#mac.destroy();
+    if (this.#sharedPads) {
+      this.#sharedPads = false;
+      prkPadsFree = true;
+    }
   }
 }
 
