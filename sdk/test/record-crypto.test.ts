@@ -11,7 +11,17 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { CbcDecryptor, CbcEncryptor, gcmOpen } from '../src/protocol/ciphers.js';
-import { HmacKey, createRandomPool, digestMatches, hkdf, secureRandom } from '../src/protocol/crypto.js';
+import {
+  HkdfPrk,
+  HmacKey,
+  createRandomPool,
+  digestMatches,
+  hkdf,
+  randomSecret,
+  secretCopy,
+  secureRandom,
+} from '../src/protocol/crypto.js';
+import { decodeTicketState, encodeTicketState } from '../src/protocol/ticket.js';
 import { x25519Key, x25519Shared } from '../src/protocol/asymmetric.js';
 import { RecordType } from '../src/protocol/constants.js';
 import { ErrorCode } from '../src/protocol/errors.js';
@@ -287,11 +297,67 @@ test('hkdf equals node:crypto hkdfSync for every hash, salt and output length', 
   });
 });
 
+test('HkdfPrk: PRKs held at once (the thread spare pads, then pads of their own) each expand as hkdfSync; none after destroy()', (t) => {
+  const ikms = [randomBytes(32), randomBytes(48), randomBytes(64)];
+  const info = Buffer.from('secsess v1 test');
+  const prks = ikms.map((ikm) => new HkdfPrk('sha256', ikm));
+  for (let round = 0; round < 2; round++) {
+    prks.forEach((prk, i) => {
+      t.deepEqual(prk.expand(info, 40), Buffer.from(hkdfSync('sha256', ikms[i]!, Buffer.alloc(0), info, 40)));
+    });
+  }
+  prks[0]!.destroy();
+  prks[0]!.destroy();
+  const next = new HkdfPrk('sha256', ikms[0]!);
+  t.throws(() => prks[0]!.expand(info, 32), { message: /destroyed/ });
+  t.deepEqual(
+    prks[1]!.expand(info, 32),
+    Buffer.from(hkdfSync('sha256', ikms[1]!, Buffer.alloc(0), info, 32)),
+  );
+  t.deepEqual(next.expand(info, 32), Buffer.from(hkdfSync('sha256', ikms[0]!, Buffer.alloc(0), info, 32)));
+  for (const prk of [...prks, next]) prk.destroy();
+});
+
 test('fresh X25519 keys: the public value matches the private key', (t) => {
   const a = x25519Key();
   const b = x25519Key();
   t.is(a.publicRaw.length, 32);
   t.deepEqual(x25519Shared(a.privateKey, b.publicRaw), x25519Shared(b.privateKey, a.publicRaw));
+});
+
+test('X25519 from given private bytes: RFC 7748 §6.1 (public values and shared secret)', (t) => {
+  const hex = (s: string): Buffer => Buffer.from(s, 'hex');
+  const alice = x25519Key(hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a'));
+  const bob = x25519Key(hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb'));
+  t.is(alice.publicRaw.toString('hex'), '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+  t.is(bob.publicRaw.toString('hex'), 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+  const k = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
+  t.is(x25519Shared(alice.privateKey, bob.publicRaw).toString('hex'), k);
+  t.is(x25519Shared(bob.privateKey, alice.publicRaw).toString('hex'), k);
+});
+
+test('secrets are in buffers of their own, not slices of the shared pool: pre_secrets, a ticket psk', (t) => {
+  const pool = createRandomPool();
+  const plain = (n: number): Buffer => Buffer.alloc(n, 7);
+  for (const s of [randomSecret(pool, 48), randomSecret(plain, 48), secretCopy(Buffer.alloc(48, 1))]) {
+    t.is(s.length, 48);
+    t.is(s.buffer.byteLength, 48);
+  }
+  t.deepEqual(randomSecret(plain, 48), plain(48));
+  const state = decodeTicketState(
+    encodeTicketState({
+      suiteIds: [1, 1, 1],
+      issued: 1000,
+      lifetime: 100,
+      authTime: 1000,
+      keyId: Buffer.alloc(32, 2),
+      psk: Buffer.alloc(32, 3),
+      clientSpki: Buffer.alloc(0),
+      ticketId: Buffer.alloc(16, 4),
+    }),
+  )!;
+  t.deepEqual(state.psk, Buffer.alloc(32, 3));
+  t.is(state.psk.buffer.byteLength, 32);
 });
 
 // Node 20 deadlocked when a freshly generated key was exported while a garbage collection

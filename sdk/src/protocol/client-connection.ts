@@ -22,7 +22,7 @@ import {
 } from './constants.js';
 import { Connection } from './connection.js';
 import type { ConnectionHandler, ConnectionOptions } from './connection.js';
-import { constantTimeEqual, hash } from './crypto.js';
+import { constantTimeEqual, hash, randomSecret } from './crypto.js';
 import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from './asymmetric.js';
 import type { EphemeralKey } from './asymmetric.js';
 import { ErrorCode, HandshakeError, SessionError } from './errors.js';
@@ -264,7 +264,7 @@ export class ClientConnection extends Connection {
     const serverKey = this.#serverKey!;
     this.#random = this.random(RANDOM_SIZE);
     this.#ephemeral = x25519Key(this.#options.ephemeralPrivate);
-    this.#preSecret = this.random(PRE_SECRET_SIZE);
+    this.#preSecret = randomSecret(this.random, PRE_SECRET_SIZE);
     const encryptedSecret = this.#options.fixedEncryptedSecret
       ? this.#options.fixedEncryptedSecret(this.#preSecret)
       : oaepEncrypt(serverKey.keyObject, this.#preSecret);

@@ -82,10 +82,39 @@ export function createRandomPool(): RandomSource {
 /** The shared production random source. */
 export const secureRandom: RandomSource = createRandomPool();
 
+/**
+ * `size` bytes of `random` for a secret (a pre_secret): in a buffer of its own, never a
+ * slice of Node's shared pool (where `random(size)` may put them). The same bytes as
+ * `random(size)` would give.
+ */
+export function randomSecret(random: RandomSource, size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  if (random.into) {
+    random.into(out, 0, size);
+  } else {
+    const bytes = random(size);
+    bytes.copy(out);
+    bytes.fill(0);
+  }
+  return out;
+}
+
+/** A copy of secret bytes in a buffer of its own (never a slice of Node's shared pool). */
+export function secretCopy(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/**
+ * The hash of the concatenation of `parts`, for public inputs (transcripts, the binder's
+ * frame): joined, then one one-shot hash, its digest as a 'binary' string made a Buffer
+ * (~0.5 µs where a `createHash` context costs ~1.4 µs). Not for secrets: the join and the
+ * digest may sit in Node's shared pool.
+ */
 export function hash(name: HashName, ...parts: Buffer[]): Buffer {
-  const h = createHash(name);
-  for (const p of parts) h.update(p);
-  return h.digest();
+  const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return Buffer.from(oneShotHash(name, data, 'binary'), 'binary');
 }
 
 /** Input block size of each hash, as HMAC pads the key to it (RFC 2104). */
@@ -95,13 +124,51 @@ export function hashLength(name: HashName): number {
   return name === 'sha256' ? 32 : name === 'sha384' ? 48 : 64;
 }
 
+/** Bytes given whole or as the parts of their concatenation (read in order, never joined). */
+export type Bytes = Buffer | readonly Buffer[];
+
+const partsOf = (b: Bytes): readonly Buffer[] => (b instanceof Uint8Array ? [b] : b);
+
+function lengthOf(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
+/*
+ * Scratch for the key schedule's HMACs, each a buffer of its own (allocUnsafeSlow: never
+ * the shared pool), reused by every call of this thread and wiped after each use: the
+ * message with the pad's room in front (grown when needed), a one-off key's pads, and one
+ * digest (a PRK, an HKDF block). A call uses each at most once and none of them nests; a
+ * PRK's pads, which live across calls, take `prkPads` while no other PRK holds them. Keeping
+ * them saves the seven allocations an HKDF call made (an ArrayBuffer each, with its native
+ * memory and its collection).
+ */
+let messageScratch = Buffer.allocUnsafeSlow(512);
+// The largest HmacKey storage: both pads and the inner digest of SHA-512 (HmacKey.storageSize).
+const padScratch = Buffer.allocUnsafeSlow(2 * HASH_BLOCK.sha512 + 64);
+const digestScratch = Buffer.allocUnsafeSlow(64);
+/** The pads of one HkdfPrk at a time (HkdfPrk's constructor and destroy()). */
+const prkPads = Buffer.allocUnsafeSlow(2 * HASH_BLOCK.sha512 + 64);
+let prkPadsFree = true;
+
+/** The message scratch, at least `size` bytes (a larger one replaces it, the old one wiped). */
+function messageRoom(size: number): Buffer {
+  if (messageScratch.length < size) {
+    fillBytes.call(messageScratch, 0);
+    messageScratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * messageScratch.length));
+  }
+  return messageScratch;
+}
+
 /**
  * HKDF (RFC 5869), extract-then-expand, byte for byte what `hkdfSync` computes (tested for
- * every hash, salt and output length), built on {@link HmacKey}: 5–6 µs for the key
- * schedule's one-block outputs where `hkdfSync` takes 13–14 µs (its KeyObject and job setup),
- * with eight calls per side per handshake. Several outputs of one secret: {@link HkdfPrk}.
+ * every hash, salt and output length), built on {@link HmacKey}: a few µs for the key
+ * schedule's one-block outputs where `hkdfSync` takes 13–14 µs (its KeyObject and job
+ * setup). `ikm` and `info` may come in parts (a secret is then never joined into a buffer
+ * of its own). Several outputs of one secret: {@link HkdfPrk}.
  */
-export function hkdf(name: HashName, ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer {
+export function hkdf(name: HashName, ikm: Bytes, salt: Buffer, info: Bytes, length: number): Buffer {
   const prk = new HkdfPrk(name, ikm, salt);
   try {
     return prk.expand(info, length);
@@ -120,71 +187,101 @@ export function hkdf(name: HashName, ikm: Buffer, salt: Buffer, info: Buffer, le
 export class HkdfPrk {
   readonly #name: HashName;
   readonly #mac: HmacKey;
+  /** Whether the pads are in `prkPads` (given back, wiped, by `destroy()`). */
+  #sharedPads: boolean;
+  /** Cleared by `destroy()`: shared pads may hold another PRK by then. */
+  #live = true;
 
-  constructor(name: HashName, ikm: Buffer, salt: Buffer = EMPTY_BYTES) {
-    const hashLen = hashLength(name);
-    const prk = Buffer.allocUnsafeSlow(hashLen);
-    hmacInto(name, salt.length > 0 ? salt : Buffer.alloc(hashLen), [ikm], prk);
-    this.#name = name;
-    this.#mac = new HmacKey(name, prk);
-    prk.fill(0);
+  /** An empty salt is HashLen zero bytes (RFC 5869 §2.2): as an HMAC key, the same thing. */
+  constructor(name: HashName, ikm: Bytes, salt: Buffer = EMPTY_BYTES) {
+    const prk = digestScratch.subarray(0, hashLength(name));
+    // The key schedule holds one PRK at a time: it takes the thread's spare pads; one made
+    // while another is held (or never destroyed) gets pads of its own.
+    const shared = prkPadsFree;
+    try {
+      hmacInto(name, salt, partsOf(ikm), prk);
+      this.#name = name;
+      this.#mac = new HmacKey(name, prk, shared ? prkPads : undefined);
+      this.#sharedPads = shared;
+      if (shared) prkPadsFree = false;
+    } finally {
+      fillBytes.call(digestScratch, 0);
+    }
   }
 
   /** HKDF-Expand(PRK, info, length). */
-  expand(info: Buffer, length: number): Buffer {
+  expand(info: Bytes, length: number): Buffer {
+    if (!this.#live) throw new Error('hkdf: the PRK was destroyed');
     const hashLen = hashLength(this.#name);
     if (!Number.isInteger(length) || length < 1 || length > 255 * hashLen) {
       throw new RangeError('hkdf: bad output length');
     }
+    const infoParts = partsOf(info);
     const mac = this.#mac;
     const room = mac.blockSize;
     const out = Buffer.allocUnsafeSlow(length);
     // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), with room for the pad in front (macAfterRoom).
-    const buf = Buffer.allocUnsafeSlow(room + hashLen + info.length + 1);
-    const block = Buffer.allocUnsafeSlow(hashLen);
-    let previous = 0;
-    for (let at = 0, i = 1; at < length; i++) {
-      let end = room + previous;
-      buf.set(info, end);
-      end += info.length;
-      buf[end++] = i;
-      mac.macAfterRoom(buf, end, block, 0);
-      at += block.copy(out, at, 0, Math.min(hashLen, length - at));
-      // T(i) goes in front of the next block's input.
-      block.copy(buf, room);
-      previous = hashLen;
+    const buf = messageRoom(room + hashLen + lengthOf(infoParts) + 1);
+    const block = digestScratch;
+    try {
+      let previous = 0;
+      for (let at = 0, i = 1; at < length; i++) {
+        let end = room + previous;
+        for (const p of infoParts) {
+          buf.set(p, end);
+          end += p.length;
+        }
+        buf[end++] = i;
+        mac.macAfterRoom(buf, end, block, 0);
+        at += block.copy(out, at, 0, Math.min(hashLen, length - at));
+        // T(i) goes in front of the next block's input.
+        block.copy(buf, room, 0, hashLen);
+        previous = hashLen;
+      }
+    } finally {
+      fillBytes.call(buf, 0, 0, room + hashLen + lengthOf(infoParts) + 1);
+      fillBytes.call(block, 0);
     }
-    buf.fill(0);
-    block.fill(0);
     return out;
   }
 
   /** Wipes the PRK. Unusable afterwards. */
   destroy(): void {
+    if (!this.#live) return;
+    this.#live = false;
     this.#mac.destroy();
+    if (this.#sharedPads) {
+      this.#sharedPads = false;
+      prkPadsFree = true;
+    }
   }
 }
 
 const EMPTY_BYTES = Buffer.alloc(0);
 
-/** Writes HMAC(key, concatenation of `parts`) into `out`, for the key schedule's short inputs. */
+/**
+ * Writes HMAC(key, concatenation of `parts`) into `out`, for the key schedule's short inputs:
+ * the key's pads and the message are made in the scratch buffers, and wiped.
+ */
 function hmacInto(name: HashName, key: Buffer, parts: readonly Buffer[], out: Buffer): void {
   const block = HASH_BLOCK[name];
   // RFC 2104: a key longer than the block is hashed first (HmacKey takes block-size keys).
   const k = key.length > block ? (oneShotHash(name, key, 'buffer') as unknown as Buffer) : key;
-  const mac = new HmacKey(name, k);
-  let length = block;
-  for (const p of parts) length += p.length;
-  const buf = Buffer.allocUnsafeSlow(length);
-  let at = block;
-  for (const p of parts) {
-    buf.set(p, at);
-    at += p.length;
+  const mac = new HmacKey(name, k, padScratch);
+  const length = block + lengthOf(parts);
+  const buf = messageRoom(length);
+  try {
+    let at = block;
+    for (const p of parts) {
+      buf.set(p, at);
+      at += p.length;
+    }
+    mac.macAfterRoom(buf, length, out, 0);
+  } finally {
+    fillBytes.call(buf, 0, 0, length);
+    mac.destroy();
+    if (k !== key) k.fill(0);
   }
-  mac.macAfterRoom(buf, length, out, 0);
-  buf.fill(0);
-  mac.destroy();
-  if (k !== key) k.fill(0);
 }
 
 /**

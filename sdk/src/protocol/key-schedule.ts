@@ -38,7 +38,17 @@ import { HkdfPrk, hash, hkdf, hmacRaw, secretKey } from './crypto.js';
 import type { Suite } from './suite.js';
 
 const EMPTY = Buffer.alloc(0);
-const label = (s: string): Buffer => Buffer.from(s, 'ascii');
+const labels = new Map<string, Buffer>();
+
+/** A label's bytes, made once per label (labels are public constants; do not mutate). */
+export function label(s: string): Buffer {
+  let bytes = labels.get(s);
+  if (bytes === undefined) {
+    bytes = Buffer.from(s, 'ascii');
+    labels.set(s, bytes);
+  }
+  return bytes;
+}
 
 /**
  * A secret the key schedule expands labels from: its raw bytes, or (to derive several
@@ -74,11 +84,12 @@ export interface MasterInputs {
  * as `preSecret`, that of a resumed one (§6a).
  */
 export function deriveMaster(suite: Suite, i: MasterInputs, masterLabel: string = LABEL_MASTER): Buffer {
+  // The ikm in its two parts: the secret is never joined into a buffer left to the collector.
   return hkdf(
     suite.hashName,
-    Buffer.concat([i.preSecret, i.shared]),
+    [i.preSecret, i.shared],
     Buffer.concat([i.clientRandom, i.serverRandom]),
-    Buffer.concat([label(masterLabel), i.transcriptHash]),
+    [label(masterLabel), i.transcriptHash],
     suite.hashLength,
   );
 }

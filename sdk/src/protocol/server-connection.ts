@@ -35,7 +35,7 @@ import {
   readClientFinished,
 } from './client-auth.js';
 import { Connection } from './connection.js';
-import { hash } from './crypto.js';
+import { hash, randomSecret } from './crypto.js';
 import { oaepDecrypt, pssVerify, x25519Key, x25519Shared } from './asymmetric.js';
 import { HeldFrames, MAX_HELD_DECRYPTING } from './held-frames.js';
 import { markKeyProbe } from './key-probe.js';
@@ -193,7 +193,7 @@ export class ServerConnection extends Connection {
     // Implicit rejection: a ciphertext that does not decrypt to a well-formed secret yields
     // random key material. The handshake proceeds identically and fails at key confirmation.
     this.#respond(
-      secret && secret.length === PRE_SECRET_SIZE ? secret : this.random(PRE_SECRET_SIZE),
+      secret && secret.length === PRE_SECRET_SIZE ? secret : randomSecret(this.random, PRE_SECRET_SIZE),
       LABEL_MASTER,
     );
     secret?.fill(0);

@@ -162,7 +162,9 @@ export function decodeTicketState(b: Buffer): TicketState | null {
   if (b.length < STATE_FIXED + hlen || b.length !== STATE_FIXED + hlen + b.readUInt16BE(at + hlen)) {
     return null;
   }
-  const psk = Buffer.from(b.subarray(at, (at += hlen)));
+  // The psk is a secret: a buffer of its own, never a slice of Node's shared pool.
+  const psk = Buffer.allocUnsafeSlow(hlen);
+  at += b.copy(psk, 0, at, at + hlen);
   const m = b.readUInt16BE(at);
   at += 2;
   const clientSpki = Buffer.from(b.subarray(at, (at += m)));

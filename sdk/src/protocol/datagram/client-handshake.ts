@@ -30,7 +30,7 @@ import { Buffer } from 'node:buffer';
 import { PrivateKey, PublicKey } from '@secsess/keys';
 import { errorForAlert } from '../alerts.js';
 import { PRE_SECRET_SIZE, RANDOM_SIZE } from '../constants.js';
-import { constantTimeEqual, secureRandom } from '../crypto.js';
+import { constantTimeEqual, randomSecret, secureRandom } from '../crypto.js';
 import type { RandomSource } from '../crypto.js';
 import { oaepEncrypt, parseSpki, pssSign, x25519Key, x25519Shared } from '../asymmetric.js';
 import type { EphemeralKey } from '../asymmetric.js';
@@ -291,7 +291,7 @@ export class DatagramClientHandshake {
     const o = this.#options;
     this.#clientRandom = this.#random(RANDOM_SIZE);
     this.#ephemeral = x25519Key(o.ephemeralPrivate);
-    this.#preSecret = this.#random(PRE_SECRET_SIZE);
+    this.#preSecret = randomSecret(this.#random, PRE_SECRET_SIZE);
     const encryptedSecret = o.fixedEncryptedSecret
       ? o.fixedEncryptedSecret(this.#preSecret)
       : oaepEncrypt(serverKey.keyObject, this.#preSecret);

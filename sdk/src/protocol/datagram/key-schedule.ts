@@ -15,7 +15,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { hkdf } from '../crypto.js';
-import { expand } from '../key-schedule.js';
+import { expand, label } from '../key-schedule.js';
 import type { ExpandFrom, MasterInputs } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import {
@@ -30,22 +30,17 @@ import {
 } from './constants.js';
 
 const EMPTY = Buffer.alloc(0);
-const label = (s: string): Buffer => Buffer.from(s, 'ascii');
 
 /** The datagram handshake's master secret (§D3): `th` here includes the conn_id. */
 export function datagramMaster(suite: Suite, i: MasterInputs): Buffer {
-  const ikm = Buffer.concat([i.preSecret, i.shared]);
-  try {
-    return hkdf(
-      suite.hashName,
-      ikm,
-      Buffer.concat([i.clientRandom, i.serverRandom]),
-      Buffer.concat([label(LABEL_DGRAM_MASTER), i.transcriptHash]),
-      suite.hashLength,
-    );
-  } finally {
-    ikm.fill(0);
-  }
+  // The ikm in its two parts: the secret is never joined into a buffer of its own.
+  return hkdf(
+    suite.hashName,
+    [i.preSecret, i.shared],
+    Buffer.concat([i.clientRandom, i.serverRandom]),
+    [label(LABEL_DGRAM_MASTER), i.transcriptHash],
+    suite.hashLength,
+  );
 }
 
 /** `c2s_0` and `s2c_0` from a datagram master (or a §D9 channel base). The caller wipes `master`. */

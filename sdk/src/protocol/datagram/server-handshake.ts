@@ -33,6 +33,7 @@ import { oaepDecrypt, pssVerify } from '../asymmetric.js';
 import { clientAuthFailed, readClientFinished } from '../client-auth.js';
 import { FLAG_CLIENT_AUTH, encodeServerHello } from '../handshake-messages.js';
 import { PRE_SECRET_SIZE } from '../constants.js';
+import { randomSecret, secretCopy } from '../crypto.js';
 import type { RandomSource } from '../crypto.js';
 import { ErrorCode, HandshakeError, SessionError } from '../errors.js';
 import type { KeyLog } from '../key-log.js';
@@ -160,7 +161,9 @@ export class DatagramServerHandshake {
     // Implicit rejection (§7.4): anything but 64 bytes becomes 64 random bytes; the
     // handshake goes on and fails at key confirmation.
     const preSecret =
-      secret && secret.length === PRE_SECRET_SIZE ? Buffer.from(secret) : init.random(PRE_SECRET_SIZE);
+      secret && secret.length === PRE_SECRET_SIZE
+        ? secretCopy(secret)
+        : randomSecret(init.random, PRE_SECRET_SIZE);
     secret?.fill(0);
     const serverHelloFrame = encodeServerHello({
       suiteIds: suite.ids,
