@@ -15,7 +15,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { hkdf } from '../crypto.js';
-import { expand, label } from '../key-schedule.js';
+import { deriveMaster, expand, label } from '../key-schedule.js';
 import type { ExpandFrom, MasterInputs } from '../key-schedule.js';
 import type { Suite } from '../suite.js';
 import {
@@ -33,14 +33,7 @@ const EMPTY = Buffer.alloc(0);
 
 /** The datagram handshake's master secret (§D3): `th` here includes the conn_id. */
 export function datagramMaster(suite: Suite, i: MasterInputs): Buffer {
-  // The ikm in its two parts: the secret is never joined into a buffer of its own.
-  return hkdf(
-    suite.hashName,
-    [i.preSecret, i.shared],
-    Buffer.concat([i.clientRandom, i.serverRandom]),
-    [label(LABEL_DGRAM_MASTER), i.transcriptHash],
-    suite.hashLength,
-  );
+  return deriveMaster(suite, i, LABEL_DGRAM_MASTER);
 }
 
 /** `c2s_0` and `s2c_0` from a datagram master (or a §D9 channel base). The caller wipes `master`. */
