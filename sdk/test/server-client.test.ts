@@ -292,7 +292,7 @@ test('Server.create and Client.create validate their arguments', (t) => {
   const keys = fixtureKeys();
   t.throws(() => Server.create('127.0.0.1:0', 42 as never), {
     instanceOf: TypeError,
-    message: 'privateKey must be a PrivateKey, a key file path, or an array of them',
+    message: 'privateKey must be a PrivateKey, a key file path, { path, passphrase }, or an array of them',
   });
   t.throws(() => Server.create('127.0.0.1:0', []), { instanceOf: TypeError });
   t.throws(() => Server.create('127.0.0.1:0', keys.privateKey, []), { instanceOf: TypeError });
