@@ -7,7 +7,7 @@
  * view, AbortSignal and `await using`.
  */
 export { Server } from './server/server.js';
-export type { RemoteInfo, ServerEvents } from './server/server.js';
+export type { RemoteInfo, ServerEvents, ServerReload } from './server/server.js';
 export type { KeyProbe } from './protocol/key-probe.js';
 export type { PoolCounts } from './server/decrypt-pool.js';
 export type { RefusalLimit } from './server/handshake-limiter.js';
@@ -15,7 +15,6 @@ export { listenOn } from './server/listen.js';
 export type { InheritedSocket, ServerEndpointInput } from './server/listen.js';
 export type { StopOptions } from './server/drain.js';
 export type { ServerMetrics } from './server/server-metrics.js';
-export type { ServerReload } from './server/server-keys.js';
 export {
   generateTicketKey,
   readTicketKeyFile,

@@ -24,12 +24,7 @@ import type { PoolCounts } from './decrypt-pool.js';
 import type { ConnectionAdmission } from './admission.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import type { Authorizer } from './authorization.js';
-
-/** What `server.reload()` resolves with: the fingerprints in force, and the authorized_keys change (null without a file). */
-export interface ServerReload {
-  readonly fingerprints: string[];
-  readonly authorized: { readonly added: number; readonly removed: number } | null;
-}
+import type { ServerReload } from './server.js';
 
 /** One set of loaded keys, its pool (null with `workers: 0`) and the RSA work its sessions use. */
 export class KeyGeneration {

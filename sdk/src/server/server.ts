@@ -24,7 +24,6 @@ import type { Endpoint } from '../common/endpoint.js';
 import { debugListening, listenOn, parseListenTarget, usedAlready } from './listen.js';
 import type { ListenTarget, ServerEndpointInput } from './listen.js';
 import { ServerKeys } from './server-keys.js';
-import type { ServerReload } from './server-keys.js';
 import { DrainWait, checkStopOptions, goAway } from './drain.js';
 import type { StopOptions } from './drain.js';
 import { AcceptQueue } from './accept-queue.js';
@@ -51,6 +50,12 @@ import { routeListenerRejection } from './server-events.js';
 import type { ServerEvents } from './server-events.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
+
+/** What `server.reload()` resolves with: the fingerprints in force, and the authorized_keys change (null without a file). */
+export interface ServerReload {
+  readonly fingerprints: string[];
+  readonly authorized: { readonly added: number; readonly removed: number } | null;
+}
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly #endpoint: ListenTarget;
