@@ -145,6 +145,11 @@ export class SodiumChachaKey implements AeadKey {
     raw.copy(this.#key);
   }
 
+  /** libsodium seals in place: the caller lays the record out. */
+  sealParts(): null {
+    return null;
+  }
+
   sealInPlace(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): void {
     if (!this.#live) throw new Error('aead: the key was destroyed');
     const m = buf.subarray(from, to);

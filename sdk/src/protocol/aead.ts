@@ -38,6 +38,20 @@ export interface AeadKey {
    */
   sealInPlace(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): void;
   /**
+   * Seals `head ‖ payload` as one plaintext without joining them: returns the ciphertext of
+   * `head` (same length), that of `payload` (same length) and the 16-byte tag, each in a
+   * buffer of its own that nothing else holds — or null where sealing in place is cheaper
+   * (the caller then lays the record out and calls `sealInPlace`). node:crypto hands out new
+   * output buffers anyway: a large record sealed this way skips its record buffer and two
+   * copies of the payload.
+   */
+  sealParts(
+    nonce: Buffer,
+    aad: Buffer,
+    head: Buffer,
+    payload: Buffer,
+  ): readonly [Buffer, Buffer, Buffer] | null;
+  /**
    * Checks the tag at `buf[to .. to + 16]` over `aad` and `buf[from .. to]`; only if it
    * verifies, writes the plaintext to `out` at `outAt` (`out` may be `buf` with `outAt ===
    * from`: in place; any other overlap is not allowed) and returns true. On failure returns
@@ -87,6 +101,19 @@ export class NodeAeadKey implements AeadKey {
     buf.set(ct, from);
     c.final();
     buf.set(c.getAuthTag(), to);
+  }
+
+  sealParts(nonce: Buffer, aad: Buffer, head: Buffer, payload: Buffer): readonly [Buffer, Buffer, Buffer] {
+    const c = createCipheriv(this.#cipher as 'aes-256-gcm', this.#key!, nonce, {
+      authTagLength: AEAD_TAG_SIZE,
+    });
+    c.setAAD(aad);
+    const headCt = c.update(head);
+    const ct = c.update(payload);
+    // A stream mode: each update's output is exactly its input's length.
+    if (headCt.length !== head.length || ct.length !== payload.length) throw new Error('aead: short output');
+    c.final();
+    return [headCt, ct, c.getAuthTag()];
   }
 
   openInto(
@@ -208,6 +235,17 @@ class ChachaKey implements AeadKey {
   sealInPlace(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): void {
     if (to - from < NATIVE_AEAD_MAX) this.#small.sealInPlace(nonce, aad, buf, from, to);
     else this.#large.sealInPlace(nonce, aad, buf, from, to);
+  }
+
+  sealParts(
+    nonce: Buffer,
+    aad: Buffer,
+    head: Buffer,
+    payload: Buffer,
+  ): readonly [Buffer, Buffer, Buffer] | null {
+    return head.length + payload.length < NATIVE_AEAD_MAX
+      ? null
+      : this.#large.sealParts(nonce, aad, head, payload);
   }
 
   openInto(

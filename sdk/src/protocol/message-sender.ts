@@ -11,8 +11,14 @@ import type { ConnectionHandler, ConnectionState } from './connection-types.js';
 import { fillBytes } from './crypto.js';
 import { ErrorCode, SessionError } from './errors.js';
 import type { RecordOpener, RecordSealer } from './record-layer.js';
+import { NATIVE_AEAD_MAX } from './aead.js';
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Data records of this many payload bytes and more are sealed in parts where the key allows
+ * (node:crypto's large records): the payload is not copied into a record buffer first.
+ */
+const PARTS_MIN = NATIVE_AEAD_MAX;
 
 /** A batch buffer larger than this is released after each flush rather than kept. */
 const MAX_KEPT_BATCH = 4096;
@@ -66,17 +72,16 @@ export abstract class MessageSender {
   /** Sends one application message, fragmented into records as needed. */
   write(message: Buffer): void {
     this.assertSendable();
-    const sealer = this.sealer!;
     this.sentMessage = true;
     if (message.length <= this.maxFragment) {
-      this.sendRecord(sealer.seal(RecordType.Data, message));
+      this.#sendData(RecordType.Data, message);
       return;
     }
     // A record sent may make the peer fail us synchronously (an in-memory peer): stop then.
     for (let at = 0; at < message.length && this.connState !== 'closed'; at += this.maxFragment) {
       const end = Math.min(at + this.maxFragment, message.length);
       const type = end === message.length ? RecordType.Data : RecordType.DataMore;
-      this.sendRecord(sealer.seal(type, message.subarray(at, end)));
+      this.#sendData(type, message.subarray(at, end));
     }
   }
 
@@ -225,8 +230,17 @@ export abstract class MessageSender {
   abstract close(code?: number, reason?: string): void;
 
   /** Sends a sealed record, then a KeyUpdate if the sealer's key budget made one due. */
-  protected sendRecord(record: Buffer): void {
-    this.handler.send(record);
+  /** One Data or DataMore record: a large one in parts where the key allows (RecordSealer.sealParts). */
+  #sendData(type: number, payload: Buffer): void {
+    const sealer = this.sealer!;
+    const parts = payload.length >= PARTS_MIN ? sealer.sealParts(type, payload) : null;
+    this.sendRecord(parts ?? sealer.seal(type, payload));
+  }
+
+  /** Sends a record (one buffer, or its parts in order), then a KeyUpdate if the key is spent. */
+  protected sendRecord(record: Buffer | readonly Buffer[]): void {
+    if (Buffer.isBuffer(record)) this.handler.send(record);
+    else for (const part of record) this.handler.send(part);
     // After our Close nothing more is sent, not even a KeyUpdate the Close made due.
     if (this.connState === 'closed' || this.sentClose) return;
     const sealer = this.sealer!;

@@ -242,6 +242,42 @@ export class RecordSealer extends RecordState {
   }
 
   /**
+   * Seals a record of `payload` as three buffers to send in order — frame and inner header
+   * (17 bytes), the payload's ciphertext, the tag — where the AEAD key hands out its output
+   * (node:crypto, large records: AeadKey.sealParts), so that the payload is neither copied
+   * into a record buffer nor the ciphertext copied back; the bytes are those of `seal()`.
+   * Returns null where `seal()` is the way (CBC suites, records sealed in place); nothing is
+   * then consumed.
+   */
+  sealParts(type: number, payload: Buffer): Buffer[] | null {
+    if (this.suite.mode !== 'aead') return null;
+    if (this.seq > MAX_SEQUENCE) {
+      throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'record sequence number exhausted');
+    }
+    const length = payload.length;
+    const size = sealedSize(this.suite, length);
+    const head = Buffer.allocUnsafeSlow(FRAME_HEADER_SIZE + INNER_HEADER_SIZE);
+    writeRecordHeader(head, 0, size - FRAME_HEADER_SIZE);
+    writeSeq(head, this.seq, FRAME_HEADER_SIZE);
+    head[FRAME_HEADER_SIZE + 8] = type;
+    writeU32(head, length, FRAME_HEADER_SIZE + 9);
+    const inner = head.subarray(FRAME_HEADER_SIZE);
+    const parts = this.aeadKey!.sealParts(
+      this.aeadNonce(this.seq),
+      this.aeadAad(this.seq, head),
+      inner,
+      payload,
+    );
+    if (parts === null) return null;
+    const [headCt, ct, tag] = parts;
+    head.set(headCt, FRAME_HEADER_SIZE);
+    this.seq += 1;
+    this.recordsUnderKey += 1;
+    this.bytesUnderKey += length;
+    return [head, ct, tag];
+  }
+
+  /**
    * The record is built in one buffer with room in front for the MAC's inner pad and the
    * implicit sequence number, so the tag is computed over it in place; the record handed
    * out is the view after that room (whose pad bytes are zeroed by then).
