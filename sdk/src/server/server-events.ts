@@ -7,7 +7,7 @@ import { ErrorCode } from '../protocol/index.js';
 import type { SessionError } from '../protocol/index.js';
 import { keyProbeOf } from '../protocol/key-probe.js';
 import type { KeyProbe } from '../protocol/key-probe.js';
-import { debug, describeError, warnListenerFailed } from '../common/debug.js';
+import { debug, describeError, emitUncaught, warnListenerFailed } from '../common/debug.js';
 import { kListenerRejected } from '../stream/session-types.js';
 import type { Session } from '../stream/session.js';
 import type { RefusalLimit } from './handshake-limiter.js';
@@ -17,6 +17,12 @@ import type { Counted, ServerMetricsRecorder } from './server-metrics.js';
 
 /** @internal The server as these functions see it: its events, and its counters (server-metrics.ts). */
 export type MeteredServer = EventEmitter<ServerEvents> & { readonly [kMetrics]: ServerMetricsRecorder };
+
+/** What `server.reload()` resolves with: the fingerprints in force, and the authorized_keys change (null without a file). */
+export interface ServerReload {
+  readonly fingerprints: string[];
+  readonly authorized: { readonly added: number; readonly removed: number } | null;
+}
 
 /** Where a failed handshake came from. */
 export interface RemoteInfo {
@@ -139,4 +145,11 @@ export function routeListenerRejection(
   } else {
     warnListenerFailed(`a secsess server's '${String(event)}' event`, err);
   }
+}
+
+/** Emits `'session'`; false if nobody listens (the server's accept queue then keeps the session). */
+export function emitSession(server: EventEmitter<ServerEvents>, session: Session): boolean {
+  if (server.listenerCount('session') === 0) return false;
+  emitUncaught(server, 'session', session);
+  return true;
 }

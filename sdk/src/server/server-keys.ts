@@ -24,7 +24,7 @@ import type { PoolCounts } from './decrypt-pool.js';
 import type { ConnectionAdmission } from './admission.js';
 import type { ResolvedServerOptions } from './server-options.js';
 import type { Authorizer } from './authorization.js';
-import type { ServerReload } from './server.js';
+import type { ServerReload } from './server-events.js';
 
 /** One set of loaded keys, its pool (null with `workers: 0`) and the RSA work its sessions use. */
 export class KeyGeneration {

@@ -18,7 +18,7 @@ import { createServer } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { ErrorCode, SessionError } from '../protocol/index.js';
 import type { AlgorithmSet, Suite } from '../protocol/index.js';
-import { debug, debugSession, emitUncaught } from '../common/debug.js';
+import { debug, debugSession } from '../common/debug.js';
 import type { PoolCounts } from './decrypt-pool.js';
 import type { Endpoint } from '../common/endpoint.js';
 import { debugListening, listenOn, parseListenTarget, usedAlready } from './listen.js';
@@ -33,7 +33,7 @@ import { checkPrivateKeys, resolveSuites } from '../common/key-input.js';
 import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
-import { createSession } from '../stream/session.js';
+import { createServerSession } from './server-session.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
 import { opened, traceHandshake } from '../stream/session-observe.js';
@@ -44,18 +44,12 @@ import { ServerTickets } from './tickets.js';
 import { ServerMetricsRecorder, kMetrics } from './server-metrics.js';
 import type { ServerMetrics } from './server-metrics.js';
 
-export type { RemoteInfo, ServerEvents } from './server-events.js';
-import { emitRefused, remoteLabel, reportHandshakeFailure, reportNotAuthorized } from './server-events.js';
-import { routeListenerRejection } from './server-events.js';
-import type { ServerEvents } from './server-events.js';
+export type { RemoteInfo, ServerEvents, ServerReload } from './server-events.js';
+import { emitRefused, emitSession, remoteLabel, reportHandshakeFailure } from './server-events.js';
+import { reportNotAuthorized, routeListenerRejection } from './server-events.js';
+import type { ServerEvents, ServerReload } from './server-events.js';
 
 type ServerState = 'idle' | 'starting' | 'listening' | 'stopping';
-
-/** What `server.reload()` resolves with: the fingerprints in force, and the authorized_keys change (null without a file). */
-export interface ServerReload {
-  readonly fingerprints: string[];
-  readonly authorized: { readonly added: number; readonly removed: number } | null;
-}
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly #endpoint: ListenTarget;
@@ -381,22 +375,12 @@ export class Server extends EventEmitter<ServerEvents> {
     const started = performance.now();
     let session: Session;
     try {
-      session = createSession(
-        socket,
-        {
-          role: 'server',
-          connection: {
-            keys: keys.keys,
-            suites: this.#suites,
-            clientKeyAllowed: this.#authorizer.allowsFrom(remote.address, remote.port),
-            tickets: this.#tickets.context,
-          },
-          decrypt: keys.decrypt,
-          verify: keys.verify,
-          proxied,
-        },
-        this.#options,
-      );
+      session = createServerSession(socket, keys, remote, proxied, {
+        suites: this.#suites,
+        authorizer: this.#authorizer,
+        tickets: this.#tickets.context,
+        options: this.#options,
+      });
     } catch (err) {
       debug('cannot start a session: %s', (err as Error).message);
       socket.destroy();
@@ -460,9 +444,5 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   /** Emits `'session'`; false if nobody listens (the accept queue keeps the session). */
-  readonly #emitSession = (session: Session): boolean => {
-    if (this.listenerCount('session') === 0) return false;
-    emitUncaught(this, 'session', session);
-    return true;
-  };
+  readonly #emitSession = (session: Session): boolean => emitSession(this, session);
 }
