@@ -3,7 +3,7 @@
  * the algorithm set, the log, the limits.
  */
 import { cryptoBackends, PrivateKey, Symmetric } from '@secsess/sdk';
-import type { AlgorithmSet, CryptoBackends } from '@secsess/sdk';
+import type { AlgorithmSet, CryptoBackends, PrivateKeyFile } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { readPassphraseFile } from '../passphrase.js';
 import { LOG_FORMATS } from './conn-log.js';
@@ -164,13 +164,23 @@ export function passphraseOption<T>(yargs: Argv<T>) {
     });
 }
 
-/** Loads the private key `path`, decrypted with the passphrase in `passphraseFile` if given. */
+/**
+ * `--key` with `--passphrase-file` as the SDK takes a key file: the path, or the path and a
+ * function that reads the passphrase file each time the key is loaded (the SDK wipes it).
+ */
+export function keyInput(path: string, passphraseFile: string | undefined): string | PrivateKeyFile {
+  if (passphraseFile === undefined) return path;
+  return { path, passphrase: () => readPassphraseFile(passphraseFile, '--passphrase-file') };
+}
+
+/** Loads `--key` now (connect: once, for every session of the run), as {@link keyInput} says. */
 export async function loadPrivateKey(path: string, passphraseFile: string | undefined): Promise<PrivateKey> {
-  if (passphraseFile === undefined) return PrivateKey.load(path);
-  const passphrase = await readPassphraseFile(passphraseFile, '--passphrase-file');
+  const input = keyInput(path, passphraseFile);
+  if (typeof input === 'string') return PrivateKey.load(input);
+  const passphrase = await input.passphrase();
   try {
     return await PrivateKey.load(path, { passphrase });
   } finally {
-    passphrase.fill(0);
+    if (Buffer.isBuffer(passphrase)) passphrase.fill(0);
   }
 }

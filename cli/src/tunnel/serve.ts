@@ -27,11 +27,11 @@ import {
   algorithmSet,
   commonOptions,
   MAX_MESSAGE_SIZE,
+  keyInput,
   maxConnsOption,
   passphraseOption,
   SYMMETRIC_CHOICES,
 } from './options.js';
-import { readPassphraseFile } from '../passphrase.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
 import type { PumpResult } from './pump.js';
@@ -249,13 +249,10 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   if (acceptProxy !== undefined) checkProxiedClients(authorized, args['allow-any-client']);
   if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const tickets = await loadTickets(args);
-  const passphraseFile = args['passphrase-file'];
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     // An encrypted key: its passphrase file is read each time the key is (start, SIGHUP), not kept.
-    passphraseFile === undefined
-      ? args.key
-      : { path: args.key, passphrase: () => readPassphraseFile(passphraseFile, '--passphrase-file') },
+    keyInput(args.key, args['passphrase-file']),
     args.symmetric === undefined ? undefined : [algorithmSet(args.symmetric)],
     {
       authorizedKeys: args['authorized-keys'],
