@@ -3,8 +3,10 @@
  * the client connects to and an exit that connects to the service — started per service:
  *
  *   direct   no tunnel: the client connects to the service itself
- *   node-relay  two node processes piping plain TCP (net, noDelay, no crypto): the floor
- *            of any tunnel built as two Node event loops, secsess's shape
+ *   node-relay  two node processes relaying plain TCP with the command's buffer discipline
+ *            and no crypto (bench/node-relay.mjs: reads into a shared buffer, chunks
+ *            copied into reused buffers): the floor of any tunnel built as two Node event
+ *            loops, secsess's shape
  *   spiped   `spiped -e` → `spiped -d` (a 32-byte shared key file; defaults otherwise)
  *   stunnel  stunnel client → stunnel server, TLS with the bench's self-signed RSA-2048
  *            certificate (the client verifies it), TCP_NODELAY on every socket
@@ -19,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   findProgram,
   hostPort,
@@ -115,22 +118,12 @@ async function onFreePort(start: (port: number) => Proc): Promise<Proc & { port:
   return { ...proc, port };
 }
 
-/** A plain TCP relay in one node process: argv = listen port, target port. */
-const RELAY = [
-  "const net = require('node:net');",
-  'const [port, target] = process.argv.slice(1).map(Number);',
-  'net.createServer({ noDelay: true, allowHalfOpen: true }, (c) => {',
-  "  const u = net.connect({ host: '127.0.0.1', port: target, noDelay: true, allowHalfOpen: true });",
-  "  c.on('error', () => u.destroy());",
-  "  u.on('error', () => c.destroy());",
-  '  c.pipe(u);',
-  '  u.pipe(c);',
-  "}).listen(port, '127.0.0.1');",
-].join('\n');
+/** The relay (bench/node-relay.mjs, over the built sdk): argv = listen port, target port. */
+const RELAY = fileURLToPath(new URL('./node-relay.mjs', import.meta.url));
 
 function relayTunnel(targetPort: number): Promise<Tunnel> {
   const relay = (port: number, target: number): Proc =>
-    spawnProc(process.execPath, ['-e', RELAY, String(port), String(target)]);
+    spawnProc(process.execPath, [RELAY, String(port), String(target)]);
   return pair(
     () => onFreePort((port) => relay(port, targetPort)),
     (exitPort) => onFreePort((port) => relay(port, exitPort)),

@@ -8,8 +8,9 @@
  *                           until the sink has acknowledged every byte through the tunnel
  *   tunnel-copy-cpu         CPU time (user + system) of the tunnel's two processes per 64 KiB
  *                           copied (from /proc; Linux only; none for direct)
- *   tunnel-copy-cpu-bound   node-relay's CPU plus one 64 KiB AEAD seal and open in-process:
- *                           the least a Node tunnel of this shape can spend (cpuBoundRow)
+ *   tunnel-copy-cpu-bound   node-relay's CPU plus one 64 KiB AEAD seal and open in-process
+ *                           on libsodium: the least a Node tunnel of this shape can spend
+ *                           (cpuBoundRow)
  *   tunnel-redis-get-P1     GET/s of `redis-benchmark -t get -c 16 -P 1` against a real
  *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16; here also
  *                           `serve --workers 2` (peer secsess-serve-2-workers)
@@ -166,16 +167,17 @@ async function copyRows(ctx: NetContext, kinds: readonly TunnelKind[], open: Ope
 /**
  * `tunnel-copy-cpu-bound`: the least CPU per 64 KiB that any tunnel of secsess's shape can
  * spend, from the same run — the `node-relay` floor's two processes (one Node event loop per
- * end, no crypto) plus one seal and one open of a 64 KiB record of the command's default
- * suite, ChaCha20-Poly1305 through node:crypto (OpenSSL) as the sdk does at this size,
- * measured in this process (FloorAeadRecords: the cipher calls and the record's layout,
- * nothing else). In the secsess column; beside it the peers' and secsess's own CPU. Where
+ * end, no crypto, the command's buffer discipline) plus one seal and one open of a 64 KiB
+ * record of the command's default suite, ChaCha20-Poly1305 on libsodium in place as the sdk
+ * does over a socket since session 12 (node:crypto's OpenSSL is faster in a hot loop, but
+ * its fresh output buffer per record costs more than that in a real process), measured in
+ * this process (FloorAeadRecords: the cipher calls and the record's layout, nothing else). In the secsess column; beside it the peers' and secsess's own CPU. Where
  * the bound is above stunnel's CPU, no tunnel of this shape can match stunnel on a copy
  * that is CPU-bound.
  */
 function cpuBoundRow(cpu: Map<TunnelKind, number[]>): Row {
   const relay = medianOrNull(cpu.get('node-relay') ?? []);
-  const records = new FloorAeadRecords('node:crypto');
+  const records = new FloorAeadRecords('sodium-native');
   const payload = Buffer.alloc(CHUNK.length, 0x5a);
   const [aead] = timeUsEach([() => void records.open(records.seal(payload))], 200, 9);
   const peers = ['stunnel', 'spiped', 'secsess'] as const;

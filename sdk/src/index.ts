@@ -12,6 +12,7 @@ export type { KeyProbe } from './protocol/key-probe.js';
 export type { PoolCounts } from './server/decrypt-pool.js';
 export type { RefusalLimit } from './server/handshake-limiter.js';
 export { listenOn } from './server/listen.js';
+export { borrowReads, connectBorrowing, readBorrowed } from './stream/borrowed-reads.js';
 export type { InheritedSocket, ServerEndpointInput } from './server/listen.js';
 export type { StopOptions } from './server/drain.js';
 export type { ServerMetrics } from './server/server-metrics.js';

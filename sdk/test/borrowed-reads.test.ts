@@ -3,8 +3,12 @@
  * what the session hands out must be the application's to keep, whatever is read after it.
  */
 import { Buffer } from 'node:buffer';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import test from 'ava';
-import { Client } from '../src/index.js';
+import { Client, borrowReads, readBorrowed } from '../src/index.js';
 import type { Session } from '../src/index.js';
 import { startServer } from './helpers/net.js';
 
@@ -37,3 +41,80 @@ for (const symmetric of ['AES-256-CBC', 'AES-256-GCM', 'ChaCha20-Poly1305'] as c
     await Promise.all([receive(), receive()]);
   });
 }
+
+test('server sessions read into the shared buffer too: messages the server keeps survive later reads', async (t) => {
+  const { server, keys } = await startServer();
+  t.teardown(() => server.stop());
+  const sizes = Array.from({ length: 200 }, (_, i) => [3, 900, 70_000, 20_000][i % 4]!);
+  const kept = new Promise<Buffer[]>((resolve) => {
+    server.once('session', (session: Session) => {
+      void (async () => {
+        const got: Buffer[] = [];
+        for (let i = 0; i < sizes.length; i++) got.push((await session.read())!);
+        resolve(got);
+      })();
+    });
+  });
+  const session = await Client.create(keys.publicKey).connect(`127.0.0.1:${server.address!.port}`);
+  sizes.forEach((size, i) => void session.write(Buffer.alloc(size, i & 0xff)));
+  const got = await kept;
+  t.deepEqual(
+    got.map((m) => m.length),
+    sizes,
+  );
+  t.true(got.every((m, i) => m.every((byte) => byte === (i & 0xff))));
+  await session.close();
+});
+
+/** A listener on 127.0.0.1:0 whose next accepted socket is handed over; `pause`: pauseOnConnect. */
+async function acceptOne(
+  pauseOnConnect: boolean,
+): Promise<{ accepted: Promise<Socket>; port: number; close(): void }> {
+  const listener = createServer({ pauseOnConnect });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection').then(([s]) => s as Socket);
+  return { accepted, port: (listener.address() as AddressInfo).port, close: () => listener.close() };
+}
+
+test('borrowReads: a paused accepted socket reads every byte into one shared buffer, with pause, resume and end as usual', async (t) => {
+  const { accepted, port, close } = await acceptOne(true);
+  t.teardown(close);
+  const data = randomBytes(3_000_000);
+  const sender = connect(port, '127.0.0.1', () => sender.end(data));
+  const socket = await accepted;
+  t.true(borrowReads(socket));
+  t.false(borrowReads(socket), 'once only');
+  const hash = createHash('sha256');
+  const memory = new Set<ArrayBufferLike>();
+  let chunks = 0;
+  const stop = readBorrowed(socket, (chunk) => {
+    hash.update(chunk);
+    memory.add(chunk.buffer);
+    if (++chunks === 3) {
+      // Paused: nothing is read until resumed.
+      socket.pause();
+      setTimeout(() => socket.resume(), 50);
+    }
+  });
+  socket.resume();
+  await once(socket, 'end');
+  stop();
+  socket.destroy();
+  t.is(hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  t.true(chunks > 3);
+  t.is(memory.size, 1, 'every read went into the same memory');
+});
+
+test('borrowReads: a socket already reading is left as it is, and readBorrowed takes its data events', async (t) => {
+  const { accepted, port, close } = await acceptOne(false);
+  t.teardown(close);
+  const sender = connect(port, '127.0.0.1', () => sender.end('hello'));
+  const socket = await accepted;
+  t.false(borrowReads(socket));
+  const got: Buffer[] = [];
+  readBorrowed(socket, (chunk) => got.push(Buffer.from(chunk)));
+  await once(socket, 'end');
+  socket.destroy();
+  t.is(Buffer.concat(got).toString(), 'hello');
+});

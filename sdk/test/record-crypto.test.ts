@@ -25,7 +25,8 @@ import { decodeTicketState, encodeTicketState } from '../src/protocol/ticket.js'
 import { x25519Key, x25519Shared } from '../src/protocol/asymmetric.js';
 import { RecordType } from '../src/protocol/constants.js';
 import { ErrorCode } from '../src/protocol/errors.js';
-import { RecordOpener, RecordSealer } from '../src/protocol/record-layer.js';
+import { RecordSealer } from '../src/protocol/record-layer.js';
+import { RecordOpener } from '../src/protocol/record-opener.js';
 import { resolveSuite } from '../src/protocol/suite.js';
 import type { CbcCipher } from '../src/protocol/ciphers.js';
 import type { HashName } from '../src/protocol/crypto.js';

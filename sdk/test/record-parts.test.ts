@@ -12,7 +12,8 @@ import { aeadBackend, NATIVE_AEAD_MAX } from '../src/protocol/aead.js';
 import type { AeadCipher } from '../src/protocol/aead.js';
 import { RecordType } from '../src/protocol/constants.js';
 import { secureRandom } from '../src/protocol/crypto.js';
-import { RecordOpener, RecordSealer } from '../src/protocol/record-layer.js';
+import { RecordSealer } from '../src/protocol/record-layer.js';
+import { RecordOpener } from '../src/protocol/record-opener.js';
 import { resolveSuite } from '../src/protocol/suite.js';
 
 const AEADS = [

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { DEFAULT_SERVER_IDLE_TIMEOUT, formatEndpoint, listenOn } from '@secsess/sdk';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, borrowReads, formatEndpoint, listenOn } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -225,6 +225,8 @@ async function listenAndForward(
       socket.resetAndDestroy();
       return;
     }
+    // Reads into the shared buffer (no 64 KiB buffer allocated per read): pump.ts takes them.
+    borrowReads(socket);
     const work = forwardSocket(socket, to, newClient(), log, sessions, stopping.signal).finally(() =>
       connections.delete(work),
     );

@@ -16,12 +16,15 @@
  */
 import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import { PeerClosedError, SessionError } from '@secsess/sdk';
+import { PeerClosedError, SessionError, readBorrowed } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import type { ConnOutcome } from './conn-log.js';
 
 /** Bytes the session may hold unsent before the input is paused. */
 export const HIGH_WATER = 1024 * 1024;
+
+/** Messages this large are given back to the session once written (`session.recycle`). */
+const RECYCLE_MIN = 16384;
 
 /** Close code of a session whose socket failed or was reset on this side. */
 export const CLOSE_RESET = 4001;
@@ -128,7 +131,9 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
     if (!inputEnded) onStreamError();
   };
   session.on('error', onSessionError);
-  input.on('data', onData);
+  // A socket from borrowReads (connect's listener) reads into the shared buffer: each chunk
+  // is only valid during onData, which session.write() allows (it copies or seals at once).
+  const stopReading = readBorrowed(input, onData);
   input.on('end', onEnd);
   input.on('error', onStreamError);
   input.on('close', onClose);
@@ -146,7 +151,15 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
       received += message.length;
       // Reset or failed (the session is closing with CLOSE_RESET): nowhere left to write.
       if (output.destroyed) throw new Error('output destroyed');
-      if (!output.write(message)) await drained(output);
+      // A large message's memory serves the session again once written (a socket's or
+      // stdout's callback: the bytes are with the OS by then).
+      const room =
+        message.length >= RECYCLE_MIN
+          ? output.write(message, (err?: Error | null) => {
+              if (!err) session.recycle(message);
+            })
+          : output.write(message);
+      if (!room) await drained(output);
     }
     // null also follows OUR OWN close (the drain deadline's 1001, a reset's 4001): only the
     // peer's End or a 1000 close means the stream is complete; a cut one is reset, no FIN.
@@ -166,7 +179,7 @@ export function pump(session: Session, ends: PumpEnds): Promise<PumpResult> {
     if (session.closeCode !== 1000) reset(output);
     await downDone;
     // The session is over: whatever the input still sends has nowhere to go.
-    input.off('data', onData);
+    stopReading();
     input.off('end', onEnd);
     input.off('close', onClose);
     if (!inputEnded) {

@@ -2,9 +2,8 @@
  * `secsess serve`: a secsess server whose sessions are joined to a TCP service
  * (`--forward`, one backend connection a session) or to stdin/stdout (`--stdio`).
  */
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { encodeProxyHeader, formatEndpoint, Server } from '@secsess/sdk';
+import { connectBorrowing, encodeProxyHeader, formatEndpoint, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { cliMessage, codeOf } from '../errors.js';
@@ -155,7 +154,13 @@ export type ServeArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : n
  */
 export function openBackend(target: HostPort, loopbackOnly: boolean): Promise<Socket | null> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    // Reads into the shared buffer (no 64 KiB buffer allocated per read): pump.ts takes them.
+    const socket = connectBorrowing({
+      host: target.host,
+      port: target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
     const timer = setTimeout(() => socket.destroy(), BACKEND_TIMEOUT);
     const failed = (): void => {
       clearTimeout(timer);

@@ -133,6 +133,7 @@ function knownAnswer(sodium: Sodium): boolean {
 /** One direction's ChaCha20-Poly1305 key on libsodium. */
 export class SodiumChachaKey implements AeadKey {
   readonly backend = 'sodium-native';
+  readonly inPlace = true;
   readonly #sodium: Sodium;
   readonly #key: Buffer;
   #live = true;

@@ -33,6 +33,12 @@ export type AeadBackendName = 'node:crypto' | 'sodium-native';
 export interface AeadKey {
   readonly backend: AeadBackendName;
   /**
+   * Whether `sealInPlace` and `openInto` work inside the caller's buffers at every size
+   * (libsodium) rather than through a new buffer and a copy (node:crypto): where they do, a
+   * large record is worth sealing or opening in a reused buffer (record-pool.ts).
+   */
+  readonly inPlace: boolean;
+  /**
    * Encrypts `buf[from .. to]` in place and writes the 16-byte tag at `buf[to .. to + 16]`.
    * `nonce` is 12 bytes; `aad` is authenticated, not encrypted.
    */
@@ -82,6 +88,7 @@ export interface AeadKey {
 /** @internal node:crypto: a context per call, the output copied into place. */
 export class NodeAeadKey implements AeadKey {
   readonly backend = 'node:crypto';
+  readonly inPlace = false;
   readonly #cipher: AeadCipher;
   #key: KeyObject | null;
 
@@ -213,17 +220,22 @@ function backends(): Chosen {
 }
 
 /**
- * From this many plaintext bytes on, a ChaCha20-Poly1305 record goes through node:crypto
- * even where sodium-native is loaded: OpenSSL's ChaCha20 is vectorized wider than
- * libsodium's (measured here, AVX-512: 64 KiB records sealed in 35 µs vs 58 µs, opened in
- * 32 vs 58), and its per-call cost (a context, ~3 µs) is small beside such a record; below,
- * libsodium in place wins (16 bytes: 0.9 vs 4.6 µs). The bytes are the same either way.
+ * From this many plaintext bytes on, a ChaCha20-Poly1305 record that gets a new buffer
+ * anyway (`open`, `sealParts`) goes through node:crypto even where sodium-native is loaded:
+ * OpenSSL's ChaCha20 is vectorized wider than libsodium's (measured here, AVX-512, in a hot
+ * loop: 64 KiB records sealed in 35 µs vs 58 µs, opened in 32 vs 58), and its per-call cost
+ * (a context, ~3 µs) is small beside such a record; below, libsodium in place wins (16
+ * bytes: 0.9 vs 4.6 µs). Sealing and opening inside the caller's buffers (`sealInPlace`,
+ * `openInto`) is libsodium's at every size: node:crypto would add a buffer and a copy, and
+ * in a real process a fresh 64 KiB output buffer per record costs more than the cipher
+ * (page faults, GC: record-pool.ts). The bytes are the same either way.
  */
 export const NATIVE_AEAD_MAX = 16384;
 
-/** ChaCha20-Poly1305 with sodium-native loaded: libsodium for small records, OpenSSL for large. */
+/** ChaCha20-Poly1305 with sodium-native loaded: libsodium in place, OpenSSL for large records into new buffers. */
 class ChachaKey implements AeadKey {
   readonly backend = 'sodium-native';
+  readonly inPlace = true;
   readonly #small: SodiumChachaKey;
   readonly #large: NodeAeadKey;
 
@@ -233,8 +245,7 @@ class ChachaKey implements AeadKey {
   }
 
   sealInPlace(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): void {
-    if (to - from < NATIVE_AEAD_MAX) this.#small.sealInPlace(nonce, aad, buf, from, to);
-    else this.#large.sealInPlace(nonce, aad, buf, from, to);
+    this.#small.sealInPlace(nonce, aad, buf, from, to);
   }
 
   sealParts(
@@ -257,9 +268,7 @@ class ChachaKey implements AeadKey {
     out: Buffer,
     outAt: number,
   ): boolean {
-    return to - from < NATIVE_AEAD_MAX
-      ? this.#small.openInto(nonce, aad, buf, from, to, out, outAt)
-      : this.#large.openInto(nonce, aad, buf, from, to, out, outAt);
+    return this.#small.openInto(nonce, aad, buf, from, to, out, outAt);
   }
 
   open(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): Buffer | null {

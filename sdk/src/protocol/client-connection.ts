@@ -40,7 +40,8 @@ import { readNewTicket } from './new-ticket.js';
 import type { SessionTicket } from './ticket.js';
 import type { PrivateKey } from '@secsess/keys';
 import { handshakeSecrets } from './handshake-secrets.js';
-import { RecordOpener, RecordSealer, maxRecordBody } from './record-layer.js';
+import { RecordSealer, maxRecordBody } from './record-layer.js';
+import { RecordOpener } from './record-opener.js';
 import { resolveSuite } from './suite.js';
 import type { AlgorithmSet, Suite } from './suite.js';
 

@@ -22,7 +22,10 @@ export interface HandshakeInfo {
 
 /** The transport's side of a connection. Every callback is invoked synchronously. */
 export interface ConnectionHandler {
-  /** Bytes to transmit, in order. The buffer is not reused by the connection. */
+  /**
+   * Bytes to transmit, in order. The buffer is not reused by the connection (unless the
+   * transport set the internal `pooled` option, and gives buffers back once written).
+   */
   send(data: Buffer): void;
   /** The handshake completed; messages may flow. */
   established(info: HandshakeInfo): void;
@@ -78,6 +81,12 @@ export interface ConnectionOptions {
   readonly keyBudget?: KeyBudget;
   /** @internal A fixed random source, for test vectors only. */
   readonly random?: RandomSource;
+  /**
+   * @internal The transport gives back every buffer `handler.send()` hands it, with
+   * `sentRecords.release()` (record-pool.ts), once written: large records are then sealed
+   * into reused buffers. Set by the stream transport for sockets.
+   */
+  readonly pooled?: boolean;
 }
 
 /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'` (over, or failed). */

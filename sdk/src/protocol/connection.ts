@@ -29,13 +29,16 @@ import type {
 import { secureRandom } from './crypto.js';
 import type { RandomSource } from './crypto.js';
 import { checkEnd, decodeClose, encodeClose, protocolError } from './end-records.js';
-import { ErrorCode, HandshakeError, SessionError } from './errors.js';
+import type { HandshakeError } from './errors.js';
+import { ErrorCode, SessionError } from './errors.js';
 import { FrameHeaderError, FrameReader } from './frame-reader.js';
+import { detachedByListener, headerError } from './frame-errors.js';
 import type { FrameSink } from './frame-reader.js';
 import { decodeAlertFrame, encodeAlertFrame } from './handshake-messages.js';
 import { MessageSender } from './message-sender.js';
 import { Reassembly } from './reassembly.js';
 import { BufferView } from './record-bytes.js';
+import { sentRecords } from './record-pool.js';
 import { DEFAULT_KEY_BUDGET, maxRecordBody } from './record-layer.js';
 import type { KeyBudget } from './record-layer.js';
 import type { Suite } from './suite.js';
@@ -93,6 +96,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
     this.keyBudget = options.keyBudget ?? DEFAULT_KEY_BUDGET;
     this.#reader = new FrameReader(this);
     this.#reassembly = new Reassembly(maxMessageSize);
+    if (options.pooled === true) this.sendPool = sentRecords;
   }
 
   /** `'handshake'` → `'open'` → `'closing'` (our close sent) → `'closed'`. */
@@ -125,7 +129,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
     try {
       this.#reader.push(chunk);
     } catch (err) {
-      if (err instanceof FrameHeaderError) throw this.#headerError(err);
+      if (err instanceof FrameHeaderError)
+        throw headerError(err, this.connState === 'handshake', this.suite !== null);
       throw err;
     }
   }
@@ -275,7 +280,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
         this.#appendFragment(payload);
         return;
       case RecordType.DataBatch:
-        this.#deliverBatch(payload);
+        this.#deliverBatch(this.#ownBuffer(payload));
         return;
       case RecordType.Close:
         this.#onClose(payload);
@@ -311,8 +316,30 @@ export abstract class Connection extends MessageSender implements FrameSink {
     throw protocolError(`unexpected record type 0x${type.toString(16)}`);
   }
 
+  /**
+   * Gives back a message this connection delivered, once nothing refers to it any more (not
+   * even a view of it): its memory, wiped, then receives a later large record of this
+   * session rather than a new buffer being allocated, faulted in and collected for each. For
+   * relays, which write each message on and know when that write is done. Optional: until
+   * the first call every record is opened into a new buffer. Anything else is ignored.
+   */
+  recycle(message: Buffer): void {
+    this.opener?.recycle(message);
+  }
+
+  /** A batch's messages are views of its payload: never of a pool buffer one of them could give back. */
+  #ownBuffer(payload: Buffer): Buffer {
+    if (!this.opener!.lends(payload)) return payload;
+    const own = Buffer.allocUnsafeSlow(payload.length);
+    payload.copy(own);
+    this.opener!.recycle(payload);
+    return own;
+  }
+
   #appendFragment(payload: Buffer): void {
     if (!this.#reassembly.append(payload)) throw this.#tooLarge();
+    // Copied into the message being assembled: its record's buffer may serve again.
+    this.opener!.recycle(payload);
   }
 
   #deliverFinal(payload: Buffer): void {
@@ -397,34 +424,6 @@ export abstract class Connection extends MessageSender implements FrameSink {
     if (this.connState !== 'handshake') return -1;
     return type >= FrameType.KeyRequest && type <= FrameType.ResumeRefused ? MAX_HANDSHAKE_FRAME : -1;
   }
-
-  #headerError(err: FrameHeaderError): SessionError {
-    if (this.connState === 'handshake' && err.type === FrameType.Record && !this.suite) {
-      // A record before any keys exist (a replayed stream sent in one piece): not a record
-      // problem, a handshake out of order.
-      return new HandshakeError(
-        ErrorCode.HANDSHAKE,
-        'handshake: record received before the keys were agreed',
-      );
-    }
-    if (this.connState === 'handshake' && err.type === FrameType.Record) {
-      // Keys exist but the peer has not confirmed them: a first record longer than its
-      // Finished can be is a failed handshake (plaintext HandshakeFailed), not a record error.
-      return new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: record too large for this step');
-    }
-    if (this.connState === 'handshake') {
-      return new HandshakeError(
-        ErrorCode.HANDSHAKE,
-        err.reason === 'type'
-          ? 'handshake: unexpected data from peer (not a secsess handshake message)'
-          : 'handshake: handshake message too large',
-      );
-    }
-    if (err.reason === 'type' && err.type !== FrameType.Record) {
-      return protocolError('unexpected frame type');
-    }
-    return new SessionError(ErrorCode.RECORD_TOO_LARGE, 'record length exceeds the limit');
-  }
 }
 
 function checkSize(name: string, value: number | undefined, fallback: number, max: number): number {
@@ -434,12 +433,4 @@ function checkSize(name: string, value: number | undefined, fallback: number, ma
   }
   if (value < 1 || value > max) throw new RangeError(`${name} must be from 1 to ${max}`);
   return value;
-}
-
-/** A 'message' listener detached (transferred) the ArrayBuffer its record's messages share. */
-function detachedByListener(): SessionError {
-  return new SessionError(
-    ErrorCode.INVALID_STATE,
-    "a 'message' listener transferred a received message's ArrayBuffer, which the rest of its record shares: transfer a copy (Buffer.from(message))",
-  );
 }

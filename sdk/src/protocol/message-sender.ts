@@ -10,8 +10,10 @@ import { BATCH_ENTRY_OVERHEAD, CLOSE_NORMAL, RecordType } from './constants.js';
 import type { ConnectionHandler, ConnectionState } from './connection-types.js';
 import { fillBytes } from './crypto.js';
 import { ErrorCode, SessionError } from './errors.js';
-import type { RecordOpener, RecordSealer } from './record-layer.js';
+import type { RecordSealer } from './record-layer.js';
+import type { RecordOpener } from './record-opener.js';
 import { NATIVE_AEAD_MAX } from './aead.js';
+import type { RecordPool } from './record-pool.js';
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -46,6 +48,11 @@ export abstract class MessageSender {
   protected sentMessage = false;
   /** The peer's End arrived: no more messages from the peer. */
   protected receivedEnd = false;
+  /**
+   * Where large records are sealed (ConnectionOptions.pooled): a pool whose buffers the
+   * transport gives back once written; null: a new buffer (or parts) per record.
+   */
+  protected sendPool: RecordPool | null = null;
   /** Messages queued for the next batch record, as u32 length ‖ bytes entries. */
   #batch: Buffer = EMPTY;
   #batchLength = 0;
@@ -181,10 +188,12 @@ export abstract class MessageSender {
     this.#batchLength = 0;
     try {
       if (this.connState === 'closed') return;
+      const sealer = this.sealer!;
+      const pool = this.#poolFor(sealer);
       const record =
         count === 1
-          ? this.sealer!.seal(RecordType.Data, batch.subarray(BATCH_ENTRY_OVERHEAD, length))
-          : this.sealer!.seal(RecordType.DataBatch, batch.subarray(0, length));
+          ? sealer.seal(RecordType.Data, batch.subarray(BATCH_ENTRY_OVERHEAD, length), pool)
+          : sealer.seal(RecordType.DataBatch, batch.subarray(0, length), pool);
       this.sentMessage = true;
       this.sendRecord(record);
     } finally {
@@ -230,11 +239,21 @@ export abstract class MessageSender {
   abstract close(code?: number, reason?: string): void;
 
   /** Sends a sealed record, then a KeyUpdate if the sealer's key budget made one due. */
-  /** One Data or DataMore record: a large one in parts where the key allows (RecordSealer.sealParts). */
+  /** The send pool, where the key seals in place (a copy into a pool buffer saves nothing otherwise). */
+  #poolFor(sealer: RecordSealer): RecordPool | null {
+    return this.sendPool !== null && sealer.sealsInPlace ? this.sendPool : null;
+  }
+
+  /**
+   * One Data or DataMore record: a large one into a pool buffer where the transport gives
+   * them back and the key seals in place, else in parts where the key allows
+   * (RecordSealer.sealParts: node:crypto's new output buffer, without a copy of the payload).
+   */
   #sendData(type: number, payload: Buffer): void {
     const sealer = this.sealer!;
-    const parts = payload.length >= PARTS_MIN ? sealer.sealParts(type, payload) : null;
-    this.sendRecord(parts ?? sealer.seal(type, payload));
+    const pool = this.#poolFor(sealer);
+    const parts = pool === null && payload.length >= PARTS_MIN ? sealer.sealParts(type, payload) : null;
+    this.sendRecord(parts ?? sealer.seal(type, payload, pool));
   }
 
   /** Sends a record (one buffer, or its parts in order), then a KeyUpdate if the key is spent. */

@@ -1,5 +1,6 @@
 /**
- * Records (PROTOCOL.md "Records"): one direction's sealing or opening state.
+ * Records (PROTOCOL.md "Records"): the formats, the state both directions share, and the
+ * sealing direction (record-opener.ts opens).
  *
  * CBC suites (default), encrypt-then-MAC:
  *   frame  = 0x17 ‖ u24 body_length ‖ IV(16) ‖ ciphertext ‖ tag
@@ -20,10 +21,8 @@ import {
   AEAD_IV_SIZE,
   INNER_HEADER_SIZE,
   IV_SIZE,
-  KEY_LIMIT_FACTOR,
   KEY_UPDATE_BYTES,
   KEY_UPDATE_RECORDS,
-  MAX_FRAGMENT,
   MAX_SEQUENCE,
 } from './constants.js';
 import { createAeadKey } from './aead.js';
@@ -32,9 +31,11 @@ import { CbcDecryptor, CbcEncryptor } from './ciphers.js';
 import { HmacKey, fillBytes } from './crypto.js';
 import type { CbcCipher } from './ciphers.js';
 import type { RandomSource } from './crypto.js';
-import { ErrorCode, SessionError, recordError } from './errors.js';
-import { pkcs7Length, putPayload, readU32, writeRecordHeader, writeSeq, writeU32 } from './record-bytes.js';
+import { ErrorCode, SessionError } from './errors.js';
+import { putPayload, writeRecordHeader, writeSeq, writeU32 } from './record-bytes.js';
 import { nextTrafficSecret, trafficKeys } from './key-schedule.js';
+import { POOLED_RECORD_MIN } from './record-pool.js';
+import type { RecordPool } from './record-pool.js';
 import type { Suite } from './suite.js';
 
 /** How much one key may protect. Senders update at `records`/`bytes`; receivers cut off at 2×. */
@@ -65,7 +66,7 @@ function storageSize(suite: Suite): number {
 }
 
 /** Room left in front of a CBC record for the HMAC inner pad and the implicit sequence number. */
-function macRoom(mac: HmacKey): number {
+export function macRoom(mac: HmacKey): number {
   return mac.blockSize + 8;
 }
 
@@ -76,13 +77,14 @@ let scratchBuf = Buffer.alloc(0);
  * assembles the padded plaintext in it, opening the bytes the tag covers. Neither nests,
  * so one suffices; it grows to one maximal record and stays.
  */
-function scratch(size: number): Buffer {
+export function scratch(size: number): Buffer {
   if (scratchBuf.length < size)
     scratchBuf = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratchBuf.length, 1024));
   return scratchBuf;
 }
 
-abstract class RecordState {
+/** What a sealing and an opening direction share (record-opener.ts has the opener). */
+export abstract class RecordState {
   /** The traffic secret, kept in `storage` (copied there; the caller's buffer is wiped). */
   protected readonly secret: Buffer;
   /** Sequence number of the next record; runs on across key updates, never wraps. */
@@ -223,8 +225,20 @@ export class RecordSealer extends RecordState {
     return this.recordsUnderKey >= this.budget.records || this.bytesUnderKey >= this.budget.bytes;
   }
 
-  /** Seals one record. `payload` may be given in parts; they are concatenated in the plaintext. */
-  seal(type: number, payload: Buffer | readonly Buffer[]): Buffer {
+  /**
+   * Whether an AEAD key seals in place at every size (`AeadKey.inPlace`): then a large
+   * record is best sealed into a reused buffer (`seal(..., pool)`) rather than in parts.
+   */
+  get sealsInPlace(): boolean {
+    return this.aeadKey?.inPlace === true;
+  }
+
+  /**
+   * Seals one record. `payload` may be given in parts; they are concatenated in the
+   * plaintext. Given a pool, an AEAD record of POOLED_RECORD_MIN payload bytes or more is
+   * sealed into a buffer lent by it (the caller gives it back once the record is written).
+   */
+  seal(type: number, payload: Buffer | readonly Buffer[], pool?: RecordPool | null): Buffer {
     if (this.seq > MAX_SEQUENCE) {
       throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'record sequence number exhausted');
     }
@@ -233,7 +247,7 @@ export class RecordSealer extends RecordState {
     else for (const p of payload) length += p.length;
     const out =
       this.suite.mode === 'aead'
-        ? this.#sealAead(type, payload, length)
+        ? this.#sealAead(type, payload, length, pool && length >= POOLED_RECORD_MIN ? pool : null)
         : this.#sealCbc(type, payload, length);
     this.seq += 1;
     this.recordsUnderKey += 1;
@@ -313,9 +327,14 @@ export class RecordSealer extends RecordState {
   }
 
   /** The plaintext (inner header ‖ payload) is laid out in the record and encrypted in place. */
-  #sealAead(type: number, payload: Buffer | readonly Buffer[], length: number): Buffer {
+  #sealAead(
+    type: number,
+    payload: Buffer | readonly Buffer[],
+    length: number,
+    pool: RecordPool | null,
+  ): Buffer {
     const size = sealedSize(this.suite, length);
-    const out = Buffer.allocUnsafe(size);
+    const out = pool ? pool.take(size) : Buffer.allocUnsafe(size);
     writeRecordHeader(out, 0, size - FRAME_HEADER_SIZE);
     writeSeq(out, this.seq, FRAME_HEADER_SIZE);
     out[FRAME_HEADER_SIZE + 8] = type;
@@ -329,101 +348,5 @@ export class RecordSealer extends RecordState {
       at,
     );
     return out;
-  }
-}
-
-export interface OpenedRecord {
-  readonly type: number;
-  readonly payload: Buffer;
-}
-
-/** From this many covered bytes on, the opener hashes the frame in place rather than copying it. */
-const STREAMING_MAC_MIN = 16384;
-
-export class RecordOpener extends RecordState {
-  constructor(suite: Suite, secret: Buffer, budget: KeyBudget = DEFAULT_KEY_BUDGET) {
-    super(suite, secret, budget, false);
-  }
-
-  /**
-   * Authenticates, then decrypts, one whole record frame (header included). Every failure
-   * throws the same RecordError: the caller cannot tell, and so cannot reveal, which check failed.
-   */
-  open(frame: Buffer): OpenedRecord {
-    if (
-      this.seq > MAX_SEQUENCE ||
-      this.recordsUnderKey >= this.budget.records * KEY_LIMIT_FACTOR ||
-      this.bytesUnderKey >= this.budget.bytes * KEY_LIMIT_FACTOR
-    ) {
-      throw new SessionError(ErrorCode.KEY_EXHAUSTED, 'peer exceeded its key budget without a key update');
-    }
-    const aead = this.suite.mode === 'aead';
-    const plain = aead ? this.#openAead(frame) : this.#openCbc(frame);
-    // PKCS#7 on an authentic record: a bad padding means a broken peer and fails like any other
-    // check. Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
-    const end = aead ? plain.length : pkcs7Length(plain);
-    if (end < INNER_HEADER_SIZE) throw recordError();
-    const seqHigh = readU32(plain, 0);
-    const seqLow = readU32(plain, 4);
-    const payloadLength = readU32(plain, 9);
-    // A CBC frame within the limit has room (its padding) for a payload of up to 65 538 bytes:
-    // the payload limit is checked here, with the other inner checks, as the same error.
-    if (
-      seqHigh * 0x100000000 + seqLow !== this.seq ||
-      payloadLength !== end - INNER_HEADER_SIZE ||
-      payloadLength > MAX_FRAGMENT
-    ) {
-      throw recordError();
-    }
-    this.seq += 1;
-    this.recordsUnderKey += 1;
-    this.bytesUnderKey += payloadLength;
-    return { type: plain[8]!, payload: plain.subarray(INNER_HEADER_SIZE, end) };
-  }
-
-  /**
-   * MAC first, over seq ‖ header ‖ IV ‖ ciphertext (a small frame is copied next to room for
-   * the pad; a large one is hashed in place); only then decrypt. Returns the padded plaintext.
-   */
-  #openCbc(frame: Buffer): Buffer {
-    const mac = this.mac!;
-    const tagLength = this.suite.tagLength;
-    const ctLength = frame.length - FRAME_HEADER_SIZE - IV_SIZE - tagLength;
-    if (ctLength < AES_BLOCK || ctLength % AES_BLOCK !== 0) throw recordError();
-    const macStart = frame.length - tagLength;
-    let authentic: boolean;
-    if (macStart >= STREAMING_MAC_MIN) {
-      const seq = Buffer.allocUnsafe(8);
-      writeSeq(seq, this.seq);
-      authentic = mac.verifyOf(seq, frame.subarray(0, macStart), frame, macStart);
-    } else {
-      const room = macRoom(mac);
-      const covered = scratch(room + macStart);
-      writeSeq(covered, this.seq, room - 8);
-      covered.set(frame.subarray(0, macStart), room);
-      authentic = mac.verifyAfterRoom(covered, room + macStart, frame, macStart);
-      // The scratch buffer keeps only ciphertext (public) after this: nothing to wipe.
-    }
-    if (!authentic) throw recordError();
-    return (this.cbc as CbcDecryptor).decrypt(
-      frame,
-      frame.subarray(FRAME_HEADER_SIZE + IV_SIZE, macStart),
-      FRAME_HEADER_SIZE,
-    );
-  }
-
-  /** Opened into a buffer of its own (not the shared pool: a clone of a message carries it alone). */
-  #openAead(frame: Buffer): Buffer {
-    const tagStart = frame.length - this.suite.tagLength;
-    if (tagStart - FRAME_HEADER_SIZE < INNER_HEADER_SIZE) throw recordError();
-    const plain = this.aeadKey!.open(
-      this.aeadNonce(this.seq),
-      this.aeadAad(this.seq, frame),
-      frame,
-      FRAME_HEADER_SIZE,
-      tagStart,
-    );
-    if (plain === null) throw recordError();
-    return plain;
   }
 }

@@ -34,6 +34,7 @@ import type { PrivateKeyInput } from '../common/key-input.js';
 import { resolveServerOptions } from './server-options.js';
 import type { ResolvedServerOptions, ServerOptions } from './server-options.js';
 import { createServerSession } from './server-session.js';
+import { borrowReads } from '../stream/borrowed-reads.js';
 import type { Session } from '../stream/session.js';
 import { kFail, kIssueTicket, kOnClosed, kReady } from '../stream/session-types.js';
 import { opened, traceHandshake } from '../stream/session-observe.js';
@@ -352,7 +353,11 @@ export class Server extends EventEmitter<ServerEvents> {
   #onConnection(socket: Socket): void {
     if (this.#proxy && this.#state === 'listening')
       this.#proxy.accept(socket, remoteOf(socket), this.#sessions.size, this.#startSession);
-    else this.#startSession(socket, remoteOf(socket), undefined);
+    else {
+      // Reads into the thread's shared buffer (no 64 KiB buffer allocated per read).
+      borrowReads(socket);
+      this.#startSession(socket, remoteOf(socket), undefined);
+    }
   }
 
   /**

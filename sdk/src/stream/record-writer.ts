@@ -20,9 +20,11 @@
  * frame reader, behind the frames still being handled.) `flushed()` resolves once every
  * record so far has been handed to the OS (the transport's write callbacks ran).
  */
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { debug } from '../common/debug.js';
 import { noop } from '../common/deferred.js';
+import { sentRecords } from '../protocol/record-pool.js';
 
 /** The core's batching API (protocol/message-sender.ts). Each call may throw. */
 export interface Outbound {
@@ -37,6 +39,16 @@ export interface Outbound {
 export interface RecordWriterOptions {
   /** A seal failure that is not the caller's fault: the session must end. */
   readonly onSealError: (error: unknown) => void;
+}
+
+/**
+ * Whether every write's callback means its buffer is done with: a TCP (or pipe) socket's
+ * callback runs once the OS has the bytes. Any other Duplex may hand the very buffer on (a
+ * PassThrough, an in-memory pair) and call back before its reader is done with it; a TLS
+ * socket is left out too, as it is not needed and its queueing is its own.
+ */
+export function writesAreCopied(transport: Duplex): boolean {
+  return transport instanceof Socket && (transport as { encrypted?: boolean }).encrypted !== true;
 }
 
 /** The writes of one batch: they settle together. */
@@ -79,13 +91,16 @@ export class RecordWriter {
   #ended = false;
   /** Depth of message deliveries under way: writes made in one are flushed when it ends. */
   #delivering = 0;
+  /** The core seals large records into the send pool (`writesAreCopied`): give them back. */
+  readonly #pooled: boolean;
   /** Bytes handed to the transport so far, every frame (`session.stats`). */
   bytesSent = 0;
 
-  constructor(transport: Duplex, core: Outbound, options: RecordWriterOptions) {
+  constructor(transport: Duplex, core: Outbound, options: RecordWriterOptions, pooled = false) {
     this.#transport = transport;
     this.#core = core;
     this.#options = options;
+    this.#pooled = pooled;
   }
 
   /** Bytes accepted by `write()` but not yet handed to the OS. */
@@ -248,7 +263,16 @@ export class RecordWriter {
     }
     this.#inFlight++;
     this.bytesSent += data.length;
-    t.write(data, this.#written);
+    if (this.#pooled && sentRecords.lends(data)) {
+      // Its own callback: the buffer goes back once the OS has its bytes. A failed write may
+      // leave it anywhere, so it is then only collected, never lent again.
+      t.write(data, (err?: Error | null) => {
+        if (!err) sentRecords.release(data);
+        this.#written(err);
+      });
+    } else {
+      t.write(data, this.#written);
+    }
   }
 
   #settle(group: Group): void {

@@ -27,7 +27,7 @@ import { streamKeyLog } from '../observe/keylog.js';
 import { KeepAlive } from './keep-alive.js';
 import type { KeepAliveOptions } from './keep-alive.js';
 import { MessageQueue } from './message-queue.js';
-import { RecordWriter } from './record-writer.js';
+import { RecordWriter, writesAreCopied } from './record-writer.js';
 import type { RecordWriterOptions } from './record-writer.js';
 import type { ProxiedAddresses, SessionEmitter, SessionState } from './session-types.js';
 
@@ -103,16 +103,18 @@ export abstract class SessionCore implements ConnectionHandler, RecordWriterOpti
     ready.promise.catch(noop);
     this.ready = ready.promise;
     this.settleReady = ready;
+    const pooled = writesAreCopied(transport);
     const connectionOptions = {
       ...init.connection,
       maxMessageSize: options.maxMessageSize,
       keyLog: streamKeyLog(session),
+      pooled,
     };
     this.conn =
       init.role === 'server'
         ? new ServerConnection(this, connectionOptions as ServerConnectionOptions)
         : new ClientConnection(this, connectionOptions as ClientConnectionOptions);
-    this.writer = new RecordWriter(transport, this.conn, this);
+    this.writer = new RecordWriter(transport, this.conn, this, pooled);
     this.keepAlive = new KeepAlive(this);
   }
 

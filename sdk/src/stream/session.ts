@@ -311,6 +311,16 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
+   * Gives back a message this session delivered, once nothing refers to it any more (not
+   * even a view of it): its memory, wiped, then takes a later large message of this session
+   * rather than a new buffer. For relays that write each message on and know when that write
+   * is done (the `secsess` tunnel does). Optional; anything else is ignored.
+   */
+  recycle(message: Buffer): void {
+    this.#core.conn.recycle(message);
+  }
+
+  /**
    * Sends one message. Calls keep their order and never interleave. Resolves once the
    * message is in the transport's buffer and the transport has room (after 'drain' if it
    * had none). Rejects with ERR_WRITE_AFTER_END after `end()`, with ERR_SESSION_CLOSED if
