@@ -103,11 +103,24 @@ export class FloorAeadRecords implements FloorCodec {
   readonly #aad = Buffer.alloc(8 + HEADER);
   #sealSeq = 0;
   #openSeq = 0;
+  /** With `reuse`: the one buffer every record is sealed into (the caller is done with the last). */
+  #out: Buffer | null = null;
+  readonly #reuse: boolean;
 
-  constructor(primitive: FloorPrimitive = 'fastest') {
+  /**
+   * `reuse`: seal every record into one kept buffer, as the sdk seals large records into
+   * reused ones over a socket (a record is then valid until the next seal).
+   */
+  constructor(primitive: FloorPrimitive = 'fastest', reuse = false) {
     this.#sodium = primitive === 'node:crypto' ? null : loadSodium();
     if (primitive !== 'node:crypto' && !this.#sodium) throw new Error(sodiumError);
     this.#nativeBelow = primitive === 'fastest' ? NATIVE_MAX : Infinity;
+    this.#reuse = reuse;
+  }
+
+  #kept(size: number): Buffer {
+    if (this.#out === null || this.#out.length < size) this.#out = Buffer.allocUnsafeSlow(size);
+    return this.#out.subarray(0, size);
   }
 
   /** nonce = iv XOR (0^4 ‖ u64 seq); aad = u64 seq ‖ the frame header at `frame[at..]`. */
@@ -127,7 +140,7 @@ export class FloorAeadRecords implements FloorCodec {
   /** One record carrying `payload`. */
   seal(payload: Buffer): Buffer {
     const end = HEADER + INNER + payload.length;
-    const out = Buffer.allocUnsafe(end + TAG);
+    const out = this.#reuse ? this.#kept(end + TAG) : Buffer.allocUnsafe(end + TAG);
     const body = end + TAG - HEADER;
     out[0] = 0x17;
     out[1] = body >>> 16;

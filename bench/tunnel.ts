@@ -169,15 +169,16 @@ async function copyRows(ctx: NetContext, kinds: readonly TunnelKind[], open: Ope
  * spend, from the same run — the `node-relay` floor's two processes (one Node event loop per
  * end, no crypto, the command's buffer discipline) plus one seal and one open of a 64 KiB
  * record of the command's default suite, ChaCha20-Poly1305 on libsodium in place as the sdk
- * does over a socket since session 12 (node:crypto's OpenSSL is faster in a hot loop, but
- * its fresh output buffer per record costs more than that in a real process), measured in
- * this process (FloorAeadRecords: the cipher calls and the record's layout, nothing else). In the secsess column; beside it the peers' and secsess's own CPU. Where
+ * does over a socket since session 12, into one reused buffer (node:crypto's OpenSSL is
+ * faster in a hot loop, but its fresh output buffer per record costs more than that in a
+ * real process), measured in this process (FloorAeadRecords: the cipher calls and the
+ * record's layout, nothing else). In the secsess column; beside it the peers' and secsess's own CPU. Where
  * the bound is above stunnel's CPU, no tunnel of this shape can match stunnel on a copy
  * that is CPU-bound.
  */
 function cpuBoundRow(cpu: Map<TunnelKind, number[]>): Row {
   const relay = medianOrNull(cpu.get('node-relay') ?? []);
-  const records = new FloorAeadRecords('sodium-native');
+  const records = new FloorAeadRecords('sodium-native', true);
   const payload = Buffer.alloc(CHUNK.length, 0x5a);
   const [aead] = timeUsEach([() => void records.open(records.seal(payload))], 200, 9);
   const peers = ['stunnel', 'spiped', 'secsess'] as const;

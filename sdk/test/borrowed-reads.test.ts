@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import test from 'ava';
-import { Client, borrowReads, readBorrowed } from '../src/index.js';
+import { Client, borrowReads, connectBorrowing, readBorrowed } from '../src/index.js';
 import type { Session } from '../src/index.js';
 import { startServer } from './helpers/net.js';
 
@@ -117,4 +117,26 @@ test('borrowReads: a socket already reading is left as it is, and readBorrowed t
   await once(socket, 'end');
   socket.destroy();
   t.is(Buffer.concat(got).toString(), 'hello');
+});
+
+test('connectBorrowing: what arrives before anyone takes the reads is kept, reading waits, and readBorrowed has one taker', async (t) => {
+  const data = randomBytes(1_000_000);
+  const listener = createServer((c) => c.end(data));
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.teardown(() => listener.close());
+  const socket = connectBorrowing({ host: '127.0.0.1', port: (listener.address() as AddressInfo).port });
+  await once(socket, 'connect');
+  await new Promise((r) => setTimeout(r, 100)); // the server has sent everything by now
+  const hash = createHash('sha256');
+  let bytes = 0;
+  readBorrowed(socket, (chunk) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  t.throws(() => readBorrowed(socket, () => {}), { instanceOf: TypeError });
+  await once(socket, 'end');
+  socket.destroy();
+  t.is(bytes, data.length);
+  t.is(hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
 });

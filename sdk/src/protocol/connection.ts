@@ -332,14 +332,14 @@ export abstract class Connection extends MessageSender implements FrameSink {
     if (!this.opener!.lends(payload)) return payload;
     const own = Buffer.allocUnsafeSlow(payload.length);
     payload.copy(own);
-    this.opener!.recycle(payload);
+    this.opener!.giveBack(payload);
     return own;
   }
 
   #appendFragment(payload: Buffer): void {
     if (!this.#reassembly.append(payload)) throw this.#tooLarge();
     // Copied into the message being assembled: its record's buffer may serve again.
-    this.opener!.recycle(payload);
+    this.opener!.giveBack(payload);
   }
 
   #deliverFinal(payload: Buffer): void {

@@ -40,11 +40,19 @@ export class RecordOpener extends RecordState {
   /**
    * Takes back a payload `open()` returned, once nothing refers to it any more (wiped, and
    * reused for a later record of this direction). The first call, whatever it is given,
-   * starts the pool: until then every record is opened into a new buffer (node:crypto's
-   * large-record path), which suits a reader that keeps its messages.
+   * starts the pool: until then every record is opened into a new buffer of its own size
+   * (node:crypto's large-record path), which suits a reader that keeps its messages.
    */
   recycle(payload: Uint8Array): void {
     (this.#pool ??= new RecordPool(POOLED_RECORD_SIZE, RECEIVE_POOL_KEEP, true)).release(payload);
+  }
+
+  /**
+   * As `recycle`, for the connection's own use (a fragment copied into its message, a batch
+   * copied out): never starts the pool, so a reader that never recycles gets buffers of its own.
+   */
+  giveBack(payload: Uint8Array): void {
+    this.#pool?.release(payload);
   }
 
   /** Whether `payload` is a message in a buffer of this opener's pool (lent, not yet given back). */
@@ -69,19 +77,19 @@ export class RecordOpener extends RecordState {
     // PKCS#7 on an authentic record: a bad padding means a broken peer and fails like any other
     // check. Only a holder of the key can reach here; these checks catch a broken peer, not an attacker.
     const end = aead ? plain.length : pkcs7Length(plain);
-    if (end < INNER_HEADER_SIZE) throw recordError();
-    const seqHigh = readU32(plain, 0);
-    const seqLow = readU32(plain, 4);
-    const payloadLength = readU32(plain, 9);
     // A CBC frame within the limit has room (its padding) for a payload of up to 65 538 bytes:
     // the payload limit is checked here, with the other inner checks, as the same error.
     if (
-      seqHigh * 0x100000000 + seqLow !== this.seq ||
-      payloadLength !== end - INNER_HEADER_SIZE ||
-      payloadLength > MAX_FRAGMENT
+      end < INNER_HEADER_SIZE ||
+      readU32(plain, 0) * 0x100000000 + readU32(plain, 4) !== this.seq ||
+      readU32(plain, 9) !== end - INNER_HEADER_SIZE ||
+      end - INNER_HEADER_SIZE > MAX_FRAGMENT
     ) {
+      // A pool buffer holds this record's plaintext: wiped as it goes back.
+      this.#pool?.release(plain);
       throw recordError();
     }
+    const payloadLength = end - INNER_HEADER_SIZE;
     this.seq += 1;
     this.recordsUnderKey += 1;
     this.bytesUnderKey += payloadLength;

@@ -50,7 +50,10 @@ export class RecordPool {
   /** A buffer of `length` bytes (at most the pool's size), lent until it is released. */
   take(length: number): Buffer {
     if (length > this.#size) throw new RangeError(`record pool: ${length} > ${this.#size} bytes`);
-    const buf = (this.#free.pop() ?? Buffer.allocUnsafeSlow(this.#size)).subarray(0, length);
+    let whole = this.#free.pop();
+    // A wiping pool's buffers start zeroed too: a message's `.buffer` shows nothing but it.
+    whole ??= this.#wipe ? Buffer.alloc(this.#size) : Buffer.allocUnsafeSlow(this.#size);
+    const buf = whole.subarray(0, length);
     this.#lent.set(buf.buffer, buf);
     return buf;
   }

@@ -15,7 +15,7 @@
  * The socket still pauses (`pause()` stops reading), ends and errors as usual.
  */
 import { Buffer } from 'node:buffer';
-import { connect as netConnect } from 'node:net';
+import { Socket as NetSocket, connect as netConnect } from 'node:net';
 import type { NetConnectOpts, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 
@@ -29,8 +29,15 @@ function dropChunk(): void {}
 /** Where a socket's reads go until, and once, the session takes them. */
 export class ReadFeed {
   #sink: ((chunk: Buffer) => void) | null = null;
-  /** Reads that came before the session attached (copied: the buffer is reused). */
+  /** The read that came before anyone took them (copied: the buffer is reused). */
   #early: Buffer[] = [];
+  /** Reading stopped at that read, until someone takes them. */
+  #stopped = false;
+  readonly #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
 
   /** The session takes the reads: first any that came early, then each as it comes. */
   attach(sink: (chunk: Buffer) => void): void {
@@ -38,6 +45,12 @@ export class ReadFeed {
     const early = this.#early;
     this.#early = [];
     for (const chunk of early) sink(chunk);
+    if (this.#stopped) {
+      this.#stopped = false;
+      // Reading again, unless the socket was paused meanwhile (its resume() restarts it then).
+      const socket = this.#socket;
+      if (!socket.destroyed && !socket.isPaused()) socket.resume();
+    }
   }
 
   /** Nothing more is handed over: later reads are dropped (the reader is done with the socket). */
@@ -46,13 +59,21 @@ export class ReadFeed {
     this.#early = [];
   }
 
-  /** net.Socket's onread callback: `true` keeps reading (the session pauses the socket itself). */
+  /**
+   * net.Socket's onread callback: `true` keeps reading (the taker pauses the socket itself);
+   * before anyone takes the reads, one is kept and reading stops (`false`) until then, so
+   * nothing is read without bound.
+   */
   readonly callback = (nread: number, buf: Uint8Array): boolean => {
     const chunk = (buf as Buffer).subarray(0, nread);
     const sink = this.#sink;
-    if (sink) sink(chunk);
-    else this.#early.push(Buffer.from(chunk));
-    return true;
+    if (sink) {
+      sink(chunk);
+      return true;
+    }
+    this.#early.push(Buffer.from(chunk));
+    this.#stopped = true;
+    return false;
   };
 }
 
@@ -69,9 +90,12 @@ export function readFeedOf(transport: Duplex): ReadFeed | undefined {
  * it); what arrives before is kept (copied) for the taker.
  */
 export function connectBorrowing(options: NetConnectOpts): Socket {
-  const feed = new ReadFeed();
   shared ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
-  const socket = netConnect({ ...options, onread: { buffer: shared, callback: feed.callback } });
+  let feed: ReadFeed | null = null;
+  // The callback is needed before the socket exists: it goes through `feed`, set at once.
+  const callback = (nread: number, buf: Uint8Array): boolean => feed!.callback(nread, buf);
+  const socket = netConnect({ ...options, onread: { buffer: shared, callback } });
+  feed = new ReadFeed(socket);
   feeds.set(socket, feed);
   return socket;
 }
@@ -84,6 +108,12 @@ interface OnreadKeys {
 
 /** Found once, on the first socket: undefined until then, null if this runtime has none. */
 let onreadKeys: OnreadKeys | null | undefined;
+
+/** Whether `socket` reads into a buffer of its own (`onread`, or `borrowReads`). */
+function readsIntoBuffer(socket: Socket): boolean {
+  const keys = onreadKeysOf(socket);
+  return keys !== null && (socket as unknown as Record<symbol, unknown>)[keys.buffer] != null;
+}
 
 function onreadKeysOf(socket: Socket): OnreadKeys | null {
   if (onreadKeys !== undefined) return onreadKeys;
@@ -130,7 +160,7 @@ export function borrowReads(accepted: Socket): boolean {
   ) {
     return false;
   }
-  const feed = new ReadFeed();
+  const feed = new ReadFeed(accepted);
   shared ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
   handle.useUserBuffer(shared);
   state[keys.buffer] = shared;
@@ -151,6 +181,10 @@ export function readBorrowed(socket: Readable, sink: (chunk: Buffer) => void): (
     feeds.delete(socket as Duplex);
     feed.attach(sink);
     return () => feed.detach();
+  }
+  // A socket reading into a buffer whose reads were taken already: 'data' would never come.
+  if (socket instanceof NetSocket && readsIntoBuffer(socket)) {
+    throw new TypeError("readBorrowed: this socket's reads are taken already (one taker per socket)");
   }
   socket.on('data', sink);
   return () => socket.off('data', sink);
