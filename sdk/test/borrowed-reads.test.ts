@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import test from 'ava';
-import { Client, borrowReads, connectBorrowing, readBorrowed } from '../src/index.js';
+import { Client, borrowReads, connectBorrowing, readBorrowed, secureDuplex } from '../src/index.js';
+import { fixtureKeys } from './helpers/keys.js';
 import type { Session } from '../src/index.js';
 import { startServer } from './helpers/net.js';
 
@@ -139,4 +140,28 @@ test('connectBorrowing: what arrives before anyone takes the reads is kept, read
   socket.destroy();
   t.is(bytes, data.length);
   t.is(hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+});
+
+test('a socket has one taker of its reads: readBorrowed after a session, or a session after readBorrowed, is a TypeError', async (t) => {
+  const keys = fixtureKeys();
+  const { accepted, port, close } = await acceptOne(true);
+  t.teardown(close);
+  // A session over a borrowed accepted socket, with a real client at the other end.
+  const connecting = Client.create(keys.publicKey).connect(`127.0.0.1:${port}`);
+  const socket = await accepted;
+  t.true(borrowReads(socket));
+  const serving = secureDuplex(socket, { role: 'server', keys: keys.privateKey });
+  socket.resume(); // accepted paused; its first read may come before the session takes them
+  const [server, client] = await Promise.all([serving, connecting]);
+  t.throws(() => readBorrowed(socket, () => {}), { instanceOf: TypeError });
+  await client.write('still the session’s');
+  t.is(String(await server.read()), 'still the session’s');
+  await client.close();
+  // A dialled socket whose reads readBorrowed took: a session on it cannot have them.
+  const dialled = connectBorrowing({ host: '127.0.0.1', port });
+  readBorrowed(dialled, () => {});
+  await t.throwsAsync(secureDuplex(dialled, { role: 'client', serverKey: keys.publicKey }), {
+    instanceOf: TypeError,
+  });
+  dialled.destroy();
 });

@@ -81,6 +81,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
   readonly #reader: FrameReader;
   /** The message being reassembled from DataMore fragments (reassembly.ts). */
   readonly #reassembly: Reassembly;
+  /** The record being handled has handed its payload to the application as a message. */
+  #handedOut = false;
 
   protected constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     // Checked in this order: maxMessageSize, then maxFragmentSize.
@@ -262,6 +264,19 @@ export abstract class Connection extends MessageSender implements FrameSink {
 
   #onRecord(frame: Buffer): void {
     const { type, payload } = this.opener!.open(frame);
+    try {
+      this.#onOpened(type, payload);
+    } catch (err) {
+      // The record ends the connection: a pool buffer it was opened into goes back, wiped,
+      // unless its message went to the application first.
+      if (!this.#handedOut) this.opener?.giveBack(payload);
+      throw err;
+    } finally {
+      this.#handedOut = false;
+    }
+  }
+
+  #onOpened(type: number, payload: Buffer): void {
     if (this.connState === 'handshake') {
       // The one record the handshake allows has arrived: whatever follows is an ordinary record.
       this.recordLimit = maxRecordBody(this.suite!, MAX_FRAGMENT);
@@ -345,6 +360,7 @@ export abstract class Connection extends MessageSender implements FrameSink {
   #deliverFinal(payload: Buffer): void {
     if (!this.#reassembly.active) {
       if (payload.length > this.maxMessageSize) throw this.#tooLarge();
+      this.#handedOut = true;
       this.handler.message(payload);
     } else {
       this.#appendFragment(payload);

@@ -79,9 +79,22 @@ export class ReadFeed {
 
 const feeds = new WeakMap<Duplex, ReadFeed>();
 
-/** The feed of a socket made by `connectBorrowing`, if `transport` is one. */
-export function readFeedOf(transport: Duplex): ReadFeed | undefined {
-  return feeds.get(transport);
+/**
+ * Takes the feed of a socket that reads into the shared buffer (`connectBorrowing`,
+ * `borrowReads`), for the one taker its reads have: undefined for any other transport.
+ * Throws if the socket reads into a buffer but its reads were taken already ('data' would
+ * never come).
+ */
+export function takeFeed(transport: Readable): ReadFeed | undefined {
+  const feed = feeds.get(transport as Duplex);
+  if (feed !== undefined) {
+    feeds.delete(transport as Duplex);
+    return feed;
+  }
+  if (transport instanceof NetSocket && readsIntoBuffer(transport)) {
+    throw new TypeError("this socket's reads are taken already (one taker per socket)");
+  }
+  return undefined;
 }
 
 /**
@@ -111,14 +124,15 @@ let onreadKeys: OnreadKeys | null | undefined;
 
 /** Whether `socket` reads into a buffer of its own (`onread`, or `borrowReads`). */
 function readsIntoBuffer(socket: Socket): boolean {
-  const keys = onreadKeysOf(socket);
+  const keys = onreadKeysOf();
   return keys !== null && (socket as unknown as Record<symbol, unknown>)[keys.buffer] != null;
 }
 
-function onreadKeysOf(socket: Socket): OnreadKeys | null {
+function onreadKeysOf(): OnreadKeys | null {
   if (onreadKeys !== undefined) return onreadKeys;
-  // Every net.Socket gets them in its constructor (null unless `onread` was given).
-  const own = Object.getOwnPropertySymbols(socket);
+  // Every net.Socket gets them in its constructor (null unless `onread` was given): read off
+  // one made for the purpose (no handle, nothing opened), whatever socket asked.
+  const own = Object.getOwnPropertySymbols(new NetSocket());
   const buffer = own.find((k) => k.description === 'kBuffer');
   const callback = own.find((k) => k.description === 'kBufferCb');
   onreadKeys = buffer && callback ? { buffer, callback } : null;
@@ -146,7 +160,7 @@ interface ReadHandle {
  */
 export function borrowReads(accepted: Socket): boolean {
   const handle = (accepted as unknown as { _handle: ReadHandle | null })._handle;
-  const keys = onreadKeysOf(accepted);
+  const keys = onreadKeysOf();
   const state = accepted as unknown as Record<symbol, unknown>;
   if (
     keys === null ||
@@ -176,15 +190,10 @@ export function borrowReads(accepted: Socket): boolean {
  * go to one taker: this, or a session made on it.
  */
 export function readBorrowed(socket: Readable, sink: (chunk: Buffer) => void): () => void {
-  const feed = feeds.get(socket as Duplex);
+  const feed = takeFeed(socket);
   if (feed !== undefined) {
-    feeds.delete(socket as Duplex);
     feed.attach(sink);
     return () => feed.detach();
-  }
-  // A socket reading into a buffer whose reads were taken already: 'data' would never come.
-  if (socket instanceof NetSocket && readsIntoBuffer(socket)) {
-    throw new TypeError("readBorrowed: this socket's reads are taken already (one taker per socket)");
   }
   socket.on('data', sink);
   return () => socket.off('data', sink);

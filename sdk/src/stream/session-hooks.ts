@@ -34,7 +34,7 @@ import {
   stallTimedOut,
   unstall,
 } from './session-flow.js';
-import { readFeedOf } from './borrowed-reads.js';
+import { takeFeed } from './borrowed-reads.js';
 import { asBuffer } from './session-util.js';
 import { observeKeyUpdate } from './session-observe.js';
 
@@ -44,9 +44,10 @@ export class SessionHooks extends SessionCore {
     const transport = this.transport;
     // Bound methods rather than arrow-function fields: the same one function object each,
     // without a context kept alive for them.
-    // A client socket reading into the shared buffer (borrowed-reads.ts) hands chunks over
-    // directly; any other transport through 'data'.
-    const feed = readFeedOf(transport);
+    // A socket reading into the shared buffer (borrowed-reads.ts: a client's, or one
+    // borrowReads made) hands chunks over directly; any other transport through 'data'; one
+    // whose reads another taker has is a TypeError (its 'data' would never come).
+    const feed = takeFeed(transport);
     if (feed) feed.attach(this.onBorrowed.bind(this));
     else transport.on('data', this.onData.bind(this));
     transport.on('end', this.onEnd.bind(this));
