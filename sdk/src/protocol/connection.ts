@@ -295,7 +295,8 @@ export abstract class Connection extends MessageSender implements FrameSink {
         this.#appendFragment(payload);
         return;
       case RecordType.DataBatch:
-        this.#deliverBatch(this.#ownBuffer(payload));
+        // Its messages are views of it: never of a pool buffer one of them could give back.
+        this.#deliverBatch(this.opener!.unpooled(payload));
         return;
       case RecordType.Close:
         this.#onClose(payload);
@@ -332,23 +333,11 @@ export abstract class Connection extends MessageSender implements FrameSink {
   }
 
   /**
-   * Gives back a message this connection delivered, once nothing refers to it any more (not
-   * even a view of it): its memory, wiped, then receives a later large record of this
-   * session rather than a new buffer being allocated, faulted in and collected for each. For
-   * relays, which write each message on and know when that write is done. Optional: until
-   * the first call every record is opened into a new buffer. Anything else is ignored.
+   * Gives back a delivered message nothing refers to any more: its memory, wiped, takes a
+   * later large record (RecordOpener.recycle; until the first call, each gets a new buffer).
    */
   recycle(message: Buffer): void {
     this.opener?.recycle(message);
-  }
-
-  /** A batch's messages are views of its payload: never of a pool buffer one of them could give back. */
-  #ownBuffer(payload: Buffer): Buffer {
-    if (!this.opener!.lends(payload)) return payload;
-    const own = Buffer.allocUnsafeSlow(payload.length);
-    payload.copy(own);
-    this.opener!.giveBack(payload);
-    return own;
   }
 
   #appendFragment(payload: Buffer): void {

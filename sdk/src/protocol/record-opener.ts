@@ -55,9 +55,17 @@ export class RecordOpener extends RecordState {
     this.#pool?.release(payload);
   }
 
-  /** Whether `payload` is a message in a buffer of this opener's pool (lent, not yet given back). */
-  lends(payload: Uint8Array): boolean {
-    return this.#pool?.lends(payload) === true;
+  /**
+   * `payload` in a buffer of its own: itself, or, if it lies in this opener's pool, a copy
+   * (the pool buffer goes back, wiped).
+   */
+  unpooled(payload: Buffer): Buffer {
+    const pool = this.#pool;
+    if (pool === null || !pool.lends(payload)) return payload;
+    const own = Buffer.allocUnsafeSlow(payload.length);
+    payload.copy(own);
+    pool.release(payload);
+    return own;
   }
 
   /**

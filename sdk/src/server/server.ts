@@ -354,7 +354,7 @@ export class Server extends EventEmitter<ServerEvents> {
     if (this.#proxy && this.#state === 'listening')
       this.#proxy.accept(socket, remoteOf(socket), this.#sessions.size, this.#startSession);
     else {
-      // Reads into the thread's shared buffer (no 64 KiB buffer allocated per read).
+      // Reads into the thread's shared buffer (the proxy path's guard reads 'data': not there).
       borrowReads(socket);
       this.#startSession(socket, remoteOf(socket), undefined);
     }

@@ -146,6 +146,18 @@ export class SessionHooks extends SessionCore {
     this.settleReady = null;
   }
 
+  /** `read()`: the next message (now, or when it comes); reading resumes and 'end' follows as due. */
+  readNext(signal: AbortSignal | undefined): Promise<Buffer | null> {
+    const message = this.inbound.read(signal);
+    maybeResume(this);
+    // This read took the last message before the peer's End: 'end' follows, on the next
+    // tick (as a Readable's 'end').
+    if (this.readableEnded && !this.endEmitted && this.inbound.length === 0) {
+      process.nextTick(emitEndIfDue, this);
+    }
+    return message;
+  }
+
   message(data: Buffer): void {
     const inbound = this.inbound;
     if (inbound.offer(data)) return;

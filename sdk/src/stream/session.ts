@@ -38,7 +38,7 @@ import {
   sendClose,
   sendEnd,
 } from './session-end.js';
-import { bufferFull, maybeResume } from './session-flow.js';
+import { bufferFull } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
 import type { MessageData } from './session-util.js';
@@ -299,22 +299,13 @@ export class Session extends EventEmitter<SessionEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const core = this.#core;
-    const message = core.inbound.read(signal);
-    maybeResume(core);
-    // This read took the last message before the peer's End: 'end' follows, on the next
-    // tick (as a Readable's 'end').
-    if (core.readableEnded && !core.endEmitted && core.inbound.length === 0) {
-      process.nextTick(emitEndIfDue, core);
-    }
-    return message;
+    return this.#core.readNext(signal);
   }
 
   /**
-   * Gives back a message this session delivered, once nothing refers to it any more (not
-   * even a view of it): its memory, wiped, then takes a later large message of this session
-   * rather than a new buffer. For relays that write each message on and know when that write
-   * is done (the `secsess` tunnel does). Optional; anything else is ignored.
+   * Gives back a message this session delivered, once nothing refers to it any more (not even
+   * a view): its memory, wiped, takes a later large message rather than a new buffer. For
+   * relays that know when each message's write is done (the `secsess` tunnel). Optional.
    */
   recycle(message: Buffer): void {
     this.#core.conn.recycle(message);
