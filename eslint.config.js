@@ -96,4 +96,10 @@ export default tseslint.config(
     files: ['eslint.config.js'],
     rules: { 'no-restricted-syntax': 'off' },
   },
+  {
+    // @secsess/native's loader: CommonJS, as require() is how a .node addon loads.
+    files: ['native/**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# CI: the packages as a user gets them. Packs @secsess/keys, @secsess/sdk and @secsess/cli
-# (each `prepack` builds, so this works from a clean clone), checks what each tarball holds,
-# installs the three tarballs into an empty folder outside the repository (their
-# dependencies come from the npm registry), compiles .ci/pack-check/app.ts there with
-# `tsc --strict` (NodeNext, no skipLibCheck) against the installed types, runs it (a Server
-# on 127.0.0.1:0, a Client, one echoed message), and runs the installed `secsess-keygen`
-# and `secsess`; the app and a ChaCha20-Poly1305 tunnel run with the optional sodium-native
-# and again without it.
+# CI: the packages as a user gets them. Packs @secsess/keys, @secsess/native, @secsess/sdk
+# and @secsess/cli (each `prepack` builds, so this works from a clean clone), checks what each
+# tarball holds, installs the four tarballs into an empty folder outside the repository
+# (their dependencies come from the npm registry; @secsess/native is compiled there, as on a
+# user's machine), compiles .ci/pack-check/app.ts there with `tsc --strict` (NodeNext, no
+# skipLibCheck) against the installed types, runs it (a Server on 127.0.0.1:0, a Client, one
+# echoed message), and runs the installed `secsess-keygen` and `secsess`; the app and a
+# ChaCha20-Poly1305 tunnel run on each AEAD backend in turn: with the optional
+# @secsess/native, without it (sodium-native), and without either (node:crypto).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/secsess-pack-check.XXXXXX")"
@@ -15,7 +16,15 @@ export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=f
 fail() { echo "pack-check: $*" >&2; exit 1; }
 
 cd "$root"
-npm pack -w keys -w sdk -w cli --pack-destination "$tmp" --loglevel=error >/dev/null
+npm pack -w keys -w native -w sdk -w cli --pack-destination "$tmp" --loglevel=error >/dev/null
+native_tgz="$tmp/secsess-native-$(node -p "require('./native/package.json').version").tgz"
+[ -f "$native_tgz" ] || fail "npm pack made no $native_tgz"
+native_list="$(tar tzf "$native_tgz")"
+for want in package/LICENSE package/README.md package/package.json package/binding.gyp package/src/aead.c package/index.cjs package/index.d.cts; do
+  grep -qx "$want" <<<"$native_list" || fail "@secsess/native: the tarball has no ${want#package/}"
+done
+# Built on the user's machine, never shipped: a prebuilt addon would be for another Node.
+if grep -E '^package/build/' <<<"$native_list"; then fail "@secsess/native: the tarball ships a build (above)"; fi
 for name in keys sdk cli; do
   tgz="$tmp/secsess-$name-$(node -p "require('./$name/package.json').version").tgz"
   [ -f "$tgz" ] || fail "npm pack made no $tgz"
@@ -39,10 +48,12 @@ echo '{ "name": "pack-check", "private": true, "type": "module" }' >package.json
 npm install --no-save --loglevel=error "$tmp"/secsess-*.tgz "@types/node@^20" >/dev/null
 [ ! -L node_modules/@secsess/sdk ] || fail "@secsess/sdk is a link, not the installed tarball"
 node "$root/node_modules/typescript/bin/tsc" -p tsconfig.json || fail "app.ts does not compile against the installed types"
-# sodium-native is an optional dependency of @secsess/sdk: installed here, so ChaCha20-Poly1305
-# runs on it; the app runs again (and the tunnel below) once it is removed.
+# @secsess/native and sodium-native are optional dependencies of @secsess/sdk: both installed
+# here (the first compiled by npm), so both ciphers run on @secsess/native; the app runs again
+# (and the tunnel below) once each is removed.
+[ -f node_modules/@secsess/native/build/Release/secsess_aead.node ] || fail "npm did not build @secsess/native"
 [ -d node_modules/sodium-native ] || fail "npm did not install the optional dependency sodium-native"
-PACK_CHECK_CHACHA=sodium-native node dist/app.js
+PACK_CHECK_GCM=@secsess/native PACK_CHECK_CHACHA=@secsess/native node dist/app.js
 
 # The installed bin, from another working directory.
 bin="$tmp/app/node_modules/.bin/secsess-keygen"
@@ -58,7 +69,7 @@ tunnel="$tmp/app/node_modules/.bin/secsess"
 "$tunnel" serve --help | grep -q -- '--forward' || fail "secsess serve --help does not list --forward"
 
 # A ChaCha20-Poly1305 tunnel through the installed `secsess` (serve --stdio --once, connect's
-# stdin to serve's stdout), first with sodium-native, then without it (node:crypto): the
+# stdin to serve's stdout), on @secsess/native, then sodium-native, then node:crypto: the
 # NODE_DEBUG line of connect must name the backend ($1) and connect's extra flags are $2….
 tunnel_check() {
   local backend="$1"; shift
@@ -78,11 +89,18 @@ tunnel_check() {
   grep -q "chacha20-poly1305 $backend" connect.log || fail "connect's backend is not $backend: $(grep crypto connect.log)"
   grep -q "chacha20-poly1305 $backend" serve.log || fail "serve's backend is not $backend: $(grep crypto serve.log)"
 }
-# With sodium-native, connect asks for ChaCha20-Poly1305 by default.
+# On @secsess/native connect asks for AES-256-GCM by default; with only sodium-native, for
+# ChaCha20-Poly1305.
+tunnel_check '@secsess/native' --symmetric chacha20-poly1305
+rm -rf "$tmp/app/node_modules/@secsess/native"
+(cd "$tmp/app" && PACK_CHECK_GCM=node:crypto PACK_CHECK_CHACHA=sodium-native node dist/app.js) ||
+  fail "the app without @secsess/native"
 tunnel_check sodium-native
 rm -rf "$tmp/app/node_modules/sodium-native"
-(cd "$tmp/app" && PACK_CHECK_CHACHA=node:crypto node dist/app.js) || fail "the app without sodium-native"
-tunnel_check 'node:crypto (sodium-native is not installed)' --symmetric chacha20-poly1305
+(cd "$tmp/app" && PACK_CHECK_GCM=node:crypto PACK_CHECK_CHACHA=node:crypto node dist/app.js) ||
+  fail "the app without sodium-native"
+tunnel_check 'node:crypto (@secsess/native is not installed (or was not built); sodium-native is not installed)' \
+  --symmetric chacha20-poly1305
 
 # Internal names that must not be in the public types (sdk/tsconfig.json strips `@internal`
 # declarations): in every .d.ts a package's exported entries reach. Fatal unless

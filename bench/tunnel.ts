@@ -9,15 +9,18 @@
  *   tunnel-copy-cpu         CPU time (user + system) of the tunnel's two processes per 64 KiB
  *                           copied (from /proc; Linux only; none for direct)
  *   tunnel-copy-cpu-bound   node-relay's CPU plus one 64 KiB AEAD seal and open in-process
- *                           on libsodium: the least a Node tunnel of this shape can spend
- *                           (cpuBoundRow)
+ *                           with the command's cipher and backend: the least a Node tunnel
+ *                           of this shape can spend (cpuBoundRow)
  *   tunnel-redis-get-P1     GET/s of `redis-benchmark -t get -c 16 -P 1` against a real
  *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16; here also
  *                           `serve --workers 2` (peer secsess-serve-2-workers)
  *
  * A kind that cannot run (program missing) is null and the reason is on stderr.
  */
+import { randomBytes } from 'node:crypto';
 import { findProgram, runProgram } from '../cli/test/helpers/programs.js';
+import { createAeadKey, cryptoBackends } from '../sdk/src/protocol/aead.js';
+import type { AeadCipher } from '../sdk/src/protocol/aead.js';
 import { startRedis } from '../cli/test/helpers/services.js';
 import type { Service } from '../cli/test/helpers/services.js';
 import { connect } from './kinds.js';
@@ -27,7 +30,6 @@ import type { NetContext } from './network.js';
 import { openTunnel, TUNNELS, tunnelUnavailable, WORKERS_TUNNEL } from './tunnel-peers.js';
 import type { Tunnel, TunnelKind } from './tunnel-peers.js';
 import { log, medianOrNull, procCpuUs, timeUsEach } from './util.js';
-import { FloorAeadRecords } from './floor-aead.js';
 import type { Row } from './util.js';
 
 const PEERS = TUNNELS.filter((k) => k !== 'secsess');
@@ -168,19 +170,34 @@ async function copyRows(ctx: NetContext, kinds: readonly TunnelKind[], open: Ope
  * `tunnel-copy-cpu-bound`: the least CPU per 64 KiB that any tunnel of secsess's shape can
  * spend, from the same run — the `node-relay` floor's two processes (one Node event loop per
  * end, no crypto, the command's buffer discipline) plus one seal and one open of a 64 KiB
- * record of the command's default suite, ChaCha20-Poly1305 on libsodium in place as the sdk
- * does over a socket since session 12, into one reused buffer (node:crypto's OpenSSL is
- * faster in a hot loop, but its fresh output buffer per record costs more than that in a
- * real process), measured in this process (FloorAeadRecords: the cipher calls and the
- * record's layout, nothing else). In the secsess column; beside it the peers' and secsess's own CPU. Where
- * the bound is above stunnel's CPU, no tunnel of this shape can match stunnel on a copy
- * that is CPU-bound.
+ * record in one reused buffer, in place, with the cipher and backend the command uses
+ * (connect's default, or BENCH_TUNNEL_SYMMETRIC; since session 13 AES-256-GCM on
+ * @secsess/native where it was built, before that ChaCha20-Poly1305 on libsodium), measured
+ * in this process through the sdk's own AEAD key (the cipher calls, nothing else). In the
+ * secsess column; beside it the peers' and secsess's own CPU. Where the bound is above
+ * stunnel's CPU, no tunnel of this shape can match stunnel on a copy that is CPU-bound.
  */
 function cpuBoundRow(cpu: Map<TunnelKind, number[]>): Row {
   const relay = medianOrNull(cpu.get('node-relay') ?? []);
-  const records = new FloorAeadRecords('sodium-native', true);
-  const payload = Buffer.alloc(CHUNK.length, 0x5a);
-  const [aead] = timeUsEach([() => void records.open(records.seal(payload))], 200, 9);
+  const cipher = tunnelCipher();
+  const key = createAeadKey(cipher, randomBytes(32));
+  const record = Buffer.alloc(CHUNK.length + 32, 0x5a);
+  const nonce = Buffer.alloc(12);
+  const aad = Buffer.alloc(12);
+  const to = 16 + CHUNK.length;
+  let seq = 0;
+  const [aead] = timeUsEach(
+    [
+      () => {
+        nonce.writeUInt32BE(seq++, 8);
+        key.sealInPlace(nonce, aad, record, 16, to);
+        if (!key.openInto(nonce, aad, record, 16, to, record, 16)) throw new Error('the bound: open failed');
+      },
+    ],
+    200,
+    9,
+  );
+  key.destroy();
   const peers = ['stunnel', 'spiped', 'secsess'] as const;
   return {
     scenario: 'tunnel-copy-cpu-bound',
@@ -188,6 +205,13 @@ function cpuBoundRow(cpu: Map<TunnelKind, number[]>): Row {
     secsess: relay === null || aead === undefined ? null : relay + aead,
     peers: Object.fromEntries(peers.map((k) => [k, medianOrNull(cpu.get(k) ?? [])])),
   };
+}
+
+/** The cipher connect uses here: BENCH_TUNNEL_SYMMETRIC, else its default (cli/src/tunnel/options.ts). */
+function tunnelCipher(): AeadCipher {
+  const asked = process.env.BENCH_TUNNEL_SYMMETRIC;
+  if (asked === 'aes-256-gcm' || asked === 'chacha20-poly1305') return asked;
+  return cryptoBackends()['chacha20-poly1305'] === 'sodium-native' ? 'chacha20-poly1305' : 'aes-256-gcm';
 }
 
 /** User + system CPU time of the tunnel's processes (µs), from /proc/PID/stat; null elsewhere and for `direct`. */

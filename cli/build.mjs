@@ -25,13 +25,13 @@ await Promise.all(
       target: 'node20',
       sourcemap: true,
       logLevel: 'warning',
-      // A native addon cannot be bundled: @secsess/sdk requires sodium-native (its optional
-      // dependency) at run time with createRequire, which in this bundle resolves from
-      // cli/dist — so sodium-native is an optional dependency of @secsess/cli too, and npm
-      // puts it where the bundle finds it even when it nests the sdk's copy. When it is absent
-      // the sdk falls back to node:crypto. Named here so a static require of it can never be
-      // pulled in.
-      external: ['sodium-native'],
+      // A native addon cannot be bundled: @secsess/sdk requires @secsess/native and
+      // sodium-native (its optional dependencies) at run time with createRequire, which in
+      // this bundle resolves from cli/dist — so both are optional dependencies of @secsess/cli
+      // too, and npm puts them where the bundle finds them even when it nests the sdk's copy.
+      // When they are absent the sdk falls back to node:crypto. Named here so a static require
+      // of either can never be pulled in.
+      external: ['sodium-native', '@secsess/native'],
       // Bundled CommonJS dependencies call require(); ESM output has none, so provide one.
       banner: {
         js: "import { createRequire as __secsessCreateRequire } from 'node:module';\nconst require = __secsessCreateRequire(import.meta.url);",

@@ -3,9 +3,10 @@
  * installed tarballs of @secsess/keys and @secsess/sdk, outside this repository, and run.
  * A server on 127.0.0.1:0 with a freshly generated key, one client, one echoed message;
  * the same over UDP (DatagramServer/DatagramClient); the sans-IO cores of both; a
- * ChaCha20-Poly1305 session on the AEAD backend the install gives (`cryptoBackends()`:
- * sodium-native when the optional dependency is there, else node:crypto; the script says
- * which it expects in PACK_CHECK_CHACHA).
+ * ChaCha20-Poly1305 session on the AEAD backends the install gives (`cryptoBackends()`:
+ * @secsess/native when the optional dependency was built, else sodium-native for
+ * ChaCha20-Poly1305 when that one is there, else node:crypto; the script says which it
+ * expects in PACK_CHECK_GCM and PACK_CHECK_CHACHA).
  */
 import { randomBytes } from 'node:crypto';
 import { KeyPair } from '@secsess/keys';
@@ -137,12 +138,18 @@ if (String(receiver.decode(packet)) !== 'core datagram') throw new Error('the da
 const replayed: OpenResult = receiver.open(packet);
 if (replayed.ok || replayed.reason !== 'duplicate') throw new Error('the datagram core took a replay');
 
-// The AEAD backends: AES-256-GCM on node:crypto; ChaCha20-Poly1305 on sodium-native when
-// the optional dependency is installed and loads, else on node:crypto.
+// The AEAD backends: both on @secsess/native when it was built; else AES-256-GCM on
+// node:crypto and ChaCha20-Poly1305 on sodium-native when it loads, else on node:crypto.
 const backends: CryptoBackends = cryptoBackends();
-const expected = process.env['PACK_CHECK_CHACHA'];
-if (backends['aes-256-gcm'] !== 'node:crypto' || (expected && backends['chacha20-poly1305'] !== expected))
-  throw new Error(`cryptoBackends(): ${JSON.stringify(backends)}, expected chacha20-poly1305 on ${expected}`);
+const expected = {
+  'aes-256-gcm': process.env['PACK_CHECK_GCM'],
+  'chacha20-poly1305': process.env['PACK_CHECK_CHACHA'],
+};
+if (
+  backends['aes-256-gcm'] !== expected['aes-256-gcm'] ||
+  backends['chacha20-poly1305'] !== expected['chacha20-poly1305']
+)
+  throw new Error(`cryptoBackends(): ${JSON.stringify(backends)}, expected ${JSON.stringify(expected)}`);
 if (JSON.stringify(metrics.crypto.aead) !== JSON.stringify(backends))
   throw new Error(`server.metrics().crypto: ${JSON.stringify(metrics.crypto)}`);
 const chacha = Server.create('127.0.0.1:0', pair.privateKey, [{ symmetric: Symmetric.CHACHA20POLY1305 }], {

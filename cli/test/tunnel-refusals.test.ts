@@ -299,7 +299,7 @@ test('--help of each command lists its flags and examples', async (t) => {
   ]) {
     t.true(connectHelp.stdout.includes(flag), flag);
   }
-  t.regex(connectHelp.stdout, /default:\s+chacha20-poly1305 if sodium-native loads, else aes-256-gcm/);
+  t.regex(connectHelp.stdout, /default:\s+aes-256-gcm, or chacha20-poly1305 if only\s+sodium-native loads/);
   t.regex(
     connectHelp.stdout,
     /^\s+# ssh through secsess\n\s+ssh -o ProxyCommand=.secsess connect %h:7022 --trust strict. host$/m,

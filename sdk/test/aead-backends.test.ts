@@ -4,9 +4,10 @@
  * each other's records in place and into another buffer, and refuse every tampered bit of
  * ciphertext, tag, aad and nonce without writing plaintext out; the ChaCha20-Poly1305
  * records of PROTOCOL.md's vectors reproduce under both. The process's choice
- * (`cryptoBackends()`, `SECSESS_CRYPTO=node`, a sodium-native that is missing or broken, the
- * NODE_DEBUG line) is tested in child processes (fixtures/aead-peer.ts). A whole session
- * across the two backends: aead-session.test.ts.
+ * (`cryptoBackends()`, `SECSESS_CRYPTO=node|sodium`, a @secsess/native or sodium-native that
+ * is missing or broken, the NODE_DEBUG line) is tested in child processes
+ * (fixtures/aead-peer.ts). The third backend, @secsess/native: aead-openssl.test.ts. A whole
+ * session across backends: aead-session.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,12 +28,16 @@ import { loaderArgs } from './helpers/server-process.js';
 
 const PEER = fileURLToPath(new URL('fixtures/aead-peer.ts', import.meta.url));
 const NO_SODIUM = fileURLToPath(new URL('fixtures/no-sodium.mjs', import.meta.url));
+const NO_NATIVE = fileURLToPath(new URL('fixtures/no-native.mjs', import.meta.url));
 const TAG = 16;
 
 const loaded = loadSodium();
 const sodium: Sodium | null = 'sodium' in loaded ? loaded.sodium : null;
 /** Whoever runs the tests may force node:crypto for the whole run. */
 const forced = process.env['SECSESS_CRYPTO'] === 'node';
+// This process's own choice (made at its first key, below) is libsodium's, as on a machine
+// where @secsess/native could not be built: the tests here are about it beside node:crypto.
+if (!forced) process.env['SECSESS_CRYPTO'] = 'sodium';
 
 /** Both backends' keys for one raw key. */
 function keysOf(raw: Buffer): { node: AeadKey; native: AeadKey } {
@@ -107,7 +112,7 @@ test('open() on node:crypto gives the plaintext in an ArrayBuffer of exactly its
   }
 });
 
-test('the backends in use: ChaCha20-Poly1305 on sodium-native (installed here), AES-256-GCM on node:crypto', (t) => {
+test('with SECSESS_CRYPTO=sodium: ChaCha20-Poly1305 on sodium-native (installed here), AES-256-GCM on node:crypto', (t) => {
   t.truthy(
     sodium,
     `sodium-native is an optional dependency and installed in the repository: ${JSON.stringify(loaded)}`,
@@ -364,8 +369,25 @@ function report(
 const backendLines = (stderr: string): string[] =>
   stderr.split('\n').filter((line) => line.includes('crypto: AEAD backends'));
 
-test('by default ChaCha20-Poly1305 is sealed by sodium-native; one NODE_DEBUG line at first use says so', async (t) => {
+const NATIVE = '@secsess/native';
+
+test('by default both ciphers run on @secsess/native (built here); one NODE_DEBUG line at first use says so', async (t) => {
   const { json, stderr } = await report({});
+  t.deepEqual(json, {
+    backends: { 'aes-256-gcm': NATIVE, 'chacha20-poly1305': NATIVE },
+    keys: [NATIVE, NATIVE, NATIVE, NATIVE],
+  });
+  const lines = backendLines(stderr).map((l) => l.replace(/^SECSESS \d+: /, ''));
+  t.is(lines.length, 1);
+  t.regex(
+    lines[0]!,
+    /^crypto: AEAD backends: aes-256-gcm @secsess\/native, chacha20-poly1305 @secsess\/native \(@secsess\/native loaded \(OpenSSL [^)]+\)\)$/,
+  );
+  t.notRegex(stderr, /sodium/, 'sodium-native is not even loaded');
+});
+
+test('SECSESS_CRYPTO=sodium: ChaCha20-Poly1305 on sodium-native, AES-256-GCM on node:crypto, and the debug line says why', async (t) => {
+  const { json, stderr } = await report({ SECSESS_CRYPTO: 'sodium' });
   t.deepEqual(json, {
     backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' },
     keys: ['node:crypto', 'sodium-native', 'node:crypto', 'sodium-native'],
@@ -373,10 +395,27 @@ test('by default ChaCha20-Poly1305 is sealed by sodium-native; one NODE_DEBUG li
   t.deepEqual(
     backendLines(stderr).map((l) => l.replace(/^SECSESS \d+: /, '')),
     [
-      'crypto: AEAD backends: aes-256-gcm node:crypto, chacha20-poly1305 sodium-native (sodium-native loaded)',
+      'crypto: AEAD backends: aes-256-gcm node:crypto, chacha20-poly1305 sodium-native (SECSESS_CRYPTO=sodium; sodium-native loaded)',
     ],
   );
 });
+
+for (const [failure, reason] of [
+  ['missing', /\(@secsess\/native is not installed \(or was not built\); sodium-native loaded\)$/],
+  ['broken', /\(@secsess\/native failed its aes-256-gcm known-answer test; sodium-native loaded\)$/],
+] as const) {
+  test(`a @secsess/native that is ${failure} falls back to sodium-native and node:crypto silently, the debug line says why`, async (t) => {
+    const { json, stderr } = await report({ NO_NATIVE: failure }, [NO_NATIVE]);
+    t.deepEqual(json, {
+      backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' },
+      keys: ['node:crypto', 'sodium-native', 'node:crypto', 'sodium-native'],
+    });
+    const lines = backendLines(stderr);
+    t.is(lines.length, 1);
+    t.regex(lines[0]!, reason);
+    t.notRegex(stderr, /Error|warning/i, 'nothing else printed');
+  });
+}
 
 test('SECSESS_CRYPTO=node puts ChaCha20-Poly1305 on node:crypto, and the debug line says why', async (t) => {
   const { json, stderr } = await report({ SECSESS_CRYPTO: 'node' });
@@ -392,19 +431,24 @@ test('SECSESS_CRYPTO=node puts ChaCha20-Poly1305 on node:crypto, and the debug l
 test('an unknown SECSESS_CRYPTO value fails safe to node:crypto (and says so); case and spaces do not matter', async (t) => {
   const { json, stderr } = await report({ SECSESS_CRYPTO: 'fast' });
   t.like(json, { backends: { 'chacha20-poly1305': 'node:crypto' } });
-  t.regex(backendLines(stderr)[0]!, /SECSESS_CRYPTO=fast not understood \(node, auto\): node:crypto/);
+  t.regex(backendLines(stderr)[0]!, /SECSESS_CRYPTO=fast not understood \(node, sodium, auto\): node:crypto/);
   const upper = await report({ SECSESS_CRYPTO: ' NODE ' });
   t.like(upper.json, { backends: { 'chacha20-poly1305': 'node:crypto' } });
   const auto = await report({ SECSESS_CRYPTO: 'Auto' });
-  t.like(auto.json, { backends: { 'chacha20-poly1305': 'sodium-native' } });
+  t.like(auto.json, { backends: { 'aes-256-gcm': NATIVE, 'chacha20-poly1305': NATIVE } });
+  const sodium = await report({ SECSESS_CRYPTO: ' Sodium' });
+  t.like(sodium.json, { backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' } });
 });
 
 for (const [failure, reason] of [
-  ['missing', /\(sodium-native is not installed\)$/],
-  ['broken', /\(sodium-native lacks the detached ChaCha20-Poly1305 \(IETF\) functions\)$/],
+  ['missing', /\(@secsess\/native is not installed \(or was not built\); sodium-native is not installed\)$/],
+  ['broken', /; sodium-native lacks the detached ChaCha20-Poly1305 \(IETF\) functions\)$/],
 ] as const) {
-  test(`a sodium-native that is ${failure} falls back to node:crypto silently, the debug line says why`, async (t) => {
-    const { json, stderr } = await report({ NO_SODIUM: failure }, [NO_SODIUM]);
+  test(`a sodium-native that is ${failure} (and no @secsess/native) falls back to node:crypto silently, the debug line says why`, async (t) => {
+    const { json, stderr } = await report({ NO_SODIUM: failure, NO_NATIVE: 'missing' }, [
+      NO_SODIUM,
+      NO_NATIVE,
+    ]);
     t.deepEqual(json, {
       backends: { 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'node:crypto' },
       keys: ['node:crypto', 'node:crypto', 'node:crypto', 'node:crypto'],

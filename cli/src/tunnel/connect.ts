@@ -66,14 +66,15 @@ function builder(yargs: Argv<TunnelArgs>) {
       default: false,
       describe: 'allow a --listen host that is not loopback (anyone who reaches it uses the tunnel)',
     })
-    // No yargs default: deciding it loads sodium-native (tens of ms), which only a
-    // ChaCha20-Poly1305 session needs; `--symmetric aes-256-gcm` and --help skip it.
+    // No yargs default: deciding it loads the native AEAD backends (tens of ms), which only
+    // an AEAD session needs; --help skips it.
     .option('symmetric', {
       choices: SYMMETRIC_CHOICES,
-      defaultDescription: 'chacha20-poly1305 if sodium-native loads, else aes-256-gcm',
+      defaultDescription: 'aes-256-gcm, or chacha20-poly1305 if only sodium-native loads',
       describe:
-        'the cipher to ask for; by default the fastest here: chacha20-poly1305 on libsodium (the optional ' +
-        'sodium-native), else aes-256-gcm (SECSESS_CRYPTO=node: aes-256-gcm); a default refused by the ' +
+        'the cipher to ask for; by default the fastest here: aes-256-gcm on OpenSSL in place (the optional ' +
+        '@secsess/native), else chacha20-poly1305 on libsodium (the optional sodium-native), else ' +
+        'aes-256-gcm (SECSESS_CRYPTO=node: aes-256-gcm); a default refused by the ' +
         'server (an older release) falls back to aes-256-gcm, a cipher given here never',
     })
     .option('resume', {

@@ -27,9 +27,10 @@ const SYMMETRIC_OF: Readonly<Record<SymmetricChoice, Symmetric>> = {
 
 /**
  * The command's default cipher (`connect --symmetric`), the fastest this process has:
- * ChaCha20-Poly1305 when its backend is sodium-native (libsodium, sealing in place), else
- * AES-256-GCM (node:crypto, fast where the CPU has AES instructions). The library's default
- * is CBC, for SecSess compatibility.
+ * ChaCha20-Poly1305 when its backend is sodium-native (libsodium, sealing in place, where
+ * @secsess/native was not built), else AES-256-GCM (on @secsess/native: OpenSSL in place,
+ * faster than its ChaCha20 on CPUs with AES instructions, measured in BENCHMARKS.md; or on
+ * node:crypto). The library's default is CBC, for SecSess compatibility.
  */
 export function defaultSymmetric(backends: CryptoBackends = cryptoBackends()): SymmetricChoice {
   return backends['chacha20-poly1305'] === 'sodium-native' ? 'chacha20-poly1305' : 'aes-256-gcm';

@@ -60,8 +60,9 @@ export interface ServerMetricsOf<Limit extends string> {
   readonly crypto: {
     /**
      * Each AEAD record cipher's backend in this process (`cryptoBackends()`):
-     * `'aes-256-gcm'` is `'node:crypto'`; `'chacha20-poly1305'` is `'sodium-native'` when it
-     * loaded, else `'node:crypto'` (`SECSESS_CRYPTO=node` forces it).
+     * both `'@secsess/native'` when it was built and loads; else `'aes-256-gcm'` is
+     * `'node:crypto'` and `'chacha20-poly1305'` is `'sodium-native'` when it loaded, else
+     * `'node:crypto'` (`SECSESS_CRYPTO=sodium` skips @secsess/native, `=node` forces node:crypto).
      */
     readonly aead: CryptoBackends;
   };

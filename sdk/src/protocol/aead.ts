@@ -4,22 +4,27 @@
  * open inside their own buffers whichever backend does the work.
  *
  * node:crypto is the reference and the fallback: it makes a cipher context per call and
- * hands out new buffers, which are copied where the caller wants them. The native backend
- * (aead-native.ts: libsodium through the optional `sodium-native`) seals and opens
- * ChaCha20-Poly1305 inside the caller's buffers. Both produce identical bytes (tested).
+ * hands out new buffers, which are copied where the caller wants them. Two optional native
+ * backends seal and open inside the caller's buffers: `@secsess/native` (aead-openssl.ts:
+ * both ciphers on the OpenSSL Node links, a context per key) and `sodium-native`
+ * (aead-native.ts: libsodium's ChaCha20-Poly1305). All produce identical bytes (tested).
  *
  * The backends are chosen once, at the first AEAD key (or `cryptoBackends()` call) of the
- * process: ChaCha20-Poly1305 on sodium-native when it loads and passes its known-answer
- * test (records of NATIVE_AEAD_MAX bytes and more still through node:crypto, see there),
- * else node:crypto; AES-256-GCM always on node:crypto. `SECSESS_CRYPTO=node` in the
- * environment forces node:crypto for both. One `NODE_DEBUG=secsess` line names each
- * cipher's backend and, for a fallback, why.
+ * process: both ciphers on @secsess/native when it loads and passes its known answers;
+ * else ChaCha20-Poly1305 on sodium-native when it loads and passes its known answer
+ * (records of NATIVE_AEAD_MAX bytes and more that get a new buffer anyway through
+ * node:crypto, see there) and AES-256-GCM on node:crypto; else node:crypto for both.
+ * `SECSESS_CRYPTO` in the environment narrows the choice: `sodium` skips @secsess/native,
+ * `node` forces node:crypto. One `NODE_DEBUG=secsess` line names each cipher's backend and,
+ * for a fallback, why.
  */
 import type { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { debuglog } from 'node:util';
 import { SodiumChachaKey, loadSodium } from './aead-native.js';
+import { OpenSslAeadKey, loadOpenSsl } from './aead-openssl.js';
+import type { OpenSslNative } from './aead-openssl.js';
 import type { Sodium } from './aead-native.js';
 import { AEAD_TAG_SIZE } from './constants.js';
 
@@ -27,14 +32,14 @@ import { AEAD_TAG_SIZE } from './constants.js';
 export type AeadCipher = 'aes-256-gcm' | 'chacha20-poly1305';
 
 /** Which implementation seals and opens AEAD records. */
-export type AeadBackendName = 'node:crypto' | 'sodium-native';
+export type AeadBackendName = 'node:crypto' | 'sodium-native' | '@secsess/native';
 
 /** One direction's AEAD key, prepared. */
 export interface AeadKey {
   readonly backend: AeadBackendName;
   /**
    * Whether `sealInPlace` and `openInto` work inside the caller's buffers at every size
-   * (libsodium) rather than through a new buffer and a copy (node:crypto): where they do, a
+   * (@secsess/native, libsodium) rather than through a new buffer and a copy (node:crypto): where they do, a
    * large record is worth sealing or opening in a reused buffer (record-pool.ts).
    */
   readonly inPlace: boolean;
@@ -62,7 +67,7 @@ export interface AeadKey {
    * verifies, writes the plaintext to `out` at `outAt` (`out` may be `buf` with `outAt ===
    * from`: in place; any other overlap is not allowed) and returns true. On failure returns
    * false; `out`'s range holds no plaintext: node:crypto leaves it untouched, sodium-native
-   * zeroes it (in place: the ciphertext is gone, so a failed record cannot be tried again
+   * and @secsess/native zero it (in place: the ciphertext is gone, so a failed record cannot be tried again
    * with another key from the same bytes).
    */
   openInto(
@@ -81,7 +86,12 @@ export interface AeadKey {
    * a copy and a wipe).
    */
   open(nonce: Buffer, aad: Buffer, buf: Buffer, from: number, to: number): Buffer | null;
-  /** Forgets the key (the native backend wipes its copy). */
+  /**
+   * Frees what the key holds between records while the session is idle, if anything
+   * (@secsess/native: its OpenSSL contexts, ~1 KiB each); the next record makes it again.
+   */
+  release?(): void;
+  /** Forgets the key (the native backends wipe their copy). */
   destroy(): void;
 }
 
@@ -167,11 +177,12 @@ export class NodeAeadKey implements AeadKey {
 /** Each AEAD cipher's backend in this process. */
 export type CryptoBackends = Readonly<Record<AeadCipher, AeadBackendName>>;
 
-/** The environment variable that forces node:crypto (`SECSESS_CRYPTO=node`). */
+/** The environment variable that narrows the choice (`SECSESS_CRYPTO=node|sodium|auto`). */
 const CRYPTO_ENV = 'SECSESS_CRYPTO';
 
 interface Chosen {
   readonly names: CryptoBackends;
+  readonly native: OpenSslNative | null;
   readonly sodium: Sodium | null;
 }
 
@@ -179,37 +190,52 @@ let chosen: Chosen | null = null;
 
 /**
  * The choice, made once: `env` is SECSESS_CRYPTO's value, trimmed and in any case (`node`:
- * node:crypto for every cipher; unset, empty or `auto`: the fastest that loads; anything else
- * fails safe to node:crypto, the reference). The debug line says what and why.
+ * node:crypto for every cipher; `sodium`: as `auto` without @secsess/native; unset, empty or
+ * `auto`: the fastest that loads; anything else fails safe to node:crypto, the reference).
+ * The debug line says what and why.
  */
 function choose(raw: string | undefined): Chosen {
   const env = (raw ?? '').trim().toLowerCase();
+  let native: OpenSslNative | null = null;
   let sodium: Sodium | null = null;
-  let why: string;
+  const why: string[] = [];
   if (env === 'node') {
-    why = `${CRYPTO_ENV}=node`;
-  } else if (env !== '' && env !== 'auto') {
-    why = `${CRYPTO_ENV}=${raw} not understood (node, auto): node:crypto`;
+    why.push(`${CRYPTO_ENV}=node`);
+  } else if (env !== '' && env !== 'auto' && env !== 'sodium') {
+    why.push(`${CRYPTO_ENV}=${raw} not understood (node, sodium, auto): node:crypto`);
   } else {
-    const loaded = loadSodium();
-    if ('sodium' in loaded) {
-      sodium = loaded.sodium;
-      why = 'sodium-native loaded';
-    } else {
-      why = loaded.reason;
+    if (env === 'sodium') why.push(`${CRYPTO_ENV}=sodium`);
+    else {
+      const openssl = loadOpenSsl();
+      if ('native' in openssl) {
+        native = openssl.native;
+        why.push(`@secsess/native loaded (${native.openssl})`);
+      } else {
+        why.push(openssl.reason);
+      }
+    }
+    // Only where @secsess/native is not used: it runs both ciphers.
+    if (native === null) {
+      const loaded = loadSodium();
+      if ('sodium' in loaded) {
+        sodium = loaded.sodium;
+        why.push('sodium-native loaded');
+      } else {
+        why.push(loaded.reason);
+      }
     }
   }
   const names: CryptoBackends = Object.freeze({
-    'aes-256-gcm': 'node:crypto',
-    'chacha20-poly1305': sodium ? 'sodium-native' : 'node:crypto',
+    'aes-256-gcm': native ? '@secsess/native' : 'node:crypto',
+    'chacha20-poly1305': native ? '@secsess/native' : sodium ? 'sodium-native' : 'node:crypto',
   });
   debuglog('secsess')(
     'crypto: AEAD backends: aes-256-gcm %s, chacha20-poly1305 %s (%s)',
     names['aes-256-gcm'],
     names['chacha20-poly1305'],
-    why,
+    why.join('; '),
   );
-  return { names, sodium };
+  return { names, native, sodium };
 }
 
 function backends(): Chosen {
@@ -288,9 +314,9 @@ class ChachaKey implements AeadKey {
  * backend (`aeadBackend(cipher)`).
  */
 export function createAeadKey(cipher: AeadCipher, raw: Buffer): AeadKey {
-  // AES-256-GCM is node:crypto's whatever the choice: a GCM-only process never loads sodium-native.
+  const { native, sodium } = backends();
+  if (native !== null) return new OpenSslAeadKey(native, cipher, raw);
   if (cipher !== 'chacha20-poly1305') return new NodeAeadKey(cipher, raw);
-  const { sodium } = backends();
   return sodium ? new ChachaKey(sodium, raw) : new NodeAeadKey(cipher, raw);
 }
 
@@ -300,12 +326,13 @@ export function aeadBackend(cipher: AeadCipher): AeadBackendName {
 }
 
 /**
- * Which implementation seals and opens each AEAD record cipher in this process:
- * `{ 'aes-256-gcm': 'node:crypto', 'chacha20-poly1305': 'sodium-native' | 'node:crypto' }`.
- * ChaCha20-Poly1305 runs on libsodium (the optional dependency `sodium-native`) when it
- * loads, else on node:crypto; `SECSESS_CRYPTO=node` forces node:crypto. The first call (or
- * the first AEAD session) makes the choice for the process; the bytes on the wire are the
- * same either way.
+ * Which implementation seals and opens each AEAD record cipher in this process. Both run on
+ * `'@secsess/native'` (the optional dependency: Node's own OpenSSL, in place) when it was
+ * built and loads; else ChaCha20-Poly1305 runs on `'sodium-native'` (libsodium, the other
+ * optional dependency) when it loads, and AES-256-GCM on `'node:crypto'`; else both on
+ * node:crypto. `SECSESS_CRYPTO=sodium` skips @secsess/native, `SECSESS_CRYPTO=node` forces
+ * node:crypto. The first call (or the first AEAD session) makes the choice for the process;
+ * the bytes on the wire are the same either way.
  */
 export function cryptoBackends(): CryptoBackends {
   return backends().names;

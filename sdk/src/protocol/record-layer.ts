@@ -171,11 +171,13 @@ export abstract class RecordState {
   }
 
   /**
-   * Frees this direction's cipher context while the session is idle (CBC suites; AEAD keys
-   * keep no context between records). The next record makes a new one from the key kept in storage.
+   * Frees this direction's cipher context while the session is idle (CBC suites, and AEAD keys
+   * on @secsess/native; node:crypto and libsodium AEAD keys keep none between records). The
+   * next record makes a new one from the key kept in storage.
    */
   release(): void {
     this.cbc?.release();
+    this.aeadKey?.release?.();
   }
 
   #uninstall(): void {

@@ -312,11 +312,13 @@ export class EpochKeys {
   }
 
   /**
-   * Frees the CBC cipher context (~0.9 KiB of native memory) while the session is idle; the
-   * next record makes a new one from the key kept in storage (AEAD keys keep no context).
+   * Frees the cipher context (CBC: ~0.9 KiB of native memory; AEAD on @secsess/native: its
+   * OpenSSL context) while the session is idle; the next record makes a new one from the key
+   * kept in storage (node:crypto and libsodium AEAD keys keep no context).
    */
   release(): void {
     this.#cbc?.release();
+    this.#aeadKey?.release?.();
   }
 
   /** Wipes every key; `seal` then throws and `open` returns null. */
