@@ -15,13 +15,16 @@ import { freePort, spawnProc } from './programs.js';
 
 const run = promisify(execFile);
 
-/** Waits (bounded) until the capture file holds `count` packets matching `filter`, calling `poke` each time. */
+/**
+ * Waits (bounded) until the capture file holds `count` packets matching `filter`, calling
+ * `poke` each time; resolves with how many it holds then.
+ */
 export async function waitForPackets(
   pcap: string,
   filter: string,
   count: number,
   poke = (): void => {},
-): Promise<void> {
+): Promise<number> {
   for (let i = 0; i < 120; i++) {
     poke();
     const { stdout } = await run('tshark', [
@@ -34,7 +37,8 @@ export async function waitForPackets(
       '-e',
       'frame.number',
     ]).catch(() => ({ stdout: '' }));
-    if (stdout.split('\n').filter(Boolean).length >= count) return;
+    const found = stdout.split('\n').filter(Boolean).length;
+    if (found >= count) return found;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`the capture did not get ${count} packet(s) matching ${filter}`);
@@ -65,16 +69,15 @@ export async function startCapture(t: ExecutionContext, pcap: string, filter: st
   ]);
   t.teardown(() => dumpcap.stop('SIGINT'));
   await dumpcap.waitFor(/Capturing on/, 'the capture to start', 30_000);
-  let probes = 0;
   const poke = (): void => {
-    probes++;
     probe.send('probe', probePort, '127.0.0.1');
   };
-  await waitForPackets(pcap, `udp.port == ${probePort}`, 1, poke);
+  // Probes sent before the filter was live are not in the file: count from what is.
+  let captured = await waitForPackets(pcap, `udp.port == ${probePort}`, 1, poke);
   return {
     async flush() {
       poke();
-      await waitForPackets(pcap, `udp.port == ${probePort}`, probes);
+      captured = await waitForPackets(pcap, `udp.port == ${probePort}`, captured + 1);
     },
     async stop() {
       await dumpcap.stop('SIGINT');
