@@ -66,12 +66,17 @@ typedef struct {
   size_t length;
 } Bytes;
 
-/* Frees both contexts (EVP_CIPHER_CTX_free cleanses them) and wipes the raw key. */
-static void free_contexts(Key *k) {
+/* Frees both contexts (EVP_CIPHER_CTX_free cleanses them); the key can make them again. */
+static void drop_contexts(Key *k) {
   if (k->enc != NULL) EVP_CIPHER_CTX_free(k->enc);
   if (k->dec != NULL) EVP_CIPHER_CTX_free(k->dec);
   k->enc = NULL;
   k->dec = NULL;
+}
+
+/* Frees both contexts and wipes the raw key: the key is dead. */
+static void free_contexts(Key *k) {
+  drop_contexts(k);
   OPENSSL_cleanse(k->raw, KEY_SIZE);
   k->live = 0;
 }
@@ -276,30 +281,28 @@ static napi_value open_record(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value release_key(napi_env env, napi_callback_info info) {
+/* The one argument of release() and destroy(): a key of ours, else NULL with a TypeError thrown. */
+static Key *only_key(napi_env env, napi_callback_info info, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) {
-    return fail(env, 0, "release(key)");
+    fail(env, 0, usage);
+    return NULL;
   }
   Key *k = get_key(env, argv[0]);
-  if (k == NULL) return fail(env, 0, "the key is not a key");
-  if (k->enc != NULL) EVP_CIPHER_CTX_free(k->enc);
-  if (k->dec != NULL) EVP_CIPHER_CTX_free(k->dec);
-  k->enc = NULL;
-  k->dec = NULL;
+  if (k == NULL) fail(env, 0, "the key is not a key");
+  return k;
+}
+
+static napi_value release_key(napi_env env, napi_callback_info info) {
+  Key *k = only_key(env, info, "release(key)");
+  if (k != NULL) drop_contexts(k);
   return NULL;
 }
 
 static napi_value destroy_key(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) {
-    return fail(env, 0, "destroy(key)");
-  }
-  Key *k = get_key(env, argv[0]);
-  if (k == NULL) return fail(env, 0, "the key is not a key");
-  free_contexts(k);
+  Key *k = only_key(env, info, "destroy(key)");
+  if (k != NULL) free_contexts(k);
   return NULL;
 }
 

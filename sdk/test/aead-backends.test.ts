@@ -11,7 +11,6 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import {
@@ -24,12 +23,12 @@ import {
 import type { AeadKey } from '../src/protocol/aead.js';
 import { SodiumChachaKey, loadSodium } from '../src/protocol/aead-native.js';
 import type { Sodium } from '../src/protocol/aead-native.js';
+import { checkOpens, forEachFlip, hex, nonceOf, prng, seal, TAG, vectorFixture } from './helpers/aead.js';
 import { loaderArgs } from './helpers/server-process.js';
 
 const PEER = fileURLToPath(new URL('fixtures/aead-peer.ts', import.meta.url));
 const NO_SODIUM = fileURLToPath(new URL('fixtures/no-sodium.mjs', import.meta.url));
 const NO_NATIVE = fileURLToPath(new URL('fixtures/no-native.mjs', import.meta.url));
-const TAG = 16;
 
 const loaded = loadSodium();
 const sodium: Sodium | null = 'sodium' in loaded ? loaded.sodium : null;
@@ -43,25 +42,6 @@ if (!forced) process.env['SECSESS_CRYPTO'] = 'sodium';
 function keysOf(raw: Buffer): { node: AeadKey; native: AeadKey } {
   if (!sodium) throw new Error(`sodium-native did not load: ${(loaded as { reason: string }).reason}`);
   return { node: new NodeAeadKey('chacha20-poly1305', raw), native: new SodiumChachaKey(sodium, raw) };
-}
-
-/** A small seeded generator (mulberry32) for sizes and offsets: `next(n)` in [0, n). */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * n);
-  };
-}
-
-/** `plain` sealed by `key` at `at` in a buffer with 5 bytes of 0x5a after the tag. */
-function seal(key: AeadKey, nonce: Buffer, aad: Buffer, plain: Buffer, at: number): Buffer {
-  const buf = Buffer.alloc(at + plain.length + TAG + 5, 0x5a);
-  plain.copy(buf, at);
-  key.sealInPlace(nonce, aad, buf, at, at + plain.length);
-  return buf;
 }
 
 test('the key the record layers get seals and opens as node:crypto on both sides of NATIVE_AEAD_MAX (libsodium below, OpenSSL from there on)', (t) => {
@@ -148,29 +128,12 @@ test('both backends seal identical bytes (sizes 0..70000, random nonce and aad) 
     const byNative = seal(native, nonce, aad, plain, at);
     if (!byNode.equals(byNative)) problems.push(`${size}: the sealed bytes differ`);
     if (byNative.readUInt8(byNative.length - 1) !== 0x5a) problems.push(`${size}: wrote past the tag`);
+    const outAt = next(9);
     for (const [name, opener, record] of [
       ['sodium-native opens node:crypto', native, byNode],
       ['node:crypto opens sodium-native', node, byNative],
     ] as const) {
-      const inPlace = Buffer.from(record);
-      if (!opener.openInto(nonce, aad, inPlace, at, at + size, inPlace, at))
-        problems.push(`${size}: ${name} in place`);
-      else if (!inPlace.subarray(at, at + size).equals(plain))
-        problems.push(`${size}: ${name} in place, wrong plaintext`);
-      const outAt = next(9);
-      const out = Buffer.alloc(outAt + size + 3, 0xee);
-      const copy = Buffer.from(record);
-      if (!opener.openInto(nonce, aad, copy, at, at + size, out, outAt))
-        problems.push(`${size}: ${name} into out`);
-      else if (!out.subarray(outAt, outAt + size).equals(plain))
-        problems.push(`${size}: ${name}, wrong plaintext`);
-      if (
-        out.subarray(0, outAt).some((b) => b !== 0xee) ||
-        out.subarray(outAt + size).some((b) => b !== 0xee)
-      )
-        problems.push(`${size}: ${name} wrote outside its range`);
-      if (!copy.equals(record))
-        problems.push(`${size}: ${name} changed the record it opened into another buffer`);
+      checkOpens(problems, `${size}: ${name}`, opener, record, { nonce, aad, plain, at, outAt });
     }
     node.destroy();
     native.destroy();
@@ -209,21 +172,7 @@ test('every flipped bit of ciphertext, tag, aad or nonce is refused by both back
           problems.push(`${name} left ${untouched ? 'ciphertext' : 'something else'} in place for ${what}`);
       }
     };
-    for (let bit = 0; bit < (size + TAG) * 8; bit++) {
-      const bad = Buffer.from(record);
-      bad[at + (bit >> 3)]! ^= 1 << (bit & 7);
-      refuse(`${size} bytes: record bit ${bit}`, bad, nonce, aad);
-    }
-    for (let bit = 0; bit < aad.length * 8; bit++) {
-      const bad = Buffer.from(aad);
-      bad[bit >> 3]! ^= 1 << (bit & 7);
-      refuse(`${size} bytes: aad bit ${bit}`, record, nonce, bad);
-    }
-    for (let bit = 0; bit < 96; bit++) {
-      const bad = Buffer.from(nonce);
-      bad[bit >> 3]! ^= 1 << (bit & 7);
-      refuse(`${size} bytes: nonce bit ${bit}`, record, bad, aad);
-    }
+    forEachFlip({ record, at, size, nonce, aad }, refuse);
     refuse(`${size} bytes: aad cut short`, record, nonce, aad.subarray(1));
     refuse(`${size} bytes: aad empty`, record, nonce, Buffer.alloc(0));
     const other = keysOf(randomBytes(32));
@@ -266,20 +215,6 @@ test('a key copies its raw bytes; destroy() wipes the native copy, and a destroy
 
 // ---- PROTOCOL.md's ChaCha20-Poly1305 vectors, under both backends ----
 
-type Vectors = Record<string, Record<string, string>>;
-const fixture = (name: string): Vectors =>
-  JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8')) as Vectors;
-const hex = (s: string): Buffer => Buffer.from(s, 'hex');
-
-/** nonce = iv XOR (0^4 ‖ u64 seq) */
-function nonceOf(iv: Buffer, seq: bigint): Buffer {
-  const n = Buffer.from(iv);
-  const u64 = Buffer.alloc(8);
-  u64.writeBigUInt64BE(seq);
-  for (let i = 0; i < 8; i++) n[4 + i]! ^= u64[i]!;
-  return n;
-}
-
 /** Opens `record` (ct at `from`, tag last) with both backends and reseals it: identical bytes. */
 function reproduce(key: Buffer, nonce: Buffer, aad: Buffer, record: Buffer, from: number): string | null {
   const { node, native } = keysOf(key);
@@ -300,7 +235,7 @@ function reproduce(key: Buffer, nonce: Buffer, aad: Buffer, record: Buffer, from
 }
 
 test('the ChaCha20-Poly1305 stream records of PROTOCOL.md open and reseal identically under both backends', (t) => {
-  const blocks = Object.entries(fixture('vectors.json')).filter(
+  const blocks = Object.entries(vectorFixture('vectors.json')).filter(
     ([, b]) => b['suite_ids']?.split(' ')[1] === '04',
   );
   t.is(blocks.length, 3, 'one block per hash');
@@ -325,7 +260,7 @@ test('the ChaCha20-Poly1305 stream records of PROTOCOL.md open and reseal identi
 });
 
 test('the ChaCha20-Poly1305 datagram records of PROTOCOL.md open and reseal identically under both backends', (t) => {
-  const blocks = Object.entries(fixture('dgram-record-vectors.json')).filter(
+  const blocks = Object.entries(vectorFixture('dgram-record-vectors.json')).filter(
     ([, b]) => b['suite']?.split(' ')[1] === '04',
   );
   t.is(blocks.length, 3, 'one block per hash');

@@ -9,14 +9,13 @@
  */
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { NodeAeadKey } from '../src/protocol/aead.js';
 import type { AeadCipher, AeadKey } from '../src/protocol/aead.js';
 import { OpenSslAeadKey, loadOpenSsl } from '../src/protocol/aead-openssl.js';
+import { checkOpens, forEachFlip, hex, nonceOf, prng, seal, TAG, vectorFixture } from './helpers/aead.js';
 import type { OpenSslNative } from '../src/protocol/aead-openssl.js';
 
-const TAG = 16;
 const CIPHERS = ['aes-256-gcm', 'chacha20-poly1305'] as const;
 const loaded = loadOpenSsl();
 const native: OpenSslNative | null = 'native' in loaded ? loaded.native : null;
@@ -29,25 +28,6 @@ function need(): OpenSslNative {
 /** The reference and the native key for one raw key. */
 function keysOf(cipher: AeadCipher, raw: Buffer): { node: AeadKey; fast: AeadKey } {
   return { node: new NodeAeadKey(cipher, raw), fast: new OpenSslAeadKey(need(), cipher, raw) };
-}
-
-/** `plain` sealed by `key` at `at` in a buffer with 5 bytes of 0x5a after the tag. */
-function seal(key: AeadKey, nonce: Buffer, aad: Buffer, plain: Buffer, at: number): Buffer {
-  const buf = Buffer.alloc(at + plain.length + TAG + 5, 0x5a);
-  plain.copy(buf, at);
-  key.sealInPlace(nonce, aad, buf, at, at + plain.length);
-  return buf;
-}
-
-/** A small seeded generator (mulberry32): `next(n)` in [0, n). */
-function prng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 2 ** 32) * n);
-  };
 }
 
 test('@secsess/native is built and loads here, on the OpenSSL this Node.js links', (t) => {
@@ -78,28 +58,12 @@ for (const cipher of CIPHERS) {
       const byNode = seal(node, nonce, aad, plain, at);
       const byFast = seal(fast, nonce, aad, plain, at);
       if (!byNode.equals(byFast)) problems.push(`${size}: the sealed bytes differ`);
+      const outAt = next(9);
       for (const [name, opener, record] of [
         ['native opens node:crypto', fast, byNode],
         ['node:crypto opens native', node, byFast],
       ] as const) {
-        const inPlace = Buffer.from(record);
-        if (!opener.openInto(nonce, aad, inPlace, at, at + size, inPlace, at))
-          problems.push(`${size}: ${name} in place`);
-        else if (!inPlace.subarray(at, at + size).equals(plain))
-          problems.push(`${size}: ${name} in place, wrong plaintext`);
-        const outAt = next(9);
-        const out = Buffer.alloc(outAt + size + 3, 0xee);
-        const copy = Buffer.from(record);
-        if (!opener.openInto(nonce, aad, copy, at, at + size, out, outAt))
-          problems.push(`${size}: ${name} into out`);
-        else if (!out.subarray(outAt, outAt + size).equals(plain))
-          problems.push(`${size}: ${name}, wrong plaintext`);
-        if (
-          out.subarray(0, outAt).some((b) => b !== 0xee) ||
-          out.subarray(outAt + size).some((b) => b !== 0xee)
-        )
-          problems.push(`${size}: ${name} wrote outside its range`);
-        if (!copy.equals(record)) problems.push(`${size}: ${name} changed the record it opened elsewhere`);
+        checkOpens(problems, `${size}: ${name}`, opener, record, { nonce, aad, plain, at, outAt });
       }
       // open(): a buffer of its own, exactly the plaintext's size.
       const own = fast.open(nonce, aad, byNode, at, at + size);
@@ -141,21 +105,7 @@ for (const cipher of CIPHERS) {
         if (fast.open(n, a, Buffer.from(rec), at, at + size) !== null)
           problems.push(`open() accepted ${what}`);
       };
-      for (let bit = 0; bit < (size + TAG) * 8; bit++) {
-        const bad = Buffer.from(record);
-        bad[at + (bit >> 3)]! ^= 1 << (bit & 7);
-        refuse(`${size} bytes: record bit ${bit}`, bad, nonce, aad);
-      }
-      for (let bit = 0; bit < aad.length * 8; bit++) {
-        const bad = Buffer.from(aad);
-        bad[bit >> 3]! ^= 1 << (bit & 7);
-        refuse(`${size} bytes: aad bit ${bit}`, record, nonce, bad);
-      }
-      for (let bit = 0; bit < 96; bit++) {
-        const bad = Buffer.from(nonce);
-        bad[bit >> 3]! ^= 1 << (bit & 7);
-        refuse(`${size} bytes: nonce bit ${bit}`, record, bad, aad);
-      }
+      forEachFlip({ record, at, size, nonce, aad }, refuse);
       refuse(`${size} bytes: aad empty`, record, nonce, Buffer.alloc(0));
       const other = new NodeAeadKey(cipher, randomBytes(32));
       refuse(`${size} bytes: another key's record`, seal(other, nonce, aad, plain, at), nonce, aad);
@@ -274,19 +224,7 @@ function none(): Buffer {
 
 // ---- PROTOCOL.md's AEAD records (suite ids 01 03 xx: AES-256-GCM, 01 04 xx: ChaCha20-Poly1305) ----
 
-type Vectors = Record<string, Record<string, string>>;
-const fixture = (name: string): Vectors =>
-  JSON.parse(readFileSync(new URL(`fixtures/${name}`, import.meta.url), 'utf8')) as Vectors;
-const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 const CIPHER_OF: Record<string, AeadCipher> = { '03': 'aes-256-gcm', '04': 'chacha20-poly1305' };
-
-function nonceOf(iv: Buffer, seq: bigint): Buffer {
-  const n = Buffer.from(iv);
-  const u64 = Buffer.alloc(8);
-  u64.writeBigUInt64BE(seq);
-  for (let i = 0; i < 8; i++) n[4 + i]! ^= u64[i]!;
-  return n;
-}
 
 /** Opens `record` (ct at `from`, tag last) natively, in place, and reseals it: the same bytes. */
 function reproduce(
@@ -311,7 +249,7 @@ function reproduce(
 
 test('the AEAD stream and datagram records of PROTOCOL.md open in place and reseal identically', (t) => {
   let count = 0;
-  for (const [title, b] of Object.entries(fixture('vectors.json'))) {
+  for (const [title, b] of Object.entries(vectorFixture('vectors.json'))) {
     const cipher = CIPHER_OF[b['suite_ids']?.split(' ')[1] ?? ''];
     if (!cipher) continue;
     const dirs = (['c2s', 's2c'] as const).map(
@@ -330,7 +268,7 @@ test('the AEAD stream and datagram records of PROTOCOL.md open in place and rese
       count++;
     }
   }
-  for (const [title, b] of Object.entries(fixture('dgram-record-vectors.json'))) {
+  for (const [title, b] of Object.entries(vectorFixture('dgram-record-vectors.json'))) {
     const cipher = CIPHER_OF[b['suite']?.split(' ')[1] ?? ''];
     if (!cipher) continue;
     for (const name of Object.keys(b).filter((n) => /^record_e\d+_s\d+$/.test(n))) {
