@@ -16,8 +16,8 @@
  *   destroy(key): void                                 frees the contexts, wipes the key
  *
  * A key's contexts are made at its first seal and its first open (a record layer's key is
- * used one way only: one context per session direction); the 32 raw bytes are kept in the
- * key until then and wiped at destroy or GC. Keys are type-tagged externals: nothing else
+ * used one way only: one context per session direction), and again after release(); so the
+ * 32 raw bytes stay in the key until destroy or GC, which wipe them. Keys are type-tagged externals: nothing else
  * (another addon's external, a plain object) is taken for one.
  *
  * open() decrypts into out[outAt .. outAt + (to - from)] (out may be buf with outAt == from:
@@ -167,11 +167,15 @@ static napi_value create_key(napi_env env, napi_callback_info info) {
   memcpy(k->raw, raw.data, KEY_SIZE);
   k->live = 1;
   napi_value external;
-  if (napi_create_external(env, k, finalize_key, NULL, &external) != napi_ok ||
-      napi_type_tag_object(env, external, &KEY_TAG) != napi_ok) {
-    /* Not handed out: no finalizer will run for it. */
+  if (napi_create_external(env, k, finalize_key, NULL, &external) != napi_ok) {
+    /* No external holds it: no finalizer will run for it. */
     free_contexts(k);
     free(k);
+    return fail(env, 1, "createKey: out of memory");
+  }
+  if (napi_type_tag_object(env, external, &KEY_TAG) != napi_ok) {
+    /* The external holds it and its finalizer frees it at GC: only make it dead here. */
+    free_contexts(k);
     return fail(env, 1, "createKey: out of memory");
   }
   return external;

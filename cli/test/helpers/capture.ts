@@ -72,12 +72,16 @@ export async function startCapture(t: ExecutionContext, pcap: string, filter: st
   const poke = (): void => {
     probe.send('probe', probePort, '127.0.0.1');
   };
-  // Probes sent before the filter was live are not in the file: count from what is.
-  let captured = await waitForPackets(pcap, `udp.port == ${probePort}`, 1, poke);
+  // Probes sent before the filter was live are never in the file, and one may reach it late
+  // (dumpcap writes about every 100 ms): each flush waits for its own probe, known by its
+  // payload, not for a count.
+  await waitForPackets(pcap, `udp.port == ${probePort}`, 1, poke);
+  let flushes = 0;
   return {
     async flush() {
-      poke();
-      captured = await waitForPackets(pcap, `udp.port == ${probePort}`, captured + 1);
+      const mark = `flush-${++flushes};`;
+      probe.send(mark, probePort, '127.0.0.1');
+      await waitForPackets(pcap, `udp.port == ${probePort} && frame contains "${mark}"`, 1);
     },
     async stop() {
       await dumpcap.stop('SIGINT');

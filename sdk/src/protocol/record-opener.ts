@@ -152,8 +152,9 @@ export class RecordOpener extends RecordState {
     if (pool !== null && key.inPlace && length >= INNER_HEADER_SIZE + POOLED_RECORD_MIN) {
       const out = pool.take(length);
       const seq = this.seq;
-      if (
-        key.openInto(
+      let opened: boolean;
+      try {
+        opened = key.openInto(
           this.aeadNonce(seq),
           this.aeadAad(seq, frame),
           frame,
@@ -161,11 +162,16 @@ export class RecordOpener extends RecordState {
           tagStart,
           out,
           0,
-        )
-      ) {
-        return out;
+        );
+      } catch (err) {
+        // The backend itself failed (@secsess/native: OpenSSL refused a context): nothing
+        // was opened into the buffer; it goes back (wiped) before the session ends.
+        pool.release(out);
+        throw err;
       }
-      // Nothing of it was written (libsodium zeroes a failed output): back to the pool.
+      if (opened) return out;
+      // No plaintext of it is left (libsodium and @secsess/native zero a failed output):
+      // back to the pool.
       pool.release(out);
       throw recordError();
     }
