@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { findProgram, runProgram } from '../cli/test/helpers/programs.js';
+import { defaultSymmetric } from '../cli/src/tunnel/options.js';
 import { createAeadKey, cryptoBackends } from '../sdk/src/protocol/aead.js';
 import type { AeadCipher } from '../sdk/src/protocol/aead.js';
 import { startRedis } from '../cli/test/helpers/services.js';
@@ -207,11 +208,11 @@ function cpuBoundRow(cpu: Map<TunnelKind, number[]>): Row {
   };
 }
 
-/** The cipher connect uses here: BENCH_TUNNEL_SYMMETRIC, else its default (cli/src/tunnel/options.ts). */
+/** The AEAD cipher connect uses here: BENCH_TUNNEL_SYMMETRIC, else its own default. */
 function tunnelCipher(): AeadCipher {
-  const asked = process.env.BENCH_TUNNEL_SYMMETRIC;
+  const asked = process.env.BENCH_TUNNEL_SYMMETRIC ?? defaultSymmetric(cryptoBackends());
   if (asked === 'aes-256-gcm' || asked === 'chacha20-poly1305') return asked;
-  return cryptoBackends()['chacha20-poly1305'] === 'sodium-native' ? 'chacha20-poly1305' : 'aes-256-gcm';
+  throw new Error(`the copy's bound needs an AEAD cipher, not ${asked}`);
 }
 
 /** User + system CPU time of the tunnel's processes (µs), from /proc/PID/stat; null elsewhere and for `direct`. */

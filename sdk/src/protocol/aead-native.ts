@@ -53,6 +53,24 @@ export interface Sodium {
   readonly crypto_aead_chacha20poly1305_ietf_ABYTES: number;
 }
 
+/**
+ * An optional dependency of this package (`name`), resolved from here as a user's install
+ * places it: the module, or why not (`missing` when it is not installed, else the load error).
+ * Never throws.
+ */
+export function requireOptional(
+  name: string,
+  missing: string,
+): { readonly module: unknown } | { readonly reason: string } {
+  try {
+    return { module: createRequire(import.meta.url)(name) as unknown };
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') return { reason: missing };
+    return { reason: `${name} did not load: ${(err as Error).message ?? String(err)}` };
+  }
+}
+
 /** sodium-native, or why it is not used. */
 export type SodiumLoad = { readonly sodium: Sodium } | { readonly reason: string };
 
@@ -63,16 +81,9 @@ export type SodiumLoad = { readonly sodium: Sodium } | { readonly reason: string
  * with traffic. Never throws.
  */
 export function loadSodium(): SodiumLoad {
-  let sodium: Partial<Sodium>;
-  try {
-    sodium = createRequire(import.meta.url)('sodium-native') as Partial<Sodium>;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      return { reason: 'sodium-native is not installed' };
-    }
-    return { reason: `sodium-native did not load: ${(err as Error).message ?? String(err)}` };
-  }
+  const loaded = requireOptional('sodium-native', 'sodium-native is not installed');
+  if ('reason' in loaded) return loaded;
+  const sodium = loaded.module as Partial<Sodium>;
   if (
     typeof sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached !== 'function' ||
     typeof sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached !== 'function' ||

@@ -16,9 +16,9 @@
  * ever left) holds as with libsodium, which checks first.
  */
 import { Buffer } from 'node:buffer';
-import { createRequire } from 'node:module';
 import { createCipheriv } from 'node:crypto';
 import type { AeadCipher, AeadKey } from './aead.js';
+import { requireOptional } from './aead-native.js';
 import { AEAD_TAG_SIZE } from './constants.js';
 
 /** What @secsess/native exports (native/index.d.cts). */
@@ -53,16 +53,9 @@ const CIPHER_ID: Readonly<Record<AeadCipher, 1 | 2>> = { 'aes-256-gcm': 1, 'chac
  * never trusted with traffic. Never throws.
  */
 export function loadOpenSsl(): OpenSslLoad {
-  let native: Partial<OpenSslNative>;
-  try {
-    native = createRequire(import.meta.url)('@secsess/native') as Partial<OpenSslNative>;
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {
-      return { reason: '@secsess/native is not installed (or was not built)' };
-    }
-    return { reason: `@secsess/native did not load: ${(err as Error).message ?? String(err)}` };
-  }
+  const loaded = requireOptional('@secsess/native', '@secsess/native is not installed (or was not built)');
+  if ('reason' in loaded) return loaded;
+  const native = loaded.module as Partial<OpenSslNative>;
   if (
     typeof native.createKey !== 'function' ||
     typeof native.seal !== 'function' ||
@@ -183,9 +176,7 @@ export class OpenSslAeadKey implements AeadKey {
     outAt: number,
   ): boolean {
     if (this.#key === null) return false;
-    if (buf.length - to < AEAD_TAG_SIZE || out.length - outAt < to - from) {
-      throw new RangeError('aead: no room for the plaintext');
-    }
+    // The addon checks every range (a RangeError, nothing written).
     return this.#native.open(this.#key, nonce, aad, buf, from, to, out, outAt);
   }
 
