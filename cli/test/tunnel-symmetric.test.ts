@@ -5,7 +5,7 @@
  * aes-256-gcm), said by --help, and falls back to aes-256-gcm once when a server refuses a
  * default chacha20-poly1305 (a --symmetric given never); a
  * ChaCha20-Poly1305 tunnel works when serve runs on node:crypto and connect on libsodium; the
- * bundle leaves sodium-native (a native addon) to be required at run time.
+ * bundle leaves sodium-native and @secsess/native (native addons) to be required at run time.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -201,9 +201,13 @@ test.serial(
   },
 );
 
-test('the secsess bundle requires sodium-native at run time and carries none of it', async (t) => {
+test('the secsess bundle requires sodium-native and @secsess/native at run time and carries none of either', async (t) => {
   const bundle = await readFile(fileURLToPath(new URL('../dist/secsess.js', import.meta.url)), 'utf8');
-  t.regex(bundle, /createRequire\w*\(import\.meta\.url\)\("sodium-native"\)/);
+  // Both through the sdk's requireOptional(name, …): createRequire(import.meta.url)(name).
+  t.regex(bundle, /createRequire\w*\(import\.meta\.url\)\(name\)/);
+  t.regex(bundle, /requireOptional\w*\("sodium-native",/);
+  t.regex(bundle, /requireOptional\w*\("@secsess\/native",/);
   t.false(bundle.includes('node_modules/sodium-native/'));
   t.false(bundle.includes('require-addon'));
+  t.false(bundle.includes('secsess_aead.node'));
 });
