@@ -51,8 +51,10 @@ test('a record dripped one byte per push holds its bytes in one buffer, not one 
   t.is(reader.buffered, wire.length - 1);
   t.is(s.frames.length, 0);
   t.log(`${wire.length - 1} one-byte pushes hold ${grew} bytes (heap + array buffers)`);
-  // One buffer of the frame's size and a little: 60 000 kept Buffers would be several MB.
-  t.true(grew < 2 * wire.length + 64 * 1024, `held ${grew} bytes for a ${wire.length}-byte frame`);
+  // One buffer of the frame's size and a little (~90 KB here; a CI machine once measured 187 KB, as
+  // the heap around the test moves). 60 000 kept Buffers measure ~6.9 MB, so 1 MiB still tells the
+  // two apart by a factor of 7 without failing on the heap's own noise.
+  t.true(grew < 1024 * 1024, `held ${grew} bytes for a ${wire.length}-byte frame`);
   reader.push(wire.subarray(wire.length - 1));
   t.is(reader.buffered, 0);
   t.is(s.frames.length, 1);
@@ -72,7 +74,9 @@ test('a handshake frame dripped one byte per push costs about its own size', (t)
   }
   const perReader = (heldBytes() - before) / readers.length;
   t.log(`a 4100-byte frame dripped one byte per push: ${Math.round(perReader)} bytes per reader`);
-  t.true(perReader < 8192, `${perReader} bytes per reader`);
+  // ~5 KB here; one Buffer per push would be ~470 KB per reader. 32 KiB leaves room for the heap's
+  // own noise (up to ~100 KB over the whole measurement, so ~3 KB per reader) and still tells them apart.
+  t.true(perReader < 32 * 1024, `${perReader} bytes per reader`);
   t.is(readers[0]!.buffered, wire.length - 1);
 });
 
