@@ -13,6 +13,9 @@
  *   secsess  `secsess connect --listen` → `secsess serve`, the built bin with its defaults
  *            (`BENCH_TUNNEL_SYMMETRIC=aes-256-gcm` in the environment: connect's `--symmetric`, for A/B runs)
  *            (AES-256-GCM), pinned to the bench's RSA-2048 server key
+ *            — every connection a channel of one session (PROTOCOL.md §6b), the default
+ *   secsess-no-channels  the same with `connect --no-channels`: a session (and a handshake,
+ *            or a resumption) for each connection, as before channels; redis rows only
  *   secsess-serve-2-workers  the same with `serve --workers 2` (node:cluster: a primary and
  *            two serving processes; connect stays one process); redis rows only
  *
@@ -36,7 +39,8 @@ import type { BenchFiles } from './kinds.js';
 export const TUNNELS = ['secsess', 'direct', 'node-relay', 'spiped', 'stunnel'] as const;
 /** Run in the redis rows only (many connections; a single copy would not use the second worker). */
 export const WORKERS_TUNNEL = 'secsess-serve-2-workers';
-export type TunnelKind = (typeof TUNNELS)[number] | typeof WORKERS_TUNNEL;
+export const NO_CHANNELS_TUNNEL = 'secsess-no-channels';
+export type TunnelKind = (typeof TUNNELS)[number] | typeof WORKERS_TUNNEL | typeof NO_CHANNELS_TUNNEL;
 
 const HOST = '127.0.0.1';
 
@@ -63,6 +67,7 @@ export function tunnelUnavailable(kind: TunnelKind, files: BenchFiles): string |
       return files.tls ? null : (files.tlsError ?? 'no TLS certificate');
     case 'secsess':
     case WORKERS_TUNNEL:
+    case NO_CHANNELS_TUNNEL:
       return existsSync(SECSESS_BUNDLE) ? null : `${SECSESS_BUNDLE} is missing (the build makes it)`;
   }
 }
@@ -86,6 +91,8 @@ export async function openTunnel(kind: TunnelKind, files: BenchFiles, targetPort
       return secsessTunnel(files, targetPort);
     case WORKERS_TUNNEL:
       return secsessTunnel(files, targetPort, 2);
+    case NO_CHANNELS_TUNNEL:
+      return secsessTunnel(files, targetPort, undefined, ['--no-channels']);
   }
 }
 
@@ -189,7 +196,12 @@ function stunnelTunnel(files: BenchFiles, targetPort: number): Promise<Tunnel> {
   );
 }
 
-async function secsessTunnel(files: BenchFiles, targetPort: number, workers?: number): Promise<Tunnel> {
+async function secsessTunnel(
+  files: BenchFiles,
+  targetPort: number,
+  workers?: number,
+  connectArgs: readonly string[] = [],
+): Promise<Tunnel> {
   const { key, pub } = files.rsa[2048];
   return pair(
     async () => {
@@ -222,6 +234,7 @@ async function secsessTunnel(files: BenchFiles, targetPort: number, workers?: nu
         '--server-pub',
         pub,
         ...(process.env.BENCH_TUNNEL_SYMMETRIC ? ['--symmetric', process.env.BENCH_TUNNEL_SYMMETRIC] : []),
+        ...connectArgs,
       ]),
   );
 }

@@ -13,7 +13,8 @@
  *                           of this shape can spend (cpuBoundRow)
  *   tunnel-redis-get-P1     GET/s of `redis-benchmark -t get -c 16 -P 1` against a real
  *   tunnel-redis-get-P16    redis-server (the key holds 3 bytes), and with -P 16; here also
- *                           `serve --workers 2` (peer secsess-serve-2-workers)
+ *                           `connect --no-channels` (secsess-no-channels) and `serve
+ *                           --workers 2` (secsess-serve-2-workers)
  *
  * A kind that cannot run (program missing) is null and the reason is on stderr.
  */
@@ -28,7 +29,13 @@ import { connect } from './kinds.js';
 import type { Conn } from './kinds.js';
 import { bulkOnce, rowFrom } from './network.js';
 import type { NetContext } from './network.js';
-import { openTunnel, TUNNELS, tunnelUnavailable, WORKERS_TUNNEL } from './tunnel-peers.js';
+import {
+  NO_CHANNELS_TUNNEL,
+  openTunnel,
+  TUNNELS,
+  tunnelUnavailable,
+  WORKERS_TUNNEL,
+} from './tunnel-peers.js';
 import type { Tunnel, TunnelKind } from './tunnel-peers.js';
 import { log, medianOrNull, procCpuUs, timeUsEach } from './util.js';
 import type { Row } from './util.js';
@@ -63,8 +70,10 @@ export async function benchTunnel(ctx: NetContext): Promise<Row[]> {
       log(`  redis rows: n/a (${missing.join(', ')} not installed)`);
     } else {
       redis = await startRedis();
-      const withWorkers = tunnelUnavailable(WORKERS_TUNNEL, ctx.files) === null;
-      rows.push(...(await redisRows(ctx, withWorkers ? [...kinds, WORKERS_TUNNEL] : kinds, redis, open)));
+      const extra = ([NO_CHANNELS_TUNNEL, WORKERS_TUNNEL] as const).filter(
+        (k) => tunnelUnavailable(k, ctx.files) === null,
+      );
+      rows.push(...(await redisRows(ctx, [...kinds, ...extra], redis, open)));
     }
     return rows;
   } finally {
@@ -241,7 +250,9 @@ async function redisRows(
     const n = (ctx.quick ? 20_000 : 100_000) * (pipeline === 1 ? 1 : 10);
     await interleaved(ports, 1, (port) => getsPerSecond(port, pipeline, Math.min(n, 20_000))); // warm-up
     const samples = await interleaved(ports, reps, (port) => getsPerSecond(port, pipeline, n));
-    rows.push(row(`tunnel-redis-get-P${pipeline}`, 'GET/s', samples, [...PEERS, WORKERS_TUNNEL]));
+    rows.push(
+      row(`tunnel-redis-get-P${pipeline}`, 'GET/s', samples, [...PEERS, NO_CHANNELS_TUNNEL, WORKERS_TUNNEL]),
+    );
   }
   return rows;
 }

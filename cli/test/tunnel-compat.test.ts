@@ -83,7 +83,7 @@ test.serial(
     const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
     const older = await olderServer(t, await serve.port());
     // Without @secsess/native (SECSESS_CRYPTO=sodium), the default is chacha20-poly1305.
-    const client = fx.start(connectArgs(older.port, fx.keys.serverPub), {
+    const client = fx.start(connectArgs(older.port, fx.keys.serverPub, ['--no-channels']), {
       env: { SECSESS_CRYPTO: 'sodium' },
     });
     const port = await client.port();
@@ -113,10 +113,61 @@ test.serial(
   },
 );
 
+test.serial(
+  'connect --listen with channels (the default) against a server older than them: after two refusals one line says so, then a session each, with the ticket and cipher fallbacks',
+  async (t) => {
+    const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
+    const older = await olderServer(t, await serve.port());
+    const client = fx.start(connectArgs(older.port, fx.keys.serverPub), {
+      env: { SECSESS_CRYPTO: 'sodium' },
+    });
+    const port = await client.port();
+    // Opened at once: all wait for the one channel session, refused (flag bit 2 is reserved
+    // there), then each makes a session of its own.
+    const data = [0, 1, 2].map((i) => Buffer.alloc(3000 + i, 0x61 + i));
+    const replies = await Promise.all(data.map((d) => exchange(port, d)));
+    t.true(
+      replies.every((r, i) => r.equals(data[i]!)),
+      'every connection echoed',
+    );
+    const conns = await client.linesMatching(/^secsess: conn /, data.length);
+    // One refusal is not enough to give channels up (it may be forged, or a modern server's).
+    t.is(client.lines.filter((l) => /the server refused channels/.test(l)).length, 0);
+    t.is(client.lines.filter((l) => /refused the resumption ticket request/.test(l)).length, 1);
+    t.is(client.lines.filter((l) => /refused chacha20-poly1305/.test(l)).length, forced ? 0 : 1);
+    t.true(
+      conns.every((l) => l.includes(' close=1000') && !l.includes(' channel=')),
+      conns.join('\n'),
+    );
+    // The channel hello once, then at most one ticket request per connection.
+    t.true(older.refusals() >= 2 && older.refusals() <= 1 + data.length, `${older.refusals()} refusals`);
+
+    // The next connection asks for channels again: the second refusal in a row gives them up
+    // for the run (one line), and it gets a session of its own.
+    const before = older.refusals();
+    const second = Buffer.from('second');
+    t.true((await exchange(port, second)).equals(second));
+    await client.linesMatching(/^secsess: conn /, data.length + 1);
+    t.is(older.refusals(), before + 1, 'the channel hello, refused again; tickets are asked no more');
+    t.is(client.lines.filter((l) => /the server refused channels 2 times/.test(l)).length, 1);
+
+    // For the rest of the run: no channel hello, no ticket request, nothing refused.
+    const refusedBefore = older.refusals();
+    const later = Buffer.from('later');
+    t.true((await exchange(port, later)).equals(later));
+    const [last] = (await client.linesMatching(/^secsess: conn /, data.length + 2)).slice(-1);
+    t.false(last!.includes(' channel='), last);
+    t.is(older.refusals(), refusedBefore);
+    t.is(client.lines.filter((l) => /the server refused channels/.test(l)).length, 1);
+    t.is(await client.stop(), 0);
+    t.is(await serve.stop(), 0);
+  },
+);
+
 test.serial('connect --no-resume never asks an older server for a ticket: nothing is refused', async (t) => {
   const serve = fx.start(serveArgs(fx.keys.serverKey, fx.echo.port, ['--symmetric', 'aes-256-gcm']));
   const older = await olderServer(t, await serve.port());
-  const client = fx.start(connectArgs(older.port, fx.keys.serverPub, ['--no-resume']));
+  const client = fx.start(connectArgs(older.port, fx.keys.serverPub, ['--no-resume', '--no-channels']));
   const port = await client.port();
   const data = Buffer.from('no tickets asked');
   t.true((await exchange(port, data)).equals(data));
@@ -134,7 +185,7 @@ test.serial(
       serveArgs(fx.keys.serverKey, fx.echo.port, ['--ticket-keys', await ticketFile(t)]),
     );
     const front = await olderServer(t, await serve.port(), 1);
-    const client = fx.start(connectArgs(front.port, fx.keys.serverPub));
+    const client = fx.start(connectArgs(front.port, fx.keys.serverPub, ['--no-channels']));
     const port = await client.port();
     for (let i = 1; i <= 3; i++) {
       const data = Buffer.from(`round ${i}`);

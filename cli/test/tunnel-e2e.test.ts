@@ -36,11 +36,11 @@ test.serial(
     const [clientLine] = await client.linesMatching(/^secsess: conn /, 1);
     t.regex(
       serveLine!,
-      /^secsess: conn peer=127\.0\.0\.1:\d+ client=- resumed=no up=5000000 down=5000000 ms=\d+ close=1000$/,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ client=- resumed=no up=5000000 down=5000000 ms=\d+ close=1000 channel=1$/,
     );
     t.regex(
       clientLine!,
-      /^secsess: conn peer=127\.0\.0\.1:\d+ server=SHA256:\S{43} resumed=no up=5000000 down=5000000 ms=\d+ close=1000$/,
+      /^secsess: conn peer=127\.0\.0\.1:\d+ server=SHA256:\S{43} resumed=no up=5000000 down=5000000 ms=\d+ close=1000 channel=1$/,
     );
     t.regex(serve.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ forward=127\.0\.0\.1:\d+$/);
     t.regex(client.lines[0]!, /^secsess: listening address=127\.0\.0\.1:\d+ to=127\.0\.0\.1:\d+$/);
@@ -127,11 +127,28 @@ test.serial('--log-format json: one JSON object a line with the documented field
     'durationMs',
     'close',
     'reason',
+    'channel',
   ]);
-  t.like(doc, { event: 'conn', side: 'serve', resumed: false, up: 11, down: 11, close: 1000, reason: '' });
+  t.like(doc, {
+    event: 'conn',
+    side: 'serve',
+    resumed: false,
+    up: 11,
+    down: 11,
+    close: 1000,
+    reason: '',
+    channel: 1,
+  });
   t.false(Number.isNaN(Date.parse(doc['time'] as string)));
   t.regex(doc['fingerprint'] as string, /^SHA256:/, 'the client key given with --key');
-  t.like(JSON.parse(clientConn!), { event: 'conn', side: 'connect', up: 11, down: 11, close: 1000 });
+  t.like(JSON.parse(clientConn!), {
+    event: 'conn',
+    side: 'connect',
+    up: 11,
+    down: 11,
+    close: 1000,
+    channel: 1,
+  });
   t.like(JSON.parse(serve.lines[0]!), {
     event: 'listening',
     side: 'serve',
@@ -139,47 +156,55 @@ test.serial('--log-format json: one JSON object a line with the documented field
   });
   t.is(await serve.stop(), 0);
   const last = serve.lines.slice(-2).map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.like(last[0], { event: 'draining', sessions: 0 });
+  // connect's channel session outlives its channels (§6b: made to last): serve drains it.
+  t.like(last[0], { event: 'draining', sessions: 1 });
   t.like(last[1], { event: 'stopped' });
   await client.stop();
 });
 
-test.serial(
-  'a backend that refuses: the session closes 4000 "backend unavailable" and the local connection is reset',
-  async (t) => {
-    const { serve, client, port } = await pair(await refusedPort());
-    const error = await t.throwsAsync(exchange(port, Buffer.from('anyone?')));
-    t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
-    const [line] = await serve.linesMatching(/conn /, 1);
-    t.regex(line!, /up=0 down=0 ms=\d+ close=4000 reason="backend unavailable"$/);
-    const [clientLine] = await client.linesMatching(/conn /, 1);
-    t.regex(clientLine!, /close=4000 reason="backend unavailable"$/);
-  },
-);
+// Both ways a local connection crosses: a channel of connect's one session (refused or reset
+// by an RST; the session goes on), and a session of its own (--no-channels: the session closes).
+for (const [how, extra, channel] of [
+  ['a channel', [], ' channel=1'],
+  ['a session each (--no-channels)', ['--no-channels'], ''],
+] as const) {
+  test.serial(
+    `a backend that refuses: the session (or channel) closes 4000 "backend unavailable" and the local connection is reset (${how})`,
+    async (t) => {
+      const { serve, client, port } = await pair(await refusedPort(), { connect: [...extra] });
+      const error = await t.throwsAsync(exchange(port, Buffer.from('anyone?')));
+      t.is((error as NodeJS.ErrnoException).code, 'ECONNRESET');
+      const [line] = await serve.linesMatching(/conn /, 1);
+      t.regex(line!, new RegExp(`up=0 down=0 ms=\\d+ close=4000 reason="backend unavailable"${channel}$`));
+      const [clientLine] = await client.linesMatching(/conn /, 1);
+      t.regex(clientLine!, new RegExp(`close=4000 reason="backend unavailable"${channel}$`));
+    },
+  );
 
-test.serial(
-  'a local reset crosses the tunnel: the backend connection is reset and the session closes 4001',
-  async (t) => {
-    let backendError: Promise<string> | undefined;
-    const backend = createServer({ allowHalfOpen: true }, (socket) => {
-      backendError = new Promise((resolve) => {
-        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-        socket.on('close', () => resolve('closed without error'));
+  test.serial(
+    `a local reset crosses the tunnel: the backend connection is reset and the session (or channel) closes 4001 (${how})`,
+    async (t) => {
+      let backendError: Promise<string> | undefined;
+      const backend = createServer({ allowHalfOpen: true }, (socket) => {
+        backendError = new Promise((resolve) => {
+          socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+          socket.on('close', () => resolve('closed without error'));
+        });
+        socket.write('hello');
       });
-      socket.write('hello');
-    });
-    backend.listen(0, '127.0.0.1');
-    await once(backend, 'listening');
-    const { serve, port } = await pair((backend.address() as AddressInfo).port);
-    const local = connect({ host: '127.0.0.1', port });
-    await once(local, 'data');
-    local.resetAndDestroy();
-    t.is(await backendError, 'ECONNRESET');
-    const [line] = await serve.linesMatching(/conn /, 1);
-    t.regex(line!, /close=4001 reason="connection reset"$/);
-    backend.close();
-  },
-);
+      backend.listen(0, '127.0.0.1');
+      await once(backend, 'listening');
+      const { serve, port } = await pair((backend.address() as AddressInfo).port, { connect: [...extra] });
+      const local = connect({ host: '127.0.0.1', port });
+      await once(local, 'data');
+      local.resetAndDestroy();
+      t.is(await backendError, 'ECONNRESET');
+      const [line] = await serve.linesMatching(/conn /, 1);
+      t.regex(line!, new RegExp(`close=4001 reason="connection reset"${channel}$`));
+      backend.close();
+    },
+  );
+}
 
 test.serial(
   'serve --stdio: a connection that never handshakes does not hold stdin/stdout; a session that comes while another has them is closed with 4002',

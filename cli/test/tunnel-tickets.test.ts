@@ -78,9 +78,14 @@ async function startServing(extra: string[]): Promise<Side & { port: number }> {
   return { proc, conns: 0, port: await proc.port() };
 }
 
-/** A connect --listen to `servePort` with the fixture's client key. */
+/**
+ * A connect --listen to `servePort` with the fixture's client key, a session per connection
+ * (--no-channels: a channel session is never resumed, so only that mode uses tickets).
+ */
 async function connectTo(servePort: number, extra: string[] = []): Promise<Connect> {
-  const proc = fx.start(connectArgs(servePort, fx.keys.serverPub, ['--key', fx.keys.clientKey, ...extra]));
+  const proc = fx.start(
+    connectArgs(servePort, fx.keys.serverPub, ['--key', fx.keys.clientKey, '--no-channels', ...extra]),
+  );
   return { proc, conns: 0, port: await proc.port() };
 }
 

@@ -20,7 +20,7 @@ import {
 } from '../src/tunnel/address.js';
 import { TunnelLog } from '../src/tunnel/conn-log.js';
 import type { LogFormat, Side } from '../src/tunnel/conn-log.js';
-import { openBackend } from '../src/tunnel/serve.js';
+import { openBackend } from '../src/tunnel/backend.js';
 import { listenModeDefaults } from '../src/tunnel/options.js';
 import { systemdListenFd } from '../src/tunnel/systemd.js';
 import { refusedPort } from './helpers/refused-port.js';

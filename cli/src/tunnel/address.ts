@@ -43,7 +43,7 @@ export function isLoopback(address: string): boolean {
 /**
  * Whether `host` is loopback: an IP literal in 127.0.0.0/8 or ::1, or a name (`localhost`)
  * every address of which is. Checked at start (serve's backend connections check the address
- * they reach again, see serve.ts `openBackend`).
+ * they reach again, see backend.ts `openBackend`).
  *
  * @param option - the flag that gave `host`, for messages (`--forward`)
  * @throws CliError ERR_RESOLVE when the name does not resolve (a typo, no DNS answer): a

@@ -4,8 +4,9 @@
  * JSON object a line with `time`, `event` and `side` first. Never key material: only
  * fingerprints, addresses, byte counts and codes.
  *
- * Events: `listening` (address, forward | to), `conn` (one per session, when it is over:
- * peer, fingerprint, resumed, up, down, durationMs, close, reason), `refused` (a connection
+ * Events: `listening` (address, forward | to), `conn` (one per session — per channel on a
+ * channel session — when it is over: peer, fingerprint, resumed, up, down, durationMs, close,
+ * reason, and channel for a channel), `refused` (a connection
  * that did not become a session: peer, code, and limit for a load limit; past REFUSED_BURST
  * lines at once and REFUSED_PER_SECOND after, `suppressed`: how many were not written), `reload` (fingerprints, added, removed,
  * ticketKeys with --ticket-keys; or error, message), `metrics` (url: `serve --metrics`),
@@ -39,6 +40,8 @@ export interface ConnRecord {
   /** The session's close code (1000 normal), or the code of the error that ended it. */
   readonly close: number | string;
   readonly reason: string;
+  /** The channel's number, when the connection was a channel of a shared session (§6b). */
+  readonly channel?: number;
 }
 
 /** A session as it starts: its peer and key are read then (the socket may be gone by its end). */
@@ -48,6 +51,8 @@ export interface ConnStart {
   readonly resumed: boolean;
   /** `performance.now()` at the start. */
   readonly started: number;
+  /** The channel's number, when the connection is a channel of a shared session (§6b). */
+  readonly channel?: number;
 }
 
 /** How a session went, as the pump counts it. */
@@ -156,6 +161,7 @@ export class TunnelLog {
       close: record.close,
     };
     if (this.format === 'json' || record.reason !== '') fields['reason'] = record.reason;
+    if (record.channel !== undefined) fields['channel'] = record.channel;
     this.#line('conn', fields, {
       fingerprint: this.side === 'serve' ? 'client' : 'server',
       durationMs: 'ms',
@@ -177,6 +183,7 @@ export class TunnelLog {
       durationMs: Math.round(performance.now() - start.started),
       close: outcome.close,
       reason: outcome.reason,
+      ...(start.channel === undefined ? {} : { channel: start.channel }),
     });
   }
 

@@ -3,9 +3,10 @@
  * listener whose every connection becomes one session to the server; without it, one session
  * to HOST:PORT joined to stdin/stdout (an ssh ProxyCommand, a pipe).
  */
+import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
-import { DEFAULT_SERVER_IDLE_TIMEOUT, borrowReads, formatEndpoint, listenOn } from '@secsess/sdk';
+import { DEFAULT_SERVER_IDLE_TIMEOUT, ErrorCode, borrowReads, formatEndpoint, listenOn } from '@secsess/sdk';
 import type { ClientOptions, PublicKey, Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { codeOf } from '../errors.js';
@@ -26,8 +27,9 @@ import {
 } from './options.js';
 import type { TunnelArgs } from './options.js';
 import { pump } from './pump.js';
+import { ChannelClient } from './channels/connect-channels.js';
+import type { ChannelMux } from './channels/mux.js';
 import { SuiteFallback } from './suite-fallback.js';
-import type { Connector } from './suite-fallback.js';
 import { handleSignals, releaseEarlySignals } from './signals.js';
 import { checkOutcome, stdioEnds } from './stdio.js';
 import { systemdListenFd } from './systemd.js';
@@ -77,6 +79,13 @@ function builder(yargs: Argv<TunnelArgs>) {
         'aes-256-gcm (SECSESS_CRYPTO=node: aes-256-gcm); a default refused by the ' +
         'server (an older release) falls back to aes-256-gcm, a cipher given here never',
     })
+    .option('channels', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'with --listen: carry every connection in one session, as a channel (one handshake for all; ' +
+        '--no-channels: a session each, as releases before); a server without channels gets a session each',
+    })
     .option('resume', {
       type: 'boolean',
       default: true,
@@ -100,6 +109,7 @@ function builder(yargs: Argv<TunnelArgs>) {
         if (argv['unsafe-listen']) throw new Error('--unsafe-listen goes with --listen');
         // The stdio mode makes one session and never asks for a ticket: the flag would mean nothing.
         if (argv.resume === false) throw new Error('--no-resume goes with --listen');
+        if (argv.channels === false) throw new Error('--no-channels goes with --listen');
       }
       if ((argv['server-pub'] === undefined) === (argv.trust === undefined)) {
         throw new Error("give one of --server-pub FILE (the server's public key) or --trust strict|tofu");
@@ -124,7 +134,7 @@ export type ConnectArgs = ReturnType<typeof builder> extends Argv<infer T> ? T :
  * share one ticket store, so a session resumes from a ticket of an earlier one (unless
  * --no-resume); a stdio run makes one session and asks for no ticket.
  */
-async function clientFactory(args: ConnectArgs, say: (line: string) => void): Promise<() => Connector> {
+async function clientFactory(args: ConnectArgs, say: (line: string) => void): Promise<SuiteFallback> {
   const serverKey: PublicKey | null =
     args['server-pub'] === undefined ? null : await readPublicKey(args['server-pub'], undefined);
   const options: ClientOptions = {
@@ -137,14 +147,14 @@ async function clientFactory(args: ConnectArgs, say: (line: string) => void): Pr
     ...(args.key === undefined ? {} : { clientKey: await loadPrivateKey(args.key, args['passphrase-file']) }),
     ...(args.listen === undefined ? {} : { resumption: ticketStore(args.resume) ?? false }),
   };
-  const suites = new SuiteFallback(args.symmetric, defaultSymmetric(), serverKey, options, say);
-  return () => suites.client();
+  return new SuiteFallback(args.symmetric, defaultSymmetric(), serverKey, options, say);
 }
 
 async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<void> {
-  const newClient = await clientFactory(args, (line) => out.io.stderr.write(`secsess: ${line}\n`));
+  const say = (line: string): void => void out.io.stderr.write(`secsess: ${line}\n`);
+  const suites = await clientFactory(args, say);
   if (args.listen === undefined) {
-    const session = await newClient().connect(parseHostPort(args.target!));
+    const session = await suites.client().connect(parseHostPort(args.target!));
     // ssh closes its ProxyCommand's stdin, then sends it SIGHUP: hang up with a Close (1000
     // once stdin has ended, so everything sent was whole; else 1001) rather than die and
     // leave the server a cut stream (ERR_TRUNCATED).
@@ -163,24 +173,71 @@ async function execute(args: ConnectArgs & TunnelArgs, out: Output): Promise<voi
   await listenAndForward(
     args,
     listening,
-    newClient,
+    suites,
     new TunnelLog(listening.logFormat, 'connect', out.io.stderr),
+    say,
   );
 }
 
-/** One local connection: a session to `to`, then the pump; one `conn` or `refused` line. */
+/**
+ * One local connection on a channel of the shared session; false if it needs a session of
+ * its own (channels refused, or the session is full). One `conn` or `refused` line.
+ */
+async function forwardChannel(
+  socket: Socket,
+  peer: string,
+  channels: ChannelClient,
+  log: TunnelLog,
+): Promise<boolean> {
+  const started = performance.now();
+  let mux: ChannelMux | null;
+  try {
+    mux = await channels.mux();
+  } catch (err) {
+    if (!socket.destroyed) socket.resetAndDestroy();
+    log.refused(peer, codeOf(err) ?? 'ERR_UNEXPECTED');
+    return true;
+  }
+  if (mux === null) return false;
+  if (socket.destroyed) {
+    log.refused(peer, ErrorCode.ABORTED);
+    return true;
+  }
+  const opened = mux.open(socket);
+  // Full, or closed, since it was handed over: a session of its own then.
+  if (opened === null) return false;
+  const { id, done } = opened;
+  const start = {
+    peer,
+    fingerprint: mux.session.serverKey?.fingerprint() ?? null,
+    resumed: false,
+    started,
+    channel: id,
+  };
+  log.ended(start, await done);
+  return true;
+}
+
+/** One local connection: a channel, or a session to `to` and the pump; one `conn` or `refused` line. */
 async function forwardSocket(
   socket: Socket,
   to: HostPort,
-  client: Connector,
+  suites: SuiteFallback,
+  channels: ChannelClient | null,
   log: TunnelLog,
   sessions: Set<Session>,
   signal: AbortSignal,
 ): Promise<void> {
   const peer = peerLabel(socket.remoteAddress, socket.remotePort);
-  const started = performance.now();
   // Errors of the local socket before the pump (a reset during the handshake) end it quietly.
   socket.on('error', () => {});
+  if (channels !== null && (await forwardChannel(socket, peer, channels, log))) return;
+  if (socket.destroyed) {
+    log.refused(peer, ErrorCode.ABORTED);
+    return;
+  }
+  const client = suites.client();
+  const started = performance.now();
   const gone = new AbortController();
   const abort = (): void => gone.abort();
   socket.once('close', abort);
@@ -211,13 +268,19 @@ async function forwardSocket(
 async function listenAndForward(
   args: ConnectArgs,
   { maxConns, drainSeconds }: ReturnType<typeof listenModeDefaults>,
-  newClient: () => Connector,
+  suites: SuiteFallback,
   log: TunnelLog,
+  say: (line: string) => void,
 ): Promise<void> {
   const listen = parseListen(args.listen!);
   if (listen !== SYSTEMD) await checkLoopback(listen.host, 'listen', args['unsafe-listen']);
   const to = parseHostPort(args.to!);
   const stopping = new AbortController();
+  // Each connection in its handshake listens to it, up to --max-conns at once (not a leak).
+  setMaxListeners(maxConns + 16, stopping.signal);
+  const channels = args.channels
+    ? new ChannelClient(() => suites.channelClient(), to, stopping.signal, say)
+    : null;
   const sessions = new Set<Session>();
   const connections = new Set<Promise<void>>();
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
@@ -228,9 +291,14 @@ async function listenAndForward(
     }
     // Reads into the shared buffer (no 64 KiB buffer allocated per read): pump.ts takes them.
     borrowReads(socket);
-    const work = forwardSocket(socket, to, newClient(), log, sessions, stopping.signal).finally(() =>
-      connections.delete(work),
-    );
+    const work = forwardSocket(socket, to, suites, channels, log, sessions, stopping.signal)
+      // Never expected (every outcome is logged inside): reported, and the socket dropped, rather
+      // than an unhandled rejection taking the other connections down.
+      .catch((err: unknown) => {
+        if (!socket.destroyed) socket.resetAndDestroy();
+        log.refused(peerLabel(socket.remoteAddress, socket.remotePort), codeOf(err) ?? 'ERR_UNEXPECTED');
+      })
+      .finally(() => connections.delete(work));
     connections.add(work);
   });
   // As serve's: a port in use, a privileged port, a bad systemd fd are ERR_TRANSPORT.
@@ -251,6 +319,7 @@ async function listenAndForward(
   const closeAll = (): void => {
     stopping.abort();
     for (const session of sessions) void session.close(CLOSE_GOING_AWAY, 'client stopping').catch(() => {});
+    channels?.abort(CLOSE_GOING_AWAY, 'client stopping');
   };
   let drainTimer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve) => {
@@ -261,11 +330,14 @@ async function listenAndForward(
           return;
         }
         server.close();
-        log.draining(sessions.size);
+        // What is still carried: sessions of their own, and channels.
+        log.draining(sessions.size + (channels?.live ?? 0));
         drainTimer = setTimeout(closeAll, Math.round(drainSeconds * 1000));
         void (async () => {
           // New connections may still be in the accept queue: wait until none is left.
           while (connections.size > 0) await Promise.all(connections);
+          // The channel session's last channel is over: it closes normally.
+          await channels?.drain();
           clearTimeout(drainTimer);
           removeSignals();
           log.stopped();

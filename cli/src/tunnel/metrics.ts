@@ -135,11 +135,12 @@ export async function startMetrics(
   args: MetricsArgs,
   server: Server,
   log: TunnelLog,
+  channels?: () => ChannelCounts,
 ): Promise<MetricsEndpoint | null> {
   if (args.metrics === undefined) return null;
   try {
     const prom = await import('prom-client');
-    const registry = metricsRegistry(prom, () => server.metrics());
+    const registry = metricsRegistry(prom, () => server.metrics(), channels);
     if (args.workers !== undefined && cluster.isWorker) {
       // Made first: it answers the primary's requests from now on, from this registry.
       new prom.AggregatorRegistry();
@@ -251,7 +252,18 @@ async function answer(req: IncomingMessage, res: ServerResponse, registry: Expos
  * The registry: the secsess metrics (README "Metrics" lists them) and prom-client's default
  * process metrics. Every collect() of one scrape reads the same snapshot.
  */
-export function metricsRegistry(prom: PromClient, read: () => ServerMetrics): Registry {
+/** serve's channels (PROTOCOL.md §6b), for `secsess_channels_*`: open now, and totals. */
+export interface ChannelCounts {
+  readonly open: number;
+  readonly opened: number;
+  readonly refused: number;
+}
+
+export function metricsRegistry(
+  prom: PromClient,
+  read: () => ServerMetrics,
+  channels: () => ChannelCounts = () => ({ open: 0, opened: 0, refused: 0 }),
+): Registry {
   const { Counter, Gauge } = prom;
   const registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry });
@@ -358,6 +370,36 @@ export function metricsRegistry(prom: PromClient, read: () => ServerMetrics): Re
     verify: m.rsa.verifies,
     main_thread: m.rsa.mainThread,
   }));
+  // The tunnel's own: channels of channel sessions (each also a backend connection).
+  new Gauge({
+    name: 'secsess_channels_open',
+    help: 'Channels open now (each joined to a backend connection).',
+    registers,
+    collect() {
+      this.set(channels().open);
+    },
+  });
+  const channelTotal = (name: string, help: string, value: (c: ChannelCounts) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(value(channels()));
+      },
+    });
+  };
+  channelTotal(
+    'secsess_channels_opened_total',
+    'Channels clients opened that were admitted.',
+    (c) => c.opened,
+  );
+  channelTotal(
+    'secsess_channels_refused_total',
+    'Channels refused before a backend was tried (--max-conns, draining).',
+    (c) => c.refused,
+  );
   // An info metric: one series per AEAD cipher, its backend as a label. With --workers the
   // primary takes the largest value (1), not the sum of the workers'.
   new Gauge({

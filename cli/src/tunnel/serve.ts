@@ -2,8 +2,7 @@
  * `secsess serve`: a secsess server whose sessions are joined to a TCP service
  * (`--forward`, one backend connection a session) or to stdin/stdout (`--stdio`).
  */
-import type { Socket } from 'node:net';
-import { connectBorrowing, encodeProxyHeader, formatEndpoint, Server } from '@secsess/sdk';
+import { formatEndpoint, Server } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
 import type { Argv } from 'yargs';
 import { cliMessage, codeOf } from '../errors.js';
@@ -15,11 +14,19 @@ import {
   checkAnyClient,
   checkLoopback,
   checkProxiedClients,
-  isLoopback,
   parseListen,
   peerLabel,
   SYSTEMD,
 } from './address.js';
+import {
+  BACKEND_REASON,
+  CLOSE_BACKEND,
+  openBackend,
+  proxyHeaderFor,
+  UNKNOWN_ADDRESS,
+  UNKNOWN_ADDRESS_REASON,
+} from './backend.js';
+import { ChannelServer } from './channels/serve-channels.js';
 import { TunnelLog } from './conn-log.js';
 import type { ConnStart } from './conn-log.js';
 import {
@@ -41,14 +48,9 @@ import { loadTickets, rereadTickets, ticketOptions } from './tickets.js';
 import { metricsOption, startMetrics, startPrimaryMetrics } from './metrics.js';
 import type { MetricsEndpoint } from './metrics.js';
 
-/** Close code of a session whose backend refused or did not answer. */
-export const CLOSE_BACKEND = 4000;
-const BACKEND_REASON = 'backend unavailable';
 /** Close code of a session that came while another has stdin/stdout (`--stdio`). */
 export const CLOSE_BUSY = 4002;
 const BUSY_REASON = 'busy: another session has stdin/stdout';
-/** How long a backend connection may take. */
-const BACKEND_TIMEOUT = 10_000;
 
 function builder(yargs: Argv<TunnelArgs>) {
   const options = yargs
@@ -107,6 +109,13 @@ function builder(yargs: Argv<TunnelArgs>) {
     .option('symmetric', {
       choices: SYMMETRIC_CHOICES,
       describe: 'accept only this cipher (default: every suite the client asks for)',
+    })
+    .option('channels', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'with --forward: let a client carry many connections in one session, each its own backend ' +
+        'connection and --max-conns slot (--no-channels: one session a connection, as releases before)',
     });
   return metricsOption(
     workersOption(
@@ -146,41 +155,6 @@ function builder(yargs: Argv<TunnelArgs>) {
 /** Options of `serve`, as parsed. */
 export type ServeArgs = ReturnType<typeof builder> extends Argv<infer T> ? T : never;
 
-/**
- * Connects to the backend; null if it refuses, fails or does not answer in time — or, with
- * `loopbackOnly`, if the connection is not to a loopback address. The --forward name was
- * checked at start, but it is resolved again for every connection: a DNS answer that changed
- * since (rebinding) must not send a session's bytes in the clear to another host.
- */
-export function openBackend(target: HostPort, loopbackOnly: boolean): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    // Reads into the shared buffer (no 64 KiB buffer allocated per read): pump.ts takes them.
-    const socket = connectBorrowing({
-      host: target.host,
-      port: target.port,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
-    const timer = setTimeout(() => socket.destroy(), BACKEND_TIMEOUT);
-    const failed = (): void => {
-      clearTimeout(timer);
-      resolve(null);
-    };
-    socket.once('error', failed);
-    socket.once('close', failed);
-    socket.once('connect', () => {
-      if (loopbackOnly && !isLoopback(socket.remoteAddress ?? '')) {
-        socket.destroy();
-        return;
-      }
-      clearTimeout(timer);
-      socket.off('error', failed);
-      socket.off('close', failed);
-      resolve(socket);
-    });
-  });
-}
-
 /** What one serve process shares between its sessions. */
 interface Serving {
   readonly server: Server;
@@ -217,27 +191,8 @@ async function refuseSession(
 /** One session joined to its backend connection; logs its `conn` line. */
 async function forwardSession(serving: Serving, session: Session, forward: HostPort): Promise<void> {
   const start = startOf(session);
-  // The client (behind --accept-proxy: the one its proxy named) and the address it connected
-  // to (the proxy's front), read now: the socket may be gone by the time the backend answers.
-  const { remoteAddress, remotePort, localAddress, localPort } = session;
-  let header: Buffer | null = null;
-  if (serving.args['proxy-protocol']) {
-    // Fail closed: without the header the backend would take the client's own first bytes
-    // for one (a client could then name any address). Addresses are unknown only once the
-    // socket is gone, so this is a session that is ending anyway.
-    if (
-      remoteAddress === undefined ||
-      remotePort === undefined ||
-      localAddress === undefined ||
-      localPort === undefined
-    ) {
-      return refuseSession(serving, session, start, 'client address unknown (--proxy-protocol)');
-    }
-    header = encodeProxyHeader(
-      { address: remoteAddress, port: remotePort },
-      { address: localAddress, port: localPort },
-    );
-  }
+  const header = serving.args['proxy-protocol'] ? proxyHeaderFor(session) : null;
+  if (header === UNKNOWN_ADDRESS) return refuseSession(serving, session, start, UNKNOWN_ADDRESS_REASON);
   const backend = await openBackend(forward, !serving.args['unsafe-target']);
   if (backend === null) return refuseSession(serving, session, start);
   if (header !== null) backend.write(header);
@@ -254,6 +209,14 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   if (acceptProxy !== undefined) checkProxiedClients(authorized, args['allow-any-client']);
   if (listen !== SYSTEMD) await checkAnyClient(listen.host, authorized, args['allow-any-client']);
   const tickets = await loadTickets(args);
+  const channelServer =
+    forward && args.channels
+      ? new ChannelServer(log, forward, {
+          maxConns: args['max-conns'],
+          proxyProtocol: args['proxy-protocol'],
+          unsafeTarget: args['unsafe-target'],
+        })
+      : null;
   const server = Server.create(
     listen === SYSTEMD ? { fd: systemdListenFd() } : listen,
     // An encrypted key: its passphrase file is read each time the key is (start, SIGHUP), not kept.
@@ -267,6 +230,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       // A session established while another has them is closed with CLOSE_BUSY.
       maxConnections: args['max-conns'],
       proxyProtocol: acceptProxy === undefined ? undefined : { trusted: acceptProxy },
+      channels: channelServer !== null,
       ...(tickets === undefined ? {} : { tickets: tickets.options }),
     },
   );
@@ -282,7 +246,11 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const stop = (drainMs: number | undefined, announce: boolean): Promise<void> =>
     (stopping ??= (async () => {
       if (announce) log.draining(server.sessionCount);
+      channelServer?.drain();
       await server.stop(drainMs === undefined ? undefined : { drain: drainMs });
+      // The drain is over: a channel whose backend still has not taken its last bytes (a
+      // program that stopped reading) is reset rather than waited for.
+      channelServer?.abort();
       await Promise.all(sessions);
       await metrics?.close();
       log.stopped();
@@ -303,7 +271,14 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   let stdioTaken = false;
   server.on('session', (session) => {
     let work: Promise<void>;
-    if (forward) {
+    if (forward && session.channels) {
+      work = channelServer!.serve(session);
+    } else if (forward && channelServer !== null) {
+      // A backend connection: a slot of --max-conns, shared with the channels (serve-channels.ts).
+      work = channelServer.takeSlot()
+        ? forwardSession(serving, session, forward).finally(() => channelServer.giveSlot())
+        : refuseSession(serving, session, startOf(session), 'max-conns: backend connections');
+    } else if (forward) {
       work = forwardSession(serving, session, forward);
     } else if (stdioTaken) {
       log.refused(peerLabel(session.remoteAddress, session.remotePort), 'ERR_SERVER_BUSY', 'stdio');
@@ -332,7 +307,7 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
       throw err;
     }
   }
-  metrics = await startMetrics(args, server, log);
+  metrics = await startMetrics(args, server, log, channelServer ? () => channelServer.counts : undefined);
   log.listening(
     address ? formatEndpoint(address) : String(args.listen),
     forward ? formatEndpoint(forward) : 'stdio',

@@ -48,7 +48,7 @@ export class SuiteFallback {
   #askTickets: boolean;
   /** Ticket requests refused in a row, each retried without one successfully. */
   #ticketRefusals = 0;
-  readonly #make: (choice: SymmetricChoice, tickets: boolean) => Client;
+  readonly #make: (choice: SymmetricChoice, tickets: boolean, channels: boolean) => Client;
   readonly #say: (line: string) => void;
 
   /** `given`: the user's `--symmetric`, or undefined for `fastest` (which may fall back). */
@@ -64,14 +64,27 @@ export class SuiteFallback {
     const resumption = options.resumption ?? false;
     this.#askTickets = resumption !== false;
     const withoutTickets: ClientOptions = { ...options, resumption: false };
-    this.#make = (choice, tickets) =>
-      Client.create(serverKey, algorithmSet(choice), tickets ? options : withoutTickets);
+    const withChannels: ClientOptions = { ...withoutTickets, channels: true };
+    this.#make = (choice, tickets, channels) =>
+      Client.create(
+        serverKey,
+        algorithmSet(choice),
+        channels ? withChannels : tickets ? options : withoutTickets,
+      );
     this.#say = say;
   }
 
   /** A fresh client (a Client holds one session at a time). */
   client(): Connector {
     return { connect: (to, options) => this.#connect(to, options) };
+  }
+
+  /**
+   * A fresh client whose session carries channels (PROTOCOL.md §6b). It asks for no ticket:
+   * a channel session is never resumed. Its refusal (ERR_HANDSHAKE) is the caller's to handle.
+   */
+  channelClient(): Connector {
+    return { connect: (to, options) => this.#suites(to, options, false, true) };
   }
 
   async #connect(to: Target, options: ConnectOptions): Promise<Session> {
@@ -96,10 +109,10 @@ export class SuiteFallback {
     return session;
   }
 
-  async #suites(to: Target, options: ConnectOptions, tickets: boolean): Promise<Session> {
+  async #suites(to: Target, options: ConnectOptions, tickets: boolean, channels = false): Promise<Session> {
     const tried = this.#choice;
     try {
-      return await this.#make(tried, tickets).connect(to, options);
+      return await this.#make(tried, tickets, channels).connect(to, options);
     } catch (err) {
       if (
         !this.#mayFallBack ||
@@ -115,7 +128,7 @@ export class SuiteFallback {
         );
         this.#choice = FALLBACK;
       }
-      return this.#make(FALLBACK, tickets).connect(to, options);
+      return this.#make(FALLBACK, tickets, channels).connect(to, options);
     }
   }
 }

@@ -89,9 +89,11 @@ export function parsePrometheus(text: string): Map<string, Family> {
 
 /** `+Inf`, `-Inf`, `NaN` or a Go-style float; null if none of them. */
 function parseValue(text: string): number | null {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  // As Prometheus reads them (Go's ParseFloat): NaN and Inf in any case. prom-client writes
+  // `Nan` for the event-loop lag before its first sample (a first scrape right after start).
+  if (/^\+?inf$/i.test(text)) return Infinity;
+  if (/^-inf$/i.test(text)) return -Infinity;
+  if (/^nan$/i.test(text)) return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return null;
   return Number(text);
 }

@@ -3,7 +3,7 @@ import type { PrivateKeyInput } from '../common/key-input.js';
 import type { TrustOptions } from './trust.js';
 import { TicketStore } from './ticket-store.js';
 import { DEFAULT_BUSY_RETRIES, DEFAULT_CONNECT_TIMEOUT, MAX_TIMER_MS } from '../common/defaults.js';
-import { checkInt, checkObject, resolveSessionOptions } from '../common/options.js';
+import { checkBoolean, checkInt, checkObject, resolveSessionOptions } from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
 
 /** Options of {@link Client}. */
@@ -34,6 +34,14 @@ export interface ClientOptions extends SessionOptions, TrustOptions {
    * have it. Default false.
    */
   readonly resumption?: boolean | TicketStore;
+  /**
+   * Carry channels (PROTOCOL.md §6b): ask the server, with ClientHello flag bit 2, for a
+   * session whose messages are channel frames (`session.channels`). Servers without
+   * `channels` (and those built before it) refuse the hello with ERR_HANDSHAKE. Such a
+   * session is never resumed (a ResumeHello has no channels flag): no ticket is offered,
+   * though with `resumption` one is still asked for. Default false.
+   */
+  readonly channels?: boolean;
 }
 
 /** @internal */
@@ -42,6 +50,7 @@ export function resolveClientOptions(options: ClientOptions | undefined): Resolv
   readonly maxFragmentSize: number | undefined;
   readonly busyRetries: number;
   readonly resumption: TicketStore | null;
+  readonly channels: boolean;
 } {
   const o = checkObject(options, 'options');
   return {
@@ -51,6 +60,7 @@ export function resolveClientOptions(options: ClientOptions | undefined): Resolv
     // The core validates and defaults it (1–65536, default 65536).
     maxFragmentSize: o.maxFragmentSize,
     resumption: checkResumption(o.resumption),
+    channels: checkBoolean('channels', o.channels, false),
   };
 }
 

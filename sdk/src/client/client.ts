@@ -115,9 +115,10 @@ export class Client {
         );
         const socket = await this.#connectSocket(target, signal);
         const serverKey = trust ? ((askServerKey ? null : trust.key) ?? undefined) : this.#serverKey!;
+        // A channel session is never resumed (§6b): it may ask for a ticket, offers none.
         const resume = resumption(
           this.#options.resumption,
-          ticketOffered ? undefined : serverKey,
+          ticketOffered || this.#options.channels ? undefined : serverKey,
           this.#set,
           this.#clientKey,
         );
@@ -131,6 +132,7 @@ export class Client {
               set: this.#set,
               maxFragmentSize: this.#options.maxFragmentSize,
               clientKey: this.#clientKey ?? undefined,
+              channels: this.#options.channels,
               ...resume,
             },
             newTicket: this.#newTicket,

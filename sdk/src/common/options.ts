@@ -126,6 +126,13 @@ export function checkObject<T extends object>(options: T | undefined, name: stri
 }
 
 /** @internal */
+export function checkBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value === 'boolean') return value;
+  throw new TypeError(`${name} must be a boolean`);
+}
+
+/** @internal */
 export function checkInt(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value))

@@ -29,6 +29,7 @@ import { ErrorCode, HandshakeError, SessionError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   FLAG_TICKETS,
+  FLAG_CHANNELS,
   decodeKeyResponse,
   decodeResumeRefused,
   decodeServerHello,
@@ -61,6 +62,13 @@ export interface ClientConnectionOptions extends ConnectionOptions {
    * resumption: an older server refuses the request (ERR_HANDSHAKE). Default false.
    */
   readonly tickets?: boolean;
+  /**
+   * Carry channels (PROTOCOL.md §6b): ClientHello flag bit 2, so every message of the
+   * session is channel frames. Only for servers that serve channels: others refuse the
+   * hello (ERR_HANDSHAKE). A ResumeHello cannot carry it, so `resume` is not offered with
+   * it. Default false.
+   */
+  readonly channels?: boolean;
   /**
    * Resume with this ticket (from `handler.newTicket` of an earlier session with the same
    * `serverKey`, `set` and `clientKey`): no RSA operation on either side. Offered once;
@@ -120,6 +128,8 @@ export class ClientConnection extends Connection {
   #resume: SessionTicket | null = null;
   #resumed = false;
   readonly #wantsTickets: boolean;
+  /** ClientHello flag bit 2 (§6b); never with a ResumeHello. */
+  readonly #channels: boolean;
   /** The session's client key, once open (what a ticket received is for). */
   #sessionClientKey: PublicKey | null = null;
 
@@ -133,6 +143,10 @@ export class ClientConnection extends Connection {
     }
     this.#serverKey = options.serverKey ?? null;
     this.#wantsTickets = options.tickets === true;
+    this.#channels = options.channels === true;
+    if (options.resume !== undefined && this.#channels) {
+      throw new TypeError('resume and channels do not go together: a ResumeHello has no channels flag (§6b)');
+    }
     if (options.resume !== undefined) {
       checkResumeTicket(options.resume, this.#suite, this.#serverKey, options.clientKey?.publicKey ?? null);
       this.#resume = options.resume;
@@ -236,7 +250,13 @@ export class ClientConnection extends Connection {
     this.#sessionClientKey = clientKey;
     this.#options = NO_OPTIONS;
     this.awaitingAcceptance = true;
-    this.open({ suite: this.#suite, serverKey: this.#serverKey!, clientKey, resumed: this.#resumed });
+    this.open({
+      suite: this.#suite,
+      serverKey: this.#serverKey!,
+      clientKey,
+      resumed: this.#resumed,
+      channels: this.#channels,
+    });
   }
 
   /** NewTicket (§6a): to `handler.newTicket`, if asked for, once, not between fragments. */
@@ -271,7 +291,10 @@ export class ClientConnection extends Connection {
       : oaepEncrypt(serverKey.keyObject, this.#preSecret);
     const hello = encodeClientHello({
       suiteIds: this.#suite.ids,
-      flags: (this.#options.clientKey ? FLAG_CLIENT_AUTH : 0) | (this.#wantsTickets ? FLAG_TICKETS : 0),
+      flags:
+        (this.#options.clientKey ? FLAG_CLIENT_AUTH : 0) |
+        (this.#wantsTickets ? FLAG_TICKETS : 0) |
+        (this.#channels ? FLAG_CHANNELS : 0),
       random: this.#random,
       ephemeral: this.#ephemeral.publicRaw,
       keyId: serverKey.fingerprintBytes(),

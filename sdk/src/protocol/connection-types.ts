@@ -18,6 +18,8 @@ export interface HandshakeInfo {
   readonly clientKey: PublicKey | null;
   /** Whether the session was resumed from a ticket (no RSA operation; PROTOCOL.md §6a). */
   readonly resumed: boolean;
+  /** Whether the session carries channels (ClientHello flag bit 2; PROTOCOL.md §6b). */
+  readonly channels: boolean;
 }
 
 /** The transport's side of a connection. Every callback is invoked synchronously. */

@@ -50,6 +50,8 @@ export interface ResumeHello {
 export const FLAG_CLIENT_AUTH = 0x01;
 /** ClientHello / ResumeHello flag bit 1: the client wants a resumption ticket (§6a). */
 export const FLAG_TICKETS = 0x02;
+/** ClientHello flag bit 2: the session carries channels (§6b); only where the server serves them. */
+export const FLAG_CHANNELS = 0x04;
 
 /** Wraps a body in a frame header: type (u8) ‖ length (u24 BE) ‖ body. */
 export function frame(type: number, body: Buffer): Buffer {
@@ -185,12 +187,16 @@ export function decodeKeyResponse(f: Buffer): Buffer {
   return spki;
 }
 
-export function decodeClientHello(f: Buffer): ClientHello {
+/**
+ * `allowed`: the flag bits this receiver accepts (§2): bits 0 and 1 always on a stream
+ * server, bit 2 only where it serves channels (§6b); any other bit set is malformed.
+ */
+export function decodeClientHello(f: Buffer, allowed = FLAG_CLIENT_AUTH | FLAG_TICKETS): ClientHello {
   const c = new Cursor(f, 'client hello');
   readPreamble(c);
   const suiteIds = [c.u8(), c.u8(), c.u8()] as const;
   const flags = c.u8();
-  if ((flags & ~(FLAG_CLIENT_AUTH | FLAG_TICKETS)) !== 0) throw malformed('client hello');
+  if ((flags & ~allowed) !== 0) throw malformed('client hello');
   const random = c.bytes(RANDOM_SIZE);
   const ephemeral = c.bytes(X25519_KEY_SIZE);
   const keyId = c.bytes(KEY_ID_SIZE);

@@ -32,6 +32,12 @@ export interface ServerConnectionOptions extends ConnectionOptions {
    * requests are ignored and every ResumeHello is refused (the client falls back).
    */
   readonly tickets?: TicketContext;
+  /**
+   * Serve channels (PROTOCOL.md §6b): accept ClientHello flag bit 2; the application then
+   * reads and writes channel frames on such sessions (`info.channels`). Without it a hello
+   * with bit 2 is malformed (ERR_HANDSHAKE), as on a server older than channels. Default false.
+   */
+  readonly channels?: boolean;
   /** @internal Test vectors only: fixed X25519 private key bytes. */
   readonly ephemeralPrivate?: Buffer;
 }

@@ -44,6 +44,7 @@ import { ErrorCode, HandshakeError } from './errors.js';
 import {
   FLAG_CLIENT_AUTH,
   FLAG_TICKETS,
+  FLAG_CHANNELS,
   decodeClientHello,
   decodeKeyRequest,
   encodeKeyResponse,
@@ -112,6 +113,10 @@ export class ServerConnection extends Connection {
   #sessionClientKey: PublicKey | null = null;
   /** Whether the ClientHello announced client authentication (kept past `#hello`). */
   #wantsAuth = false;
+  /** Whether the ClientHello set bit 2, channels (§6b; kept past `#hello`). */
+  #channels = false;
+  /** The ClientHello flag bits this server accepts (§2): bit 2 only with `options.channels`. */
+  readonly #allowedFlags: number;
   #helloSuite: Suite | null = null;
   #keyIndex = -1;
   readonly #clientKeyAllowed: ((key: PublicKey) => boolean) | undefined;
@@ -142,6 +147,7 @@ export class ServerConnection extends Connection {
     this.#clientKeyAllowed = options.clientKeyAllowed;
     this.#tickets = options.tickets;
     this.#keyLog = options.keyLog;
+    this.#allowedFlags = FLAG_CLIENT_AUTH | FLAG_TICKETS | (options.channels === true ? FLAG_CHANNELS : 0);
   }
 
   /** The index into `keys` of the key the client chose, once its hello arrived; else -1. */
@@ -311,7 +317,7 @@ export class ServerConnection extends Connection {
     if (type !== FrameType.ClientHello) {
       throw new HandshakeError(ErrorCode.HANDSHAKE, 'handshake: unexpected message from client');
     }
-    const hello = decodeClientHello(frame);
+    const hello = decodeClientHello(frame, this.#allowedFlags);
     const suite = acceptedSuite(hello.suiteIds, this.#suites);
     const keyIndex = this.#publicKeys.findIndex((k) => k.fingerprintBytes().equals(hello.keyId));
     if (keyIndex < 0) {
@@ -387,7 +393,14 @@ export class ServerConnection extends Connection {
     this.#transcriptHash = null;
     this.#sessionClientKey = clientKey;
     const serverKey = this.#publicKeys[this.#keyIndex]!;
-    this.open({ suite: this.#helloSuite!, serverKey, clientKey, resumed: this.#authTime !== undefined });
+    // A ResumeHello never carries bit 2 (§6b): its decoder refuses it, so #channels stays false.
+    this.open({
+      suite: this.#helloSuite!,
+      serverKey,
+      clientKey,
+      resumed: this.#authTime !== undefined,
+      channels: this.#channels,
+    });
   }
 
   /**
@@ -418,6 +431,7 @@ export class ServerConnection extends Connection {
     const th = hash(suite.hashName, ...transcript);
     // What the rest of the handshake needs of the hello and the transcript: the flag and the hash.
     this.#wantsAuth = (hello.flags & FLAG_CLIENT_AUTH) !== 0;
+    this.#channels = (hello.flags & FLAG_CHANNELS) !== 0;
     this.#transcript = null;
     this.#hello = null;
     // The client asked for a ticket and there are keys to seal one: the psk, until issueTicket().

@@ -12,7 +12,13 @@ import {
   defaultWorkerCount,
   MAX_TIMER_MS,
 } from '../common/defaults.js';
-import { checkInt, checkObject, checkPerAddressCap, resolveSessionOptions } from '../common/options.js';
+import {
+  checkBoolean,
+  checkInt,
+  checkObject,
+  checkPerAddressCap,
+  resolveSessionOptions,
+} from '../common/options.js';
 import type { ResolvedSessionOptions, SessionOptions } from '../common/options.js';
 import { resolveTicketOptions } from './tickets.js';
 import type { ResolvedTicketOptions, TicketOptions } from './tickets.js';
@@ -106,6 +112,13 @@ export interface ServerOptions extends SessionOptions, AuthorizationOptions {
    * Default: off (no header is read; no address is trusted).
    */
   readonly proxyProtocol?: ProxyProtocolOptions;
+  /**
+   * Serve channels (PROTOCOL.md §6b): accept clients that ask for them (the client's
+   * `channels`); such a session has `session.channels` true and its messages are channel
+   * frames, which the application reads and writes. Without it, such a client is refused
+   * (ERR_HANDSHAKE) and connects again without. Default false.
+   */
+  readonly channels?: boolean;
 }
 
 /** @internal `proxyProtocol` checked. */
@@ -126,6 +139,7 @@ export interface ResolvedServerOptions extends ResolvedSessionOptions {
   readonly handshakeBurst: number;
   readonly tickets: ResolvedTicketOptions | null;
   readonly proxyProtocol: ResolvedProxyProtocol | null;
+  readonly channels: boolean;
 }
 
 /** @internal */
@@ -165,6 +179,7 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     handshakeBurst: checkInt('handshakeBurst', o.handshakeBurst, DEFAULT_HANDSHAKE_BURST, 1, 1 << 20),
     tickets: resolveTicketOptions(o.tickets),
     proxyProtocol: resolveProxyProtocol(o.proxyProtocol, session.handshakeTimeout),
+    channels: checkBoolean('channels', o.channels, false),
   };
 }
 

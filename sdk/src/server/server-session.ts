@@ -35,6 +35,7 @@ export function createServerSession(
         suites: server.suites,
         clientKeyAllowed: server.authorizer.allowsFrom(remote.address, remote.port),
         tickets: server.tickets,
+        channels: server.options.channels,
       },
       decrypt: keys.decrypt,
       verify: keys.verify,

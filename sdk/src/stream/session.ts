@@ -208,6 +208,15 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /**
+   * Whether the session carries channels (the client's `channels` option, accepted by a
+   * server with `channels`; PROTOCOL.md §6b): its messages are then channel frames, for
+   * the application to read and write. False before the handshake.
+   */
+  get channels(): boolean {
+    return this.#core.info?.channels ?? false;
+  }
+
+  /**
    * The peer's IP address when the transport is a TCP socket, else undefined. On a server
    * behind a trusted proxy (`proxyProtocol`), the client's address from the PROXY header.
    */

@@ -43,7 +43,13 @@ class ForgingClient extends ClientConnection {
       throw new Error('forging client: expected the ServerFinished');
     }
     this.handler.send(this.sealer!.seal(RecordType.ClientFinished, this.#payload));
-    this.open({ suite: this.suite!, serverKey: this.#server, clientKey: null, resumed: false });
+    this.open({
+      suite: this.suite!,
+      serverKey: this.#server,
+      clientKey: null,
+      resumed: false,
+      channels: false,
+    });
   }
 }
 

@@ -66,6 +66,7 @@ export const DEFAULT_BLOCK = 'default suite, full exchange';
 export const KEY_REQUEST_BLOCK = 'KeyRequest first (trust on first use)';
 export const CLIENT_AUTH_BLOCK = 'client authentication';
 export const HALF_CLOSE_BLOCK = 'half-close';
+export const CHANNELS_BLOCK = 'channels';
 export const suiteBlock = (s: Suite) => `suite ${s.symmetric} / HMAC-${s.hash}`;
 
 const hex = (b: Buffer): string => b.toString('hex');
@@ -79,6 +80,8 @@ interface RunOptions {
   readonly clientKey?: PrivateKey;
   /** The full exchange: 16-byte fragments and a 6-record key budget on the client. */
   readonly exchange?: boolean;
+  /** Channels (§6b): `channels: true` on both sides, so ClientHello flag bit 2. */
+  readonly channels?: boolean;
 }
 
 interface Run {
@@ -114,6 +117,7 @@ function handshake(o: RunOptions): Run {
       ephemeralPrivate: seededRandom('client x25519')(32),
       ...(o.clientKey ? { clientKey: o.clientKey } : {}),
       ...(o.exchange ? { maxFragmentSize: 16, keyBudget: { records: 6, bytes: 2 ** 32 } } : {}),
+      ...(o.channels ? { channels: true } : {}),
       fixedEncryptedSecret: (secret) => {
         preSecret = Buffer.from(secret);
         encrypted = o.kept.oaepCiphertext
@@ -127,6 +131,7 @@ function handshake(o: RunOptions): Run {
     keys: [key],
     random: seededRandom('server'),
     ephemeralPrivate: seededRandom('server x25519')(32),
+    ...(o.channels ? { channels: true } : {}),
   });
   client.start();
   if (o.keyRequest) {
@@ -410,6 +415,83 @@ function halfCloseBlock(kept: Kept, base: Block): Block {
   };
 }
 
+/** One channel frame of §6b: u8 type ‖ u32 channel ‖ u32 length ‖ body. */
+function channelFrame(type: number, channel: number, body: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(9);
+  header[0] = type;
+  header.writeUInt32BE(channel, 1);
+  header.writeUInt32BE(body.length, 5);
+  return Buffer.concat([header, body]);
+}
+
+const OPEN = 0x01;
+const DATA = 0x02;
+const FIN = 0x03;
+const RST = 0x04;
+const WINDOW = 0x05;
+const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff]);
+const u32 = (n: number): Buffer => {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(n);
+  return out;
+};
+
+/**
+ * Channels (§6b), default suite: the default block's inputs with `channels` on both sides, so
+ * ClientHello flags 04 and with them another transcript, keys and Finished records. Then one
+ * message each way, each a sequence of channel frames, sealed as Data records (seq 1). The
+ * record layer knows nothing of the frames: the payloads arrive as they were written.
+ */
+function channelsBlock(kept: Kept): Block {
+  const suite = resolveSuite({});
+  const r = handshake({ suite, kept, channels: true });
+  const { c, s, client, server } = r;
+  if (client.state !== 'open' || server.state !== 'open') throw new Error('vector handshake failed');
+  // Both sides' HandshakeInfo (the Endpoints record it) says the session carries channels.
+  if (c.info?.channels !== true || s.info?.channels !== true) {
+    throw new Error('vector session has no channels');
+  }
+  if (c.sent[0]![12] !== 0x04) throw new Error('vector ClientHello flags are not 04');
+  const c2s = Buffer.concat([
+    channelFrame(OPEN, 1),
+    channelFrame(DATA, 1, Buffer.from('PING\r\n')),
+    channelFrame(OPEN, 2),
+    channelFrame(DATA, 2, Buffer.from('GET k\r\n')),
+    channelFrame(FIN, 2),
+  ]);
+  const s2c = Buffer.concat([
+    channelFrame(DATA, 1, Buffer.from('+PONG\r\n')),
+    channelFrame(WINDOW, 2, u32(65536)),
+    channelFrame(RST, 2, u16(1)),
+  ]);
+  client.write(c2s); // c2s seq 1: Data
+  server.receive(c.sent[2]!);
+  server.write(s2c); // s2c seq 1: Data
+  client.receive(s.sent[2]!);
+  if (
+    s.messages.length !== 1 ||
+    !s.messages[0]!.equals(c2s) ||
+    c.messages.length !== 1 ||
+    !c.messages[0]!.equals(s2c)
+  ) {
+    throw new Error('vector channel messages not delivered');
+  }
+  if (c.sent.length !== 3 || s.sent.length !== 3) throw new Error('vector exchange sent other records');
+  const sch = schedule(suite, r.preSecret, [c.sent[0]!, s.sent[0]!]);
+  return {
+    client_hello_flags: '04',
+    client_hello: hex(c.sent[0]!),
+    server_hello: hex(s.sent[0]!),
+    ...withoutPrivate(sch),
+    server_finished_record: hex(s.sent[1]!),
+    client_finished_record: hex(c.sent[1]!),
+    c2s_channel_payload: hex(c2s),
+    c2s_data_record: hex(c.sent[2]!),
+    s2c_channel_payload: hex(s2c),
+    s2c_data_record: hex(s.sent[2]!),
+  };
+}
+
 /** Every block; `kept` holds the randomized values generated once (absent: made now). */
 export function buildVectors(kept: Kept = {}): Vectors {
   const first = defaultBlock(kept);
@@ -420,6 +502,7 @@ export function buildVectors(kept: Kept = {}): Vectors {
   out[CLIENT_AUTH_BLOCK] = clientAuthBlock(fixed);
   out[HALF_CLOSE_BLOCK] = halfCloseBlock(fixed, first);
   out[RESUMPTION_BLOCK] = resumptionBlock(fixed);
+  out[CHANNELS_BLOCK] = channelsBlock(fixed);
   return out;
 }
 
