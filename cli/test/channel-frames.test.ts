@@ -16,6 +16,7 @@ import {
   WINDOW,
   readFrames,
 } from '../src/tunnel/channels/frames.js';
+import { channelFrame } from './helpers/channel-tunnel.js';
 
 interface Frame {
   readonly type: number;
@@ -23,13 +24,7 @@ interface Frame {
   readonly body: Buffer;
 }
 
-function frame(type: number, channel: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head[0] = type;
-  head.writeUInt32BE(channel, 1);
-  head.writeUInt32BE(body.length, 5);
-  return Buffer.concat([head, body]);
-}
+const frame = channelFrame;
 
 const u16 = (v: number): Buffer => Buffer.from([v >> 8, v & 0xff]);
 const u32 = (v: number): Buffer => {

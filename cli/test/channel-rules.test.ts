@@ -29,6 +29,7 @@ import {
 } from '../src/tunnel/channels/frames.js';
 import { MAX_MESSAGE_SIZE } from '../src/tunnel/options.js';
 import { echoServer } from './helpers/tunnel.js';
+import { channelFrame } from './helpers/channel-tunnel.js';
 
 const fixture = (name: string): string =>
   readFileSync(fileURLToPath(new URL(`../../sdk/test/fixtures/${name}`, import.meta.url)), 'utf8');
@@ -63,13 +64,7 @@ test.after.always(async () => {
   echo?.server.close();
 });
 
-function frame(type: number, channel: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head[0] = type;
-  head.writeUInt32BE(channel, 1);
-  head.writeUInt32BE(body.length, 5);
-  return Buffer.concat([head, body]);
-}
+const frame = channelFrame;
 const u32 = (v: number): Buffer => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(v);

@@ -5,6 +5,7 @@
  * info gauge, `secsess_crypto_backend_info{cipher,backend} 1` (SECSESS_CRYPTO=node honoured).
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import test from 'ava';
@@ -17,7 +18,7 @@ import { programPath } from './helpers/programs.js';
 import { parsePrometheus, sampleValue } from './helpers/prometheus.js';
 import type { Family } from './helpers/prometheus.js';
 import { realTest } from './helpers/real-test.js';
-import { serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
+import { connectArgs, serveArgs, tunnelFixture, TUNNEL_BIN } from './helpers/tunnel.js';
 import { METRICS_LIMITS } from '../src/tunnel/metrics.js';
 import type { Tunnel } from './helpers/tunnel.js';
 
@@ -153,6 +154,42 @@ real(
     t.is(await serve.stop(), 0);
   },
 );
+
+real('secsess_channels_*: channels open now, admitted and refused, through a real connect', async (t) => {
+  // --max-conns 2: two channels are admitted, a third is refused (RST busy) and counted.
+  const serve = fx.start(
+    serveArgs(fx.keys.serverKey, fx.echo.port, ['--metrics', '127.0.0.1:0', '--max-conns', '2']),
+  );
+  const url = /url=(\S+)$/.exec(await serve.line(/^secsess: metrics /))![1]!;
+  const client = fx.start(connectArgs(await serve.port(), fx.keys.serverPub));
+  const entry = await client.port();
+  let m = await scrape(t, url);
+  t.is(m.get('secsess_channels_open')?.type, 'gauge');
+  t.is(sampleValue(m, 'secsess_channels_open'), 0);
+  t.is(sampleValue(m, 'secsess_channels_opened_total'), 0);
+  const open: Socket[] = [];
+  for (const text of ['one', 'two']) {
+    const socket = connect(entry, '127.0.0.1');
+    open.push(socket);
+    socket.write(text);
+    await once(socket, 'data');
+  }
+  m = await scrape(t, url);
+  t.is(sampleValue(m, 'secsess_channels_open'), 2);
+  t.is(sampleValue(m, 'secsess_channels_opened_total'), 2);
+  t.is(sampleValue(m, 'secsess_sessions_open'), 1, 'one session carries both');
+  const third = connect(entry, '127.0.0.1');
+  // Reset by connect once serve refuses its channel (ECONNRESET here): only its close matters.
+  third.on('error', () => {});
+  await new Promise((resolve) => third.once('close', resolve));
+  m = await scrapeUntil(t, url, (x) => sampleValue(x, 'secsess_channels_refused_total') === 1, 'the refusal');
+  t.is(sampleValue(m, 'secsess_channels_opened_total'), 2);
+  for (const socket of open) socket.end();
+  m = await scrapeUntil(t, url, (x) => sampleValue(x, 'secsess_channels_open') === 0, 'both closed');
+  t.is(sampleValue(m, 'secsess_channels_opened_total'), 2);
+  t.is(await client.stop(), 0);
+  t.is(await serve.stop(), 0);
+});
 
 test('--metrics refuses a host that is not loopback unless --metrics-public, and one it cannot bind', async (t) => {
   const publicArgs = (extra: string[]) =>

@@ -10,7 +10,15 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { Client } from '@secsess/sdk';
 import type { Session } from '@secsess/sdk';
-import { ANSWER_MS, channelOf, Conn, echoBackend, lineOf, peerPort } from './helpers/channel-tunnel.js';
+import {
+  ANSWER_MS,
+  channelOf,
+  Conn,
+  echoBackend,
+  lineOf,
+  peerPort,
+  channelFrame,
+} from './helpers/channel-tunnel.js';
 import { assertSecsessBuilt, connLines, started, tunnelFiles } from './helpers/real-test.js';
 import { refusedPort } from './helpers/refused-port.js';
 import { startConnect, startServe } from './helpers/secsess-bin.js';
@@ -114,14 +122,7 @@ test.serial(
   },
 );
 
-/** A channel frame: u8 type ‖ u32 channel ‖ u32 length ‖ body. */
-function frame(type: number, channel: number, body: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head[0] = type;
-  head.writeUInt32BE(channel, 1);
-  head.writeUInt32BE(body.length, 5);
-  return Buffer.concat([head, body]);
-}
+const frame = channelFrame;
 const OPEN = 0x01;
 const DATA = 0x02;
 

@@ -5,21 +5,20 @@
  * client's FIN, and a reader that stops while the others go on. The log lines say which
  * channel each connection was, and serve's say it was one session (one peer address).
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Agent, createServer as createHttpServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { assertSecsessBuilt, connLines, realTest, started, tunnelFiles } from './helpers/real-test.js';
-import { killAtExit, programPath, runProgram } from './helpers/programs.js';
+import { programPath, runProgram } from './helpers/programs.js';
 import { startConnect, startServe } from './helpers/secsess-bin.js';
 import type { LogEvent, SecsessProc } from './helpers/secsess-bin.js';
 import { address, startRedis } from './helpers/services.js';
 import { within } from './helpers/tcp-client.js';
+import { curlHashed } from './helpers/curl.js';
 import { readAll } from './helpers/tunnel.js';
 import { ANSWER_MS, backend, channelOf, Conn, lineOf, peerPort, sha256 } from './helpers/channel-tunnel.js';
 
@@ -114,21 +113,7 @@ real('redis: 16 clients at once are 16 channels of one session, every answer rig
 });
 
 /** curl -sS --fail URL, stdout hashed: [status, sha256, bytes, stderr]. */
-async function curl(t: ExecutionContext, url: string): Promise<[number | null, string, number, string]> {
-  const child = spawn(programPath('curl'), ['-sS', '--fail', '--http1.1', '--max-time', '60', url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killAtExit(child);
-  t.teardown(() => void child.kill('SIGKILL'));
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const hash = createHash('sha256');
-  let bytes = 0;
-  child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  await pipeline(child.stdout, hash);
-  return [await within(exited, 90_000, 'curl to exit'), hash.digest('hex'), bytes, stderr];
-}
+const curl = (t: ExecutionContext, url: string) => curlHashed(t, url, { seconds: 60, extra: ['--http1.1'] });
 
 realTest(['curl'], true)(
   'curl downloads 16 MiB through a channel intact while another channel carries HTTP requests',

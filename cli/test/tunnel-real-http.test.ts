@@ -3,39 +3,21 @@
  * 100 MB file from a temp dir; curl fetches it through `connect --listen` → `serve
  * --forward`, and what it got must hash like the file. Both ends log one `conn` line.
  */
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { assertSecsessBuilt, connLines, realTest, started, tunnelFiles } from './helpers/real-test.js';
-import { killAtExit, programPath } from './helpers/programs.js';
 import { startConnect, startServe } from './helpers/secsess-bin.js';
 import { address, startHttpServer, writeRandomFile } from './helpers/services.js';
-import { within } from './helpers/tcp-client.js';
+import { curlHashed } from './helpers/curl.js';
 
 test.before(() => assertSecsessBuilt());
 
 const real = realTest(['curl', 'python3'], true);
 
 /** curl -sS --fail URL, stdout hashed: [status, sha256, bytes, stderr]. */
-async function curl(t: ExecutionContext, url: string): Promise<[number | null, string, number, string]> {
-  const child = spawn(programPath('curl'), ['-sS', '--fail', '--max-time', '120', url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  killAtExit(child);
-  t.teardown(() => void child.kill('SIGKILL'));
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const hash = createHash('sha256');
-  let bytes = 0;
-  child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  await pipeline(child.stdout, hash);
-  return [await within(exited, 150_000, 'curl to exit'), hash.digest('hex'), bytes, stderr];
-}
+const curl = (t: ExecutionContext, url: string) => curlHashed(t, url, { seconds: 120 });
 
 real('curl fetches 100 MB from python3 -m http.server through connect → serve, sha256 equal', async (t) => {
   const { dir, keys } = await tunnelFiles(t);

@@ -371,34 +371,20 @@ export function metricsRegistry(
     main_thread: m.rsa.mainThread,
   }));
   // The tunnel's own: channels of channel sessions (each also a backend connection).
-  new Gauge({
-    name: 'secsess_channels_open',
-    help: 'Channels open now (each joined to a backend connection).',
-    registers,
-    collect() {
-      this.set(channels().open);
-    },
-  });
-  const channelTotal = (name: string, help: string, value: (c: ChannelCounts) => number): void => {
-    new Counter({
-      name,
-      help,
-      registers,
-      collect() {
-        this.reset();
-        this.inc(value(channels()));
-      },
-    });
-  };
-  channelTotal(
+  gauge(
+    'secsess_channels_open',
+    'Channels open now (each joined to a backend connection).',
+    () => channels().open,
+  );
+  total(
     'secsess_channels_opened_total',
     'Channels clients opened that were admitted.',
-    (c) => c.opened,
+    () => channels().opened,
   );
-  channelTotal(
+  total(
     'secsess_channels_refused_total',
     'Channels refused before a backend was tried (--max-conns, draining).',
-    (c) => c.refused,
+    () => channels().refused,
   );
   // An info metric: one series per AEAD cipher, its backend as a label. With --workers the
   // primary takes the largest value (1), not the sum of the workers'.

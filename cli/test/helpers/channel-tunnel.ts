@@ -16,6 +16,15 @@ export const ANSWER_MS = 30_000;
 
 export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** A channel frame as PROTOCOL.md §6b writes it: u8 type ‖ u32 channel ‖ u32 length ‖ body. */
+export function channelFrame(type: number, channel: number, body: Buffer = Buffer.alloc(0)): Buffer {
+  const head = Buffer.alloc(9);
+  head[0] = type;
+  head.writeUInt32BE(channel, 1);
+  head.writeUInt32BE(body.length, 5);
+  return Buffer.concat([head, body]);
+}
+
 /**
  * A connection to 127.0.0.1:port (allowHalfOpen) whose bytes are read as the test asks:
  * `read(n)` exactly n bytes, `rest()` everything until the peer's end.
