@@ -157,8 +157,18 @@ test('rule 5: a second FIN closes the session with 1002', async (t) => {
   await refused(t, await channelSession(), frame(OPEN, 1), frame(FIN, 1), frame(FIN, 1));
 });
 
-test('rule 6: credit above 2^30 closes the session with 1002', async (t) => {
+test('rule 6: credit above 2^30, or a WINDOW of 0, on an open channel closes the session with 1002', async (t) => {
   await refused(t, await channelSession(), frame(OPEN, 1), frame(WINDOW, 1, u32(2 ** 30)));
+  await refused(t, await channelSession(), frame(OPEN, 1), frame(WINDOW, 1, u32(0)));
+  // On a closed channel the same frame is ignored (it may be late): the session goes on.
+  const session = await channelSession();
+  await session.write(
+    Buffer.concat([frame(OPEN, 1), frame(RST, 1, Buffer.from([0, 2])), frame(WINDOW, 1, u32(0))]),
+  );
+  await session.write(Buffer.concat([frame(OPEN, 2), frame(DATA, 2, Buffer.from('on'))]));
+  t.deepEqual(await until(session, DATA, 2), Buffer.from('on'));
+  t.is(session.state, 'open');
+  await session.close();
 });
 
 test('more than 1024 channels open at once close the session with 1002; 1024 do not', async (t) => {

@@ -246,10 +246,13 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
   const stop = (drainMs: number | undefined, announce: boolean): Promise<void> =>
     (stopping ??= (async () => {
       if (announce) log.draining(server.sessionCount);
+      const deadline = performance.now() + (drainMs ?? 0);
       channelServer?.drain();
       await server.stop(drainMs === undefined ? undefined : { drain: drainMs });
-      // The drain is over: a channel whose backend still has not taken its last bytes (a
-      // program that stopped reading) is reset rather than waited for.
+      // The sessions are over; a channel that closed normally may still be giving its backend
+      // the last bytes: it gets what is left of the drain, then is reset (a backend that
+      // stopped reading must not hold the stop for ever).
+      await channelServer?.idle(deadline - performance.now());
       channelServer?.abort();
       await Promise.all(sessions);
       await metrics?.close();
@@ -319,7 +322,10 @@ async function execute(args: ServeArgs & TunnelArgs, out: Output): Promise<void>
     reload: () => void (reloading = reloading.then(() => reload(serving))),
     stop: (first) => {
       if (first) void stop(Math.round(args['drain-timeout'] * 1000), true);
-      else void server.stop({ drain: 0 });
+      else {
+        void server.stop({ drain: 0 });
+        channelServer?.abort();
+      }
     },
   });
   await finished;

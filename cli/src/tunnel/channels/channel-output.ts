@@ -36,6 +36,11 @@ export class HeldMessage {
   readonly #session: Session;
   readonly #message: Buffer;
 
+  /** The message's size. */
+  get size(): number {
+    return this.#message.length;
+  }
+
   constructor(session: Session, message: Buffer) {
     this.#session = session;
     this.#message = message;
@@ -102,7 +107,10 @@ export class ChannelOutput {
     // Nothing gathered: straight to the socket if it is idle (a copy if small), or if the body
     // is large and the socket has room (a view: large, it keeps no much larger message alive).
     if (socket !== null && this.#length === 0) {
-      const large = body.length >= VIEW_MIN;
+      // A view keeps its whole message alive until written: only for a body that is most of
+      // its message (the reference's messages are one record), so what is held stays within
+      // twice the credit given even for a peer that pads its messages.
+      const large = body.length >= VIEW_MIN && 2 * body.length >= from.size;
       if (this.#inFlight === 0 || (large && !socket.writableNeedDrain)) {
         if (large) this.#write(socket, body, from.hold());
         else this.#write(socket, Buffer.from(body));

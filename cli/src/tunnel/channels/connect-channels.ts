@@ -98,9 +98,12 @@ export class ChannelClient {
     this.#mux?.drain();
     this.#mux = mux;
     this.#all.add(mux);
-    void session.closed.then(() => {
-      this.#all.delete(mux);
+    void session.closed.then(async () => {
       if (this.#mux === mux) this.#mux = null;
+      // Kept for the drain and its deadline until its last channel is over: a channel closed
+      // normally may still be writing to a slow program after its session has ended.
+      await mux.idle();
+      this.#all.delete(mux);
     });
     return mux;
   }

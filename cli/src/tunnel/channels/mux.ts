@@ -325,6 +325,8 @@ export class ChannelMux {
         if (channel.gotFin) throw new ChannelProtocolError('channel frame: a second FIN');
         channel.gotFin = true;
         channel.output.end();
+        // Nothing more comes on it: what its window grew by serves other channels.
+        this.#windows.release(channel);
         this.#forgetIfClosed(channel);
         return;
       case RST: {
@@ -332,11 +334,16 @@ export class ChannelMux {
         // A server going away takes no more channels: the next connection needs a new session.
         if (this.#server === null && code === RST_GOING_AWAY) this.#draining = true;
         this.#forget(channel);
-        this.#finish(channel, ...rstOutcome(code));
+        // The codes are the server's to give: a client's RST is a reset whatever it says (a
+        // client must not make a channel look refused by the backend in serve's log).
+        const [close, reason] = this.#server !== null ? [CLOSE_RESET, RESET_REASON] : rstOutcome(code);
+        this.#finish(channel, close, reason);
         return;
       }
       case WINDOW: {
-        const credit = channel.credit + body.readUInt32BE(0);
+        const increment = body.readUInt32BE(0);
+        if (increment === 0) throw new ChannelProtocolError('channel frame: a WINDOW of 0');
+        const credit = channel.credit + increment;
         if (credit > MAX_CREDIT) throw new ChannelProtocolError('channel frame: credit above 2^30');
         channel.credit = credit;
         this.#sendPending(channel);
@@ -440,7 +447,9 @@ export class ChannelMux {
   }
 
   #closeIfIdle(): void {
-    if (this.#draining && this.#open.size === 0) this.#close(1000, 'going away');
+    // Not while abort() ends the channels: its own code closes the session.
+    if (this.#draining && this.#open.size === 0 && this.#closeReason === null)
+      this.#close(1000, 'going away');
   }
 
   /** Closes the session after the frames already packed (close() follows them in order). */

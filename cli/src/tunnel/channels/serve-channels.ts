@@ -70,6 +70,17 @@ export class ChannelServer {
     for (const mux of this.#muxes) mux.drain();
   }
 
+  /** Resolves once every channel is over, or after `ms` (at once if ≤ 0). */
+  async idle(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.#muxes].map((mux) => mux.idle())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** The stop: every channel still live (its backend not done writing) is reset. */
   abort(): void {
     for (const mux of this.#muxes) mux.abort(GOING_AWAY, 'server stopping');

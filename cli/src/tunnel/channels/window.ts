@@ -46,8 +46,12 @@ export class Windows {
     return grant;
   }
 
-  /** The channel is over: what its window grew by is free again. */
+  /**
+   * The channel is over, or its peer's FIN came (nothing more will arrive): what its window
+   * grew by is free again. Idempotent.
+   */
   release(channel: Channel): void {
     this.#extra -= channel.window - INITIAL_CREDIT;
+    channel.window = INITIAL_CREDIT;
   }
 }
