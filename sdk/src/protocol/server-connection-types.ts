@@ -4,7 +4,7 @@
  * the client-signature check run outside it.
  */
 import type { Buffer } from 'node:buffer';
-import type { PrivateKey, PublicKey } from '@secsess/keys';
+import { PrivateKey, PublicKey } from '@secsess/keys';
 import type { ConnectionHandler, ConnectionOptions } from './connection-types.js';
 import type { Suite } from './suite.js';
 import type { TicketContext } from './ticket.js';
@@ -78,4 +78,28 @@ export interface ServerConnectionHandler extends ConnectionHandler {
    * and `clientKeyAllowed` checks.
    */
   verifyClientAuth?(request: VerifyRequest): void;
+}
+
+/**
+ * The public halves of `options.keys`, checked: a non-empty array of PrivateKey, or of
+ * PublicKey when `handler.decryptSecret` does the private operation elsewhere.
+ * @throws TypeError otherwise.
+ */
+export function checkServerKeys(
+  options: ServerConnectionOptions,
+  handler: ServerConnectionHandler,
+): readonly PublicKey[] {
+  if (!options || !Array.isArray(options.keys) || options.keys.length === 0) {
+    throw new TypeError('keys must be a non-empty array of PrivateKey (or PublicKey, with decryptSecret)');
+  }
+  return options.keys.map((k, i) => {
+    if (k instanceof PrivateKey) return k.publicKey;
+    if (!(k instanceof PublicKey)) throw new TypeError(`keys[${i}] must be a PrivateKey or a PublicKey`);
+    if (!handler.decryptSecret) {
+      throw new TypeError(
+        `keys[${i}] is a PublicKey: its private key is elsewhere, so handler.decryptSecret is required`,
+      );
+    }
+    return k;
+  });
 }

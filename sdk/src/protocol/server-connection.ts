@@ -16,7 +16,7 @@
  * `clientKeyAllowed`: a key refused there costs no RSA operation.
  */
 import { Buffer } from 'node:buffer';
-import { PrivateKey, PublicKey } from '@secsess/keys';
+import type { PrivateKey, PublicKey } from '@secsess/keys';
 import {
   AlertCode,
   CLIENT_AUTH_CONTEXT,
@@ -61,6 +61,7 @@ import { RecordOpener } from './record-opener.js';
 import { ALL_SUITES, acceptedSuite } from './suite.js';
 import type { Suite } from './suite.js';
 import type { TicketContext } from './ticket.js';
+import { checkServerKeys } from './server-connection-types.js';
 import type {
   ServerConnectionHandler,
   ServerConnectionOptions,
@@ -128,20 +129,8 @@ export class ServerConnection extends Connection {
 
   constructor(handler: ServerConnectionHandler, options: ServerConnectionOptions) {
     super(handler, options);
-    if (!options || !Array.isArray(options.keys) || options.keys.length === 0) {
-      throw new TypeError('keys must be a non-empty array of PrivateKey (or PublicKey, with decryptSecret)');
-    }
+    this.#publicKeys = checkServerKeys(options, handler);
     this.#keys = options.keys;
-    this.#publicKeys = options.keys.map((k, i) => {
-      if (k instanceof PrivateKey) return k.publicKey;
-      if (!(k instanceof PublicKey)) throw new TypeError(`keys[${i}] must be a PrivateKey or a PublicKey`);
-      if (!handler.decryptSecret) {
-        throw new TypeError(
-          `keys[${i}] is a PublicKey: its private key is elsewhere, so handler.decryptSecret is required`,
-        );
-      }
-      return k;
-    });
     this.#suites = options.suites ?? ALL_SUITES;
     this.#ephemeralPrivate = options.ephemeralPrivate;
     this.#clientKeyAllowed = options.clientKeyAllowed;

@@ -306,3 +306,19 @@ export function listenerRejected(core: SessionCore, err: unknown): void {
   }
   warnListenerFailed('a secsess session', err);
 }
+
+/**
+ * `session.close()`: during the handshake the session fails (ERR_SESSION_CLOSED, quietly);
+ * once open, what was written goes first, then the Close; otherwise nothing is left to do.
+ */
+export function requestClose(core: SessionCore, code: number, reason: string): void {
+  if (core.state === 'handshake') {
+    fail(core, new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before the handshake completed'), {
+      destroy: true,
+      quiet: true,
+    });
+  } else if (core.state === 'open') {
+    core.writer.flush();
+    if (core.state === 'open') sendClose(core, code, reason);
+  }
+}

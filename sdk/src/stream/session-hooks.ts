@@ -187,6 +187,16 @@ export class SessionHooks extends SessionCore {
     if (this.state === 'open') this.writer.flush();
   }
 
+  /**
+   * A listener was added to the session: messages queued with nobody to receive them go to
+   * a new `'message'` listener, and an `'end'` that was due with nobody listening to a new
+   * `'end'` listener (once it is added: on the next tick).
+   */
+  listenerAdded(event: string | symbol): void {
+    if (event === 'message' && this.inbound.length > 0) process.nextTick(() => this.drainToListeners());
+    else if (event === 'end' && this.readableEnded && !this.endEmitted) process.nextTick(emitEndIfDue, this);
+  }
+
   /** Queued messages go to `'message'` listeners (one was added), while no `read()` waits. */
   drainToListeners(): void {
     const writer = this.writer;

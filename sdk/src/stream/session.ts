@@ -29,15 +29,7 @@ import type { ResolvedSessionOptions } from '../common/options.js';
 import type { SessionHooks } from './session-hooks.js';
 import { createCore } from './session-handshake.js';
 import type { SessionInitOf } from './session-handshake.js';
-import {
-  closedError,
-  emitEndIfDue,
-  fail,
-  listenerRejected,
-  notWritable,
-  sendClose,
-  sendEnd,
-} from './session-end.js';
+import { closedError, fail, listenerRejected, notWritable, requestClose, sendEnd } from './session-end.js';
 import { bufferFull } from './session-flow.js';
 import { createSessionStream } from './session-stream.js';
 import { checkClose, observed, toBuffer } from './session-util.js';
@@ -386,17 +378,7 @@ export class Session extends EventEmitter<SessionEvents> {
    */
   async close(code: number = CLOSE_NORMAL, reason = ''): Promise<void> {
     checkClose(code, reason);
-    const core = this.#core;
-    if (core.state === 'handshake') {
-      fail(
-        core,
-        new SessionError(ErrorCode.SESSION_CLOSED, 'session closed before the handshake completed'),
-        { destroy: true, quiet: true },
-      );
-    } else if (core.state === 'open') {
-      core.writer.flush();
-      if (core.state === 'open') sendClose(core, code, reason);
-    }
+    requestClose(this.#core, code, reason);
     await this.closed;
   }
 
@@ -450,9 +432,6 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   #onNewListener(this: Session, event: string | symbol): void {
-    const core = this.#core;
-    if (event === 'message' && core.inbound.length > 0) process.nextTick(() => core.drainToListeners());
-    // 'end' was due with nobody to receive it: the new listener gets it (once it is added).
-    else if (event === 'end' && core.readableEnded && !core.endEmitted) process.nextTick(emitEndIfDue, core);
+    this.#core.listenerAdded(event);
   }
 }

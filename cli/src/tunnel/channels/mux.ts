@@ -25,10 +25,10 @@ import { readBorrowed } from '@secsess/sdk';
 import type { Session, SessionError } from '@secsess/sdk';
 import { BACKEND_REASON, CLOSE_BACKEND } from '../backend.js';
 import { CLOSE_RESET, RESET_REASON } from '../pump.js';
-import { CLOSE_INTERNAL, GOING_AWAY, newChannel, rstOutcome } from './channel.js';
+import { CLOSE_INTERNAL, newChannel, rstOutcome, sessionOutcome, wantsInput } from './channel.js';
 import { HeldMessage } from './channel-output.js';
 import { Windows } from './window.js';
-import type { Channel, ChannelOutcome } from './channel.js';
+import type { Channel, ChannelOutcome, ChannelServing } from './channel.js';
 import {
   CHANNEL_PROTOCOL_REASON,
   CLOSE_CHANNEL_PROTOCOL,
@@ -63,21 +63,6 @@ const MAX_DATA = 65_536 - FRAME_HEADER_SIZE;
 const MESSAGE_SIZE = 65_536;
 /** Packed this much, the batch goes at once rather than at the end of the turn (bulk gains nothing by waiting). */
 const FLUSH_AT = 32_768;
-
-/** What `serve` decides about a channel the client opened. */
-export interface ChannelServing {
-  /** Whether one more channel may open now (the server's connection limit); else refused (RST 1). */
-  admit(): boolean;
-  /** The backend connection for a new channel; null: refused (RST 1). Aborted if the channel ends first. */
-  connect(signal: AbortSignal): Promise<Socket | null>;
-  /**
-   * An admitted channel is over and its backend connection attempt settled (only then is
-   * its slot free). `connected`: it had a backend connection.
-   */
-  ended(outcome: ChannelOutcome, started: number, channel: number, connected: boolean): void;
-  /** A channel refused before it was admitted: `limit` for the connection limit, else draining. */
-  refused(reason: 'limit' | 'draining'): void;
-}
 
 function ignore(): void {}
 
@@ -238,13 +223,7 @@ export class ChannelMux {
   #updateReading(channel: Channel): void {
     const socket = channel.socket;
     if (socket === null) return;
-    const want =
-      !channel.inputEnded &&
-      !channel.done &&
-      !channel.sentFin &&
-      !this.#blocked &&
-      channel.pending === null &&
-      channel.credit > 0;
+    const want = !this.#blocked && wantsInput(channel);
     if (want === channel.reading) return;
     channel.reading = want;
     if (want) socket.resume();
@@ -464,16 +443,7 @@ export class ChannelMux {
    * is still writing is let finish after a normal end, else reset with the rest.
    */
   #sessionOver(): void {
-    const session = this.session;
-    const error = this.#sessionError;
-    const normal = this.#closeReason === null && error === null && session.closeCode === 1000;
-    const [close, reason] =
-      this.#closeReason ??
-      (error !== null && error.code !== 'ERR_CLOSED_BY_PEER'
-        ? [error.code as string, error.message]
-        : !normal && session.closeCode !== null
-          ? [session.closeCode, session.closeReason ?? '']
-          : [GOING_AWAY, 'session closed']);
+    const { normal, close, reason } = sessionOutcome(this.session, this.#closeReason, this.#sessionError);
     for (const channel of [...this.#live]) {
       if (this.#open.has(channel.id) || !normal) this.#finish(channel, close, reason);
     }
